@@ -1,0 +1,85 @@
+"""CreateCapacityProvider (all its fields) and the CapacityProvider resource spec with its node pool."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .base import EcsModel, EcsName
+from .common import EnabledDisabled, Tag
+
+
+class ManagedScaling(EcsModel):
+    status: EnabledDisabled | None = None
+    targetCapacity: int | None = Field(None, ge=1, le=100)
+    minimumScalingStepSize: int | None = Field(None, ge=1, le=10000)
+    maximumScalingStepSize: int | None = Field(None, ge=1, le=10000)
+    instanceWarmupPeriod: int | None = Field(None, ge=0, le=10000)
+
+
+class AutoScalingGroupProvider(EcsModel):
+    autoScalingGroupArn: str | None = None
+    """Optional here: the node pool in spec.kubernetes.nodePool stands for the Auto Scaling group."""
+    managedScaling: ManagedScaling | None = None
+    managedTerminationProtection: EnabledDisabled | None = None
+    managedDraining: EnabledDisabled | None = None
+
+
+class Taint(EcsModel):
+    key: str
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class ScaleTarget(EcsModel):
+    """Any object with a scale subresource whose replicas are the pool's size."""
+
+    apiVersion: str
+    kind: str
+    name: str
+    namespace: str | None = None
+    deleteAnnotation: str = "cluster.x-k8s.io/delete-machine"
+    """Set on the Nodes chosen for removal before the replica count is lowered."""
+
+
+class NodePool(EcsModel):
+    """The Kubernetes nodes behind a capacity provider (its "Auto Scaling group")."""
+
+    backend: Literal["kwok", "scale"]
+    instanceType: str = "m5.large"
+    """Instance type of the pool's nodes (see ecs_operator/nodepool/instance_types.py): used for bin-packing."""
+    minSize: int = Field(0, ge=0)
+    maxSize: int = Field(ge=0)
+    nodeLabels: dict[str, str] | None = None
+    """Extra labels on the kwok backend's nodes."""
+    taints: list[Taint] | None = None
+    zones: list[str] | None = None
+    """Zones the kwok backend spreads its nodes over (default us-east-1a, us-east-1b, us-east-1c)."""
+    scaleTarget: ScaleTarget | None = None
+    """Required for the scale backend."""
+
+
+class CapacityProviderKubernetes(EcsModel):
+    """Kubernetes-only settings of a CapacityProvider (never ECS fields)."""
+
+    nodePool: NodePool | None = None
+    scaleInAfterSeconds: int | None = Field(None, ge=0)
+    """How long the reservation must stay below target before scale-in (ECS: 15 one-minute datapoints = 900 s)."""
+
+
+class CreateCapacityProvider(EcsModel):
+    """The CreateCapacityProvider request."""
+
+    name: EcsName | None = None
+    """Defaults to the resource's metadata.name."""
+    cluster: str | None = None
+    autoScalingGroupProvider: AutoScalingGroupProvider | None = None
+    managedInstancesProvider: dict[str, Any] | None = None
+    tags: list[Tag] | None = Field(None, max_length=50)
+
+
+class CapacityProviderSpec(CreateCapacityProvider):
+    """The CapacityProvider resource's spec: CreateCapacityProvider plus the node pool behind it."""
+
+    kubernetes: CapacityProviderKubernetes | None = None

@@ -1,0 +1,164 @@
+"""CreateService (all its fields) and the Service resource spec."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .base import EcsModel, EcsName
+from .common import (
+    CapacityProviderStrategyItem,
+    LaunchType,
+    LogConfiguration,
+    NetworkConfiguration,
+    PlacementConstraint,
+    PlacementStrategy,
+    PropagateTags,
+    Tag,
+)
+
+# AWS-only subtrees with nothing to act on in Kubernetes: kept verbatim (free-form) and reported
+# as unsupported, so pasted ECS JSON still validates.
+FreeForm = dict[str, Any]
+
+
+class LoadBalancer(EcsModel):
+    targetGroupArn: str | None = None
+    loadBalancerName: str | None = None
+    containerName: str | None = None
+    containerPort: int | None = Field(None, ge=1, le=65535)
+    advancedConfiguration: FreeForm | None = None
+
+
+class ServiceRegistry(EcsModel):
+    registryArn: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    containerName: str | None = None
+    containerPort: int | None = Field(None, ge=1, le=65535)
+
+
+class ThresholdConfiguration(EcsModel):
+    type: Literal["COUNT", "BOUNDED_PERCENT", "UNBOUNDED_PERCENT"]
+    value: int = Field(ge=0)
+
+
+class DeploymentCircuitBreaker(EcsModel):
+    enable: bool
+    rollback: bool
+    resetOnHealthyTask: bool | None = None
+    thresholdConfiguration: ThresholdConfiguration | None = None
+
+
+class DeploymentAlarms(EcsModel):
+    alarmNames: list[str]
+    rollback: bool
+    enable: bool
+
+
+class DeploymentConfiguration(EcsModel):
+    deploymentCircuitBreaker: DeploymentCircuitBreaker | None = None
+    maximumPercent: int | None = Field(None, ge=0)
+    minimumHealthyPercent: int | None = Field(None, ge=0, le=100)
+    alarms: DeploymentAlarms | None = None
+    strategy: Literal["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"] | None = None
+    bakeTimeInMinutes: int | None = None
+    lifecycleHooks: list[FreeForm] | None = None
+    linearConfiguration: FreeForm | None = None
+    canaryConfiguration: FreeForm | None = None
+    earlySuccessCriteria: FreeForm | None = None
+
+
+class DeploymentController(EcsModel):
+    type: Literal["ECS", "CODE_DEPLOY", "EXTERNAL"]
+
+
+class ServiceConnectClientAlias(EcsModel):
+    port: int = Field(ge=1, le=65535)
+    dnsName: str | None = None
+    testTrafficRules: FreeForm | None = None
+
+
+class TimeoutConfiguration(EcsModel):
+    idleTimeoutSeconds: int | None = None
+    perRequestTimeoutSeconds: int | None = None
+
+
+class ServiceConnectService(EcsModel):
+    portName: str
+    discoveryName: str | None = None
+    clientAliases: list[ServiceConnectClientAlias] | None = None
+    ingressPortOverride: int | None = None
+    timeout: TimeoutConfiguration | None = None
+    tls: FreeForm | None = None
+
+
+class ServiceConnectAccessLogConfiguration(EcsModel):
+    format: Literal["TEXT", "JSON"]
+    includeQueryParameters: Literal["DISABLED", "ENABLED"] | None = None
+
+
+class ServiceConnectContainerConfiguration(EcsModel):
+    logLevel: Literal["debug", "info"] | None = None
+
+
+class ServiceConnectConfiguration(EcsModel):
+    enabled: bool
+    namespace: str | None = None
+    services: list[ServiceConnectService] | None = None
+    logConfiguration: LogConfiguration | None = None
+    accessLogConfiguration: ServiceConnectAccessLogConfiguration | None = None
+    containerConfigurations: list[ServiceConnectContainerConfiguration] | None = None
+
+
+class ServiceVolumeConfiguration(EcsModel):
+    name: str
+    managedEBSVolume: FreeForm | None = None
+
+
+class ServiceKubernetes(EcsModel):
+    """Kubernetes-only settings of a Service (never ECS fields)."""
+
+    loadBalancerServiceType: Literal["ClusterIP", "NodePort", "LoadBalancer"] | None = None
+    """Type of the Kubernetes Service made for loadBalancers (default: the operator's setting, ClusterIP)."""
+
+
+class CreateService(EcsModel):
+    """The CreateService request."""
+
+    cluster: str | None = None
+    serviceName: EcsName | None = None
+    """Defaults to the resource's metadata.name."""
+    taskDefinition: str | None = None
+    """family, family:revision, or the task definition ARN."""
+    availabilityZoneRebalancing: Literal["ENABLED", "DISABLED"] | None = None
+    loadBalancers: list[LoadBalancer] | None = Field(None, max_length=5)
+    serviceRegistries: list[ServiceRegistry] | None = Field(None, max_length=1)
+    desiredCount: int | None = Field(None, ge=0)
+    clientToken: str | None = None
+    launchType: LaunchType | None = None
+    capacityProviderStrategy: list[CapacityProviderStrategyItem] | None = Field(None, max_length=20)
+    platformVersion: str | None = None
+    role: str | None = None
+    deploymentConfiguration: DeploymentConfiguration | None = None
+    placementConstraints: list[PlacementConstraint] | None = Field(None, max_length=10)
+    placementStrategy: list[PlacementStrategy] | None = Field(None, max_length=5)
+    networkConfiguration: NetworkConfiguration | None = None
+    healthCheckGracePeriodSeconds: int | None = Field(None, ge=0, le=2147483647)
+    schedulingStrategy: Literal["REPLICA", "DAEMON"] | None = None
+    deploymentController: DeploymentController | None = None
+    tags: list[Tag] | None = Field(None, max_length=50)
+    enableECSManagedTags: bool | None = None
+    propagateTags: PropagateTags | None = None
+    enableExecuteCommand: bool | None = None
+    serviceConnectConfiguration: ServiceConnectConfiguration | None = None
+    volumeConfigurations: list[ServiceVolumeConfiguration] | None = None
+    vpcLatticeConfigurations: list[FreeForm] | None = None
+    gatewayConnectors: list[FreeForm] | None = None
+    monitoring: FreeForm | None = None
+
+
+class ServiceSpec(CreateService):
+    """The Service resource's spec: CreateService plus Kubernetes-only settings."""
+
+    kubernetes: ServiceKubernetes | None = None

@@ -1,0 +1,1 @@
+"""Node pools: simulated EC2 capacity (kwok Node objects shaped like real instance types)."""

@@ -1,0 +1,323 @@
+"""Start, inspect and stop one sandbox: a real control plane as local processes plus kwok nodes.
+
+Start-up order, chosen for speed on two cores: etcd and kube-apiserver start together (the
+apiserver retries etcd); as soon as /readyz passes (bootstrap RBAC roles exist by then), the
+controller-manager, scheduler and kwok start in parallel and the Node objects are created.
+Ready means: /readyz, scheduler and controller-manager /healthz, the `default` ServiceAccount
+in `default` (the token and SA controllers work) and every node Ready (kwok works).
+
+All state lives in one directory (`state.json`, PKI, kubeconfigs, etcd data, logs). `state.json`
+is rewritten after every process start, so a crash at any point leaves enough to clean up.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import ssl
+import http.client
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, build_node, instance_type, zone_for
+from ecs_operator.sandbox import components, pki
+from ecs_operator.sandbox.apiclient import ApiClient, ApiError
+from ecs_operator.sandbox.build import MULTICALL
+from ecs_operator.sandbox.components import Layout, Ports
+from ecs_operator.sandbox.processes import ProcessRecord, spawn, stop
+
+CLUSTER_LABEL = "ecs.operator.dev/cluster"
+CLUSTER_NAME = "default"  # the sandbox's nodes are container instances of the ECS cluster "default"
+POLL = 0.1
+Log = Callable[[str], None]
+
+
+def default_state_dir() -> Path:
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "ecs-operator" / "sandbox"
+
+
+class SandboxError(Exception):
+    """A failure the user can act on: which component, and the end of its log."""
+
+
+@dataclass
+class State:
+    """The content of `state.json`."""
+
+    bin_dir: str
+    ports: Ports
+    processes: list[ProcessRecord] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    ready_seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bin_dir": self.bin_dir, "ports": self.ports.to_json(),
+                "processes": [p.to_json() for p in self.processes], "nodes": self.nodes,
+                "instance_type": self.instance_type, "ready_seconds": self.ready_seconds}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> State:
+        return cls(bin_dir=data["bin_dir"], ports=Ports(**data["ports"]),
+                   processes=[ProcessRecord.from_json(p) for p in data["processes"]], nodes=list(data["nodes"]),
+                   instance_type=data["instance_type"], ready_seconds=data.get("ready_seconds"))
+
+    def process(self, name: str) -> ProcessRecord | None:
+        return next((p for p in self.processes if p.name == name), None)
+
+
+class Sandbox:
+    """One sandbox, identified by its state directory."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.layout = Layout((state_dir or default_state_dir()).absolute())
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.layout.kubeconfig
+
+    def read_state(self) -> State | None:
+        try:
+            return State.from_json(json.loads(self.layout.state_file.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as error:
+            raise SandboxError(f"unreadable {self.layout.state_file} ({error}); remove {self.layout.root}") from None
+
+    def _write_state(self, state: State) -> None:
+        tmp = self.layout.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state.to_json(), indent=2) + "\n")
+        tmp.rename(self.layout.state_file)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise up/down of this sandbox. The lock file sits beside the state directory and is
+        removed by `down`, so waiters re-open it if the path no longer names the file they locked."""
+        path = self.layout.root.parent / f".{self.layout.root.name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            lock = path.open("a")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            lock.close()
+        try:
+            yield
+        finally:
+            lock.close()
+
+    def running(self, state: State | None) -> bool:
+        """Every recorded component is alive and the apiserver answers."""
+        if state is None or state.ready_seconds is None or not state.processes:
+            return False
+        if not all(p.alive() for p in state.processes):
+            return False
+        try:
+            return self.client(state).get("/readyz") == "ok"
+        except ApiError:
+            return False
+
+    def client(self, state: State) -> ApiClient:
+        return ApiClient(state.ports.apiserver, self.layout.pki)
+
+    def up(self, bin_dir: Path, nodes: int = 3, instance_type_name: str = DEFAULT_INSTANCE_TYPE,
+           timeout: float = 120.0, log: Log = print) -> tuple[State, bool]:
+        """Start the sandbox (or find it running). Returns its state and whether it was already running."""
+        node_type = instance_type(instance_type_name)
+        with self._locked():
+            state = self.read_state()
+            if self.running(state):
+                assert state is not None
+                return state, True
+            if state is not None or self.layout.root.exists():
+                self._clean_up_crashed(state, log)
+            return self._start(bin_dir, nodes, node_type.name, timeout, log), False
+
+    def _clean_up_crashed(self, state: State | None, log: Log) -> None:
+        dead = [p.name for p in state.processes if not p.alive()] if state else []
+        log(f"cleaning up an earlier sandbox that is not running ({', '.join(dead) or 'incomplete start'} not running)")
+        if state:
+            stop(state.processes)
+        shutil.rmtree(self.layout.root, ignore_errors=True)
+
+    def _start(self, bin_dir: Path, nodes: int, node_type: str, timeout: float, log: Log) -> State:
+        started = time.monotonic()
+        deadline = started + timeout
+        layout = self.layout
+        for binary in (MULTICALL, "kwok"):
+            if not (bin_dir / binary).is_file():
+                raise SandboxError(f"{bin_dir / binary} is missing: run `ecs-operator sandbox build`")
+        layout.logs.mkdir(parents=True)
+        layout.etcd_data.mkdir(mode=0o700)
+        ports = Ports.pick()
+        server = f"https://127.0.0.1:{ports.apiserver}"
+        keys = pki.create(layout.pki.dir)
+        pki.write_kubeconfig(layout.kubeconfig, server, keys, "admin")
+        for client in ("controller-manager", "scheduler", "kwok"):
+            pki.write_kubeconfig(layout.component_kubeconfig(client), server, keys, client)
+        state = State(bin_dir=str(bin_dir), ports=ports, instance_type=node_type)
+        multicall, kwok = bin_dir / MULTICALL, bin_dir / "kwok"
+
+        def launch(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+            state.processes.append(spawn(name, argv, layout.log(name), env=env, cwd=layout.root))
+            self._write_state(state)
+
+        log(f"starting etcd and kube-apiserver on 127.0.0.1:{ports.apiserver} (state: {layout.root})")
+        launch("etcd", components.etcd(multicall, layout, ports))
+        launch("kube-apiserver", components.kube_apiserver(multicall, layout, ports))
+        client = self.client(state)
+        waiter = _Waiter(state, deadline, started, log)
+        waiter.until("etcd", "etcd to answer /health", lambda: _etcd_healthy(ports.etcd_client))
+        waiter.until("kube-apiserver", "kube-apiserver /readyz", lambda: _readyz(client))
+
+        log("starting kube-controller-manager, kube-scheduler and kwok")
+        launch("kube-controller-manager", components.kube_controller_manager(multicall, layout, ports))
+        launch("kube-scheduler", components.kube_scheduler(multicall, layout, ports))
+        launch("kwok", components.kwok(kwok, layout, ports), env={**os.environ, "HOME": str(layout.root)})
+        node_type_spec = instance_type(node_type)
+        for index in range(nodes):
+            name = f"sandbox-node-{index + 1}"
+            manifest = build_node(name, node_type_spec, zone_for(index), labels={CLUSTER_LABEL: CLUSTER_NAME})
+            try:
+                client.create("/api/v1/nodes", manifest)
+            except ApiError as error:
+                if error.status != 409:
+                    raise SandboxError(f"creating node {name} failed: {error}") from None
+            state.nodes.append(name)
+        self._write_state(state)
+
+        waiter.until("kube-scheduler", "kube-scheduler /healthz", lambda: _healthz(ports.scheduler))
+        waiter.until("kube-controller-manager", "kube-controller-manager /healthz",
+                     lambda: _healthz(ports.controller_manager))
+        waiter.until("kube-controller-manager", "the default ServiceAccount",
+                     lambda: _exists(client, "/api/v1/namespaces/default/serviceaccounts/default"))
+        waiter.until("kwok", f"{nodes} nodes Ready", lambda: _nodes_ready(client, state.nodes))
+        state.ready_seconds = round(time.monotonic() - started, 1)
+        self._write_state(state)
+        return state
+
+    def down(self, log: Log = print) -> bool:
+        """Stop exactly the recorded processes and remove all state. False if there was nothing."""
+        with self._locked():
+            state = self.read_state()
+            existed = self.layout.root.exists()
+            if state:
+                names = ", ".join(p.name for p in state.processes if p.alive()) or "no live processes"
+                log(f"stopping {names}")
+                stop(state.processes)
+            shutil.rmtree(self.layout.root, ignore_errors=True)
+            (self.layout.root.parent / f".{self.layout.root.name}.lock").unlink(missing_ok=True)
+            return existed
+
+    def status(self) -> dict[str, Any]:
+        """Each component's process and endpoint, and the cluster's view of readiness."""
+        state = self.read_state()
+        if state is None:
+            return {"state_dir": str(self.layout.root), "running": False, "components": {}}
+        urls = components.describe(state.ports)
+        report: dict[str, Any] = {
+            "state_dir": str(self.layout.root),
+            "kubeconfig": str(self.kubeconfig),
+            "bin_dir": state.bin_dir,
+            "components": {p.name: {"pid": p.pid, "alive": p.alive(), "url": urls.get(p.name, ""), "log": p.log}
+                           for p in state.processes},
+            "ready_seconds": state.ready_seconds,
+        }
+        client = self.client(state)
+        try:
+            report["readyz"] = client.get("/readyz")
+            report["version"] = client.get("/version").get("gitVersion")
+            report["nodes_ready"] = f"{_ready_count(client, state.nodes)}/{len(state.nodes)}"
+        except ApiError as error:
+            report["readyz"] = f"unreachable ({error})"
+        report["running"] = self.running(state) and all(c["alive"] for c in report["components"].values())
+        return report
+
+
+class _Waiter:
+    """Polls conditions against one deadline, failing early and clearly when a component dies."""
+
+    def __init__(self, state: State, deadline: float, started: float, log: Log) -> None:
+        self.state, self.deadline, self.started, self.log = state, deadline, started, log
+
+    def until(self, component: str, what: str, condition: Callable[[], bool]) -> None:
+        while True:
+            for process in self.state.processes:
+                if not process.alive():
+                    raise SandboxError(f"{process.name} exited while waiting for {what}; "
+                                       f"end of {process.log}:\n{_indent(process.log_tail())}")
+            try:
+                if condition():
+                    self.log(f"  {what}: ok ({time.monotonic() - self.started:.1f}s)")
+                    return
+            except ApiError:
+                pass
+            if time.monotonic() > self.deadline:
+                process = self.state.process(component)
+                tail = f"; end of {process.log}:\n{_indent(process.log_tail())}" if process else ""
+                raise SandboxError(f"{component}: timed out waiting for {what} (raise --timeout){tail}")
+            time.sleep(POLL)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())
+
+
+_INSECURE = ssl.create_default_context()
+_INSECURE.check_hostname = False
+_INSECURE.verify_mode = ssl.CERT_NONE  # only for /healthz of self-signed loopback servers
+
+
+def _healthz(port: int) -> bool:
+    """Anonymous /healthz of the controller-manager or scheduler (allowed without credentials)."""
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=_INSECURE, timeout=2)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def _etcd_healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return json.loads(response.read()).get("health") == "true"
+    except (OSError, ValueError):
+        return False
+
+
+def _readyz(client: ApiClient) -> bool:
+    return client.get("/readyz") == "ok"
+
+
+def _exists(client: ApiClient, path: str) -> bool:
+    try:
+        client.get(path)
+        return True
+    except ApiError as error:
+        if error.status == 404:
+            return False
+        raise
+
+
+def _ready_count(client: ApiClient, names: list[str]) -> int:
+    items = client.get("/api/v1/nodes").get("items", [])
+    ready = {n["metadata"]["name"] for n in items
+             if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))}
+    return len(ready & set(names))
+
+
+def _nodes_ready(client: ApiClient, names: list[str]) -> bool:
+    return _ready_count(client, names) == len(names)

@@ -1,0 +1,110 @@
+"""Detached component processes, identified by PID *and* start time.
+
+Each component runs in its own session (so it outlives `sandbox up` and a Ctrl-C in the user's
+shell) with its output in a log file. A PID alone is not an identity: after a crash or a reboot
+the number can belong to an unrelated process, so every signal is preceded by a check that the
+process still has the start time recorded when it was launched.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """What `state.json` keeps about one started component."""
+
+    name: str
+    pid: int
+    start_time: int
+    """Field 22 of /proc/<pid>/stat: clock ticks since boot when the process started."""
+    log: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProcessRecord:
+        return cls(name=data["name"], pid=int(data["pid"]), start_time=int(data["start_time"]), log=data["log"])
+
+    def alive(self) -> bool:
+        """Running (not a zombie) and still the process that was started."""
+        stat = _stat(self.pid)
+        return stat is not None and stat[0] != "Z" and stat[1] == self.start_time
+
+    def log_tail(self, lines: int = 15) -> str:
+        return tail(Path(self.log), lines)
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time) of a process, or None when it does not exist."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()  # the command name may contain spaces and parentheses
+    return fields[0], int(fields[19])
+
+
+def spawn(name: str, argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> ProcessRecord:
+    """Start `argv` in a new session with stdout and stderr appended to `log`."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True, env=env, cwd=cwd)
+    stat = _stat(process.pid)
+    return ProcessRecord(name=name, pid=process.pid, start_time=stat[1] if stat else 0, log=str(log))
+
+
+def _reap(pid: int) -> None:
+    """Collect an exited child of this process (when `up` and `down` run in one Python process)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def stop(records: list[ProcessRecord], grace: float = 10.0) -> None:
+    """SIGTERM every recorded process group still ours, then SIGKILL what is left after `grace` seconds."""
+    def signal_all(sig: signal.Signals) -> None:
+        for record in records:
+            if record.alive():
+                try:
+                    os.killpg(record.pid, sig)  # each component leads its own session and group
+                except ProcessLookupError:
+                    pass
+
+    signal_all(signal.SIGTERM)
+    if not _wait_gone(records, grace):
+        signal_all(signal.SIGKILL)
+        _wait_gone(records, 5.0)
+
+
+def _wait_gone(records: list[ProcessRecord], timeout: float) -> bool:
+    """Wait until none of the records is alive; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for record in records:
+            _reap(record.pid)
+        if not any(r.alive() for r in records):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log file ("" if it does not exist)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            return b"\n".join(f.read().splitlines()[-lines:]).decode(errors="replace")
+    except FileNotFoundError:
+        return ""
