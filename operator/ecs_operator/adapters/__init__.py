@@ -1,0 +1,1 @@
+"""Kubernetes API access (the only place that talks to the API besides kopf itself)."""

@@ -1,0 +1,227 @@
+"""A small, typed wrapper over the Kubernetes API: server-side apply with one field manager,
+idempotent create/delete, status patches, evictions. Objects are plain dicts (Kubernetes JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from ecs_operator import API_GROUP, API_VERSION
+
+FIELD_MANAGER = "ecs-operator"
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    namespaced: bool
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+
+RESOURCES: dict[str, Resource] = {
+    "Pod": Resource("", "v1", "pods", True),
+    "Service": Resource("", "v1", "services", True),
+    "Node": Resource("", "v1", "nodes", False),
+    "Namespace": Resource("", "v1", "namespaces", False),
+    "Event": Resource("", "v1", "events", True),
+    "Deployment": Resource("apps", "v1", "deployments", True),
+    "DaemonSet": Resource("apps", "v1", "daemonsets", True),
+    "ReplicaSet": Resource("apps", "v1", "replicasets", True),
+    "ControllerRevision": Resource("apps", "v1", "controllerrevisions", True),
+    "NetworkPolicy": Resource("networking.k8s.io", "v1", "networkpolicies", True),
+    "PodDisruptionBudget": Resource("policy", "v1", "poddisruptionbudgets", True),
+    "Lease": Resource("coordination.k8s.io", "v1", "leases", True),
+    "TaskDefinition": Resource(API_GROUP, API_VERSION, "taskdefinitions", True),
+    "Task": Resource(API_GROUP, API_VERSION, "tasks", True),
+    "Service.ecs": Resource(API_GROUP, API_VERSION, "services", True),
+    "Cluster": Resource(API_GROUP, API_VERSION, "clusters", True),
+    "CapacityProvider": Resource(API_GROUP, API_VERSION, "capacityproviders", False),
+    "ContainerInstance": Resource(API_GROUP, API_VERSION, "containerinstances", False),
+}
+
+
+def resource_key(obj: dict[str, Any]) -> str:
+    """Our Service kind shares its name with core/v1 Service: the registry keys ours as Service.ecs."""
+    kind = obj["kind"]
+    if kind == "Service" and obj.get("apiVersion", "").startswith(API_GROUP):
+        return "Service.ecs"
+    return kind
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
+
+    @property
+    def temporary(self) -> bool:
+        return self.status in (0, 429, 500, 502, 503, 504)
+
+
+class Kube:
+    """Thread-safe; one per operator process."""
+
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self.api = api_client or _default_client()
+        self._discovered: dict[tuple[str, str], Resource] = {}
+        self._lock = threading.Lock()
+
+    # -- reading -------------------------------------------------------------------------------
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", RESOURCES[kind].path(namespace, name))
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def list(
+        self, kind: str, namespace: str | None = None, label_selector: str | None = None, field_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
+        return list(self._call("GET", RESOURCES[kind].path(namespace), query=query).get("items") or [])
+
+    # -- writing -------------------------------------------------------------------------------
+    def apply(self, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
+        """Server-side apply under the operator's one field manager: idempotent, converges."""
+        resource = self.resource_of(obj)
+        meta = obj["metadata"]
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true" if force else "false")]
+        return self._call(
+            "PATCH", resource.path(meta.get("namespace"), meta["name"]), body=obj, query=query,
+            content_type="application/apply-patch+yaml",
+        )
+
+    def create(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """(object, created): an existing object of that name is returned as is (deterministic names)."""
+        resource = self.resource_of(obj)
+        meta = obj["metadata"]
+        try:
+            return self._call("POST", resource.path(meta.get("namespace")), body=obj, query=[("fieldManager", FIELD_MANAGER)]), True
+        except ApiError as e:
+            if e.status != 409:
+                raise
+        existing = self._call("GET", resource.path(meta.get("namespace"), meta["name"]))
+        return existing, False
+
+    def patch(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any], sub: str | None = None) -> dict[str, Any] | None:
+        """JSON merge patch; None if the object is gone."""
+        try:
+            return self._call(
+                "PATCH", RESOURCES[kind].path(namespace, name, sub), body=patch,
+                content_type="application/merge-patch+json", query=[("fieldManager", FIELD_MANAGER)],
+            )
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def patch_status(self, kind: str, namespace: str | None, name: str, status: dict[str, Any]) -> dict[str, Any] | None:
+        return self.patch(kind, namespace, name, {"status": status}, sub="status")
+
+    def delete(
+        self, kind: str, namespace: str | None, name: str, grace_seconds: int | None = None,
+        propagation: str = "Background", resource: Resource | None = None,
+    ) -> bool:
+        """True if it was there; a missing object is already deleted."""
+        body: dict[str, Any] = {"propagationPolicy": propagation}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
+        try:
+            self._call("DELETE", (resource or RESOURCES[kind]).path(namespace, name), body=body)
+            return True
+        except ApiError as e:
+            if e.status == 404:
+                return False
+            raise
+
+    def evict(self, namespace: str, name: str) -> bool:
+        """The Eviction API respects PodDisruptionBudgets: False when one forbids it now."""
+        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+        try:
+            self._call("POST", RESOURCES["Pod"].path(namespace, name, "eviction"), body=body)
+            return True
+        except ApiError as e:
+            if e.status == 404:
+                return True
+            if e.status == 429:
+                return False
+            raise
+
+    # -- arbitrary kinds (scale targets) -------------------------------------------------------
+    def resource_of(self, obj: dict[str, Any]) -> Resource:
+        key = resource_key(obj)
+        if key in RESOURCES and RESOURCES[key].version == obj["apiVersion"].split("/")[-1]:
+            return RESOURCES[key]
+        return self.discover(obj["apiVersion"], obj["kind"])
+
+    def discover(self, api_version: str, kind: str) -> Resource:
+        with self._lock:
+            cached = self._discovered.get((api_version, kind))
+        if cached:
+            return cached
+        group, _, version = api_version.rpartition("/")
+        path = f"/apis/{api_version}" if group else f"/api/{version}"
+        for r in self._call("GET", path).get("resources") or []:
+            if r.get("kind") == kind and "/" not in r["name"]:
+                found = Resource(group, version, r["name"], bool(r.get("namespaced")))
+                with self._lock:
+                    self._discovered[(api_version, kind)] = found
+                return found
+        raise ApiError(404, "NotFound", f"the API has no kind {kind} in {api_version}")
+
+    def get_scale(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        return self._call("GET", resource.path(namespace, name, "scale"))
+
+    def set_scale(self, resource: Resource, namespace: str | None, name: str, replicas: int) -> dict[str, Any]:
+        return self._call(
+            "PATCH", resource.path(namespace, name, "scale"), body={"spec": {"replicas": replicas}},
+            content_type="application/merge-patch+json",
+        )
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _call(
+        self, method: str, path: str, body: Any = None, query: Iterable[tuple[str, str]] = (),
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        try:
+            response = self.api.call_api(
+                path, method, query_params=list(query), body=body,
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
+                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+            )
+        except ApiException as e:
+            message = e.reason or ""
+            try:
+                message = json.loads(e.body or "{}").get("message", message)
+            except ValueError:
+                pass
+            raise ApiError(e.status or 0, e.reason or "", message) from None
+        data = response.data
+        return json.loads(data) if data else {}
+
+
+def _default_client() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()

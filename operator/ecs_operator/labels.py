@@ -1,0 +1,69 @@
+"""Label and annotation keys the operator puts on Nodes and Pods: one place, so every module agrees."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ecs_operator import API_GROUP
+
+# --- Node labels ------------------------------------------------------------------------------
+CLUSTER = f"{API_GROUP}/cluster"
+"""Node label: the node is a container instance of the ECS cluster named by the value."""
+EXTERNAL = f"{API_GROUP}/external"
+"""Node label "true": an EXTERNAL (ECS Anywhere) instance; only EXTERNAL tasks go there."""
+CAPACITY_PROVIDER = f"{API_GROUP}/capacity-provider"
+"""Node label: the capacity provider (node pool) the node belongs to. Also on Pods placed by one."""
+ATTRIBUTE_PREFIX = f"attributes.{API_GROUP}/"
+"""Node labels `attributes.ecs.operator.dev/<name>` are the instance's custom ECS attributes."""
+
+# ECS built-in attributes and the well-known node labels that carry them.
+BUILTIN_ATTRIBUTES: dict[str, str] = {
+    "ecs.availability-zone": "topology.kubernetes.io/zone",
+    "ecs.instance-type": "node.kubernetes.io/instance-type",
+    "ecs.os-type": "kubernetes.io/os",
+    "ecs.cpu-architecture": "kubernetes.io/arch",
+}
+# ECS spells CPU architectures its own way (x86_64), Kubernetes the Go way (amd64).
+ARCH_TO_ECS = {"amd64": "x86_64", "arm64": "arm64"}
+ARCH_FROM_ECS = {v: k for k, v in ARCH_TO_ECS.items()}
+
+# --- Pod labels -------------------------------------------------------------------------------
+TASK = f"{API_GROUP}/task"
+"""Pod label: name of the Task resource that owns the Pod (standalone tasks)."""
+SERVICE = f"{API_GROUP}/service"
+"""Pod label: name of the Service resource whose task this is."""
+GROUP = f"{API_GROUP}/group"
+"""Pod label: the ECS task group (`service:web`, `family:nginx`) as a label value, see group_label_value."""
+FAMILY = f"{API_GROUP}/family"
+REVISION = f"{API_GROUP}/revision"
+LAUNCH_TYPE = f"{API_GROUP}/launch-type"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "ecs-operator"
+
+# --- Pod annotations: what the task life cycle needs to read a Pod without its TaskDefinition ---
+ESSENTIAL_CONTAINERS = f"{API_GROUP}/essential-containers"
+"""Comma-separated names of the essential containers."""
+HEALTH_CHECKED_CONTAINERS = f"{API_GROUP}/health-checked-containers"
+"""Comma-separated names of the containers with an ECS healthCheck (readiness probe)."""
+TASK_DEFINITION_ARN = f"{API_GROUP}/task-definition-arn"
+STARTED_BY = f"{API_GROUP}/started-by"
+CONTAINER_NAMES = f"{API_GROUP}/container-names"
+"""Comma-separated ECS container names in definition order (Kubernetes may reorder them into init containers)."""
+
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def group_label_value(group: str) -> str:
+    """An ECS task group as a label value: ':' becomes '.', and long or odd values become a hash."""
+    value = group.replace(":", ".")
+    if len(value) <= 63 and _LABEL_VALUE.match(value):
+        return value
+    digest = hashlib.sha256(group.encode()).hexdigest()[:16]
+    head = re.sub(r"[^-A-Za-z0-9_.]", "-", value)[:40].strip("-_.")
+    return f"{head}-{digest}" if head else digest
+
+
+def attribute_label(name: str) -> str:
+    """The node label that carries ECS attribute `name`."""
+    return BUILTIN_ATTRIBUTES.get(name, ATTRIBUTE_PREFIX + name)

@@ -1,0 +1,25 @@
+"""Operator settings the pure core needs (the handlers read them from flags and the environment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str = "us-east-1"
+    """Used in ARNs and EFS DNS names."""
+    account_id: str = "000000000000"
+    """Used in ARNs."""
+    fargate_node_selector: dict[str, str] = field(default_factory=dict)
+    """Nodes FARGATE tasks may run on (default: any schedulable node)."""
+    fargate_spot_node_selector: dict[str, str] = field(default_factory=lambda: {"karpenter.sh/capacity-type": "spot"})
+    """Nodes FARGATE_SPOT tasks may run on."""
+    load_balancer_service_type: str = "ClusterIP"
+    """Kubernetes Service type for ECS loadBalancers (a Service may override it)."""
+    service_task_ready_seconds: int = 40
+    """ECS counts a task without health checks as healthy after 40 s RUNNING (minReadySeconds)."""
+    stopped_task_ttl_seconds: int = 3600
+    """How long STOPPED tasks stay visible (ECS: at least an hour)."""
+    allowed_workload_features: frozenset[str] = frozenset()
+    """Workload policy: features allowed in every namespace (see translate/policy.py)."""

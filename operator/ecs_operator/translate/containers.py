@@ -1,0 +1,159 @@
+"""One ECS container definition as a Kubernetes container."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecs_operator.models import ContainerDefinition, RegisterTaskDefinition
+
+from .fidelity import FidelityReport
+from .health import readiness_probe, startup_probe
+from .names import dns_label, environment_file_configmap, port_name, secret_ref
+from .resources import container_resources
+from .volumes import container_mounts
+
+
+def container_name(ecs_name: str) -> str:
+    return dns_label(ecs_name)
+
+
+def build_container(
+    td: RegisterTaskDefinition,
+    index: int,
+    report: FidelityReport,
+    *,
+    for_service: bool,
+    healthy_target: bool,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(container, extra Pod volumes it needs)."""
+    c = td.containerDefinitions[index]
+    path = f"containerDefinitions[{index}]"
+    out: dict[str, Any] = {"name": container_name(c.name), "image": c.image}
+    if out["name"] != c.name:
+        report.approximated(f"{path}.name", "containers[].name", f"renamed to {out['name']!r} (DNS label)")
+    if c.entryPoint:
+        out["command"] = list(c.entryPoint)
+    if c.command:
+        out["args"] = list(c.command)
+    if c.workingDirectory:
+        out["workingDir"] = c.workingDirectory
+    if c.interactive:
+        out["stdin"] = True
+    if c.pseudoTerminal:
+        out["tty"] = True
+
+    env = [{"name": e.name, "value": e.value or ""} for e in c.environment or [] if e.name]
+    for s in c.secrets or []:
+        name, key = secret_ref(s.valueFrom)
+        env.append({"name": s.name, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}})
+    if env:
+        out["env"] = env
+    if c.environmentFiles:
+        out["envFrom"] = [{"configMapRef": {"name": environment_file_configmap(f.value)}} for f in c.environmentFiles]
+
+    ports = _ports(td, c, path, report)
+    if ports:
+        out["ports"] = ports
+    resources = container_resources(c)
+    if resources:
+        out["resources"] = resources
+    for j, r in enumerate(c.resourceRequirements or []):
+        if r.type == "InferenceAccelerator":
+            report.unsupported(f"{path}.resourceRequirements[{j}]", "Elastic Inference is retired")
+
+    if c.healthCheck is not None:
+        out["readinessProbe"] = readiness_probe(c.healthCheck)
+        if healthy_target:
+            out["startupProbe"] = startup_probe(c.healthCheck, c.startTimeout)
+            if c.startTimeout is not None:
+                report.approximated(f"{path}.startTimeout", "startupProbe failureThreshold",
+                                    "dependents give up waiting after about startTimeout")
+    elif c.startTimeout is not None:
+        report.unsupported(f"{path}.startTimeout", "enforced only for HEALTHY dependencies (startupProbe)")
+
+    security = _security_context(c, path, report)
+    if security:
+        out["securityContext"] = security
+
+    restart = _restart_policy(c, for_service)
+    out.update(restart)
+
+    mounts, extra_volumes = container_mounts(td, c, index, report)
+    if mounts:
+        out["volumeMounts"] = mounts
+    return out, extra_volumes
+
+
+def _ports(td: RegisterTaskDefinition, c: ContainerDefinition, path: str, report: FidelityReport) -> list[dict[str, Any]]:
+    mode = td.effective_network_mode
+    ports: list[dict[str, Any]] = []
+    for j, p in enumerate(c.portMappings or []):
+        here = f"{path}.portMappings[{j}]"
+        if p.containerPort is None:
+            continue  # a containerPortRange: every port of the Pod IP is reachable anyway
+        port: dict[str, Any] = {"containerPort": p.containerPort, "protocol": (p.protocol or "tcp").upper()}
+        if p.name:
+            name = port_name(p.name)
+            if name:
+                port["name"] = name
+            else:
+                report.approximated(f"{here}.name", "containers[].ports[].name",
+                                    f"{p.name!r} is not a valid Kubernetes port name (15 chars, a-z0-9-); dropped")
+        if mode == "bridge":
+            if p.hostPort:
+                port["hostPort"] = p.hostPort
+                report.exact(f"{here}.hostPort", "containers[].ports[].hostPort", "static host port")
+            else:
+                report.approximated(f"{here}.hostPort", "(Pod IP)",
+                                    "dynamic host port: reachable at the Pod IP on containerPort; no host port is taken")
+        elif mode == "host":
+            report.exact(f"{here}.hostPort", "hostNetwork", "host network: the container port is the host port")
+        ports.append(port)
+    return ports
+
+
+def _security_context(c: ContainerDefinition, path: str, report: FidelityReport) -> dict[str, Any]:
+    sc: dict[str, Any] = {}
+    if c.privileged:
+        sc["privileged"] = True
+    if c.readonlyRootFilesystem:
+        sc["readOnlyRootFilesystem"] = True
+    caps = c.linuxParameters.capabilities if c.linuxParameters else None
+    if caps is not None and (caps.add or caps.drop):
+        sc["capabilities"] = {k: list(v) for k, v in (("add", caps.add), ("drop", caps.drop)) if v}
+    if c.user:
+        user, _, group = c.user.partition(":")
+        if user.isdigit() and (not group or group.isdigit()):
+            sc["runAsUser"] = int(user)
+            if group:
+                sc["runAsGroup"] = int(group)
+        else:
+            report.approximated(f"{path}.user", "securityContext.runAsUser",
+                                f"{c.user!r}: Kubernetes needs numeric ids; the image's user is kept")
+    for option in c.dockerSecurityOptions or []:
+        if option == "no-new-privileges":
+            sc["allowPrivilegeEscalation"] = False
+        elif option.startswith("apparmor:"):
+            sc["appArmorProfile"] = {"type": "Localhost", "localhostProfile": option.split(":", 1)[1]}
+        elif option.startswith("label:"):
+            key, _, value = option[len("label:"):].partition(":")
+            field = {"user": "user", "role": "role", "type": "type", "level": "level"}.get(key)
+            if field:
+                sc.setdefault("seLinuxOptions", {})[field] = value
+    return sc
+
+
+def _restart_policy(c: ContainerDefinition, for_service: bool) -> dict[str, Any]:
+    """ECS never restarts a container in place unless its restartPolicy says so.
+
+    A service's Pod must say restartPolicy Always (Deployments require it), so each container
+    says Never itself: when an essential container exits the operator stops the task and the
+    ReplicaSet starts a new one, as the ECS service scheduler does.
+    """
+    rp = c.restartPolicy
+    if rp is not None and rp.enabled:
+        if not rp.ignoredExitCodes:
+            return {"restartPolicy": "Always"}
+        rules = [{"action": "Restart", "exitCodes": {"operator": "NotIn", "values": sorted(rp.ignoredExitCodes)}}]
+        return {"restartPolicy": "Never", "restartPolicyRules": rules}
+    return {"restartPolicy": "Never"} if for_service else {}

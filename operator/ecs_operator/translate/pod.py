@@ -1,0 +1,235 @@
+"""A task definition revision as a Kubernetes PodTemplateSpec (TaskDefinition -> Pod)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecs_operator import labels as L
+from ecs_operator.models import RegisterTaskDefinition
+from ecs_operator.models.task_definition import TaskDefinitionKubernetes
+
+from .containers import build_container, container_name
+from .dependencies import start_order
+from .fidelity import FidelityReport
+from .health import health_settings
+from .resources import pod_resources
+from .volumes import task_volumes
+
+DEFAULT_STOP_TIMEOUT = 30  # seconds: the ECS agent's ECS_CONTAINER_STOP_TIMEOUT default
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A registered task definition revision: what tasks and services run."""
+
+    family: str
+    revision: int
+    definition: RegisterTaskDefinition
+    kubernetes: TaskDefinitionKubernetes | None = None
+    arn: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}:{self.revision}"
+
+
+@dataclass
+class PodTranslation:
+    template: dict[str, Any]
+    report: FidelityReport
+    isolated: bool = False
+    """networkMode none: the caller adds a deny-all NetworkPolicy for the Pods."""
+    notes: list[str] = field(default_factory=list)
+
+
+def pod_template(
+    rev: Revision,
+    *,
+    for_service: bool,
+    region: str = "us-east-1",
+    launch_volume_sizes: dict[str, int] | None = None,
+    report: FidelityReport | None = None,
+) -> PodTranslation:
+    """The Pod every task of `rev` runs as. Services' Pods restart nothing in place (see containers)."""
+    td = rev.definition
+    report = report or FidelityReport("TaskDefinition")
+    order = start_order(td)
+    by_name = {c.name: i for i, c in enumerate(td.containerDefinitions)}
+    extra_volumes: list[dict[str, Any]] = []
+
+    def build(name: str, healthy_target: bool = False) -> dict[str, Any]:
+        container, volumes = build_container(
+            td, by_name[name], report, for_service=for_service, healthy_target=healthy_target
+        )
+        extra_volumes.extend(volumes)
+        return container
+
+    init: list[dict[str, Any]] = []
+    for name, kind in order.init:
+        container = build(name, healthy_target=name in order.healthy_targets)
+        if kind == "sidecar":
+            container["restartPolicy"] = "Always"  # a native sidecar: the next one starts once it has started
+            container.pop("restartPolicyRules", None)
+        else:
+            container.pop("restartPolicy", None)
+            container.pop("restartPolicyRules", None)
+            container.pop("readinessProbe", None)  # probes are not allowed on run-to-completion init containers
+        init.append(container)
+    containers = [build(name) for name in order.main]
+
+    spec: dict[str, Any] = {
+        "restartPolicy": "Always" if for_service else "Never",
+        "terminationGracePeriodSeconds": max(
+            [c.stopTimeout for c in td.containerDefinitions if c.stopTimeout is not None] or [DEFAULT_STOP_TIMEOUT]
+        ),
+        "containers": containers,
+    }
+    if init:
+        spec["initContainers"] = init
+    volumes = task_volumes(td, report, region, launch_volume_sizes or {}) + extra_volumes
+    if volumes:
+        spec["volumes"] = volumes
+    resources = pod_resources(td)
+    if resources:
+        spec["resources"] = resources
+    _ephemeral_storage(td, init + containers, report)
+    isolated = _network(td, spec, report)
+    _pod_wide_container_settings(td, spec, report)
+    _process_settings(td, spec, report)
+    _node_selector(td, spec, report)
+    if rev.kubernetes is not None and rev.kubernetes.serviceAccountName:
+        spec["serviceAccountName"] = rev.kubernetes.serviceAccountName
+
+    metadata = {"labels": _labels(rev), "annotations": _annotations(rev)}
+    return PodTranslation({"metadata": metadata, "spec": spec}, report, isolated)
+
+
+def _labels(rev: Revision) -> dict[str, str]:
+    labels = {
+        L.FAMILY: _label_value(rev.family),
+        L.REVISION: str(rev.revision),
+        L.MANAGED_BY: L.MANAGED_BY_VALUE,
+    }
+    if rev.kubernetes is not None and rev.kubernetes.podLabels:
+        labels = {**rev.kubernetes.podLabels, **labels}
+    return labels
+
+
+def _label_value(value: str) -> str:
+    return L.group_label_value(value)
+
+
+def _annotations(rev: Revision) -> dict[str, str]:
+    td = rev.definition
+    annotations: dict[str, str] = {}
+    if rev.kubernetes is not None and rev.kubernetes.podAnnotations:
+        annotations.update(rev.kubernetes.podAnnotations)
+    annotations[L.ESSENTIAL_CONTAINERS] = ",".join(container_name(c.name) for c in td.containerDefinitions if c.is_essential)
+    checked = {container_name(c.name): health_settings(c.healthCheck) for c in td.containerDefinitions if c.healthCheck}
+    if checked:
+        annotations[L.HEALTH_CHECKED_CONTAINERS] = json.dumps(checked, sort_keys=True)
+    annotations[L.CONTAINER_NAMES] = json.dumps({container_name(c.name): c.name for c in td.containerDefinitions})
+    if rev.arn:
+        annotations[L.TASK_DEFINITION_ARN] = rev.arn
+    if td.taskRoleArn:
+        annotations[f"{L.API_GROUP}/task-role-arn"] = td.taskRoleArn
+    if td.tags:
+        annotations[f"{L.API_GROUP}/tags"] = json.dumps({t.key: t.value for t in td.tags if t.key})
+    for c in td.containerDefinitions:
+        if c.dockerLabels:
+            annotations[f"{L.API_GROUP}/docker-labels.{container_name(c.name)}"] = json.dumps(c.dockerLabels, sort_keys=True)
+        if c.logConfiguration is not None:
+            annotations[f"{L.API_GROUP}/log-configuration.{container_name(c.name)}"] = json.dumps(
+                c.logConfiguration.model_dump(mode="json", exclude_none=True), sort_keys=True
+            )
+    return annotations
+
+
+def _ephemeral_storage(td: RegisterTaskDefinition, containers: list[dict[str, Any]], report: FidelityReport) -> None:
+    if td.ephemeralStorage is None or not td.ephemeralStorage.sizeInGiB:
+        return
+    essential = {container_name(c.name) for c in td.containerDefinitions if c.is_essential}
+    target = next((c for c in containers if c["name"] in essential), containers[0])
+    size = f"{td.ephemeralStorage.sizeInGiB}Gi"
+    resources = target.setdefault("resources", {})
+    resources.setdefault("requests", {})["ephemeral-storage"] = size
+    resources.setdefault("limits", {})["ephemeral-storage"] = size
+    report.approximated("ephemeralStorage.sizeInGiB", f"containers[{target['name']}].resources ephemeral-storage",
+                        "Kubernetes has no Pod-level ephemeral-storage limit: set on the first essential container")
+
+
+def _network(td: RegisterTaskDefinition, spec: dict[str, Any], report: FidelityReport) -> bool:
+    mode = td.effective_network_mode
+    if mode == "host":
+        spec["hostNetwork"] = True
+        spec["dnsPolicy"] = "ClusterFirstWithHostNet"
+        report.exact("networkMode", "hostNetwork: true", "the task uses the node's network stack")
+    elif mode == "awsvpc":
+        report.exact("networkMode", "Pod network", "the task gets its own IP, shared by its containers")
+    elif mode == "bridge":
+        report.approximated("networkMode", "Pod network + hostPort",
+                            "containers share the Pod's IP and localhost instead of a Docker bridge; static host ports are kept")
+    else:
+        report.approximated("networkMode", "deny-all NetworkPolicy",
+                            "Pods always have a network; a NetworkPolicy isolates them where the network plugin enforces it")
+    return mode == "none"
+
+
+def _pod_wide_container_settings(td: RegisterTaskDefinition, spec: dict[str, Any], report: FidelityReport) -> None:
+    """hostname, DNS, hosts and sysctls are per container in ECS but per Pod in Kubernetes."""
+    aliases: dict[str, set[str]] = {}
+    nameservers: list[str] = []
+    searches: list[str] = []
+    sysctls: dict[str, str] = {}
+    for i, c in enumerate(td.containerDefinitions):
+        if c.hostname and "hostname" not in spec:
+            spec["hostname"] = c.hostname.split(".")[0].lower()
+        for h in c.extraHosts or []:
+            aliases.setdefault(h.ipAddress, set()).add(h.hostname)
+        for link in c.links or []:
+            target, _, alias = link.partition(":")
+            aliases.setdefault("127.0.0.1", set()).update({n for n in (target, alias) if n})
+        nameservers += [s for s in c.dnsServers or [] if s not in nameservers]
+        searches += [s for s in c.dnsSearchDomains or [] if s not in searches]
+        for j, sc in enumerate(c.systemControls or []):
+            if sc.namespace:
+                sysctls[sc.namespace] = sc.value or ""
+        if c.disableNetworking:
+            report.unsupported(f"containerDefinitions[{i}].disableNetworking", "containers of a Pod share one network")
+    if aliases:
+        spec["hostAliases"] = [{"ip": ip, "hostnames": sorted(names)} for ip, names in sorted(aliases.items())]
+    if nameservers:
+        spec["dnsPolicy"] = "None"
+        spec["dnsConfig"] = {"nameservers": nameservers[:3], **({"searches": searches} if searches else {})}
+    elif searches:
+        spec["dnsConfig"] = {"searches": searches}
+    if sysctls:
+        spec.setdefault("securityContext", {})["sysctls"] = [{"name": k, "value": v} for k, v in sysctls.items()]
+
+
+def _process_settings(td: RegisterTaskDefinition, spec: dict[str, Any], report: FidelityReport) -> None:
+    if td.pidMode == "host":
+        spec["hostPID"] = True
+    elif td.pidMode == "task" or any(c.linuxParameters and c.linuxParameters.initProcessEnabled for c in td.containerDefinitions):
+        spec["shareProcessNamespace"] = True
+    if td.ipcMode == "host":
+        spec["hostIPC"] = True
+    elif td.ipcMode == "none":
+        report.unsupported("ipcMode", "a Pod's containers always share an IPC namespace")
+
+
+def _node_selector(td: RegisterTaskDefinition, spec: dict[str, Any], report: FidelityReport) -> None:
+    platform = td.runtimePlatform
+    if platform is None:
+        return
+    selector = spec.setdefault("nodeSelector", {})
+    if platform.cpuArchitecture:
+        selector["kubernetes.io/arch"] = L.ARCH_FROM_ECS[platform.cpuArchitecture.lower()]
+    family = platform.operatingSystemFamily
+    if family:
+        selector["kubernetes.io/os"] = "linux" if family == "LINUX" else "windows"
+        if family != "LINUX":
+            report.approximated("runtimePlatform.operatingSystemFamily", "nodeSelector kubernetes.io/os=windows",
+                                "the Windows Server version is not selected")
