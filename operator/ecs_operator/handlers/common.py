@@ -1,0 +1,45 @@
+"""Helpers the handlers share: time, owner references, conditions with events, per-object locks."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any
+
+import kopf
+
+from ecs_operator import API_GROUP, API_VERSION
+from ecs_operator.lifecycle.conditions import set_condition
+from ecs_operator.models import Problem
+
+_locks: defaultdict[tuple[str, ...], threading.Lock] = defaultdict(threading.Lock)
+_locks_guard = threading.Lock()
+
+
+def lock_for(*key: str) -> threading.Lock:
+    """One lock per object: its status has one writer at a time (kopf runs other objects' handlers in parallel)."""
+    with _locks_guard:
+        return _locks[key]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def owner_reference(body: kopf.Body | dict[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]}
+
+
+def problems_text(problems: list[Problem]) -> str:
+    return "; ".join(str(p) for p in problems)
+
+
+def ready(status: dict[str, Any], body: kopf.Body, ok: bool, reason: str, message: str) -> list[dict[str, Any]]:
+    """The Ready condition, with a Warning Event when it turns False for a new reason."""
+    conditions = status.get("conditions") or []
+    previous = next((c for c in conditions if c.get("type") == "Ready"), None)
+    if not ok and (previous is None or previous.get("reason") != reason or previous.get("message") != message[:1024]):
+        kopf.event(body, type="Warning", reason=reason, message=message[:1024])
+    return set_condition(conditions, "Ready", ok, reason, message, body.metadata.get("generation"), now())

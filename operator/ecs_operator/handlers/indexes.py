@@ -1,0 +1,96 @@
+"""In-memory indexes of what the handlers look up (kopf keeps them current from its watches).
+
+Handlers read these instead of calling the API: a resync costs no requests.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kopf
+
+from ecs_operator import labels as L
+
+from .resources import CLUSTERS, CONTROLLER_REVISIONS, NODES, PODS, SERVICES, TASK_DEFINITIONS, TASKS
+from .setup import REVISION_KIND_LABEL
+
+MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
+
+
+def _owner(body: kopf.Body, kind: str) -> str | None:
+    return next((o["name"] for o in body.metadata.get("ownerReferences") or [] if o.get("kind") == kind), None)
+
+
+@kopf.index(*PODS, labels=MANAGED)
+def task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, Task name) -> the task's Pods."""
+    task = _owner(body, "Task")
+    return {(namespace, task): copy.deepcopy(dict(body))} if task else {}
+
+
+@kopf.index(*PODS, labels=MANAGED)
+def service_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, service label value) -> the service's Pods."""
+    service = labels.get(L.SERVICE)
+    return {(namespace, service): copy.deepcopy(dict(body))} if service else {}
+
+
+@kopf.index(*PODS, labels=MANAGED)
+def node_pods(body: kopf.Body, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+    """node name -> the ECS tasks (Pods) bound to it."""
+    node = spec.get("nodeName")
+    return {node: copy.deepcopy(dict(body))} if node else {}
+
+
+@kopf.index(*CONTROLLER_REVISIONS, labels={REVISION_KIND_LABEL: kopf.PRESENT})
+def revisions(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, family) -> registered revisions (immutable ControllerRevisions)."""
+    data = body.get("data") or {}
+    return {(namespace, data.get("family", "")): {"revision": body.get("revision"), "data": copy.deepcopy(dict(data))}}
+
+
+@kopf.index(*TASK_DEFINITIONS)
+def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, family) -> the TaskDefinition that registers it and its deregistered revisions."""
+    family = spec.get("family") or name
+    deregistered = (spec.get("kubernetes") or {}).get("deregisteredRevisions") or []
+    return {(namespace, family): {"name": name, "deregistered": list(deregistered)}}
+
+
+@kopf.index(*CLUSTERS)
+def clusters(name: str, namespace: str, spec: kopf.Spec, uid: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, clusterName) -> the Cluster."""
+    return {(namespace, spec.get("clusterName") or name): {"name": name, "uid": uid, "spec": copy.deepcopy(dict(spec))}}
+
+
+@kopf.index(*SERVICES)
+def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, cluster) -> the ECS services in it."""
+    return {(namespace, spec.get("cluster") or "default"): {"name": name, "status": status.get("status", "ACTIVE")}}
+
+
+@kopf.index(*TASKS)
+def cluster_tasks(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, cluster) -> the standalone tasks in it."""
+    return {(namespace, spec.get("cluster") or "default"): {"name": name, "lastStatus": status.get("lastStatus")}}
+
+
+@kopf.index(*NODES)
+def cluster_nodes(name: str, labels: kopf.Labels, **_: Any) -> dict[str, str]:
+    """ECS cluster name -> its container instances (Nodes labelled ecs.operator.dev/cluster)."""
+    cluster = labels.get(L.CLUSTER)
+    return {cluster: name} if cluster else {}
+
+
+@kopf.index(*NODES)
+def nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    """node name -> the Node."""
+    return {name: copy.deepcopy(dict(body))}
+
+
+@kopf.index(*PODS, labels=MANAGED)
+def cluster_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, cluster label value) -> the ECS tasks (Pods) of the cluster."""
+    cluster = labels.get(L.CLUSTER)
+    return {(namespace, cluster): copy.deepcopy(dict(body))} if cluster else {}

@@ -1,0 +1,47 @@
+"""Lookups in the indexes that several handlers need: revisions, clusters, container instances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from ecs_operator.arns import parse_task_definition_ref
+from ecs_operator.instances import instance_for_placement
+from ecs_operator.placement.query import Instance
+from ecs_operator.registry import UnknownTaskDefinition, resolve, stored
+from ecs_operator.settings import Settings
+from ecs_operator.translate.pod import Revision
+
+
+def resolve_revision(ref: str, namespace: str, revisions: kopf.Index, task_definitions: kopf.Index, settings: Settings) -> Revision:
+    """Raises UnknownTaskDefinition with ECS's wording when the reference names nothing usable."""
+    try:
+        family, _ = parse_task_definition_ref(ref)
+    except ValueError as e:
+        raise UnknownTaskDefinition(str(e)) from None
+    registered = stored(revisions.get((namespace, family), []))
+    owners = list(task_definitions.get((namespace, family), []))
+    deregistered = {r for owner in owners for r in owner["deregistered"]}
+    return resolve(ref, registered, deregistered).as_revision(settings)
+
+
+def find_cluster(clusters: kopf.Index, namespace: str, name: str) -> dict[str, Any] | None:
+    return next(iter(clusters.get((namespace, name), [])), None)
+
+
+def cluster_instances(cluster: str, cluster_nodes: kopf.Index, nodes: kopf.Index, node_pods: kopf.Index) -> list[Instance]:
+    """The cluster's container instances as the placement code sees them."""
+    out = []
+    for node_name in cluster_nodes.get(cluster, []):
+        node = next(iter(nodes.get(node_name, [])), None)
+        if node is not None:
+            out.append(instance_for_placement(node, node_pods.get(node_name, [])))
+    return out
+
+
+def node_zone(nodes: kopf.Index, node_name: str | None) -> str | None:
+    if not node_name:
+        return None
+    node = next(iter(nodes.get(node_name, [])), None)
+    return ((node or {}).get("metadata") or {}).get("labels", {}).get("topology.kubernetes.io/zone")

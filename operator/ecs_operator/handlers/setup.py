@@ -1,0 +1,37 @@
+"""kopf settings, set once at start-up: names of our own, status storage, timeouts, server-side filters."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from ecs_operator import API_GROUP
+from ecs_operator import labels as L
+
+REVISION_KIND_LABEL = f"{API_GROUP}/revision-of"
+"""Label on the ControllerRevisions that hold TaskDefinition revisions (value: the TaskDefinition's name)."""
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = f"{API_GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=API_GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our own events are posted explicitly; handler noise is not
+    settings.execution.max_workers = 32
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.watching.connect_timeout = 10
+    settings.queueing.worker_limit = None  # indexes with a limit below the object count deadlock (kopf docs)
+    managed = f"{L.MANAGED_BY}={L.MANAGED_BY_VALUE}"
+    settings.watching.label_selectors["v1", "pods"] = managed
+    settings.watching.label_selectors["apps", "v1", "deployments"] = managed
+    settings.watching.label_selectors["apps", "v1", "daemonsets"] = managed
+    settings.watching.label_selectors["apps", "v1", "replicasets"] = managed
+    settings.watching.label_selectors["apps", "v1", "controllerrevisions"] = REVISION_KIND_LABEL

@@ -1,0 +1,81 @@
+"""`ecs-operator run`: the kopf operator, with explicit settings and the ECS translation settings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from ecs_operator.settings import Settings
+
+
+def _selector(text: str) -> dict[str, str]:
+    """`k=v,k2=v2` -> {k: v, k2: v2} ('' is the empty selector: any node)."""
+    return dict(part.split("=", 1) for part in text.split(",") if part)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable; default: all)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (the default)")
+    parser.add_argument("--peering", metavar="NAME",
+                        help="coordinate replicas through kopf's peering objects (needs kopf's peering CRDs); "
+                             "without it the operator runs standalone: run exactly one replica")
+    parser.add_argument("--liveness", default=env("ECS_OPERATOR_LIVENESS", "http://0.0.0.0:8080/healthz"),
+                        help="liveness endpoint (default: %(default)s)")
+    parser.add_argument("--log-format", choices=("plain", "full", "json"), default=env("ECS_OPERATOR_LOG_FORMAT", "full"))
+    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), default=env("ECS_OPERATOR_LOG_LEVEL", "INFO"))
+    parser.add_argument("--region", default=env("ECS_OPERATOR_REGION", Settings.region), help="region in ARNs")
+    parser.add_argument("--account-id", default=env("ECS_OPERATOR_ACCOUNT_ID", Settings.account_id), help="account in ARNs")
+    parser.add_argument("--fargate-node-selector", default=env("ECS_OPERATOR_FARGATE_NODE_SELECTOR", ""),
+                        help="nodes FARGATE tasks run on, k=v,... (default: any node)")
+    parser.add_argument("--fargate-spot-node-selector",
+                        default=env("ECS_OPERATOR_FARGATE_SPOT_NODE_SELECTOR", "karpenter.sh/capacity-type=spot"),
+                        help="nodes FARGATE_SPOT tasks run on (default: %(default)s)")
+    parser.add_argument("--load-balancer-service-type", choices=("ClusterIP", "NodePort", "LoadBalancer"),
+                        default=env("ECS_OPERATOR_LOAD_BALANCER_SERVICE_TYPE", "ClusterIP"))
+    parser.add_argument("--service-task-ready-seconds", type=int,
+                        default=int(env("ECS_OPERATOR_SERVICE_TASK_READY_SECONDS", "40")),
+                        help="ECS counts a task without health checks as healthy after this long (default: 40)")
+    parser.add_argument("--stopped-task-ttl", type=int, default=int(env("ECS_OPERATOR_STOPPED_TASK_TTL", "3600")),
+                        help="seconds STOPPED tasks stay visible (default: 3600)")
+    parser.add_argument("--allow-workload-feature", action="append",
+                        default=[f for f in env("ECS_OPERATOR_ALLOWED_WORKLOAD_FEATURES", "").split(",") if f],
+                        help="workload policy: allow this host-level feature in every namespace (repeatable)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(
+        region=args.region,
+        account_id=args.account_id,
+        fargate_node_selector=_selector(args.fargate_node_selector),
+        fargate_spot_node_selector=_selector(args.fargate_spot_node_selector),
+        load_balancer_service_type=args.load_balancer_service_type,
+        service_task_ready_seconds=args.service_task_ready_seconds,
+        stopped_task_ttl_seconds=args.stopped_task_ttl,
+        allowed_workload_features=frozenset(args.allow_workload_feature),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import kopf
+
+    import ecs_operator.handlers  # noqa: F401  (registers the handlers)
+    from ecs_operator.adapters.kube import Kube
+
+    kopf.configure(
+        log_format={"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}[args.log_format],
+        verbose=args.log_level == "DEBUG",
+    )
+    logging.getLogger().setLevel(args.log_level)
+    memo = kopf.Memo(settings=settings_from(args), kube=Kube())
+    kopf.run(
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        liveness_endpoint=args.liveness or None,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        memo=memo,
+    )
+    return 0

@@ -1,0 +1,262 @@
+"""CreateService -> Deployments (one per capacity provider) or a DaemonSet, plus Kubernetes Services and a PDB."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ecs_operator import labels as L
+from ecs_operator.models import Problem, ServiceSpec
+from ecs_operator.models.common import CapacityProviderStrategyItem
+from ecs_operator.placement.query import Instance
+from ecs_operator.scaling.rolling import DeploymentBounds, deployment_bounds
+from ecs_operator.scaling.strategy_split import split
+from ecs_operator.settings import Settings
+
+from .fidelity import FidelityReport
+from .launch import Target, compatibility_problems, launch_choice, scheduling_for, target_for_provider
+from .names import dns_label
+from .placement import placement_for
+from .pod import Revision, pod_template
+from .policy import policy_violations
+from .scheduling import add_scheduling
+from .task import isolation_policy
+
+WORKLOAD = f"{L.API_GROUP}/workload"
+"""Pod label: the Deployment a service task belongs to (one per capacity provider)."""
+DRAINING_LABEL = f"{L.API_GROUP}/draining"
+"""Node label "true" while its ContainerInstance is DRAINING: DAEMON tasks leave it, as in ECS."""
+TASK_DEFINITION_ANNOTATION = f"{L.API_GROUP}/task-definition"
+
+
+@dataclass
+class ServicePlan:
+    workloads: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
+    extra: list[dict[str, Any]] = field(default_factory=list)
+    report: FidelityReport = field(default_factory=lambda: FidelityReport("Service"))
+    template_report: FidelityReport = field(default_factory=lambda: FidelityReport("TaskDefinition"))
+    problems: list[Problem] = field(default_factory=list)
+    bounds: DeploymentBounds | None = None
+    unsatisfiable: bool = False
+    group: str = ""
+
+
+def service_name(svc: ServiceSpec, name: str) -> str:
+    return svc.serviceName or name
+
+
+def service_targets(svc: ServiceSpec, cluster_default: list[CapacityProviderStrategyItem] | None) -> dict[Target, int]:
+    """Replicas per launch target: a launch type takes all; a strategy splits by base and weight."""
+    desired = svc.desiredCount or 0
+    choice = launch_choice(svc.launchType, svc.capacityProviderStrategy, cluster_default)
+    if isinstance(choice, Target):
+        return {choice: desired}
+    shares = split(choice, desired)
+    return {target_for_provider(i.capacityProvider): shares.get(i.capacityProvider, 0) for i in choice}
+
+
+def service_objects(
+    svc: ServiceSpec,
+    *,
+    name: str,
+    namespace: str,
+    revision: Revision,
+    cluster: str,
+    settings: Settings,
+    cluster_default_strategy: list[CapacityProviderStrategyItem] | None = None,
+    instances: Sequence[Instance] = (),
+    daemon_instance_count: int = 0,
+    allowed_features: frozenset[str] = frozenset(),
+    owner: dict[str, Any] | None = None,
+) -> ServicePlan:
+    """Everything a Service resource owns. Names are derived from `name`, so applying twice changes nothing."""
+    plan = ServicePlan(template_report=FidelityReport("TaskDefinition"))
+    td = revision.definition
+    ecs_name = service_name(svc, name)
+    plan.group = f"service:{ecs_name}"
+    daemon = svc.schedulingStrategy == "DAEMON"
+    targets = {Target("EC2"): daemon_instance_count} if daemon and not svc.launchType else (
+        {Target(svc.launchType): daemon_instance_count} if daemon else service_targets(svc, cluster_default_strategy)
+    )
+    plan.problems += [Problem(f"taskDefinition.{p.path}", p.message) for p in policy_violations(td, allowed_features)]
+    for target in targets:
+        plan.problems += compatibility_problems(td, target, revision.name)
+    plan.problems += _network_configuration_problems(svc, td.effective_network_mode)
+    if plan.problems:
+        return plan
+
+    launch_sizes = {v.name: int((v.managedEBSVolume or {}).get("sizeInGiB", 1)) for v in svc.volumeConfigurations or []}
+    translation = pod_template(revision, for_service=True, region=settings.region,
+                               launch_volume_sizes=launch_sizes, report=plan.template_report)
+    service_label = L.group_label_value(name)
+    health_checked = any(c.healthCheck and c.is_essential for c in td.containerDefinitions)
+    multiple = len(targets) > 1
+    for target, replicas in targets.items():
+        placement = placement_for(
+            task_definition_constraints=td.placementConstraints or [],
+            constraints=svc.placementConstraints or [],
+            strategies=None if daemon else svc.placementStrategy,
+            group=plan.group, service=True, launch_type=target.launch_type, instances=instances, report=plan.report,
+        )
+        if placement.problems:
+            plan.problems += placement.problems
+            return plan
+        plan.unsatisfiable |= placement.unsatisfiable
+        workload = f"{name}-{dns_label(target.capacity_provider or target.launch_type)}" if multiple else name
+        selector = {L.SERVICE: service_label, WORKLOAD: L.group_label_value(workload)}
+        template = copy.deepcopy(translation.template)
+        spec = template["spec"]
+        spec.update(copy.deepcopy(placement.pod_spec))
+        scheduling = scheduling_for(target, cluster, settings)
+        add_scheduling(spec, node_selector=scheduling.node_selector, node_terms=scheduling.node_terms)
+        if placement.node_terms is not None:
+            add_scheduling(spec, node_terms=placement.node_terms)
+        template["metadata"]["labels"].update({**scheduling.labels, **selector, L.GROUP: L.group_label_value(plan.group)})
+        template["metadata"]["annotations"][f"{L.API_GROUP}/group"] = plan.group
+        bounds = deployment_bounds(replicas, svc.deploymentConfiguration, "DAEMON" if daemon else "REPLICA")
+        if plan.bounds is None or bounds.stuck:
+            plan.bounds = bounds
+        metadata = _metadata(workload, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner)
+        metadata["annotations"] = {TASK_DEFINITION_ANNOTATION: revision.name}
+        if daemon:
+            add_scheduling(spec, node_terms=[{"matchExpressions": [{"key": DRAINING_LABEL, "operator": "NotIn", "values": ["true"]}]}])
+            plan.workloads.append(_daemon_set(metadata, selector, template, bounds))
+        else:
+            plan.workloads.append(_deployment(metadata, selector, template, replicas, bounds,
+                                              0 if health_checked else settings.service_task_ready_seconds))
+    _report_deployment(svc, plan)
+    if not daemon and svc.desiredCount:
+        total = deployment_bounds(svc.desiredCount, svc.deploymentConfiguration)
+        if total.min_healthy:
+            plan.extra.append(_disruption_budget(name, namespace, service_label, total.min_healthy, owner))
+    plan.services = _kubernetes_services(svc, name, namespace, service_label, td, settings, owner, plan.report)
+    if translation.isolated:
+        plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.SERVICE: service_label}, owner))
+    return plan
+
+
+def _metadata(name: str, namespace: str, labels: dict[str, str], owner: dict[str, Any] | None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if owner is not None:
+        metadata["ownerReferences"] = [{**owner, "controller": True, "blockOwnerDeletion": True}]
+    return metadata
+
+
+def _deployment(metadata: dict[str, Any], selector: dict[str, str], template: dict[str, Any], replicas: int,
+                bounds: DeploymentBounds, min_ready: int) -> dict[str, Any]:
+    surge, unavailable = (bounds.maxSurge, bounds.maxUnavailable) if not bounds.stuck else (0, 1)
+    spec: dict[str, Any] = {
+        "replicas": replicas,
+        "selector": {"matchLabels": selector},
+        "template": template,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}},
+    }
+    if min_ready:
+        spec["minReadySeconds"] = min_ready
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
+
+
+def _daemon_set(metadata: dict[str, Any], selector: dict[str, str], template: dict[str, Any], bounds: DeploymentBounds) -> dict[str, Any]:
+    unavailable = max(1, bounds.maxUnavailable)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": metadata,
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "template": template,
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": unavailable, "maxSurge": 0}},
+        },
+    }
+
+
+def _disruption_budget(name: str, namespace: str, service_label: str, min_available: int, owner: dict[str, Any] | None) -> dict[str, Any]:
+    """Draining and evictions keep minimumHealthyPercent of the service, as ECS's draining does."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(name, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner),
+        "spec": {"minAvailable": min_available, "selector": {"matchLabels": {L.SERVICE: service_label}}},
+    }
+
+
+def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_label: str, td: Any,
+                         settings: Settings, owner: dict[str, Any] | None, report: FidelityReport) -> list[dict[str, Any]]:
+    """loadBalancers -> Services on the container port; serviceRegistries -> a headless Service;
+    serviceConnectConfiguration -> Services named by discoveryName and client aliases."""
+    out: dict[str, dict[str, Any]] = {}
+    selector = {L.SERVICE: service_label}
+    kind = (svc.kubernetes.loadBalancerServiceType if svc.kubernetes and svc.kubernetes.loadBalancerServiceType
+            else settings.load_balancer_service_type)
+
+    def protocol(container: str | None, port: int | None) -> str:
+        c = td.container(container or "")
+        mapping = next((p for p in (c.portMappings if c else None) or [] if p.containerPort == port), None)
+        return (mapping.protocol or "tcp").upper() if mapping else "TCP"
+
+    def add(service_name: str, ports: list[dict[str, Any]], headless: bool = False, path: str = "") -> None:
+        service_name = dns_label(service_name)
+        if service_name in out:
+            report.approximated(path, "Service", f"a Service named {service_name} exists already for this service; merged")
+            return
+        spec: dict[str, Any] = {"selector": selector, "ports": ports}
+        if headless:
+            spec["clusterIP"] = "None"
+        else:
+            spec["type"] = kind
+        out[service_name] = {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": _metadata(service_name, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner),
+            "spec": spec,
+        }
+
+    for i, lb in enumerate(svc.loadBalancers or []):
+        if lb.containerPort is None:
+            continue
+        port = {"name": f"port-{lb.containerPort}", "port": lb.containerPort, "targetPort": lb.containerPort,
+                "protocol": protocol(lb.containerName, lb.containerPort)}
+        add(name if i == 0 else f"{name}-{i}", [port], path=f"loadBalancers[{i}]")
+    for i, registry in enumerate(svc.serviceRegistries or []):
+        port = registry.containerPort or registry.port
+        ports = [{"name": f"port-{port}", "port": port, "targetPort": port,
+                  "protocol": protocol(registry.containerName, port)}] if port else []
+        add(f"{name}-discovery", ports, headless=True, path=f"serviceRegistries[{i}]")
+    connect = svc.serviceConnectConfiguration
+    if connect is not None and connect.enabled:
+        for i, s in enumerate(connect.services or []):
+            found = [(c, p) for c in td.containerDefinitions for p in c.portMappings or [] if p.name == s.portName]
+            if not found:
+                report.unsupported(f"serviceConnectConfiguration.services[{i}].portName",
+                                   f"no portMappings entry named {s.portName!r} in the task definition")
+                continue
+            _, mapping = found[0]
+            target = mapping.containerPort
+            aliases = s.clientAliases or []
+            port = aliases[0].port if aliases else target
+            base = {"name": dns_label(s.portName, 15), "port": port, "targetPort": target,
+                    "protocol": (mapping.protocol or "tcp").upper(),
+                    **({"appProtocol": mapping.appProtocol} if mapping.appProtocol else {})}
+            add(s.discoveryName or s.portName, [base], path=f"serviceConnectConfiguration.services[{i}]")
+            for j, alias in enumerate(aliases):
+                if alias.dnsName:
+                    alias_name = alias.dnsName.split(".")[0]
+                    add(alias_name, [{**base, "port": alias.port}],
+                        path=f"serviceConnectConfiguration.services[{i}].clientAliases[{j}].dnsName")
+    return list(out.values())
+
+
+def _network_configuration_problems(svc: ServiceSpec, mode: str) -> list[Problem]:
+    has_awsvpc = svc.networkConfiguration is not None and svc.networkConfiguration.awsvpcConfiguration is not None
+    if has_awsvpc and mode != "awsvpc":
+        return [Problem("networkConfiguration.awsvpcConfiguration", f"only for awsvpc tasks; the task definition uses {mode}")]
+    return []
+
+
+def _report_deployment(svc: ServiceSpec, plan: ServicePlan) -> None:
+    dc = svc.deploymentConfiguration
+    if dc is not None and dc.strategy not in (None, "ROLLING"):
+        plan.report.unsupported("deploymentConfiguration.strategy", f"{dc.strategy} deployments are not supported: rolling update instead")
+    if svc.deploymentController is not None and svc.deploymentController.type != "ECS":
+        plan.report.unsupported("deploymentController.type", f"{svc.deploymentController.type}: the operator rolls out itself")
