@@ -79,8 +79,9 @@ class UnknownTaskDefinition(Exception):
     """A task definition reference that names nothing usable (the message says why, ECS-style)."""
 
 
-def resolve(ref: str, revisions: list[StoredRevision], deregistered: set[int]) -> StoredRevision:
-    """`family` -> the latest ACTIVE revision; `family:N` and the ARN -> that one, refused if INACTIVE."""
+def resolve(ref: str, revisions: list[StoredRevision], deregistered: set[int], allow_inactive: bool = False) -> StoredRevision:
+    """`family` -> the latest ACTIVE revision; `family:N` and the ARN -> that one, refused if INACTIVE
+    (unless `allow_inactive`: what already runs on a revision keeps running after deregistration)."""
     try:
         family, number = parse_task_definition_ref(ref)
     except ValueError as e:
@@ -95,6 +96,6 @@ def resolve(ref: str, revisions: list[StoredRevision], deregistered: set[int]) -
     found = next((r for r in revisions if r.revision == number), None)
     if found is None:
         raise UnknownTaskDefinition(f"Unable to find task definition {family}:{number}: latest revision is {revisions[-1].revision}")
-    if number in deregistered:
+    if number in deregistered and not allow_inactive:
         raise UnknownTaskDefinition(f"TaskDefinition {family}:{number} is inactive (deregistered): new tasks cannot use it")
     return found

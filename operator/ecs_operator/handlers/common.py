@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 import kopf
 
@@ -27,7 +27,7 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def owner_reference(body: kopf.Body | dict[str, Any]) -> dict[str, Any]:
+def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
     meta = body["metadata"]
     return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]}
 
@@ -36,10 +36,10 @@ def problems_text(problems: list[Problem]) -> str:
     return "; ".join(str(p) for p in problems)
 
 
-def ready(status: dict[str, Any], body: kopf.Body, ok: bool, reason: str, message: str) -> list[dict[str, Any]]:
+def ready(status: Mapping[str, Any], body: Mapping[str, Any], ok: bool, reason: str, message: str) -> list[dict[str, Any]]:
     """The Ready condition, with a Warning Event when it turns False for a new reason."""
     conditions = status.get("conditions") or []
     previous = next((c for c in conditions if c.get("type") == "Ready"), None)
     if not ok and (previous is None or previous.get("reason") != reason or previous.get("message") != message[:1024]):
         kopf.event(body, type="Warning", reason=reason, message=message[:1024])
-    return set_condition(conditions, "Ready", ok, reason, message, body.metadata.get("generation"), now())
+    return set_condition(conditions, "Ready", ok, reason, message, body["metadata"].get("generation"), now())

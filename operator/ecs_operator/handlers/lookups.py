@@ -14,7 +14,8 @@ from ecs_operator.settings import Settings
 from ecs_operator.translate.pod import Revision
 
 
-def resolve_revision(ref: str, namespace: str, revisions: kopf.Index, task_definitions: kopf.Index, settings: Settings) -> Revision:
+def resolve_revision(ref: str, namespace: str, revisions: kopf.Index, task_definitions: kopf.Index, settings: Settings,
+                     allow_inactive: bool = False) -> Revision:
     """Raises UnknownTaskDefinition with ECS's wording when the reference names nothing usable."""
     try:
         family, _ = parse_task_definition_ref(ref)
@@ -23,7 +24,7 @@ def resolve_revision(ref: str, namespace: str, revisions: kopf.Index, task_defin
     registered = stored(revisions.get((namespace, family), []))
     owners = list(task_definitions.get((namespace, family), []))
     deregistered = {r for owner in owners for r in owner["deregistered"]}
-    return resolve(ref, registered, deregistered).as_revision(settings)
+    return resolve(ref, registered, deregistered, allow_inactive).as_revision(settings)
 
 
 def find_cluster(clusters: kopf.Index, namespace: str, name: str) -> dict[str, Any] | None:

@@ -35,3 +35,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.label_selectors["apps", "v1", "daemonsets"] = managed
     settings.watching.label_selectors["apps", "v1", "replicasets"] = managed
     settings.watching.label_selectors["apps", "v1", "controllerrevisions"] = REVISION_KIND_LABEL
+    settings.watching.label_selectors["v1", "services"] = managed
+    settings.watching.label_selectors["policy", "v1", "poddisruptionbudgets"] = managed
+    settings.watching.label_selectors["networking.k8s.io", "v1", "networkpolicies"] = managed

@@ -70,6 +70,7 @@ def service_objects(
     daemon_instance_count: int = 0,
     allowed_features: frozenset[str] = frozenset(),
     owner: dict[str, Any] | None = None,
+    template_labels: dict[str, str] | None = None,
 ) -> ServicePlan:
     """Everything a Service resource owns. Names are derived from `name`, so applying twice changes nothing."""
     plan = ServicePlan(template_report=FidelityReport("TaskDefinition"))
@@ -113,7 +114,9 @@ def service_objects(
         add_scheduling(spec, node_selector=scheduling.node_selector, node_terms=scheduling.node_terms)
         if placement.node_terms is not None:
             add_scheduling(spec, node_terms=placement.node_terms)
-        template["metadata"]["labels"].update({**scheduling.labels, **selector, L.GROUP: L.group_label_value(plan.group)})
+        template["metadata"]["labels"].update(
+            {**scheduling.labels, **selector, L.GROUP: L.group_label_value(plan.group), **(template_labels or {})}
+        )
         template["metadata"]["annotations"][f"{L.API_GROUP}/group"] = plan.group
         bounds = deployment_bounds(replicas, svc.deploymentConfiguration, "DAEMON" if daemon else "REPLICA")
         if plan.bounds is None or bounds.stuck:

@@ -1,0 +1,187 @@
+"""An ECS service's deployments, as describe-services reports them, advanced from what its tasks do.
+
+Pure: the caller passes the previous status, the tasks (Pods) as observed, and the clock. ECS
+starts a new PRIMARY deployment when the task definition (or another deployment-triggering
+setting) changes; older ones are ACTIVE until their tasks are gone. The circuit breaker fails a
+deployment after enough failed tasks and, with rollback, starts a deployment back to the last
+COMPLETED one (ecs-semantics.md 4.2-4.5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ecs_operator.models.service import DeploymentCircuitBreaker
+from ecs_operator.scaling.rolling import circuit_breaker_threshold, counts_as_healthy
+
+MAX_EVENTS = 100
+EVENT_REPEAT_AFTER = timedelta(hours=6)  # ECS suppresses identical messages this long
+
+
+class Deployment(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    status: str = "PRIMARY"
+    taskDefinition: str
+    configKey: str
+    """What the deployment runs (revision and deployment-triggering settings): a change starts a new one."""
+    desiredCount: int = 0
+    runningCount: int = 0
+    pendingCount: int = 0
+    failedTasks: int = 0
+    rolloutState: str = "IN_PROGRESS"
+    rolloutStateReason: str = ""
+    createdAt: str = ""
+    updatedAt: str = ""
+    rollbackOf: str | None = None
+    """The configKey of the failed deployment this one rolls back (the spec still asks for it)."""
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A service task as the bookkeeping needs it."""
+
+    task_id: str
+    deployment: str
+    last_status: str
+    health_status: str
+    essential_health_check: bool
+    running_since: datetime | None
+
+
+@dataclass
+class Advance:
+    deployments: list[Deployment]
+    last_completed: Deployment | None
+    """Kept apart from the list: a completed deployment leaves the list once replaced, but a rollback
+    returns to it."""
+    messages: list[str] = field(default_factory=list)
+    """ECS service event messages that happened now (newest last)."""
+
+
+def deployment_id(service_uid: str, config_key: str, created: str) -> str:
+    """`ecs-svc/` and 19 digits, stable for one deployment (ECS's id shape)."""
+    digest = hashlib.sha256(f"{service_uid}/{config_key}/{created}".encode()).hexdigest()
+    return f"ecs-svc/{int(digest, 16) % 10**19:019d}"
+
+
+def advance(
+    *,
+    service: str,
+    service_uid: str,
+    previous: list[Deployment],
+    last_completed: Deployment | None,
+    desired_count: int,
+    task_definition: str,
+    config_key: str,
+    tasks: list[TaskView],
+    failed: dict[str, int],
+    breaker: DeploymentCircuitBreaker | None,
+    threshold_configuration: Any,
+    now: datetime,
+    min_running_seconds: float,
+) -> Advance:
+    """The deployments after this observation. `failed` counts tasks each deployment lost since the last call."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = Advance([d.model_copy() for d in previous], last_completed)
+    primary = next((d for d in out.deployments if d.status == "PRIMARY"), None)
+
+    rolling_back = primary is not None and primary.rollbackOf == config_key
+    if primary is None or (primary.configKey != config_key and not rolling_back):
+        primary = _start(out, service_uid, task_definition, config_key, stamp)
+
+    for d in out.deployments:
+        d.failedTasks += failed.get(d.id, 0)
+        mine = [t for t in tasks if t.deployment == d.id]
+        d.runningCount = sum(1 for t in mine if t.last_status == "RUNNING")
+        d.pendingCount = sum(1 for t in mine if t.last_status in ("PROVISIONING", "PENDING", "ACTIVATING"))
+        d.desiredCount = desired_count if d is primary else d.runningCount + d.pendingCount
+        d.updatedAt = stamp if failed.get(d.id) else d.updatedAt
+
+    if primary.rolloutState == "IN_PROGRESS" and breaker is not None and breaker.enable:
+        threshold = circuit_breaker_threshold(desired_count, threshold_configuration)
+        if primary.failedTasks >= threshold:
+            primary.rolloutState = "FAILED"
+            primary.rolloutStateReason = "ECS deployment circuit breaker: tasks failed to start."
+            primary.updatedAt = stamp
+            out.messages.append(f"(service {service}) ({primary.id}) deployment failed: tasks failed to start.")
+            target = out.last_completed
+            if breaker.rollback and target is not None and target.configKey != primary.configKey:
+                failed_key = primary.configKey
+                rollback = _start(out, service_uid, target.taskDefinition, target.configKey, stamp)
+                rollback.rollbackOf = failed_key
+                rollback.rolloutStateReason = (
+                    f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}."
+                )
+                out.messages.append(
+                    f"(service {service}) rolling back to deployment {target.id} ({target.taskDefinition})"
+                )
+                primary = rollback
+
+    healthy = sum(
+        1
+        for t in tasks
+        if t.deployment == primary.id
+        and counts_as_healthy(
+            last_status=t.last_status,
+            health_status=t.health_status,
+            essential_health_check=t.essential_health_check,
+            running_since=t.running_since,
+            now=now,
+            min_running_seconds=min_running_seconds,
+        )
+    )
+    others = [d for d in out.deployments if d is not primary and d.runningCount + d.pendingCount > 0]
+    if primary.rolloutState == "IN_PROGRESS" and healthy >= desired_count and not others:
+        primary.rolloutState = "COMPLETED"
+        primary.rolloutStateReason = f"ECS deployment {primary.id} completed."
+        primary.updatedAt = stamp
+        out.last_completed = primary.model_copy()
+        out.messages.append(f"(service {service}) ({primary.id}) deployment completed.")
+    if primary.rolloutState == "COMPLETED" and healthy >= desired_count and not others:
+        out.messages.append(f"(service {service}) has reached a steady state.")
+    # fully replaced deployments leave the list (INACTIVE), as in describe-services
+    out.deployments = [d for d in out.deployments if d is primary or d.runningCount + d.pendingCount > 0]
+    return out
+
+
+def _start(out: Advance, service_uid: str, task_definition: str, config_key: str, stamp: str) -> Deployment:
+    for d in out.deployments:
+        if d.status == "PRIMARY":
+            d.status = "ACTIVE"
+    new = Deployment(
+        id=deployment_id(service_uid, config_key, stamp),
+        taskDefinition=task_definition,
+        configKey=config_key,
+        createdAt=stamp,
+        updatedAt=stamp,
+    )
+    new.rolloutStateReason = f"ECS deployment {new.id} in progress."
+    out.deployments.insert(0, new)
+    return new
+
+
+def add_events(events: list[dict[str, str]], messages: list[str], now: datetime) -> tuple[list[dict[str, str]], list[str]]:
+    """ECS's events list (newest first, at most 100) and the messages that are new: an identical
+    message is suppressed for six hours (a steady state is re-announced after that)."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    fresh: list[str] = []
+    out = list(events)
+    for message in messages:
+        last = next((e for e in out if e["message"] == message), None)
+        if last is not None and now - _parse(last["createdAt"]) < EVENT_REPEAT_AFTER:
+            continue
+        digest = hashlib.sha256(f"{message}/{stamp}".encode()).hexdigest()[:32]
+        out.insert(0, {"id": digest, "createdAt": stamp, "message": message})
+        fresh.append(message)
+    return out[:MAX_EVENTS], fresh
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
