@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ECS counts a task without health checks as healthy after this long (default: 40)")
     parser.add_argument("--stopped-task-ttl", type=int, default=int(env("ECS_OPERATOR_STOPPED_TASK_TTL", "3600")),
                         help="seconds STOPPED tasks stay visible (default: 3600)")
+    parser.add_argument("--capacity-evaluation-seconds", type=float,
+                        default=float(env("ECS_OPERATOR_CAPACITY_EVALUATION_SECONDS", "15")),
+                        help="managed scaling evaluation period (ECS: 60; tasks waiting for capacity also trigger it)")
     parser.add_argument("--allow-workload-feature", action="append",
                         default=[f for f in env("ECS_OPERATOR_ALLOWED_WORKLOAD_FEATURES", "").split(",") if f],
                         help="workload policy: allow this host-level feature in every namespace (repeatable)")
@@ -54,6 +57,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         load_balancer_service_type=args.load_balancer_service_type,
         service_task_ready_seconds=args.service_task_ready_seconds,
         stopped_task_ttl_seconds=args.stopped_task_ttl,
+        capacity_evaluation_seconds=args.capacity_evaluation_seconds,
         allowed_workload_features=frozenset(args.allow_workload_feature),
     )
 

@@ -21,5 +21,7 @@ class Settings:
     """ECS counts a task without health checks as healthy after 40 s RUNNING (minReadySeconds)."""
     stopped_task_ttl_seconds: int = 3600
     """How long STOPPED tasks stay visible (ECS: at least an hour)."""
+    capacity_evaluation_seconds: float = 15
+    """How often capacity providers evaluate managed scaling (ECS: every minute); waiting tasks also trigger it."""
     allowed_workload_features: frozenset[str] = frozenset()
     """Workload policy: features allowed in every namespace (see translate/policy.py)."""
