@@ -46,7 +46,10 @@ class FidelityReport:
         from .mapping import default_entry  # the table imports nothing from here at import time
 
         out: list[Entry] = []
-        for path in leaf_paths(document):
+        for path, value in leaves(document):
+            if value == []:  # exported JSON lists every field, most of them empty: nothing is lost
+                out.append(Entry(path, "exact", "(nothing)", "empty: nothing to translate"))
+                continue
             entry = self.overrides.get(path) or default_entry(self.kind, path)
             if entry is None:
                 entry = next(
@@ -71,22 +74,22 @@ WHOLE_VALUE_FIELDS = {
 }
 
 
-def leaf_paths(value: Any, path: str = "") -> Iterator[str]:
-    """Field paths down to scalars, scalar lists, free-form maps and empty objects."""
+def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(field path, value) down to scalars, scalar lists, free-form maps and empty objects."""
     if isinstance(value, dict):
         last = path.rsplit(".", 1)[-1]
         if not value or last in WHOLE_VALUE_FIELDS:
-            yield path
+            yield path, value
             return
         for key, item in value.items():
             if item is None:
                 continue
-            yield from leaf_paths(item, f"{path}.{key}" if path else key)
+            yield from leaves(item, f"{path}.{key}" if path else key)
     elif isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
         for i, item in enumerate(value):
-            yield from leaf_paths(item, f"{path}[{i}]")
+            yield from leaves(item, f"{path}[{i}]")
     else:
-        yield path
+        yield path, value
 
 
 _INDEX = re.compile(r"\[\d+\]")

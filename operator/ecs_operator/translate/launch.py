@@ -69,9 +69,10 @@ def scheduling_for(target: Target, cluster: str, settings: Settings) -> Scheduli
 
 
 def compatibility_problems(td: RegisterTaskDefinition, target: Target, task_definition: str) -> list[Problem]:
-    """Why this revision cannot be launched on `target` (ECS checks again at launch)."""
+    """Why this revision cannot be launched on `target` (ECS checks again at launch), at `taskDefinition.<field>`."""
     return [
-        Problem(path, f"task definition {task_definition} is not compatible with launch type {target.launch_type}: {message}")
+        Problem(f"taskDefinition.{path}",
+                f"task definition {task_definition} is not compatible with launch type {target.launch_type}: {message}")
         for path, message in compatibility_findings(td, target.launch_type)
     ]
 

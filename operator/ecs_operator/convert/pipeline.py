@@ -1,0 +1,225 @@
+"""Validate, translate and judge the ECS objects of one `convert` run.
+
+Services and tasks name their task definition (family, family:revision or ARN); it is looked up
+among the task definitions of the same run, as the operator looks it up among the registered
+revisions. Translation uses the operator's own functions, so `--to k8s` shows what the operator
+would create.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from ecs_operator.arns import parse_task_definition_ref, task_definition_arn
+from ecs_operator.models import EcsModel, kind_named, problems_from_validation_error, validate
+from ecs_operator.settings import Settings
+from ecs_operator.translate.fidelity import Entry, FidelityReport, summarize
+from ecs_operator.translate.names import dns_label
+from ecs_operator.translate.pod import Revision, pod_template
+from ecs_operator.translate.policy import FEATURES, policy_violations
+
+from .detect import EcsObject
+from .load import Document
+from .problems import InputProblem
+
+Target = Literal["crs", "k8s"]
+DEFAULT_CLUSTER = "default"  # the operator's cluster for tasks and services that name none
+ALL_FEATURES = frozenset(FEATURES)
+"""The workload policy is the operator's (per namespace): convert translates everything and warns."""
+
+
+@dataclass
+class Conversion:
+    """One ECS object: its model, names, translation and fidelity report."""
+
+    obj: EcsObject
+    index: int
+    """Position among the ECS objects of its file."""
+    model: Any
+    name: str
+    """metadata.name of the custom resource (and base name of the Kubernetes objects)."""
+    ecs_name: str
+    """family, serviceName, clusterName or capacity provider name (metadata.name when the input has none)."""
+    namespace: str | None
+    """--namespace, else a custom resource's own; None: kubectl's current namespace."""
+    fields: list[Entry] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    """The plain Kubernetes objects (`--to k8s`)."""
+    note: str = ""
+    task_definition: dict[str, Any] | None = None
+    """Services and tasks: which task definition they run and where its report is."""
+    revision: Revision | None = None
+    """Task definitions: the revision services and tasks of the same run resolve to."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.obj.document.file} #{self.index}"
+
+
+@dataclass
+class Outcome:
+    conversions: list[Conversion] = field(default_factory=list)
+    problems: list[InputProblem] = field(default_factory=list)
+    warnings: list[InputProblem] = field(default_factory=list)
+
+
+def convert(objects: list[tuple[EcsObject, int]], to: Target, namespace: str | None,
+            settings: Settings | None = None) -> Outcome:
+    """Every object is validated; translation (and its own checks) follows once all are valid."""
+    settings = settings or Settings()
+    out = Outcome()
+    for obj, index in objects:
+        model, problems = _validated(obj)
+        out.problems += problems
+        if model is not None and not problems:
+            out.conversions.append(_named(obj, index, model, namespace or obj.namespace))
+    _check_unique(out)
+    if not out.problems:
+        revisions = _revisions(out.conversions, settings)
+        for c in out.conversions:
+            out.problems += _translate(c, to, settings, revisions, out)
+    _template_hints(out, [obj.document for obj, _ in objects])
+    return out
+
+
+def _template_hints(out: Outcome, documents: list[Document]) -> None:
+    """Once per document: why it failed (placeholders), or that placeholders were converted as text."""
+    failed = {p.where for p in out.problems}
+    for where, document in {d.where: d for d in documents}.items():
+        for hint in document.hints:
+            if where in failed:
+                out.problems.append(InputProblem(where, "", f"{hint}: render the template first"))
+            else:
+                out.warnings.append(InputProblem(where, "", f"{hint}: kept as literal text; render the template first"))
+
+
+def _validated(obj: EcsObject) -> tuple[EcsModel | None, list[InputProblem]]:
+    where = obj.document.where
+    try:
+        model = kind_named(obj.kind).spec_model.model_validate(obj.spec)
+    except ValidationError as e:
+        return None, [InputProblem(where, obj.file_path(p.path), p.message) for p in problems_from_validation_error(e)]
+    return model, [InputProblem(where, obj.file_path(p.path), p.message) for p in validate(model)]
+
+
+def _named(obj: EcsObject, index: int, model: Any, namespace: str | None) -> Conversion:
+    kind = kind_named(obj.kind)
+    ecs_name = getattr(model, kind.name_field) if kind.name_field else None
+    name = obj.name or dns_label(ecs_name or obj.document.stem)
+    return Conversion(obj, index, model, name, ecs_name or name, namespace if kind.scope == "Namespaced" else None)
+
+
+def _check_unique(out: Outcome) -> None:
+    seen: dict[tuple[str, str], Conversion] = {}
+    keep = []
+    for c in out.conversions:
+        key = (c.obj.kind, c.name)
+        first = seen.setdefault(key, c)
+        if first is not c:
+            out.problems.append(InputProblem(c.obj.document.where, c.obj.path, (
+                f"a second {c.obj.kind} named {c.name!r} (the first is {first.label}): "
+                "each custom resource needs its own name")))
+        else:
+            keep.append(c)
+    out.conversions = keep
+
+
+def _revisions(conversions: list[Conversion], settings: Settings) -> dict[str, dict[int, Conversion]]:
+    """family -> revision -> the task definition conversion."""
+    index: dict[str, dict[int, Conversion]] = {}
+    for c in conversions:
+        if c.obj.kind == "TaskDefinition":
+            family, number = c.ecs_name, c.obj.revision
+            c.revision = Revision(family, number, c.model.ecs_part(), c.model.kubernetes,
+                                  task_definition_arn(settings, family, number))
+            index.setdefault(family, {})[number] = c
+    return index
+
+
+def _translate(c: Conversion, to: Target, settings: Settings, revisions: dict[str, dict[int, Conversion]],
+               out: Outcome) -> list[InputProblem]:
+    kind = c.obj.kind
+    if kind == "TaskDefinition":
+        return _task_definition(c, settings, out)
+    if kind in ("Service", "Task"):
+        return _launch(c, to, settings, revisions)
+    c.fields = FidelityReport(kind).entries(_ecs_json(c))
+    c.note = f"a {kind} is kept by the operator as a custom resource: no plain Kubernetes objects"
+    return []
+
+
+def _ecs_json(c: Conversion) -> dict[str, Any]:
+    """The ECS fields of the input (the report's subject): the Kubernetes extension is not ECS."""
+    return {k: v for k, v in c.obj.spec.items() if k != "kubernetes"}
+
+
+def _task_definition(c: Conversion, settings: Settings, out: Outcome) -> list[InputProblem]:
+    assert c.revision is not None
+    translation = pod_template(c.revision, for_service=False, region=settings.region)
+    c.fields = translation.report.entries(_ecs_json(c))
+    metadata: dict[str, Any] = {"name": c.name, "labels": dict(translation.template["metadata"]["labels"])}
+    c.objects = [{"apiVersion": "v1", "kind": "PodTemplate", "metadata": metadata, "template": translation.template}]
+    if translation.isolated:
+        c.note = "networkMode none: the operator adds a deny-all NetworkPolicy for the Pods of each task and service"
+    out.warnings += [InputProblem(c.obj.document.where, c.obj.file_path(p.path), p.message)
+                     for p in policy_violations(c.revision.definition, frozenset())]
+    return []
+
+
+def _launch(c: Conversion, to: Target, settings: Settings,
+            revisions: dict[str, dict[int, Conversion]]) -> list[InputProblem]:
+    """Services and tasks: translated with the task definition they name, when the run has it."""
+    where, ref = c.obj.document.where, c.model.taskDefinition
+    found, why = _resolve(ref, revisions)
+    if found is None:
+        c.fields = FidelityReport(c.obj.kind).entries(_ecs_json(c))
+        c.task_definition = {"reference": ref, "resolved": None, "note": why}
+        if to == "k8s":
+            return [InputProblem(where, c.obj.file_path("taskDefinition"), why)]
+        return []
+    assert found.revision is not None
+    c.task_definition = {"reference": ref, "resolved": found.revision.name, "file": found.obj.document.file,
+                         "index": found.index, "note": f"its fields are reported with it ({found.label})"}
+    cluster, namespace = c.model.cluster or DEFAULT_CLUSTER, c.namespace or ""
+    if c.obj.kind == "Service":
+        from ecs_operator.translate.service import service_objects  # only runs with services need it
+
+        plan = service_objects(c.model, name=c.name, namespace=namespace, revision=found.revision, cluster=cluster,
+                               settings=settings, allowed_features=ALL_FEATURES)
+        c.objects = [*plan.workloads, *plan.services, *plan.extra]
+        entries = plan.template_report.entries(_ecs_json(found))
+        c.task_definition.update(note=f"its fields as this service runs them ({found.label})",
+                                 summary=summarize(entries), fields=[e.to_json() for e in entries])
+    else:
+        from ecs_operator.translate.task import task_pods
+
+        plan = task_pods(c.model, name=c.name, namespace=namespace, revision=found.revision, cluster=cluster,
+                         settings=settings, allowed_features=ALL_FEATURES)
+        c.objects = [*plan.pods, *plan.extra]
+    c.fields = plan.report.entries(_ecs_json(c))
+    return [InputProblem(where, _problem_path(c, p.path), p.message) for p in plan.problems]
+
+
+def _problem_path(c: Conversion, path: str) -> str:
+    """Translation problems name the service's or task's field, or `taskDefinition.<field>` of the revision."""
+    return path if path.startswith("taskDefinition.") else c.obj.file_path(path)
+
+
+def _resolve(ref: str | None, revisions: dict[str, dict[int, Conversion]]) -> tuple[Conversion | None, str]:
+    if not ref:
+        return None, "no taskDefinition given"
+    try:
+        family, number = parse_task_definition_ref(ref)
+    except ValueError as e:
+        return None, str(e)
+    known = revisions.get(family, {})
+    if number is None and known:
+        return known[max(known)], ""
+    if number in known:
+        return known[number], ""
+    have = f" (the inputs have {', '.join(f'{family}:{n}' for n in sorted(known))})" if known else ""
+    return None, (f"task definition {ref!r} is not among the inputs{have}: give its file in the same run, "
+                  "e.g. `ecs-operator convert --to k8s service.json taskdef.json`")

@@ -1,0 +1,51 @@
+"""Generated files are up to date: docs/conversion.md (from the mapping table) and the CRDs (from the models)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from ecs_operator.cli import main
+from ecs_operator.models import KINDS
+from ecs_operator.translate import matrix
+from ecs_operator.translate.mapping import TABLES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_conversion_doc_is_up_to_date() -> None:
+    assert matrix.DOC == ROOT / "docs" / "conversion.md"
+    assert matrix.DOC.read_text() == matrix.render(), "run `python -m ecs_operator.translate.matrix`"
+
+
+def test_conversion_doc_lists_every_table_row() -> None:
+    text = matrix.DOC.read_text()
+    for kind, rows in TABLES.items():
+        assert f"## {kind} (" in text
+        for path, verdict, _, _ in rows:
+            assert f"| `{path}` |" in text, path
+    assert "Secrets Manager" in text and "bucket-path-app-env" in text  # the naming conventions
+
+
+def test_matrix_check_command(tmp_path: Path) -> None:
+    stale = tmp_path / "conversion.md"
+    stale.write_text("old\n")
+    command = [sys.executable, "-m", "ecs_operator.translate.matrix", "--check"]
+    refused = subprocess.run([*command, "--out", str(stale)], capture_output=True, text=True)
+    assert refused.returncode == 1 and "out of date" in refused.stderr
+    assert subprocess.run(command, capture_output=True, text=True).returncode == 0
+
+
+def test_crds_are_up_to_date() -> None:
+    assert main(["crds", "--check", "--out", str(ROOT / "crds")]) == 0, "run `ecs-operator crds`"
+
+
+def test_chart_crds_equal_crds() -> None:
+    """The Helm chart ships the same CRDs, once it has a crds/ directory."""
+    ours = {p.name: p.read_text() for p in (ROOT / "crds").glob("*.yaml")}
+    assert len(ours) == len(KINDS)
+    chart = ROOT / "charts" / "ecs-operator" / "crds"
+    if chart.is_dir():
+        theirs = {p.name: p.read_text() for p in chart.glob("*.yaml")}
+        assert theirs == ours, "charts/ecs-operator/crds differs from crds/: run `ecs-operator crds`"
