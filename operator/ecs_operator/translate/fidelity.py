@@ -47,10 +47,13 @@ class FidelityReport:
 
         out: list[Entry] = []
         for path, value in leaves(document):
-            if value == []:  # exported JSON lists every field, most of them empty: nothing is lost
+            if value == [] or value == {}:  # exported JSON lists every field, most of them empty: nothing is lost
                 out.append(Entry(path, "exact", "(nothing)", "empty: nothing to translate"))
                 continue
             entry = self.overrides.get(path) or default_entry(self.kind, path)
+            if entry is not None and entry.verdict == "unsupported" and path not in self.overrides and value in OFF_VALUES:
+                out.append(Entry(path, "exact", "(nothing)", f"{value!r}: the feature is off, as without it"))
+                continue
             if entry is None:
                 entry = next(
                     (self.overrides[p] for p in ancestors(path) if p in self.overrides),
@@ -67,6 +70,9 @@ def summarize(entries: list[Entry]) -> dict[str, Any]:
         "summary": f"{counts['exact']} exact, {counts['approximated']} approximated, {counts['unsupported']} unsupported",
     }
 
+
+# A feature switched off asks for nothing Kubernetes lacks: no verdict of "unsupported" for it.
+OFF_VALUES = (False, "DISABLED", "NONE", "disabled")
 
 # Values kept whole (maps of free-form keys): the field is the unit of judgement, not each key.
 WHOLE_VALUE_FIELDS = {
