@@ -75,16 +75,24 @@ def zone_for(index: int) -> str:
     return ZONES[index % len(ZONES)]
 
 
+def private_ip_for(index: int) -> str:
+    """A private address for the index-th node, in its zone's subnet (10.0.0.0/20, 10.0.16.0/20, ...)."""
+    zone, slot = index % len(ZONES), index // len(ZONES) + 10
+    return f"10.0.{16 * zone + slot // 256}.{slot % 256}"
+
+
 def build_node(
     name: str,
     instance_type: InstanceType,
     zone: str,
     labels: dict[str, str] | None = None,
     taints: list[dict[str, str]] | None = None,
+    internal_ip: str | None = None,
 ) -> dict[str, Any]:
-    """A Node manifest for kwok to manage. `labels` are added to (and may override) the well-known ones."""
+    """A Node manifest for kwok to manage. `labels` are added to (and may override) the well-known ones;
+    `internal_ip` becomes its InternalIP address (and pods' hostIP), as a VPC address would."""
     capacity = instance_type.capacity()
-    return {
+    node: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
@@ -108,3 +116,7 @@ def build_node(
             "nodeInfo": {"architecture": instance_type.arch, "operatingSystem": "linux"},
         },
     }
+    if internal_ip:
+        node["status"]["addresses"] = [{"type": "InternalIP", "address": internal_ip},
+                                       {"type": "Hostname", "address": name}]
+    return node

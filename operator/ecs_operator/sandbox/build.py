@@ -25,10 +25,10 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 CONTROLPLANE_DIR_ENV = "ECS_OPERATOR_CONTROLPLANE_DIR"
 BIN_DIR_ENV = "ECS_OPERATOR_BIN_DIR"
@@ -208,20 +208,36 @@ def _run(argv: list[str], cwd: Path, label: str, deadline: float, log: Log,
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     started = next_report = time.monotonic()
-    while process.poll() is None:
-        now = time.monotonic()
-        if now > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise BuildError(f"{label} did not finish before the build deadline (raise --timeout)")
-        if now >= next_report + PROGRESS_EVERY:
-            next_report = now
-            log(f"  {label}: {progress()}{_elapsed(now - started)} elapsed")
-        time.sleep(0.5)
+    try:
+        while process.poll() is None:
+            now = time.monotonic()
+            if now > deadline:
+                raise BuildError(f"{label} did not finish before the build deadline (raise --timeout)")
+            if now >= next_report + PROGRESS_EVERY:
+                next_report = now
+                log(f"  {label}: {progress()}{_elapsed(now - started)} elapsed")
+            time.sleep(0.5)
+    except BaseException:  # the deadline, or Ctrl-C: go runs in its own session and would not get the signal
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
     reader.join(timeout=5)
     if process.returncode != 0:
         details = "\n    ".join(last_lines)
         raise BuildError(f"{label} failed (exit {process.returncode}):\n    {details}")
+
+
+class _Counter:
+    """Packages `go build -v` reports compiling (it does not list those it takes from the cache)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
+
+    def line(self, line: str) -> None:
+        self.done += not line.startswith(("#", "go:"))
+
+    def progress(self) -> str:
+        return f"{self.done}/{self.total} packages compiled, "
 
 
 def _elapsed(seconds: float) -> str:
@@ -267,8 +283,8 @@ def _download(cp_dir: Path, deadline: float, log: Log) -> dict[str, int]:
         if count is None:
             _check_proxy(cp_dir)
             log(f"downloading the Go modules of {target.output} (first time only)")
-            _run(["go", "list", "-deps", target.package], cp_dir / target.module, f"module download for {target.output}",
-                 deadline, log)
+            _run(["go", "list", "-deps", target.package], cp_dir / target.module,
+                 f"module download for {target.output}", deadline, log)
             count = _package_count(target, cp_dir, env_proxy_off=True) or 0
         counts[target.output] = count
     return counts
@@ -282,12 +298,14 @@ def _verify(bin_dir: Path, stamped: dict[str, str]) -> None:
         "helm": ([str(bin_dir / "helm"), "version", "--short"], stamped["helm"]),
     }
     with tempfile.TemporaryDirectory() as home:  # helm must not touch the user's configuration
-        results = {name: subprocess.run(argv, capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": home})
+        env = {**os.environ, "HOME": home}
+        results = {name: subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
                    for name, (argv, _) in checks.items()}
     for name, (_, expected) in checks.items():
         result = results[name]
         if result.returncode != 0 or expected not in result.stdout:
-            raise BuildError(f"built {name} does not report {expected}: {(result.stdout + result.stderr).strip()[:300]}")
+            output = (result.stdout + result.stderr).strip()[:300]
+            raise BuildError(f"built {name} does not report {expected}: {output}")
 
 
 def ensure_built(cp_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT, log: Log = print) -> Path:
@@ -323,26 +341,22 @@ def _build(cp_dir: Path, final: Path, src: str, toolchain: str, timeout: float, 
     tmp.mkdir(parents=True)
     try:
         for target in TARGETS:
-            compiled = 0
-
-            def count(line: str) -> None:
-                nonlocal compiled
-                compiled += not line.startswith(("#", "go:"))
-
             log(f"building {target.output} {stamped[target.output]} ({counts[target.output]} packages)")
             step = time.monotonic()
+            counter = _Counter(counts[target.output])
             _run(["go", "build", "-v", "-ldflags", target.ldflags(stamped[target.output]),
                   "-o", str(tmp / target.output), target.package],
                  cp_dir / target.module, f"go build {target.output}", deadline, log,
-                 on_line=count, progress=lambda: f"{compiled}/{counts[target.output]} packages compiled, ")
+                 on_line=counter.line, progress=counter.progress)
             log(f"  {target.output}: done in {_elapsed(time.monotonic() - step)}")
         for name in MULTICALL_NAMES:
             (tmp / name).symlink_to(MULTICALL)
         _verify(tmp, stamped)
         manifest = {"source_hash": src, "go": toolchain, "versions": stamped,
-                    "build_seconds": round(time.monotonic() - started), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                    "build_seconds": round(time.monotonic() - started),
+                    "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        shutil.rmtree(final, ignore_errors=True)  # an incomplete entry (no manifest) from older code
+        shutil.rmtree(final, ignore_errors=True)  # without a manifest an entry is incomplete
         tmp.rename(final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -91,7 +91,7 @@ class Layout:
 
 
 def stage_files() -> list[Path]:
-    """kwok's stage configuration shipped in this package (see stages/README in docs/sandbox.md)."""
+    """kwok's stage configuration shipped in this package (documented in docs/sandbox.md)."""
     directory = resources.files("ecs_operator.sandbox") / "stages"
     return sorted(Path(str(f)) for f in directory.iterdir() if f.name.endswith(".yaml"))
 
@@ -117,6 +117,12 @@ def kube_apiserver(binary: Path, layout: Layout, ports: Ports) -> list[str]:
             f"--service-account-key-file={pki.sa_pub}", f"--service-account-signing-key-file={pki.sa_key}",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--authorization-mode=Node,RBAC", "--allow-privileged=true", "--profiling=false",
+            # front-proxy (aggregation) settings: without them every delegating component logs a missing CA bundle
+            f"--requestheader-client-ca-file={pki.ca_cert}", "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki.cert('front-proxy-client')}",
+            f"--proxy-client-key-file={pki.key('front-proxy-client')}",
             f"--cert-dir={layout.root / 'apiserver'}"]
 
 
@@ -130,6 +136,7 @@ def kube_controller_manager(binary: Path, layout: Layout, ports: Ports) -> list[
             f"--cluster-signing-cert-file={pki.ca_cert}", f"--cluster-signing-key-file={pki.ca_key}",
             "--use-service-account-credentials=true",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            f"--flex-volume-plugin-dir={layout.root / 'flexvolume'}",  # else it creates /usr/libexec/kubernetes/...
             f"--cert-dir={layout.root / 'controller-manager'}"]
 
 
@@ -148,8 +155,8 @@ def kube_scheduler(binary: Path, layout: Layout, ports: Ports) -> list[str]:
             f"--cert-dir={layout.root / 'scheduler'}"]
 
 
-def kwok(binary: Path, layout: Layout, ports: Ports) -> list[str]:
-    del ports  # kwok serves nothing here (no --server-address): `kubectl logs/exec` to fake pods is not simulated
+def kwok(binary: Path, layout: Layout) -> list[str]:
+    """No --server-address: kwok serves nothing, so `kubectl logs/exec` to fake pods is not simulated."""
     return [str(binary), f"--kubeconfig={layout.component_kubeconfig('kwok')}",
             "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
             f"--cidr={POD_CIDR}", "--node-lease-duration-seconds=40",

@@ -13,25 +13,33 @@ is rewritten after every process start, so a crash at any point leaves enough to
 from __future__ import annotations
 
 import fcntl
+import http.client
 import json
 import os
 import shutil
 import ssl
-import http.client
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, build_node, instance_type, zone_for
+from ecs_operator.nodepool.instance_types import (
+    DEFAULT_INSTANCE_TYPE, build_node, instance_type, private_ip_for, zone_for,
+)
 from ecs_operator.sandbox import components, pki
 from ecs_operator.sandbox.apiclient import ApiClient, ApiError
 from ecs_operator.sandbox.build import MULTICALL
 from ecs_operator.sandbox.components import Layout, Ports
 from ecs_operator.sandbox.processes import ProcessRecord, spawn, stop
 
+# What a state directory may contain: anything else means --state-dir names some other directory,
+# which is then never deleted.
+STATE_ENTRIES = frozenset({"state.json", "state.tmp", "kubeconfig", "pki", "logs", "etcd", "scheduler.yaml",
+                           "apiserver", "controller-manager", "scheduler", "flexvolume",
+                           *(f"{c}.kubeconfig" for c in ("controller-manager", "scheduler", "kwok"))})
 CLUSTER_LABEL = "ecs.operator.dev/cluster"
 CLUSTER_NAME = "default"  # the sandbox's nodes are container instances of the ECS cluster "default"
 POLL = 0.1
@@ -54,19 +62,23 @@ class State:
     bin_dir: str
     ports: Ports
     processes: list[ProcessRecord] = field(default_factory=list)
+    attached: list[ProcessRecord] = field(default_factory=list)
+    """Processes started with `attach` (the operator in `make demo`): stopped by `down`, not part of readiness."""
     nodes: list[str] = field(default_factory=list)
     instance_type: str = DEFAULT_INSTANCE_TYPE
     ready_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"bin_dir": self.bin_dir, "ports": self.ports.to_json(),
-                "processes": [p.to_json() for p in self.processes], "nodes": self.nodes,
+                "processes": [p.to_json() for p in self.processes],
+                "attached": [p.to_json() for p in self.attached], "nodes": self.nodes,
                 "instance_type": self.instance_type, "ready_seconds": self.ready_seconds}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> State:
         return cls(bin_dir=data["bin_dir"], ports=Ports(**data["ports"]),
-                   processes=[ProcessRecord.from_json(p) for p in data["processes"]], nodes=list(data["nodes"]),
+                   processes=[ProcessRecord.from_json(p) for p in data["processes"]],
+                   attached=[ProcessRecord.from_json(p) for p in data.get("attached", [])], nodes=list(data["nodes"]),
                    instance_type=data["instance_type"], ready_seconds=data.get("ready_seconds"))
 
     def process(self, name: str) -> ProcessRecord | None:
@@ -144,11 +156,13 @@ class Sandbox:
             return self._start(bin_dir, nodes, node_type.name, timeout, log), False
 
     def _clean_up_crashed(self, state: State | None, log: Log) -> None:
+        self._check_state_dir()
         dead = [p.name for p in state.processes if not p.alive()] if state else []
-        log(f"cleaning up an earlier sandbox that is not running ({', '.join(dead) or 'incomplete start'} not running)")
+        log(f"cleaning up an earlier sandbox that is not running ({', '.join(dead)} not running)" if dead
+            else "cleaning up an earlier, incomplete start")
         if state:
-            stop(state.processes)
-        shutil.rmtree(self.layout.root, ignore_errors=True)
+            stop(state.processes + state.attached)
+        shutil.rmtree(self.layout.root)
 
     def _start(self, bin_dir: Path, nodes: int, node_type: str, timeout: float, log: Log) -> State:
         started = time.monotonic()
@@ -166,7 +180,19 @@ class Sandbox:
         for client in ("controller-manager", "scheduler", "kwok"):
             pki.write_kubeconfig(layout.component_kubeconfig(client), server, keys, client)
         state = State(bin_dir=str(bin_dir), ports=ports, instance_type=node_type)
-        multicall, kwok = bin_dir / MULTICALL, bin_dir / "kwok"
+
+        try:
+            self._launch_all(state, nodes, started, deadline, log)
+        except BaseException:
+            stop(state.processes)  # keep the logs for the error message; the next up or down removes them
+            raise
+        state.ready_seconds = round(time.monotonic() - started, 1)
+        self._write_state(state)
+        return state
+
+    def _launch_all(self, state: State, nodes: int, started: float, deadline: float, log: Log) -> None:
+        layout, ports = self.layout, state.ports
+        multicall, kwok = Path(state.bin_dir) / MULTICALL, Path(state.bin_dir) / "kwok"
 
         def launch(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
             state.processes.append(spawn(name, argv, layout.log(name), env=env, cwd=layout.root))
@@ -183,11 +209,12 @@ class Sandbox:
         log("starting kube-controller-manager, kube-scheduler and kwok")
         launch("kube-controller-manager", components.kube_controller_manager(multicall, layout, ports))
         launch("kube-scheduler", components.kube_scheduler(multicall, layout, ports))
-        launch("kwok", components.kwok(kwok, layout, ports), env={**os.environ, "HOME": str(layout.root)})
-        node_type_spec = instance_type(node_type)
+        launch("kwok", components.kwok(kwok, layout), env={**os.environ, "HOME": str(layout.root)})
+        node_type_spec = instance_type(state.instance_type)
         for index in range(nodes):
             name = f"sandbox-node-{index + 1}"
-            manifest = build_node(name, node_type_spec, zone_for(index), labels={CLUSTER_LABEL: CLUSTER_NAME})
+            manifest = build_node(name, node_type_spec, zone_for(index), labels={CLUSTER_LABEL: CLUSTER_NAME},
+                                  internal_ip=private_ip_for(index))
             try:
                 client.create("/api/v1/nodes", manifest)
             except ApiError as error:
@@ -202,28 +229,35 @@ class Sandbox:
         waiter.until("kube-controller-manager", "the default ServiceAccount",
                      lambda: _exists(client, "/api/v1/namespaces/default/serviceaccounts/default"))
         waiter.until("kwok", f"{nodes} nodes Ready", lambda: _nodes_ready(client, state.nodes))
-        state.ready_seconds = round(time.monotonic() - started, 1)
-        self._write_state(state)
-        return state
 
     def down(self, log: Log = print) -> bool:
         """Stop exactly the recorded processes and remove all state. False if there was nothing."""
         with self._locked():
             state = self.read_state()
             existed = self.layout.root.exists()
+            self._check_state_dir()
             if state:
-                names = ", ".join(p.name for p in state.processes if p.alive()) or "no live processes"
+                everything = state.processes + state.attached  # stop() goes last-first: attached ones first
+                names = ", ".join(p.name for p in reversed(everything) if p.alive()) or "no live processes"
                 log(f"stopping {names}")
-                stop(state.processes)
+                stop(everything)
             shutil.rmtree(self.layout.root, ignore_errors=True)
             (self.layout.root.parent / f".{self.layout.root.name}.lock").unlink(missing_ok=True)
             return existed
+
+    def _check_state_dir(self) -> None:
+        """Refuse to touch a directory that is not a sandbox's (a mistyped --state-dir)."""
+        root = self.layout.root
+        unexpected = sorted(p.name for p in root.iterdir() if p.name not in STATE_ENTRIES) if root.exists() else []
+        if unexpected:
+            raise SandboxError(f"{root} is not a sandbox state directory (it holds {', '.join(unexpected[:5])}): "
+                               "refusing to delete it; choose another --state-dir")
 
     def status(self) -> dict[str, Any]:
         """Each component's process and endpoint, and the cluster's view of readiness."""
         state = self.read_state()
         if state is None:
-            return {"state_dir": str(self.layout.root), "running": False, "components": {}}
+            return {"state_dir": str(self.layout.root), "running": False, "components": {}, "attached": {}}
         urls = components.describe(state.ports)
         report: dict[str, Any] = {
             "state_dir": str(self.layout.root),
@@ -231,6 +265,7 @@ class Sandbox:
             "bin_dir": state.bin_dir,
             "components": {p.name: {"pid": p.pid, "alive": p.alive(), "url": urls.get(p.name, ""), "log": p.log}
                            for p in state.processes},
+            "attached": {p.name: {"pid": p.pid, "alive": p.alive(), "log": p.log} for p in state.attached},
             "ready_seconds": state.ready_seconds,
         }
         client = self.client(state)
@@ -240,8 +275,25 @@ class Sandbox:
             report["nodes_ready"] = f"{_ready_count(client, state.nodes)}/{len(state.nodes)}"
         except ApiError as error:
             report["readyz"] = f"unreachable ({error})"
-        report["running"] = self.running(state) and all(c["alive"] for c in report["components"].values())
+        report["running"] = self.running(state)
         return report
+
+    def attach(self, name: str, argv: list[str]) -> tuple[ProcessRecord, bool]:
+        """Run `argv` in the background against this sandbox (KUBECONFIG set), to be stopped by `down`.
+        Returns the record and whether a live process of that name was already attached."""
+        with self._locked():
+            state = self.read_state()
+            if not self.running(state):
+                raise SandboxError(f"no running sandbox at {self.layout.root}: run `ecs-operator sandbox up` first")
+            assert state is not None
+            current = next((p for p in state.attached if p.name == name), None)
+            if current and current.alive():
+                return current, True
+            env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+            record = spawn(name, argv, self.layout.log(name), env=env)
+            state.attached = [p for p in state.attached if p.name != name] + [record]
+            self._write_state(state)
+            return record, False
 
 
 class _Waiter:
@@ -263,8 +315,8 @@ class _Waiter:
             except ApiError:
                 pass
             if time.monotonic() > self.deadline:
-                process = self.state.process(component)
-                tail = f"; end of {process.log}:\n{_indent(process.log_tail())}" if process else ""
+                culprit = self.state.process(component)
+                tail = f"; end of {culprit.log}:\n{_indent(culprit.log_tail())}" if culprit else ""
                 raise SandboxError(f"{component}: timed out waiting for {what} (raise --timeout){tail}")
             time.sleep(POLL)
 

