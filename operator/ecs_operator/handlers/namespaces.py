@@ -1,16 +1,64 @@
-"""The namespace's opt-in to host-level workloads (workload policy)."""
+"""Namespaces the operator cares about: a namespace's opt-in to host-level workloads (the
+workload policy), and the operator's own namespace, where kopf posts the Events of
+cluster-scoped objects (CapacityProvider, ContainerInstance)."""
 
 from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import kopf
+from kubernetes import config
 
 from ecs_operator.adapters.kube import Kube
 from ecs_operator.settings import Settings
 from ecs_operator.translate.policy import FEATURES, OPT_IN_LABEL
 
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+OPT_IN_CACHE_SECONDS = 5.0
+"""A namespace's opt-in label is read at most this often: a burst of tasks costs one request, and a
+label change takes effect within seconds (refused tasks are retried by their Cluster's resync)."""
+_opt_ins: dict[str, tuple[float, bool]] = {}
+
 
 def allowed_features(kube: Kube, namespace: str, settings: Settings) -> frozenset[str]:
     """Everything when the namespace is labelled ecs.operator.dev/allow-privileged-workloads=true;
     otherwise what the operator's settings allow everywhere."""
+    return frozenset(FEATURES) if _opted_in(kube, namespace) else settings.allowed_workload_features
+
+
+def _opted_in(kube: Kube, namespace: str) -> bool:
+    cached = _opt_ins.get(namespace)
+    if cached is not None and time.monotonic() - cached[0] < OPT_IN_CACHE_SECONDS:
+        return cached[1]
     ns = kube.get("Namespace", None, namespace) or {}
-    if ((ns.get("metadata") or {}).get("labels") or {}).get(OPT_IN_LABEL) == "true":
-        return frozenset(FEATURES)
-    return settings.allowed_workload_features
+    opted_in = ((ns.get("metadata") or {}).get("labels") or {}).get(OPT_IN_LABEL) == "true"
+    _opt_ins[namespace] = (time.monotonic(), opted_in)
+    return opted_in
+
+
+def own_namespace() -> str | None:
+    """The Pod's namespace in a cluster, the kubeconfig context's namespace outside one."""
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
+    except OSError:
+        pass
+    try:
+        _, context = config.list_kube_config_contexts()
+    except (config.ConfigException, OSError):
+        return None
+    return (context.get("context") or {}).get("namespace")
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """kopf's own login through the Kubernetes client, which knows no namespace: without this,
+    kopf posts cluster-scoped objects' Events in `default`, where a namespaced install (the
+    chart's `watchNamespaces`) may not post; the chart lets it post in its own namespace."""
+    info = kopf.login_via_client(**kwargs)
+    namespace = own_namespace()
+    return dataclasses.replace(info, default_namespace=namespace) if info is not None and namespace else info

@@ -1,0 +1,118 @@
+{{/* Names and labels shared by every template. */}}
+
+{{- define "ecs-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ecs-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ecs-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ecs-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ecs-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "ecs-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "ecs-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ecs-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* `k=v,k2=v2` (sorted) for the node-selector flags. */}}
+{{- define "ecs-operator.selectorFlag" -}}
+{{- $pairs := list }}
+{{- range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%s" $k $v) }}{{ end }}
+{{- join "," $pairs }}
+{{- end }}
+
+{{/*
+Rights on namespaced resources: a ClusterRole's rules when every namespace is watched, otherwise
+one Role per watched namespace. docs/install.md explains each rule.
+*/}}
+{{- define "ecs-operator.namespacedRules" -}}
+- apiGroups: [ecs.operator.dev]
+  resources: [taskdefinitions, services, clusters]
+  verbs: [list, watch, patch]
+- apiGroups: [ecs.operator.dev]
+  resources: [tasks]
+  verbs: [list, watch, patch, delete]
+- apiGroups: [ecs.operator.dev]
+  resources: [taskdefinitions/status, tasks/status, services/status, clusters/status]
+  verbs: [patch]
+- apiGroups: [ecs.operator.dev]
+  resources: [taskdefinitions/finalizers, tasks/finalizers, services/finalizers]
+  verbs: [update]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, create, delete]
+- apiGroups: [""]
+  resources: [pods/eviction]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [apps]
+  resources: [deployments, daemonsets]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [apps]
+  resources: [controllerrevisions]
+  verbs: [get, list, watch, create]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch, create, patch, delete]
+{{- end }}
+
+{{/* Rights on cluster-scoped resources (always in the ClusterRole). */}}
+{{- define "ecs-operator.clusterRules" -}}
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [list, watch]
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: {{ if .Values.watchNamespaces }}[get, list, watch]{{ else }}[get]{{ end }}
+- apiGroups: [""]
+  resources: [nodes]
+  verbs: {{ if .Values.nodePools.kwok.enabled }}[get, list, watch, create, patch, delete]{{ else }}[list, watch, patch]{{ end }}
+- apiGroups: [ecs.operator.dev]
+  resources: [capacityproviders]
+  verbs: [list, watch, patch]
+- apiGroups: [ecs.operator.dev]
+  resources: [containerinstances]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [ecs.operator.dev]
+  resources: [capacityproviders/status, containerinstances/status]
+  verbs: [patch]
+{{- range .Values.nodePools.scaleTargets }}
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: [{{ printf "%s/scale" (required "nodePools.scaleTargets[].resource is required" .resource) }}]
+  verbs: [get, patch]
+  {{- with .resourceNames }}
+  resourceNames: {{ toJson . }}
+  {{- end }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,507 @@
+"""The Helm chart on the real control plane: lint, template and server-side dry-run; install,
+upgrade and uninstall; RBAC that is exactly the documented list; and the operator's end-to-end
+scenario run by the local operator with a token of the chart's ServiceAccount.
+
+kwok fakes the operator's container, so the installed Deployment becomes Available without an
+image; the RBAC is proven by running the operator from this checkout as that ServiceAccount.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from ecs_operator import API_GROUP
+from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION
+from operator_fixtures import Operator, apply, get, wait_for
+
+if TYPE_CHECKING:
+    from conftest import Cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "ecs-operator"
+FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate"}
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+def set_args(values: dict[str, Any]) -> list[str]:
+    """Values as `--set-json` arguments (exact types, lists and maps included)."""
+    return [arg for key, value in values.items() for arg in ("--set-json", f"{key}={json.dumps(value)}")]
+
+
+def render(sandbox: Cluster, release: str, namespace: str, values: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
+    out = sandbox.helm("template", release, str(CHART), "--namespace", namespace, *set_args(values), *extra).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def rules(objects: list[dict[str, Any]], kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    return [r for o in objects if o["kind"] == kind and o["metadata"].get("namespace") == namespace for r in o["rules"]]
+
+
+def verbs_for(rule_list: list[dict[str, Any]], group: str, resource: str) -> set[str]:
+    return {v for r in rule_list if group in r["apiGroups"] and resource in r["resources"] for v in r["verbs"]}
+
+
+def variants(namespace: str) -> dict[str, dict[str, Any]]:
+    return {
+        "defaults": {},
+        "namespaces": {"watchNamespaces": [namespace, "default"]},
+        "kwok": {"nodePools.kwok.enabled": True},
+        "scale": {"nodePools.scaleTargets": [{"apiGroup": "cluster.x-k8s.io", "resource": "machinedeployments",
+                                               "resourceNames": ["workers"]}, {"apiGroup": "apps", "resource": "statefulsets"}]},
+        "policy": {"workloadPolicy.allowedFeatures": ["hostPath", "capabilities"], "ecs.fargateNodeSelector": {"a": "1", "b": "2"}},
+    }
+
+
+@pytest.mark.parametrize("variant", ["defaults", "namespaces", "kwok", "scale", "policy"])
+def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, variant: str) -> None:
+    values = variants(namespace)[variant]
+    lint = sandbox.helm("lint", "--strict", str(CHART), *set_args(values))
+    assert "0 chart(s) failed" in lint.stdout
+    objects = render(sandbox, "dry", namespace, values, "--include-crds")
+    sandbox.kubectl("apply", "--dry-run=server", "--server-side", "--field-manager=dry-run", "-f", "-",
+                    input=yaml.safe_dump_all(objects))
+
+    every_rule = [r for o in objects if o["kind"] in ("ClusterRole", "Role") for r in o["rules"]]
+    for rule in every_rule:
+        assert "*" not in rule["apiGroups"] + rule["resources"], rule
+        assert not set(rule["verbs"]) & FORBIDDEN_VERBS, rule
+        assert not {"admissionregistration.k8s.io", "rbac.authorization.k8s.io"} & set(rule["apiGroups"]), rule
+        assert not {"secrets", "configmaps", "serviceaccounts"} & set(rule["resources"]), rule
+    cluster_rules = rules(objects, "ClusterRole")
+    node_verbs = verbs_for(cluster_rules, "", "nodes")
+    if variant == "kwok":
+        assert node_verbs == {"get", "list", "watch", "create", "patch", "delete"}
+    else:
+        assert node_verbs == {"list", "watch", "patch"}
+    scale_rules = [r for r in every_rule if any(res.endswith("/scale") for res in r["resources"])]
+    if variant == "scale":
+        assert [(r["apiGroups"], r["resources"], r["verbs"], r.get("resourceNames")) for r in scale_rules] == [
+            (["cluster.x-k8s.io"], ["machinedeployments/scale"], ["get", "patch"], ["workers"]),
+            (["apps"], ["statefulsets/scale"], ["get", "patch"], None),
+        ]
+    else:
+        assert scale_rules == []
+
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    if variant == "namespaces":
+        assert args[:2] == [f"--namespace={namespace}", "--namespace=default"]
+        assert verbs_for(cluster_rules, "", "pods") == set()
+        for ns in (namespace, "default"):
+            assert verbs_for(rules(objects, "Role", ns), "", "pods") == {"get", "list", "watch", "create", "delete"}
+        assert rules(objects, "Role", namespace) == rules(objects, "Role", "default")
+        assert verbs_for(cluster_rules, "", "namespaces") == {"get", "list", "watch"}
+    else:
+        assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
+        assert verbs_for(cluster_rules, "", "namespaces") == {"get"}
+    if variant == "policy":
+        assert [a for a in args if a.startswith("--allow-workload-feature")] == [
+            "--allow-workload-feature=hostPath", "--allow-workload-feature=capabilities"]
+        assert "--fargate-node-selector=a=1,b=2" in args
+
+
+def test_values_schema_refuses_unknown_features_and_keys(sandbox: Cluster) -> None:
+    bad_feature = sandbox.helm("template", "x", str(CHART), *set_args({"workloadPolicy.allowedFeatures": ["sysAdmin"]}), check=False)
+    assert bad_feature.returncode != 0 and "allowedFeatures" in bad_feature.stderr
+    typo = sandbox.helm("template", "x", str(CHART), *set_args({"watchNamespace": ["a"]}), check=False)
+    assert typo.returncode != 0 and "watchNamespace" in typo.stderr
+
+
+# -- install, upgrade, uninstall ---------------------------------------------------------------
+
+# Cluster-scoped kinds the chart never creates but other tests' capacity providers may be
+# changing meanwhile (nodes come and go with their ContainerInstances); componentstatuses is
+# deprecated (a warning, nothing to find).
+CHURNING = {"nodes", "containerinstances.ecs.operator.dev", "componentstatuses"}
+
+
+def cluster_scoped(sandbox: Cluster) -> set[str]:
+    """Every cluster-scoped object, as kind/name."""
+    kinds = sandbox.kubectl("api-resources", "--namespaced=false", "--verbs=list", "-o", "name").stdout.split()
+    return set(sandbox.kubectl("get", ",".join(k for k in kinds if k not in CHURNING), "-o", "name").stdout.split())
+
+
+def test_install_upgrade_uninstall(sandbox: Cluster, namespace: str) -> None:
+    # the operator's own Pod meets Pod Security "restricted"
+    sandbox.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    release = f"eo-{uuid.uuid4().hex[:5]}"
+    before = cluster_scoped(sandbox)
+    sandbox.helm("install", release, str(CHART), "--namespace", namespace, "--wait", "--timeout", "180s")
+    name = f"{release}-ecs-operator"
+    deployment = sandbox.kubectl_json("get", "deployment", name, "-n", namespace)
+    assert {c["type"]: c["status"] for c in deployment["status"]["conditions"]}["Available"] == "True"
+    assert deployment["spec"]["strategy"]["type"] == "Recreate" and deployment["spec"]["replicas"] == 1
+    [pod] = sandbox.kubectl_json("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}")["items"]
+    node = sandbox.kubectl_json("get", "node", pod["spec"]["nodeName"])
+    assert node["metadata"]["annotations"][KWOK_ANNOTATION] == "fake"
+    installed = cluster_scoped(sandbox) - before
+    assert {f"clusterrole.rbac.authorization.k8s.io/{name}", f"clusterrolebinding.rbac.authorization.k8s.io/{name}"} <= installed
+
+    # the documented upgrade: the CRDs first (Helm never upgrades crds/), server-side over Helm's copy
+    sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CHART / "crds"))
+    upgraded = sandbox.helm("upgrade", release, str(CHART), "--namespace", namespace, "--reuse-values",
+                            "--set", "logLevel=DEBUG", "--wait", "--timeout", "180s")
+    assert "REVISION: 2" in upgraded.stdout
+    deployment = sandbox.kubectl_json("get", "deployment", name, "-n", namespace)
+    assert "--log-level=DEBUG" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    wait_for(lambda: (deployment := sandbox.kubectl_json("get", "deployment", name, "-n", namespace))["status"].get("updatedReplicas") == 1
+             and deployment["status"].get("availableReplicas") == 1 and deployment["status"].get("replicas") == 1,
+             timeout=120, what="the upgraded operator Pod to be available")
+
+    sandbox.helm("uninstall", release, "--namespace", namespace, "--wait", "--timeout", "180s")
+    left = cluster_scoped(sandbox) - before
+    crds = {f"customresourcedefinition.apiextensions.k8s.io/{p.name.removesuffix('.yaml')}" for p in (CHART / "crds").glob("*.yaml")}
+    # the API server registers an APIService for the CRDs' group version; it goes with them
+    documented = crds | {f"apiservice.apiregistration.k8s.io/v1alpha1.{API_GROUP}"}
+    assert left <= documented, f"uninstall left {sorted(left - documented)} behind (only the CRDs are documented to stay)"
+    assert crds <= cluster_scoped(sandbox), "the CRDs stay after uninstall (documented)"
+    assert sandbox.kubectl_json("get", "all,serviceaccounts,roles,rolebindings", "-n", namespace,
+                                "-l", f"app.kubernetes.io/instance={release}")["items"] == []
+
+
+# -- the installed ServiceAccount: its rights, and the operator running with them ----------------
+
+@dataclass
+class Installed:
+    """A release of the chart whose operator runs locally with the release's ServiceAccount."""
+
+    variant: str
+    release: str
+    namespace: str
+    """The release namespace (the ServiceAccount's)."""
+    work: str
+    """Where the scenario's ECS objects live (the watched namespace in the `namespaced` variant)."""
+    values: dict[str, Any]
+    args: list[str] = field(default_factory=list)
+    """The chart's operator flags (from the installed Deployment), less --liveness."""
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.release}-ecs-operator"
+
+
+RBAC_VARIANTS = {
+    "clusterwide": {"nodePools.kwok.enabled": True},
+    "namespaced": {"nodePools.kwok.enabled": True,
+                   "nodePools.scaleTargets": [{"apiGroup": "cluster.x-k8s.io", "resource": "machinedeployments", "resourceNames": ["workers"]}]},
+}
+SCENARIO_VALUES = {"ecs.serviceTaskReadySeconds": 3, "ecs.capacityEvaluationSeconds": 3,
+                   "workloadPolicy.allowedFeatures": ["hostPath"], "logFormat": "plain"}
+
+
+@pytest.fixture(scope="module", params=sorted(RBAC_VARIANTS))
+def installed(request: pytest.FixtureRequest, sandbox: Cluster) -> Iterator[Installed]:
+    suffix = uuid.uuid4().hex[:5]
+    release, namespace, work = f"rb-{suffix}", f"e2e-chart-{suffix}", f"e2e-chart-work-{suffix}"
+    values = {**RBAC_VARIANTS[request.param], **SCENARIO_VALUES}
+    if request.param == "namespaced":
+        values["watchNamespaces"] = [work]
+    for ns in (namespace, work):
+        sandbox.kubectl("create", "namespace", ns)
+    sandbox.helm("install", release, str(CHART), "--namespace", namespace, *set_args(values), "--wait", "--timeout", "180s")
+    deployment = sandbox.kubectl_json("get", "deployment", f"{release}-ecs-operator", "-n", namespace)
+    args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"] if not a.startswith("--liveness")]
+    try:
+        yield Installed(request.param, release, namespace, work, values, args)
+    finally:
+        sandbox.helm("uninstall", release, "--namespace", namespace, "--wait", check=False)
+        for ns in (work, namespace):
+            sandbox.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def install_guide() -> str:
+    for path in (ROOT / "README.md", ROOT / "docs" / "install.md"):
+        if path.exists() and "<!-- rbac:begin -->" in path.read_text():
+            return path.read_text()
+    raise AssertionError("neither README.md nor docs/install.md has the RBAC table (<!-- rbac:begin -->)")
+
+
+
+
+def documented_rights(values: dict[str, Any], scope: str) -> dict[tuple[str, str], set[str]]:
+    """The RBAC table's rows that apply with these values and in this scope ("namespace" or "cluster")."""
+    text = install_guide()
+    block = text.split("<!-- rbac:begin -->", 1)[1].split("<!-- rbac:end -->", 1)[0]
+    rights: dict[tuple[str, str], set[str]] = {}
+    for line in block.strip().splitlines()[2:]:
+        group, resources, verbs, row_scope, when, _ = (c.strip() for c in line.strip().strip("|").split("|"))
+        conditions = {"always": True, "`watchNamespaces`": bool(values.get("watchNamespaces")),
+                      "`nodePools.kwok.enabled`": bool(values.get("nodePools.kwok.enabled")),
+                      "`nodePools.scaleTargets`": False}  # added from the values below
+        if row_scope != scope or not conditions[when]:
+            continue
+        for resource in re.findall(r"`([^`]+)`", resources):
+            name, _, sub = resource.partition("/")
+            key = name if group == "core" else f"{name}.{group.strip('`')}"
+            rights.setdefault((key + (f"/{sub}" if sub else ""), ""), set()).update(v.strip() for v in verbs.split(","))
+    if scope == "cluster":
+        for target in values.get("nodePools.scaleTargets", []):
+            names = " ".join(target.get("resourceNames", []))
+            rights.setdefault((f"{target['resource']}.{target['apiGroup']}/scale", names), set()).update({"get", "patch"})
+    return rights
+
+
+def can_i_list(sandbox: Cluster, user: str, namespace: str) -> dict[tuple[str, str], set[str]]:
+    """`kubectl auth can-i --list` as (resource, resource names) -> verbs (non-resource URLs left out)."""
+    out = sandbox.kubectl("auth", "can-i", "--list", f"--as={user}", "-n", namespace).stdout
+    rights: dict[tuple[str, str], set[str]] = {}
+    for line in out.splitlines()[1:]:
+        match = re.match(r"^(\S+)\s+\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$", line)
+        if match:
+            resource, _, names, verbs = match.groups()
+            rights.setdefault((resource, names), set()).update(verbs.split())
+    return rights
+
+
+def own_rights(sandbox: Cluster, installed: Installed, namespace: str) -> dict[tuple[str, str], set[str]]:
+    """What the ServiceAccount can do in `namespace` beyond what every ServiceAccount can."""
+    everyone = can_i_list(sandbox, f"system:serviceaccount:{installed.namespace}:default", namespace)
+    ours = can_i_list(sandbox, installed.user, namespace)
+    return {k: v - everyone.get(k, set()) for k, v in ours.items() if v - everyone.get(k, set())}
+
+
+def test_service_account_can_do_exactly_the_documented_list(sandbox: Cluster, installed: Installed) -> None:
+    cluster = documented_rights(installed.values, "cluster")
+    namespaced = documented_rights(installed.values, "namespace")
+    assert own_rights(sandbox, installed, installed.work) == {**cluster, **namespaced}
+    if installed.variant == "namespaced":
+        assert own_rights(sandbox, installed, "default") == cluster
+        assert own_rights(sandbox, installed, installed.namespace) == {**cluster, ("events", ""): {"create"}}
+    else:
+        assert own_rights(sandbox, installed, "default") == {**cluster, **namespaced}
+
+
+Check = tuple[str, str, str | None, str, str, str]  # verb, resource, namespace, group, subresource, name
+
+
+def allowed(sandbox: Cluster, installed: Installed, checks: list[Check]) -> dict[Check, bool]:
+    """SubjectAccessReviews for the ServiceAccount (with the groups its token has), in one request."""
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{installed.namespace}", "system:authenticated"]
+    reviews = [{"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {
+        "user": installed.user, "groups": groups,
+        "resourceAttributes": {k: v for k, v in zip(("verb", "resource", "namespace", "group", "subresource", "name"), check) if v}}}
+        for check in checks]
+    out = sandbox.kubectl("create", "-f", "-", "-o", "json", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": reviews})).stdout
+    documents = [d for d in re.split(r"(?m)^(?=\{$)", out) if d.strip()]  # one JSON document per created object
+    answers = [bool(json.loads(d)["status"].get("allowed")) for d in documents]
+    assert len(answers) == len(checks)
+    return dict(zip(checks, answers))
+
+
+def test_service_account_cannot_do_anything_else(sandbox: Cluster, installed: Installed) -> None:
+    ns, work, namespaced = installed.namespace, installed.work, installed.variant == "namespaced"
+    rbac, admission, crds = "rbac.authorization.k8s.io", "admissionregistration.k8s.io", "apiextensions.k8s.io"
+    may: list[Check] = [
+        ("create", "pods", work, "", "", ""), ("create", "pods", work, "", "eviction", ""), ("patch", "nodes", None, "", "", ""),
+        ("create", "nodes", None, "", "", ""), ("delete", "tasks", work, API_GROUP, "", ""),
+        ("patch", "tasks", work, API_GROUP, "status", ""), ("update", "tasks", work, API_GROUP, "finalizers", ""),
+        ("create", "containerinstances", None, API_GROUP, "", ""), ("create", "events", ns, "", "", ""),
+        ("watch", "customresourcedefinitions", None, crds, "", ""),
+    ]
+    may_not: list[Check] = [
+        ("create", "clusterrolebindings", None, rbac, "", ""), ("create", "rolebindings", work, rbac, "", ""),
+        ("escalate", "clusterroles", None, rbac, "", ""), ("bind", "clusterroles", None, rbac, "", ""),
+        ("impersonate", "users", None, "", "", ""), ("impersonate", "serviceaccounts", work, "", "", ""),
+        ("impersonate", "groups", None, "", "", ""),
+        ("get", "secrets", work, "", "", ""), ("list", "secrets", ns, "", "", ""), ("get", "configmaps", work, "", "", ""),
+        ("create", "serviceaccounts", work, "", "token", ""), ("create", "pods", work, "", "exec", ""),
+        ("create", "validatingwebhookconfigurations", None, admission, "", ""),
+        ("patch", "mutatingwebhookconfigurations", None, admission, "", ""),
+        ("create", "customresourcedefinitions", None, crds, "", ""),
+        ("delete", "namespaces", None, "", "", ""), ("patch", "namespaces", None, "", "", ""),
+        ("update", "nodes", None, "", "status", ""), ("patch", "deployments", work, "apps", "scale", ""),
+        ("create", "jobs", work, "batch", "", ""), ("create", "taskdefinitions", work, API_GROUP, "", ""),
+        ("create", "services", work, API_GROUP, "", ""), ("patch", "machinedeployments", None, "cluster.x-k8s.io", "scale", ""),
+    ]
+    if namespaced:
+        may.append(("patch", "machinedeployments", "capi", "cluster.x-k8s.io", "scale", "workers"))
+        may_not += [("create", "pods", "default", "", "", ""), ("create", "events", "default", "", "", ""),
+                    ("create", "deployments", "kube-system", "apps", "", "")]
+    answers = allowed(sandbox, installed, may + may_not)
+    assert [c for c in may if not answers[c]] == [], "the ServiceAccount lacks these rights"
+    assert [c for c in may_not if answers[c]] == [], "the ServiceAccount has rights it must not have"
+
+
+def service_account_kubeconfig(sandbox: Cluster, installed: Installed, path: Path) -> Path:
+    """The sandbox's cluster with a token of the chart's ServiceAccount; kopf posts the Events of
+    cluster-scoped objects in the context's namespace, as it does in the Pod's own namespace."""
+    token = sandbox.kubectl("create", "token", f"{installed.release}-ecs-operator", "-n", installed.namespace,
+                            "--duration=1h").stdout.strip()
+    config = json.loads(sandbox.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout)
+    config["users"] = [{"name": "operator", "user": {"token": token}}]
+    config["contexts"][0]["context"].update(user="operator", namespace=installed.namespace)
+    path.write_text(json.dumps(config))
+    return path
+
+
+def condition(obj: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+
+
+def test_operator_scenario_with_the_service_account_token(
+    sandbox: Cluster, installed: Installed, running_operator: Operator, tmp_path: Path
+) -> None:
+    """Task RUNNING, Service COMPLETED with its Kubernetes Service, a kwok node pool scaled out with
+    its ContainerInstance, the workload policy from the chart's values: all as the ServiceAccount."""
+    env = {**sandbox.env, "KUBECONFIG": str(service_account_kubeconfig(sandbox, installed, tmp_path / "sa.kubeconfig"))}
+    operator = Operator(env=env, log_path=tmp_path / "operator.log")
+    running_operator.stop()  # one operator at a time handles the objects
+    try:
+        operator.start(*installed.args, env=env)
+        try:
+            run_scenario(sandbox, installed)
+            remove_pool(sandbox, installed)  # deleting works too, with these rights
+        finally:
+            operator.stop()
+        denied = [line for line in operator.log().splitlines() if f'User "{installed.user}" cannot' in line]
+        assert denied == [], "\n".join(denied[:5])
+    finally:
+        running_operator.start()
+        remove_pool(sandbox, installed, check=False)  # after a failure: the session's operator finishes it
+
+
+def pool_names(installed: Installed) -> tuple[str, str]:
+    """The scenario's (cluster-scoped) capacity provider and the ECS cluster it serves."""
+    suffix = installed.release.split("-")[-1]
+    return f"pool-{suffix}", f"cp-{suffix}"
+
+
+def remove_pool(sandbox: Cluster, installed: Installed, check: bool = True) -> None:
+    """Service, then Cluster, then CapacityProvider (ECS refuses them in another order); the pool's Nodes last."""
+    pool, cluster = pool_names(installed)
+    for kind, name, namespace in (("services.ecs.operator.dev", "worker", installed.work),
+                                  ("clusters.ecs.operator.dev", cluster, installed.work),
+                                  ("capacityproviders.ecs.operator.dev", pool, None)):
+        sandbox.kubectl("delete", kind, name, *(["-n", namespace] if namespace else []), "--ignore-not-found",
+                        "--timeout=120s", check=check)
+    sandbox.kubectl("delete", "nodes", "-l", f"{API_GROUP}/capacity-provider={pool}", "--timeout=60s", check=check)
+
+
+def run_scenario(sandbox: Cluster, installed: Installed) -> None:
+    ns = installed.work
+    pool, cluster = pool_names(installed)
+    apply(sandbox, ns, SCENARIO.format(pool=pool, cluster=cluster))
+
+    task = wait_for(lambda: (t := get(sandbox, "tasks.ecs.operator.dev", "nginx", ns)).get("status", {}).get("lastStatus") == "RUNNING" and t,
+                    timeout=120, what="Task nginx RUNNING")
+    assert task["status"]["taskDefinition"] == "nginx-demo:1"
+    web = wait_for(lambda: (s := get(sandbox, "services.ecs.operator.dev", "web", ns)).get("status", {}).get("rolloutState") == "COMPLETED" and s,
+                   timeout=180, what="Service web COMPLETED")
+    assert web["status"]["runningCount"] == 2
+    kube_service = sandbox.kubectl_json("get", "service", "web", "-n", ns)
+    assert [p["port"] for p in kube_service["spec"]["ports"]] == [80]
+
+    worker = wait_for(lambda: (s := get(sandbox, "services.ecs.operator.dev", "worker", ns)).get("status", {}).get("runningCount") == 1 and s,
+                      timeout=180, what="the capacity provider's node and its task")
+    [node] = sandbox.kubectl_json("get", "nodes", "-l", f"{API_GROUP}/capacity-provider={pool}")["items"]
+    instance = wait_for(lambda: (i := sandbox.kubectl_json("get", "containerinstances.ecs.operator.dev", node["metadata"]["name"]))
+                        .get("status", {}).get("registeredResources") and i, timeout=60, what="the new node's ContainerInstance status")
+    assert instance["status"]["clusterName"] == cluster and worker["status"]["clusterName"] == cluster
+
+    # the chart's workloadPolicy.allowedFeatures=[hostPath] reached the operator; privileged is still refused
+    host_path = wait_for(lambda: condition(get(sandbox, "taskdefinitions.ecs.operator.dev", "host-path", ns)), timeout=60, what="host-path handled")
+    assert host_path["status"] == "True", host_path
+    privileged = wait_for(lambda: condition(get(sandbox, "taskdefinitions.ecs.operator.dev", "privileged", ns)), timeout=60, what="privileged handled")
+    assert privileged["status"] == "False" and "containerDefinitions[0].privileged" in privileged["message"]
+
+    events = sandbox.kubectl_json("get", "events", "-n", ns)["items"]
+    assert any(e["reason"] == "TaskRunning" and e["involvedObject"]["name"] == "nginx" for e in events)
+    # a cluster-scoped object's Events go to the operator's own namespace (the chart lets it post there)
+    wait_for(lambda: [e for e in sandbox.kubectl_json("get", "events", "-n", installed.namespace)["items"]
+                      if e["involvedObject"]["kind"] == "CapacityProvider" and e["involvedObject"]["name"] == pool],
+             timeout=30, what="the capacity provider's scaling Event in the release namespace")
+
+
+SCENARIO = """
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Cluster
+metadata: {{name: default}}
+spec: {{clusterName: default}}
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: TaskDefinition
+metadata: {{name: nginx-demo}}
+spec:
+  family: nginx-demo
+  containerDefinitions: [{{name: nginx, image: nginx}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Task
+metadata: {{name: nginx}}
+spec: {{cluster: default, taskDefinition: nginx-demo}}
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: TaskDefinition
+metadata: {{name: web}}
+spec:
+  family: web
+  requiresCompatibilities: [FARGATE]
+  networkMode: awsvpc
+  cpu: "256"
+  memory: "512"
+  containerDefinitions: [{{name: web, image: nginx, portMappings: [{{containerPort: 80}}]}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Service
+metadata: {{name: web}}
+spec:
+  cluster: default
+  taskDefinition: web
+  desiredCount: 2
+  launchType: FARGATE
+  networkConfiguration: {{awsvpcConfiguration: {{subnets: [subnet-1]}}}}
+  loadBalancers: [{{targetGroupArn: "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/1", containerName: web, containerPort: 80}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: CapacityProvider
+metadata: {{name: {pool}}}
+spec:
+  autoScalingGroupProvider:
+    managedScaling: {{status: ENABLED, targetCapacity: 100, instanceWarmupPeriod: 0}}
+  kubernetes:
+    nodePool: {{backend: kwok, instanceType: m5.large, minSize: 0, maxSize: 2}}
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Cluster
+metadata: {{name: {cluster}}}
+spec:
+  capacityProviders: [{pool}]
+  defaultCapacityProviderStrategy: [{{capacityProvider: {pool}, weight: 1}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: TaskDefinition
+metadata: {{name: worker}}
+spec:
+  family: worker
+  containerDefinitions: [{{name: worker, image: busybox, cpu: 512, memory: 1024}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Service
+metadata: {{name: worker}}
+spec: {{cluster: {cluster}, taskDefinition: worker, desiredCount: 1}}
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: TaskDefinition
+metadata: {{name: host-path}}
+spec:
+  family: host-path
+  volumes: [{{name: logs, host: {{sourcePath: /var/log}}}}]
+  containerDefinitions: [{{name: agent, image: busybox, memory: 64, mountPoints: [{{sourceVolume: logs, containerPath: /logs}}]}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: TaskDefinition
+metadata: {{name: privileged}}
+spec:
+  family: privileged
+  containerDefinitions: [{{name: tool, image: busybox, memory: 64, privileged: true}}]
+"""

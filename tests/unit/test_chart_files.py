@@ -1,0 +1,110 @@
+"""The chart's files agree with the code and the documentation (no cluster, no helm needed).
+
+The chart ships byte-identical copies of the generated CRDs; the values table of the install
+guide lists exactly the chart's values; the schema's feature names are the policy's; the image
+runs as the user the chart's security context names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from ecs_operator.crdgen.crd import render_all
+from ecs_operator.translate.policy import FEATURES
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "ecs-operator"
+VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+def install_guide() -> str:
+    """The install guide: README.md once it holds it, docs/install.md until then."""
+    for path in (ROOT / "README.md", ROOT / "docs" / "install.md"):
+        if path.exists() and "<!-- values:begin -->" in path.read_text():
+            return path.read_text()
+    raise AssertionError("neither README.md nor docs/install.md has the values table (<!-- values:begin -->)")
+
+
+def table(text: str, name: str) -> list[list[str]]:
+    """The rows (cells, stripped) of the Markdown table between <!-- name:begin --> and <!-- name:end -->."""
+    block = text.split(f"<!-- {name}:begin -->", 1)[1].split(f"<!-- {name}:end -->", 1)[0]
+    rows = [line.strip().strip("|").split("|") for line in block.strip().splitlines()]
+    return [[cell.strip() for cell in row] for row in rows[2:]]
+
+
+def leaves(values: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    """Dotted paths of the values a user sets (maps whose defaults are empty or free-form are leaves)."""
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        nested = isinstance(value, dict) and value and path not in FREE_FORM
+        yield from (leaves(value, f"{path}.") if nested else [path])
+
+
+# Values that are whole Kubernetes structures (or label maps): documented as one row.
+FREE_FORM = {"resources", "livenessProbe", "podSecurityContext", "securityContext", "ecs.fargateSpotNodeSelector"}
+
+
+def test_chart_crds_are_the_generated_crds() -> None:
+    generated = render_all()
+    assert sorted(p.name for p in (CHART / "crds").iterdir()) == sorted(generated)
+    for name, text in generated.items():
+        assert (ROOT / "crds" / name).read_bytes() == text.encode(), f"crds/{name} is stale: run `ecs-operator crds`"
+        assert (CHART / "crds" / name).read_bytes() == text.encode(), f"the chart's {name} is stale: run `ecs-operator crds`"
+
+
+def test_values_table_lists_every_value() -> None:
+    documented = [row[0].strip("`") for row in table(install_guide(), "values")]
+    assert len(documented) == len(set(documented)), "a value is documented twice"
+    assert sorted(documented) == sorted(leaves(VALUES))
+
+
+def test_values_table_defaults_are_the_values_yaml_defaults() -> None:
+    for row in table(install_guide(), "values"):
+        path, default = row[0].strip("`"), row[1]
+        value: Any = VALUES
+        for part in path.split("."):
+            value = value[part]
+        assert default.startswith("`") and default.endswith("`") and default.count("`") == 2, f"{path}: {default}"
+        assert yaml.safe_load(default.strip("`")) == value, f"{path}: documented {default}, values.yaml has {value!r}"
+
+
+def test_schema_accepts_the_policy_features_and_the_defaults_keys() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    feature_enum = schema["properties"]["workloadPolicy"]["properties"]["allowedFeatures"]["items"]["enum"]
+    assert tuple(feature_enum) == FEATURES
+    assert set(schema["properties"]) == set(VALUES)
+    assert set(schema["properties"]["ecs"]["properties"]) == set(VALUES["ecs"])
+
+
+def test_chart_and_package_versions_agree() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]
+    assert f"ecs-operator:{project['version']}" in (ROOT / "Dockerfile").read_text()
+
+
+def test_image_runs_the_operator_as_the_charts_non_root_user() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    instructions = [line.split(None, 1) for line in dockerfile.splitlines() if line and not line.startswith((" ", "#"))]
+    assert instructions[0] == ["FROM", "python:3.11-slim"]
+    user = next(arg for op, arg in instructions if op == "USER")
+    uid, gid = (int(part) for part in user.split(":"))
+    assert uid != 0 and (uid, gid) == (VALUES["podSecurityContext"]["runAsUser"], VALUES["podSecurityContext"]["runAsGroup"])
+    assert instructions[-1] == ["ENTRYPOINT", '["ecs-operator", "run"]']
+    assert re.search(r"^RUN pip install \. ", dockerfile, re.M), "the package is installed from the repository, not editable"
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored[ignored.index("**") + 1:ignored.index("**") + 4] == ["!pyproject.toml", "!README.md", "!operator/"]
+
+
+def test_hardened_defaults() -> None:
+    pod, container = VALUES["podSecurityContext"], VALUES["securityContext"]
+    assert pod["runAsNonRoot"] and pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                         "capabilities": {"drop": ["ALL"]}}
+    assert VALUES["workloadPolicy"]["allowedFeatures"] == [] and VALUES["nodePools"]["kwok"]["enabled"] is False
