@@ -73,8 +73,9 @@ class Operator:
 def crds(sandbox: Any) -> None:
     """The generated CRDs, installed once."""
     sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    for crd in (REPO / "crds").glob("*.yaml"):
-        sandbox.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crd))
+    for crd in (REPO / "crds").glob("*.yaml"):  # `kubectl wait` fails (not waits) while a CRD has no conditions yet
+        wait_for(lambda: sandbox.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crd),
+                                         check=False).returncode == 0, timeout=90, what=f"{crd.name} Established")
 
 
 @pytest.fixture(scope="session")

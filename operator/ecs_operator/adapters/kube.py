@@ -224,4 +224,9 @@ def _default_client() -> client.ApiClient:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # kopf runs up to 32 sync handlers at once (settings.execution.max_workers), plus delayed
+    # reconciles: with the default pool (5 per CPU) a burst discards connections and pays a TLS
+    # handshake for most requests.
+    configuration.connection_pool_maxsize = 64
+    return client.ApiClient(configuration)

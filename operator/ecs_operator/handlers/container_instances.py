@@ -1,7 +1,15 @@
-"""ContainerInstance: one per Node of an ECS cluster, with ECS's resource accounting and DRAINING."""
+"""ContainerInstance: one per Node of an ECS cluster, with ECS's resource accounting and DRAINING.
+
+Event-driven: a change of the ContainerInstance, its Node or a task Pod on the node recomputes the
+status from the indexes (bursts of Pod events on one node are coalesced into one look), and a slow
+resync repairs anything missed. Status is written only when it changes: nothing at steady state.
+"""
 
 from __future__ import annotations
 
+import copy
+import logging
+from dataclasses import dataclass, fields
 from typing import Any
 
 import kopf
@@ -18,31 +26,51 @@ from ecs_operator.instances import (
     registered_resources,
     remaining_resources,
 )
-from ecs_operator.lifecycle.task_state import new_record, observe
+from ecs_operator.lifecycle.task_state import pod_last_status
+from ecs_operator.settings import Settings
 from ecs_operator.translate.service import DRAINING_LABEL
 
-from .common import now
-from .resources import CONTAINER_INSTANCES, NODES
+from .common import lock_for
+from .notices import log, notify
+from .resources import CONTAINER_INSTANCES, NODES, PODS
+from .wakeups import later
 
 CORDONED_BY_US = f"{API_GROUP}/cordoned-for-draining"
+COALESCE_SECONDS = 1.0
+"""Pod events on one node within this window lead to one recomputation (and at most one write)."""
+
+# Last status written per ContainerInstance (uid, status): the index may lag behind our own writes.
+_written: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+@dataclass(frozen=True)
+class Views:
+    container_instances: kopf.Index
+    nodes: kopf.Index
+    node_pods: kopf.Index
+
+    @classmethod
+    def of(cls, kwargs: dict[str, Any]) -> Views:
+        return cls(**{f.name: kwargs[f.name] for f in fields(cls)})
 
 
 @kopf.index(*CONTAINER_INSTANCES)
-def container_instances(name: str, spec: kopf.Spec, **_: Any) -> dict[str, str]:
-    """node name -> the desired state of its ContainerInstance."""
-    return {name: spec.get("status") or "ACTIVE"}
+def container_instances(name: str, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, dict[str, Any]]:
+    """node name -> its ContainerInstance: desired state (ACTIVE/DRAINING) and reported status."""
+    reported = {k: copy.deepcopy(v) for k, v in status.items() if k != "kopf"}
+    return {name: {"uid": uid, "desired": spec.get("status") or "ACTIVE", "status": reported}}
 
 
 @kopf.on.event(*NODES)
-def node_changed(type: str, body: kopf.Body, name: str, labels: kopf.Labels, memo: Any,
-                 container_instances: kopf.Index, **_: Any) -> None:
+def node_changed(type: str, body: kopf.Body, name: str, labels: kopf.Labels, memo: Any, **kwargs: Any) -> None:
     """A labelled Node is a container instance; the label removed, it is deregistered."""
     if type == "DELETED":
         return  # the ContainerInstance is owned by the Node: the garbage collector removes it
+    views = Views.of(kwargs)
     cluster = labels.get(L.CLUSTER)
-    known = name in container_instances
+    known = name in views.container_instances
     if cluster and not known:
-        memo.kube.create({
+        _, fresh = memo.kube.create({
             "apiVersion": f"{API_GROUP}/{API_VERSION}",
             "kind": "ContainerInstance",
             "metadata": {
@@ -52,49 +80,102 @@ def node_changed(type: str, body: kopf.Body, name: str, labels: kopf.Labels, mem
             },
             "spec": {},
         })
+        if fresh:
+            log({"kind": "ContainerInstance", "metadata": {"name": name}}, logging.INFO, "Registered", f"node {name} joins cluster {cluster}")
     elif not cluster and known:
-        memo.kube.delete("ContainerInstance", None, name)
+        if memo.kube.delete("ContainerInstance", None, name):
+            log({"kind": "ContainerInstance", "metadata": {"name": name}}, logging.INFO, "Deregistered", f"node {name} left its cluster")
+    elif known:  # labels (attributes) or readiness (agentConnected) may have changed
+        later(("ContainerInstance", name), COALESCE_SECONDS, lambda: sync_instance(memo.kube, memo.settings, views, name))
 
 
-@kopf.timer(*CONTAINER_INSTANCES, interval=5)
-def instance_status(name: str, spec: kopf.Spec, status: kopf.Status, memo: Any, nodes: kopf.Index,
-                    node_pods: kopf.Index, **_: Any) -> None:
-    """ECS's view of the node, recomputed from the indexes and written only when it changes."""
-    kube: Kube = memo.kube
-    node = next(iter(nodes.get(name, [])), None)
-    if node is None:
+@kopf.on.event(*PODS, labels={L.MANAGED_BY: L.MANAGED_BY_VALUE})
+async def instance_pod_changed(spec: kopf.Spec, memo: Any, **kwargs: Any) -> None:
+    """A task started, stopped or moved on a node: its remaining resources and counts change.
+    Only schedules a look, so async: no thread hand-off for each Pod event."""
+    node = spec.get("nodeName")
+    views = Views.of(kwargs)
+    if node and node in views.container_instances:
+        later(("ContainerInstance", node), COALESCE_SECONDS, lambda: sync_instance(memo.kube, memo.settings, views, node))
+
+
+@kopf.on.resume(*CONTAINER_INSTANCES)
+@kopf.on.create(*CONTAINER_INSTANCES)
+@kopf.on.update(*CONTAINER_INSTANCES, field="spec")
+def instance_changed(body: kopf.Body, name: str, spec: kopf.Spec, status: kopf.Status, memo: Any, **kwargs: Any) -> None:
+    """UpdateContainerInstancesState: DRAINING cordons the node and moves service tasks; ACTIVE undoes it."""
+    desired = spec.get("status") or "ACTIVE"
+    previous = status.get("status")
+    sync_instance(memo.kube, memo.settings, Views.of(kwargs), name, desired=desired)
+    if previous and previous != desired:
+        what = "node cordoned, service tasks move to other instances, standalone tasks stay" if desired == "DRAINING" \
+            else "node schedulable again"
+        notify(body, type="Normal", reason=desired.capitalize(), message=f"container instance {name} is {desired}: {what}")
+
+
+@kopf.timer(*CONTAINER_INSTANCES, id="resync_instance", interval=60, initial_delay=60, idle=30)
+@kopf.timer(*CONTAINER_INSTANCES, id="continue_draining", interval=5,
+            when=lambda spec, **_: spec.get("status") == "DRAINING")
+def resync_instance(name: str, spec: kopf.Spec, memo: Any, **kwargs: Any) -> None:
+    """Level-triggered repair, and evictions a PodDisruptionBudget refused a moment ago tried again."""
+    sync_instance(memo.kube, memo.settings, Views.of(kwargs), name, desired=spec.get("status") or "ACTIVE")
+
+
+@kopf.on.event(*CONTAINER_INSTANCES)
+def forget_instance(type: str, name: str, **_: Any) -> None:
+    if type == "DELETED":
+        _written.pop(name, None)
+
+
+def sync_instance(kube: Kube, settings: Settings, views: Views, name: str, desired: str | None = None) -> None:
+    """ECS's view of the node, recomputed from the indexes; DRAINING enforced; written only on change.
+
+    `desired` comes from the handler's own body when it has one (the index may not have its change yet).
+    """
+    entry = next(iter(views.container_instances.get(name, [])), None)
+    node = next(iter(views.nodes.get(name, [])), None)
+    if entry is None or node is None:
         return
-    pods = list(node_pods.get(name, []))
-    draining = spec.get("status") == "DRAINING"
-    if draining:
-        _drain(kube, node, pods)
-    else:
-        _undrain(kube, node)
-    labels = node["metadata"].get("labels") or {}
-    cluster = labels.get(L.CLUSTER, "")
+    desired = desired or entry["desired"]
+    pods = list(views.node_pods.get(name, []))
+    with lock_for("ContainerInstance", name):
+        if desired == "DRAINING":
+            _drain(kube, node, pods)
+        else:
+            _undrain(kube, node)
+        wanted = instance_status(settings, node, pods, draining=desired == "DRAINING")
+        written = _written.get(name)
+        current = written[1] if written is not None and written[0] == entry["uid"] else entry["status"]
+        if {k: current.get(k) for k in wanted} != wanted:
+            _written[name] = (entry["uid"], {**current, **wanted})
+            if kube.patch_status("ContainerInstance", None, name, wanted) is None:
+                _written.pop(name, None)
+
+
+def instance_status(settings: Settings, node: dict[str, Any], pods: list[dict[str, Any]], draining: bool) -> dict[str, Any]:
+    """describe-container-instances' fields for this node and the task Pods bound to it."""
+    name = node["metadata"]["name"]
+    cluster = (node["metadata"].get("labels") or {}).get(L.CLUSTER, "")
     registered, remaining = registered_resources(node), remaining_resources(node, pods)
-    moment = now()
-    states = [observe(p, new_record(p["metadata"]["name"]), moment).lastStatus for p in pods if is_active(p)]
+    states = [pod_last_status(p) for p in pods if is_active(p)]
     attributes = attributes_of(node)
-    wanted = {
+    return {
         "clusterName": cluster,
         "ec2InstanceId": name,
-        "containerInstanceArn": container_instance_arn(memo.settings, cluster, name),
+        "containerInstanceArn": container_instance_arn(settings, cluster, name),
         "status": "DRAINING" if draining else "ACTIVE",
         "agentConnected": agent_connected(node),
         "registeredResources": ecs_resources(registered),
         "remainingResources": ecs_resources(remaining),
         "remainingCpu": remaining.cpu,
         "remainingMemory": remaining.memory,
-        "runningTasksCount": sum(1 for s in states if s not in ("STOPPED",)),
+        "runningTasksCount": sum(1 for s in states if s != "STOPPED"),
         "pendingTasksCount": sum(1 for s in states if s in ("PROVISIONING", "PENDING")),
         "attributes": [{"name": k, **({"value": v} if v else {})} for k, v in sorted(attributes.items())],
         "instanceType": attributes.get("ecs.instance-type"),
         "availabilityZone": attributes.get("ecs.availability-zone"),
         "registeredAt": node["metadata"].get("creationTimestamp"),
     }
-    if {k: status.get(k) for k in wanted} != wanted:
-        kube.patch_status("ContainerInstance", None, name, wanted)
 
 
 def _drain(kube: Kube, node: dict[str, Any], pods: list[dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import kopf
@@ -14,8 +15,25 @@ REVISION_KIND_LABEL = f"{API_GROUP}/revision-of"
 """Label on the ControllerRevisions that hold TaskDefinition revisions (value: the TaskDefinition's name)."""
 
 
+class RoutineRunsAtDebug(logging.Filter):
+    """kopf logs every successful handler and timer run at INFO (a few lines per object every few
+    seconds), which buries what matters: those lines go to DEBUG; failures and our own lines stay."""
+
+    ROUTINE = re.compile(r"^(Handler|Timer|Daemon) '.*' succeeded\.$|^\w+ is processed: \d+ succeeded; 0 failed\.$")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and self.ROUTINE.match(record.getMessage()):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+QUIET_ROUTINE = RoutineRunsAtDebug()
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    logging.getLogger("kopf.objects").addFilter(QUIET_ROUTINE)
     settings.persistence.finalizer = f"{API_GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(

@@ -1,7 +1,12 @@
-"""TaskDefinition: each change of spec registers a new immutable revision (a ControllerRevision)."""
+"""TaskDefinition: each change of spec registers a new immutable revision (a ControllerRevision).
+
+Nothing is half-applied: a spec that fails ECS's rules or the workload policy registers no revision
+(Ready=False naming the field, one Warning Event). Status is written only when it changes.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import kopf
@@ -11,17 +16,27 @@ from ecs_operator import labels as L
 from ecs_operator.arns import task_definition_arn
 from ecs_operator.models import TaskDefinitionSpec, problems_from_validation_error, validate
 from ecs_operator.models.rules import compatibility_findings
-from ecs_operator.registry import content_hash, next_revision, revision_content, stored
+from ecs_operator.registry import StoredRevision, content_hash, next_revision, revision_content, stored
+from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import summarize
-from ecs_operator.translate.pod import Revision, pod_template
+from ecs_operator.translate.pod import pod_template
 from ecs_operator.translate.policy import policy_violations
 
 from .common import now, owner_reference, problems_text, ready
 from .namespaces import allowed_features
+from .notices import log, notify
 from .resources import TASK_DEFINITIONS
 from .setup import REVISION_KIND_LABEL
 
 MAX_LISTED_REVISIONS = 50
+
+
+@kopf.index(*TASK_DEFINITIONS)
+def registrations(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
+                  **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, family) -> whether a registration is under way (the operator has not seen this
+    generation yet): a Task naming the family waits for it instead of reporting it unknown."""
+    return {(namespace, spec.get("family") or name): {"pending": status.get("observedGeneration") != meta.get("generation")}}
 
 
 @kopf.on.resume(*TASK_DEFINITIONS)
@@ -30,6 +45,8 @@ MAX_LISTED_REVISIONS = 50
 def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status: kopf.Status,
              patch: kopf.Patch, memo: Any, revisions: kopf.Index, **_: Any) -> None:
     settings, kube = memo.settings, memo.kube
+    current = {k: v for k, v in status.items() if k != "kopf"}
+    generation = body.metadata.get("generation")
     try:
         model = TaskDefinitionSpec.model_validate(dict(spec))
     except ValidationError as e:
@@ -37,7 +54,12 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     else:
         problems = validate(model) or policy_violations(model.ecs_part(), allowed_features(kube, namespace, settings))
     if problems:
-        patch.status["conditions"] = ready(status, body, False, "InvalidTaskDefinition", problems_text(problems))
+        message = problems_text(problems)
+        wanted = {**current, "observedGeneration": generation,
+                  "conditions": ready(current, body, False, "InvalidTaskDefinition", message)}
+        if wanted["conditions"] != current.get("conditions"):
+            log(body, logging.WARNING, "InvalidTaskDefinition", message)
+        patch.status.update(_changes(current, wanted))
         return
 
     family = model.family or name
@@ -45,32 +67,53 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     existing = stored(revisions.get((namespace, family), []))
     number = next_revision(existing, content)
     if number is not None:
-        registered_at = now().strftime("%Y-%m-%dT%H:%M:%SZ")
-        revision = {
-            "apiVersion": "apps/v1",
-            "kind": "ControllerRevision",
-            "metadata": {
-                "name": f"{name}-{number}",
-                "namespace": namespace,
-                "labels": {REVISION_KIND_LABEL: L.group_label_value(name), L.FAMILY: L.group_label_value(family),
-                           L.REVISION: str(number), L.MANAGED_BY: L.MANAGED_BY_VALUE},
-                "ownerReferences": [{**owner_reference(body), "controller": True, "blockOwnerDeletion": True}],
-            },
-            "revision": number,
-            "data": {"family": family, "hash": content_hash(content), "content": content, "registeredAt": registered_at},
-        }
-        created, fresh = kube.create(revision)
-        if not fresh and created["data"]["hash"] != content_hash(content):
-            raise kopf.TemporaryError(f"revision {number} of {family} was registered concurrently; retrying", delay=1)
-        kopf.event(body, type="Normal", reason="Registered", message=f"registered task definition {family}:{number}")
-        existing = [*existing, *stored([{"revision": number, "data": revision["data"]}])]
+        existing = [*existing, _register(kube, body, name, namespace, family, number, content)]
 
     deregistered = set((model.kubernetes.deregisteredRevisions if model.kubernetes else None) or [])
+    wanted = {**current, **_describe(settings, model, family, existing, deregistered), "observedGeneration": generation}
+    newly_inactive = sorted(r["revision"] for r in wanted["revisions"] if r["status"] == "INACTIVE"
+                            and r["revision"] not in _inactive(current))
+    for revision in newly_inactive:
+        notify(body, type="Normal", reason="Deregistered", message=f"task definition {family}:{revision} is INACTIVE")
+    latest = existing[-1].revision
+    wanted["conditions"] = ready(current, body, True, "Registered", f"{family}:{latest} is registered")
+    patch.status.update(_changes(current, wanted))
+
+
+def _register(kube: Any, body: kopf.Body, name: str, namespace: str, family: str, number: int,
+              content: dict[str, Any]) -> StoredRevision:
+    """Store revision `number` (immutable); a concurrent registration of the same number is retried."""
+    registered_at = now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    data = {"family": family, "hash": content_hash(content), "content": content, "registeredAt": registered_at}
+    revision = {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": f"{name}-{number}",
+            "namespace": namespace,
+            "labels": {REVISION_KIND_LABEL: L.group_label_value(name), L.FAMILY: L.group_label_value(family),
+                       L.REVISION: str(number), L.MANAGED_BY: L.MANAGED_BY_VALUE},
+            "ownerReferences": [{**owner_reference(body), "controller": True, "blockOwnerDeletion": True}],
+        },
+        "revision": number,
+        "data": data,
+    }
+    created, fresh = kube.create(revision)
+    if not fresh and created["data"]["hash"] != data["hash"]:
+        raise kopf.TemporaryError(f"revision {number} of {family} was registered concurrently; retrying", delay=1)
+    if fresh:
+        notify(body, type="Normal", reason="Registered", message=f"registered task definition {family}:{number}")
+    return stored([{"revision": number, "data": created["data"]}])[0]
+
+
+def _describe(settings: Settings, model: TaskDefinitionSpec, family: str, existing: list[StoredRevision],
+              deregistered: set[int]) -> dict[str, Any]:
+    """describe-task-definition's view of the family: latest revision, ARNs, statuses, fidelity."""
     latest = existing[-1]
     translation = pod_template(latest.as_revision(settings), for_service=False, region=settings.region)
     entries = translation.report.entries(latest.content["taskDefinition"])
     compatibilities = [lt for lt in ("EC2", "EXTERNAL", "FARGATE") if not list(compatibility_findings(model.ecs_part(), lt))]
-    patch.status.update({
+    return {
         "family": family,
         "revision": latest.revision,
         "taskDefinition": f"{family}:{latest.revision}",
@@ -88,6 +131,13 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
         "compatibilities": compatibilities,
         "compatibilitiesText": ",".join(compatibilities),
         "fidelity": {**summarize(entries), "fields": [e.to_json() for e in entries if e.verdict != "exact"]},
-        "observedGeneration": body.metadata.get("generation"),
-        "conditions": ready(status, body, True, "Registered", f"{family}:{latest.revision} is registered"),
-    })
+    }
+
+
+def _inactive(status: dict[str, Any]) -> set[int]:
+    return {r["revision"] for r in status.get("revisions") or [] if r.get("status") == "INACTIVE"}
+
+
+def _changes(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """The status fields to patch: none at all when nothing changed (a resume writes nothing)."""
+    return {k: v for k, v in wanted.items() if current.get(k) != v}

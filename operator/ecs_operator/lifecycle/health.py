@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Iterable
+from datetime import datetime, timedelta
+from typing import Any, Iterable
 
-from .pods import PodContainer, parse_time
+from .pods import PodContainer, health_settings, parse_time, pod_containers
 from .records import HealthStatus
 
 
@@ -20,10 +20,30 @@ def container_health(c: PodContainer, settings: dict[str, int] | None, now: date
     if c.status.get("ready"):
         return "HEALTHY"
     started = parse_time(c.running.get("startedAt"))
-    grace = settings["startPeriod"] + settings["interval"] * settings["retries"]
-    if started is not None and (now - started).total_seconds() >= grace:
+    if started is not None and (now - started).total_seconds() >= _grace(settings):
         return "UNHEALTHY"
     return "UNKNOWN"
+
+
+def health_deadline(pod: dict[str, Any], now: datetime) -> datetime | None:
+    """When a health-checked container that is running but not (yet) ready turns UNHEALTHY, if that is
+    still ahead: no Pod event marks that moment, so the caller must look again then."""
+    checks = health_settings(pod)
+    due = []
+    for c in pod_containers(pod):
+        settings = checks.get(c.name)
+        if settings is None or not c.running or c.status.get("ready"):
+            continue
+        started = parse_time(c.running.get("startedAt"))
+        if started is not None:
+            at = started + timedelta(seconds=_grace(settings))
+            if at > now:
+                due.append(at)
+    return min(due, default=None)
+
+
+def _grace(settings: dict[str, int]) -> int:
+    return settings["startPeriod"] + settings["interval"] * settings["retries"]
 
 
 def task_health(essential_health: Iterable[HealthStatus]) -> HealthStatus:

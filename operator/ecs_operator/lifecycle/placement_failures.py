@@ -9,7 +9,7 @@ _REASONS: tuple[tuple[str, str], ...] = (
     (r"Insufficient memory", "RESOURCE:MEMORY"),
     (r"Insufficient cpu", "RESOURCE:CPU"),
     (r"Insufficient nvidia\.com/gpu", "RESOURCE:GPU"),
-    (r"Insufficient pods", "RESOURCE:ENI"),
+    (r"Insufficient pods|Too many pods", "RESOURCE:ENI"),  # EKS sizes max pods by ENIs
     (r"free ports", "RESOURCE:PORTS"),
     (r"node affinity/selector|didn't match Pod's node affinity|node\(s\) didn't match", "ATTRIBUTE"),
     (r"anti-affinity|pod affinity", "ATTRIBUTE"),

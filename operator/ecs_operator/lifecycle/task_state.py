@@ -80,26 +80,9 @@ def observe(
     checks = health_settings(pod)
     records = [_container_record(c, checks.get(c.name), now) for c in containers]
     main = [c for c in containers if not c.init]
-    phase = status.get("phase", "Pending")
     node = (pod.get("spec") or {}).get("nodeName")
-    deleting = meta.get("deletionTimestamp")
-
-    stoppedAt = None
-    if phase in ("Succeeded", "Failed"):
-        state: LastStatus = "STOPPED"
-        stoppedAt = _latest_finish(containers) or stamp
-    elif deleting:
-        state = "DEPROVISIONING" if all(c.terminated for c in main) else "STOPPING"
-    elif previous.desiredStatus == "STOPPED":
-        state = "DEACTIVATING"
-    elif not node:
-        state = "PROVISIONING"
-    elif not any(c.running or c.terminated for c in containers):
-        state = "PENDING"
-    elif all(c.running or (c.terminated and not c.essential) for c in main):
-        state = "RUNNING"
-    else:
-        state = "ACTIVATING"
+    state = _state(pod, containers, stopping=previous.desiredStatus == "STOPPED")
+    stoppedAt = (_latest_finish(containers) or stamp) if state == "STOPPED" else None
 
     essential_health = [r.healthStatus for c, r in zip(containers, records) if c.essential]
     stop = stop_for(pod) if previous.desiredStatus == "RUNNING" else None
@@ -123,6 +106,30 @@ def observe(
         if not (previous.stopCode or updates.get("stopCode")):
             updates["stopCode"], updates["stoppedReason"] = _final_stop(containers, status)
     return _advance(previous, state, **updates)
+
+
+def pod_last_status(pod: dict[str, Any]) -> LastStatus:
+    """The lastStatus of a task seen for the first time: what counters (cluster, instance) need,
+    without building records."""
+    return _state(pod, pod_containers(pod), stopping=False)
+
+
+def _state(pod: dict[str, Any], containers: list[PodContainer], stopping: bool) -> LastStatus:
+    """How far the Pod has come in ECS's life cycle (before the never-backwards rule)."""
+    main = [c for c in containers if not c.init]
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return "STOPPED"
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return "DEPROVISIONING" if all(c.terminated for c in main) else "STOPPING"
+    if stopping:
+        return "DEACTIVATING"
+    if not (pod.get("spec") or {}).get("nodeName"):
+        return "PROVISIONING"
+    if not any(c.running or c.terminated for c in containers):
+        return "PENDING"
+    if all(c.running or (c.terminated and not c.essential) for c in main):
+        return "RUNNING"
+    return "ACTIVATING"
 
 
 def new_record(pod_name: str, task_arn: str | None = None) -> TaskRecord:
@@ -200,4 +207,4 @@ def _stamp(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["Stop", "observe", "new_record", "request_stop", "stop_for", "parse_time"]
+__all__ = ["Stop", "observe", "new_record", "pod_last_status", "request_stop", "stop_for", "parse_time"]

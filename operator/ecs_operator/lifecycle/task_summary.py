@@ -7,23 +7,17 @@ from typing import Any
 from .records import ORDER, TaskRecord
 
 
-def summarize_tasks(records: list[TaskRecord], count: int) -> dict[str, Any]:
-    """Top-level fields read like ECS's for one task; with several, the least advanced one leads
-    (RUNNING only when all run, STOPPED only when all stopped)."""
-    if not records:
-        return {"lastStatus": "PROVISIONING", "desiredStatus": "RUNNING", "healthStatus": "UNKNOWN",
-                "runningCount": 0, "pendingCount": 0, "stoppedCount": 0}
-    lead = min(records, key=lambda r: ORDER.index(r.lastStatus))
-    if len(records) < count:
-        lead_status = "PROVISIONING"
-    else:
-        lead_status = lead.lastStatus
+def summarize_tasks(records: list[TaskRecord]) -> dict[str, Any]:
+    """(At least one record.) Top-level fields read like ECS's for one task; with several (RunTask count), the least advanced
+    one leads (RUNNING only when all run, STOPPED only when all stopped)."""
+    count = len(records)
+    lead_status = min(records, key=lambda r: ORDER.index(r.lastStatus)).lastStatus
     stopped = [r for r in records if r.stopped]
     first_stop = next((r for r in records if r.stopCode or r.stoppedReason), None)
     health = {r.healthStatus for r in records if not r.stopped} or {"UNKNOWN"}
     summary: dict[str, Any] = {
         "lastStatus": lead_status,
-        "desiredStatus": "STOPPED" if all(r.desiredStatus == "STOPPED" for r in records) and len(records) == count else "RUNNING",
+        "desiredStatus": "STOPPED" if all(r.desiredStatus == "STOPPED" for r in records) else "RUNNING",
         "healthStatus": "UNHEALTHY" if "UNHEALTHY" in health else ("UNKNOWN" if "UNKNOWN" in health else "HEALTHY"),
         "runningCount": sum(1 for r in records if r.lastStatus == "RUNNING"),
         "pendingCount": sum(1 for r in records if r.lastStatus in ("PROVISIONING", "PENDING", "ACTIVATING")),

@@ -1,0 +1,168 @@
+"""ContainerInstances on the real control plane: one per Node of an ECS cluster, resources in ECS units
+that follow tasks as they start and stop, attributes from node labels, and DRAINING.
+
+Each test brings its own kwok nodes labelled for an ECS cluster of its own, so the numbers are
+exact whatever else runs in the session.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ecs_objects import (
+    API,
+    API_GROUP,
+    apply_all,
+    cluster,
+    container,
+    kwok_nodes,
+    pods,
+    resources,
+    status,
+    task,
+    task_definition,
+    unique,
+    wait_task,
+)
+from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION, build_node, instance_type
+from operator_fixtures import wait_for
+
+if TYPE_CHECKING:
+    from conftest import Cluster
+
+pytestmark = pytest.mark.usefixtures("running_operator")
+
+RESERVED_PORTS = ["22", "2375", "2376", "51678", "51679"]  # the ECS agent's defaults, as strings (STRINGSET)
+
+
+def instance(sandbox: Cluster, name: str) -> dict[str, Any]:
+    return status(sandbox, "containerinstance", name)
+
+
+def remaining_becomes(sandbox: Cluster, name: str, **expected: Any) -> dict[str, Any]:
+    return wait_for(lambda: (s := instance(sandbox, name)) and all(resources(s, "remainingResources").get(k) == v
+                                                                   for k, v in expected.items()) and s,
+                    what=f"{name} remaining {expected}")
+
+
+def stop(sandbox: Cluster, namespace: str, name: str) -> None:
+    sandbox.kubectl("patch", "task", name, "-n", namespace, "--type", "merge", "-p", '{"spec": {"desiredStatus": "STOPPED"}}')
+
+
+def test_registered_and_remaining_resources_follow_tasks(sandbox: Cluster, namespace: str) -> None:
+    name = unique("ci")
+    node = f"{name}-a"
+    with kwok_nodes(sandbox, [node], name, labels={f"attributes.{API_GROUP}/stack": "prod"}):
+        registered = wait_for(lambda: (s := instance(sandbox, node)).get("agentConnected") and s,
+                              what="the ContainerInstance, its agent connected (the Node Ready)")
+        assert (registered["clusterName"], registered["ec2InstanceId"], registered["status"]) == (name, node, "ACTIVE")
+        assert registered["containerInstanceArn"] == f"arn:aws:ecs:us-east-1:000000000000:container-instance/{name}/{node}"
+        full = {"CPU": 2048, "MEMORY": 8192, "PORTS": RESERVED_PORTS, "PORTS_UDP": [], "GPU": 0}  # m5.large
+        assert resources(registered, "registeredResources") == full == resources(registered, "remainingResources")
+        attributes = {a["name"]: a.get("value") for a in registered["attributes"]}
+        assert {k: attributes.get(k) for k in ("ecs.availability-zone", "ecs.instance-type", "ecs.os-type",
+                                               "ecs.cpu-architecture", "stack")} == {
+            "ecs.availability-zone": "us-east-1a", "ecs.instance-type": "m5.large", "ecs.os-type": "linux",
+            "ecs.cpu-architecture": "x86_64", "stack": "prod"}
+        assert registered["runningTasksCount"] == 0 and registered["pendingTasksCount"] == 0
+
+        ports = [{"containerPort": 80, "hostPort": 8080}, {"containerPort": 53, "hostPort": 5353, "protocol": "udp"}]
+        apply_all(sandbox, namespace, cluster(name),
+                  task_definition("hard", container("web", cpu=512, memory=1024, portMappings=ports)),
+                  task_definition("soft", container("web", cpu=256, memory=512, memoryReservation=256)),
+                  task("hard", "hard", cluster=name))
+        wait_task(sandbox, namespace, "hard", "RUNNING")
+        one = remaining_becomes(sandbox, node, CPU=2048 - 512, MEMORY=8192 - 1024)
+        assert resources(one, "remainingResources")["PORTS"] == sorted(RESERVED_PORTS + ["8080"])
+        assert resources(one, "remainingResources")["PORTS_UDP"] == ["5353"]
+        assert one["runningTasksCount"] == 1
+        assert resources(one, "registeredResources") == full  # registered never changes
+
+        apply_all(sandbox, namespace, task("soft", "soft", cluster=name))
+        wait_task(sandbox, namespace, "soft", "RUNNING")
+        remaining_becomes(sandbox, node, CPU=2048 - 512 - 256, MEMORY=8192 - 1024 - 256)  # the reservation counts
+
+        stop(sandbox, namespace, "hard")
+        freed = remaining_becomes(sandbox, node, CPU=2048 - 256, MEMORY=8192 - 256, PORTS=RESERVED_PORTS, PORTS_UDP=[])
+        assert freed["runningTasksCount"] == 1
+        stop(sandbox, namespace, "soft")
+        assert remaining_becomes(sandbox, node, **full)["runningTasksCount"] == 0
+
+        sandbox.kubectl("label", "node", node, f"attributes.{API_GROUP}/stack=staging", "--overwrite")
+        wait_for(lambda: {"name": "stack", "value": "staging"} in instance(sandbox, node)["attributes"],
+                 what="the custom attribute follows the node label")
+
+
+def test_draining_moves_service_tasks_and_leaves_standalone_tasks(sandbox: Cluster, namespace: str) -> None:
+    name = unique("drain")
+    a, b = f"{name}-a", f"{name}-b"
+    service = {"apiVersion": API, "kind": "Service", "metadata": {"name": "svc"},
+               "spec": {"serviceName": "svc", "cluster": name, "taskDefinition": "web", "desiredCount": 2, "launchType": "EC2",
+                        "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200}}}
+    in_zone_a = [{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}]
+    with kwok_nodes(sandbox, [a, b], name, zones=("us-east-1a", "us-east-1b")):
+        apply_all(sandbox, namespace, cluster(name), task_definition("web", container("web", memory=64)), service,
+                  task("standalone", "web", cluster=name, placementConstraints=in_zone_a))
+        wait_task(sandbox, namespace, "standalone", "RUNNING")
+        (standalone,) = pods(sandbox, namespace, "standalone")
+        assert standalone["spec"]["nodeName"] == a
+
+        def service_nodes() -> list[str]:
+            return sorted(p["spec"].get("nodeName", "") for p in pods(sandbox, namespace)
+                          if p["metadata"]["labels"].get(f"{API_GROUP}/service") and p["status"].get("phase") == "Running"
+                          and not p["metadata"].get("deletionTimestamp"))
+
+        assert wait_for(lambda: service_nodes() == [a, b], what="one service task per zone (ECS's default spread)")
+
+        sandbox.kubectl("patch", "containerinstance", a, "--type", "merge", "-p", json.dumps({"spec": {"status": "DRAINING"}}))
+        wait_for(lambda: instance(sandbox, a).get("status") == "DRAINING", what="the instance DRAINING")
+        assert wait_for(lambda: service_nodes() == [b, b], timeout=90, what="the service tasks moved off the draining node")
+        node = sandbox.kubectl_json("get", "node", a)
+        assert node["spec"].get("unschedulable") is True  # cordoned: no new task goes there
+        (still,) = pods(sandbox, namespace, "standalone")
+        assert (still["metadata"]["uid"], still["spec"]["nodeName"]) == (standalone["metadata"]["uid"], a)
+        assert status(sandbox, "task", "standalone", namespace)["lastStatus"] == "RUNNING"  # standalone tasks stay
+        assert wait_for(lambda: instance(sandbox, a).get("runningTasksCount") == 1, what="only the standalone task left")
+        draining = [e for e in _instance_events(sandbox, a) if e["reason"] == "Draining"]
+        assert len(draining) == 1 and "standalone tasks stay" in draining[0]["message"]
+
+        sandbox.kubectl("patch", "containerinstance", a, "--type", "merge", "-p", json.dumps({"spec": {"status": "ACTIVE"}}))
+        wait_for(lambda: instance(sandbox, a).get("status") == "ACTIVE", what="the instance ACTIVE again")
+        wait_for(lambda: not sandbox.kubectl_json("get", "node", a)["spec"].get("unschedulable"), what="the node uncordoned")
+        assert f"{API_GROUP}/draining" not in sandbox.kubectl_json("get", "node", a)["metadata"]["labels"]
+
+
+def _instance_events(sandbox: Cluster, name: str) -> list[dict[str, Any]]:
+    """Events about a cluster-scoped ContainerInstance (Kubernetes files them in the default namespace)."""
+    items = sandbox.kubectl_json("get", "events", "-A", "--field-selector",
+                                 f"involvedObject.kind=ContainerInstance,involvedObject.name={name}")["items"]
+    return items
+
+
+def test_agent_connected_follows_the_nodes_ready_condition(sandbox: Cluster) -> None:
+    """The Node's Ready condition stands for the ECS agent's connection. The node is one no kubelet
+    (here: kwok) reports on, so the test sets its condition as a kubelet, then the node controller, would."""
+    name = unique("agent")
+    node = build_node(name, instance_type("m5.large"), "us-east-1a", labels={f"{API_GROUP}/cluster": name})
+    del node["metadata"]["annotations"][KWOK_ANNOTATION]
+
+    def ready(value: str, reason: str) -> None:
+        condition = {"type": "Ready", "status": value, "reason": reason, "message": reason,
+                     "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+        sandbox.kubectl("patch", "node", name, "--subresource=status", "--type=merge",
+                        "-p", json.dumps({"status": {"conditions": [condition]}}))
+
+    sandbox.kubectl("create", "-f", "-", input=json.dumps(node))
+    try:
+        never_reported = wait_for(lambda: instance(sandbox, name).get("registeredResources") and instance(sandbox, name),
+                                  what="the ContainerInstance of a node nobody reports on")
+        assert never_reported["agentConnected"] is False
+        ready("True", "KubeletReady")
+        wait_for(lambda: instance(sandbox, name).get("agentConnected") is True, what="agentConnected once the node is Ready")
+        ready("Unknown", "NodeStatusUnknown")
+        wait_for(lambda: instance(sandbox, name).get("agentConnected") is False, what="agentConnected False once it is not")
+    finally:
+        sandbox.kubectl("delete", "node", name, "--wait=false", check=False)

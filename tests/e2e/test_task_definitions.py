@@ -1,0 +1,178 @@
+"""TaskDefinitions on the real control plane: immutable revisions as ECS numbers them, references by
+family, family:revision and ARN, deregistration (INACTIVE), and bad specs refused or reported with
+the field named and nothing half-applied."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from ecs_objects import (
+    API_GROUP,
+    apply_all,
+    cluster,
+    condition,
+    container,
+    events,
+    pods,
+    status,
+    task,
+    task_definition,
+    wait_task,
+)
+from operator_fixtures import wait_for
+
+if TYPE_CHECKING:
+    from conftest import Cluster
+
+pytestmark = pytest.mark.usefixtures("running_operator")
+
+ARN = "arn:aws:ecs:us-east-1:000000000000:task-definition"
+FARGATE = {"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256", "memory": "512"}
+
+
+def revisions(sandbox: Cluster, namespace: str) -> dict[str, int]:
+    """The ControllerRevisions that hold the namespace's task definition revisions: name -> revision."""
+    items = sandbox.kubectl_json("get", "controllerrevisions", "-n", namespace, "-l", f"{API_GROUP}/revision-of")["items"]
+    return {r["metadata"]["name"]: r["revision"] for r in items}
+
+
+def registered(sandbox: Cluster, namespace: str, name: str, revision: int) -> dict[str, Any]:
+    return wait_for(lambda: (s := status(sandbox, "taskdefinition", name, namespace)).get("revision") == revision and s,
+                    what=f"{name}:{revision} registered")
+
+
+def image_of(sandbox: Cluster, namespace: str, task_name: str) -> str:
+    (pod,) = pods(sandbox, namespace, task_name)
+    return pod["spec"]["containers"][0]["image"]
+
+
+def refusal(sandbox: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any]:
+    """The Ready=False condition the operator reports on an object it cannot act on."""
+    return wait_for(lambda: (c := condition(status(sandbox, kind, name, namespace))).get("status") == "False" and c,
+                    what=f"{kind} {name} refused")
+
+
+def set_spec(sandbox: Cluster, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    sandbox.kubectl("patch", "taskdefinition", name, "-n", namespace, "--type", "merge", "-p", json.dumps({"spec": patch}))
+
+
+def test_a_changed_task_definition_registers_revision_2_and_revision_1_tasks_stay(sandbox: Cluster, namespace: str) -> None:
+    apply_all(sandbox, namespace, cluster(), task_definition("web", container("web", "nginx:1.28", memory=64)),
+              task("first", "web"))
+    first = wait_task(sandbox, namespace, "first", "RUNNING")
+    (first_pod,) = pods(sandbox, namespace, "first")
+    one = registered(sandbox, namespace, "web", 1)
+    assert (one["taskDefinition"], one["taskDefinitionArn"], one["status"]) == ("web:1", f"{ARN}/web:1", "ACTIVE")
+
+    set_spec(sandbox, namespace, "web", {"containerDefinitions": [container("web", "nginx:1.29", memory=64)]})
+    two = registered(sandbox, namespace, "web", 2)
+    assert (two["taskDefinition"], two["taskDefinitionArn"], two["status"]) == ("web:2", f"{ARN}/web:2", "ACTIVE")
+    assert [(r["revision"], r["status"]) for r in two["revisions"]] == [(1, "ACTIVE"), (2, "ACTIVE")]
+    assert revisions(sandbox, namespace) == {"web-1": 1, "web-2": 2}  # immutable, one object per revision
+    assert [e["message"] for e in events(sandbox, namespace, "web", reason="Registered")] == [
+        "registered task definition web:1", "registered task definition web:2"]
+
+    # the revision-1 task is untouched: same Pod, same image, still reported as web:1
+    (still,) = pods(sandbox, namespace, "first")
+    assert still["metadata"]["uid"] == first_pod["metadata"]["uid"] and image_of(sandbox, namespace, "first") == "nginx:1.28"
+    now = status(sandbox, "task", "first", namespace)
+    assert (now["lastStatus"], now["taskDefinition"], now["taskArn"]) == ("RUNNING", "web:1", first["taskArn"])
+
+    # references: family = latest ACTIVE, family:revision, the ARN
+    apply_all(sandbox, namespace, task("by-family", "web"), task("by-revision", "web:1"), task("by-arn", f"{ARN}/web:2"))
+    for name, revision, image in (("by-family", "web:2", "nginx:1.29"), ("by-revision", "web:1", "nginx:1.28"),
+                                  ("by-arn", "web:2", "nginx:1.29")):
+        assert wait_task(sandbox, namespace, name, "RUNNING")["taskDefinition"] == revision
+        assert image_of(sandbox, namespace, name) == image
+
+    # going back to revision 1's content registers revision 3: numbers are never reused
+    set_spec(sandbox, namespace, "web", {"containerDefinitions": [container("web", "nginx:1.28", memory=64)]})
+    assert registered(sandbox, namespace, "web", 3)["taskDefinition"] == "web:3"
+    assert revisions(sandbox, namespace) == {"web-1": 1, "web-2": 2, "web-3": 3}
+
+
+def test_a_deregistered_revision_is_inactive_running_tasks_keep_running_new_ones_are_refused(
+        sandbox: Cluster, namespace: str) -> None:
+    apply_all(sandbox, namespace, cluster(), task_definition("web", container("web", "nginx:1.28", memory=64)),
+              task("old", "web:1"))
+    wait_task(sandbox, namespace, "old", "RUNNING")
+    (old_pod,) = pods(sandbox, namespace, "old")
+    set_spec(sandbox, namespace, "web", {"containerDefinitions": [container("web", "nginx:1.29", memory=64)]})
+    registered(sandbox, namespace, "web", 2)
+
+    set_spec(sandbox, namespace, "web", {"kubernetes": {"deregisteredRevisions": [1]}})
+    inactive = wait_for(lambda: (s := status(sandbox, "taskdefinition", "web", namespace))["revisions"][0]["status"] == "INACTIVE"
+                        and s, what="web:1 INACTIVE")
+    assert [(r["revision"], r["status"]) for r in inactive["revisions"]] == [(1, "INACTIVE"), (2, "ACTIVE")]
+    assert (inactive["revision"], inactive["status"]) == (2, "ACTIVE")  # deregistering registers nothing
+    assert revisions(sandbox, namespace) == {"web-1": 1, "web-2": 2}
+    assert [e["message"] for e in events(sandbox, namespace, "web", reason="Deregistered")] == ["task definition web:1 is INACTIVE"]
+
+    apply_all(sandbox, namespace, task("new-on-1", "web:1"), task("new-by-family", "web"))
+    refused = refusal(sandbox, namespace, "task", "new-on-1")
+    assert refused["reason"] == "ClientException"
+    assert refused["message"].startswith("taskDefinition:") and "web:1 is inactive" in refused["message"]
+    assert not pods(sandbox, namespace, "new-on-1")
+    assert events(sandbox, namespace, "new-on-1", reason="ClientException")[0]["type"] == "Warning"
+    assert wait_task(sandbox, namespace, "new-by-family", "RUNNING")["taskDefinition"] == "web:2"  # latest ACTIVE
+    (still,) = pods(sandbox, namespace, "old")
+    assert still["metadata"]["uid"] == old_pod["metadata"]["uid"]
+    assert status(sandbox, "task", "old", namespace)["lastStatus"] == "RUNNING"
+
+    set_spec(sandbox, namespace, "web", {"kubernetes": {"deregisteredRevisions": [1, 2]}})
+    wait_for(lambda: status(sandbox, "taskdefinition", "web", namespace).get("status") == "INACTIVE", what="web INACTIVE")
+    apply_all(sandbox, namespace, task("none-active", "web"))
+    assert "no ACTIVE revision" in refusal(sandbox, namespace, "task", "none-active")["message"]
+    assert not pods(sandbox, namespace, "none-active")
+
+
+@pytest.mark.parametrize(("spec", "field", "message"), [
+    pytest.param({**FARGATE, "containerDefinitions": [container("web")],
+                  "volumes": [{"name": "data", "host": {"sourcePath": "/var/data"}}]},
+                 "spec.volumes", "FARGATE does not allow host volumes with a sourcePath", id="fargate-host-volume"),
+    pytest.param({"containerDefinitions": [container("web", memory=64, dependsOn=[{"containerName": "web", "condition": "START"}])]},
+                 "spec.containerDefinitions", "a container cannot depend on itself", id="depends-on-itself"),
+])
+def test_specs_cel_can_judge_are_refused_at_admission(sandbox: Cluster, namespace: str, spec: dict[str, Any], field: str,
+                                                      message: str) -> None:
+    manifest = {**task_definition("bad", *spec["containerDefinitions"]),
+                "spec": {"family": "bad", **spec}}
+    result = sandbox.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest), check=False)
+    assert result.returncode != 0 and field in result.stderr and message in result.stderr, result.stderr
+    assert sandbox.kubectl("get", "taskdefinition", "bad", "-n", namespace, check=False).returncode != 0
+    assert revisions(sandbox, namespace) == {}
+
+
+def test_specs_only_the_operator_can_judge_are_reported_naming_the_field(sandbox: Cluster, namespace: str) -> None:
+    """Nothing is half-applied: no revision, no Pod; fixing the spec lets the waiting Task start."""
+    apply_all(sandbox, namespace, cluster(),
+              task_definition("fargate-size", container("web"), **{**FARGATE, "memory": "4096"}),  # 256 CPU allows 512-2048
+              task_definition("privileged", container("web", memory=64, privileged=True)),
+              task("on-bad-size", "fargate-size", launchType="FARGATE",
+                   networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-12345678"]}}),
+              task("unknown-revision", "privileged:7"))
+
+    size = refusal(sandbox, namespace, "taskdefinition", "fargate-size")
+    assert size["reason"] == "InvalidTaskDefinition" and size["message"].startswith("memory:"), size
+    assert "512-2048" in size["message"] and "4096" in size["message"]
+    privileged = refusal(sandbox, namespace, "taskdefinition", "privileged")
+    assert privileged["message"].startswith("containerDefinitions[0].privileged:"), privileged
+    assert f"{API_GROUP}/allow-privileged-workloads" in privileged["message"]  # says how to opt in
+    for name in ("fargate-size", "privileged"):
+        (warning,) = events(sandbox, namespace, name, reason="InvalidTaskDefinition")
+        assert warning["type"] == "Warning"
+    unknown = refusal(sandbox, namespace, "task", "unknown-revision")
+    assert unknown["reason"] == "ClientException" and unknown["message"].startswith("taskDefinition:")
+    assert "privileged:7" in unknown["message"]
+    assert "no revision" in refusal(sandbox, namespace, "task", "on-bad-size")["message"]
+    assert revisions(sandbox, namespace) == {} and pods(sandbox, namespace) == []
+
+    set_spec(sandbox, namespace, "fargate-size", {"memory": "1024"})
+    assert registered(sandbox, namespace, "fargate-size", 1)["status"] == "ACTIVE"
+    assert condition(status(sandbox, "taskdefinition", "fargate-size", namespace))["status"] == "True"
+    launched = wait_task(sandbox, namespace, "on-bad-size", "RUNNING")
+    assert launched["taskDefinition"] == "fargate-size:1" and condition(launched)["reason"] == "Launched"
