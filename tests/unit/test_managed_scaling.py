@@ -11,6 +11,7 @@ from ecs_operator.models.capacity_provider import ManagedScaling
 from ecs_operator.nodepool.instance_types import instance_type
 from ecs_operator.scaling.managed_scaling import (
     InstanceCapacity,
+    InstanceRoom,
     PoolInstance,
     ScalingDecision,
     TaskRequest,
@@ -19,6 +20,7 @@ from ecs_operator.scaling.managed_scaling import (
     choose_instances_to_remove,
     decide,
     instances_needed,
+    WaitingTask,
 )
 
 M5_XLARGE = InstanceCapacity.of(instance_type("m5.xlarge"))  # 4 vCPU, 16 GiB, 58 pods
@@ -64,10 +66,49 @@ def test_tasks_bigger_than_an_instance_are_excluded_and_reported() -> None:
     assert bin_pack([gpu], InstanceCapacity.of(instance_type("g4dn.xlarge"))).instances == 1
 
 
-def test_instances_needed_counts_busy_instances_plus_new_ones_for_provisioning_tasks() -> None:
-    assert instances_needed(0, [TaskRequest(cpu=1024)] * 10, M5_XLARGE).instances == 3
-    assert instances_needed(5, [TaskRequest(cpu=1024)] * 5, M5_XLARGE).instances == 7
-    assert instances_needed(4, [], M5_XLARGE).instances == 4
+M5_LARGE = InstanceCapacity.of(instance_type("m5.large"))  # 2 vCPU, 8 GiB, 29 pods
+EMPTY = InstanceRoom(M5_LARGE, busy=False)
+HALF = TaskRequest(cpu=1024, memory=1024)
+
+
+def room(cpu: int, busy: bool = True, settled: bool = True) -> InstanceRoom:
+    return InstanceRoom(InstanceCapacity(cpu=cpu, memory=8192, pods=20), busy=busy, settled=settled)
+
+
+def test_instances_needed_from_zero_is_the_bin_packing() -> None:
+    tasks = [TaskRequest(cpu=512, memory=1536)] * 10
+    assert instances_needed(tasks, [WaitingTask(t, refused=True) for t in tasks], [], M5_LARGE).instances == 3
+
+
+def test_tasks_waiting_for_instances_that_warm_up_need_no_more() -> None:
+    """The restart and burst case: instances already launched absorb the tasks waiting for them."""
+    tasks = [TaskRequest(cpu=512, memory=1536)] * 10
+    waiting = [WaitingTask(t, refused=True) for t in tasks]
+    warming = [InstanceRoom(M5_LARGE, busy=False, settled=False)] * 3
+    assert instances_needed(tasks, waiting, warming, M5_LARGE).instances == 3
+    assert instances_needed(tasks, waiting, warming[:1], M5_LARGE).instances == 3  # 4 fit it, 6 need 2 more
+
+
+def test_fragmented_room_scales_out_where_bin_packing_alone_would_not() -> None:
+    """Two instances half full: bin-packing says 2 suffice for a whole-instance task, but it fits neither."""
+    whole = TaskRequest(cpu=2048, memory=1024)
+    needed = instances_needed([HALF, HALF, whole], [WaitingTask(whole, refused=True)], [room(1024), room(1024)], M5_LARGE)
+    assert bin_pack([HALF, HALF, whole], M5_LARGE).instances == 2
+    assert needed.instances == 3
+
+
+def test_a_task_the_scheduler_has_not_tried_yet_counts_on_free_room() -> None:
+    assert instances_needed([HALF, HALF], [WaitingTask(HALF, refused=False)], [room(1024)], M5_LARGE).instances == 1
+    # refused by the scheduler (a placement constraint, a port): that room does not count for it
+    assert instances_needed([HALF, HALF], [WaitingTask(HALF, refused=True)], [room(1024)], M5_LARGE).instances == 2
+    # ... unless the instance is still warming up: the scheduler has not seen it yet
+    assert instances_needed([HALF, HALF], [WaitingTask(HALF, refused=True)], [room(1024, settled=False)], M5_LARGE).instances == 1
+
+
+def test_instances_needed_keeps_the_bin_packing_floor_and_reports_tasks_too_large() -> None:
+    huge = TaskRequest(cpu=8192, name="huge")
+    needed = instances_needed([HALF] * 4 + [huge], [WaitingTask(huge, refused=True)], [EMPTY, EMPTY], M5_LARGE)
+    assert (needed.instances, needed.excluded) == (2, (huge,))  # the huge task never triggers scaling
 
 
 # --- CapacityProviderReservation ------------------------------------------------------------------
@@ -181,7 +222,8 @@ def test_scale_in_waits_15_minutes_below_target() -> None:
     assert (waiting.action, waiting.desired_size) == ("none", 6)
     assert waiting.reservation == pytest.approx(100 * 2 / 6)
     assert waiting.reason == (
-        "CapacityProviderReservation 33.3% (M=2, N=6) is below targetCapacity 100% for 899 s; scale-in after 900 s"
+        "CapacityProviderReservation 33.3% (M=2, N=6) is below targetCapacity 100% since 2024-01-01T11:45:01Z; "
+        "scale-in after 900 s"
     )
     done = scale_in(6, 2, below_for=900)
     assert (done.action, done.desired_size) == ("scale-in", 2)

@@ -1,6 +1,9 @@
 """Node-pool backends behind capacity providers (Karpenter's provider interface, in small):
 `kwok` creates and deletes simulated Nodes itself; `scale` sets the replicas of any object with a
 scale subresource (a Cluster API MachineDeployment, a Karpenter static NodePool, ...).
+
+Sizes are absolute (what the pool should have), never increments: repeating a step after a crash
+asks for the same thing again.
 """
 
 from __future__ import annotations
@@ -17,17 +20,27 @@ from .kube import Kube
 
 WARMING_UP_TAINT = f"{API_GROUP}/warming-up"
 """A new kwok node takes no tasks until instanceWarmupPeriod has passed (an instance still booting)."""
+WARMED_UP_AT = f"{API_GROUP}/warmed-up-at"
+"""Node annotation: when the warming-up taint came off (the scheduler has tried waiting tasks on it since)."""
+LEAVING = f"{API_GROUP}/leaving"
+"""Node annotation: chosen for scale-in while it runs tasks (managed draining); it goes once they moved."""
 
 
 class NodePoolBackend(Protocol):
     def size(self, nodes: list[dict[str, Any]]) -> int:
-        """The pool's current size N (what the backend has been asked for, or the nodes that exist)."""
+        """The pool's size: the instances it has or has been asked for."""
 
-    def grow(self, nodes: list[dict[str, Any]], count: int, now: datetime) -> list[str]:
-        """Add `count` instances; returns what was added (node names, or the new replica count)."""
+    def joining(self, nodes: list[dict[str, Any]]) -> int:
+        """Instances asked for whose Nodes do not exist yet."""
 
-    def remove(self, nodes: list[dict[str, Any]], names: list[str]) -> None:
-        """Take these nodes out of the pool."""
+    def gone(self, node: dict[str, Any]) -> bool:
+        """The node is already on its way out of the pool (no longer counted in its size)."""
+
+    def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
+        """Grow the pool to `size`; returns what was added (node names, or the new replica count)."""
+
+    def remove(self, nodes: list[dict[str, Any]], names: list[str], size: int) -> None:
+        """Take these nodes out; the pool's size becomes `size`."""
 
 
 class KwokPool:
@@ -39,7 +52,13 @@ class KwokPool:
     def size(self, nodes: list[dict[str, Any]]) -> int:
         return len(nodes)
 
-    def grow(self, nodes: list[dict[str, Any]], count: int, now: datetime) -> list[str]:
+    def joining(self, nodes: list[dict[str, Any]]) -> int:
+        return 0
+
+    def gone(self, node: dict[str, Any]) -> bool:
+        return False
+
+    def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
         used = {n["metadata"]["name"] for n in nodes}
         zones = self.pool.zones or list(ZONES)
         itype = instance_type(self.pool.instanceType)
@@ -47,11 +66,12 @@ class KwokPool:
         if self.cluster:
             labels[L.CLUSTER] = L.group_label_value(self.cluster)
         taints = [t.model_dump(exclude_none=True) for t in self.pool.taints or []]
-        taints.append({"key": WARMING_UP_TAINT, "value": "true", "effect": "NoSchedule"})
+        if warmup_seconds > 0:
+            taints.append({"key": WARMING_UP_TAINT, "value": "true", "effect": "NoSchedule"})
         added: list[str] = []
         index = 0
-        while len(added) < count:
-            name = f"{self.provider.lower()}-{index}"
+        while len(nodes) + len(added) < size:
+            name = f"{self.provider.lower().replace('_', '-')}-{index}"
             if name not in used:
                 zone = zones[(len(nodes) + len(added)) % len(zones)]
                 node = build_node(name, itype, zone, labels=labels, taints=taints, internal_ip=private_ip_for(index))
@@ -61,7 +81,7 @@ class KwokPool:
             index += 1
         return added
 
-    def remove(self, nodes: list[dict[str, Any]], names: list[str]) -> None:
+    def remove(self, nodes: list[dict[str, Any]], names: list[str], size: int) -> None:
         for name in names:
             self.kube.delete("Node", None, name)
 
@@ -73,24 +93,31 @@ class ScalePool:
         assert pool.scaleTarget is not None  # the CRD's CEL rule and rules.py require it
         self.kube, self.target = kube, pool.scaleTarget
         self.resource = kube.discover(self.target.apiVersion, self.target.kind)
-
-    def replicas(self) -> int:
-        scale = self.kube.get_scale(self.resource, self.target.namespace, self.target.name)
-        return int((scale.get("spec") or {}).get("replicas") or 0)
+        scale = kube.get_scale(self.resource, self.target.namespace, self.target.name)
+        self.replicas = int((scale.get("spec") or {}).get("replicas") or 0)
 
     def size(self, nodes: list[dict[str, Any]]) -> int:
-        return max(len(nodes), self.replicas())
+        return self.replicas
 
-    def grow(self, nodes: list[dict[str, Any]], count: int, now: datetime) -> list[str]:
-        replicas = self.replicas() + count
-        self.kube.set_scale(self.resource, self.target.namespace, self.target.name, replicas)
-        return [f"replicas={replicas}"]
+    def joining(self, nodes: list[dict[str, Any]]) -> int:
+        return max(0, self.replicas - len(nodes))
 
-    def remove(self, nodes: list[dict[str, Any]], names: list[str]) -> None:
+    def gone(self, node: dict[str, Any]) -> bool:
+        return self.target.deleteAnnotation in (node["metadata"].get("annotations") or {})
+
+    def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
+        self._set(size)
+        return [f"replicas={size}"]
+
+    def remove(self, nodes: list[dict[str, Any]], names: list[str], size: int) -> None:
+        """The delete annotation first (the node-pool controller removes marked machines first when the count drops)."""
         for name in names:
-            self.kube.patch("Node", None, name, {"metadata": {"annotations": {self.target.deleteAnnotation: "yes"}}})
-        replicas = max(0, self.replicas() - len(names))
+            self.kube.patch("Node", None, name, {"metadata": {"annotations": {self.target.deleteAnnotation: "yes", LEAVING: None}}})
+        self._set(size)
+
+    def _set(self, replicas: int) -> None:
         self.kube.set_scale(self.resource, self.target.namespace, self.target.name, replicas)
+        self.replicas = replicas
 
 
 def backend_for(kube: Kube, provider: str, pool: NodePool, cluster: str | None) -> NodePoolBackend:

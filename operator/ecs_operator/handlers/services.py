@@ -2,8 +2,9 @@
 circuit breaker, events and DeleteService draining.
 
 One function, `reconcile_service`, computes everything from the spec, the indexes and the
-previous status, applies only what differs, and writes status only when it changes; the spec
-handlers, a resync timer and Pod/child events all call it.
+previous status, applies only what differs, and writes status only when it changes; a
+per-Service worker (woken by spec, Pod and workload events, by time-based changes and every
+RESYNC_SECONDS) calls it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ import contextvars
 import copy
 import hashlib
 import json
+import logging
 import threading
+import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import kopf
@@ -22,18 +28,28 @@ from pydantic import ValidationError
 
 from ecs_operator import API_GROUP
 from ecs_operator import labels as L
-from ecs_operator.adapters.kube import Kube
+from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.arns import cluster_arn, service_arn
-from ecs_operator.lifecycle.pods import health_settings, parse_time, unschedulable_message
 from ecs_operator.lifecycle.placement_failures import unable_to_place_event
-from ecs_operator.lifecycle.service_deployments import Deployment, TaskView, add_events, advance
+from ecs_operator.lifecycle.pods import health_settings, parse_time, pod_containers, unschedulable_message
+from ecs_operator.lifecycle.service_deployments import (
+    Advance,
+    Deployment,
+    TaskView,
+    add_events,
+    advance,
+    started_event,
+    stopped_event,
+    workload_target,
+)
 from ecs_operator.lifecycle.task_state import new_record, observe, stop_for
 from ecs_operator.models import ServiceSpec, problems_from_validation_error, validate
 from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.registry import UnknownTaskDefinition
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import summarize
-from ecs_operator.translate.service import service_objects
+from ecs_operator.translate.pod import Revision
+from ecs_operator.translate.service import ServicePlan, service_objects
 
 from .common import lock_for, now, owner_reference, problems_text, ready
 from .lookups import cluster_instances, find_cluster, resolve_revision
@@ -51,14 +67,24 @@ TRIGGERS = ("networkConfiguration", "loadBalancers", "serviceRegistries", "servi
 """Settings whose change starts a new ECS deployment (with taskDefinition)."""
 
 RESYNC_SECONDS = 30
+RETRY_SECONDS = 3
+COALESCE_QUIET = 0.5
+COALESCE_MAX = 2.0
+"""After a wake-up a worker waits until no event came for COALESCE_QUIET (at most COALESCE_MAX):
+a burst of Pod events (a ReplicaSet creating several Pods, kwok or a kubelet starting them) is
+one reconcile, one status write and one "has started N tasks" event, as in ECS."""
 
 _written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-# What Pod events saw since the service's last reconcile (consumed by it, under the service lock).
-_failed: defaultdict[tuple[str, str], defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-_messages: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+# What Pod events saw since the service's last reconcile (consumed by it, under _pending_guard).
 _started: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+_stopped: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+_stopping: set[str] = set()
+"""Pods this process deleted as failed: a second look before the deletion shows must not count them again."""
 _wakeups: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+_generations: dict[tuple[str, str], int | None] = {}
+_features: dict[str, tuple[float, frozenset[str]]] = {}
 _pending_guard = threading.Lock()
+_deleter = ThreadPoolExecutor(max_workers=8, thread_name_prefix="service-stops")
 
 
 @kopf.index(*SERVICES)
@@ -89,39 +115,73 @@ owned_budgets = kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGE
 owned_policies = kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED, id="owned_policies")(_owned)
 
 
-@kopf.on.resume(*SERVICES)
-@kopf.on.create(*SERVICES)
-@kopf.on.update(*SERVICES, field="spec")
-def service_changed(body: kopf.Body, name: str, namespace: str, **kwargs: Any) -> None:
-    reconcile_service(copy.deepcopy(dict(body)), **kwargs)
+@kopf.on.event(*SERVICES)
+async def service_event(namespace: str, name: str, body: kopf.Body, **_: Any) -> None:
+    """A new generation (a spec change) wakes the worker; the operator's own status writes do not.
+    (No on.create/on.update handlers: they would cost kopf's annotation and progress writes.)"""
+    generation = body.metadata.get("generation")
+    if _generations.get((namespace, name)) != generation:
+        _generations[(namespace, name)] = generation
+        wake(namespace, name)
 
 
-@kopf.daemon(*SERVICES, cancellation_timeout=5)
-async def service_worker(name: str, namespace: str, stopped: kopf.DaemonStopped, services: kopf.Index, **kwargs: Any) -> None:
-    """Reconciles when woken by Pod or workload events (a burst becomes one reconcile) and every
-    RESYNC_SECONDS anyway: level-triggered repair of deleted children and missed events."""
+# cancelled at once when stopping (it only waits or runs a reconcile): without a timeout kopf would
+# re-check a stopping daemon only every cancellation_polling (60 s) and hold the deletion that long
+@kopf.daemon(*SERVICES, cancellation_timeout=1)
+async def service_worker(name: str, namespace: str, stopped: kopf.DaemonStopped, services: kopf.Index,
+                         logger: logging.Logger, **kwargs: Any) -> None:
+    """The one place a Service is reconciled: at once when it appears (or the operator starts),
+    then when woken by spec, Pod or workload events (a burst becomes one reconcile), when a
+    time-based change is due (a task turning healthy, a health-check grace period ending) and
+    every RESYNC_SECONDS anyway: level-triggered repair of deleted children and missed events."""
     key = (namespace, name)
+    loop = asyncio.get_running_loop()
     wakeup = asyncio.Event()
-    _wakeups[key] = (asyncio.get_running_loop(), wakeup)
+    _wakeups[key] = (loop, wakeup)
+    delay: float = 0
     try:
         while not stopped:
-            try:
-                await asyncio.wait_for(wakeup.wait(), timeout=RESYNC_SECONDS)
-            except asyncio.TimeoutError:
-                pass
+            if delay and await _woken(wakeup, delay):
+                await _settle(wakeup)
             wakeup.clear()
+            delay = RESYNC_SECONDS
             service = next(iter(services.get(key, [])), None)
             if service is None or stopped:
                 continue
             context = contextvars.copy_context()  # kopf.event() needs the handler's context in the thread
             try:
-                await asyncio.get_running_loop().run_in_executor(
-                    None, lambda: context.run(reconcile_service, service, services=services, **kwargs)
+                due = await loop.run_in_executor(
+                    None, lambda: context.run(reconcile_service, service, services=services, logger=logger, **kwargs)
                 )
-            except kopf.TemporaryError:
-                pass  # the spec handler reports it; the next wake-up retries
+            except kopf.TemporaryError as e:
+                delay = e.delay or RETRY_SECONDS  # the condition says why
+                continue
+            except Exception:  # noqa: BLE001  (a worker never dies: the next resync retries)
+                logger.exception("reconciling service %s/%s failed", namespace, name)
+                continue
+            if due is not None:
+                delay = min(delay, due)
     finally:
         _wakeups.pop(key, None)
+        _generations.pop(key, None)
+
+
+async def _woken(wakeup: asyncio.Event, timeout: float) -> bool:
+    """Wait for a wake-up (True) or the timeout (False)."""
+    try:
+        await asyncio.wait_for(wakeup.wait(), timeout=timeout)
+        return True
+    except asyncio.TimeoutError:
+        return False
+
+
+async def _settle(wakeup: asyncio.Event) -> None:
+    """Let a burst of events end: until none came for COALESCE_QUIET, at most COALESCE_MAX."""
+    deadline = asyncio.get_running_loop().time() + COALESCE_MAX
+    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+        wakeup.clear()
+        if not await _woken(wakeup, min(COALESCE_QUIET, left)):
+            return
 
 
 def wake(namespace: str, name: str) -> None:
@@ -133,33 +193,29 @@ def wake(namespace: str, name: str) -> None:
 
 
 @kopf.on.event(*PODS, labels={L.SERVICE: kopf.PRESENT})
-def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels: kopf.Labels, memo: Any,
-                        services: kopf.Index, **_: Any) -> None:
-    """Stops what ECS would stop (essential exit, failed start, unhealthy past the grace period),
-    then wakes the service's worker to account for it."""
-    service = next(iter(services.get((namespace, _service_of(labels, services, namespace)), [])), None)
-    if service is None:
+async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels: kopf.Labels, services: kopf.Index, **_: Any) -> None:
+    """Notes the tasks the scheduler started and stopped (reported together at the next reconcile)
+    and wakes the service's worker."""
+    name = _service_of(labels, services, namespace)
+    if (namespace, name) not in services:
         return
-    key = (namespace, service["metadata"]["name"])
+    key = (namespace, name)
     task_id = body.metadata.uid.replace("-", "")
-    name = (service.get("spec") or {}).get("serviceName") or key[1]
-    if type == "ADDED":
-        with _pending_guard:
+    # a task that exited or failed to start stopped by itself: not a stop of the scheduler's
+    scheduler_stop = type == "DELETED" and stop_for(dict(body)) is None
+    with _pending_guard:
+        if type == "ADDED":
             _started[key].append(task_id)
-    if not body.metadata.get("deletionTimestamp") and type != "DELETED":
-        reason = _stop_reason(dict(body), service, name, task_id)
-        if reason is not None:
-            grace = (body.spec or {}).get("terminationGracePeriodSeconds")
-            if memo.kube.delete("Pod", namespace, body.metadata.name, grace_seconds=grace):
-                with _pending_guard:
-                    _failed[key][f"ecs-svc/{labels.get(DEPLOYMENT_LABEL, '')}"] += 1
-                    _messages[key].append(reason)
+        elif type == "DELETED":
+            _stopping.discard(body.metadata.uid)
+            if scheduler_stop:
+                _stopped[key].append(task_id)
     wake(*key)
 
 
 @kopf.on.event(*DEPLOYMENTS, labels={L.MANAGED_BY: L.MANAGED_BY_VALUE})
 @kopf.on.event(*DAEMON_SETS, labels={L.MANAGED_BY: L.MANAGED_BY_VALUE})
-def workload_changed(body: kopf.Body, namespace: str, **_: Any) -> None:
+async def workload_changed(body: kopf.Body, namespace: str, **_: Any) -> None:
     """A deleted or edited workload is put back; rollout progress shows in the service status."""
     owner = next((o["name"] for o in body.metadata.get("ownerReferences") or [] if o.get("kind") == "Service"), None)
     if owner:
@@ -167,7 +223,7 @@ def workload_changed(body: kopf.Body, namespace: str, **_: Any) -> None:
 
 
 @kopf.on.delete(*SERVICES)
-def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, memo: Any,
+def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, memo: Any,
                    service_pods: kopf.Index, service_deployments: kopf.Index, **_: Any) -> None:
     """DeleteService: scale to zero, DRAINING until the tasks are gone, then INACTIVE (children go with it)."""
     label = L.group_label_value(name)
@@ -179,166 +235,256 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
     remaining = [p for p in service_pods.get((namespace, label), []) if not p["metadata"].get("deletionTimestamp")]
     daemon = spec.get("schedulingStrategy") == "DAEMON"
     if remaining and not daemon:
-        memo.kube.patch_status("Service.ecs", namespace, name, {"status": "DRAINING", "desiredCount": 0})
-        raise kopf.TemporaryError(f"draining: {len(remaining)} task(s) still running", delay=3)
+        if status.get("status") != "DRAINING":
+            memo.kube.patch_status("Service.ecs", namespace, name, {"status": "DRAINING", "desiredCount": 0})
+        raise kopf.TemporaryError(f"draining: {len(remaining)} task(s) still running", delay=2)
     memo.kube.patch_status("Service.ecs", namespace, name, {"status": "INACTIVE", "desiredCount": 0, "runningCount": 0})
     _written.pop((namespace, name), None)
 
 
-def reconcile_service(service: dict[str, Any], *, memo: Any, service_pods: kopf.Index, service_deployments: kopf.Index,
-                      service_daemon_sets: kopf.Index, revisions: kopf.Index, task_definitions: kopf.Index,
-                      clusters: kopf.Index, cluster_nodes: kopf.Index, nodes: kopf.Index, node_pods: kopf.Index,
-                      owned_services: kopf.Index, owned_budgets: kopf.Index, owned_policies: kopf.Index,
-                      **_: Any) -> None:
-    kube: Kube = memo.kube
-    settings: Settings = memo.settings
+def reconcile_service(service: dict[str, Any], **kwargs: Any) -> float | None:
+    """Brings the service's children and status in line; returns the seconds until a time-based
+    change is due (None: nothing is)."""
+    meta = service["metadata"]
+    if meta.get("deletionTimestamp"):
+        return None
+    with lock_for("Service", meta["namespace"], meta["name"]):
+        return _reconcile(service, SimpleNamespace(**kwargs))
+
+
+def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
+    kube: Kube = ix.memo.kube
+    settings: Settings = ix.memo.settings
     meta = service["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    if meta.get("deletionTimestamp"):
-        return
     key = (namespace, name)
-    with lock_for("Service", namespace, name):
-        current = _current_status(service)
-        status = dict(current)
-        try:
-            svc = ServiceSpec.model_validate(service.get("spec") or {})
-        except ValidationError as e:
-            return _refuse(kube, service, current, "InvalidParameterException", problems_text(problems_from_validation_error(e)))
-        problems = validate(svc)
-        with _pending_guard:
-            failed, started, pending_messages = dict(_failed.pop(key, {})), _started.pop(key, []), _messages.pop(key, [])
-        if problems:
-            return _refuse(kube, service, current, "InvalidParameterException", problems_text(problems))
-        ecs_name = svc.serviceName or name
-        cluster_name = svc.cluster or "default"
-        cluster = find_cluster(clusters, namespace, cluster_name)
-        if cluster is None:
-            return _refuse(kube, service, current, "ClusterNotFoundException",
-                           f"Cluster not found: no Cluster named {cluster_name!r} in namespace {namespace}", retry=True)
+    current = _current_status(service)
+    try:
+        svc = ServiceSpec.model_validate(service.get("spec") or {})
+    except ValidationError as e:
+        return _refuse(kube, service, current, "InvalidParameterException", problems_text(problems_from_validation_error(e)))
+    problems = validate(svc)
+    if problems:
+        return _refuse(kube, service, current, "InvalidParameterException", problems_text(problems))
+    ecs_name = svc.serviceName or name
+    cluster_name = svc.cluster or "default"
+    cluster = find_cluster(ix.clusters, namespace, cluster_name)
+    if cluster is None:
+        return _refuse(kube, service, current, "ClusterNotFoundException",
+                       f"Cluster not found: no Cluster named {cluster_name!r} in namespace {namespace}", retry=True)
+    deployments = [Deployment.model_validate(d) for d in current.get("deployments") or []]
+    trigger = _config_key(svc, svc.taskDefinition or "")
+    try:
+        revision, spec_key = _requested(svc, deployments, current.get("deploymentTrigger") == trigger, namespace, ix, settings)
+    except UnknownTaskDefinition as e:
+        return _refuse(kube, service, current, "TaskDefinitionNotFound", f"taskDefinition: {e}", retry=True)
 
-        deployments = [Deployment.model_validate(d) for d in current.get("deployments") or []]
-        primary = deployments[0] if deployments else None
-        trigger = _config_key(svc, svc.taskDefinition or "")
-        try:
-            if primary is not None and current.get("deploymentTrigger") == trigger:
-                # the spec asks for what it asked before: no new deployment, even if a newer revision exists
-                spec_key = primary.rollbackOf or primary.configKey
-                revision = resolve_revision(primary.taskDefinition, namespace, revisions, task_definitions, settings, allow_inactive=True)
-            else:
-                revision = resolve_revision(svc.taskDefinition or "", namespace, revisions, task_definitions, settings)
-                spec_key = _config_key(svc, revision.name)
-        except UnknownTaskDefinition as e:
-            return _refuse(kube, service, current, "TaskDefinitionNotFound", f"taskDefinition: {e}", retry=True)
+    label = L.group_label_value(name)
+    moment = now()
+    pods = [p for p in ix.service_pods.get((namespace, label), []) if not p["metadata"].get("deletionTimestamp")]
+    pods, failed, messages = _stop_failed_tasks(kube, pods, svc, ecs_name, moment)
+    with _pending_guard:
+        started, stopped = _started.pop(key, []), _stopped.pop(key, [])
+    messages = ([started_event(ecs_name, started)] if started else []) + ([stopped_event(ecs_name, stopped)] if stopped else []) + messages
 
-        label = L.group_label_value(name)
-        pods = list(service_pods.get((namespace, label), []))
-        moment = now()
-        views = [_task_view(p, moment) for p in pods if not p["metadata"].get("deletionTimestamp")]
-        daemon = svc.schedulingStrategy == "DAEMON"
-        daemon_sets = list(service_daemon_sets.get((namespace, label), []))
-        desired = ((daemon_sets[0].get("status") or {}).get("desiredNumberScheduled", 0) if daemon_sets else 0) if daemon else (svc.desiredCount or 0)
-        step = advance(
-            service=ecs_name, service_uid=meta["uid"], previous=deployments,
-            last_completed=Deployment.model_validate(current["lastCompletedDeployment"]) if current.get("lastCompletedDeployment") else None,
-            desired_count=desired, task_definition=revision.name,
-            config_key=spec_key,
-            tasks=views, failed=failed,
-            breaker=svc.deploymentConfiguration.deploymentCircuitBreaker if svc.deploymentConfiguration else None,
-            threshold_configuration=(svc.deploymentConfiguration.deploymentCircuitBreaker.thresholdConfiguration
-                                     if svc.deploymentConfiguration and svc.deploymentConfiguration.deploymentCircuitBreaker else None),
-            now=moment, min_running_seconds=settings.service_task_ready_seconds,
-        )
-        running_primary = step.deployments[0]
-        if running_primary.taskDefinition != revision.name:  # a rollback: run the earlier revision
-            revision = resolve_revision(running_primary.taskDefinition, namespace, revisions, task_definitions, settings, allow_inactive=True)
+    daemon = svc.schedulingStrategy == "DAEMON"
+    daemon_sets = list(ix.service_daemon_sets.get((namespace, label), []))
+    desired = _daemon_desired(daemon_sets) if daemon else (svc.desiredCount or 0)
+    breaker = svc.deploymentConfiguration.deploymentCircuitBreaker if svc.deploymentConfiguration else None
+    step = advance(
+        service=ecs_name, service_uid=meta["uid"], previous=deployments,
+        last_completed=Deployment.model_validate(current["lastCompletedDeployment"]) if current.get("lastCompletedDeployment") else None,
+        desired_count=desired, task_definition=revision.name, config_key=spec_key,
+        tasks=[_task_view(p, moment) for p in pods], failed=failed,
+        breaker=breaker, threshold_configuration=breaker.thresholdConfiguration if breaker else None,
+        now=moment, min_running_seconds=settings.service_task_ready_seconds,
+    )
+    target, launch = workload_target(step)
+    if target.taskDefinition != revision.name:  # a rollback, or back to the last completed revision
+        revision = resolve_revision(target.taskDefinition, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=True)
+    plan = service_objects(
+        svc if launch else svc.model_copy(update={"desiredCount": 0}),
+        name=name, namespace=namespace, revision=revision, cluster=cluster_name, settings=settings,
+        cluster_default_strategy=[CapacityProviderStrategyItem.model_validate(i)
+                                  for i in cluster["spec"].get("defaultCapacityProviderStrategy") or []],
+        instances=cluster_instances(cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods) if _member_of(svc, revision) else [],
+        daemon_instance_count=len(list(ix.cluster_nodes.get(cluster_name, []))),
+        allowed_features=_allowed_features(kube, namespace, settings),
+        owner=owner_reference(service),
+        template_labels={DEPLOYMENT_LABEL: _digits(target.id)},
+    )
+    if plan.problems:
+        return _refuse(kube, service, current, "InvalidParameterException", problems_text(plan.problems))
+    messages += step.messages
+    try:
+        messages += _apply_plan(kube, plan, service, ix, label, _digits(target.id), ecs_name)
+    except ApiError as e:
+        if e.temporary:
+            raise kopf.TemporaryError(str(e), delay=3) from None
+        return _refuse(kube, service, current, "KubernetesRefused", f"the API server refused a child object: {e}")
+    messages += [unable_to_place_event(ecs_name, m) for m in filter(None, map(unschedulable_message, pods))]
 
-        default_strategy = [CapacityProviderStrategyItem.model_validate(i) for i in cluster["spec"].get("defaultCapacityProviderStrategy") or []]
-        plan = service_objects(
-            svc, name=name, namespace=namespace, revision=revision, cluster=cluster_name, settings=settings,
-            cluster_default_strategy=default_strategy,
-            instances=cluster_instances(cluster_name, cluster_nodes, nodes, node_pods),
-            daemon_instance_count=len(list(cluster_nodes.get(cluster_name, []))),
-            allowed_features=allowed_features(kube, namespace, settings),
-            owner=owner_reference(service),
-            template_labels={DEPLOYMENT_LABEL: running_primary.id.split("/")[-1]},
-        )
-        if plan.problems:
-            return _refuse(kube, service, current, "InvalidParameterException", problems_text(plan.problems))
-        messages = pending_messages + step.messages
-        if started:
-            messages.insert(0, f"(service {ecs_name}) has started {len(started)} tasks: " + " ".join(f"(task {t})" for t in started) + ".")
-        live = {w["metadata"]["name"]: w for w in service_deployments.get((namespace, label), [])}
-        live.update({w["metadata"]["name"]: w for w in daemon_sets})
-        others = {
-            (o["kind"], o["metadata"]["name"]): o
-            for index in (owned_services, owned_budgets, owned_policies)
-            for o in index.get((namespace, meta["uid"]), [])
-        }
-        if plan.bounds is not None and plan.bounds.stuck and any(
-            _deployment_of(w) not in (None, running_primary.id.split("/")[-1]) for w in live.values()
-        ):
-            messages.append(plan.bounds.stuck_event(ecs_name) or "")
-            plan.workloads = [_keep_template(w, live.get(w["metadata"]["name"])) for w in plan.workloads]
-        if running_primary.rolloutState == "FAILED":
-            for workload in plan.workloads:
-                workload["spec"]["paused"] = True  # a FAILED deployment launches no new tasks
-        for obj in plan.workloads:
-            _apply_if_changed(kube, obj, live.get(obj["metadata"]["name"]))
-        for obj in [*plan.services, *plan.extra]:
-            _apply_if_changed(kube, obj, others.get((obj["kind"], obj["metadata"]["name"])))
-        for stale in set(live) - {w["metadata"]["name"] for w in plan.workloads}:  # e.g. a provider left the strategy
-            kube.delete(live[stale]["kind"], namespace, stale)
-        for kind, stale in set(others) - {(o["kind"], o["metadata"]["name"]) for o in [*plan.services, *plan.extra]}:
-            kube.delete(kind, namespace, stale)
-        for pod in pods:
-            placement = unschedulable_message(pod)
-            if placement:
-                messages.append(unable_to_place_event(ecs_name, placement))
-
-        events, fresh = add_events(current.get("events") or [], messages, moment)
-        for message in fresh:
-            kopf.event(service, type="Warning" if "unable" in message or "failed" in message else "Normal",
-                       reason="ServiceEvent", message=message)
-        primary_now = step.deployments[0]
-        status.update({
-            "serviceName": ecs_name,
-            "serviceArn": service_arn(settings, cluster_name, ecs_name),
-            "clusterName": cluster_name,
-            "clusterArn": cluster_arn(settings, cluster_name),
-            "status": "ACTIVE",
-            "schedulingStrategy": svc.schedulingStrategy or "REPLICA",
-            "taskDefinition": primary_now.taskDefinition,
-            "desiredCount": desired,
-            "runningCount": sum(d.runningCount for d in step.deployments),
-            "pendingCount": sum(d.pendingCount for d in step.deployments),
-            "rolloutState": primary_now.rolloutState,
-            "deployments": [d.model_dump(mode="json", exclude_none=True) for d in step.deployments],
-            "lastCompletedDeployment": step.last_completed.model_dump(mode="json", exclude_none=True) if step.last_completed else None,
-            "events": events,
-            "selector": f"{L.SERVICE}={label}",
-            "fidelity": {**summarize(plan.report.entries(svc.to_json())),
-                         "taskDefinition": summarize(plan.template_report.entries(revision.definition.to_json()))["summary"]},
-            "deploymentTrigger": trigger,
-            "observedGeneration": meta.get("generation"),
-        })
-        status["conditions"] = ready(current, service, True, "Active", f"{primary_now.taskDefinition}: {primary_now.rolloutState}")
-        _write(kube, service, current, status)
+    events, fresh = add_events(current.get("events") or [], messages, moment)
+    for message in fresh:
+        kopf.event(service, type="Warning" if "unable" in message or "failed" in message else "Normal",
+                   reason="ServiceEvent", message=message)
+    status = _status(current, service, svc, step, desired, events, plan, revision, trigger, settings, cluster_name)
+    _write(kube, service, current, status)
+    return _next_check(pods, svc.healthCheckGracePeriodSeconds or 0, settings.service_task_ready_seconds, moment)
 
 
-def _stop_reason(pod: dict[str, Any], service: dict[str, Any], name: str, task_id: str) -> str | None:
-    """ECS's event for a service task it stops now, or None."""
-    stop = stop_for(pod)
-    if stop is not None:
-        return f"(service {name}) has stopped 1 running tasks: (task {task_id}). Reason: {stop.reason}"
-    record = observe(pod, new_record(pod["metadata"]["name"]), now())
-    grace = (service.get("spec") or {}).get("healthCheckGracePeriodSeconds") or 0
+def _member_of(svc: ServiceSpec, revision: Revision) -> bool:
+    """Whether placement needs the container instances (memberOf expressions are checked against
+    them); building them reads every task of the cluster, so most reconciles skip it."""
+    constraints = [*(svc.placementConstraints or []), *(revision.definition.placementConstraints or [])]
+    return any(c.type == "memberOf" for c in constraints)
+
+
+def _allowed_features(kube: Kube, namespace: str, settings: Settings) -> frozenset[str]:
+    """The namespace's workload policy, read at most once per RESYNC_SECONDS: reconciles come in
+    bursts (every Pod event of every service) and the opt-in label rarely changes."""
+    cached = _features.get(namespace)
+    if cached is not None and time.monotonic() - cached[0] < RESYNC_SECONDS:
+        return cached[1]
+    features = allowed_features(kube, namespace, settings)
+    _features[namespace] = (time.monotonic(), features)
+    return features
+
+
+def _requested(svc: ServiceSpec, deployments: list[Deployment], unchanged: bool, namespace: str, ix: Any,
+               settings: Settings) -> tuple[Revision, str]:
+    """The revision the spec asks for and its deployment key. A spec that asks for what it asked
+    before starts no new deployment, even if its family has a newer revision now (as UpdateService)."""
+    primary = deployments[0] if deployments else None
+    if primary is not None and unchanged:
+        revision = resolve_revision(primary.taskDefinition, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=True)
+        return revision, primary.rollbackOf or primary.configKey
+    revision = resolve_revision(svc.taskDefinition or "", namespace, ix.revisions, ix.task_definitions, settings)
+    return revision, _config_key(svc, revision.name)
+
+
+def _stop_failed_tasks(kube: Kube, pods: list[dict[str, Any]], svc: ServiceSpec, ecs_name: str,
+                       moment: datetime) -> tuple[list[dict[str, Any]], dict[str, int], list[str]]:
+    """Stops what ECS would stop (an essential container exited, the task cannot start, unhealthy
+    past healthCheckGracePeriodSeconds): the remaining pods, failed tasks per deployment, events.
+    Deletions run in parallel: a crash-looping service can leave many stopped tasks at once."""
+    with _pending_guard:
+        candidates = [p for p in pods if p["metadata"]["uid"] not in _stopping]
+    grace = svc.healthCheckGracePeriodSeconds or 0
+    reasons = {p["metadata"]["uid"]: _stop_reason(p, grace, ecs_name, moment) for p in candidates}
+    doomed = [p for p in candidates if reasons[p["metadata"]["uid"]] is not None]
+
+    def stop(pod: dict[str, Any]) -> bool:
+        meta = pod["metadata"]
+        return kube.delete("Pod", meta["namespace"], meta["name"], grace_seconds=(pod.get("spec") or {}).get("terminationGracePeriodSeconds"))
+
+    failed: defaultdict[str, int] = defaultdict(int)
+    messages: list[str] = []
+    for pod, deleted in zip(doomed, _deleter.map(stop, doomed)):
+        if deleted:
+            with _pending_guard:
+                _stopping.add(pod["metadata"]["uid"])
+            failed[f"ecs-svc/{(pod['metadata'].get('labels') or {}).get(DEPLOYMENT_LABEL, '')}"] += 1
+            messages += filter(None, [reasons[pod["metadata"]["uid"]]])
+    return [p for p in candidates if reasons[p["metadata"]["uid"]] is None], dict(failed), messages
+
+
+def _stop_reason(pod: dict[str, Any], grace: int, ecs_name: str, moment: datetime) -> str | None:
+    """None to keep the task; otherwise ECS's event for stopping it ('' when ECS posts none)."""
+    if stop_for(pod) is not None:
+        return ""
+    record = observe(pod, new_record(pod["metadata"]["name"]), moment)
     started = parse_time(record.startedAt)
-    if record.healthStatus == "UNHEALTHY" and started is not None and (now() - started).total_seconds() >= grace:
-        return f"(service {name}) (task {task_id}) failed container health checks."
+    if record.healthStatus == "UNHEALTHY" and started is not None and (moment - started).total_seconds() >= grace:
+        return f"(service {ecs_name}) (task {pod['metadata']['uid'].replace('-', '')}) failed container health checks."
     return None
 
 
-def _task_view(pod: dict[str, Any], moment: Any) -> TaskView:
+def _next_check(pods: list[dict[str, Any]], grace: int, ready_seconds: int, moment: datetime) -> float | None:
+    """Seconds until the earliest time-based change of a task: counted healthy (RUNNING long
+    enough), UNHEALTHY (health check retries used up) or past the grace period."""
+    due: list[datetime] = []
+    for pod in pods:
+        checks = health_settings(pod)
+        for c in pod_containers(pod):
+            started = parse_time((c.running or {}).get("startedAt"))
+            if started is None:
+                continue
+            due += [started + timedelta(seconds=ready_seconds), started + timedelta(seconds=grace)]
+            if c.name in checks:
+                s = checks[c.name]
+                due.append(started + timedelta(seconds=s["startPeriod"] + s["interval"] * s["retries"]))
+    future = [(d - moment).total_seconds() for d in due if d > moment]
+    return min(future) + 1 if future else None  # +1: timestamps have whole seconds
+
+
+def _apply_plan(kube: Kube, plan: ServicePlan, service: dict[str, Any], ix: Any, label: str, running: str,
+                ecs_name: str) -> list[str]:
+    """Applies what differs, deletes what the plan no longer has; returns ECS's stuck event if
+    minimumHealthyPercent/maximumPercent allow neither a start nor a stop."""
+    meta = service["metadata"]
+    namespace = meta["namespace"]
+    messages: list[str] = []
+    live = {w["metadata"]["name"]: w for w in ix.service_deployments.get((namespace, label), [])}
+    live.update({w["metadata"]["name"]: w for w in ix.service_daemon_sets.get((namespace, label), [])})
+    others = {
+        (o["kind"], o["metadata"]["name"]): o
+        for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies)
+        for o in index.get((namespace, meta["uid"]), [])
+    }
+    if plan.bounds is not None and plan.bounds.stuck and any(_deployment_of(w) not in (None, running) for w in live.values()):
+        messages.append(plan.bounds.stuck_event(ecs_name) or "")
+        plan.workloads = [_keep_template(w, live.get(w["metadata"]["name"])) for w in plan.workloads]
+    for obj in plan.workloads:
+        _apply_if_changed(kube, obj, live.get(obj["metadata"]["name"]))
+    for obj in [*plan.services, *plan.extra]:
+        _apply_if_changed(kube, obj, others.get((obj["kind"], obj["metadata"]["name"])))
+    for stale in set(live) - {w["metadata"]["name"] for w in plan.workloads}:  # e.g. a provider left the strategy
+        kube.delete(live[stale]["kind"], namespace, stale)
+    for kind, stale in set(others) - {(o["kind"], o["metadata"]["name"]) for o in [*plan.services, *plan.extra]}:
+        kube.delete(kind, namespace, stale)
+    return messages
+
+
+def _status(current: dict[str, Any], service: dict[str, Any], svc: ServiceSpec, step: Advance, desired: int,
+            events: list[dict[str, str]], plan: ServicePlan, revision: Revision, trigger: str, settings: Settings,
+            cluster_name: str) -> dict[str, Any]:
+    ecs_name = svc.serviceName or service["metadata"]["name"]
+    primary = step.deployments[0]
+    status = {
+        **current,
+        "serviceName": ecs_name,
+        "serviceArn": service_arn(settings, cluster_name, ecs_name),
+        "clusterName": cluster_name,
+        "clusterArn": cluster_arn(settings, cluster_name),
+        "status": "ACTIVE",
+        "schedulingStrategy": svc.schedulingStrategy or "REPLICA",
+        "taskDefinition": primary.taskDefinition,
+        "desiredCount": desired,
+        "runningCount": sum(d.runningCount for d in step.deployments),
+        "pendingCount": sum(d.pendingCount for d in step.deployments),
+        "rolloutState": primary.rolloutState,
+        "deployments": [d.model_dump(mode="json", exclude_none=True) for d in step.deployments],
+        "events": events,
+        "selector": f"{L.SERVICE}={L.group_label_value(service['metadata']['name'])}",
+        "fidelity": {**summarize(plan.report.entries(svc.to_json())),
+                     "taskDefinition": summarize(plan.template_report.entries(revision.definition.to_json()))["summary"]},
+        "deploymentTrigger": trigger,
+        "observedGeneration": service["metadata"].get("generation"),
+    }
+    status.pop("lastCompletedDeployment", None)
+    if step.last_completed is not None:
+        status["lastCompletedDeployment"] = step.last_completed.model_dump(mode="json", exclude_none=True)
+    status["conditions"] = ready(current, service, True, "Active", f"{primary.taskDefinition}: {primary.rolloutState}")
+    return status
+
+
+def _daemon_desired(daemon_sets: list[dict[str, Any]]) -> int:
+    """A DAEMON service's desiredCount: the eligible container instances (the DaemonSet's nodes)."""
+    return sum((d.get("status") or {}).get("desiredNumberScheduled", 0) for d in daemon_sets)
+
+
+def _task_view(pod: dict[str, Any], moment: datetime) -> TaskView:
     record = observe(pod, new_record(pod["metadata"]["name"]), moment)
     annotations = pod["metadata"].get("annotations") or {}
     essential = set(annotations.get(L.ESSENTIAL_CONTAINERS, "").split(","))
@@ -350,6 +496,11 @@ def _task_view(pod: dict[str, Any], moment: Any) -> TaskView:
         essential_health_check=bool(essential & set(health_settings(pod))),
         running_since=parse_time(record.startedAt),
     )
+
+
+def _digits(deployment_id: str) -> str:
+    """The label value for a deployment: `ecs-svc/` is not allowed in a label."""
+    return deployment_id.split("/")[-1]
 
 
 def _config_key(svc: ServiceSpec, revision: str) -> str:

@@ -110,7 +110,7 @@ def advance(
             primary.rolloutState = "FAILED"
             primary.rolloutStateReason = "ECS deployment circuit breaker: tasks failed to start."
             primary.updatedAt = stamp
-            out.messages.append(f"(service {service}) ({primary.id}) deployment failed: tasks failed to start.")
+            out.messages.append(f"(service {service}) (deployment {primary.id}) deployment failed: tasks failed to start.")
             target = out.last_completed
             if breaker.rollback and target is not None and target.configKey != primary.configKey:
                 failed_key = primary.configKey
@@ -119,9 +119,7 @@ def advance(
                 rollback.rolloutStateReason = (
                     f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}."
                 )
-                out.messages.append(
-                    f"(service {service}) rolling back to deployment {target.id} ({target.taskDefinition})"
-                )
+                out.messages.append(f"(service {service}) rolling back to deployment {target.id}.")
                 primary = rollback
 
     healthy = sum(
@@ -143,12 +141,31 @@ def advance(
         primary.rolloutStateReason = f"ECS deployment {primary.id} completed."
         primary.updatedAt = stamp
         out.last_completed = primary.model_copy()
-        out.messages.append(f"(service {service}) ({primary.id}) deployment completed.")
+        out.messages.append(f"(service {service}) (deployment {primary.id}) deployment completed.")
     if primary.rolloutState == "COMPLETED" and healthy >= desired_count and not others:
         out.messages.append(f"(service {service}) has reached a steady state.")
-    # fully replaced deployments leave the list (INACTIVE), as in describe-services
-    out.deployments = [d for d in out.deployments if d is primary or d.runningCount + d.pendingCount > 0]
+    # fully replaced deployments leave the list (INACTIVE), as in describe-services; a FAILED one
+    # stays until the deployment that replaced it (its rollback) completes
+    out.deployments = [
+        d for d in out.deployments
+        if d is primary or d.runningCount + d.pendingCount > 0 or (d.rolloutState == "FAILED" and primary.rolloutState != "COMPLETED")
+    ]
     return out
+
+
+def workload_target(step: Advance) -> tuple[Deployment, bool]:
+    """The deployment whose configuration the workloads run, and whether they may launch tasks.
+
+    A FAILED deployment (no rollback) launches no new tasks: the last COMPLETED deployment keeps
+    running if it still has tasks; otherwise nothing runs.
+    """
+    primary = step.deployments[0]
+    if primary.rolloutState != "FAILED":
+        return primary, True
+    previous = step.last_completed
+    if previous is not None and any(d.id == previous.id for d in step.deployments[1:]):
+        return next(d for d in step.deployments[1:] if d.id == previous.id), True
+    return primary, False
 
 
 def _start(out: Advance, service_uid: str, task_definition: str, config_key: str, stamp: str) -> Deployment:
@@ -167,20 +184,48 @@ def _start(out: Advance, service_uid: str, task_definition: str, config_key: str
     return new
 
 
+def started_event(service: str, task_ids: list[str]) -> str:
+    """ECS's message for the tasks one scheduling pass started."""
+    return f"(service {service}) has started {len(task_ids)} tasks: " + " ".join(f"(task {t})" for t in task_ids) + "."
+
+
+def stopped_event(service: str, task_ids: list[str]) -> str:
+    """ECS's message for the tasks one scheduling pass stopped."""
+    return f"(service {service}) has stopped {len(task_ids)} running tasks: " + " ".join(f"(task {t})" for t in task_ids) + "."
+
+
+def _is_change(message: str) -> bool:
+    """Events that report something happening (tasks started or stopped, a deployment moving on),
+    as opposed to ones that report a state (steady, unable to place, stuck), which ECS repeats only
+    after a change."""
+    return any(part in message for part in (") has started ", ") has stopped ", " (deployment ecs-svc/", " rolling back to "))
+
+
 def add_events(events: list[dict[str, str]], messages: list[str], now: datetime) -> tuple[list[dict[str, str]], list[str]]:
-    """ECS's events list (newest first, at most 100) and the messages that are new: an identical
-    message is suppressed for six hours (a steady state is re-announced after that)."""
+    """ECS's events list (newest first, at most 100) and the messages that are new.
+
+    A message identical to one since the last change is suppressed (ECS: "until the cause changes"),
+    for at most six hours: a steady state is announced again after each change and every six hours.
+    """
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     fresh: list[str] = []
     out = list(events)
     for message in messages:
-        last = next((e for e in out if e["message"] == message), None)
-        if last is not None and now - _parse(last["createdAt"]) < EVENT_REPEAT_AFTER:
+        if _repeated(out, message, now):
             continue
-        digest = hashlib.sha256(f"{message}/{stamp}".encode()).hexdigest()[:32]
+        digest = hashlib.sha256(f"{message}/{stamp}/{len(out)}".encode()).hexdigest()[:32]
         out.insert(0, {"id": digest, "createdAt": stamp, "message": message})
         fresh.append(message)
     return out[:MAX_EVENTS], fresh
+
+
+def _repeated(events: list[dict[str, str]], message: str, now: datetime) -> bool:
+    for event in events:  # newest first
+        if event["message"] == message:
+            return now - _parse(event["createdAt"]) < EVENT_REPEAT_AFTER
+        if _is_change(event["message"]):
+            return False
+    return False
 
 
 def _parse(stamp: str) -> datetime:

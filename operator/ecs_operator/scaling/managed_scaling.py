@@ -1,6 +1,6 @@
 """Capacity provider managed scaling (cluster auto scaling, ecs-semantics.md 5.3), with the clock injected.
 
-    N = instances in the pool; M = instances needed for the provider's tasks
+    N = instances in the pool; M = instances needed for the provider's tasks (bin-packed, see instances_needed)
     CapacityProviderReservation = M / N * 100  (N = 0: 200 if M > 0, else 100)
 
 The pool is driven toward ceil(M * 100 / targetCapacity) instances: scale-out in steps bounded by
@@ -73,12 +73,8 @@ def bin_pack(tasks: Sequence[TaskRequest], capacity: InstanceCapacity) -> BinPac
     fitting = [t for t in tasks if capacity.holds(t)]
     excluded = tuple(t for t in tasks if not capacity.holds(t))
 
-    def share(task: TaskRequest) -> float:
-        pairs = ((task.cpu, capacity.cpu), (task.memory, capacity.memory), (task.gpu, capacity.gpu), (1, capacity.pods))
-        return max(need / have for need, have in pairs if have)
-
     free: list[list[int]] = []  # per instance: cpu, memory, gpu, pods left
-    for task in sorted(fitting, key=share, reverse=True):
+    for task in sorted(fitting, key=lambda t: _share(t, capacity), reverse=True):
         need = (task.cpu, task.memory, task.gpu, 1)
         room = next((f for f in free if all(n <= r for n, r in zip(need, f))), None)
         if room is None:
@@ -89,13 +85,65 @@ def bin_pack(tasks: Sequence[TaskRequest], capacity: InstanceCapacity) -> BinPac
     return BinPacking(len(free), excluded)
 
 
+def _share(task: TaskRequest, capacity: InstanceCapacity) -> float:
+    """The task's largest share of an empty instance (the bin-packing order)."""
+    pairs = ((task.cpu, capacity.cpu), (task.memory, capacity.memory), (task.gpu, capacity.gpu), (1, capacity.pods))
+    return max(need / have for need, have in pairs if have)
+
+
+@dataclass(frozen=True)
+class InstanceRoom:
+    """An instance of the pool as the estimate sees it."""
+
+    free: InstanceCapacity
+    """What the tasks already on it leave."""
+    busy: bool
+    """It runs non-daemon tasks."""
+    settled: bool = True
+    """Ready long enough for the scheduler to have tried the waiting tasks on it, so a task the scheduler
+    refused does not fit it. Instances still warming up or not yet joined are not settled."""
+
+
+@dataclass(frozen=True)
+class WaitingTask:
+    """A task not yet on an instance."""
+
+    request: TaskRequest
+    refused: bool
+    """The scheduler found no instance for it (the task shows PROVISIONING)."""
+
+
 def instances_needed(
-    busy_instances: int, provisioning: Sequence[TaskRequest], capacity: InstanceCapacity
+    tasks: Sequence[TaskRequest], waiting: Sequence[WaitingTask], instances: Sequence[InstanceRoom], capacity: InstanceCapacity
 ) -> BinPacking:
-    """M: the instances running non-daemon tasks now, plus new ones for the PROVISIONING tasks (which by
-    definition fit no current instance), bin-packed onto empty instances of the pool's type."""
-    packed = bin_pack(provisioning, capacity)
-    return BinPacking(busy_instances + packed.instances, packed.excluded)
+    """M: the instances the provider's `tasks` (running and waiting) need, bin-packed onto the instance type
+    as ECS estimates it. Bin-packing alone may say "enough" while a waiting task fits no actual instance
+    (free room fragmented, or refused by the scheduler's constraints): then, as ECS's N + estimate for
+    PROVISIONING tasks, M is at least the instances in use plus new ones for the tasks that fit nowhere.
+    Instances warming up absorb the tasks waiting for them, so they never count twice."""
+    packed = bin_pack(tasks, capacity)
+    leftover, in_use = _place(waiting, instances, capacity)
+    if not leftover:
+        return packed
+    return BinPacking(max(packed.instances, in_use + bin_pack(leftover, capacity).instances), packed.excluded)
+
+
+def _place(waiting: Sequence[WaitingTask], instances: Sequence[InstanceRoom], capacity: InstanceCapacity) -> tuple[list[TaskRequest], int]:
+    """First-fit decreasing of the waiting tasks into the instances' free room: (tasks that fit none,
+    instances in use afterwards). A refused task is only tried on instances the scheduler has not seen."""
+    rooms = [[i.free.cpu, i.free.memory, i.free.gpu, i.free.pods] for i in instances]
+    busy = [i.busy for i in instances]
+    leftover: list[TaskRequest] = []
+    for task in sorted((w for w in waiting if capacity.holds(w.request)), key=lambda w: _share(w.request, capacity), reverse=True):
+        need = (task.request.cpu, task.request.memory, task.request.gpu, 1)
+        k = next((k for k, i in enumerate(instances) if not (task.refused and i.settled)
+                  and all(n <= r for n, r in zip(need, rooms[k]))), None)
+        if k is None:
+            leftover.append(task.request)
+            continue
+        rooms[k] = [r - n for r, n in zip(rooms[k], need)]
+        busy[k] = True
+    return leftover, sum(busy)
 
 
 def capacity_provider_reservation(M: int, N: int) -> float:
@@ -175,9 +223,10 @@ def decide(
         floor = max(goal, min_size)
         if floor >= N:
             return decision("none", N, f"{below}, but the pool is at minSize {min_size}")
-        waited = 0.0 if below_target_since is None else (now - below_target_since).total_seconds()
-        if waited < scale_in_after:
-            return decision("none", N, f"{below} for {int(waited)} s; scale-in after {int(scale_in_after)} s")
+        since = below_target_since or now
+        waited = (now - since).total_seconds()
+        if waited < scale_in_after:  # the reason names the moment, not the seconds: no status change each round
+            return decision("none", N, f"{below} since {since:%Y-%m-%dT%H:%M:%SZ}; scale-in after {int(scale_in_after)} s")
         return decision("scale-in", floor, f"{below} for {int(waited)} s: {N} -> {floor} instances")
     return decision("none", N, f"{metric}: {N} instances are what targetCapacity {target}% asks for")
 

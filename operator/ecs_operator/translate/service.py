@@ -149,7 +149,9 @@ def _metadata(name: str, namespace: str, labels: dict[str, str], owner: dict[str
 
 def _deployment(metadata: dict[str, Any], selector: dict[str, str], template: dict[str, Any], replicas: int,
                 bounds: DeploymentBounds, min_ready: int) -> dict[str, Any]:
-    surge, unavailable = (bounds.maxSurge, bounds.maxUnavailable) if not bounds.stuck else (0, 1)
+    # Kubernetes refuses maxSurge = maxUnavailable = 0: stuck (the handler keeps the template) or
+    # desiredCount 0 (nothing to roll)
+    surge, unavailable = (bounds.maxSurge, bounds.maxUnavailable) if bounds.maxSurge or bounds.maxUnavailable else (0, 1)
     spec: dict[str, Any] = {
         "replicas": replicas,
         "selector": {"matchLabels": selector},

@@ -1,0 +1,226 @@
+"""What the ECS Service end-to-end tests share: manifests, watches that record every change, and
+the waits for ECS states.
+
+Watches (not polling) sample the cluster: every Pod or Service change the API server reports is
+recorded, so a bound that held on every sample held throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client, config, watch
+from operator_fixtures import get, wait_for
+
+from ecs_operator import API_GROUP, API_VERSION
+from ecs_operator import labels as L
+from ecs_operator.nodepool.instance_types import build_node, instance_type
+
+DEPLOYMENT_LABEL = f"{API_GROUP}/deployment"
+ECS_SERVICE = f"services.{API_GROUP}"
+
+
+def manifest(kind: str, name: str, spec: dict[str, Any], **metadata: Any) -> dict[str, Any]:
+    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": kind, "metadata": {"name": name, **metadata}, "spec": spec}
+
+
+def cluster(default_strategy: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"clusterName": "default"}
+    if default_strategy:
+        spec["defaultCapacityProviderStrategy"] = default_strategy
+    return manifest("Cluster", "default", spec)
+
+
+def task_definition(family: str = "web", image: str = "nginx:1", annotations: dict[str, str] | None = None,
+                    **container: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "family": family,
+        "containerDefinitions": [{"name": "app", "image": image, "memory": 64,
+                                  "portMappings": [{"containerPort": 80, "name": "http"}], **container}],
+    }
+    if annotations:
+        spec["kubernetes"] = {"podAnnotations": annotations}
+    return manifest("TaskDefinition", family, spec)
+
+
+def service(name: str = "web", task: str = "web:1", desired: int | None = 4, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"cluster": "default", "taskDefinition": task, **spec}
+    if desired is not None:
+        body["desiredCount"] = desired
+    return manifest("Service", name, body)
+
+
+def apply_all(sandbox: Any, namespace: str, *objects: dict[str, Any]) -> None:
+    sandbox.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))
+
+
+def merge_patch(sandbox: Any, namespace: str, resource: str, name: str, patch: dict[str, Any]) -> None:
+    sandbox.kubectl("patch", resource, name, "-n", namespace, "--type=merge", "-p", json.dumps(patch))
+
+
+def register(sandbox: Any, namespace: str, td: dict[str, Any], revision: int) -> None:
+    """Apply a TaskDefinition and wait until `revision` of its family is registered."""
+    apply_all(sandbox, namespace, td)
+    wait_for(lambda: (get(sandbox, f"taskdefinitions.{API_GROUP}", td["metadata"]["name"], namespace).get("status") or {})
+             .get("revision") == revision, 60, what=f"{td['spec']['family']}:{revision} registered")
+
+
+def status(sandbox: Any, namespace: str, name: str = "web") -> dict[str, Any]:
+    return get(sandbox, ECS_SERVICE, name, namespace).get("status") or {}
+
+
+def messages(state: dict[str, Any]) -> list[str]:
+    """The service's event messages, oldest first."""
+    return [e["message"] for e in reversed(state.get("events") or [])]
+
+
+def steady(sandbox: Any, namespace: str, task: str, running: int, name: str = "web", timeout: float = 120) -> dict[str, Any]:
+    """Wait for ECS's steady state: one PRIMARY deployment of `task`, COMPLETED, with `running`
+    tasks, and the steady-state event as the newest (after its "deployment completed" event)."""
+
+    def check() -> dict[str, Any] | None:
+        state = status(sandbox, namespace, name)
+        deployments = state.get("deployments") or []
+        if [(d["status"], d["taskDefinition"], d["rolloutState"]) for d in deployments] != [("PRIMARY", task, "COMPLETED")]:
+            return None
+        if state.get("runningCount") != running or deployments[0]["runningCount"] != running:
+            return None
+        said = messages(state)
+        completed = f"(service {name}) (deployment {deployments[0]['id']}) deployment completed."
+        return state if completed in said and said[-1] == f"(service {name}) has reached a steady state." else None
+
+    return wait_for(check, timeout, what=f"service {name} steady with {running} tasks of {task}")
+
+
+def pods(sandbox: Any, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+    args = ["get", "pods", "-n", namespace] + (["-l", selector] if selector else [])
+    return sandbox.kubectl_json(*args)["items"]
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def is_live(pod: dict[str, Any]) -> bool:
+    """PENDING or RUNNING in ECS terms: not being deleted and not finished."""
+    return not pod["metadata"].get("deletionTimestamp") and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def deployment_of(pod: dict[str, Any]) -> str:
+    return "ecs-svc/" + (pod["metadata"].get("labels") or {}).get(DEPLOYMENT_LABEL, "")
+
+
+@dataclass
+class Change:
+    type: str
+    object: dict[str, Any]
+    at: float
+    """time.monotonic() when the watch delivered it."""
+
+
+@dataclass
+class Watch:
+    """Records every change of one kind of object in a namespace, from a consistent start."""
+
+    list_call: Callable[..., Any]
+    args: tuple[Any, ...]
+    changes: list[Change] = field(default_factory=list)
+    current: dict[str, dict[str, Any]] = field(default_factory=dict)
+    snapshots: list[dict[str, dict[str, Any]]] = field(default_factory=list)
+    """The objects after each change (one entry per change, in order)."""
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> Watch:
+        listed = self.list_call(*self.args, _preload_content=False)
+        body = json.loads(listed.data)
+        for item in body.get("items") or []:
+            self.current[item["metadata"]["name"]] = item
+        self.snapshots.append(dict(self.current))
+        self._thread = threading.Thread(target=self._run, args=(body["metadata"]["resourceVersion"],), daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self, version: str) -> None:
+        while not self._stop.is_set():
+            stream = watch.Watch()
+            for event in stream.stream(self.list_call, *self.args, resource_version=version, timeout_seconds=5,
+                                       allow_watch_bookmarks=True):
+                raw = event["raw_object"]
+                version = raw["metadata"]["resourceVersion"]
+                if event["type"] == "BOOKMARK":
+                    continue
+                with self._lock:
+                    name = raw["metadata"]["name"]
+                    if event["type"] == "DELETED":
+                        self.current.pop(name, None)
+                    else:
+                        self.current[name] = raw
+                    self.changes.append(Change(event["type"], raw, time.monotonic()))
+                    self.snapshots.append(dict(self.current))
+                if self._stop.is_set():
+                    stream.stop()
+
+    def stop(self) -> Watch:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        return self
+
+    def objects(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.current.values())
+
+    def since(self, moment: float) -> list[Change]:
+        with self._lock:
+            return [c for c in self.changes if c.at >= moment]
+
+
+def api_client(sandbox: Any) -> client.ApiClient:
+    return config.new_client_from_config(config_file=sandbox.kubeconfig)
+
+
+def watch_pods(sandbox: Any, namespace: str) -> Watch:
+    return Watch(client.CoreV1Api(api_client(sandbox)).list_namespaced_pod, (namespace,)).start()
+
+
+def watch_services(sandbox: Any, namespace: str) -> Watch:
+    api = client.CustomObjectsApi(api_client(sandbox))
+    return Watch(api.list_namespaced_custom_object, (API_GROUP, API_VERSION, namespace, "services")).start()
+
+
+def cluster_nodes(sandbox: Any) -> list[dict[str, Any]]:
+    return sandbox.kubectl_json("get", "nodes", "-l", f"{L.CLUSTER}=default")["items"]
+
+
+@dataclass
+class Nodes:
+    """kwok nodes a test adds (and removes again, whatever happens)."""
+
+    sandbox: Any
+    names: list[str] = field(default_factory=list)
+
+    def add(self, zone: str, labels: dict[str, str], kind: str = "m5.large") -> str:
+        name = f"svc-e2e-{uuid.uuid4().hex[:6]}"
+        node = build_node(name, instance_type(kind), zone, labels=labels)
+        self.sandbox.kubectl("create", "-f", "-", input=json.dumps(node))
+        self.names.append(name)
+        wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True"
+                             for c in self.sandbox.kubectl_json("get", "node", name).get("status", {}).get("conditions") or []),
+                 60, what=f"node {name} Ready")
+        return name
+
+    def remove(self, name: str) -> None:
+        self.sandbox.kubectl("delete", "node", name, "--wait=false", check=False)
+        self.names.remove(name)
+
+    def remove_all(self) -> None:
+        for name in list(self.names):
+            self.remove(name)

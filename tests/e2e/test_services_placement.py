@@ -1,0 +1,177 @@
+"""Where service tasks run: DAEMON over the container instances, capacity provider strategies,
+placement constraints and strategies (ecs-semantics.md 4.1, 5.2, 7, 8).
+
+Tests that need more instances add kwok nodes (build_node) and delete them afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from operator_fixtures import get, wait_for
+from service_support import (
+    ECS_SERVICE,
+    Nodes,
+    apply_all,
+    cluster,
+    cluster_nodes,
+    is_live,
+    manifest,
+    merge_patch,
+    messages,
+    pods,
+    register,
+    service,
+    status,
+    steady,
+    task_definition,
+)
+
+from ecs_operator import API_GROUP
+from ecs_operator import labels as L
+from ecs_operator.models.common import CapacityProviderStrategyItem
+from ecs_operator.scaling.strategy_split import split
+
+UNABLE = "(service web) was unable to place a task because no container instance met all of its requirements."
+
+
+@pytest.fixture
+def nodes(sandbox: Any) -> Iterator[Nodes]:
+    added = Nodes(sandbox)
+    try:
+        yield added
+    finally:
+        added.remove_all()
+
+
+def placed(sandbox: Any, namespace: str) -> Counter[str]:
+    """Running tasks per node."""
+    return Counter(p["spec"].get("nodeName") for p in pods(sandbox, namespace) if is_live(p) and p["spec"].get("nodeName"))
+
+
+def daemon_on(sandbox: Any, namespace: str, expected: set[str]) -> dict[str, Any] | None:
+    """The DAEMON service's status once it runs exactly one task on each of `expected`."""
+    state = status(sandbox, namespace)
+    on = placed(sandbox, namespace)
+    if set(on) == expected and set(on.values()) == {1} and state.get("desiredCount") == state.get("runningCount") == len(expected):
+        return state
+    return None
+
+
+def test_daemon_runs_one_task_per_container_instance_and_follows_them(sandbox: Any, namespace: str, running_operator: Any,
+                                                                        nodes: Nodes) -> None:
+    instances = {n["metadata"]["name"] for n in cluster_nodes(sandbox)}
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, service(desired=None, schedulingStrategy="DAEMON"))
+    first = wait_for(lambda: daemon_on(sandbox, namespace, instances), 120, what="one task per instance")
+    assert first["schedulingStrategy"] == "DAEMON"
+    assert get(sandbox, "daemonset", "web", namespace), "a DAEMON service is a DaemonSet"
+
+    joined = nodes.add("us-east-1a", {L.CLUSTER: "default"})
+    leaving = nodes.add("us-east-1b", {L.CLUSTER: "default"})
+    wait_for(lambda: daemon_on(sandbox, namespace, instances | {joined, leaving}), 120, what="tasks on the joined instances")
+
+    sandbox.kubectl("patch", f"containerinstances.{API_GROUP}", joined, "--type=merge", "-p", '{"spec":{"status":"DRAINING"}}')
+    wait_for(lambda: daemon_on(sandbox, namespace, instances | {leaving}), 120, what="the DRAINING instance left")
+    nodes.remove(leaving)
+    final = wait_for(lambda: daemon_on(sandbox, namespace, instances), 180, what="the deleted instance's task gone")
+    assert final["deployments"][0]["rolloutState"] == "COMPLETED"
+    assert "(service web) has reached a steady state." in messages(final)
+
+
+def provider_pools(nodes: Nodes) -> tuple[str, str, dict[str, str]]:
+    """Two capacity providers with two kwok nodes each (labelled ecs.operator.dev/capacity-provider)."""
+    suffix = uuid.uuid4().hex[:5]
+    first, second = f"pool-a-{suffix}", f"pool-b-{suffix}"
+    owner = {}
+    for provider, zones in ((first, ("us-east-1a", "us-east-1b")), (second, ("us-east-1b", "us-east-1c"))):
+        for zone in zones:
+            owner[nodes.add(zone, {L.CAPACITY_PROVIDER: provider})] = provider
+    return first, second, owner
+
+
+def test_capacity_provider_strategy_base_and_weight_and_the_cluster_default(
+    sandbox: Any, namespace: str, running_operator: Any, nodes: Nodes
+) -> None:
+    first, second, owner = provider_pools(nodes)
+    strategy = [{"capacityProvider": first, "base": 1, "weight": 1}, {"capacityProvider": second, "weight": 3}]
+    default = [{"capacityProvider": second, "weight": 1}]
+    apply_all(sandbox, namespace, manifest("Cluster", "default", {
+        "clusterName": "default", "capacityProviders": [first, second], "defaultCapacityProviderStrategy": default}))
+    register(sandbox, namespace, task_definition(), 1)
+    items = [CapacityProviderStrategyItem.model_validate(i) for i in strategy]
+
+    def per_provider() -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for node, n in placed(sandbox, namespace).items():
+            counts[owner.get(node, "elsewhere")] += n
+        return dict(counts)
+
+    apply_all(sandbox, namespace, service(desired=9, capacityProviderStrategy=strategy))
+    steady(sandbox, namespace, "web:1", 9)
+    assert split(items, 9) == {first: 3, second: 6}  # base 1 first, then 8 by weight 1:3
+    assert per_provider() == {first: 3, second: 6}
+
+    merge_patch(sandbox, namespace, ECS_SERVICE, "web", {"spec": {"desiredCount": 5}})
+    wait_for(lambda: per_provider() == {first: 2, second: 3}, 120, what="the split recomputed for 5 tasks")
+    merge_patch(sandbox, namespace, ECS_SERVICE, "web", {"spec": {"capacityProviderStrategy": [{"capacityProvider": first, "weight": 1}]}})
+    wait_for(lambda: per_provider() == {first: 5}, 120, what="every task on the only provider left")
+    assert status(sandbox, namespace)["deployments"][0]["taskDefinition"] == "web:1"
+
+    apply_all(sandbox, namespace, service(name="plain", desired=2))  # neither launchType nor strategy
+    steady(sandbox, namespace, "web:1", 2, name="plain")
+    plain = [p for p in pods(sandbox, namespace, f"{L.SERVICE}=plain") if is_live(p)]
+    assert [owner.get(p["spec"]["nodeName"]) for p in plain] == [second, second]  # the cluster's default strategy
+
+    both = service(name="both", desired=1, launchType="EC2", capacityProviderStrategy=strategy)
+    refused = sandbox.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(both), check=False)
+    assert refused.returncode != 0
+    assert "spec.capacityProviderStrategy" in refused.stderr
+    assert "launchType and capacityProviderStrategy are mutually exclusive" in refused.stderr
+
+
+def test_distinct_instance_places_one_task_per_instance_and_reports_the_rest(sandbox: Any, namespace: str,
+                                                                             running_operator: Any) -> None:
+    instances = {n["metadata"]["name"] for n in cluster_nodes(sandbox)}
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, service(desired=len(instances) + 1, placementConstraints=[{"type": "distinctInstance"}]))
+    state = wait_for(lambda: (s := status(sandbox, namespace)).get("runningCount") == len(instances)
+                     and any(m.startswith(UNABLE) for m in messages(s)) and s, 120, what="one task per instance, one unplaced")
+    assert placed(sandbox, namespace) == Counter({node: 1 for node in instances})
+    assert state["pendingCount"] == 1 and state["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    events = sandbox.kubectl_json("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=web")["items"]
+    assert any(e["type"] == "Warning" and e["message"].startswith(UNABLE) for e in events)
+
+
+def test_spread_by_zone_balances_the_zones(sandbox: Any, namespace: str, running_operator: Any) -> None:
+    zones = {n["metadata"]["name"]: n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in cluster_nodes(sandbox)}
+    per_zone = 2
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, service(desired=per_zone * len(set(zones.values())),
+                                          placementStrategy=[{"type": "spread", "field": "attribute:ecs.availability-zone"}]))
+    steady(sandbox, namespace, "web:1", per_zone * len(set(zones.values())))
+    by_zone: Counter[str] = Counter()
+    for node, n in placed(sandbox, namespace).items():
+        by_zone[zones[node]] += n
+    assert by_zone == Counter({zone: per_zone for zone in zones.values()})
+
+
+def test_impossible_member_of_leaves_tasks_unplaced_with_ecs_event(sandbox: Any, namespace: str, running_operator: Any) -> None:
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, service(desired=2, placementConstraints=[
+        {"type": "memberOf", "expression": "attribute:ecs.instance-type == t2.micro"}]))
+    state = wait_for(lambda: (s := status(sandbox, namespace)) and any(m.startswith(UNABLE) for m in messages(s)) and s, 120,
+                     what="the placement failure event")
+    assert state["runningCount"] == 0 and state["pendingCount"] == 2
+    assert all(not p["spec"].get("nodeName") for p in pods(sandbox, namespace))
+    unable = [m for m in messages(state) if m.startswith(UNABLE)]
+    assert len(unable) == 1 and "ATTRIBUTE" in unable[0]

@@ -1,0 +1,30 @@
+"""What a capacity provider's estimate takes from the cluster: the scheduler's verdicts (stale once newer
+nodes exist) and the tasks a service wants before their Pods exist (ECS creates them all at once)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecs_operator.handlers.capacity_providers import _refused, _unborn
+from ecs_operator.scaling.managed_scaling import TaskRequest
+
+
+def pending(message: str | None, labels: dict[str, str] | None = None, namespace: str = "ns") -> dict[str, Any]:
+    conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}] if message else []
+    return {"metadata": {"name": "p", "namespace": namespace, "labels": labels or {}}, "spec": {}, "status": {"conditions": conditions}}
+
+
+def test_a_verdict_counts_only_for_the_nodes_the_scheduler_tried() -> None:
+    assert _refused(pending("0/5 nodes are available: 5 Insufficient cpu."), node_count=5)
+    assert not _refused(pending("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."), node_count=5)
+    assert _refused(pending("no node fits"), node_count=5)  # no count to compare: believe it
+    assert not _refused(pending(None), node_count=5)  # not tried yet
+
+
+def test_tasks_a_service_wants_count_before_their_pods_exist() -> None:
+    template = {"containers": [{"name": "app", "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}}]}
+    workload = {"namespace": "ns", "selector": {"svc": "web"}, "replicas": 5, "spec": template}
+    pods = [pending(None, {"svc": "web", "x": "y"}), pending(None, {"svc": "web"}), pending(None, {"svc": "other"}),
+            pending(None, {"svc": "web"}, namespace="elsewhere")]
+    assert _unborn([workload], pods) == [TaskRequest(cpu=256, memory=512)] * 3
+    assert _unborn([{**workload, "replicas": 1}], pods) == []  # scaling down: more Pods than wanted

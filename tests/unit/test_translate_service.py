@@ -1,0 +1,168 @@
+"""CreateService -> Deployments (one per capacity provider) or a DaemonSet, Kubernetes Services and a
+PodDisruptionBudget (translate/service.py; ecs-semantics.md 4, 5.2 and the mapping table in 10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecs_operator import labels as L
+from ecs_operator.models import RegisterTaskDefinition, ServiceSpec
+from ecs_operator.models.common import CapacityProviderStrategyItem
+from ecs_operator.settings import Settings
+from ecs_operator.translate.pod import Revision
+from ecs_operator.translate.service import DRAINING_LABEL, ServicePlan, service_objects
+
+SETTINGS = Settings(service_task_ready_seconds=40, fargate_node_selector={"pool": "fargate"},
+                    fargate_spot_node_selector={"pool": "spot"})
+OWNER = {"apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service", "name": "web", "uid": "u-1"}
+
+
+def revision(health_check: bool = False, **task: Any) -> Revision:
+    container: dict[str, Any] = {"name": "app", "image": "nginx", "memory": 64,
+                                 "portMappings": [{"containerPort": 80, "name": "http"}]}
+    if health_check:
+        container["healthCheck"] = {"command": ["CMD-SHELL", "true"]}
+    definition = RegisterTaskDefinition.model_validate({"family": "web", "containerDefinitions": [container], **task})
+    return Revision("web", 3, definition)
+
+
+def plan(spec: dict[str, Any], rev: Revision | None = None, default: list[dict[str, Any]] | None = None,
+         daemon_instances: int = 0) -> ServicePlan:
+    return service_objects(
+        ServiceSpec.model_validate({"taskDefinition": "web:3", **spec}), name="web", namespace="ns", revision=rev or revision(),
+        cluster="default", settings=SETTINGS,
+        cluster_default_strategy=[CapacityProviderStrategyItem.model_validate(i) for i in default or []],
+        daemon_instance_count=daemon_instances, owner=OWNER, template_labels={"ecs.operator.dev/deployment": "123"},
+    )
+
+
+def by_kind(p: ServicePlan, kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in [*p.workloads, *p.services, *p.extra] if o["kind"] == kind}
+
+
+def test_replica_service_is_one_deployment_with_ecs_rolling_bounds_as_integers() -> None:
+    out = plan({"desiredCount": 4, "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200}})
+    assert out.problems == []
+    [deployment] = out.workloads
+    spec = deployment["spec"]
+    assert (deployment["kind"], deployment["metadata"]["name"], spec["replicas"]) == ("Deployment", "web", 4)
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 4, "maxUnavailable": 2}}
+    assert spec["minReadySeconds"] == 40  # ECS counts a task without health check healthy after 40 s
+    assert spec["selector"]["matchLabels"] == {L.SERVICE: "web", "ecs.operator.dev/workload": "web"}
+    labels = spec["template"]["metadata"]["labels"]
+    assert labels["ecs.operator.dev/deployment"] == "123" and labels[L.GROUP] == "service.web"
+    assert spec["template"]["metadata"]["annotations"]["ecs.operator.dev/group"] == "service:web"
+    [ref] = deployment["metadata"]["ownerReferences"]
+    assert (ref["uid"], ref["controller"], ref["blockOwnerDeletion"]) == ("u-1", True, True)
+    assert deployment["metadata"]["annotations"] == {"ecs.operator.dev/task-definition": "web:3"}
+    pdb = by_kind(out, "PodDisruptionBudget")["web"]
+    assert pdb["spec"] == {"minAvailable": 2, "selector": {"matchLabels": {L.SERVICE: "web"}}}
+
+
+def test_defaults_and_rounding_for_one_task() -> None:
+    spec = plan({"desiredCount": 1}).workloads[0]["spec"]
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}  # 100/200: start one, then stop one
+    spec = plan({"desiredCount": 3, "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 150}}).workloads[0]["spec"]
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 1}  # floor(4.5)-3, 3-ceil(1.5)
+
+
+def test_health_checked_tasks_are_healthy_when_the_check_passes_not_after_40_seconds() -> None:
+    assert "minReadySeconds" not in plan({"desiredCount": 2}, revision(health_check=True)).workloads[0]["spec"]
+
+
+def test_stuck_and_zero_tasks_still_give_kubernetes_a_valid_strategy() -> None:
+    stuck = plan({"desiredCount": 4, "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 100}})
+    assert stuck.bounds is not None and stuck.bounds.stuck
+    assert stuck.workloads[0]["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    empty = plan({"desiredCount": 0})
+    assert empty.workloads[0]["spec"]["replicas"] == 0
+    assert empty.workloads[0]["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    assert "PodDisruptionBudget" not in {o["kind"] for o in empty.extra}
+
+
+def test_capacity_provider_strategy_is_one_deployment_per_provider_split_by_base_and_weight() -> None:
+    strategy = [{"capacityProvider": "pool-a", "base": 2, "weight": 1}, {"capacityProvider": "pool-b", "weight": 3}]
+    out = plan({"desiredCount": 10, "capacityProviderStrategy": strategy})
+    deployments = by_kind(out, "Deployment")
+    assert {name: d["spec"]["replicas"] for name, d in deployments.items()} == {"web-pool-a": 4, "web-pool-b": 6}
+    for provider in ("pool-a", "pool-b"):
+        template = deployments[f"web-{provider}"]["spec"]["template"]
+        assert template["spec"]["nodeSelector"] == {L.CAPACITY_PROVIDER: provider}
+        assert template["metadata"]["labels"][L.CAPACITY_PROVIDER] == provider
+    pdb = by_kind(out, "PodDisruptionBudget")["web"]
+    assert pdb["spec"]["minAvailable"] == 10  # the service's bound, over both workloads
+
+
+def test_fargate_providers_use_the_configured_node_selectors() -> None:
+    out = plan({"desiredCount": 3, "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+                "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1},
+                                             {"capacityProvider": "FARGATE_SPOT", "weight": 2}]},
+               revision(networkMode="awsvpc", cpu="256", memory="512", requiresCompatibilities=["FARGATE"]))
+    assert out.problems == []
+    deployments = by_kind(out, "Deployment")
+    assert {n: d["spec"]["replicas"] for n, d in deployments.items()} == {"web-fargate": 1, "web-fargate-spot": 2}
+    assert deployments["web-fargate-spot"]["spec"]["template"]["spec"]["nodeSelector"] == {"pool": "spot"}
+
+
+def test_without_launch_type_or_strategy_the_cluster_default_strategy_applies() -> None:
+    out = plan({"desiredCount": 2}, default=[{"capacityProvider": "pool-b", "weight": 1}])
+    [deployment] = out.workloads
+    assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {L.CAPACITY_PROVIDER: "pool-b"}
+    ec2 = plan({"desiredCount": 2, "launchType": "EC2"}, default=[{"capacityProvider": "pool-b", "weight": 1}]).workloads[0]
+    assert ec2["spec"]["template"]["spec"]["nodeSelector"] == {L.CLUSTER: "default"}
+
+
+def test_daemon_is_a_daemon_set_that_leaves_draining_instances() -> None:
+    out = plan({"schedulingStrategy": "DAEMON"}, daemon_instances=3)
+    [daemon_set] = out.workloads
+    assert daemon_set["kind"] == "DaemonSet"
+    assert daemon_set["spec"]["updateStrategy"]["rollingUpdate"] == {"maxUnavailable": 3, "maxSurge": 0}  # DAEMON 0/100
+    terms = daemon_set["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert all({"key": DRAINING_LABEL, "operator": "NotIn", "values": ["true"]} in t["matchExpressions"]
+               for t in terms["nodeSelectorTerms"])
+    assert "PodDisruptionBudget" not in {o["kind"] for o in out.extra}
+
+
+def test_load_balancers_registries_and_service_connect_become_kubernetes_services() -> None:
+    out = plan({
+        "desiredCount": 2,
+        "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}],
+        "serviceRegistries": [{"registryArn": "arn:sd", "containerName": "app", "containerPort": 80}],
+        "serviceConnectConfiguration": {"enabled": True, "services": [
+            {"portName": "http", "discoveryName": "web-sc", "clientAliases": [{"port": 8080, "dnsName": "web-alias.local"}]}]},
+    })
+    services = by_kind(out, "Service")
+    assert set(services) == {"web", "web-discovery", "web-sc", "web-alias"}
+    for svc in services.values():
+        assert svc["spec"]["selector"] == {L.SERVICE: "web"}
+        assert svc["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert services["web"]["spec"]["type"] == "ClusterIP"
+    assert services["web"]["spec"]["ports"] == [{"name": "port-80", "port": 80, "targetPort": 80, "protocol": "TCP"}]
+    assert services["web-discovery"]["spec"]["clusterIP"] == "None"
+    assert services["web-alias"]["spec"]["ports"][0]["port"] == 8080 and services["web-alias"]["spec"]["ports"][0]["targetPort"] == 80
+    lb_type = plan({"desiredCount": 1, "kubernetes": {"loadBalancerServiceType": "LoadBalancer"},
+                    "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}]})
+    assert by_kind(lb_type, "Service")["web"]["spec"]["type"] == "LoadBalancer"
+
+
+def test_placement_constraints_and_strategies_reach_the_template() -> None:
+    out = plan({"desiredCount": 2, "placementConstraints": [{"type": "distinctInstance"}],
+                "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}]})
+    spec = out.workloads[0]["spec"]["template"]["spec"]
+    [anti] = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert anti == {"labelSelector": {"matchLabels": {L.GROUP: "service.web"}}, "topologyKey": "kubernetes.io/hostname"}
+    [spread] = spec["topologySpreadConstraints"]
+    assert (spread["topologyKey"], spread["maxSkew"], spread["whenUnsatisfiable"]) == ("topology.kubernetes.io/zone", 1, "ScheduleAnyway")
+
+
+def test_unparseable_member_of_is_refused_with_the_position() -> None:
+    out = plan({"desiredCount": 1, "placementConstraints": [{"type": "memberOf", "expression": "attribute:stack in [a, b"}]})
+    assert [p.path for p in out.problems] == ["placementConstraints[0].expression"]
+    assert "position 24" in out.problems[0].message
+    assert out.workloads == []
+
+
+def test_applying_twice_plans_the_same_objects() -> None:
+    spec = {"desiredCount": 3, "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}]}
+    first, second = plan(spec), plan(spec)
+    assert [*first.workloads, *first.services, *first.extra] == [*second.workloads, *second.services, *second.extra]
