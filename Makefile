@@ -10,8 +10,6 @@ ECS := $(BIN)/ecs-operator
 KUBECTL := $(BIN)/kubectl
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
-# The operator, once it exists (`make demo OPERATOR=` shows the bare sandbox instead).
-OPERATOR ?= $(wildcard operator/ecs_operator/runner.py)
 
 .PHONY: venv controlplane up down demo test unit e2e
 
@@ -37,25 +35,16 @@ down:
 demo: up
 	@set -euo pipefail; \
 	eval "$$($(ECS) sandbox env)"; \
-	if [ -n "$(OPERATOR)" ]; then \
-		echo "==> installing the CustomResourceDefinitions"; \
-		crds="$$(mktemp -d)"; $(ECS) crds --out "$$crds" >/dev/null; \
-		$(KUBECTL) apply -f "$$crds"; $(KUBECTL) wait --for=condition=Established -f "$$crds" --timeout=60s; \
-		rm -rf "$$crds"; \
-		echo "==> starting the operator in the background"; \
-		$(ECS) sandbox attach operator -- $(ECS) run; \
-		if [ -d examples ]; then echo "==> applying examples/"; $(KUBECTL) apply -R -f examples/; fi; \
-		echo "==> kubectl get ecs -A"; \
-		for _ in $$(seq 30); do [ -n "$$($(KUBECTL) get ecs -A 2>/dev/null)" ] && break; sleep 1; done; \
-		$(KUBECTL) get ecs -A || echo "(nothing yet: \`$(ECS) sandbox status\` shows the operator's log file)"; \
-	else \
-		echo "==> no operator yet: showing the sandbox with a plain Deployment"; \
-		$(KUBECTL) create namespace demo --dry-run=client -o yaml | $(KUBECTL) apply -f - >/dev/null; \
-		$(KUBECTL) create deployment hello -n demo --image=nginx:1.29 --replicas=3 --dry-run=client -o yaml \
-			| $(KUBECTL) apply -f -; \
-		$(KUBECTL) rollout status deployment/hello -n demo --timeout=60s; \
-		echo "==> kubectl get nodes,pods -A -o wide"; $(KUBECTL) get nodes,pods -A -o wide; \
-	fi; \
+	echo "==> installing the CustomResourceDefinitions"; \
+	crds="$$(mktemp -d)"; $(ECS) crds --out "$$crds" >/dev/null; \
+	$(KUBECTL) apply -f "$$crds"; $(KUBECTL) wait --for=condition=Established -f "$$crds" --timeout=60s; \
+	rm -rf "$$crds"; \
+	echo "==> starting the operator in the background"; \
+	$(ECS) sandbox attach operator -- $(ECS) run; \
+	echo "==> applying examples/"; $(KUBECTL) apply -R -f examples/; \
+	echo "==> kubectl get ecs -A"; \
+	for _ in $$(seq 30); do [ -n "$$($(KUBECTL) get ecs -A 2>/dev/null)" ] && break; sleep 1; done; \
+	$(KUBECTL) get ecs -A || echo "(nothing yet: \`$(ECS) sandbox status\` shows the operator's log file)"; \
 	echo; \
 	echo "Look further:"; \
 	echo "  eval \"\$$($(ECS) sandbox env)\"    # KUBECONFIG, and kubectl v1.37 + helm on PATH"; \

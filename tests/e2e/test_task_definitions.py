@@ -162,8 +162,9 @@ def test_specs_only_the_operator_can_judge_are_reported_naming_the_field(sandbox
     privileged = refusal(sandbox, namespace, "taskdefinition", "privileged")
     assert privileged["message"].startswith("containerDefinitions[0].privileged:"), privileged
     assert f"{API_GROUP}/allow-privileged-workloads" in privileged["message"]  # says how to opt in
-    for name in ("fargate-size", "privileged"):
-        (warning,) = events(sandbox, namespace, name, reason="InvalidTaskDefinition")
+    assert privileged["reason"] == "RefusedByWorkloadPolicy", privileged
+    for name, reason in (("fargate-size", "InvalidTaskDefinition"), ("privileged", "RefusedByWorkloadPolicy")):
+        (warning,) = events(sandbox, namespace, name, reason=reason)
         assert warning["type"] == "Warning"
     unknown = refusal(sandbox, namespace, "task", "unknown-revision")
     assert unknown["reason"] == "ClientException" and unknown["message"].startswith("taskDefinition:")

@@ -147,6 +147,11 @@ async def provider_worker(name: str, spec: kopf.Spec, stopped: kopf.DaemonStoppe
             try:
                 await asyncio.get_running_loop().run_in_executor(
                     None, lambda: context.run(evaluate, name=name, spec=spec, memo=memo, **kwargs))
+            except ApiError as e:
+                if e.temporary:
+                    logger.warning("capacity provider %s: evaluation failed: %s", name, e)
+                else:
+                    context.run(_report_refusal, memo.kube, name, kwargs["body"], spec, e)
             except Exception:  # level-triggered: the next round repairs what this one left
                 logger.exception("capacity provider %s: evaluation failed", name)
     finally:
@@ -375,6 +380,17 @@ def _register(kube: Kube, pool: Pool, clusters: list[str]) -> None:
     for node in pool.present:
         if L.CLUSTER not in (node["metadata"].get("labels") or {}):
             kube.patch("Node", None, node["metadata"]["name"], {"metadata": {"labels": {L.CLUSTER: L.group_label_value(clusters[0])}}})
+
+
+def _report_refusal(kube: Kube, name: str, body: kopf.Body, spec: kopf.Spec, error: ApiError) -> None:
+    """A node-pool change the API server refused (typically RBAC: the chart grants Node writes only
+    with the kwok backend enabled) is a condition and an Event, retried every round."""
+    backend = ((spec.get("kubernetes") or {}).get("nodePool") or {}).get("backend")
+    message = f"kubernetes.nodePool.backend {backend}: the API server refused a node-pool change: {error}"
+    if error.status == 403:
+        message += "; allow it in the chart's values (nodePools.kwok.enabled or nodePools.scaleTargets)"
+    current = {k: v for k, v in (body.get("status") or {}).items() if k != "kopf"}
+    _write(kube, name, current, {**current, "conditions": ready(current, body, False, "NodePoolRefused", message)})
 
 
 def _end_warmup(kube: Kube, nodes: list[dict[str, Any]], moment: datetime, warmup: timedelta) -> None:

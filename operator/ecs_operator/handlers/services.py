@@ -323,12 +323,14 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
             raise kopf.TemporaryError(str(e), delay=3) from None
         return _refuse(kube, service, current, "KubernetesRefused", f"the API server refused a child object: {e}")
     messages += [unable_to_place_event(ecs_name, m) for m in filter(None, map(unschedulable_message, pods))]
+    refusals = _launch_failures(ix.service_deployments.get((namespace, label), []))
+    messages += [f"(service {ecs_name}) failed to launch a task with (error {r})." for r in refusals]
 
     events, fresh = add_events(current.get("events") or [], messages, moment)
     for message in fresh:
         kopf.event(service, type="Warning" if "unable" in message or "failed" in message else "Normal",
                    reason="ServiceEvent", message=message)
-    status = _status(current, service, svc, step, desired, events, plan, revision, trigger, settings, cluster_name)
+    status = _status(current, service, svc, step, desired, events, plan, revision, trigger, settings, cluster_name, refusals)
     _write(kube, service, current, status)
     return _next_check(pods, svc.healthCheckGracePeriodSeconds or 0, settings.service_task_ready_seconds, moment)
 
@@ -448,7 +450,7 @@ def _apply_plan(kube: Kube, plan: ServicePlan, service: dict[str, Any], ix: Any,
 
 def _status(current: dict[str, Any], service: dict[str, Any], svc: ServiceSpec, step: Advance, desired: int,
             events: list[dict[str, str]], plan: ServicePlan, revision: Revision, trigger: str, settings: Settings,
-            cluster_name: str) -> dict[str, Any]:
+            cluster_name: str, refusals: list[str]) -> dict[str, Any]:
     ecs_name = svc.serviceName or service["metadata"]["name"]
     primary = step.deployments[0]
     status = {
@@ -475,8 +477,22 @@ def _status(current: dict[str, Any], service: dict[str, Any], svc: ServiceSpec, 
     status.pop("lastCompletedDeployment", None)
     if step.last_completed is not None:
         status["lastCompletedDeployment"] = step.last_completed.model_dump(mode="json", exclude_none=True)
-    status["conditions"] = ready(current, service, True, "Active", f"{primary.taskDefinition}: {primary.rolloutState}")
+    if refusals:  # e.g. the namespace's Pod Security level: no task can start until the spec or namespace changes
+        status["conditions"] = ready(current, service, False, "TaskLaunchFailed", "; ".join(refusals))
+    else:
+        status["conditions"] = ready(current, service, True, "Active", f"{primary.taskDefinition}: {primary.rolloutState}")
     return status
+
+
+def _launch_failures(workloads: list[dict[str, Any]]) -> list[str]:
+    """Why the API server refused the workloads' Pods (Pod Security Admission, a quota, ...), as the
+    Deployment controller reports it (ReplicaFailure, copied from the ReplicaSet's FailedCreate)."""
+    return [
+        c.get("message") or c.get("reason") or "FailedCreate"
+        for w in workloads
+        for c in (w.get("status") or {}).get("conditions") or []
+        if c.get("type") == "ReplicaFailure" and c.get("status") == "True"
+    ]
 
 
 def _daemon_desired(daemon_sets: list[dict[str, Any]]) -> int:

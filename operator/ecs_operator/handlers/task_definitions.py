@@ -29,6 +29,9 @@ from .resources import TASK_DEFINITIONS
 from .setup import REVISION_KIND_LABEL
 
 MAX_LISTED_REVISIONS = 50
+POLICY_REFUSED = "RefusedByWorkloadPolicy"
+"""Ready reason of a TaskDefinition the workload policy refused (a later opt-in of the namespace registers it)."""
+POLICY_RETRY_SECONDS = 10
 
 
 @kopf.index(*TASK_DEFINITIONS)
@@ -47,18 +50,21 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     settings, kube = memo.settings, memo.kube
     current = {k: v for k, v in status.items() if k != "kopf"}
     generation = body.metadata.get("generation")
+    reason = "InvalidTaskDefinition"
     try:
         model = TaskDefinitionSpec.model_validate(dict(spec))
     except ValidationError as e:
         problems = problems_from_validation_error(e)
     else:
-        problems = validate(model) or policy_violations(model.ecs_part(), allowed_features(kube, namespace, settings))
+        problems = validate(model)
+        if not problems:
+            problems, reason = policy_violations(model.ecs_part(), allowed_features(kube, namespace, settings)), POLICY_REFUSED
     if problems:
         message = problems_text(problems)
         wanted = {**current, "observedGeneration": generation,
-                  "conditions": ready(current, body, False, "InvalidTaskDefinition", message)}
+                  "conditions": ready(current, body, False, reason, message)}
         if wanted["conditions"] != current.get("conditions"):
-            log(body, logging.WARNING, "InvalidTaskDefinition", message)
+            log(body, logging.WARNING, reason, message)
         patch.status.update(_changes(current, wanted))
         return
 
@@ -78,6 +84,17 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     latest = existing[-1].revision
     wanted["conditions"] = ready(current, body, True, "Registered", f"{family}:{latest} is registered")
     patch.status.update(_changes(current, wanted))
+
+
+def _refused_by_policy(status: kopf.Status, **_: Any) -> bool:
+    return any(c.get("type") == "Ready" and c.get("reason") == POLICY_REFUSED for c in status.get("conditions") or [])
+
+
+@kopf.timer(*TASK_DEFINITIONS, id="retry_policy_refusal", interval=POLICY_RETRY_SECONDS, when=_refused_by_policy)
+def retry_policy_refusal(**kwargs: Any) -> None:
+    """A revision the workload policy refused registers once the namespace opts in (a label
+    change is no event of the TaskDefinition's)."""
+    register(**kwargs)
 
 
 def _register(kube: Any, body: kopf.Body, name: str, namespace: str, family: str, number: int,
