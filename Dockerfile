@@ -1,5 +1,5 @@
 # The operator image: `docker build -t ecs-operator:0.1.0 .` from the repository root.
-# On kind: `kind load docker-image ecs-operator:0.1.0`, then `helm install` the chart (docs/install.md).
+# On kind: `kind load docker-image ecs-operator:0.1.0`, then `helm install` the chart (README.md).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

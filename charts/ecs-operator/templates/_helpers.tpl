@@ -46,7 +46,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 Rights on namespaced resources: a ClusterRole's rules when every namespace is watched, otherwise
-one Role per watched namespace. docs/install.md explains each rule.
+one Role per watched namespace. README.md explains each rule.
 */}}
 {{- define "ecs-operator.namespacedRules" -}}
 - apiGroups: [ecs.operator.dev]
