@@ -56,7 +56,7 @@ def _attribute_docstrings(module: str) -> dict[str, dict[str, str]]:
 class EcsModel(BaseModel):
     """Unknown fields are refused (as ECS's "Unknown parameter"), nulls are accepted as absent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False, json_schema_extra=_describe_fields)
+    model_config = ConfigDict(extra="forbid", frozen=False, json_schema_extra=_describe_fields, defer_build=True)
 
     def to_json(self) -> dict[str, Any]:
         """The ECS JSON of this object: absent and null fields left out."""
