@@ -42,9 +42,11 @@ demo: up
 	echo "==> starting the operator in the background"; \
 	$(ECS) sandbox attach operator -- $(ECS) run; \
 	echo "==> applying examples/"; $(KUBECTL) apply -R -f examples/; \
+	echo "==> waiting for the nginx-demo task to run and the services to complete their rollouts"; \
+	$(KUBECTL) wait --for=jsonpath='{.status.lastStatus}'=RUNNING tasks.ecs.operator.dev/nginx-demo --timeout=60s || true; \
+	$(KUBECTL) wait --for=jsonpath='{.status.rolloutState}'=COMPLETED services.ecs.operator.dev --all -A --timeout=90s || true; \
 	echo "==> kubectl get ecs -A"; \
-	for _ in $$(seq 30); do [ -n "$$($(KUBECTL) get ecs -A 2>/dev/null)" ] && break; sleep 1; done; \
-	$(KUBECTL) get ecs -A || echo "(nothing yet: \`$(ECS) sandbox status\` shows the operator's log file)"; \
+	$(KUBECTL) get ecs -A || echo "(\`$(ECS) sandbox status\` shows the operator's log file)"; \
 	echo; \
 	echo "Look further:"; \
 	echo "  eval \"\$$($(ECS) sandbox env)\"    # KUBECONFIG, and kubectl v1.37 + helm on PATH"; \
