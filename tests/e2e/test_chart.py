@@ -502,3 +502,68 @@ spec:
   family: privileged
   containerDefinitions: [{{name: tool, image: busybox, memory: 64, privileged: true}}]
 """
+
+
+NO_KWOK_POOL = """
+apiVersion: ecs.operator.dev/v1alpha1
+kind: CapacityProvider
+metadata: {{name: {pool}}}
+spec:
+  autoScalingGroupProvider: {{managedScaling: {{status: ENABLED, targetCapacity: 100, instanceWarmupPeriod: 0}}}}
+  kubernetes: {{nodePool: {{backend: kwok, instanceType: m5.large, minSize: 0, maxSize: 2}}}}
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Cluster
+metadata: {{name: {cluster}}}
+spec:
+  capacityProviders: [{pool}]
+  defaultCapacityProviderStrategy: [{{capacityProvider: {pool}, weight: 1}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: TaskDefinition
+metadata: {{name: worker}}
+spec:
+  family: worker
+  containerDefinitions: [{{name: worker, image: busybox, cpu: 512, memory: 1024}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Service
+metadata: {{name: worker}}
+spec: {{cluster: {cluster}, taskDefinition: worker, desiredCount: 1}}
+"""
+
+
+def test_a_kwok_pool_without_the_charts_node_rights_is_a_condition(
+    sandbox: Cluster, namespace: str, running_operator: Operator, tmp_path: Path
+) -> None:
+    """With the chart's default nodePools.kwok.enabled=false the operator may not create Nodes: a kwok
+    provider's Ready condition says so and names the value to set; nothing crashes or loops in the log."""
+    suffix = uuid.uuid4().hex[:5]
+    release, release_ns, pool, cluster = f"nokwok-{suffix}", f"e2e-chart-{suffix}", f"nokwok-{suffix}", f"nk-{suffix}"
+    sandbox.kubectl("create", "namespace", release_ns)
+    operator: Operator | None = None
+    try:
+        sandbox.helm("install", release, str(CHART), "--namespace", release_ns, *set_args(SCENARIO_VALUES), "--wait", "--timeout", "180s")
+        installed = Installed("no-kwok", release, release_ns, namespace, SCENARIO_VALUES)
+        env = {**sandbox.env, "KUBECONFIG": str(service_account_kubeconfig(sandbox, installed, tmp_path / "sa.kubeconfig"))}
+        operator = Operator(env=env, log_path=tmp_path / "operator.log")
+        running_operator.stop()
+        operator.start(env=env)
+        apply(sandbox, namespace, NO_KWOK_POOL.format(pool=pool, cluster=cluster))
+        refused = wait_for(lambda: (c := condition(get(sandbox, "capacityproviders.ecs.operator.dev", pool, namespace))).get("reason") == "NodePoolRefused" and c,
+                           timeout=90, what="the provider's Ready condition NodePoolRefused")
+        assert refused["status"] == "False"
+        assert refused["message"].startswith("kubernetes.nodePool.backend kwok: the API server refused a node-pool change: 403")
+        assert "nodePools.kwok.enabled" in refused["message"]
+        assert sandbox.kubectl_json("get", "nodes", "-l", f"{API_GROUP}/capacity-provider={pool}")["items"] == []
+        for kind, name, ns in (("services.ecs.operator.dev", "worker", namespace), ("clusters.ecs.operator.dev", cluster, namespace),
+                               ("capacityproviders.ecs.operator.dev", pool, None)):
+            sandbox.kubectl("delete", kind, name, *(["-n", ns] if ns else []), "--timeout=120s")
+        assert "Traceback" not in operator.log()
+    finally:
+        if operator is not None:
+            operator.stop()
+        running_operator.start()
+        sandbox.kubectl("delete", "capacityproviders.ecs.operator.dev", pool, "--ignore-not-found", "--wait=false", check=False)
+        sandbox.helm("uninstall", release, "--namespace", release_ns, "--wait", check=False)
+        sandbox.kubectl("delete", "namespace", release_ns, "--wait=false", check=False)
