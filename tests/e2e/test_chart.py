@@ -357,14 +357,14 @@ def test_operator_scenario_with_the_service_account_token(
         operator.start(*installed.args, env=env)
         try:
             run_scenario(sandbox, installed)
-            remove_pool(sandbox, installed)  # deleting works too, with these rights
+            remove_pool(sandbox, *pool_names(installed), installed.work)  # deleting works too, with these rights
         finally:
             operator.stop()
         denied = [line for line in operator.log().splitlines() if f'User "{installed.user}" cannot' in line]
         assert denied == [], "\n".join(denied[:5])
     finally:
         running_operator.start()
-        remove_pool(sandbox, installed, check=False)  # after a failure: the session's operator finishes it
+        remove_pool(sandbox, *pool_names(installed), installed.work, check=False)  # after a failure: the session's operator finishes it
 
 
 def pool_names(installed: Installed) -> tuple[str, str]:
@@ -373,11 +373,11 @@ def pool_names(installed: Installed) -> tuple[str, str]:
     return f"pool-{suffix}", f"cp-{suffix}"
 
 
-def remove_pool(sandbox: Cluster, installed: Installed, check: bool = True) -> None:
-    """Service, then Cluster, then CapacityProvider (ECS refuses them in another order); the pool's Nodes last."""
-    pool, cluster = pool_names(installed)
-    for kind, name, namespace in (("services.ecs.operator.dev", "worker", installed.work),
-                                  ("clusters.ecs.operator.dev", cluster, installed.work),
+def remove_pool(sandbox: Cluster, pool: str, cluster: str, work: str, check: bool = True) -> None:
+    """POOL_SCENARIO's objects: Service, then Cluster, then CapacityProvider (ECS refuses them in another
+    order); the pool's Nodes last."""
+    for kind, name, namespace in (("services.ecs.operator.dev", "worker", work),
+                                  ("clusters.ecs.operator.dev", cluster, work),
                                   ("capacityproviders.ecs.operator.dev", pool, None)):
         sandbox.kubectl("delete", kind, name, *(["-n", namespace] if namespace else []), "--ignore-not-found",
                         "--timeout=120s", check=check)
@@ -419,7 +419,38 @@ def run_scenario(sandbox: Cluster, installed: Installed) -> None:
              timeout=30, what="the capacity provider's scaling Event in the release namespace")
 
 
-SCENARIO = """
+POOL_SCENARIO = """
+apiVersion: ecs.operator.dev/v1alpha1
+kind: CapacityProvider
+metadata: {{name: {pool}}}
+spec:
+  autoScalingGroupProvider:
+    managedScaling: {{status: ENABLED, targetCapacity: 100, instanceWarmupPeriod: 0}}
+  kubernetes:
+    nodePool: {{backend: kwok, instanceType: m5.large, minSize: 0, maxSize: 2}}
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Cluster
+metadata: {{name: {cluster}}}
+spec:
+  capacityProviders: [{pool}]
+  defaultCapacityProviderStrategy: [{{capacityProvider: {pool}, weight: 1}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: TaskDefinition
+metadata: {{name: worker}}
+spec:
+  family: worker
+  containerDefinitions: [{{name: worker, image: busybox, cpu: 512, memory: 1024}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Service
+metadata: {{name: worker}}
+spec: {{cluster: {cluster}, taskDefinition: worker, desiredCount: 1}}
+"""
+"""A service on a kwok capacity provider that starts empty, in its own ECS cluster."""
+
+SCENARIO = POOL_SCENARIO + """---
 apiVersion: ecs.operator.dev/v1alpha1
 kind: Cluster
 metadata: {{name: default}}
@@ -460,34 +491,6 @@ spec:
   loadBalancers: [{{targetGroupArn: "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/1", containerName: web, containerPort: 80}}]
 ---
 apiVersion: ecs.operator.dev/v1alpha1
-kind: CapacityProvider
-metadata: {{name: {pool}}}
-spec:
-  autoScalingGroupProvider:
-    managedScaling: {{status: ENABLED, targetCapacity: 100, instanceWarmupPeriod: 0}}
-  kubernetes:
-    nodePool: {{backend: kwok, instanceType: m5.large, minSize: 0, maxSize: 2}}
----
-apiVersion: ecs.operator.dev/v1alpha1
-kind: Cluster
-metadata: {{name: {cluster}}}
-spec:
-  capacityProviders: [{pool}]
-  defaultCapacityProviderStrategy: [{{capacityProvider: {pool}, weight: 1}}]
----
-apiVersion: ecs.operator.dev/v1alpha1
-kind: TaskDefinition
-metadata: {{name: worker}}
-spec:
-  family: worker
-  containerDefinitions: [{{name: worker, image: busybox, cpu: 512, memory: 1024}}]
----
-apiVersion: ecs.operator.dev/v1alpha1
-kind: Service
-metadata: {{name: worker}}
-spec: {{cluster: {cluster}, taskDefinition: worker, desiredCount: 1}}
----
-apiVersion: ecs.operator.dev/v1alpha1
 kind: TaskDefinition
 metadata: {{name: host-path}}
 spec:
@@ -503,34 +506,6 @@ spec:
   containerDefinitions: [{{name: tool, image: busybox, memory: 64, privileged: true}}]
 """
 
-
-NO_KWOK_POOL = """
-apiVersion: ecs.operator.dev/v1alpha1
-kind: CapacityProvider
-metadata: {{name: {pool}}}
-spec:
-  autoScalingGroupProvider: {{managedScaling: {{status: ENABLED, targetCapacity: 100, instanceWarmupPeriod: 0}}}}
-  kubernetes: {{nodePool: {{backend: kwok, instanceType: m5.large, minSize: 0, maxSize: 2}}}}
----
-apiVersion: ecs.operator.dev/v1alpha1
-kind: Cluster
-metadata: {{name: {cluster}}}
-spec:
-  capacityProviders: [{pool}]
-  defaultCapacityProviderStrategy: [{{capacityProvider: {pool}, weight: 1}}]
----
-apiVersion: ecs.operator.dev/v1alpha1
-kind: TaskDefinition
-metadata: {{name: worker}}
-spec:
-  family: worker
-  containerDefinitions: [{{name: worker, image: busybox, cpu: 512, memory: 1024}}]
----
-apiVersion: ecs.operator.dev/v1alpha1
-kind: Service
-metadata: {{name: worker}}
-spec: {{cluster: {cluster}, taskDefinition: worker, desiredCount: 1}}
-"""
 
 
 def test_a_kwok_pool_without_the_charts_node_rights_is_a_condition(
@@ -549,16 +524,14 @@ def test_a_kwok_pool_without_the_charts_node_rights_is_a_condition(
         operator = Operator(env=env, log_path=tmp_path / "operator.log")
         running_operator.stop()
         operator.start(env=env)
-        apply(sandbox, namespace, NO_KWOK_POOL.format(pool=pool, cluster=cluster))
+        apply(sandbox, namespace, POOL_SCENARIO.format(pool=pool, cluster=cluster))
         refused = wait_for(lambda: (c := condition(get(sandbox, "capacityproviders.ecs.operator.dev", pool, namespace))).get("reason") == "NodePoolRefused" and c,
                            timeout=90, what="the provider's Ready condition NodePoolRefused")
         assert refused["status"] == "False"
         assert refused["message"].startswith("kubernetes.nodePool.backend kwok: the API server refused a node-pool change: 403")
         assert "nodePools.kwok.enabled" in refused["message"]
         assert sandbox.kubectl_json("get", "nodes", "-l", f"{API_GROUP}/capacity-provider={pool}")["items"] == []
-        for kind, name, ns in (("services.ecs.operator.dev", "worker", namespace), ("clusters.ecs.operator.dev", cluster, namespace),
-                               ("capacityproviders.ecs.operator.dev", pool, None)):
-            sandbox.kubectl("delete", kind, name, *(["-n", ns] if ns else []), "--timeout=120s")
+        remove_pool(sandbox, pool, cluster, namespace)  # with these rights too
         assert "Traceback" not in operator.log()
     finally:
         if operator is not None:

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -82,7 +81,6 @@ _stopping: set[str] = set()
 """Pods this process deleted as failed: a second look before the deletion shows must not count them again."""
 _wakeups: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
 _generations: dict[tuple[str, str], int | None] = {}
-_features: dict[str, tuple[float, frozenset[str]]] = {}
 _pending_guard = threading.Lock()
 _deleter = ThreadPoolExecutor(max_workers=8, thread_name_prefix="service-stops")
 
@@ -309,7 +307,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
                                   for i in cluster["spec"].get("defaultCapacityProviderStrategy") or []],
         instances=cluster_instances(cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods) if _member_of(svc, revision) else [],
         daemon_instance_count=len(list(ix.cluster_nodes.get(cluster_name, []))),
-        allowed_features=_allowed_features(kube, namespace, settings),
+        allowed_features=allowed_features(kube, namespace, settings),  # cached per namespace there
         owner=owner_reference(service),
         template_labels={DEPLOYMENT_LABEL: _digits(target.id)},
     )
@@ -340,17 +338,6 @@ def _member_of(svc: ServiceSpec, revision: Revision) -> bool:
     them); building them reads every task of the cluster, so most reconciles skip it."""
     constraints = [*(svc.placementConstraints or []), *(revision.definition.placementConstraints or [])]
     return any(c.type == "memberOf" for c in constraints)
-
-
-def _allowed_features(kube: Kube, namespace: str, settings: Settings) -> frozenset[str]:
-    """The namespace's workload policy, read at most once per RESYNC_SECONDS: reconciles come in
-    bursts (every Pod event of every service) and the opt-in label rarely changes."""
-    cached = _features.get(namespace)
-    if cached is not None and time.monotonic() - cached[0] < RESYNC_SECONDS:
-        return cached[1]
-    features = allowed_features(kube, namespace, settings)
-    _features[namespace] = (time.monotonic(), features)
-    return features
 
 
 def _requested(svc: ServiceSpec, deployments: list[Deployment], unchanged: bool, namespace: str, ix: Any,
