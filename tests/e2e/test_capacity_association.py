@@ -51,7 +51,7 @@ def test_tasks_placed_by_a_provider_wait_in_provisioning_and_run_only_on_its_nod
 
         waiting = wait_task(sandbox, namespace, "runner", "PROVISIONING", timeout=60)
         (pod,) = pods(sandbox, namespace, "runner")
-        assert pod["spec"]["nodeSelector"] == {PROVIDER_LABEL: provider} and pod["metadata"]["labels"][PROVIDER_LABEL] == provider
+        assert pod["spec"]["nodeSelector"] == {PROVIDER_LABEL: provider, f"{API_GROUP}/cluster": cluster} and pod["metadata"]["labels"][PROVIDER_LABEL] == provider
         assert waiting["launchType"] == "EC2" and "nodeName" not in pod["spec"]  # room on `roomy` does not count
         (node,) = wait_pool(sandbox, provider, 1)  # launched, warming up: not taking tasks yet
         assert [t["key"] for t in pool_nodes(sandbox, provider)[0]["spec"]["taints"]] == [f"{API_GROUP}/warming-up"]

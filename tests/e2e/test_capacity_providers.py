@@ -98,7 +98,7 @@ def test_a_service_scales_an_empty_pool_out_to_what_ecs_formula_gives(
     # the tasks run only on the pool's nodes, which are container instances of the cluster
     for pod in service_pods(sandbox, namespace, "web"):
         assert pod["spec"]["nodeName"] in pool
-        assert pod["spec"]["nodeSelector"] == {PROVIDER_LABEL: provider}
+        assert pod["spec"]["nodeSelector"] == {PROVIDER_LABEL: provider, f"{API_GROUP}/cluster": cluster}
         assert pod["metadata"]["labels"][PROVIDER_LABEL] == provider
     for node in pool_nodes(sandbox, provider):
         assert node["metadata"]["labels"][f"{API_GROUP}/cluster"] == cluster
@@ -173,9 +173,10 @@ def test_managed_draining_drains_a_busy_node_before_it_leaves_the_pool(
     assert running_on(service_pods(sandbox, namespace, "web")) == {node: 1 for node in pool}
     node_watch, pod_watch = Watch.nodes(sandbox, provider), Watch.pods(sandbox, namespace)
 
-    patch(sandbox, CAPACITY_PROVIDERS, provider, {"spec": {"kubernetes": {"nodePool": {"maxSize": 2}}}})
     victim = pool[0]  # all run one task: by name
+    # read before the change: afterwards a replacement (not yet placed, no nodeName) may be in the list
     (task_on_victim,) = [p["metadata"]["name"] for p in service_pods(sandbox, namespace, "web") if p["spec"]["nodeName"] == victim]
+    patch(sandbox, CAPACITY_PROVIDERS, provider, {"spec": {"kubernetes": {"nodePool": {"maxSize": 2}}}})
     wait_pool(sandbox, provider, 2, timeout=90)
 
     # the node was DRAINING and cordoned, then its task left, then the node went

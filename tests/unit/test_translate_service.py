@@ -87,7 +87,7 @@ def test_capacity_provider_strategy_is_one_deployment_per_provider_split_by_base
     assert {name: d["spec"]["replicas"] for name, d in deployments.items()} == {"web-pool-a": 4, "web-pool-b": 6}
     for provider in ("pool-a", "pool-b"):
         template = deployments[f"web-{provider}"]["spec"]["template"]
-        assert template["spec"]["nodeSelector"] == {L.CAPACITY_PROVIDER: provider}
+        assert template["spec"]["nodeSelector"] == {L.CAPACITY_PROVIDER: provider, L.CLUSTER: "default"}  # registered instances only
         assert template["metadata"]["labels"][L.CAPACITY_PROVIDER] == provider
     pdb = by_kind(out, "PodDisruptionBudget")["web"]
     assert pdb["spec"]["minAvailable"] == 10  # the service's bound, over both workloads
@@ -107,7 +107,7 @@ def test_fargate_providers_use_the_configured_node_selectors() -> None:
 def test_without_launch_type_or_strategy_the_cluster_default_strategy_applies() -> None:
     out = plan({"desiredCount": 2}, default=[{"capacityProvider": "pool-b", "weight": 1}])
     [deployment] = out.workloads
-    assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {L.CAPACITY_PROVIDER: "pool-b"}
+    assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {L.CAPACITY_PROVIDER: "pool-b", L.CLUSTER: "default"}
     ec2 = plan({"desiredCount": 2, "launchType": "EC2"}, default=[{"capacityProvider": "pool-b", "weight": 1}]).workloads[0]
     assert ec2["spec"]["template"]["spec"]["nodeSelector"] == {L.CLUSTER: "default"}
 

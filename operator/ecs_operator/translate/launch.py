@@ -59,7 +59,10 @@ def scheduling_for(target: Target, cluster: str, settings: Settings) -> Scheduli
     if target.capacity_provider == "FARGATE_SPOT":
         return Scheduling(dict(settings.fargate_spot_node_selector), None, labels)
     if target.capacity_provider:
-        return Scheduling({L.CAPACITY_PROVIDER: L.group_label_value(target.capacity_provider)}, None, labels)
+        # the provider's nodes, once registered with this cluster: ECS places a task only on a registered
+        # container instance, so a node the pool just added waits for its cluster label (docs/ecs-semantics.md)
+        return Scheduling({L.CAPACITY_PROVIDER: L.group_label_value(target.capacity_provider),
+                           L.CLUSTER: L.group_label_value(cluster)}, None, labels)
     if target.launch_type == "FARGATE":
         return Scheduling(dict(settings.fargate_node_selector), None, labels)
     if target.launch_type == "EXTERNAL":
