@@ -54,8 +54,8 @@ class Cluster:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
     def run(self, *argv: str, input: str | None = None, check: bool = True,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(list(argv), input=input, env=self.env, capture_output=True, text=True, timeout=timeout)
+            timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(list(argv), input=input, env=env or self.env, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} failed (exit {result.returncode}):\n{result.stderr}{result.stdout}")
         return result
