@@ -145,7 +145,8 @@ def _security_context(c: ContainerDefinition, path: str, report: FidelityReport)
 
 
 def _apparmor_profile(profile: str) -> dict[str, str]:
-    """Docker's `apparmor:` names: `unconfined`, the runtime's default, or a profile loaded on the node."""
+    """Docker's `apparmor:` names: `unconfined`, the runtime's default, or a profile loaded on the node
+    (docs/ecs-semantics.md §Container security options)."""
     if profile == "unconfined":
         return {"type": "Unconfined"}
     if profile in RUNTIME_DEFAULT_APPARMOR:
