@@ -1,6 +1,6 @@
 """Namespaces the operator cares about: a namespace's workload policy (its opt-in to host-level
-workloads, its request for non-root containers), and the operator's own namespace, where kopf posts the Events of
-cluster-scoped objects (CapacityProvider, ContainerInstance)."""
+workloads, its request for non-root containers), and the operator's own namespace, where kopf
+posts the Events of cluster-scoped objects (CapacityProvider, ContainerInstance)."""
 
 from __future__ import annotations
 
