@@ -6,12 +6,21 @@ import argparse
 import logging
 import os
 
+from ecs_operator.models.service import TASKS_PER_SERVICE
 from ecs_operator.settings import Settings
 
 
 def _selector(text: str) -> dict[str, str]:
     """`k=v,k2=v2` -> {k: v, k2: v2} ('' is the empty selector: any node)."""
     return dict(part.split("=", 1) for part in text.split(",") if part)
+
+
+def _task_limit(text: str) -> int:
+    """0 to ECS's quota of tasks per service (the CRD refuses more anyway)."""
+    value = int(text)
+    if not 0 <= value <= TASKS_PER_SERVICE:
+        raise argparse.ArgumentTypeError(f"must be 0 to {TASKS_PER_SERVICE} (ECS's quota of tasks per service)")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--capacity-evaluation-seconds", type=float,
                         default=float(env("ECS_OPERATOR_CAPACITY_EVALUATION_SECONDS", "15")),
                         help="managed scaling evaluation period (ECS: 60; tasks waiting for capacity also trigger it)")
+    parser.add_argument("--max-service-tasks", type=_task_limit, metavar="N",
+                        default=int(env("ECS_OPERATOR_MAX_SERVICE_TASKS", str(TASKS_PER_SERVICE))),
+                        help="the most tasks one Service may ask for (default and ECS's quota: %(default)s)")
     parser.add_argument("--allow-workload-feature", action="append",
                         default=[f for f in env("ECS_OPERATOR_ALLOWED_WORKLOAD_FEATURES", "").split(",") if f],
                         help="workload policy: allow this host-level feature in every namespace (repeatable)")
@@ -58,6 +70,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         service_task_ready_seconds=args.service_task_ready_seconds,
         stopped_task_ttl_seconds=args.stopped_task_ttl,
         capacity_evaluation_seconds=args.capacity_evaluation_seconds,
+        max_service_tasks=args.max_service_tasks,
         allowed_workload_features=frozenset(args.allow_workload_feature),
     )
 

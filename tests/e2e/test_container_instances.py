@@ -69,6 +69,7 @@ def test_registered_and_remaining_resources_follow_tasks(sandbox: Cluster, names
             "ecs.cpu-architecture": "x86_64", "stack": "prod"}
         assert registered["runningTasksCount"] == 0 and registered["pendingTasksCount"] == 0
 
+        sandbox.kubectl("label", "namespace", namespace, f"{API_GROUP}/allow-privileged-workloads=true")  # static host ports
         ports = [{"containerPort": 80, "hostPort": 8080}, {"containerPort": 53, "hostPort": 5353, "protocol": "udp"}]
         apply_all(sandbox, namespace, cluster(name),
                   task_definition("hard", container("web", cpu=512, memory=1024, portMappings=ports)),

@@ -93,7 +93,7 @@ def test_fargate_web_service_example(sandbox: Cluster, namespace: str, running_o
     pods = sandbox.kubectl_json("get", "pods", "-n", namespace, "-l", f"{API_GROUP}/service=web")["items"]
     assert {p["metadata"]["labels"][f"{API_GROUP}/launch-type"] for p in pods} == {"FARGATE"}
     service = sandbox.kubectl_json("get", "service", "web", "-n", namespace)
-    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["type"] == "ClusterIP"  # the operator's default; LoadBalancer is the workload policy's
     assert [(p["port"], p["protocol"]) for p in service["spec"]["ports"]] == [(80, "TCP")]
 
 

@@ -318,7 +318,7 @@ def test_external_tasks_run_only_on_external_instances_and_ec2_on_the_cluster_in
 
 
 def test_network_modes(sandbox: Cluster, namespace: str) -> None:
-    sandbox.kubectl("label", "namespace", namespace, f"{API_GROUP}/allow-privileged-workloads=true")  # host mode
+    sandbox.kubectl("label", "namespace", namespace, f"{API_GROUP}/allow-privileged-workloads=true")  # host mode, host port
     port = {"containerPort": 80, "hostPort": 8080}
     apply_all(sandbox, namespace, cluster(),
               task_definition("awsvpc", container("web", memory=64, portMappings=[{"containerPort": 80}]), networkMode="awsvpc"),
