@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
+import sys
+from urllib.parse import urlsplit
 
 from ecs_operator.models.service import TASKS_PER_SERVICE
 from ecs_operator.settings import Settings
@@ -75,7 +78,27 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def liveness_problem(endpoint: str) -> str | None:
+    """Why the liveness endpoint cannot be served (a taken port, a bad URL), checked before kopf starts:
+    kopf would fail later with a traceback."""
+    parts = urlsplit(endpoint)
+    try:
+        host, port = parts.hostname or "0.0.0.0", parts.port or 80
+    except ValueError as e:
+        return f"--liveness {endpoint}: {e}"
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            return f"--liveness {endpoint}: cannot listen on {host}:{port}: {e.strerror or e} (choose another port, or --liveness '' for none)"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.liveness and (problem := liveness_problem(args.liveness)):
+        print(f"ecs-operator run: {problem}", file=sys.stderr)
+        return 2
     import kopf
 
     import ecs_operator.handlers  # noqa: F401  (registers the handlers)
