@@ -41,7 +41,7 @@ from capacity_support import (
     wait_pool,
 )
 from ecs_objects import API_GROUP, changes_during, condition, status, unique
-from operator_fixtures import wait_for
+from operator_fixtures import kubectl_wait, wait_for
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -238,7 +238,7 @@ def test_a_scale_backend_sets_the_replicas_and_marks_the_chosen_nodes_before_sca
     """A NodeGroup (test CRD with a scale subresource) stands for a MachineDeployment; the test plays its
     controller. 1024 CPU units: two tasks per m5.large."""
     sandbox.kubectl("apply", "--server-side", "-f", str(NODE_GROUP_CRD))
-    sandbox.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(NODE_GROUP_CRD))
+    kubectl_wait(sandbox, "--for=condition=Established", "-f", str(NODE_GROUP_CRD))
     sandbox.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(
         {"apiVersion": "pools.test.ecs.operator.dev/v1", "kind": "NodeGroup", "metadata": {"name": "workers"}, "spec": {"replicas": 0}}))
     provider = new_provider(providers)

@@ -92,7 +92,8 @@ def provider_pools(nodes: Nodes) -> tuple[str, str, dict[str, str]]:
     owner = {}
     for provider, zones in ((first, ("us-east-1a", "us-east-1b")), (second, ("us-east-1b", "us-east-1c"))):
         for zone in zones:
-            owner[nodes.add(zone, {L.CAPACITY_PROVIDER: provider})] = provider
+            # instances of the provider, registered with the cluster (ECS places tasks only on registered ones)
+            owner[nodes.add(zone, {L.CAPACITY_PROVIDER: provider, L.CLUSTER: "default"})] = provider
     return first, second, owner
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from ecs_operator import API_GROUP
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.adapters.nodepools import LEAVING, WARMED_UP_AT, WARMING_UP_TAINT, NodePoolBackend, backend_for
@@ -54,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 BATCH_IDLE_SECONDS = 1.0
 BATCH_MAX_SECONDS = 10.0
+REGISTERED_AT = f"{API_GROUP}/registered-at"
+"""Node annotation: when the operator registered the pool's node with its cluster (labelled it)."""
 SETTLE_SECONDS = 10.0
 """After its warm-up a node counts as seen by the scheduler once this long has passed: until then tasks
 the scheduler refused earlier still count on its room (no second scale-out for the same tasks)."""
@@ -245,7 +248,7 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
     moment = now()
     ms = asg.managedScaling or ManagedScaling()
     warmup = timedelta(seconds=300 if ms.instanceWarmupPeriod is None else ms.instanceWarmupPeriod)
-    _register(kube, pool, clusters)
+    _register(kube, pool, clusters, moment)
     _end_warmup(kube, pool.nodes, moment, warmup)
     leaving, drained = _drain_leaving(kube, pool, container_instances)
     size = backend.size(pool.nodes) - len(leaving) - len(drained)
@@ -372,14 +375,16 @@ def _clusters(provider: str, provider_clusters: kopf.Index, pods: list[dict[str,
     return sorted(listed | {c for c in using if c})
 
 
-def _register(kube: Kube, pool: Pool, clusters: list[str]) -> None:
+def _register(kube: Kube, pool: Pool, clusters: list[str], moment: datetime) -> None:
     """The pool's nodes are container instances of the provider's cluster (an ASG's user data registers
-    them): a node without the cluster label gets it. A label already there is never changed."""
+    them): a node without the cluster label gets it, and the time, since tasks can go there only from
+    then on (docs/ecs-semantics.md, registration before placement). A label already there is never changed."""
     if not clusters:
         return
     for node in pool.present:
         if L.CLUSTER not in (node["metadata"].get("labels") or {}):
-            kube.patch("Node", None, node["metadata"]["name"], {"metadata": {"labels": {L.CLUSTER: L.group_label_value(clusters[0])}}})
+            kube.patch("Node", None, node["metadata"]["name"], {"metadata": {
+                "labels": {L.CLUSTER: L.group_label_value(clusters[0])}, "annotations": {REGISTERED_AT: _iso(moment)}}})
 
 
 def _report_refusal(kube: Kube, name: str, body: kopf.Body, spec: kopf.Spec, error: ApiError) -> None:
@@ -421,11 +426,16 @@ def _rooms(pool: Pool, leaving: list[str], moment: datetime) -> list[InstanceRoo
 
 
 def _settled(node: dict[str, Any], moment: datetime) -> bool:
-    """Out of warm-up for SETTLE_SECONDS: the scheduler has tried the waiting tasks on it."""
+    """Registered and out of warm-up for SETTLE_SECONDS: the scheduler has tried the waiting tasks on it."""
     if any(t.get("key") == WARMING_UP_TAINT for t in (node.get("spec") or {}).get("taints") or []):
         return False
     meta = node["metadata"]
-    since = parse_time((meta.get("annotations") or {}).get(WARMED_UP_AT)) or parse_time(meta.get("creationTimestamp"))
+    if L.CLUSTER not in (meta.get("labels") or {}):
+        return False  # not registered yet: no task could go there
+    annotations = meta.get("annotations") or {}
+    moments = [parse_time(annotations.get(WARMED_UP_AT)), parse_time(annotations.get(REGISTERED_AT)),
+               parse_time(meta.get("creationTimestamp"))]
+    since = max((m for m in moments if m is not None), default=None)
     return since is None or (moment - since).total_seconds() >= SETTLE_SECONDS
 
 
