@@ -78,9 +78,16 @@ class Operator:
 
 @pytest.fixture(scope="session")
 def crds(sandbox: Any) -> None:
-    """The generated CRDs, installed once."""
+    """The generated CRDs, installed once, with the chart's admission policy on what ECS objects name."""
     sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kubectl_wait(sandbox, "--for=condition=Established", "-f", str(REPO / "crds"))
+    sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=reference_policy(sandbox))
+
+
+def reference_policy(sandbox: Any) -> str:
+    """The chart's reference policy and its binding, rendered from the chart itself (one source)."""
+    return sandbox.helm("template", "ecs-operator", str(REPO / "charts" / "ecs-operator"), "--namespace", "ecs-system",
+                        "--show-only", "templates/reference-policy.yaml").stdout
 
 
 @pytest.fixture(scope="session")
