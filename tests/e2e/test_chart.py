@@ -588,12 +588,18 @@ def test_the_service_accounts_node_and_child_writes_are_narrowed(sandbox: Cluste
             assert result.returncode != 0 and installed.user in result.stderr and "may " in result.stderr, (what, result.stderr)
         assert unchanged() == before
 
+        # what the operator does: its warming-up taint on and off (the other taints as they are), its
+        # labels and annotations, cordoning for DRAINING and back
         warming = {"key": "ecs.operator.dev/warming-up", "value": "true", "effect": "NoSchedule"}
-        allowed = [("label", "node", foreign, "ecs.operator.dev/draining=true"),
+        taints = sandbox.kubectl_json("get", "node", foreign)["spec"]["taints"]
+        allowed = [("patch", "node", foreign, "-p", json.dumps({"spec": {"taints": [*taints, warming]}})),
+                   ("patch", "node", foreign, "-p", json.dumps({"spec": {"taints": taints}})),
+                   ("label", "node", foreign, "ecs.operator.dev/draining=true"),
                    ("annotate", "node", foreign, "ecs.operator.dev/cordoned-for-draining=true"),
                    ("label", "node", foreign, "attributes.ecs.operator.dev/gpu=yes"),
-                   ("patch", "node", foreign, "-p", json.dumps({"spec": {"unschedulable": True, "taints": [taint, warming]}})),
-                   ("patch", "node", foreign, "-p", json.dumps({"spec": {"unschedulable": False, "taints": [taint]}}))]
+                   ("patch", "node", foreign, "-p", '{"spec": {"unschedulable": true}}'),
+                   ("patch", "node", foreign, "-p", '{"spec": {"unschedulable": false}}'),
+                   ("label", "node", foreign, "ecs.operator.dev/draining-")]
         for args in allowed:
             result = as_sa(*args)
             assert result.returncode == 0, (args, result.stderr)
@@ -611,9 +617,11 @@ def test_the_service_accounts_node_and_child_writes_are_narrowed(sandbox: Cluste
         # children: only those an ECS object controls, never in kube-system
         sandbox.kubectl("create", "service", "clusterip", f"payments-{suffix}", "--tcp=80:80", "-n", installed.work)
         service_before = fingerprint(sandbox, "service", f"payments-{suffix}", installed.work)
-        hijack = as_sa("patch", "service", f"payments-{suffix}", "-n", installed.work, "-p", '{"spec": {"selector": {"app": "attacker"}}}')
+        takeover = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"payments-{suffix}", "namespace": installed.work},
+                    "spec": {"selector": {"app": "attacker"}}}  # as the operator writes: server-side apply with force
+        hijack = as_sa("apply", "--server-side", "--force-conflicts", "--field-manager=ecs-operator", "-f", "-", input=json.dumps(takeover))
         assert hijack.returncode != 0 and "may update only services controlled by an ECS object" in hijack.stderr, hijack.stderr
-        removal = as_sa("delete", "service", f"payments-{suffix}", "-n", installed.work)
+        removal = as_sa("delete", "service", f"payments-{suffix}", "-n", installed.work, "--wait=false")
         assert removal.returncode != 0 and "may delete only services controlled by an ECS object" in removal.stderr, removal.stderr
         assert fingerprint(sandbox, "service", f"payments-{suffix}", installed.work) == service_before
         orphan = as_sa("create", "service", "clusterip", f"orphan-{suffix}", "--tcp=80:80", "-n", installed.work)
