@@ -213,3 +213,15 @@ def test_admins_pass_and_metadata_updates_name_nothing_new(crds: None, sandbox: 
     assert f"spec.containerDefinitions[0].secrets[0].valueFrom: {tenant.user} may not get secret {namespace}/admin-token" in message
     assert fingerprint(sandbox, f"taskdefinitions.{API_GROUP}", "admins", namespace) == before
 
+
+
+def test_many_names_are_refused_unless_the_author_may_use_them_all(crds: None, sandbox: Cluster, namespace: str, tmp_path: Path) -> None:
+    """Authorization checks are costly in CEL: past 16 names to check, the object is refused (never
+    admitted unchecked); whoever may get every Secret of the namespace, or a cluster admin, passes."""
+    obj = task_definition("many", {"secrets": [{"name": f"S{i}", "valueFrom": f"/app/s{i}"} for i in range(25)]})
+    sandbox.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj))
+    tenant = make_tenant(sandbox, namespace, tmp_path)
+    message = refused(tenant, obj)
+    assert "spec: names 25 objects its author must be allowed to use; the admission policy checks at most 16" in message, message
+    with grant(sandbox, tenant, {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}):
+        admitted(tenant, obj)
