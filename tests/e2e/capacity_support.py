@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ecs_objects import API, KUBECTL, status, unique
+from ecs_objects import API, KUBECTL, event_time, status, unique
 from operator_fixtures import wait_for
 
 from ecs_operator import API_GROUP
@@ -117,7 +117,7 @@ def provider_events(sandbox: Any, provider: str) -> list[dict[str, Any]]:
     """Events about the cluster-scoped provider (kopf posts them in the default namespace), oldest first."""
     items = sandbox.kubectl_json("get", "events", "-A", "--field-selector",
                                  f"involvedObject.kind=CapacityProvider,involvedObject.name={provider}")["items"]
-    return sorted(items, key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "", e["metadata"]["creationTimestamp"]))
+    return sorted(items, key=event_time)
 
 
 def activities(sandbox: Any, provider: str) -> list[str]:

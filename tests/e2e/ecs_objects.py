@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,14 @@ def events(sandbox: Any, namespace: str, name: str | None = None, reason: str | 
         selectors.append(f"reason={reason}")
     args = ["get", "events", "-n", namespace, "-o", "json"] + (["--field-selector", ",".join(selectors)] if selectors else [])
     items = json.loads(sandbox.kubectl(*args).stdout)["items"]
-    return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    return sorted(items, key=event_time)
+
+
+def event_time(event: dict[str, Any]) -> datetime:
+    """When an Event was posted, as precisely as it says: eventTime has microseconds, lastTimestamp
+    whole seconds (two Events of one second would otherwise come in any order)."""
+    text = event.get("eventTime") or event.get("lastTimestamp") or event["metadata"]["creationTimestamp"]
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def events_seen(sandbox: Any, namespace: str, name: str | None = None, reason: str | None = None,

@@ -28,7 +28,7 @@ from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.adapters.nodepools import LEAVING, WARMED_UP_AT, WARMING_UP_TAINT, NodePoolBackend, backend_for
 from ecs_operator.arns import capacity_provider_arn
-from ecs_operator.instances import is_active, pod_reservation, remaining_resources
+from ecs_operator.instances import agent_connected, is_active, pod_reservation, remaining_resources
 from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.lifecycle.pods import parse_time, unschedulable_message
 from ecs_operator.models import CapacityProviderSpec, Problem, problems_from_validation_error, validate
@@ -163,10 +163,16 @@ async def provider_worker(name: str, spec: kopf.Spec, stopped: kopf.DaemonStoppe
 
 async def _next_round(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, interval: float) -> None:
     """The next evaluation: after `interval`, or once tasks waiting for capacity stopped arriving for
-    BATCH_IDLE_SECONDS (at most BATCH_MAX_SECONDS after the first): one decision for a burst."""
+    BATCH_IDLE_SECONDS (at most BATCH_MAX_SECONDS after the first): one decision for a burst. A stop
+    (the provider deleted, the operator exiting) ends the wait at once, so kopf never has to cancel
+    the worker."""
+    woken, halted = asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stopped.wait())
     try:
-        await asyncio.wait_for(wakeup.wait(), timeout=interval)
-    except asyncio.TimeoutError:
+        await asyncio.wait({woken, halted}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        halted.cancel()
+    if not wakeup.is_set() or stopped:
         return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + BATCH_MAX_SECONDS
@@ -426,15 +432,17 @@ def _rooms(pool: Pool, leaving: list[str], moment: datetime) -> list[InstanceRoo
 
 
 def _settled(node: dict[str, Any], moment: datetime) -> bool:
-    """Registered and out of warm-up for SETTLE_SECONDS: the scheduler has tried the waiting tasks on it."""
+    """Ready, registered and out of warm-up for SETTLE_SECONDS: the scheduler has tried the waiting tasks
+    on it. (Until then a task it refused may still go there: no second scale-out for the same tasks.)"""
     if any(t.get("key") == WARMING_UP_TAINT for t in (node.get("spec") or {}).get("taints") or []):
         return False
     meta = node["metadata"]
-    if L.CLUSTER not in (meta.get("labels") or {}):
-        return False  # not registered yet: no task could go there
+    if L.CLUSTER not in (meta.get("labels") or {}) or not agent_connected(node):
+        return False  # not registered or not Ready yet: no task could go there
     annotations = meta.get("annotations") or {}
+    ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
     moments = [parse_time(annotations.get(WARMED_UP_AT)), parse_time(annotations.get(REGISTERED_AT)),
-               parse_time(meta.get("creationTimestamp"))]
+               parse_time(meta.get("creationTimestamp")), parse_time(ready.get("lastTransitionTime"))]
     since = max((m for m in moments if m is not None), default=None)
     return since is None or (moment - since).total_seconds() >= SETTLE_SECONDS
 
