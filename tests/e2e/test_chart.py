@@ -104,6 +104,8 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
     else:
         assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
         assert verbs_for(cluster_rules, "", "namespaces") == {"get"}
+    if variant == "defaults":  # FARGATE tasks go to the nodes an administrator set aside, not to any node
+        assert f"--fargate-node-selector={API_GROUP}/fargate=true" in args
     if variant == "policy":
         assert [a for a in args if a.startswith("--allow-workload-feature")] == [
             "--allow-workload-feature=hostPath", "--allow-workload-feature=capabilities"]
@@ -387,7 +389,7 @@ def remove_pool(sandbox: Cluster, pool: str, cluster: str, work: str, check: boo
 def run_scenario(sandbox: Cluster, installed: Installed) -> None:
     ns = installed.work
     pool, cluster = pool_names(installed)
-    apply(sandbox, ns, SCENARIO.format(pool=pool, cluster=cluster))
+    apply(sandbox, ns, SCENARIO.format(pool=pool, cluster=cluster, namespace=ns))
 
     task = wait_for(lambda: (t := get(sandbox, "tasks.ecs.operator.dev", "nginx", ns)).get("status", {}).get("lastStatus") == "RUNNING" and t,
                     timeout=120, what="Task nginx RUNNING")
@@ -427,6 +429,7 @@ spec:
   autoScalingGroupProvider:
     managedScaling: {{status: ENABLED, targetCapacity: 100, instanceWarmupPeriod: 0}}
   kubernetes:
+    allowedNamespaces: [{namespace}]
     nodePool: {{backend: kwok, instanceType: m5.large, minSize: 0, maxSize: 2}}
 ---
 apiVersion: ecs.operator.dev/v1alpha1
@@ -524,7 +527,7 @@ def test_a_kwok_pool_without_the_charts_node_rights_is_a_condition(
         operator = Operator(env=env, log_path=tmp_path / "operator.log")
         running_operator.stop()
         operator.start(env=env)
-        apply(sandbox, namespace, POOL_SCENARIO.format(pool=pool, cluster=cluster))
+        apply(sandbox, namespace, POOL_SCENARIO.format(pool=pool, cluster=cluster, namespace=namespace))
         refused = wait_for(lambda: (c := condition(get(sandbox, "capacityproviders.ecs.operator.dev", pool, namespace))).get("reason") == "NodePoolRefused" and c,
                            timeout=90, what="the provider's Ready condition NodePoolRefused")
         assert refused["status"] == "False"

@@ -23,7 +23,7 @@ def refusal(provider: str, allowed: Sequence[str] | None, namespace: str, cluste
     """Why cluster `cluster` of `namespace` may not use `provider`, and what an administrator would change."""
     listed = ", ".join(allowed or ()) or "nobody"
     return (f"capacity provider {provider} does not allow namespace {namespace} (cluster {cluster}): its {FIELD} "
-            f"lists {listed}; an administrator of the CapacityProvider adds {namespace!r} or {namespace + '/' + cluster!r} to it")
+            f"lists {listed} (the CapacityProvider's administrator may add {namespace!r} or {namespace + '/' + cluster!r})")
 
 
 def access_problems(providers: Sequence[str], path: str, access: Mapping[str, Sequence[str] | None],
