@@ -238,7 +238,8 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
         return _write(kube, name, current, status)
 
     allowed = spec.kubernetes.allowedNamespaces if spec.kubernetes else None
-    # whoever the provider does not allow counts for nothing: no scaling, no nodes (docs/ecs-semantics.md)
+    # whoever the provider does not allow counts for nothing: no scaling, no nodes
+    # (docs/ecs-semantics.md §Capacity providers belong to an administrator)
     pods = [p for p in provider_pods.get(label, []) if is_active(p) and not p["metadata"].get("deletionTimestamp")
             and allows(allowed, p["metadata"].get("namespace", ""), (p["metadata"].get("labels") or {}).get(L.CLUSTER, ""))]
     workloads = [w for w in provider_workloads.get(label, []) if allows(allowed, w["namespace"], w["cluster"])]
@@ -388,7 +389,8 @@ def _clusters(provider: str, allowed: list[str] | None, provider_clusters: kopf.
 
 def _needing(clusters: list[tuple[str, str]], pods: list[dict[str, Any]], unborn: list[tuple[str, str]]) -> tuple[str, str] | None:
     """The cluster new nodes register with: the one with the most tasks waiting for capacity (placed Pods
-    excluded, tasks its services want but have no Pod yet included), else the first the provider serves."""
+    excluded, tasks its services want but have no Pod yet included), else the first the provider serves
+    (docs/ecs-semantics.md §One cluster per instance, one cluster per managed provider)."""
     waiting = [(p["metadata"].get("namespace", ""), (p["metadata"].get("labels") or {}).get(L.CLUSTER, ""))
                for p in pods if not (p.get("spec") or {}).get("nodeName")] + unborn
     counts = Counter(key for key in waiting if key in clusters)
@@ -505,7 +507,7 @@ def _scale_in(kube: Kube, pool: Pool, asg: AutoScalingGroupProvider, decision: S
 def cluster_association(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status: kopf.Status, memo: Any,
                         cluster_strategies: kopf.Index, cluster_pods: kopf.Index, provider_access: kopf.Index, **_: Any) -> None:
     """A provider that does not allow the cluster's namespace is refused (it never scales for the cluster,
-    docs/ecs-semantics.md). ECS refuses to remove a provider from a cluster while a service strategy or a
+    docs/ecs-semantics.md §Capacity providers belong to an administrator). ECS refuses to remove a provider from a cluster while a service strategy or a
     task uses it: the provider stays associated. The CapacityProviders condition says which and why."""
     cluster = spec.get("clusterName") or name
     listed = list(spec.get("capacityProviders") or [])
