@@ -69,6 +69,8 @@ def test_a_tenant_cannot_scale_or_use_the_admins_pool_until_the_admin_allows_it(
                   sized_task_definition("web", cpu=1024, memory=1024), ecs_service("web", cluster, "web", 3, admin_pool))
     wait_for(lambda: service_running(sandbox, namespace, "web", 3), timeout=180, what="the admin's 3 tasks RUNNING")
     admin_nodes = wait_pool(sandbox, admin_pool, 2)
+    wait_for(lambda: (s := provider_status(sandbox, admin_pool)).get("currentSize") == s.get("desiredSize") == 2, 30,
+             what="the round after the scale-out (steady state)")
     before = fingerprint(sandbox, CAPACITY_PROVIDERS, admin_pool)
     attack_started = time.monotonic()
 
@@ -120,7 +122,7 @@ def test_a_tenant_cluster_named_like_another_teams_gets_none_of_its_nodes(
     name, ns = unique("team"), tenant.namespace
     with kwok_nodes(sandbox, [f"{name}-dedicated"], name, namespace) as (dedicated,):  # the other team's own instance
         apply_objects(sandbox, namespace, ecs_cluster(name), sized_task_definition("app"), task("mine", "app", cluster=name))
-        assert wait_task(sandbox, namespace, "mine", "RUNNING")
+        wait_task(sandbox, namespace, "mine", "RUNNING")
         assert pods(sandbox, namespace, "mine")[0]["spec"]["nodeName"] == dedicated
 
         tenant.apply(ecs_cluster(name), sized_task_definition("app"), task("theirs", "app", cluster=name),
@@ -146,7 +148,8 @@ def test_a_tenant_cluster_named_like_another_teams_gets_none_of_its_nodes(
                  what="the other team's cluster counters")
         daemon = wait_for(lambda: (s := status(sandbox, SERVICES, "daemon", ns)).get("deployments") and s, 60, what="the DAEMON service")
         assert (daemon["desiredCount"], daemon["runningCount"]) == (0, 0)
-        instance = status(sandbox, f"containerinstances.{API_GROUP}", dedicated)
-        assert (instance["clusterName"], instance["clusterNamespace"], instance["runningTasksCount"]) == (name, namespace, 1)
+        wait_for(lambda: (i := status(sandbox, f"containerinstances.{API_GROUP}", dedicated)) and (
+            i.get("clusterName"), i.get("clusterNamespace"), i.get("runningTasksCount")) == (name, namespace, 1), 60,
+            what="the dedicated node's ContainerInstance: the other team's, with its one task")
         assert [p["metadata"]["name"] for p in sandbox.kubectl_json("get", "pods", "-n", ns)["items"]
                 if p["spec"].get("nodeName")] == []
