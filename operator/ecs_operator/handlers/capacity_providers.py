@@ -298,7 +298,7 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
         "tasksTooLargeForInstanceType": len(packing.excluded),
         "belowTargetSince": _iso(below_since) if below_since else None,
         "draining": sorted(leaving) or None,
-        "clusters": [f"{n}/{c}" for n, c in clusters] or None,
+        "clusters": [f"{n}/{c}" for n, c in clusters],
         "decision": reason,
         "conditions": ready(current, provider, True, "Active", reason),
     })
@@ -506,9 +506,10 @@ def _scale_in(kube: Kube, pool: Pool, asg: AutoScalingGroupProvider, decision: S
 @kopf.timer(*CLUSTERS, id="capacity_provider_association", interval=5)
 def cluster_association(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status: kopf.Status, memo: Any,
                         cluster_strategies: kopf.Index, cluster_pods: kopf.Index, provider_access: kopf.Index, **_: Any) -> None:
-    """A provider that does not allow the cluster's namespace is refused (it never scales for the cluster,
-    docs/ecs-semantics.md §Capacity providers belong to an administrator). ECS refuses to remove a provider from a cluster while a service strategy or a
-    task uses it: the provider stays associated. The CapacityProviders condition says which and why."""
+    """A provider that does not allow the cluster's namespace is refused: it never scales for the cluster
+    (docs/ecs-semantics.md §Capacity providers belong to an administrator). ECS refuses to remove a provider
+    from a cluster while a service strategy or a task uses it: the provider stays associated. The
+    CapacityProviders condition says which and why."""
     cluster = spec.get("clusterName") or name
     listed = list(spec.get("capacityProviders") or [])
     access = access_of(provider_access)
