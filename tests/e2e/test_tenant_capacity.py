@@ -84,7 +84,8 @@ def test_a_tenant_cannot_scale_or_use_the_admins_pool_until_the_admin_allows_it(
     assert association["reason"] == "AccessDeniedException"
     assert association["message"].startswith(f"capacityProviders[0]: {denied} (the CapacityProvider's administrator may add {ns!r} or")
     assert f"defaultCapacityProviderStrategy[0].capacityProvider: {denied}" in association["message"]
-    assert [e["type"] for e in events(sandbox, ns, cluster, "AccessDeniedException")] == ["Warning"]
+    warnings = events(sandbox, ns, cluster, "AccessDeniedException")
+    assert {(e["type"], e["message"]) for e in warnings} == {("Warning", association["message"])}, warnings
     service = refused(lambda: status(sandbox, SERVICES, "grab", ns))
     assert service["message"].startswith(f"capacityProviderStrategy[0].capacityProvider: {denied}"), service
     grab_task = refused(lambda: status(sandbox, "task", "grab-task", ns))
