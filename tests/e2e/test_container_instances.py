@@ -162,7 +162,7 @@ def test_agent_connected_follows_the_nodes_ready_condition(sandbox: Cluster) -> 
         never_reported = wait_for(lambda: instance(sandbox, name).get("registeredResources") and instance(sandbox, name),
                                   what="the ContainerInstance of a node nobody reports on")
         assert never_reported["agentConnected"] is False
-        assert (never_reported["clusterName"], never_reported["clusterNamespace"], never_reported["sharedInstance"]) == (name, None, True)
+        assert (never_reported["clusterName"], never_reported.get("clusterNamespace"), never_reported["sharedInstance"]) == (name, None, True)
         ready("True", "KubeletReady")
         wait_for(lambda: instance(sandbox, name).get("agentConnected") is True, what="agentConnected once the node is Ready")
         ready("Unknown", "NodeStatusUnknown")

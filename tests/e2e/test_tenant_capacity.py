@@ -101,7 +101,7 @@ def test_a_tenant_cannot_scale_or_use_the_admins_pool_until_the_admin_allows_it(
     assert fingerprint(sandbox, CAPACITY_PROVIDERS, admin_pool) == before  # the tenant has no way to change it
 
     # the administrator allows the tenant's cluster: its service's tasks get a node of their own, labelled for them
-    tenant.kubectl("delete", "task", "grab-task", "-n", ns, "--wait=false")  # refused for good: RunTask failed
+    tenant.kubectl("delete", "task", "grab-task", "-n", ns, "--wait=false")  # only the service's tasks from here on
     patch(sandbox, CAPACITY_PROVIDERS, admin_pool, {"spec": {"kubernetes": {"allowedNamespaces": [namespace, f"{ns}/{cluster}"]}}})
     wait_for(lambda: service_running(sandbox, ns, "grab", 2), timeout=180, what="the tenant's 2 tasks RUNNING once allowed")
     (added,) = set(wait_pool(sandbox, admin_pool, 3)) - set(admin_nodes)
