@@ -55,8 +55,11 @@ def tenant(sandbox: Cluster, tmp_path: Path) -> Iterator[Tenant]:
     sandbox.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def refused(get_status: Any, kind: str = "Ready") -> dict[str, Any]:
-    return wait_for(lambda: (c := condition(get_status(), kind)).get("status") == "False" and c, 60, what=f"{kind} False")
+def refused(get_status: Any, kind: str = "Ready", field: str = "") -> dict[str, Any]:
+    """The `kind` condition once it is False naming `field` (a refusal for another reason may come first:
+    a TaskDefinition applied together is not registered yet)."""
+    return wait_for(lambda: (c := condition(get_status(), kind)).get("status") == "False"
+                    and c.get("message", "").startswith(field) and c, 60, what=f"{kind} False at {field}")
 
 
 def test_a_tenant_cannot_scale_or_use_the_admins_pool_until_the_admin_allows_it(
@@ -80,15 +83,15 @@ def test_a_tenant_cannot_scale_or_use_the_admins_pool_until_the_admin_allows_it(
                  task("grab-task", "grab", cluster=cluster, capacityProviderStrategy=[{"capacityProvider": admin_pool, "weight": 1}]))
     ns = tenant.namespace
     denied = f"capacity provider {admin_pool} does not allow namespace {ns} (cluster {cluster}): its spec.kubernetes.allowedNamespaces lists {namespace}"
-    association = refused(lambda: status(sandbox, CLUSTERS, cluster, ns), "CapacityProviders")
+    association = refused(lambda: status(sandbox, CLUSTERS, cluster, ns), "CapacityProviders", "capacityProviders[0]")
     assert association["reason"] == "AccessDeniedException"
     assert association["message"].startswith(f"capacityProviders[0]: {denied} (the CapacityProvider's administrator may add {ns!r} or")
     assert f"defaultCapacityProviderStrategy[0].capacityProvider: {denied}" in association["message"]
     warnings = events(sandbox, ns, cluster, "AccessDeniedException")
     assert {(e["type"], e["message"]) for e in warnings} == {("Warning", association["message"])}, warnings
-    service = refused(lambda: status(sandbox, SERVICES, "grab", ns))
+    service = refused(lambda: status(sandbox, SERVICES, "grab", ns), field="capacityProviderStrategy[0].capacityProvider")
     assert service["message"].startswith(f"capacityProviderStrategy[0].capacityProvider: {denied}"), service
-    grab_task = refused(lambda: status(sandbox, "task", "grab-task", ns))
+    grab_task = refused(lambda: status(sandbox, "task", "grab-task", ns), field="capacityProviderStrategy[0].capacityProvider")
     assert grab_task["message"].startswith(f"capacityProviderStrategy[0].capacityProvider: {denied}"), grab_task
 
     # nothing exists that could make the pool grow or land on it: a few evaluation rounds (3 s each) change nothing
