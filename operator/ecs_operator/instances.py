@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from kubernetes.utils.quantity import parse_quantity
+
 from ecs_operator import labels as L
 from ecs_operator.lifecycle.pods import parse_time
 from ecs_operator.placement.query import Instance
@@ -56,19 +58,13 @@ def agent_connected(node: dict[str, Any]) -> bool:
 
 
 def _cpu_units(quantity: str) -> int:
-    if quantity.endswith("m"):
-        return int(quantity[:-1]) * 1024 // 1000
-    return round(float(quantity) * 1024)
-
-
-_MEMORY_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024, "K": 1000 / 1048576, "M": 1000000 / 1048576, "G": 1e9 / 1048576}
+    """A Kubernetes CPU quantity (`500m`, `2`, `1k`, `1e3`) in ECS CPU units (1024 per vCPU)."""
+    return int(parse_quantity(quantity) * 1024)
 
 
 def _memory_mib(quantity: str) -> int:
-    for suffix in sorted(_MEMORY_UNITS, key=len, reverse=True):
-        if quantity.endswith(suffix):
-            return int(float(quantity[: -len(suffix)]) * _MEMORY_UNITS[suffix])
-    return int(int(quantity) / 1048576)
+    """A Kubernetes memory quantity (`512Mi`, `1e9`, `1T`, `1Pi`, `1000k`) in MiB, rounded down."""
+    return int(parse_quantity(quantity) / 1048576)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
+import sys
+from urllib.parse import urlsplit
 
+from ecs_operator.models.service import TASKS_PER_SERVICE
 from ecs_operator.settings import Settings
 
 
@@ -16,6 +20,14 @@ def _selector(text: str) -> dict[str, str]:
 
 def _flag(selector: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in selector.items())
+
+
+def _task_limit(text: str) -> int:
+    """0 to ECS's quota of tasks per service (the CRD refuses more anyway)."""
+    value = int(text)
+    if not 0 <= value <= TASKS_PER_SERVICE:
+        raise argparse.ArgumentTypeError(f"must be 0 to {TASKS_PER_SERVICE} (ECS's quota of tasks per service)")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--capacity-evaluation-seconds", type=float,
                         default=float(env("ECS_OPERATOR_CAPACITY_EVALUATION_SECONDS", "15")),
                         help="managed scaling evaluation period (ECS: 60; tasks waiting for capacity also trigger it)")
+    parser.add_argument("--max-service-tasks", type=_task_limit, metavar="N",
+                        default=int(env("ECS_OPERATOR_MAX_SERVICE_TASKS", str(TASKS_PER_SERVICE))),
+                        help="the most tasks one Service may ask for (default and ECS's quota: %(default)s)")
     parser.add_argument("--allow-workload-feature", action="append",
                         default=[f for f in env("ECS_OPERATOR_ALLOWED_WORKLOAD_FEATURES", "").split(",") if f],
                         help="workload policy: allow this host-level feature in every namespace (repeatable)")
@@ -63,11 +78,32 @@ def settings_from(args: argparse.Namespace) -> Settings:
         service_task_ready_seconds=args.service_task_ready_seconds,
         stopped_task_ttl_seconds=args.stopped_task_ttl,
         capacity_evaluation_seconds=args.capacity_evaluation_seconds,
+        max_service_tasks=args.max_service_tasks,
         allowed_workload_features=frozenset(args.allow_workload_feature),
     )
 
 
+def liveness_problem(endpoint: str) -> str | None:
+    """Why the liveness endpoint cannot be served (a taken port, a bad URL), checked before kopf starts:
+    kopf would fail later with a traceback."""
+    parts = urlsplit(endpoint)
+    try:
+        host, port = parts.hostname or "0.0.0.0", parts.port or 80
+    except ValueError as e:
+        return f"--liveness {endpoint}: {e}"
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            return f"--liveness {endpoint}: cannot listen on {host}:{port}: {e.strerror or e} (choose another port, or --liveness '' for none)"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.liveness and (problem := liveness_problem(args.liveness)):
+        print(f"ecs-operator run: {problem}", file=sys.stderr)
+        return 2
     import kopf
 
     import ecs_operator.handlers  # noqa: F401  (registers the handlers)

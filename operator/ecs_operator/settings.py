@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ecs_operator.labels import FARGATE as FARGATE_LABEL
+from ecs_operator.models.service import TASKS_PER_SERVICE
 
 
 @dataclass(frozen=True)
@@ -26,5 +27,7 @@ class Settings:
     """How long STOPPED tasks stay visible (ECS: at least an hour)."""
     capacity_evaluation_seconds: float = 15
     """How often capacity providers evaluate managed scaling (ECS: every minute); waiting tasks also trigger it."""
+    max_service_tasks: int = TASKS_PER_SERVICE
+    """The most tasks one Service may ask for (ECS's quota, 5,000, is also the CRD's limit)."""
     allowed_workload_features: frozenset[str] = frozenset()
     """Workload policy: features allowed in every namespace (see translate/policy.py)."""

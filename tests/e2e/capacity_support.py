@@ -126,6 +126,15 @@ def activities(sandbox: Any, provider: str) -> list[str]:
     return [e["message"] for e in provider_events(sandbox, provider) if e["reason"] in ("ScaleOut", "ScaleIn")]
 
 
+def activities_seen(sandbox: Any, provider: str, count: int, prefix: str = "") -> list[str]:
+    """The scaling activities (starting with `prefix`) once at least `count` were posted. Events are posted
+    asynchronously: the nodes and tasks a decision made may be visible before its Event is."""
+    def seen() -> list[str]:
+        found = [a for a in activities(sandbox, provider) if a.startswith(prefix)]
+        return found if len(found) >= count else []
+    return wait_for(seen, 30, what=f"{count} scaling activities {prefix!r} of {provider}")
+
+
 def ecs_formula(tasks: int, per_instance: int, target: int) -> int:
     """ceil(M * 100 / targetCapacity) with M = ceil(tasks / per_instance) (identical tasks bin-pack that way)."""
     return math.ceil(math.ceil(tasks / per_instance) * 100 / target)

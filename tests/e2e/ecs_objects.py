@@ -80,6 +80,16 @@ def events(sandbox: Any, namespace: str, name: str | None = None, reason: str | 
     return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
 
+def events_seen(sandbox: Any, namespace: str, name: str | None = None, reason: str | None = None,
+                count: int = 1, timeout: float = 30) -> list[dict[str, Any]]:
+    """`events(...)` once at least `count` are there. The operator posts Events asynchronously, so the
+    state an Event describes can be visible before the Event is; callers then assert the exact list."""
+    def seen() -> list[dict[str, Any]]:
+        found = events(sandbox, namespace, name, reason)
+        return found if len(found) >= count else []
+    return wait_for(seen, timeout, what=f"{count} Event(s) {reason or ''} about {name or namespace}")
+
+
 def pods(sandbox: Any, namespace: str, task_name: str | None = None) -> list[dict[str, Any]]:
     selector = ["-l", f"{API_GROUP}/task={task_name}"] if task_name else []
     return sandbox.kubectl_json("get", "pods", "-n", namespace, *selector)["items"]

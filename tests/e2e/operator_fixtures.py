@@ -35,6 +35,13 @@ def wait_for(check: Callable[[], T], timeout: float = 60, interval: float = 0.5,
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
 
 
+def kubectl_wait(sandbox: Any, *args: str, timeout: float = 90) -> None:
+    """`kubectl wait --for=condition=...`, retried: it fails at once (instead of waiting) while the object
+    has no status.conditions yet, as a CRD or a Job just created has not."""
+    wait_for(lambda: sandbox.kubectl("wait", *args, "--timeout=30s", check=False).returncode == 0,
+             timeout=timeout, what=f"kubectl wait {' '.join(args)}")
+
+
 @dataclass
 class Operator:
     env: dict[str, str]
@@ -71,11 +78,16 @@ class Operator:
 
 @pytest.fixture(scope="session")
 def crds(sandbox: Any) -> None:
-    """The generated CRDs, installed once."""
+    """The generated CRDs, installed once, with the chart's admission policy on what ECS objects name."""
     sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    for crd in (REPO / "crds").glob("*.yaml"):  # `kubectl wait` fails (not waits) while a CRD has no conditions yet
-        wait_for(lambda: sandbox.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crd),
-                                         check=False).returncode == 0, timeout=90, what=f"{crd.name} Established")
+    kubectl_wait(sandbox, "--for=condition=Established", "-f", str(REPO / "crds"))
+    sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=reference_policy(sandbox))
+
+
+def reference_policy(sandbox: Any) -> str:
+    """The chart's reference policy and its binding, rendered from the chart itself (one source)."""
+    return sandbox.helm("template", "ecs-operator", str(REPO / "charts" / "ecs-operator"), "--namespace", "ecs-system",
+                        "--show-only", "templates/reference-policy.yaml").stdout
 
 
 @pytest.fixture(scope="session")

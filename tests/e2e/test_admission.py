@@ -17,6 +17,7 @@ import yaml
 from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator.cli import main
 from ecs_operator.models import KINDS
+from operator_fixtures import kubectl_wait
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -35,7 +36,7 @@ def crds(sandbox: Cluster) -> Cluster:
     """The CRDs, applied server-side as a GitOps tool would (and as a chart upgrade would, with conflicts forced)."""
     sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
     names = [f"crd/{kind.plural}.{API_GROUP}" for kind in KINDS]
-    sandbox.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
+    kubectl_wait(sandbox, "--for=condition=Established", *names)
     return sandbox
 
 

@@ -26,7 +26,7 @@ from capacity_support import (
     sized_task_definition,
     wait_pool,
 )
-from ecs_objects import API_GROUP, condition, events, kwok_nodes, pods, status, task, unique, wait_task
+from ecs_objects import API_GROUP, condition, events_seen, kwok_nodes, pods, status, task, unique, wait_task
 from operator_fixtures import get, wait_for
 
 from ecs_operator.handlers.capacity_providers import IN_USE
@@ -86,7 +86,7 @@ def test_a_provider_in_use_can_neither_be_deleted_nor_leave_its_cluster(sandbox:
     association = wait_for(lambda: (c := condition(status(sandbox, CLUSTERS, cluster, namespace), "CapacityProviders"))
                            .get("status") == "False" and c, 30, what="the removal refused")
     assert (association["reason"], association["message"]) == ("ResourceInUseException", in_use)
-    assert [e["message"] for e in events(sandbox, namespace, cluster, "ResourceInUseException")] == [in_use]
+    assert [e["message"] for e in events_seen(sandbox, namespace, cluster, "ResourceInUseException")] == [in_use]
     assert condition(status(sandbox, CLUSTERS, cluster, namespace))["status"] == "True"  # the cluster itself is fine
 
     # once nothing uses it, the association goes, and so does the provider with its simulated nodes

@@ -17,11 +17,11 @@ import pytest
 
 from capacity_support import (
     NODE_GROUP_CRD,
-    NODE_GROUPS,
     PROVIDER_LABEL,
     NodeGroupController,
     Watch,
     activities,
+    activities_seen,
     apply_objects,
     capacity_provider,
     ecs_cluster,
@@ -41,7 +41,7 @@ from capacity_support import (
     wait_pool,
 )
 from ecs_objects import API_GROUP, changes_during, condition, status, unique
-from operator_fixtures import wait_for
+from operator_fixtures import kubectl_wait, wait_for
 
 from ecs_operator import labels as L
 
@@ -92,7 +92,7 @@ def test_a_service_scales_an_empty_pool_out_to_what_ecs_formula_gives(
                                  f"{nodes} instances are what targetCapacity {target}% asks for")
 
     # one decision, posted as an Event and shown as the last scaling activity
-    (activity,) = activities(sandbox, provider)
+    (activity,) = activities_seen(sandbox, provider, 1)
     assert activity.startswith(f"scale-out to {nodes} instances: CapacityProviderReservation 200% (M=3, N=0) "
                                f"is above targetCapacity {target}%: 0 -> {nodes} instances"), activity
     assert state["lastScalingActivity"]["action"] == "scale-out" and state["lastScalingActivity"]["reason"] == activity
@@ -121,7 +121,7 @@ def test_a_burst_of_100_waiting_tasks_is_one_scale_out_decision(sandbox: Cluster
     start_service(sandbox, namespace, provider, 100, cpu=256, memory=512, instance_type="m5.xlarge", max_size=20)
 
     wait_for(lambda: service_running(sandbox, namespace, "web", 100), timeout=300, what="100 tasks RUNNING")
-    (activity,) = activities(sandbox, provider)  # instanceWarmupPeriod 0: nothing but batching holds a second one
+    (activity,) = activities_seen(sandbox, provider, 1)  # instanceWarmupPeriod 0: nothing but batching holds a second one
     assert activity.startswith("scale-out to 7 instances: CapacityProviderReservation 200% (M=7, N=0)"), activity
     assert len(pool_node_names(sandbox, provider)) == 7
 
@@ -145,14 +145,15 @@ def test_scaling_the_service_down_shrinks_the_pool_after_the_period_never_removi
     assert sorted(pool_node_names(sandbox, provider)) == sorted(busy)
     assert all(watch.deleted_at(node) is None for node in busy)
     assert {p["metadata"]["uid"] for p in service_pods(sandbox, namespace, "web")} == {p["metadata"]["uid"] for p in survivors}
+    activities_seen(sandbox, provider, 1, "scale-in")
     scale_ins = [e for e in provider_events(sandbox, provider) if e["reason"] == "ScaleIn"]
     assert len(scale_ins) == 1
     moment = datetime.fromisoformat((scale_ins[0].get("lastTimestamp") or scale_ins[0]["eventTime"]).replace("Z", "+00:00"))
     assert (moment - asked).total_seconds() >= 6 - 1  # after the period (timestamps have whole seconds)
     wait_for(lambda: provider_status(sandbox, provider)["instancesRunning"] == len(busy), 30, what="the status after the scale-in")
     if len(busy) > 1:  # the two tasks landed on different instances: protection keeps both, after another period
-        kept = (f"CapacityProviderReservation 50% (M=1, N=2) is below targetCapacity 100%, but managed termination "
-                f"protection keeps the 1 instance(s) above it: they run tasks")
+        kept = ("CapacityProviderReservation 50% (M=1, N=2) is below targetCapacity 100%, but managed termination "
+                "protection keeps the 1 instance(s) above it: they run tasks")
         wait_for(lambda: provider_status(sandbox, provider)["decision"] == kept, 60, what="the protection holding")
         assert not changes_during(sandbox, 8, (f"{CAPACITY_PROVIDERS}/{provider}", None))  # no write while it holds
     state = provider_status(sandbox, provider)
@@ -187,10 +188,11 @@ def test_managed_draining_drains_a_busy_node_before_it_leaves_the_pool(
     assert drained, "the node was never cordoned for draining"
     task_gone, node_gone = pod_watch.deleted_at(task_on_victim), node_watch.deleted_at(victim)
     assert task_gone is not None and node_gone is not None and task_gone <= node_gone
-    (scale_in,) = [a for a in activities(sandbox, provider) if a.startswith("scale-in")]
+    (scale_in,) = activities_seen(sandbox, provider, 1, "scale-in")
     assert scale_in.startswith("scale-in to 2 instances: the pool has 3 instances, outside minSize..maxSize 0..2")
     assert scale_in.endswith(f"(draining {victim} first)")
-    assert f"drained instance(s) {victim} left the pool: their service tasks moved" in activities(sandbox, provider)
+    drained_note = f"drained instance(s) {victim} left the pool: their service tasks moved"
+    wait_for(lambda: drained_note in activities(sandbox, provider), 30, what="the activity of the drained instance leaving")
     # its task waits for capacity (the pool is at maxSize) until the pool may grow again
     wait_for(lambda: provider_status(sandbox, provider).get("provisioningTasks") == 1, 60, what="the moved task PROVISIONING")
     assert provider_status(sandbox, provider)["decision"].endswith("but the pool is at maxSize 2")
@@ -208,17 +210,18 @@ def test_step_sizes_and_pool_limits_are_respected(sandbox: Cluster, namespace: s
     apply_objects(sandbox, namespace, capacity_provider(provider, [namespace], **limits), ecs_cluster(cluster, provider),
                   sized_task_definition("web", cpu=1536, memory=1024))
     wait_pool(sandbox, provider, 1)  # minSize, with no task at all
-    assert activities(sandbox, provider)[0].startswith("scale-out to 1 instances: the pool has 0 instances, outside minSize..maxSize 1..6")
+    assert activities_seen(sandbox, provider, 1)[0].startswith("scale-out to 1 instances: the pool has 0 instances, outside minSize..maxSize 1..6")
 
     apply_objects(sandbox, namespace, ecs_service("web", cluster, "web", 9, provider))  # M = 9 > maxSize
     wait_for(lambda: service_running(sandbox, namespace, "web", 6, waiting=3), timeout=180, what="6 tasks RUNNING, 3 waiting")
-    scale_outs = activities(sandbox, provider)[1:]
+    scale_outs = activities_seen(sandbox, provider, 3)[1:]
     assert [a.split(":")[0] for a in scale_outs] == ["scale-out to 4 instances", "scale-out to 6 instances"], scale_outs
     assert "1 -> 4 instances (9 wanted, step 3)" in scale_outs[0]  # maximumScalingStepSize
     assert "4 -> 6 instances" in scale_outs[1]  # the step of 3 stops at maxSize
     times = [e["firstTimestamp"] or e["eventTime"] for e in provider_events(sandbox, provider) if e["reason"] == "ScaleOut"][1:]
     assert (datetime.fromisoformat(times[1].replace("Z", "+00:00")) - datetime.fromisoformat(times[0].replace("Z", "+00:00"))).total_seconds() >= 5 - 1
-    state = provider_status(sandbox, provider)
+    state = wait_for(lambda: (s := provider_status(sandbox, provider)).get("provisioningTasks") == 3 and s, 30,
+                     what="the status of the round that saw the 3 waiting tasks")
     assert (state["instancesRunning"], state["instancesNeeded"], state["provisioningTasks"]) == (6, 9, 3)
     assert state["decision"] == "CapacityProviderReservation 150% (M=9, N=6) is above targetCapacity 100%, but the pool is at maxSize 6"
     assert len(pool_node_names(sandbox, provider)) == 6
@@ -229,7 +232,7 @@ def test_step_sizes_and_pool_limits_are_respected(sandbox: Cluster, namespace: s
     patch(sandbox, CAPACITY_PROVIDERS, provider, {"spec": {"kubernetes": {"nodePool": {"maxSize": 10}}}})
     wait_for(lambda: service_running(sandbox, namespace, "web", 7), timeout=120, what="7 tasks RUNNING")
     wait_pool(sandbox, provider, 8)
-    assert "6 -> 8 instances (7 wanted, step 2)" in activities(sandbox, provider)[-1]
+    assert "6 -> 8 instances (7 wanted, step 2)" in activities_seen(sandbox, provider, 4, "scale-out")[-1]
 
 
 def test_a_scale_backend_sets_the_replicas_and_marks_the_chosen_nodes_before_scale_in(
@@ -237,7 +240,7 @@ def test_a_scale_backend_sets_the_replicas_and_marks_the_chosen_nodes_before_sca
     """A NodeGroup (test CRD with a scale subresource) stands for a MachineDeployment; the test plays its
     controller. 1024 CPU units: two tasks per m5.large."""
     sandbox.kubectl("apply", "--server-side", "-f", str(NODE_GROUP_CRD))
-    sandbox.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(NODE_GROUP_CRD))
+    kubectl_wait(sandbox, "--for=condition=Established", "-f", str(NODE_GROUP_CRD))
     sandbox.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(
         {"apiVersion": "pools.test.ecs.operator.dev/v1", "kind": "NodeGroup", "metadata": {"name": "workers"}, "spec": {"replicas": 0}}))
     provider = new_provider(providers)
@@ -247,11 +250,12 @@ def test_a_scale_backend_sets_the_replicas_and_marks_the_chosen_nodes_before_sca
     try:
         wait_for(lambda: service_running(sandbox, namespace, "web", 6), timeout=180, what="6 tasks RUNNING")
         assert controller.replicas() == 3 and sorted(pool_node_names(sandbox, provider)) == sorted(controller.created)
-        (scale_out,) = activities(sandbox, provider)
+        (scale_out,) = activities_seen(sandbox, provider, 1)
         assert scale_out.startswith("scale-out to 3 instances: CapacityProviderReservation 200% (M=3, N=0)")
         assert scale_out.endswith("(added replicas=3)")
-        for node in pool_nodes(sandbox, provider):  # the operator registered them with the cluster of this namespace
-            assert (node["metadata"]["labels"][L.CLUSTER], node["metadata"]["labels"][L.CLUSTER_NAMESPACE]) == (cluster, namespace)
+        for node in pool_nodes(sandbox, provider):  # registered with the cluster of this namespace before any task ran there
+            labels = node["metadata"]["labels"]
+            assert (labels.get(L.CLUSTER), labels.get(L.CLUSTER_NAMESPACE)) == (cluster, namespace), node["metadata"]["name"]
 
         scale_service(sandbox, namespace, 1)
         wait_for(lambda: service_running(sandbox, namespace, "web", 1), timeout=120, what="1 task RUNNING")
@@ -259,7 +263,7 @@ def test_a_scale_backend_sets_the_replicas_and_marks_the_chosen_nodes_before_sca
         wait_for(lambda: controller.replicas() == 1 and pool_node_names(sandbox, provider) == [busy], 90,
                  what="the NodeGroup at 1 replica, the busy node kept")
         assert controller.deleted_unmarked == [] and sorted(controller.deleted_marked) == sorted(set(controller.created) - {busy})
-        scale_in = activities(sandbox, provider)[-1]
+        (scale_in,) = activities_seen(sandbox, provider, 1, "scale-in")
         assert scale_in.startswith("scale-in to 1 instances:") and scale_in.endswith(f"(removed {', '.join(sorted(controller.deleted_marked))})")
         wait_for(lambda: provider_status(sandbox, provider)["instancesRunning"] == 1, 30, what="the status after the scale-in")
     finally:
@@ -281,7 +285,7 @@ def test_an_operator_killed_in_the_middle_of_a_scale_out_does_not_over_provision
     wait_for(lambda: service_running(sandbox, namespace, "web", 10), timeout=180, what="10 tasks RUNNING")
     assert watch.most() == 3, f"{watch.most()} nodes at once ({at_kill} when the operator died)"
     assert len(pool_node_names(sandbox, provider)) == 3
-    assert provider_status(sandbox, provider)["lastScalingActivity"]["reason"].startswith(
-        "scale-out to 3 instances: CapacityProviderReservation 150% (M=3, N=2)")
+    wait_for(lambda: ((provider_status(sandbox, provider).get("lastScalingActivity") or {}).get("reason") or "").startswith(
+        "scale-out to 3 instances: CapacityProviderReservation 150% (M=3, N=2)"), 30, what="the last scaling activity in the status")
     assert not [line for line in changes_during(sandbox, 8, ("nodes", None)) if provider in line]
     watch.stop()

@@ -20,8 +20,10 @@ import pytest
 import yaml
 
 from ecs_operator import API_GROUP
-from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION
+from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION, build_node, instance_type
 from operator_fixtures import Operator, apply, get, wait_for
+from ecs_objects import KUBECTL
+from tenant_support import fingerprint
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -92,6 +94,16 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
     else:
         assert scale_rules == []
 
+    # the admission policies: what ECS objects name (every author), and the operator's own writes
+    policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"}
+    bindings = {o["spec"]["policyName"] for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"}
+    assert sorted(policies) == sorted(bindings) == [f"dry-ecs-operator-{p}" for p in ("children", "nodes", "references")]
+    user = f"system:serviceaccount:{namespace}:dry-ecs-operator"
+    assert [c["name"] for c in policies["dry-ecs-operator-references"]["spec"]["matchConditions"]] == ["spec-written"]
+    assert all(f"== '{user}'" in policies[f"dry-ecs-operator-{p}"]["spec"]["matchConditions"][0]["expression"] for p in ("children", "nodes"))
+    delete_annotations = next(v["expression"] for v in policies["dry-ecs-operator-nodes"]["spec"]["variables"] if v["name"] == "deleteAnnotations")
+    assert delete_annotations == ("['cluster.x-k8s.io/delete-machine']" if variant == "scale" else "[]")
+
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     if variant == "namespaces":
@@ -117,6 +129,8 @@ def test_values_schema_refuses_unknown_features_and_keys(sandbox: Cluster) -> No
     assert bad_feature.returncode != 0 and "allowedFeatures" in bad_feature.stderr
     typo = sandbox.helm("template", "x", str(CHART), *set_args({"watchNamespace": ["a"]}), check=False)
     assert typo.returncode != 0 and "watchNamespace" in typo.stderr
+    kube_system = sandbox.helm("template", "x", str(CHART), *set_args({"watchNamespaces": ["apps", "kube-system"]}), check=False)
+    assert kube_system.returncode != 0 and "watchNamespaces" in kube_system.stderr
 
 
 # -- install, upgrade, uninstall ---------------------------------------------------------------
@@ -362,7 +376,8 @@ def test_operator_scenario_with_the_service_account_token(
             remove_pool(sandbox, *pool_names(installed), installed.work)  # deleting works too, with these rights
         finally:
             operator.stop()
-        denied = [line for line in operator.log().splitlines() if f'User "{installed.user}" cannot' in line]
+        denied = [line for line in operator.log().splitlines()
+                  if f'User "{installed.user}" cannot' in line or "ValidatingAdmissionPolicy" in line]  # RBAC, the chart's policies
         assert denied == [], "\n".join(denied[:5])
     finally:
         running_operator.start()
@@ -543,3 +558,94 @@ def test_a_kwok_pool_without_the_charts_node_rights_is_a_condition(
         sandbox.kubectl("delete", "capacityproviders.ecs.operator.dev", pool, "--ignore-not-found", "--wait=false", check=False)
         sandbox.helm("uninstall", release, "--namespace", release_ns, "--wait", check=False)
         sandbox.kubectl("delete", "namespace", release_ns, "--wait=false", check=False)
+
+
+def test_the_service_accounts_node_and_child_writes_are_narrowed(sandbox: Cluster, installed: Installed, tmp_path: Path) -> None:
+    """RBAC lets the ServiceAccount patch every Node and create or delete Nodes (kwok); the chart's
+    policies let its token change only the operator's own labels, annotations and taint and
+    spec.unschedulable, create and delete only node-pool Nodes, and write children only when an
+    ECS object controls them, never in kube-system. Refused writes leave the object as it was."""
+    sa = {**sandbox.env, "KUBECONFIG": str(service_account_kubeconfig(sandbox, installed, tmp_path / "sa.kubeconfig"))}
+    as_sa = lambda *args, input=None: sandbox.run(str(KUBECTL), *args, input=input, check=False, env=sa)  # noqa: E731
+    suffix = uuid.uuid4().hex[:5]
+    foreign, pooled = f"narrow-{suffix}", f"narrow-pool-{suffix}"
+    taint = {"key": "e2e/narrow", "value": "true", "effect": "NoSchedule"}
+    node = build_node(foreign, instance_type("m5.large"), "us-east-1a", labels={"team": "platform"}, taints=[taint])
+    sandbox.kubectl("apply", "-f", "-", input=json.dumps(node))
+    try:
+        # in force once the first forbidden write is refused (a server-side dry run: nothing changes meanwhile)
+        wait_for(lambda: as_sa("label", "node", foreign, "team=attacker", "--overwrite", "--dry-run=server").returncode != 0,
+                 timeout=30, what="the node policy in force")
+        # kwok makes the Node Ready; the controllers then take their not-ready taint off
+        wait_for(lambda: (n := sandbox.kubectl_json("get", "node", foreign))["spec"].get("taints") == [taint]
+                 and {c["type"]: c["status"] for c in n.get("status", {}).get("conditions", [])}.get("Ready") == "True",
+                 timeout=60, what=f"{foreign} Ready with only its own taint")
+        before = fingerprint(sandbox, "node", foreign)
+        forbidden = {
+            "a foreign label": ("label", "node", foreign, "team=attacker", "--overwrite"),
+            "a new foreign label": ("label", "node", foreign, "node-role.kubernetes.io/control-plane="),
+            "a foreign annotation": ("annotate", "node", foreign, "example.com/owner=attacker"),
+            "spec.podCIDR": ("patch", "node", foreign, "-p", '{"spec": {"podCIDR": "10.99.0.0/24"}}'),
+            "a foreign taint": ("patch", "node", foreign, "-p", '{"spec": {"taints": []}}'),
+            "deleting a Node of no pool": ("delete", "node", foreign, "--wait=false"),
+        }
+        for what, args in forbidden.items():
+            result = as_sa(*args)
+            assert result.returncode != 0 and installed.user in result.stderr and "may " in result.stderr, (what, result.stderr)
+        after = fingerprint(sandbox, "node", foreign)  # kwok's status updates may bump the resourceVersion
+        assert (after["uid"], after["spec"], after["ownerReferences"]) == (before["uid"], before["spec"], before["ownerReferences"])
+        assert after["labels"]["team"] == "platform" and "node-role.kubernetes.io/control-plane" not in after["labels"]
+        assert "example.com/owner" not in (after["annotations"] or {})
+
+        # what the operator does: its warming-up taint on and off (the other taints as they are), its
+        # labels and annotations, cordoning for DRAINING and back
+        warming = {"key": "ecs.operator.dev/warming-up", "value": "true", "effect": "NoSchedule"}
+        taints = sandbox.kubectl_json("get", "node", foreign)["spec"]["taints"]
+        allowed = [("patch", "node", foreign, "-p", json.dumps({"spec": {"taints": [*taints, warming]}})),
+                   ("patch", "node", foreign, "-p", json.dumps({"spec": {"taints": taints}})),
+                   ("label", "node", foreign, "ecs.operator.dev/draining=true"),
+                   ("annotate", "node", foreign, "ecs.operator.dev/cordoned-for-draining=true"),
+                   ("label", "node", foreign, "attributes.ecs.operator.dev/gpu=yes"),
+                   ("patch", "node", foreign, "-p", '{"spec": {"unschedulable": true}}'),
+                   ("patch", "node", foreign, "-p", '{"spec": {"unschedulable": false}}'),
+                   ("label", "node", foreign, "ecs.operator.dev/draining-")]
+        for args in allowed:
+            result = as_sa(*args)
+            assert result.returncode == 0, (args, result.stderr)
+        delete_machine = as_sa("annotate", "node", foreign, "cluster.x-k8s.io/delete-machine=yes")
+        assert (delete_machine.returncode == 0) == bool(installed.values.get("nodePools.scaleTargets")), delete_machine.stderr
+
+        no_pool = build_node(f"narrow-new-{suffix}", instance_type("m5.large"), "us-east-1a")
+        created = as_sa("create", "-f", "-", input=json.dumps(no_pool))
+        assert created.returncode != 0 and "may create only Nodes of its node pools" in created.stderr, created.stderr
+        pool_node = build_node(pooled, instance_type("m5.large"), "us-east-1a", labels={f"{API_GROUP}/capacity-provider": "narrow"})
+        assert as_sa("create", "-f", "-", input=json.dumps(pool_node)).returncode == 0
+        deleted = as_sa("delete", "node", pooled)
+        assert deleted.returncode == 0, deleted.stderr
+
+        # children: only those an ECS object controls, never in kube-system
+        sandbox.kubectl("create", "service", "clusterip", f"payments-{suffix}", "--tcp=80:80", "-n", installed.work)
+        service_before = fingerprint(sandbox, "service", f"payments-{suffix}", installed.work)
+        takeover = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"payments-{suffix}", "namespace": installed.work},
+                    "spec": {"selector": {"app": "attacker"}}}  # as the operator writes: server-side apply with force
+        hijack = as_sa("apply", "--server-side", "--force-conflicts", "--field-manager=ecs-operator", "-f", "-", input=json.dumps(takeover))
+        assert hijack.returncode != 0 and "may update only services controlled by an ECS object" in hijack.stderr, hijack.stderr
+        removal = as_sa("delete", "service", f"payments-{suffix}", "-n", installed.work, "--wait=false")
+        assert removal.returncode != 0 and "may delete only services controlled by an ECS object" in removal.stderr, removal.stderr
+        assert fingerprint(sandbox, "service", f"payments-{suffix}", installed.work) == service_before
+        orphan = as_sa("create", "service", "clusterip", f"orphan-{suffix}", "--tcp=80:80", "-n", installed.work)
+        assert orphan.returncode != 0 and "may create only services controlled by an ECS object" in orphan.stderr, orphan.stderr
+        # nor may its token point an ECS object at a Secret (it patches ECS objects, their metadata only)
+        td = {"apiVersion": f"{API_GROUP}/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": f"narrow-{suffix}", "namespace": installed.work},
+              "spec": {"family": "narrow", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]}}
+        sandbox.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(td))
+        td["spec"]["containerDefinitions"][0]["secrets"] = [{"name": "TOKEN", "valueFrom": "/admin/token"}]
+        pointed = as_sa("apply", "--server-side", "--force-conflicts", "--field-manager=ecs-operator", "-f", "-", input=json.dumps(td))
+        assert pointed.returncode != 0 and (f"spec.containerDefinitions[0].secrets[0].valueFrom: {installed.user} may not get secret "
+                                            f"{installed.work}/admin-token") in pointed.stderr, pointed.stderr
+        pod = as_sa("run", f"narrow-{suffix}", "--image=busybox", "-n", "kube-system")
+        assert pod.returncode != 0, pod.stderr
+        if installed.variant == "clusterwide":  # RBAC grants Pods everywhere: the policy refuses kube-system
+            assert "may not write pods in namespace kube-system" in pod.stderr, pod.stderr
+    finally:
+        sandbox.kubectl("delete", "node", foreign, pooled, f"narrow-new-{suffix}", "--ignore-not-found", "--wait=false", check=False)

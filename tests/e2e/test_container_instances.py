@@ -71,6 +71,7 @@ def test_registered_and_remaining_resources_follow_tasks(sandbox: Cluster, names
             "ecs.cpu-architecture": "x86_64", "stack": "prod"}
         assert registered["runningTasksCount"] == 0 and registered["pendingTasksCount"] == 0
 
+        sandbox.kubectl("label", "namespace", namespace, f"{API_GROUP}/allow-privileged-workloads=true")  # static host ports
         ports = [{"containerPort": 80, "hostPort": 8080}, {"containerPort": 53, "hostPort": 5353, "protocol": "udp"}]
         apply_all(sandbox, namespace, cluster(name),
                   task_definition("hard", container("web", cpu=512, memory=1024, portMappings=ports)),
@@ -167,5 +168,20 @@ def test_agent_connected_follows_the_nodes_ready_condition(sandbox: Cluster) -> 
         wait_for(lambda: instance(sandbox, name).get("agentConnected") is True, what="agentConnected once the node is Ready")
         ready("Unknown", "NodeStatusUnknown")
         wait_for(lambda: instance(sandbox, name).get("agentConnected") is False, what="agentConnected False once it is not")
+    finally:
+        sandbox.kubectl("delete", "node", name, "--wait=false", check=False)
+
+
+def test_any_valid_node_quantity_is_read_in_ecs_units(sandbox: Cluster) -> None:
+    """Kubernetes accepts `1k` CPUs and `1Ti` or `1e12` bytes of memory; the instance reports them in ECS
+    units (issue 14.14: the status crashed on `1k`, retried every minute)."""
+    name = unique("quantities")
+    node = build_node(name, instance_type("m5.large"), "us-east-1a", labels={f"{API_GROUP}/cluster": name})
+    node["status"]["capacity"].update(cpu="1k", memory="1Ti")
+    node["status"]["allocatable"].update(cpu="1000", memory="1e12")
+    sandbox.kubectl("create", "-f", "-", input=json.dumps(node))
+    try:
+        registered = wait_for(lambda: resources(instance(sandbox, name), "registeredResources"), what="the instance's resources")
+        assert (registered["CPU"], registered["MEMORY"]) == (1000 * 1024, 10**12 // 1048576)
     finally:
         sandbox.kubectl("delete", "node", name, "--wait=false", check=False)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION, build_node, instance_type, zone_for
+from operator_fixtures import kubectl_wait
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -183,7 +184,7 @@ def test_rbac_refuses_a_service_account_without_rights(sandbox: Cluster, namespa
 
 def test_job_pods_complete(sandbox: Cluster, namespace: str) -> None:
     sandbox.kubectl("create", "job", "once", "--image=busybox:1.37", "-n", namespace)
-    sandbox.kubectl("wait", "job/once", "--for=condition=Complete", "--timeout=60s", "-n", namespace)
+    kubectl_wait(sandbox, "job/once", "--for=condition=Complete", "-n", namespace)
 
 
 def test_native_sidecars_run_and_init_containers_complete_first(sandbox: Cluster, namespace: str) -> None:

@@ -94,6 +94,7 @@ def provider_pools(nodes: Nodes, namespace: str) -> tuple[str, str, dict[str, st
     owner = {}
     for provider, zones in ((first, ("us-east-1a", "us-east-1b")), (second, ("us-east-1b", "us-east-1c"))):
         for zone in zones:
+            # instances of the provider, registered with the cluster (ECS places tasks only on registered ones)
             owner[nodes.add(zone, {L.CAPACITY_PROVIDER: provider, **registration_labels(namespace, "default")})] = provider
     return first, second, owner
 

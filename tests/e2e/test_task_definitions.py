@@ -16,7 +16,7 @@ from ecs_objects import (
     cluster,
     condition,
     container,
-    events,
+    events_seen,
     pods,
     status,
     task,
@@ -73,7 +73,7 @@ def test_a_changed_task_definition_registers_revision_2_and_revision_1_tasks_sta
     assert (two["taskDefinition"], two["taskDefinitionArn"], two["status"]) == ("web:2", f"{ARN}/web:2", "ACTIVE")
     assert [(r["revision"], r["status"]) for r in two["revisions"]] == [(1, "ACTIVE"), (2, "ACTIVE")]
     assert revisions(sandbox, namespace) == {"web-1": 1, "web-2": 2}  # immutable, one object per revision
-    assert [e["message"] for e in events(sandbox, namespace, "web", reason="Registered")] == [
+    assert [e["message"] for e in events_seen(sandbox, namespace, "web", reason="Registered", count=2)] == [
         "registered task definition web:1", "registered task definition web:2"]
 
     # the revision-1 task is untouched: same Pod, same image, still reported as web:1
@@ -110,14 +110,14 @@ def test_a_deregistered_revision_is_inactive_running_tasks_keep_running_new_ones
     assert [(r["revision"], r["status"]) for r in inactive["revisions"]] == [(1, "INACTIVE"), (2, "ACTIVE")]
     assert (inactive["revision"], inactive["status"]) == (2, "ACTIVE")  # deregistering registers nothing
     assert revisions(sandbox, namespace) == {"web-1": 1, "web-2": 2}
-    assert [e["message"] for e in events(sandbox, namespace, "web", reason="Deregistered")] == ["task definition web:1 is INACTIVE"]
+    assert [e["message"] for e in events_seen(sandbox, namespace, "web", reason="Deregistered")] == ["task definition web:1 is INACTIVE"]
 
     apply_all(sandbox, namespace, task("new-on-1", "web:1"), task("new-by-family", "web"))
     refused = refusal(sandbox, namespace, "task", "new-on-1")
     assert refused["reason"] == "ClientException"
     assert refused["message"].startswith("taskDefinition:") and "web:1 is inactive" in refused["message"]
     assert not pods(sandbox, namespace, "new-on-1")
-    assert events(sandbox, namespace, "new-on-1", reason="ClientException")[0]["type"] == "Warning"
+    assert events_seen(sandbox, namespace, "new-on-1", reason="ClientException")[0]["type"] == "Warning"
     assert wait_task(sandbox, namespace, "new-by-family", "RUNNING")["taskDefinition"] == "web:2"  # latest ACTIVE
     (still,) = pods(sandbox, namespace, "old")
     assert still["metadata"]["uid"] == old_pod["metadata"]["uid"]
@@ -164,7 +164,7 @@ def test_specs_only_the_operator_can_judge_are_reported_naming_the_field(sandbox
     assert f"{API_GROUP}/allow-privileged-workloads" in privileged["message"]  # says how to opt in
     assert privileged["reason"] == "RefusedByWorkloadPolicy", privileged
     for name, reason in (("fargate-size", "InvalidTaskDefinition"), ("privileged", "RefusedByWorkloadPolicy")):
-        (warning,) = events(sandbox, namespace, name, reason=reason)
+        (warning,) = events_seen(sandbox, namespace, name, reason=reason)
         assert warning["type"] == "Warning"
     unknown = refusal(sandbox, namespace, "task", "unknown-revision")
     assert unknown["reason"] == "ClientException" and unknown["message"].startswith("taskDefinition:")

@@ -22,6 +22,7 @@ from ecs_objects import (
     condition,
     container,
     events,
+    events_seen,
     first_line,
     kwok_nodes,
     pods,
@@ -107,7 +108,7 @@ def test_the_mission_example_runs_and_kubectl_get_ecs_lists_it(sandbox: Cluster,
     assert "taskdefinition.ecs.operator.dev/nginx-demo" in listed and "cluster.ecs.operator.dev/default" in listed
 
     # applied in one go, the Task waited for its TaskDefinition without a Warning
-    assert [e["reason"] for e in events(sandbox, namespace, "nginx")] == ["TaskRunning"]
+    assert [e["reason"] for e in events_seen(sandbox, namespace, "nginx")] == ["TaskRunning"]
     assert not [e for e in events(sandbox, namespace) if e["type"] == "Warning"]
 
 
@@ -127,7 +128,7 @@ def test_an_essential_container_exiting_stops_the_task(sandbox: Cluster, namespa
     assert helper["lastStatus"] == "STOPPED"  # ECS stops every other container of the task
     assert wait_for(lambda: not [p for p in pods(sandbox, namespace, "exiter") if p["status"].get("phase") == "Running"],
                     what="no running Pod left")
-    (stop_event,) = events(sandbox, namespace, "exiter", reason="TaskStopped")
+    (stop_event,) = events_seen(sandbox, namespace, "exiter", reason="TaskStopped")
     assert stop_event["type"] == "Warning" and "Essential container in task exited" in stop_event["message"]
 
 
@@ -220,7 +221,7 @@ def test_a_task_too_big_for_any_node_stays_provisioning_with_the_reason(sandbox:
     assert [f["reason"] for f in huge["failures"]] == ["RESOURCE:MEMORY"]
     assert status(sandbox, "task", "cpu-hog", namespace)["lastStatus"] == "PROVISIONING"
     # one Event per placement failure, not one per handler run (Pod events and resyncs keep coming)
-    assert len(events(sandbox, namespace, "huge", reason="TaskPlacementFailed")) == 1
+    assert len(events_seen(sandbox, namespace, "huge", reason="TaskPlacementFailed")) == 1
     assert memory_event[0].get("count", 1) == 1
 
 
@@ -240,7 +241,7 @@ def test_stop_task_gives_user_initiated_with_the_reason(sandbox: Cluster, namesp
     assert (without_reason["stopCode"], without_reason["stoppedReason"]) == ("UserInitiated", "Task stopped by user")
     assert with_reason["desiredStatus"] == "STOPPED" and with_reason["stoppingAt"] <= with_reason["stoppedAt"]
     assert wait_for(lambda: not pods(sandbox, namespace), what="the Pods deleted")
-    (event,) = events(sandbox, namespace, "with-reason", reason="TaskStopped")
+    (event,) = events_seen(sandbox, namespace, "with-reason", reason="TaskStopped")
     assert event["type"] == "Normal" and "scaling down for the night" in event["message"]
 
 
@@ -268,7 +269,7 @@ def test_operator_killed_while_creating_tasks_converges_without_duplicates(
     uids = {p["metadata"]["uid"].replace("-", "") for p in pods(sandbox, namespace, "ten")}
     assert {r["taskArn"].rsplit("/", 1)[1] for r in records} == uids  # each record names its own Pod
     assert (done["lastStatus"], done["pendingCount"], done["stoppedCount"]) == ("RUNNING", 0, 0)
-    assert len(events(sandbox, namespace, "ten", reason="TaskRunning")) == 10
+    assert len(events_seen(sandbox, namespace, "ten", reason="TaskRunning", count=10)) == 10
 
 
 def test_fargate_needs_awsvpc_and_becomes_pod_level_resources(sandbox: Cluster, namespace: str) -> None:
@@ -294,7 +295,7 @@ def test_fargate_needs_awsvpc_and_becomes_pod_level_resources(sandbox: Cluster, 
     assert condition(refused)["reason"] == "InvalidParameterException"
     assert "taskDefinition.networkMode" in message and "FARGATE" in message, message
     assert not pods(sandbox, namespace, "bridged-on-fargate") and "tasks" not in refused
-    (warning,) = events(sandbox, namespace, "bridged-on-fargate", reason="InvalidParameterException")
+    (warning,) = events_seen(sandbox, namespace, "bridged-on-fargate", reason="InvalidParameterException")
     assert warning["type"] == "Warning"
 
 
@@ -317,7 +318,7 @@ def test_external_tasks_run_only_on_external_instances_and_ec2_on_the_cluster_in
 
 
 def test_network_modes(sandbox: Cluster, namespace: str) -> None:
-    sandbox.kubectl("label", "namespace", namespace, f"{API_GROUP}/allow-privileged-workloads=true")  # host mode
+    sandbox.kubectl("label", "namespace", namespace, f"{API_GROUP}/allow-privileged-workloads=true")  # host mode, host port
     port = {"containerPort": 80, "hostPort": 8080}
     apply_all(sandbox, namespace, cluster(),
               task_definition("awsvpc", container("web", memory=64, portMappings=[{"containerPort": 80}]), networkMode="awsvpc"),

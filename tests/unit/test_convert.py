@@ -483,3 +483,15 @@ def test_convert_imports_neither_kubernetes_nor_kopf(tmp_path: Path) -> None:
              "print(code, heavy, file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.stderr.strip() == "0 []"
+
+
+def test_what_the_workload_policy_would_refuse_converts_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gated = {"family": "tool", "containerDefinitions": [{"name": "tool", "image": "busybox", "memory": 64,
+                                                         "dockerSecurityOptions": ["apparmor:unconfined"]}]}
+    service = {"apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"taskDefinition": "tool", "desiredCount": 1, "kubernetes": {"loadBalancerServiceType": "NodePort"}}}
+    code, out, err = convert(capsys, "--to", "k8s", write(tmp_path, "td.json", gated), write(tmp_path, "svc.json", service))
+    assert code == 0 and docs(out)
+    assert (f"{tmp_path}/td.json: warning: containerDefinitions[0].dockerSecurityOptions[0]: the AppArmor profile 'unconfined' "
+            "is refused by the workload policy (feature securityProfiles)") in err
+    assert f"{tmp_path}/svc.json: warning: spec.kubernetes.loadBalancerServiceType: a Kubernetes Service of type NodePort" in err

@@ -113,3 +113,12 @@ def test_remaining_resources_drop_while_tasks_run_and_come_back_when_they_stop()
     left = remaining_resources(node(), [task_pod([web]), task_pod([web], phase="Succeeded")])
     assert (left.cpu, left.memory, 8080 in left.ports) == (4096 - 512, 16384 - 1024, True)
     assert remaining_resources(node(), [task_pod([web], phase="Failed")]) == registered_resources(node())
+
+
+@pytest.mark.parametrize(("cpu", "units"), [("1k", 1024000), ("1e3", 1024000), ("3500m", 3584), ("2", 2048), ("0.5", 512)])
+@pytest.mark.parametrize(("memory", "mib"), [("1e9", 953), ("1T", 953674), ("1Pi", 1073741824), ("1000k", 0), ("16Gi", 16384),
+                                             ("16384Mi", 16384), ("7.5Gi", 7680)])
+def test_every_valid_kubernetes_quantity_is_read(cpu: str, units: int, memory: str, mib: int) -> None:
+    """Kubernetes accepts decimal, binary and exponent suffixes on Node capacity (issue 14.14: `1k` crashed)."""
+    registered = registered_resources(node(cpu=cpu, memory=memory))
+    assert (registered.cpu, registered.memory) == (units, mib)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from ecs_operator import labels as L
 from ecs_operator.models import RegisterTaskDefinition, ServiceSpec
 from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.settings import Settings
 from ecs_operator.translate.pod import Revision
-from ecs_operator.translate.service import DRAINING_LABEL, ServicePlan, service_objects
+from ecs_operator.translate.policy import ALLOW_ALL, WorkloadPolicy
+from ecs_operator.translate.service import DRAINING_LABEL, ServicePlan, desired_count_problems, service_objects
 
 SETTINGS = Settings(service_task_ready_seconds=40, fargate_node_selector={"pool": "fargate"},
                     fargate_spot_node_selector={"pool": "spot"})
@@ -27,13 +31,14 @@ def revision(health_check: bool = False, **task: Any) -> Revision:
 
 
 def plan(spec: dict[str, Any], rev: Revision | None = None, default: list[dict[str, Any]] | None = None,
-         daemon_instances: int = 0, access: dict[str, list[str]] | None = None) -> ServicePlan:
+         daemon_instances: int = 0, policy: WorkloadPolicy = WorkloadPolicy(),
+         access: dict[str, list[str]] | None = None) -> ServicePlan:
     return service_objects(
         ServiceSpec.model_validate({"taskDefinition": "web:3", **spec}), name="web", namespace="ns", revision=rev or revision(),
         cluster="default", settings=SETTINGS,
         cluster_default_strategy=[CapacityProviderStrategyItem.model_validate(i) for i in default or []],
         daemon_instance_count=daemon_instances, provider_access=access, owner=OWNER,
-        template_labels={"ecs.operator.dev/deployment": "123"},
+        template_labels={"ecs.operator.dev/deployment": "123"}, policy=policy,
     )
 
 
@@ -153,8 +158,11 @@ def test_load_balancers_registries_and_service_connect_become_kubernetes_service
     assert services["web"]["spec"]["ports"] == [{"name": "port-80", "port": 80, "targetPort": 80, "protocol": "TCP"}]
     assert services["web-discovery"]["spec"]["clusterIP"] == "None"
     assert services["web-alias"]["spec"]["ports"][0]["port"] == 8080 and services["web-alias"]["spec"]["ports"][0]["targetPort"] == 80
-    lb_type = plan({"desiredCount": 1, "kubernetes": {"loadBalancerServiceType": "LoadBalancer"},
-                    "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}]})
+    external = {"desiredCount": 1, "kubernetes": {"loadBalancerServiceType": "LoadBalancer"},
+                "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}]}
+    refused = plan(external)  # the workload policy's externalServices
+    assert [p.path for p in refused.problems] == ["kubernetes.loadBalancerServiceType"] and not refused.services
+    lb_type = plan(external, policy=ALLOW_ALL)
     assert by_kind(lb_type, "Service")["web"]["spec"]["type"] == "LoadBalancer"
 
 
@@ -179,3 +187,14 @@ def test_applying_twice_plans_the_same_objects() -> None:
     spec = {"desiredCount": 3, "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}]}
     first, second = plan(spec), plan(spec)
     assert [*first.workloads, *first.services, *first.extra] == [*second.workloads, *second.services, *second.extra]
+
+
+def test_desired_count_within_ecs_quota_and_the_operators_limit() -> None:
+    with pytest.raises(ValidationError, match="less than or equal to 5000"):
+        ServiceSpec.model_validate({"desiredCount": 5001})
+    assert desired_count_problems(ServiceSpec.model_validate({"desiredCount": 5000}), 5000) == []
+    assert desired_count_problems(ServiceSpec.model_validate({"schedulingStrategy": "DAEMON"}), 10) == []
+    [problem] = desired_count_problems(ServiceSpec.model_validate({"desiredCount": 11}), 10)
+    assert problem.path == "desiredCount"
+    assert problem.message.startswith("11 tasks are more than this operator allows per service (10)")
+    assert "chart value ecs.maxServiceTasks" in problem.message

@@ -116,3 +116,10 @@ one Role per watched namespace. README.md explains each rule.
   {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The scale backend's delete annotations as a CEL list literal (node-policy.yaml). */}}
+{{- define "ecs-operator.deleteAnnotations" -}}
+{{- $keys := list }}
+{{- range .Values.nodePools.scaleTargets }}{{ $keys = append $keys (printf "'%s'" (.deleteAnnotation | default "cluster.x-k8s.io/delete-machine")) }}{{ end }}
+{{- printf "[%s]" (join ", " (uniq $keys)) }}
+{{- end }}

@@ -19,7 +19,7 @@ from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import Entry, FidelityReport, summarize
 from ecs_operator.translate.names import dns_label
 from ecs_operator.translate.pod import Revision, pod_template
-from ecs_operator.translate.policy import FEATURES, policy_violations
+from ecs_operator.translate.policy import ALLOW_ALL, WorkloadPolicy, policy_violations, service_policy_violations
 
 from .detect import EcsObject
 from .load import Document
@@ -27,8 +27,6 @@ from .problems import InputProblem
 
 Target = Literal["crs", "k8s"]
 DEFAULT_CLUSTER = "default"  # the operator's cluster for tasks and services that name none
-ALL_FEATURES = frozenset(FEATURES)
-"""The workload policy is the operator's (per namespace): convert translates everything and warns."""
 
 
 @dataclass
@@ -144,6 +142,9 @@ def _translate(c: Conversion, to: Target, settings: Settings, revisions: dict[st
     kind = c.obj.kind
     if kind == "TaskDefinition":
         return _task_definition(c, settings, out)
+    if kind == "Service":  # the workload policy is the operator's (per namespace): convert warns
+        out.warnings += [InputProblem(c.obj.document.where, c.obj.file_path(p.path), p.message)
+                         for p in service_policy_violations(c.model, WorkloadPolicy(), settings.load_balancer_service_type)]
     if kind in ("Service", "Task"):
         return _launch(c, to, settings, revisions)
     c.fields = FidelityReport(kind).entries(_ecs_json(c))
@@ -165,7 +166,7 @@ def _task_definition(c: Conversion, settings: Settings, out: Outcome) -> list[In
     if translation.isolated:
         c.note = "networkMode none: the operator adds a deny-all NetworkPolicy for the Pods of each task and service"
     out.warnings += [InputProblem(c.obj.document.where, c.obj.file_path(p.path), p.message)
-                     for p in policy_violations(c.revision.definition, frozenset())]
+                     for p in policy_violations(c.revision.definition, c.revision.kubernetes, WorkloadPolicy())]
     return []
 
 
@@ -188,7 +189,7 @@ def _launch(c: Conversion, to: Target, settings: Settings,
         from ecs_operator.translate.service import service_objects  # only runs with services need it
 
         plan = service_objects(c.model, name=c.name, namespace=namespace, revision=found.revision, cluster=cluster,
-                               settings=settings, allowed_features=ALL_FEATURES)
+                               settings=settings, policy=ALLOW_ALL)  # refusals are warnings here
         c.objects = [*plan.workloads, *plan.services, *plan.extra]
         entries = plan.template_report.entries(_ecs_json(found))
         c.task_definition.update(note=f"its fields as this service runs them ({found.label})",
@@ -197,7 +198,7 @@ def _launch(c: Conversion, to: Target, settings: Settings,
         from ecs_operator.translate.task import task_pods
 
         plan = task_pods(c.model, name=c.name, namespace=namespace, revision=found.revision, cluster=cluster,
-                         settings=settings, allowed_features=ALL_FEATURES)
+                         settings=settings, policy=ALLOW_ALL)
         c.objects = [*plan.pods, *plan.extra]
     c.fields = plan.report.entries(_ecs_json(c))
     return [InputProblem(where, _problem_path(c, p.path), p.message) for p in plan.problems]

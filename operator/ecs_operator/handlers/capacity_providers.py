@@ -24,6 +24,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from ecs_operator import API_GROUP
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.adapters.nodepools import LEAVING, WARMED_UP_AT, WARMING_UP_TAINT, NodePoolBackend, backend_for
@@ -57,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 BATCH_IDLE_SECONDS = 1.0
 BATCH_MAX_SECONDS = 10.0
+REGISTERED_AT = f"{API_GROUP}/registered-at"
+"""Node annotation: when the operator registered the pool's node with its cluster (labelled it)."""
 SETTLE_SECONDS = 10.0
 """After its warm-up a node counts as seen by the scheduler once this long has passed: until then tasks
 the scheduler refused earlier still count on its room (no second scale-out for the same tasks)."""
@@ -257,7 +260,7 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
     moment = now()
     ms = asg.managedScaling or ManagedScaling()
     warmup = timedelta(seconds=300 if ms.instanceWarmupPeriod is None else ms.instanceWarmupPeriod)
-    _register(kube, pool, owner)
+    _register(kube, pool, owner, moment)
     _end_warmup(kube, pool.nodes, moment, warmup)
     leaving, drained = _drain_leaving(kube, pool, container_instances)
     size = backend.size(pool.nodes) - len(leaving) - len(drained)
@@ -399,15 +402,17 @@ def _needing(clusters: list[tuple[str, str]], pods: list[dict[str, Any]], unborn
     return clusters[0] if clusters else None
 
 
-def _register(kube: Kube, pool: Pool, owner: tuple[str, str] | None) -> None:
+def _register(kube: Kube, pool: Pool, owner: tuple[str, str] | None, moment: datetime) -> None:
     """The pool's nodes are container instances of the cluster that needed them (an ASG's user data
-    registers them): a node without the cluster label gets it, with the cluster's namespace. A label
-    already there is never changed."""
+    registers them): a node without the cluster label gets it, with the cluster's namespace, and the time,
+    since tasks can go there only from then on (docs/ecs-semantics.md §Registration before placement).
+    A label already there is never changed."""
     if owner is None:
         return
     for node in pool.present:
         if L.CLUSTER not in (node["metadata"].get("labels") or {}):
-            kube.patch("Node", None, node["metadata"]["name"], {"metadata": {"labels": registration_labels(*owner)}})
+            kube.patch("Node", None, node["metadata"]["name"], {"metadata": {
+                "labels": registration_labels(*owner), "annotations": {REGISTERED_AT: _iso(moment)}}})
 
 
 def _report_refusal(kube: Kube, name: str, body: kopf.Body, spec: kopf.Spec, error: ApiError) -> None:
@@ -449,11 +454,16 @@ def _rooms(pool: Pool, leaving: list[str], moment: datetime) -> list[InstanceRoo
 
 
 def _settled(node: dict[str, Any], moment: datetime) -> bool:
-    """Out of warm-up for SETTLE_SECONDS: the scheduler has tried the waiting tasks on it."""
+    """Registered and out of warm-up for SETTLE_SECONDS: the scheduler has tried the waiting tasks on it."""
     if any(t.get("key") == WARMING_UP_TAINT for t in (node.get("spec") or {}).get("taints") or []):
         return False
     meta = node["metadata"]
-    since = parse_time((meta.get("annotations") or {}).get(WARMED_UP_AT)) or parse_time(meta.get("creationTimestamp"))
+    if L.CLUSTER not in (meta.get("labels") or {}):
+        return False  # not registered yet: no task could go there
+    annotations = meta.get("annotations") or {}
+    moments = [parse_time(annotations.get(WARMED_UP_AT)), parse_time(annotations.get(REGISTERED_AT)),
+               parse_time(meta.get("creationTimestamp"))]
+    since = max((m for m in moments if m is not None), default=None)
     return since is None or (moment - since).total_seconds() >= SETTLE_SECONDS
 
 

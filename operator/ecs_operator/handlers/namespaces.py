@@ -1,6 +1,6 @@
-"""Namespaces the operator cares about: a namespace's opt-in to host-level workloads (the
-workload policy), and the operator's own namespace, where kopf posts the Events of
-cluster-scoped objects (CapacityProvider, ContainerInstance)."""
+"""Namespaces the operator cares about: a namespace's workload policy (its opt-in to host-level
+workloads, its request for non-root containers), and the operator's own namespace, where kopf
+posts the Events of cluster-scoped objects (CapacityProvider, ContainerInstance)."""
 
 from __future__ import annotations
 
@@ -14,31 +14,29 @@ from kubernetes import config
 
 from ecs_operator.adapters.kube import Kube
 from ecs_operator.settings import Settings
-from ecs_operator.translate.policy import FEATURES, OPT_IN_LABEL
+from ecs_operator.translate.policy import FEATURES, NON_ROOT_LABEL, OPT_IN_LABEL, WorkloadPolicy
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
-OPT_IN_CACHE_SECONDS = 5.0
-"""A namespace's opt-in label is read at most this often: a burst of tasks costs one request, and a
+POLICY_CACHE_SECONDS = 5.0
+"""A namespace's policy labels are read at most this often: a burst of tasks costs one request, and a
 label change takes effect within seconds (refused tasks are retried by their Cluster's resync)."""
-_opt_ins: dict[str, tuple[float, bool]] = {}
+_policies: dict[str, tuple[float, WorkloadPolicy]] = {}
 
 
-def allowed_features(kube: Kube, namespace: str, settings: Settings) -> frozenset[str]:
-    """Everything when the namespace is labelled ecs.operator.dev/allow-privileged-workloads=true;
-    otherwise what the operator's settings allow everywhere."""
-    return frozenset(FEATURES) if _opted_in(kube, namespace) else settings.allowed_workload_features
-
-
-def _opted_in(kube: Kube, namespace: str) -> bool:
-    cached = _opt_ins.get(namespace)
-    if cached is not None and time.monotonic() - cached[0] < OPT_IN_CACHE_SECONDS:
+def workload_policy(kube: Kube, namespace: str, settings: Settings) -> WorkloadPolicy:
+    """Every feature when the namespace is labelled ecs.operator.dev/allow-privileged-workloads=true,
+    otherwise what the operator's settings allow everywhere; non-root when the namespace asks for it."""
+    cached = _policies.get(namespace)
+    if cached is not None and time.monotonic() - cached[0] < POLICY_CACHE_SECONDS:
         return cached[1]
     ns = kube.get("Namespace", None, namespace) or {}
-    opted_in = ((ns.get("metadata") or {}).get("labels") or {}).get(OPT_IN_LABEL) == "true"
-    _opt_ins[namespace] = (time.monotonic(), opted_in)
-    return opted_in
+    labels = (ns.get("metadata") or {}).get("labels") or {}
+    allowed = frozenset(FEATURES) if labels.get(OPT_IN_LABEL) == "true" else settings.allowed_workload_features
+    policy = WorkloadPolicy(allowed, non_root=labels.get(NON_ROOT_LABEL) == "true")
+    _policies[namespace] = (time.monotonic(), policy)
+    return policy
 
 
 def own_namespace() -> str | None:

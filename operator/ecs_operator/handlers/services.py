@@ -48,11 +48,11 @@ from ecs_operator.registry import UnknownTaskDefinition
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import summarize
 from ecs_operator.translate.pod import Revision
-from ecs_operator.translate.service import ServicePlan, service_objects
+from ecs_operator.translate.service import ServicePlan, desired_count_problems, service_objects
 
 from .common import lock_for, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, instance_names, resolve_revision
-from .namespaces import allowed_features
+from .namespaces import workload_policy
 from .resources import DAEMON_SETS, DEPLOYMENTS, PODS, SERVICES
 
 DEPLOYMENT_LABEL = f"{API_GROUP}/deployment"
@@ -261,7 +261,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
         svc = ServiceSpec.model_validate(service.get("spec") or {})
     except ValidationError as e:
         return _refuse(kube, service, current, "InvalidParameterException", problems_text(problems_from_validation_error(e)))
-    problems = validate(svc)
+    problems = validate(svc) + desired_count_problems(svc, settings.max_service_tasks)
     if problems:
         return _refuse(kube, service, current, "InvalidParameterException", problems_text(problems))
     ecs_name = svc.serviceName or name
@@ -307,7 +307,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
                                   for i in cluster["spec"].get("defaultCapacityProviderStrategy") or []],
         instances=cluster_instances(namespace, cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods) if _member_of(svc, revision) else [],
         daemon_instance_count=len(instance_names(namespace, cluster_name, ix.cluster_nodes)),
-        allowed_features=allowed_features(kube, namespace, settings),  # cached per namespace there
+        policy=workload_policy(kube, namespace, settings),  # cached per namespace there
         provider_access=access_of(ix.provider_access),
         owner=owner_reference(service),
         template_labels={DEPLOYMENT_LABEL: _digits(target.id)},

@@ -23,7 +23,7 @@ from ecs_operator.translate.pod import pod_template
 from ecs_operator.translate.policy import policy_violations
 
 from .common import now, owner_reference, problems_text, ready
-from .namespaces import allowed_features
+from .namespaces import workload_policy
 from .notices import log, notify
 from .resources import TASK_DEFINITIONS
 from .setup import REVISION_KIND_LABEL
@@ -58,7 +58,8 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     else:
         problems = validate(model)
         if not problems:
-            problems, reason = policy_violations(model.ecs_part(), allowed_features(kube, namespace, settings)), POLICY_REFUSED
+            policy = workload_policy(kube, namespace, settings)
+            problems, reason = policy_violations(model.ecs_part(), model.kubernetes, policy), POLICY_REFUSED
     if problems:
         message = problems_text(problems)
         wanted = {**current, "observedGeneration": generation,

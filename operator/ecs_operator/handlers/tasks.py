@@ -40,7 +40,7 @@ from ecs_operator.translate.task import task_pods as plan_task_pods
 
 from .common import lock_for, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, node_zone, resolve_revision
-from .namespaces import allowed_features
+from .namespaces import workload_policy
 from .notices import log, notify
 from .resources import CLUSTERS, CONTROLLER_REVISIONS, PODS, TASK_DEFINITIONS, TASKS
 from .setup import REVISION_KIND_LABEL
@@ -283,7 +283,7 @@ def _launch(kube: Kube, settings: Settings, task_body: dict[str, Any], current: 
         task, name=name, namespace=namespace, revision=revision, cluster=cluster_name, settings=settings,
         cluster_default_strategy=default_strategy,
         instances=cluster_instances(namespace, cluster_name, views.cluster_nodes, views.nodes, views.node_pods),
-        allowed_features=allowed_features(kube, namespace, settings),
+        policy=workload_policy(kube, namespace, settings),
         provider_access=access_of(views.provider_access),
         owner=owner_reference(task_body),
     )

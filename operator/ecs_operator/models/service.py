@@ -18,6 +18,9 @@ from .common import (
     Tag,
 )
 
+TASKS_PER_SERVICE = 5000
+"""ECS's quota of tasks per service (docs/ecs-semantics.md §Bounds)."""
+
 # AWS-only subtrees with nothing to act on in Kubernetes: kept verbatim (free-form) and reported
 # as unsupported, so pasted ECS JSON still validates.
 FreeForm = dict[str, Any]
@@ -134,7 +137,8 @@ class CreateService(EcsModel):
     availabilityZoneRebalancing: Literal["ENABLED", "DISABLED"] | None = None
     loadBalancers: list[LoadBalancer] | None = Field(None, max_length=5)
     serviceRegistries: list[ServiceRegistry] | None = Field(None, max_length=1)
-    desiredCount: int | None = Field(None, ge=0)
+    desiredCount: int | None = Field(None, ge=0, le=TASKS_PER_SERVICE)
+    """Tasks to keep running: at most 5,000, ECS's quota of tasks per service (the operator's setting may allow fewer)."""
     clientToken: str | None = None
     launchType: LaunchType | None = None
     capacityProviderStrategy: list[CapacityProviderStrategyItem] | None = Field(None, max_length=20)

@@ -58,7 +58,8 @@ class RunTask(EcsModel):
 
     capacityProviderStrategy: list[CapacityProviderStrategyItem] | None = Field(None, max_length=20)
     cluster: str | None = None
-    count: int | None = Field(None, ge=1, le=10)
+    count: int | None = Field(None, ge=1, le=10)  # docs/ecs-semantics.md §Bounds
+    """Tasks to run: 1-10 per RunTask call, as in ECS."""
     enableECSManagedTags: bool | None = None
     enableExecuteCommand: bool | None = None
     group: str | None = Field(None, max_length=255)

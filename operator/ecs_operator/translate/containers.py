@@ -9,6 +9,7 @@ from ecs_operator.models import ContainerDefinition, RegisterTaskDefinition
 from .fidelity import FidelityReport
 from .health import readiness_probe, startup_probe
 from .names import dns_label, environment_file_configmap, port_name, secret_ref
+from .policy import RUNTIME_DEFAULT_APPARMOR
 from .resources import container_resources
 from .volumes import container_mounts
 
@@ -134,13 +135,23 @@ def _security_context(c: ContainerDefinition, path: str, report: FidelityReport)
         if option == "no-new-privileges":
             sc["allowPrivilegeEscalation"] = False
         elif option.startswith("apparmor:"):
-            sc["appArmorProfile"] = {"type": "Localhost", "localhostProfile": option.split(":", 1)[1]}
+            sc["appArmorProfile"] = _apparmor_profile(option.split(":", 1)[1])
         elif option.startswith("label:"):
             key, _, value = option[len("label:"):].partition(":")
             field = {"user": "user", "role": "role", "type": "type", "level": "level"}.get(key)
             if field:
                 sc.setdefault("seLinuxOptions", {})[field] = value
     return sc
+
+
+def _apparmor_profile(profile: str) -> dict[str, str]:
+    """Docker's `apparmor:` names: `unconfined`, the runtime's default, or a profile loaded on the node
+    (docs/ecs-semantics.md §Container security options)."""
+    if profile == "unconfined":
+        return {"type": "Unconfined"}
+    if profile in RUNTIME_DEFAULT_APPARMOR:
+        return {"type": "RuntimeDefault"}
+    return {"type": "Localhost", "localhostProfile": profile}
 
 
 def _restart_policy(c: ContainerDefinition, for_service: bool) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from .launch import Target, compatibility_problems, launch_choice, scheduling_fo
 from .names import dns_label
 from .placement import placement_for
 from .pod import Revision, pod_template
-from .policy import policy_violations
+from .policy import WorkloadPolicy, policy_violations, service_policy_violations
 from .provider_access import launch_access_problems
 from .scheduling import add_scheduling
 from .task import isolation_policy
@@ -58,6 +58,15 @@ def service_targets(svc: ServiceSpec, cluster_default: list[CapacityProviderStra
     return {target_for_provider(i.capacityProvider): shares.get(i.capacityProvider, 0) for i in choice}
 
 
+def desired_count_problems(svc: ServiceSpec, limit: int) -> list[Problem]:
+    """A desiredCount above the operator's limit of tasks per service (the CRD refuses more than
+    ECS's quota itself, docs/ecs-semantics.md §Bounds)."""
+    if svc.desiredCount is None or svc.desiredCount <= limit:
+        return []
+    return [Problem("desiredCount", f"{svc.desiredCount} tasks are more than this operator allows per service ({limit}); "
+                                    "ask the administrator (operator setting --max-service-tasks, chart value ecs.maxServiceTasks)")]
+
+
 def service_objects(
     svc: ServiceSpec,
     *,
@@ -69,7 +78,7 @@ def service_objects(
     cluster_default_strategy: list[CapacityProviderStrategyItem] | None = None,
     instances: Sequence[Instance] = (),
     daemon_instance_count: int = 0,
-    allowed_features: frozenset[str] = frozenset(),
+    policy: WorkloadPolicy = WorkloadPolicy(),
     provider_access: Mapping[str, Sequence[str] | None] | None = None,
     owner: dict[str, Any] | None = None,
     template_labels: dict[str, str] | None = None,
@@ -83,7 +92,8 @@ def service_objects(
     targets = {Target("EC2"): daemon_instance_count} if daemon and not svc.launchType else (
         {Target(svc.launchType): daemon_instance_count} if daemon else service_targets(svc, cluster_default_strategy)
     )
-    plan.problems += [Problem(f"taskDefinition.{p.path}", p.message) for p in policy_violations(td, allowed_features)]
+    plan.problems += [Problem(f"taskDefinition.{p.path}", p.message) for p in policy_violations(td, revision.kubernetes, policy)]
+    plan.problems += service_policy_violations(svc, policy, settings.load_balancer_service_type)
     for target in targets:
         plan.problems += compatibility_problems(td, target, revision.name)
     plan.problems += _network_configuration_problems(svc, td.effective_network_mode)

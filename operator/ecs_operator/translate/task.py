@@ -18,7 +18,7 @@ from .launch import Target, compatibility_problems, launch_choice, scheduling_fo
 from .overrides import apply_overrides
 from .placement import Placement, placement_for
 from .pod import Revision, pod_template
-from .policy import policy_violations
+from .policy import WorkloadPolicy, policy_violations
 from .provider_access import launch_access_problems
 from .scheduling import add_scheduling
 
@@ -57,7 +57,7 @@ def task_pods(
     settings: Settings,
     cluster_default_strategy: list[CapacityProviderStrategyItem] | None = None,
     instances: Sequence[Instance] = (),
-    allowed_features: frozenset[str] = frozenset(),
+    policy: WorkloadPolicy = WorkloadPolicy(),
     provider_access: Mapping[str, Sequence[str] | None] | None = None,
     owner: dict[str, Any] | None = None,
 ) -> TaskPlan:
@@ -66,7 +66,7 @@ def task_pods(
     td, plan.problems = apply_overrides(revision.definition, task.overrides)
     if not plan.problems:
         plan.problems += validate(td, "taskDefinition")
-    plan.problems += [Problem(f"taskDefinition.{p.path}", p.message) for p in policy_violations(td, allowed_features)]
+    plan.problems += [Problem(f"taskDefinition.{p.path}", p.message) for p in policy_violations(td, revision.kubernetes, policy)]
     count = task.count or 1
     targets = task_targets(task, count, cluster_default_strategy)
     for target in dict.fromkeys(targets):
