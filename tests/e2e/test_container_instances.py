@@ -176,7 +176,7 @@ def test_any_valid_node_quantity_is_read_in_ecs_units(sandbox: Cluster) -> None:
     """Kubernetes accepts `1k` CPUs and `1Ti` or `1e12` bytes of memory; the instance reports them in ECS
     units (issue 14.14: the status crashed on `1k`, retried every minute)."""
     name = unique("quantities")
-    node = build_node(name, instance_type("m5.large"), "us-east-1a", labels={f"{API_GROUP}/cluster": name})
+    node = build_node(name, instance_type("m5.large"), "us-east-1a", labels={L.CLUSTER: name, L.SHARED_INSTANCE: "true"})
     node["status"]["capacity"].update(cpu="1k", memory="1Ti")
     node["status"]["allocatable"].update(cpu="1000", memory="1e12")
     sandbox.kubectl("create", "-f", "-", input=json.dumps(node))

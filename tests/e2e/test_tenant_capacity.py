@@ -32,7 +32,7 @@ from capacity_support import (
 )
 from ecs_objects import API, API_GROUP, changes_during, condition, events, kwok_nodes, pods, status, task, unique, wait_task
 from operator_fixtures import wait_for
-from tenant_support import Tenant, fingerprint, make_tenant
+from tenant_support import Tenant, fingerprint, grant, make_tenant
 
 from ecs_operator import labels as L
 
@@ -78,47 +78,54 @@ def test_a_tenant_cannot_scale_or_use_the_admins_pool_until_the_admin_allows_it(
     attack_started = time.monotonic()
 
     # the tenant: a Cluster of the same name listing the admin's provider, a Service and a Task on it
-    tenant.apply(ecs_cluster(cluster, admin_pool), sized_task_definition("grab", cpu=1024, memory=1024),
-                 ecs_service("grab", cluster, "grab", 2, admin_pool),
-                 task("grab-task", "grab", cluster=cluster, capacityProviderStrategy=[{"capacityProvider": admin_pool, "weight": 1}]))
+    attack = (ecs_cluster(cluster, admin_pool), sized_task_definition("grab", cpu=1024, memory=1024),
+              ecs_service("grab", cluster, "grab", 2, admin_pool),
+              task("grab-task", "grab", cluster=cluster, capacityProviderStrategy=[{"capacityProvider": admin_pool, "weight": 1}]))
     ns = tenant.namespace
-    denied = f"capacity provider {admin_pool} does not allow namespace {ns} (cluster {cluster}): its spec.kubernetes.allowedNamespaces lists {namespace}"
-    association = refused(lambda: status(sandbox, CLUSTERS, cluster, ns), "CapacityProviders", "capacityProviders[0]")
-    assert association["reason"] == "AccessDeniedException"
-    assert association["message"].startswith(f"capacityProviders[0]: {denied} (the CapacityProvider's administrator may add {ns!r} or")
-    assert f"defaultCapacityProviderStrategy[0].capacityProvider: {denied}" in association["message"]
-    warnings = events(sandbox, ns, cluster, "AccessDeniedException")
-    assert {(e["type"], e["message"]) for e in warnings} == {("Warning", association["message"])}, warnings
-    service = refused(lambda: status(sandbox, SERVICES, "grab", ns), field="capacityProviderStrategy[0].capacityProvider")
-    assert service["message"].startswith(f"capacityProviderStrategy[0].capacityProvider: {denied}"), service
-    grab_task = refused(lambda: status(sandbox, "task", "grab-task", ns), field="capacityProviderStrategy[0].capacityProvider")
-    assert grab_task["message"].startswith(f"capacityProviderStrategy[0].capacityProvider: {denied}"), grab_task
+    # the chart's reference policy refuses at admission whoever may not `use` the provider (issue 13, item 4) ...
+    admission = tenant.apply(*attack, check=False)
+    assert admission.returncode != 0 and f"may not use capacityprovider {admin_pool}" in admission.stderr, admission.stderr
+    # ... and with that right (granted for some other namespace's sake) the provider's own list still refuses it
+    use = {"apiGroups": [API_GROUP], "resources": ["capacityproviders"], "resourceNames": [admin_pool], "verbs": ["use"]}
+    with grant(sandbox, tenant, use, cluster_scoped=True):
+        tenant.apply(*attack)
+        denied = f"capacity provider {admin_pool} does not allow namespace {ns} (cluster {cluster}): its spec.kubernetes.allowedNamespaces lists {namespace}"
+        association = refused(lambda: status(sandbox, CLUSTERS, cluster, ns), "CapacityProviders", "capacityProviders[0]")
+        assert association["reason"] == "AccessDeniedException"
+        assert association["message"].startswith(f"capacityProviders[0]: {denied} (the CapacityProvider's administrator may add {ns!r} or")
+        assert f"defaultCapacityProviderStrategy[0].capacityProvider: {denied}" in association["message"]
+        warnings = events(sandbox, ns, cluster, "AccessDeniedException")
+        assert {(e["type"], e["message"]) for e in warnings} == {("Warning", association["message"])}, warnings
+        service = refused(lambda: status(sandbox, SERVICES, "grab", ns), field="capacityProviderStrategy[0].capacityProvider")
+        assert service["message"].startswith(f"capacityProviderStrategy[0].capacityProvider: {denied}"), service
+        grab_task = refused(lambda: status(sandbox, "task", "grab-task", ns), field="capacityProviderStrategy[0].capacityProvider")
+        assert grab_task["message"].startswith(f"capacityProviderStrategy[0].capacityProvider: {denied}"), grab_task
 
-    # nothing exists that could make the pool grow or land on it: a few evaluation rounds (3 s each) change nothing
-    assert not changes_during(sandbox, 8, (f"{CAPACITY_PROVIDERS}/{admin_pool}", None))
-    assert sandbox.kubectl_json("get", "pods,deployments", "-n", ns)["items"] == []
-    assert watch.most() == 2 and pool_node_names(sandbox, admin_pool) == admin_nodes
-    state = provider_status(sandbox, admin_pool)
-    assert (state["desiredSize"], state["clusters"]) == (2, [f"{namespace}/{cluster}"])
-    assert service_running(sandbox, namespace, "web", 3)
-    assert fingerprint(sandbox, CAPACITY_PROVIDERS, admin_pool) == before  # the tenant has no way to change it
+        # nothing exists that could make the pool grow or land on it: a few evaluation rounds (3 s each) change nothing
+        assert not changes_during(sandbox, 8, (f"{CAPACITY_PROVIDERS}/{admin_pool}", None))
+        assert sandbox.kubectl_json("get", "pods,deployments", "-n", ns)["items"] == []
+        assert watch.most() == 2 and pool_node_names(sandbox, admin_pool) == admin_nodes
+        state = provider_status(sandbox, admin_pool)
+        assert (state["desiredSize"], state["clusters"]) == (2, [f"{namespace}/{cluster}"])
+        assert service_running(sandbox, namespace, "web", 3)
+        assert fingerprint(sandbox, CAPACITY_PROVIDERS, admin_pool) == before  # the tenant has no way to change it
 
-    # the administrator allows the tenant's cluster: its service's tasks get a node of their own, labelled for them
-    tenant.kubectl("delete", "task", "grab-task", "-n", ns, "--wait=false")  # only the service's tasks from here on
-    patch(sandbox, CAPACITY_PROVIDERS, admin_pool, {"spec": {"kubernetes": {"allowedNamespaces": [namespace, f"{ns}/{cluster}"]}}})
-    wait_for(lambda: service_running(sandbox, ns, "grab", 2), timeout=180, what="the tenant's 2 tasks RUNNING once allowed")
-    (added,) = set(wait_pool(sandbox, admin_pool, 3)) - set(admin_nodes)
-    labels = next(n for n in pool_nodes(sandbox, admin_pool) if n["metadata"]["name"] == added)["metadata"]["labels"]
-    assert (labels[L.CLUSTER], labels[L.CLUSTER_NAMESPACE]) == (cluster, ns)
-    assert {p["spec"]["nodeName"] for p in service_pods(sandbox, ns, "grab")} == {added}
-    assert {p["spec"]["nodeName"] for p in service_pods(sandbox, namespace, "web")} == set(admin_nodes)
-    wait_for(lambda: condition(status(sandbox, CLUSTERS, cluster, ns), "CapacityProviders").get("status") == "True", 30,
-             what="the tenant's association accepted")
-    # the admin's service kept every task throughout: none of its Pods was ever deleted
-    assert [o["metadata"]["name"] for t, kind, o in admin_pods.events() if kind == "DELETED" and t >= attack_started] == []
-    assert service_running(sandbox, namespace, "web", 3)
-    watch.stop()
-    admin_pods.stop()
+        # the administrator allows the tenant's cluster: its service's tasks get a node of their own, labelled for them
+        tenant.kubectl("delete", "task", "grab-task", "-n", ns, "--wait=false")  # only the service's tasks from here on
+        patch(sandbox, CAPACITY_PROVIDERS, admin_pool, {"spec": {"kubernetes": {"allowedNamespaces": [namespace, f"{ns}/{cluster}"]}}})
+        wait_for(lambda: service_running(sandbox, ns, "grab", 2), timeout=180, what="the tenant's 2 tasks RUNNING once allowed")
+        (added,) = set(wait_pool(sandbox, admin_pool, 3)) - set(admin_nodes)
+        labels = next(n for n in pool_nodes(sandbox, admin_pool) if n["metadata"]["name"] == added)["metadata"]["labels"]
+        assert (labels[L.CLUSTER], labels[L.CLUSTER_NAMESPACE]) == (cluster, ns)
+        assert {p["spec"]["nodeName"] for p in service_pods(sandbox, ns, "grab")} == {added}
+        assert {p["spec"]["nodeName"] for p in service_pods(sandbox, namespace, "web")} == set(admin_nodes)
+        wait_for(lambda: condition(status(sandbox, CLUSTERS, cluster, ns), "CapacityProviders").get("status") == "True", 30,
+                 what="the tenant's association accepted")
+        # the admin's service kept every task throughout: none of its Pods was ever deleted
+        assert [o["metadata"]["name"] for t, kind, o in admin_pods.events() if kind == "DELETED" and t >= attack_started] == []
+        assert service_running(sandbox, namespace, "web", 3)
+        watch.stop()
+        admin_pods.stop()
 
 
 def test_a_tenant_cluster_named_like_another_teams_gets_none_of_its_nodes(
