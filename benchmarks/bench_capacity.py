@@ -104,9 +104,11 @@ def apply(env: dict[str, str], namespace: str, *objects: dict[str, Any]) -> None
 
 
 def provider(name: str, instance_type: str, max_size: int) -> dict[str, Any]:
+    """Provider `name` for namespace `name` (the scenario's) only."""
     return {"apiVersion": API, "kind": "CapacityProvider", "metadata": {"name": name}, "spec": {
         "autoScalingGroupProvider": {"managedScaling": {"status": "ENABLED", "targetCapacity": 100, "instanceWarmupPeriod": 0}},
-        "kubernetes": {"nodePool": {"backend": "kwok", "instanceType": instance_type, "minSize": 0, "maxSize": max_size}}}}
+        "kubernetes": {"allowedNamespaces": [name],
+                       "nodePool": {"backend": "kwok", "instanceType": instance_type, "minSize": 0, "maxSize": max_size}}}}
 
 
 def basics(name: str, cpu: int, memory: int) -> list[dict[str, Any]]:

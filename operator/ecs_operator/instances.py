@@ -13,6 +13,26 @@ from ecs_operator.lifecycle.pods import parse_time
 from ecs_operator.placement.query import Instance
 
 _LABEL_TO_ATTRIBUTE = {label: name for name, label in L.BUILTIN_ATTRIBUTES.items()}
+SHARED = "*"
+"""The namespace part of a shared instance's cluster key: it serves the cluster of that name in every namespace."""
+
+
+def cluster_key(labels: dict[str, str]) -> tuple[str, str] | None:
+    """(namespace, cluster label value) of the cluster a node is a container instance of, namespace SHARED
+    for a shared instance; None when it serves no cluster: the cluster label alone names no namespace's
+    cluster (docs/ecs-semantics.md §Clusters belong to a namespace)."""
+    cluster = labels.get(L.CLUSTER)
+    if not cluster:
+        return None
+    if labels.get(L.SHARED_INSTANCE) == "true":
+        return (SHARED, cluster)
+    namespace = labels.get(L.CLUSTER_NAMESPACE)
+    return (namespace, cluster) if namespace else None
+
+
+def registration_labels(namespace: str, cluster: str) -> dict[str, str]:
+    """The labels that register a node with cluster `cluster` of `namespace` (what an ASG's user data does)."""
+    return {L.CLUSTER: L.group_label_value(cluster), L.CLUSTER_NAMESPACE: namespace}
 
 
 def attributes_of(node: dict[str, Any]) -> dict[str, str]:

@@ -10,6 +10,14 @@ from ecs_operator import API_GROUP
 # --- Node labels ------------------------------------------------------------------------------
 CLUSTER = f"{API_GROUP}/cluster"
 """Node label: the node is a container instance of the ECS cluster named by the value."""
+CLUSTER_NAMESPACE = f"{API_GROUP}/cluster-namespace"
+"""Node label: the namespace whose cluster (named by CLUSTER) the node belongs to: Clusters of the same
+name in two namespaces are two clusters (docs/ecs-semantics.md §Clusters belong to a namespace)."""
+SHARED_INSTANCE = f"{API_GROUP}/shared-instance"
+"""Node label "true": the node serves the cluster named by CLUSTER in every namespace (an administrator's
+explicit choice, as the sandbox's nodes are)."""
+FARGATE = f"{API_GROUP}/fargate"
+"""Node label "true": the default node selector of FARGATE tasks (settings.fargate_node_selector)."""
 EXTERNAL = f"{API_GROUP}/external"
 """Node label "true": an EXTERNAL (ECS Anywhere) instance; only EXTERNAL tasks go there."""
 CAPACITY_PROVIDER = f"{API_GROUP}/capacity-provider"

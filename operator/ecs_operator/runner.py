@@ -18,6 +18,10 @@ def _selector(text: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split(",") if part)
 
 
+def _flag(selector: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in selector.items())
+
+
 def _task_limit(text: str) -> int:
     """0 to ECS's quota of tasks per service (the CRD refuses more anyway)."""
     value = int(text)
@@ -40,8 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), default=env("ECS_OPERATOR_LOG_LEVEL", "INFO"))
     parser.add_argument("--region", default=env("ECS_OPERATOR_REGION", Settings.region), help="region in ARNs")
     parser.add_argument("--account-id", default=env("ECS_OPERATOR_ACCOUNT_ID", Settings.account_id), help="account in ARNs")
-    parser.add_argument("--fargate-node-selector", default=env("ECS_OPERATOR_FARGATE_NODE_SELECTOR", ""),
-                        help="nodes FARGATE tasks run on, k=v,... (default: any node)")
+    parser.add_argument("--fargate-node-selector",
+                        default=env("ECS_OPERATOR_FARGATE_NODE_SELECTOR", _flag(Settings().fargate_node_selector)),
+                        help="nodes FARGATE tasks run on, k=v,... (default: %(default)s; '' is any node)")
     parser.add_argument("--fargate-spot-node-selector",
                         default=env("ECS_OPERATOR_FARGATE_SPOT_NODE_SELECTOR", "karpenter.sh/capacity-type=spot"),
                         help="nodes FARGATE_SPOT tasks run on (default: %(default)s)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ecs_operator.labels import FARGATE as FARGATE_LABEL
 from ecs_operator.models.service import TASKS_PER_SERVICE
 
 
@@ -13,8 +14,9 @@ class Settings:
     """Used in ARNs and EFS DNS names."""
     account_id: str = "000000000000"
     """Used in ARNs."""
-    fargate_node_selector: dict[str, str] = field(default_factory=dict)
-    """Nodes FARGATE tasks may run on (default: any schedulable node)."""
+    fargate_node_selector: dict[str, str] = field(default_factory=lambda: {FARGATE_LABEL: "true"})
+    """Nodes FARGATE tasks may run on: those an administrator set aside ({} would be any schedulable node, the
+    nodes of every cluster and namespace included: docs/ecs-semantics.md §FARGATE runs on nodes an administrator sets aside)."""
     fargate_spot_node_selector: dict[str, str] = field(default_factory=lambda: {"karpenter.sh/capacity-type": "spot"})
     """Nodes FARGATE_SPOT tasks may run on."""
     load_balancer_service_type: str = "ClusterIP"

@@ -31,10 +31,11 @@ from ecs_operator.nodepool.instance_types import build_node, instance_type
 PROVIDER_LABEL = L.CAPACITY_PROVIDER
 
 
-def capacity_provider(name: str, *, max_size: int = 10, min_size: int = 0, instance_type: str = "m5.large",
+def capacity_provider(name: str, allowed: list[str], *, max_size: int = 10, min_size: int = 0, instance_type: str = "m5.large",
                       scale_in_after: int = 600, protection: str | None = None, draining: str | None = None,
                       backend: str = "kwok", scale_target: dict[str, Any] | None = None, **managed: Any) -> dict[str, Any]:
-    """A CapacityProvider; `managed` are managedScaling fields (warm-up 0 unless given)."""
+    """A CapacityProvider that the `allowed` namespaces (or namespace/cluster pairs) may use; `managed` are
+    managedScaling fields (warm-up 0 unless given)."""
     asg: dict[str, Any] = {"managedScaling": {"status": "ENABLED", "instanceWarmupPeriod": 0, **managed}}
     if protection:
         asg["managedTerminationProtection"] = protection
@@ -44,7 +45,8 @@ def capacity_provider(name: str, *, max_size: int = 10, min_size: int = 0, insta
     if scale_target:
         pool["scaleTarget"] = scale_target
     return {"apiVersion": API, "kind": "CapacityProvider", "metadata": {"name": name},
-            "spec": {"autoScalingGroupProvider": asg, "kubernetes": {"nodePool": pool, "scaleInAfterSeconds": scale_in_after}}}
+            "spec": {"autoScalingGroupProvider": asg, "kubernetes": {"allowedNamespaces": allowed, "nodePool": pool,
+                                                                     "scaleInAfterSeconds": scale_in_after}}}
 
 
 def ecs_cluster(name: str, *providers: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ecs_operator import API_GROUP, API_VERSION
+from ecs_operator.instances import registration_labels
 from ecs_operator.nodepool.instance_types import build_node, instance_type
 from operator_fixtures import wait_for
 
@@ -111,13 +112,14 @@ def resources(instance_status: dict[str, Any], which: str) -> dict[str, Any]:
 
 
 @contextmanager
-def kwok_nodes(sandbox: Any, names: list[str], cluster_name: str, type_name: str = "m5.large",
+def kwok_nodes(sandbox: Any, names: list[str], cluster_name: str, namespace: str, type_name: str = "m5.large",
                zones: tuple[str, ...] = ("us-east-1a",), labels: dict[str, str] | None = None) -> Iterator[list[str]]:
-    """Container instances of their own: kwok nodes labelled for ECS cluster `cluster_name`, deleted afterwards."""
+    """Container instances of their own: kwok nodes registered with ECS cluster `cluster_name` of `namespace`,
+    deleted afterwards."""
     try:
         for index, name in enumerate(names):
             node = build_node(name, instance_type(type_name), zones[index % len(zones)],
-                              labels={f"{API_GROUP}/cluster": cluster_name, **(labels or {})})
+                              labels={**registration_labels(namespace, cluster_name), **(labels or {})})
             sandbox.kubectl("create", "-f", "-", input=json.dumps(node))
         wait_for(lambda: all(_node_ready(sandbox, n) for n in names), timeout=60, what=f"nodes {names} Ready")
         yield names

@@ -6,6 +6,9 @@ and compare foreign objects before and after an attack with `fingerprint`.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from typing import Any
 import yaml
 
 from ecs_objects import KUBECTL
+from operator_fixtures import wait_for
 
 from ecs_operator import API_GROUP
 
@@ -73,3 +77,25 @@ def fingerprint(sandbox: Any, kind: str, name: str, namespace: str | None = None
     return {"resourceVersion": meta["resourceVersion"], "uid": meta["uid"], "labels": meta.get("labels"),
             "annotations": meta.get("annotations"), "ownerReferences": meta.get("ownerReferences"),
             "spec": obj.get("spec"), "data": obj.get("data")}
+
+
+@contextmanager
+def grant(sandbox: Any, tenant: Tenant, rule: dict[str, Any], cluster_scoped: bool = False) -> Iterator[None]:
+    """Give the tenant one more rule (a ClusterRole for cluster-scoped resources), in force when this
+    returns (the tenant's own `kubectl auth can-i` says so), removed afterwards."""
+    name = f"{tenant.name}-grant-{uuid.uuid4().hex[:5]}"
+    kind, binding = ("ClusterRole", "ClusterRoleBinding") if cluster_scoped else ("Role", "RoleBinding")
+    meta = {"name": name} if cluster_scoped else {"name": name, "namespace": tenant.namespace}
+    objects = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta, "rules": [rule]},
+               {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding, "metadata": meta,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+                "subjects": [{"kind": "ServiceAccount", "name": tenant.name, "namespace": tenant.namespace}]}]
+    sandbox.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+    group = rule["apiGroups"][0]
+    target = rule["resources"][0] + (f".{group}" if group else "") + "".join(f"/{n}" for n in rule.get("resourceNames", [])[:1])
+    wait_for(lambda: tenant.kubectl("auth", "can-i", rule["verbs"][0], target, "-n", tenant.namespace, check=False).returncode == 0,
+             timeout=30, what=f"the tenant may {rule['verbs'][0]} {target}")
+    try:
+        yield
+    finally:
+        sandbox.kubectl("delete", "-f", "-", "--ignore-not-found", input=yaml.safe_dump_all(objects), check=False)

@@ -44,8 +44,8 @@ CLUSTERS = f"clusters.{API_GROUP}"
 def test_tasks_placed_by_a_provider_wait_in_provisioning_and_run_only_on_its_nodes(
         sandbox: Cluster, namespace: str, providers: list[str]) -> None:
     provider, cluster = new_provider(providers), unique("ecs")
-    with kwok_nodes(sandbox, [unique("roomy")], cluster, type_name="m5.2xlarge") as (roomy,):  # the cluster's, not the provider's
-        apply_objects(sandbox, namespace, capacity_provider(provider, instanceWarmupPeriod=15), ecs_cluster(cluster, provider),
+    with kwok_nodes(sandbox, [unique("roomy")], cluster, namespace, type_name="m5.2xlarge") as (roomy,):  # the cluster's, not the provider's
+        apply_objects(sandbox, namespace, capacity_provider(provider, [namespace], instanceWarmupPeriod=15), ecs_cluster(cluster, provider),
                       sized_task_definition("web"),
                       task("runner", "web", cluster=cluster, capacityProviderStrategy=[{"capacityProvider": provider, "weight": 1}]))
 
@@ -66,7 +66,7 @@ def test_tasks_placed_by_a_provider_wait_in_provisioning_and_run_only_on_its_nod
 
 def test_a_provider_in_use_can_neither_be_deleted_nor_leave_its_cluster(sandbox: Cluster, namespace: str, providers: list[str]) -> None:
     provider, cluster = new_provider(providers), unique("ecs")
-    apply_objects(sandbox, namespace, capacity_provider(provider), ecs_cluster(cluster, provider),
+    apply_objects(sandbox, namespace, capacity_provider(provider, [namespace]), ecs_cluster(cluster, provider),
                   sized_task_definition("web"), ecs_service("web", cluster, "web", 1, provider))
     wait_for(lambda: service_running(sandbox, namespace, "web", 1), timeout=120, what="1 task RUNNING")
     wait_for(lambda: condition(status(sandbox, CLUSTERS, cluster, namespace), "CapacityProviders").get("status") == "True", 30,
@@ -100,8 +100,8 @@ def test_a_provider_in_use_can_neither_be_deleted_nor_leave_its_cluster(sandbox:
 def test_fargate_and_fargate_spot_run_on_the_configured_node_selection(
         sandbox: Cluster, namespace: str, running_operator: Operator) -> None:
     tag = unique("fg")
-    with kwok_nodes(sandbox, [f"{tag}-od"], unique("none"), labels={"test/fargate": tag}), \
-            kwok_nodes(sandbox, [f"{tag}-spot"], unique("none"), labels={"test/fargate-spot": tag}):
+    with kwok_nodes(sandbox, [f"{tag}-od"], unique("none"), namespace, labels={"test/fargate": tag}), \
+            kwok_nodes(sandbox, [f"{tag}-spot"], unique("none"), namespace, labels={"test/fargate-spot": tag}):
         running_operator.stop()
         running_operator.start("--fargate-node-selector", f"test/fargate={tag}", "--fargate-spot-node-selector", f"test/fargate-spot={tag}")
         try:
@@ -127,8 +127,8 @@ def test_fargate_and_fargate_spot_run_on_the_configured_node_selection(
 def test_bad_input_is_a_condition_and_an_event_naming_the_field(sandbox: Cluster, namespace: str, providers: list[str]) -> None:
     unknown, missing = new_provider(providers), new_provider(providers)
     target = {"apiVersion": "pools.test.ecs.operator.dev/v9", "kind": "NodeGroup", "name": "none", "namespace": namespace}
-    apply_objects(sandbox, namespace, capacity_provider(unknown, instance_type="m9.huge"),
-                  capacity_provider(missing, backend="scale", scale_target=target))
+    apply_objects(sandbox, namespace, capacity_provider(unknown, [namespace], instance_type="m9.huge"),
+                  capacity_provider(missing, [namespace], backend="scale", scale_target=target))
     for name, reason, text in ((unknown, "InvalidParameterException", "kubernetes.nodePool.instanceType: unknown instance type 'm9.huge'"),
                                (missing, "ScaleTargetUnavailable", "kubernetes.nodePool.scaleTarget: NodeGroup none: ")):
         ready = wait_for(lambda: (c := condition(provider_status(sandbox, name))).get("status") == "False" and c, 60,

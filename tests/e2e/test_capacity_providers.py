@@ -43,6 +43,8 @@ from capacity_support import (
 from ecs_objects import API_GROUP, changes_during, condition, status, unique
 from operator_fixtures import kubectl_wait, wait_for
 
+from ecs_operator import labels as L
+
 if TYPE_CHECKING:
     from conftest import Cluster
     from operator_fixtures import Operator
@@ -57,7 +59,7 @@ def start_service(sandbox: Cluster, namespace: str, provider: str, tasks: int, c
                   service: dict[str, Any] | None = None, **managed: Any) -> str:
     """A provider (its managedScaling/pool settings in `managed`), a cluster of its own and a service on it."""
     cluster = unique("ecs")
-    apply_objects(sandbox, namespace, capacity_provider(provider, **managed), ecs_cluster(cluster, provider),
+    apply_objects(sandbox, namespace, capacity_provider(provider, [namespace], **managed), ecs_cluster(cluster, provider),
                   sized_task_definition("web", cpu=cpu, memory=memory),
                   ecs_service("web", cluster, "web", tasks, provider, **(service or {})))
     return cluster
@@ -82,7 +84,7 @@ def test_a_service_scales_an_empty_pool_out_to_what_ecs_formula_gives(
                      what="the status of the round after the scale-out")  # each round shows what it saw
     assert (state["instancesNeeded"], state["instancesRunning"], state["desiredSize"], state["currentSize"]) == (3, nodes, nodes, nodes)
     assert state["capacityProviderReservation"] == target  # M / N * 100 = targetCapacity: at target
-    assert (state["provisioningTasks"], state["status"], state["clusters"]) == (0, "ACTIVE", [cluster])
+    assert (state["provisioningTasks"], state["status"], state["clusters"]) == (0, "ACTIVE", [f"{namespace}/{cluster}"])
     assert state["autoScalingGroupProvider"]["managedScaling"]["targetCapacity"] == target
     assert state["autoScalingGroupProvider"]["managedDraining"] == "ENABLED"  # ECS's default
     assert condition(state)["status"] == "True"
@@ -95,13 +97,13 @@ def test_a_service_scales_an_empty_pool_out_to_what_ecs_formula_gives(
                                f"is above targetCapacity {target}%: 0 -> {nodes} instances"), activity
     assert state["lastScalingActivity"]["action"] == "scale-out" and state["lastScalingActivity"]["reason"] == activity
 
-    # the tasks run only on the pool's nodes, which are container instances of the cluster
+    # the tasks run only on the pool's nodes, which are container instances of the cluster of this namespace
     for pod in service_pods(sandbox, namespace, "web"):
         assert pod["spec"]["nodeName"] in pool
-        assert pod["spec"]["nodeSelector"] == {PROVIDER_LABEL: provider, f"{API_GROUP}/cluster": cluster}
+        assert pod["spec"]["nodeSelector"] == {PROVIDER_LABEL: provider, L.CLUSTER: cluster}
         assert pod["metadata"]["labels"][PROVIDER_LABEL] == provider
     for node in pool_nodes(sandbox, provider):
-        assert node["metadata"]["labels"][f"{API_GROUP}/cluster"] == cluster
+        assert (node["metadata"]["labels"][L.CLUSTER], node["metadata"]["labels"][L.CLUSTER_NAMESPACE]) == (cluster, namespace)
         assert node["metadata"]["labels"]["node.kubernetes.io/instance-type"] == "m5.large"
         assert not node["spec"].get("taints")
     wait_for(lambda: status(sandbox, "containerinstances", pool[0]).get("clusterName") == cluster, 60,
@@ -205,7 +207,7 @@ def test_step_sizes_and_pool_limits_are_respected(sandbox: Cluster, namespace: s
     provider = new_provider(providers)
     cluster = unique("ecs")
     limits = dict(min_size=1, max_size=6, minimumScalingStepSize=2, maximumScalingStepSize=3, instanceWarmupPeriod=5)
-    apply_objects(sandbox, namespace, capacity_provider(provider, **limits), ecs_cluster(cluster, provider),
+    apply_objects(sandbox, namespace, capacity_provider(provider, [namespace], **limits), ecs_cluster(cluster, provider),
                   sized_task_definition("web", cpu=1536, memory=1024))
     wait_pool(sandbox, provider, 1)  # minSize, with no task at all
     assert activities_seen(sandbox, provider, 1)[0].startswith("scale-out to 1 instances: the pool has 0 instances, outside minSize..maxSize 1..6")
@@ -251,8 +253,9 @@ def test_a_scale_backend_sets_the_replicas_and_marks_the_chosen_nodes_before_sca
         (scale_out,) = activities_seen(sandbox, provider, 1)
         assert scale_out.startswith("scale-out to 3 instances: CapacityProviderReservation 200% (M=3, N=0)")
         assert scale_out.endswith("(added replicas=3)")
-        for node in pool_nodes(sandbox, provider):  # registered with the cluster before any task ran there
-            assert node["metadata"]["labels"].get(f"{API_GROUP}/cluster") == cluster, node["metadata"]["name"]
+        for node in pool_nodes(sandbox, provider):  # registered with the cluster of this namespace before any task ran there
+            labels = node["metadata"]["labels"]
+            assert (labels.get(L.CLUSTER), labels.get(L.CLUSTER_NAMESPACE)) == (cluster, namespace), node["metadata"]["name"]
 
         scale_service(sandbox, namespace, 1)
         wait_for(lambda: service_running(sandbox, namespace, "web", 1), timeout=120, what="1 task RUNNING")

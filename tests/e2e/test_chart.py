@@ -116,6 +116,8 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
     else:
         assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
         assert verbs_for(cluster_rules, "", "namespaces") == {"get"}
+    if variant == "defaults":  # the operator's default: FARGATE tasks go to the nodes an administrator set aside
+        assert not [a for a in args if a.startswith("--fargate-node-selector")]
     if variant == "policy":
         assert [a for a in args if a.startswith("--allow-workload-feature")] == [
             "--allow-workload-feature=hostPath", "--allow-workload-feature=capabilities"]
@@ -402,7 +404,7 @@ def remove_pool(sandbox: Cluster, pool: str, cluster: str, work: str, check: boo
 def run_scenario(sandbox: Cluster, installed: Installed) -> None:
     ns = installed.work
     pool, cluster = pool_names(installed)
-    apply(sandbox, ns, SCENARIO.format(pool=pool, cluster=cluster))
+    apply(sandbox, ns, SCENARIO.format(pool=pool, cluster=cluster, namespace=ns))
 
     task = wait_for(lambda: (t := get(sandbox, "tasks.ecs.operator.dev", "nginx", ns)).get("status", {}).get("lastStatus") == "RUNNING" and t,
                     timeout=120, what="Task nginx RUNNING")
@@ -442,6 +444,7 @@ spec:
   autoScalingGroupProvider:
     managedScaling: {{status: ENABLED, targetCapacity: 100, instanceWarmupPeriod: 0}}
   kubernetes:
+    allowedNamespaces: [{namespace}]
     nodePool: {{backend: kwok, instanceType: m5.large, minSize: 0, maxSize: 2}}
 ---
 apiVersion: ecs.operator.dev/v1alpha1
@@ -539,7 +542,7 @@ def test_a_kwok_pool_without_the_charts_node_rights_is_a_condition(
         operator = Operator(env=env, log_path=tmp_path / "operator.log")
         running_operator.stop()
         operator.start(env=env)
-        apply(sandbox, namespace, POOL_SCENARIO.format(pool=pool, cluster=cluster))
+        apply(sandbox, namespace, POOL_SCENARIO.format(pool=pool, cluster=cluster, namespace=namespace))
         refused = wait_for(lambda: (c := condition(get(sandbox, "capacityproviders.ecs.operator.dev", pool, namespace))).get("reason") == "NodePoolRefused" and c,
                            timeout=90, what="the provider's Ready condition NodePoolRefused")
         assert refused["status"] == "False"

@@ -45,7 +45,7 @@ def counters(sandbox: Cluster, namespace: str, name: str, **expected: Any) -> di
 def test_cluster_status_counts_instances_tasks_and_services(sandbox: Cluster, namespace: str) -> None:
     name = unique("cl")
     nodes = [f"{name}-a", f"{name}-b", f"{name}-c"]
-    with kwok_nodes(sandbox, nodes, name, zones=("us-east-1a", "us-east-1b", "us-east-1c")):
+    with kwok_nodes(sandbox, nodes, name, namespace, zones=("us-east-1a", "us-east-1b", "us-east-1c")):
         apply_all(sandbox, namespace, cluster(name, settings=[{"name": "containerInsights", "value": "enabled"}]),
                   task_definition("web", container("web", memory=64)),
                   task_definition("huge", container("web", memory=100_000)))

@@ -27,6 +27,7 @@ from ecs_objects import (
     unique,
     wait_task,
 )
+from ecs_operator import labels as L
 from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION, build_node, instance_type
 from operator_fixtures import wait_for
 
@@ -55,10 +56,11 @@ def stop(sandbox: Cluster, namespace: str, name: str) -> None:
 def test_registered_and_remaining_resources_follow_tasks(sandbox: Cluster, namespace: str) -> None:
     name = unique("ci")
     node = f"{name}-a"
-    with kwok_nodes(sandbox, [node], name, labels={f"attributes.{API_GROUP}/stack": "prod"}):
+    with kwok_nodes(sandbox, [node], name, namespace, labels={f"attributes.{API_GROUP}/stack": "prod"}):
         registered = wait_for(lambda: (s := instance(sandbox, node)).get("agentConnected") and s,
                               what="the ContainerInstance, its agent connected (the Node Ready)")
         assert (registered["clusterName"], registered["ec2InstanceId"], registered["status"]) == (name, node, "ACTIVE")
+        assert (registered["clusterNamespace"], registered["sharedInstance"]) == (namespace, False)
         assert registered["containerInstanceArn"] == f"arn:aws:ecs:us-east-1:000000000000:container-instance/{name}/{node}"
         full = {"CPU": 2048, "MEMORY": 8192, "PORTS": RESERVED_PORTS, "PORTS_UDP": [], "GPU": 0}  # m5.large
         assert resources(registered, "registeredResources") == full == resources(registered, "remainingResources")
@@ -104,7 +106,7 @@ def test_draining_moves_service_tasks_and_leaves_standalone_tasks(sandbox: Clust
                "spec": {"serviceName": "svc", "cluster": name, "taskDefinition": "web", "desiredCount": 2, "launchType": "EC2",
                         "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200}}}
     in_zone_a = [{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}]
-    with kwok_nodes(sandbox, [a, b], name, zones=("us-east-1a", "us-east-1b")):
+    with kwok_nodes(sandbox, [a, b], name, namespace, zones=("us-east-1a", "us-east-1b")):
         apply_all(sandbox, namespace, cluster(name), task_definition("web", container("web", memory=64)), service,
                   task("standalone", "web", cluster=name, placementConstraints=in_zone_a))
         wait_task(sandbox, namespace, "standalone", "RUNNING")
@@ -147,7 +149,7 @@ def test_agent_connected_follows_the_nodes_ready_condition(sandbox: Cluster) -> 
     """The Node's Ready condition stands for the ECS agent's connection. The node is one no kubelet
     (here: kwok) reports on, so the test sets its condition as a kubelet, then the node controller, would."""
     name = unique("agent")
-    node = build_node(name, instance_type("m5.large"), "us-east-1a", labels={f"{API_GROUP}/cluster": name})
+    node = build_node(name, instance_type("m5.large"), "us-east-1a", labels={L.CLUSTER: name, L.SHARED_INSTANCE: "true"})
     del node["metadata"]["annotations"][KWOK_ANNOTATION]
 
     def ready(value: str, reason: str) -> None:
@@ -161,6 +163,7 @@ def test_agent_connected_follows_the_nodes_ready_condition(sandbox: Cluster) -> 
         never_reported = wait_for(lambda: instance(sandbox, name).get("registeredResources") and instance(sandbox, name),
                                   what="the ContainerInstance of a node nobody reports on")
         assert never_reported["agentConnected"] is False
+        assert (never_reported["clusterName"], never_reported.get("clusterNamespace"), never_reported["sharedInstance"]) == (name, None, True)
         ready("True", "KubeletReady")
         wait_for(lambda: instance(sandbox, name).get("agentConnected") is True, what="agentConnected once the node is Ready")
         ready("Unknown", "NodeStatusUnknown")
@@ -173,7 +176,7 @@ def test_any_valid_node_quantity_is_read_in_ecs_units(sandbox: Cluster) -> None:
     """Kubernetes accepts `1k` CPUs and `1Ti` or `1e12` bytes of memory; the instance reports them in ECS
     units (issue 14.14: the status crashed on `1k`, retried every minute)."""
     name = unique("quantities")
-    node = build_node(name, instance_type("m5.large"), "us-east-1a", labels={f"{API_GROUP}/cluster": name})
+    node = build_node(name, instance_type("m5.large"), "us-east-1a", labels={L.CLUSTER: name, L.SHARED_INSTANCE: "true"})
     node["status"]["capacity"].update(cpu="1k", memory="1Ti")
     node["status"]["allocatable"].update(cpu="1000", memory="1e12")
     sandbox.kubectl("create", "-f", "-", input=json.dumps(node))

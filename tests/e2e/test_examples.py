@@ -92,6 +92,8 @@ def test_fargate_web_service_example(sandbox: Cluster, namespace: str, running_o
     completed(sandbox, "web", namespace, running=2)
     pods = sandbox.kubectl_json("get", "pods", "-n", namespace, "-l", f"{API_GROUP}/service=web")["items"]
     assert {p["metadata"]["labels"][f"{API_GROUP}/launch-type"] for p in pods} == {"FARGATE"}
+    # the default FARGATE node selection: the nodes set aside for it (besides runtimePlatform's OS and architecture)
+    assert [p["spec"].get("nodeSelector", {}).get(f"{API_GROUP}/fargate") for p in pods] == ["true"] * len(pods)
     service = sandbox.kubectl_json("get", "service", "web", "-n", namespace)
     assert service["spec"]["type"] == "ClusterIP"  # the operator's default; LoadBalancer is the workload policy's
     assert [(p["port"], p["protocol"]) for p in service["spec"]["ports"]] == [(80, "TCP")]
@@ -116,12 +118,17 @@ def test_log_agent_example(sandbox: Cluster, log_agent_namespace: str, running_o
 
 
 def test_capacity_provider_example(sandbox: Cluster, namespace: str, running_operator: Operator) -> None:
-    apply_example(sandbox, namespace, "06-capacity-provider.yaml")
+    documents = [d for d in yaml.safe_load_all((EXAMPLES / "06-capacity-provider.yaml").read_text()) if d]
+    (provider,) = [d for d in documents if d["kind"] == "CapacityProvider"]
+    assert provider["spec"]["kubernetes"]["allowedNamespaces"] == ["default/capacity-demo"]
+    provider["spec"]["kubernetes"]["allowedNamespaces"] = [f"{namespace}/capacity-demo"]  # the test's namespace, not default
+    sandbox.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(documents))
     try:
         status = completed(sandbox, "worker", namespace, running=3)
         nodes = sandbox.kubectl_json("get", "nodes", "-l", f"{API_GROUP}/capacity-provider=kwok-pool")["items"]
         assert len(nodes) == 2  # m5.large: 2048 CPU units, two 1024-unit tasks per instance
-        assert {n["metadata"]["labels"][f"{API_GROUP}/cluster"] for n in nodes} == {"capacity-demo"}
+        assert {(n["metadata"]["labels"][f"{API_GROUP}/cluster"], n["metadata"]["labels"][f"{API_GROUP}/cluster-namespace"])
+                for n in nodes} == {("capacity-demo", namespace)}
         provider = sandbox.kubectl_json("get", "capacityproviders.ecs.operator.dev", "kwok-pool")["status"]
         assert (provider["desiredSize"], provider["instancesNeeded"]) == (2, 2)
         assert status["clusterName"] == "capacity-demo"

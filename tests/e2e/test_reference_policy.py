@@ -7,8 +7,7 @@ author has that permission. The session's `crds` fixture installs the policy fro
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,7 @@ from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator.translate.names import environment_file_configmap, secret_ref
 from ecs_operator.translate.volumes import volume_name
 from operator_fixtures import wait_for
-from tenant_support import Tenant, fingerprint, make_tenant
+from tenant_support import Tenant, fingerprint, grant, make_tenant
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -51,28 +50,6 @@ def refused(tenant: Tenant, obj: dict[str, Any], new: bool = True) -> str:
                                         "-n", tenant.namespace, check=False)
         assert absent.returncode != 0, "a refused object was stored"
     return result.stderr
-
-
-@contextmanager
-def grant(sandbox: Cluster, tenant: Tenant, rule: dict[str, Any], cluster_scoped: bool = False) -> Iterator[None]:
-    """Give the tenant one more rule (a ClusterRole for cluster-scoped resources), in force when this
-    returns (the tenant's own `kubectl auth can-i` says so), removed afterwards."""
-    name = f"{tenant.name}-grant-{uuid.uuid4().hex[:5]}"
-    kind, binding = ("ClusterRole", "ClusterRoleBinding") if cluster_scoped else ("Role", "RoleBinding")
-    meta = {"name": name} if cluster_scoped else {"name": name, "namespace": tenant.namespace}
-    objects = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta, "rules": [rule]},
-               {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding, "metadata": meta,
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
-                "subjects": [{"kind": "ServiceAccount", "name": tenant.name, "namespace": tenant.namespace}]}]
-    sandbox.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
-    group = rule["apiGroups"][0]
-    target = rule["resources"][0] + (f".{group}" if group else "") + "".join(f"/{n}" for n in rule.get("resourceNames", [])[:1])
-    wait_for(lambda: tenant.kubectl("auth", "can-i", rule["verbs"][0], target, "-n", tenant.namespace, check=False).returncode == 0,
-             timeout=30, what=f"the tenant may {rule['verbs'][0]} {target}")
-    try:
-        yield
-    finally:
-        sandbox.kubectl("delete", "-f", "-", "--ignore-not-found", input=yaml.safe_dump_all(objects), check=False)
 
 
 def admitted(tenant: Tenant, obj: dict[str, Any]) -> None:

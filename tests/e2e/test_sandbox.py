@@ -87,6 +87,9 @@ def test_nodes_look_like_ec2_instances(sandbox: Cluster) -> None:
     for node in nodes:
         assert node["metadata"]["annotations"][KWOK_ANNOTATION] == "fake"
         assert node["metadata"]["labels"]["node.kubernetes.io/instance-type"] == "m5.xlarge"
+        # shared instances of the cluster "default" of every namespace, open to FARGATE tasks
+        assert {k: node["metadata"]["labels"].get(k) for k in ("ecs.operator.dev/shared-instance", "ecs.operator.dev/fargate")} == {
+            "ecs.operator.dev/shared-instance": "true", "ecs.operator.dev/fargate": "true"}
         assert node["status"]["allocatable"]["pods"] == "58"
         assert any(a["type"] == "InternalIP" and a["address"].startswith("10.0.") for a in node["status"]["addresses"])
         assert condition(node, "Ready") == "True"

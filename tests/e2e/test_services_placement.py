@@ -34,6 +34,7 @@ from service_support import (
 
 from ecs_operator import API_GROUP
 from ecs_operator import labels as L
+from ecs_operator.instances import registration_labels
 from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.scaling.strategy_split import split
 
@@ -73,8 +74,8 @@ def test_daemon_runs_one_task_per_container_instance_and_follows_them(sandbox: A
     assert first["schedulingStrategy"] == "DAEMON"
     assert get(sandbox, "daemonset", "web", namespace), "a DAEMON service is a DaemonSet"
 
-    joined = nodes.add("us-east-1a", {L.CLUSTER: "default"})
-    leaving = nodes.add("us-east-1b", {L.CLUSTER: "default"})
+    joined = nodes.add("us-east-1a", registration_labels(namespace, "default"))  # instances of this namespace's cluster
+    leaving = nodes.add("us-east-1b", registration_labels(namespace, "default"))
     wait_for(lambda: daemon_on(sandbox, namespace, instances | {joined, leaving}), 120, what="tasks on the joined instances")
 
     sandbox.kubectl("patch", f"containerinstances.{API_GROUP}", joined, "--type=merge", "-p", '{"spec":{"status":"DRAINING"}}')
@@ -85,22 +86,23 @@ def test_daemon_runs_one_task_per_container_instance_and_follows_them(sandbox: A
     assert "(service web) has reached a steady state." in messages(final)
 
 
-def provider_pools(nodes: Nodes) -> tuple[str, str, dict[str, str]]:
-    """Two capacity providers with two kwok nodes each (labelled ecs.operator.dev/capacity-provider)."""
+def provider_pools(nodes: Nodes, namespace: str) -> tuple[str, str, dict[str, str]]:
+    """Two capacity providers with two kwok nodes each (labelled ecs.operator.dev/capacity-provider), registered
+    with the cluster default of `namespace`."""
     suffix = uuid.uuid4().hex[:5]
     first, second = f"pool-a-{suffix}", f"pool-b-{suffix}"
     owner = {}
     for provider, zones in ((first, ("us-east-1a", "us-east-1b")), (second, ("us-east-1b", "us-east-1c"))):
         for zone in zones:
             # instances of the provider, registered with the cluster (ECS places tasks only on registered ones)
-            owner[nodes.add(zone, {L.CAPACITY_PROVIDER: provider, L.CLUSTER: "default"})] = provider
+            owner[nodes.add(zone, {L.CAPACITY_PROVIDER: provider, **registration_labels(namespace, "default")})] = provider
     return first, second, owner
 
 
 def test_capacity_provider_strategy_base_and_weight_and_the_cluster_default(
     sandbox: Any, namespace: str, running_operator: Any, nodes: Nodes
 ) -> None:
-    first, second, owner = provider_pools(nodes)
+    first, second, owner = provider_pools(nodes, namespace)
     strategy = [{"capacityProvider": first, "base": 1, "weight": 1}, {"capacityProvider": second, "weight": 3}]
     default = [{"capacityProvider": second, "weight": 1}]
     apply_all(sandbox, namespace, manifest("Cluster", "default", {

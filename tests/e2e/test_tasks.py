@@ -302,8 +302,8 @@ def test_fargate_needs_awsvpc_and_becomes_pod_level_resources(sandbox: Cluster, 
 def test_external_tasks_run_only_on_external_instances_and_ec2_on_the_cluster_instances(
         sandbox: Cluster, namespace: str) -> None:
     name = unique("ext")
-    with kwok_nodes(sandbox, [f"{name}-ext"], name, labels={f"{API_GROUP}/external": "true"}), \
-            kwok_nodes(sandbox, [f"{name}-ec2"], name):
+    with kwok_nodes(sandbox, [f"{name}-ext"], name, namespace, labels={f"{API_GROUP}/external": "true"}), \
+            kwok_nodes(sandbox, [f"{name}-ec2"], name, namespace):
         apply_all(sandbox, namespace, cluster(name),
                   task_definition("web", container("web", memory=64)),
                   task("external", "web", cluster=name, launchType="EXTERNAL", count=3),
@@ -366,7 +366,7 @@ def test_no_api_writes_at_steady_state(sandbox: Cluster, namespace: str) -> None
     one period of everything that looks at them again (the Cluster's timer every 10 s, which also
     resyncs Tasks untouched for 60 s; the ContainerInstance resync every 60 s)."""
     name = unique("steady")
-    with kwok_nodes(sandbox, [f"{name}-a"], name):
+    with kwok_nodes(sandbox, [f"{name}-a"], name, namespace):
         apply_all(sandbox, namespace, cluster(name), task_definition("web", container("web", memory=64)),
                   task("steady", "web", cluster=name, count=2))
         wait_task(sandbox, namespace, "steady", "RUNNING")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecs_operator.handlers.capacity_providers import _refused, _unborn
+from ecs_operator.handlers.capacity_providers import _needing, _refused, _unborn
 from ecs_operator.scaling.managed_scaling import TaskRequest
 
 
@@ -23,8 +23,20 @@ def test_a_verdict_counts_only_for_the_nodes_the_scheduler_tried() -> None:
 
 def test_tasks_a_service_wants_count_before_their_pods_exist() -> None:
     template = {"containers": [{"name": "app", "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}}]}
-    workload = {"namespace": "ns", "selector": {"svc": "web"}, "replicas": 5, "spec": template}
+    workload = {"namespace": "ns", "cluster": "c", "selector": {"svc": "web"}, "replicas": 5, "spec": template}
     pods = [pending(None, {"svc": "web", "x": "y"}), pending(None, {"svc": "web"}), pending(None, {"svc": "other"}),
             pending(None, {"svc": "web"}, namespace="elsewhere")]
-    assert _unborn([workload], pods) == [TaskRequest(cpu=256, memory=512)] * 3
+    assert _unborn([workload], pods) == [(("ns", "c"), TaskRequest(cpu=256, memory=512))] * 3
     assert _unborn([{**workload, "replicas": 1}], pods) == []  # scaling down: more Pods than wanted
+
+
+def test_new_nodes_go_to_the_cluster_whose_tasks_wait_most() -> None:
+    a, b = ("team-a", "default"), ("team-b", "default")
+    waiting = [pending(None, {"ecs.operator.dev/cluster": "default"}, namespace="team-b")]
+    placed = {**pending(None, {"ecs.operator.dev/cluster": "default"}, namespace="team-a"), "spec": {"nodeName": "n1"}}
+    assert _needing([a, b], waiting + [placed], [a]) == a  # one each: ties go to the first
+    assert _needing([a, b], waiting + [placed], []) == b  # a placed task needs no node
+    assert _needing([a, b], waiting, [a, a]) == a  # tasks a service wants before their Pods exist count too
+    assert _needing([a, b], [], []) == a  # nobody waits: the first cluster the provider serves
+    assert _needing([a], waiting, []) == a  # a cluster the provider does not serve is never chosen
+    assert _needing([], waiting, []) is None

@@ -44,7 +44,8 @@ def leaves(values: dict[str, Any], prefix: str = "") -> Iterator[str]:
 
 
 # Values that are whole Kubernetes structures (or label maps): documented as one row.
-FREE_FORM = {"resources", "livenessProbe", "podSecurityContext", "securityContext", "ecs.fargateSpotNodeSelector"}
+FREE_FORM = {"resources", "livenessProbe", "podSecurityContext", "securityContext", "ecs.fargateNodeSelector",
+             "ecs.fargateSpotNodeSelector"}
 
 
 def test_chart_crds_are_the_generated_crds() -> None:

@@ -31,13 +31,14 @@ def revision(health_check: bool = False, **task: Any) -> Revision:
 
 
 def plan(spec: dict[str, Any], rev: Revision | None = None, default: list[dict[str, Any]] | None = None,
-         daemon_instances: int = 0, policy: WorkloadPolicy = WorkloadPolicy()) -> ServicePlan:
+         daemon_instances: int = 0, policy: WorkloadPolicy = WorkloadPolicy(),
+         access: dict[str, list[str]] | None = None) -> ServicePlan:
     return service_objects(
         ServiceSpec.model_validate({"taskDefinition": "web:3", **spec}), name="web", namespace="ns", revision=rev or revision(),
         cluster="default", settings=SETTINGS,
         cluster_default_strategy=[CapacityProviderStrategyItem.model_validate(i) for i in default or []],
-        daemon_instance_count=daemon_instances, owner=OWNER, template_labels={"ecs.operator.dev/deployment": "123"},
-        policy=policy,
+        daemon_instance_count=daemon_instances, provider_access=access, owner=OWNER,
+        template_labels={"ecs.operator.dev/deployment": "123"}, policy=policy,
     )
 
 
@@ -115,6 +116,18 @@ def test_without_launch_type_or_strategy_the_cluster_default_strategy_applies() 
     assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {L.CAPACITY_PROVIDER: "pool-b", L.CLUSTER: "default"}
     ec2 = plan({"desiredCount": 2, "launchType": "EC2"}, default=[{"capacityProvider": "pool-b", "weight": 1}]).workloads[0]
     assert ec2["spec"]["template"]["spec"]["nodeSelector"] == {L.CLUSTER: "default"}
+
+
+def test_a_provider_that_does_not_allow_the_namespace_is_refused_and_nothing_is_planned() -> None:
+    access = {"pool-b": ["ops"]}
+    refused = plan({"desiredCount": 2, "capacityProviderStrategy": [{"capacityProvider": "pool-b", "weight": 1}]}, access=access)
+    assert [p.path for p in refused.problems] == ["capacityProviderStrategy[0].capacityProvider"] and refused.workloads == []
+    by_default = plan({"desiredCount": 2}, default=[{"capacityProvider": "pool-b", "weight": 1}], access=access)
+    assert [p.path for p in by_default.problems] == ["defaultCapacityProviderStrategy[0].capacityProvider"]
+    allowed = plan({"desiredCount": 2}, default=[{"capacityProvider": "pool-b", "weight": 1}], access={"pool-b": ["ns/default"]})
+    assert allowed.problems == [] and len(allowed.workloads) == 1
+    daemon = plan({"schedulingStrategy": "DAEMON"}, default=[{"capacityProvider": "pool-b", "weight": 1}], access=access)
+    assert daemon.problems == []  # a DAEMON service runs on the cluster's instances, never through a provider
 
 
 def test_daemon_is_a_daemon_set_that_leaves_draining_instances() -> None:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from ecs_operator import API_GROUP
 from ecs_operator import labels as L
+from ecs_operator.instances import registration_labels
 from ecs_operator.models.capacity_provider import NodePool
 from ecs_operator.nodepool.instance_types import ZONES, build_node, instance_type, private_ip_for
 
@@ -46,7 +47,8 @@ class NodePoolBackend(Protocol):
 class KwokPool:
     """Simulated Nodes, named `<provider>-<n>`, spread over the pool's zones."""
 
-    def __init__(self, kube: Kube, provider: str, pool: NodePool, cluster: str | None) -> None:
+    def __init__(self, kube: Kube, provider: str, pool: NodePool, cluster: tuple[str, str] | None) -> None:
+        """`cluster`: (namespace, cluster) new nodes register with (None: they join no cluster)."""
         self.kube, self.provider, self.pool, self.cluster = kube, provider, pool, cluster
 
     def size(self, nodes: list[dict[str, Any]]) -> int:
@@ -64,7 +66,7 @@ class KwokPool:
         itype = instance_type(self.pool.instanceType)
         labels = {L.CAPACITY_PROVIDER: L.group_label_value(self.provider), **(self.pool.nodeLabels or {})}
         if self.cluster:
-            labels[L.CLUSTER] = L.group_label_value(self.cluster)
+            labels.update(registration_labels(*self.cluster))
         taints = [t.model_dump(exclude_none=True) for t in self.pool.taints or []]
         if warmup_seconds > 0:
             taints.append({"key": WARMING_UP_TAINT, "value": "true", "effect": "NoSchedule"})
@@ -120,5 +122,5 @@ class ScalePool:
         self.replicas = replicas
 
 
-def backend_for(kube: Kube, provider: str, pool: NodePool, cluster: str | None) -> NodePoolBackend:
+def backend_for(kube: Kube, provider: str, pool: NodePool, cluster: tuple[str, str] | None) -> NodePoolBackend:
     return KwokPool(kube, provider, pool, cluster) if pool.backend == "kwok" else ScalePool(kube, pool)

@@ -16,6 +16,7 @@ import contextvars
 import copy
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.adapters.nodepools import LEAVING, WARMED_UP_AT, WARMING_UP_TAINT, NodePoolBackend, backend_for
 from ecs_operator.arns import capacity_provider_arn
-from ecs_operator.instances import agent_connected, is_active, pod_reservation, remaining_resources
+from ecs_operator.instances import agent_connected, is_active, pod_reservation, registration_labels, remaining_resources
 from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.lifecycle.pods import parse_time, unschedulable_message
 from ecs_operator.models import CapacityProviderSpec, Problem, problems_from_validation_error, validate
@@ -47,8 +48,10 @@ from ecs_operator.scaling.managed_scaling import (
     decide,
     instances_needed,
 )
+from ecs_operator.translate.provider_access import access_problems, allows
 
 from .common import now, problems_text, ready
+from .lookups import access_of
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, DEPLOYMENTS, NODES, PODS, SERVICES
 
 logger = logging.getLogger(__name__)
@@ -89,9 +92,9 @@ def provider_clusters(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> d
 
 
 @kopf.index(*SERVICES)
-def provider_services(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, str]:
-    """provider -> the services whose strategy names it, as namespace/service."""
-    return {i["capacityProvider"]: f"{namespace}/{name}" for i in spec.get("capacityProviderStrategy") or []}
+def provider_services(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, str, str]]:
+    """provider -> the services whose strategy names it, as (namespace, service, cluster)."""
+    return {i["capacityProvider"]: (namespace, name, spec.get("cluster") or "default") for i in spec.get("capacityProviderStrategy") or []}
 
 
 @kopf.index(*SERVICES)
@@ -108,7 +111,9 @@ def provider_workloads(namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, d
     provider = ((template.get("metadata") or {}).get("labels") or {}).get(L.CAPACITY_PROVIDER)
     if not provider:
         return {}
-    return {provider: {"namespace": namespace, "selector": dict((spec.get("selector") or {}).get("matchLabels") or {}),
+    cluster = ((template.get("metadata") or {}).get("labels") or {}).get(L.CLUSTER, "")
+    return {provider: {"namespace": namespace, "cluster": cluster,
+                       "selector": dict((spec.get("selector") or {}).get("matchLabels") or {}),
                        "replicas": int(spec.get("replicas") or 0), "spec": copy.deepcopy(dict(template.get("spec") or {}))}}
 
 
@@ -241,10 +246,17 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
         status["conditions"] = ready(current, provider, True, "NoNodePool", "no spec.kubernetes.nodePool: nothing to scale")
         return _write(kube, name, current, status)
 
-    pods = [p for p in provider_pods.get(label, []) if is_active(p) and not p["metadata"].get("deletionTimestamp")]
-    clusters = _clusters(ecs_name, provider_clusters, pods)
+    allowed = spec.kubernetes.allowedNamespaces if spec.kubernetes else None
+    # whoever the provider does not allow counts for nothing: no scaling, no nodes
+    # (docs/ecs-semantics.md §Capacity providers belong to an administrator)
+    pods = [p for p in provider_pods.get(label, []) if is_active(p) and not p["metadata"].get("deletionTimestamp")
+            and allows(allowed, p["metadata"].get("namespace", ""), (p["metadata"].get("labels") or {}).get(L.CLUSTER, ""))]
+    workloads = [w for w in provider_workloads.get(label, []) if allows(allowed, w["namespace"], w["cluster"])]
+    clusters = _clusters(ecs_name, allowed, provider_clusters, pods)
+    unborn = _unborn(workloads, pods)
+    owner = _needing(clusters, pods, [u for u, _ in unborn])
     try:
-        backend = backend_for(kube, ecs_name, pool_spec, clusters[0] if clusters else None)
+        backend = backend_for(kube, ecs_name, pool_spec, owner)
     except ApiError as e:
         target = pool_spec.scaleTarget
         message = f"kubernetes.nodePool.scaleTarget: {target.kind if target else ''} {target.name if target else ''}: {e}"
@@ -254,13 +266,12 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
     moment = now()
     ms = asg.managedScaling or ManagedScaling()
     warmup = timedelta(seconds=300 if ms.instanceWarmupPeriod is None else ms.instanceWarmupPeriod)
-    _register(kube, pool, clusters, moment)
+    _register(kube, pool, owner, moment)
     _end_warmup(kube, pool.nodes, moment, warmup)
     leaving, drained = _drain_leaving(kube, pool, container_instances)
     size = backend.size(pool.nodes) - len(leaving) - len(drained)
-    unborn = _unborn(list(provider_workloads.get(label, [])), pods)
     capacity = InstanceCapacity.of(instance_type(pool_spec.instanceType))
-    packing = _estimate(pool, unborn, capacity, leaving, moment, len(nodes))
+    packing = _estimate(pool, [t for _, t in unborn], capacity, leaving, moment, len(nodes))
     goal = -(-packing.instances * 100 // (ms.targetCapacity or 100))
     below_since = (parse_time(current.get("belowTargetSince")) or moment) if goal < size else None
     decision = decide(
@@ -296,7 +307,7 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
         "tasksTooLargeForInstanceType": len(packing.excluded),
         "belowTargetSince": _iso(below_since) if below_since else None,
         "draining": sorted(leaving) or None,
-        "clusters": clusters,
+        "clusters": [f"{n}/{c}" for n, c in clusters],
         "decision": reason,
         "conditions": ready(current, provider, True, "Active", reason),
     })
@@ -313,16 +324,17 @@ def _estimate(pool: Pool, unborn: list[TaskRequest], capacity: InstanceCapacity,
     return instances_needed([_request(p) for p in pool.tasks] + unborn, waiting, rooms, capacity)
 
 
-def _unborn(workloads: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list[TaskRequest]:
-    """Tasks the provider's services want that have no Pod yet: ECS creates a service's tasks at once (in
-    PROVISIONING), the ReplicaSet controller in batches; counting them makes a burst one decision."""
-    missing: list[TaskRequest] = []
+def _unborn(workloads: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list[tuple[tuple[str, str], TaskRequest]]:
+    """Tasks the provider's services want that have no Pod yet, with their (namespace, cluster): ECS creates
+    a service's tasks at once (in PROVISIONING), the ReplicaSet controller in batches; counting them makes a
+    burst one decision."""
+    missing: list[tuple[tuple[str, str], TaskRequest]] = []
     for workload in workloads:
         selector = workload["selector"].items()
         have = sum(1 for p in pods if p["metadata"].get("namespace") == workload["namespace"]
                    and selector <= (p["metadata"].get("labels") or {}).items())
         request = _request({"metadata": {"name": ""}, "spec": workload["spec"]})
-        missing += [request] * max(0, workload["replicas"] - have)
+        missing += [((workload["namespace"], workload["cluster"]), request)] * max(0, workload["replicas"] - have)
     return missing
 
 
@@ -374,23 +386,39 @@ def _described(asg: AutoScalingGroupProvider) -> dict[str, Any]:
     }
 
 
-def _clusters(provider: str, provider_clusters: kopf.Index, pods: list[dict[str, Any]]) -> list[str]:
-    """The clusters the provider serves: those that list it, and those whose tasks still use it."""
-    listed = {entry.split("/", 1)[1] for entry in provider_clusters.get(provider, [])}
-    using = {(p["metadata"].get("labels") or {}).get(L.CLUSTER) for p in pods}
-    return sorted(listed | {c for c in using if c})
+def _clusters(provider: str, allowed: list[str] | None, provider_clusters: kopf.Index,
+              pods: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The clusters the provider serves, as (namespace, cluster label value): those that list it and that it
+    allows, and those whose (allowed) tasks still use it."""
+    listed = {(n, L.group_label_value(c)) for n, c in (e.split("/", 1) for e in provider_clusters.get(provider, []))
+              if allows(allowed, n, c)}
+    using = {(p["metadata"].get("namespace", ""), (p["metadata"].get("labels") or {}).get(L.CLUSTER)) for p in pods}
+    return sorted(listed | {(n, c) for n, c in using if c})
 
 
-def _register(kube: Kube, pool: Pool, clusters: list[str], moment: datetime) -> None:
-    """The pool's nodes are container instances of the provider's cluster (an ASG's user data registers
-    them): a node without the cluster label gets it, and the time, since tasks can go there only from
-    then on (docs/ecs-semantics.md, registration before placement). A label already there is never changed."""
-    if not clusters:
+def _needing(clusters: list[tuple[str, str]], pods: list[dict[str, Any]], unborn: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The cluster new nodes register with: the one with the most tasks waiting for capacity (placed Pods
+    excluded, tasks its services want but have no Pod yet included), else the first the provider serves
+    (docs/ecs-semantics.md §One cluster per instance, one cluster per managed provider)."""
+    waiting = [(p["metadata"].get("namespace", ""), (p["metadata"].get("labels") or {}).get(L.CLUSTER, ""))
+               for p in pods if not (p.get("spec") or {}).get("nodeName")] + unborn
+    counts = Counter(key for key in waiting if key in clusters)
+    if counts:
+        return min(counts, key=lambda key: (-counts[key], key))
+    return clusters[0] if clusters else None
+
+
+def _register(kube: Kube, pool: Pool, owner: tuple[str, str] | None, moment: datetime) -> None:
+    """The pool's nodes are container instances of the cluster that needed them (an ASG's user data
+    registers them): a node without the cluster label gets it, with the cluster's namespace, and the time,
+    since tasks can go there only from then on (docs/ecs-semantics.md §Registration before placement).
+    A label already there is never changed."""
+    if owner is None:
         return
     for node in pool.present:
         if L.CLUSTER not in (node["metadata"].get("labels") or {}):
             kube.patch("Node", None, node["metadata"]["name"], {"metadata": {
-                "labels": {L.CLUSTER: L.group_label_value(clusters[0])}, "annotations": {REGISTERED_AT: _iso(moment)}}})
+                "labels": registration_labels(*owner), "annotations": {REGISTERED_AT: _iso(moment)}}})
 
 
 def _report_refusal(kube: Kube, name: str, body: kopf.Body, spec: kopf.Spec, error: ApiError) -> None:
@@ -495,15 +523,23 @@ def _scale_in(kube: Kube, pool: Pool, asg: AutoScalingGroupProvider, decision: S
 
 @kopf.timer(*CLUSTERS, id="capacity_provider_association", interval=5)
 def cluster_association(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status: kopf.Status, memo: Any,
-                        cluster_strategies: kopf.Index, cluster_pods: kopf.Index, **_: Any) -> None:
-    """ECS refuses to remove a provider from a cluster while a service strategy or a task uses it: the
-    provider stays associated and the CapacityProviders condition says why."""
+                        cluster_strategies: kopf.Index, cluster_pods: kopf.Index, provider_access: kopf.Index, **_: Any) -> None:
+    """A provider that does not allow the cluster's namespace is refused: it never scales for the cluster
+    (docs/ecs-semantics.md §Capacity providers belong to an administrator). ECS refuses to remove a provider
+    from a cluster while a service strategy or a task uses it: the provider stays associated. The
+    CapacityProviders condition says which and why."""
     cluster = spec.get("clusterName") or name
     listed = list(spec.get("capacityProviders") or [])
+    access = access_of(provider_access)
+    denied = access_problems(listed, "capacityProviders[{}]", access, namespace, cluster) + access_problems(
+        [i.get("capacityProvider", "") for i in spec.get("defaultCapacityProviderStrategy") or []],
+        "defaultCapacityProviderStrategy[{}].capacityProvider", access, namespace, cluster)
     users = _users_in_cluster(cluster_strategies.get((namespace, cluster), []), cluster_pods.get((namespace, L.group_label_value(cluster)), []))
     refused = {p: u for p, u in users.items() if p not in listed}
     previous = next((c for c in status.get("conditions") or [] if c.get("type") == ASSOCIATION), None)
-    if refused:
+    if denied:
+        wanted = ("False", "AccessDeniedException", problems_text(denied))
+    elif refused:
         detail = "; ".join(f"{p} is used by {', '.join(u)}" for p, u in sorted(refused.items()))
         wanted = ("False", "ResourceInUseException", f"{IN_USE} {detail}")
     elif listed or previous:
@@ -545,9 +581,13 @@ def delete_provider(body: kopf.Body, name: str, spec: kopf.Spec, status: kopf.St
     still run). A kwok pool's simulated nodes go with the provider; a scale target is left as it is."""
     ecs_name = spec.get("name") or name
     label = L.group_label_value(ecs_name)
-    tasks = [p for p in provider_pods.get(label, []) if is_active(p)]
-    users = ([f"service {s}" for s in sorted(set(provider_services.get(ecs_name, [])))]
-             + [f"cluster {c}" for c in sorted(set(provider_clusters.get(ecs_name, [])))]
+    allowed = (spec.get("kubernetes") or {}).get("allowedNamespaces")
+    # only those the provider allows can hold its deletion back: a tenant naming it cannot
+    tasks = [p for p in provider_pods.get(label, []) if is_active(p)
+             and allows(allowed, p["metadata"].get("namespace", ""), (p["metadata"].get("labels") or {}).get(L.CLUSTER, ""))]
+    services = {f"{n}/{s}" for n, s, c in provider_services.get(ecs_name, []) if allows(allowed, n, c)}
+    clusters = {c for c in provider_clusters.get(ecs_name, []) if allows(allowed, *c.split("/", 1))}
+    users = ([f"service {s}" for s in sorted(services)] + [f"cluster {c}" for c in sorted(clusters)]
              + ([f"{len(tasks)} task(s)"] if tasks else []))
     if users:
         message = f"The capacity provider {ecs_name} is in use by {', '.join(users)}: remove it from them first"

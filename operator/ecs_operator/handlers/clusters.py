@@ -11,6 +11,7 @@ from ecs_operator.arns import cluster_arn
 from ecs_operator.lifecycle.task_state import pod_last_status
 
 from .common import ready
+from .lookups import instance_names
 from .resources import CLUSTERS
 from .tasks import Views as TaskViews, resync_tasks
 
@@ -35,7 +36,7 @@ def cluster_resync(**kwargs: Any) -> None:
 def cluster_status(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status: kopf.Status, memo: Any,
                    cluster_nodes: kopf.Index, cluster_services: kopf.Index, cluster_pods: kopf.Index, **_: Any) -> None:
     cluster = spec.get("clusterName") or name
-    instances = list(cluster_nodes.get(cluster, []))
+    instances = instance_names(namespace, cluster, cluster_nodes)
     services = [s for s in cluster_services.get((namespace, cluster), []) if s["status"] == "ACTIVE"]
     pods = cluster_pods.get((namespace, L.group_label_value(cluster)), [])
     states = [pod_last_status(p) for p in pods]

@@ -19,8 +19,10 @@ from ecs_operator import labels as L
 from ecs_operator.adapters.kube import Kube
 from ecs_operator.arns import container_instance_arn
 from ecs_operator.instances import (
+    SHARED,
     agent_connected,
     attributes_of,
+    cluster_key,
     ecs_resources,
     is_active,
     registered_resources,
@@ -63,26 +65,28 @@ def container_instances(name: str, uid: str, spec: kopf.Spec, status: kopf.Statu
 
 @kopf.on.event(*NODES)
 def node_changed(type: str, body: kopf.Body, name: str, labels: kopf.Labels, memo: Any, **kwargs: Any) -> None:
-    """A labelled Node is a container instance; the label removed, it is deregistered."""
+    """A Node labelled for a cluster of a namespace (or shared) is a container instance; the labels removed,
+    it is deregistered. The cluster label alone registers nothing: no task could select the node."""
     if type == "DELETED":
         return  # the ContainerInstance is owned by the Node: the garbage collector removes it
     views = Views.of(kwargs)
-    cluster = labels.get(L.CLUSTER)
+    key = cluster_key(dict(labels))
     known = name in views.container_instances
-    if cluster and not known:
+    if key and not known:
         _, fresh = memo.kube.create({
             "apiVersion": f"{API_GROUP}/{API_VERSION}",
             "kind": "ContainerInstance",
             "metadata": {
                 "name": name,
-                "labels": {L.CLUSTER: cluster, L.MANAGED_BY: L.MANAGED_BY_VALUE},
+                "labels": {L.CLUSTER: key[1], L.MANAGED_BY: L.MANAGED_BY_VALUE},
                 "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name, "uid": body.metadata.uid}],
             },
             "spec": {},
         })
         if fresh:
-            log({"kind": "ContainerInstance", "metadata": {"name": name}}, logging.INFO, "Registered", f"node {name} joins cluster {cluster}")
-    elif not cluster and known:
+            log({"kind": "ContainerInstance", "metadata": {"name": name}}, logging.INFO, "Registered",
+                f"node {name} joins cluster {key[1]} of {'every namespace' if key[0] == SHARED else 'namespace ' + key[0]}")
+    elif not key and known:
         if memo.kube.delete("ContainerInstance", None, name):
             log({"kind": "ContainerInstance", "metadata": {"name": name}}, logging.INFO, "Deregistered", f"node {name} left its cluster")
     elif known:  # labels (attributes) or readiness (agentConnected) may have changed
@@ -155,12 +159,15 @@ def sync_instance(kube: Kube, settings: Settings, views: Views, name: str, desir
 def instance_status(settings: Settings, node: dict[str, Any], pods: list[dict[str, Any]], draining: bool) -> dict[str, Any]:
     """describe-container-instances' fields for this node and the task Pods bound to it."""
     name = node["metadata"]["name"]
-    cluster = (node["metadata"].get("labels") or {}).get(L.CLUSTER, "")
+    key = cluster_key(node["metadata"].get("labels") or {}) or ("", "")
+    cluster = key[1]
     registered, remaining = registered_resources(node), remaining_resources(node, pods)
     states = [pod_last_status(p) for p in pods if is_active(p)]
     attributes = attributes_of(node)
     return {
         "clusterName": cluster,
+        "clusterNamespace": None if key[0] == SHARED else key[0],
+        "sharedInstance": key[0] == SHARED,
         "ec2InstanceId": name,
         "containerInstanceArn": container_instance_arn(settings, cluster, name),
         "status": "DRAINING" if draining else "ACTIVE",

@@ -11,8 +11,9 @@ from typing import Any
 import kopf
 
 from ecs_operator import labels as L
+from ecs_operator.instances import cluster_key
 
-from .resources import CLUSTERS, CONTROLLER_REVISIONS, NODES, PODS, SERVICES, TASK_DEFINITIONS, TASKS
+from .resources import CAPACITY_PROVIDERS, CLUSTERS, CONTROLLER_REVISIONS, NODES, PODS, SERVICES, TASK_DEFINITIONS, TASKS
 from .setup import REVISION_KIND_LABEL
 
 MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
@@ -77,10 +78,16 @@ def cluster_tasks(name: str, namespace: str, spec: kopf.Spec, status: kopf.Statu
 
 
 @kopf.index(*NODES)
-def cluster_nodes(name: str, labels: kopf.Labels, **_: Any) -> dict[str, str]:
-    """ECS cluster name -> its container instances (Nodes labelled ecs.operator.dev/cluster)."""
-    cluster = labels.get(L.CLUSTER)
-    return {cluster: name} if cluster else {}
+def cluster_nodes(name: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], str]:
+    """(namespace or SHARED, cluster label value) -> the container instances (Nodes) of that cluster."""
+    key = cluster_key(dict(labels))
+    return {key: name} if key else {}
+
+
+@kopf.index(*CAPACITY_PROVIDERS)
+def provider_access(name: str, spec: kopf.Spec, **_: Any) -> dict[str, list[str]]:
+    """ECS capacity provider name -> spec.kubernetes.allowedNamespaces (who may use it)."""
+    return {spec.get("name") or name: list((spec.get("kubernetes") or {}).get("allowedNamespaces") or [])}
 
 
 @kopf.index(*NODES)

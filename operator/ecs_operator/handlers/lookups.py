@@ -6,8 +6,9 @@ from typing import Any
 
 import kopf
 
+from ecs_operator import labels as L
 from ecs_operator.arns import parse_task_definition_ref
-from ecs_operator.instances import instance_for_placement
+from ecs_operator.instances import SHARED, instance_for_placement
 from ecs_operator.placement.query import Instance
 from ecs_operator.registry import UnknownTaskDefinition, resolve, stored
 from ecs_operator.settings import Settings
@@ -31,14 +32,27 @@ def find_cluster(clusters: kopf.Index, namespace: str, name: str) -> dict[str, A
     return next(iter(clusters.get((namespace, name), [])), None)
 
 
-def cluster_instances(cluster: str, cluster_nodes: kopf.Index, nodes: kopf.Index, node_pods: kopf.Index) -> list[Instance]:
+def instance_names(namespace: str, cluster: str, cluster_nodes: kopf.Index) -> list[str]:
+    """The Nodes that are container instances of `cluster` in `namespace`: its own and the shared ones
+    (docs/ecs-semantics.md §Clusters belong to a namespace)."""
+    label = L.group_label_value(cluster)
+    return sorted({*cluster_nodes.get((namespace, label), []), *cluster_nodes.get((SHARED, label), [])})
+
+
+def cluster_instances(namespace: str, cluster: str, cluster_nodes: kopf.Index, nodes: kopf.Index,
+                      node_pods: kopf.Index) -> list[Instance]:
     """The cluster's container instances as the placement code sees them."""
     out = []
-    for node_name in cluster_nodes.get(cluster, []):
+    for node_name in instance_names(namespace, cluster, cluster_nodes):
         node = next(iter(nodes.get(node_name, [])), None)
         if node is not None:
             out.append(instance_for_placement(node, node_pods.get(node_name, [])))
     return out
+
+
+def access_of(provider_access: kopf.Index) -> dict[str, list[str]]:
+    """provider -> the namespaces (or namespace/cluster pairs) it allows, as the translation takes them."""
+    return {name: next(iter(entries)) for name, entries in provider_access.items() if entries}
 
 
 def node_zone(nodes: kopf.Index, node_name: str | None) -> str | None:

@@ -51,7 +51,7 @@ from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.service import ServicePlan, desired_count_problems, service_objects
 
 from .common import lock_for, now, owner_reference, problems_text, ready
-from .lookups import cluster_instances, find_cluster, resolve_revision
+from .lookups import access_of, cluster_instances, find_cluster, instance_names, resolve_revision
 from .namespaces import workload_policy
 from .resources import DAEMON_SETS, DEPLOYMENTS, PODS, SERVICES
 
@@ -305,9 +305,10 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
         name=name, namespace=namespace, revision=revision, cluster=cluster_name, settings=settings,
         cluster_default_strategy=[CapacityProviderStrategyItem.model_validate(i)
                                   for i in cluster["spec"].get("defaultCapacityProviderStrategy") or []],
-        instances=cluster_instances(cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods) if _member_of(svc, revision) else [],
-        daemon_instance_count=len(list(ix.cluster_nodes.get(cluster_name, []))),
+        instances=cluster_instances(namespace, cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods) if _member_of(svc, revision) else [],
+        daemon_instance_count=len(instance_names(namespace, cluster_name, ix.cluster_nodes)),
         policy=workload_policy(kube, namespace, settings),  # cached per namespace there
+        provider_access=access_of(ix.provider_access),
         owner=owner_reference(service),
         template_labels={DEPLOYMENT_LABEL: _digits(target.id)},
     )

@@ -39,7 +39,7 @@ from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.task import task_pods as plan_task_pods
 
 from .common import lock_for, now, owner_reference, problems_text, ready
-from .lookups import cluster_instances, find_cluster, node_zone, resolve_revision
+from .lookups import access_of, cluster_instances, find_cluster, node_zone, resolve_revision
 from .namespaces import workload_policy
 from .notices import log, notify
 from .resources import CLUSTERS, CONTROLLER_REVISIONS, PODS, TASK_DEFINITIONS, TASKS
@@ -86,6 +86,7 @@ class Views:
     cluster_nodes: kopf.Index
     nodes: kopf.Index
     node_pods: kopf.Index
+    provider_access: kopf.Index
 
     @classmethod
     def of(cls, kwargs: dict[str, Any]) -> Views:
@@ -281,8 +282,9 @@ def _launch(kube: Kube, settings: Settings, task_body: dict[str, Any], current: 
     plan = plan_task_pods(
         task, name=name, namespace=namespace, revision=revision, cluster=cluster_name, settings=settings,
         cluster_default_strategy=default_strategy,
-        instances=cluster_instances(cluster_name, views.cluster_nodes, views.nodes, views.node_pods),
+        instances=cluster_instances(namespace, cluster_name, views.cluster_nodes, views.nodes, views.node_pods),
         policy=workload_policy(kube, namespace, settings),
+        provider_access=access_of(views.provider_access),
         owner=owner_reference(task_body),
     )
     if plan.problems:

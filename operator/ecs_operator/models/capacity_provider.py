@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -60,9 +60,16 @@ class NodePool(EcsModel):
     """Required for the scale backend."""
 
 
+ALLOWED_ENTRY_PATTERN = r"^(\*|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(/[A-Za-z0-9_-]{1,255})?)$"
+AllowedEntry = Annotated[str, Field(pattern=ALLOWED_ENTRY_PATTERN, max_length=319)]
+
+
 class CapacityProviderKubernetes(EcsModel):
     """Kubernetes-only settings of a CapacityProvider (never ECS fields)."""
 
+    allowedNamespaces: list[AllowedEntry] | None = Field(None, max_length=256)
+    """Who may use the provider: `namespace` (its every cluster), `namespace/clusterName`, or `*` (every
+    namespace). Empty or absent: nobody (see docs/ecs-semantics.md §Capacity providers belong to an administrator)."""
     nodePool: NodePool | None = None
     scaleInAfterSeconds: int | None = Field(None, ge=0)
     """How long the reservation must stay below target before scale-in (ECS: 15 one-minute datapoints = 900 s)."""

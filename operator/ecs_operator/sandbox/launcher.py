@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecs_operator import labels as L
 from ecs_operator.nodepool.instance_types import (
     DEFAULT_INSTANCE_TYPE, build_node, instance_type, private_ip_for, zone_for,
 )
@@ -40,8 +41,9 @@ from ecs_operator.sandbox.processes import ProcessRecord, spawn, stop
 STATE_ENTRIES = frozenset({"state.json", "state.tmp", "kubeconfig", "pki", "logs", "etcd", "scheduler.yaml",
                            "apiserver", "controller-manager", "scheduler", "flexvolume",
                            *(f"{c}.kubeconfig" for c in ("controller-manager", "scheduler", "kwok"))})
-CLUSTER_LABEL = "ecs.operator.dev/cluster"
-CLUSTER_NAME = "default"  # the sandbox's nodes are container instances of the ECS cluster "default"
+NODE_LABELS = {L.CLUSTER: "default", L.SHARED_INSTANCE: "true", L.FARGATE: "true"}
+"""The sandbox's nodes are shared container instances of the ECS cluster "default" of every namespace (each
+end-to-end test has a namespace of its own with a cluster "default"), and FARGATE tasks may run there."""
 POLL = 0.1
 Log = Callable[[str], None]
 
@@ -213,7 +215,7 @@ class Sandbox:
         node_type_spec = instance_type(state.instance_type)
         for index in range(nodes):
             name = f"sandbox-node-{index + 1}"
-            manifest = build_node(name, node_type_spec, zone_for(index), labels={CLUSTER_LABEL: CLUSTER_NAME},
+            manifest = build_node(name, node_type_spec, zone_for(index), labels=NODE_LABELS,
                                   internal_ip=private_ip_for(index))
             try:
                 client.create("/api/v1/nodes", manifest)

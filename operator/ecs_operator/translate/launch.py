@@ -11,7 +11,7 @@ from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.models.rules import compatibility_findings
 from ecs_operator.settings import Settings
 
-from .scheduling import NodeTerms
+from .scheduling import NodeTerms, and_terms
 
 FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 
@@ -50,7 +50,14 @@ class Scheduling:
     labels: dict[str, str]
 
 
-def scheduling_for(target: Target, cluster: str, settings: Settings) -> Scheduling:
+def cluster_terms(namespace: str) -> NodeTerms:
+    """The cluster's own instances: labelled for its namespace, or shared by an administrator across
+    namespaces (the cluster name itself is in the node selector): docs/ecs-semantics.md §Clusters belong to a namespace."""
+    return [{"matchExpressions": [{"key": L.CLUSTER_NAMESPACE, "operator": "In", "values": [namespace]}]},
+            {"matchExpressions": [{"key": L.SHARED_INSTANCE, "operator": "In", "values": ["true"]}]}]
+
+
+def scheduling_for(target: Target, cluster: str, namespace: str, settings: Settings) -> Scheduling:
     labels = {L.LAUNCH_TYPE: target.launch_type, L.CLUSTER: L.group_label_value(cluster)}
     if target.capacity_provider:
         labels[L.CAPACITY_PROVIDER] = L.group_label_value(target.capacity_provider)
@@ -58,17 +65,18 @@ def scheduling_for(target: Target, cluster: str, settings: Settings) -> Scheduli
         return Scheduling(dict(settings.fargate_node_selector), None, labels)
     if target.capacity_provider == "FARGATE_SPOT":
         return Scheduling(dict(settings.fargate_spot_node_selector), None, labels)
+    member = {L.CLUSTER: L.group_label_value(cluster)}
     if target.capacity_provider:
         # the provider's nodes, once registered with this cluster: ECS places a task only on a registered
-        # container instance, so a node the pool just added waits for its cluster label (docs/ecs-semantics.md)
-        return Scheduling({L.CAPACITY_PROVIDER: L.group_label_value(target.capacity_provider),
-                           L.CLUSTER: L.group_label_value(cluster)}, None, labels)
+        # container instance, so a node the pool just added waits for its cluster labels (docs/ecs-semantics.md §Registration before placement)
+        return Scheduling({L.CAPACITY_PROVIDER: L.group_label_value(target.capacity_provider), **member},
+                          cluster_terms(namespace), labels)
     if target.launch_type == "FARGATE":
         return Scheduling(dict(settings.fargate_node_selector), None, labels)
     if target.launch_type == "EXTERNAL":
-        return Scheduling({L.CLUSTER: L.group_label_value(cluster), L.EXTERNAL: "true"}, None, labels)
+        return Scheduling({**member, L.EXTERNAL: "true"}, cluster_terms(namespace), labels)
     not_external: NodeTerms = [{"matchExpressions": [{"key": L.EXTERNAL, "operator": "NotIn", "values": ["true"]}]}]
-    return Scheduling({L.CLUSTER: L.group_label_value(cluster)}, not_external, labels)
+    return Scheduling(member, and_terms(cluster_terms(namespace), not_external), labels)
 
 
 def compatibility_problems(td: RegisterTaskDefinition, target: Target, task_definition: str) -> list[Problem]:

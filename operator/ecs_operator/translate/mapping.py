@@ -191,7 +191,9 @@ TASK_DEFINITION: list[tuple[str, Verdict, str, str]] = [
 
 _STRATEGY = [
     ("capacityProviderStrategy[]", E, "one workload (or Pod) per provider", "base first, then by weight, as ECS"),
-    ("capacityProviderStrategy[].capacityProvider", E, "nodeSelector ecs.operator.dev/capacity-provider", "FARGATE / FARGATE_SPOT: the operator's configured node selection"),
+    ("capacityProviderStrategy[].capacityProvider", E, "nodeSelector ecs.operator.dev/capacity-provider",
+     "FARGATE / FARGATE_SPOT: the operator's configured node selection; a provider whose spec.kubernetes.allowedNamespaces "
+     "does not list the namespace is refused"),
     ("capacityProviderStrategy[].weight", E, "replica split", ""),
     ("capacityProviderStrategy[].base", E, "replica split", ""),
 ]
@@ -216,7 +218,8 @@ _TAGS = [
     ("tags[].value", A, "annotation", ""),
 ]
 _COMMON_LAUNCH = [
-    ("cluster", E, "nodeSelector ecs.operator.dev/cluster (EC2, EXTERNAL)", "the cluster's container instances"),
+    ("cluster", E, "nodeSelector ecs.operator.dev/cluster and node affinity on ecs.operator.dev/cluster-namespace (EC2, EXTERNAL, capacity providers)",
+     "the container instances of the cluster of this namespace, or shared ones"),
     ("taskDefinition", E, "Pod template of that revision", "family, family:revision or ARN"),
     ("launchType", E, "nodeSelector", "EC2: the cluster's instances; EXTERNAL: instances labelled external; FARGATE: the configured node selection"),
     ("platformVersion", U, "", "no Fargate platform versions"),
@@ -351,7 +354,8 @@ RUN_TASK: list[tuple[str, Verdict, str, str]] = [
 ]
 
 CLUSTER: list[tuple[str, Verdict, str, str]] = [
-    ("clusterName", E, "node label ecs.operator.dev/cluster", "nodes with this label are the cluster's container instances"),
+    ("clusterName", E, "node labels ecs.operator.dev/cluster and ecs.operator.dev/cluster-namespace",
+     "nodes with both labels (or ecs.operator.dev/shared-instance=true) are the cluster's container instances"),
     *_TAGS,
     ("settings[]", E, "status.settings", "recorded"),
     ("settings[].name", E, "status.settings", ""),
@@ -369,7 +373,7 @@ CLUSTER: list[tuple[str, Verdict, str, str]] = [
     ("configuration.managedStorageConfiguration", U, "", ""),
     ("configuration.managedStorageConfiguration.kmsKeyId", U, "", ""),
     ("configuration.managedStorageConfiguration.fargateEphemeralStorageKmsKeyId", U, "", ""),
-    ("capacityProviders", E, "CapacityProvider resources", "PutClusterCapacityProviders semantics"),
+    ("capacityProviders", E, "CapacityProvider resources", "PutClusterCapacityProviders semantics; only providers whose spec.kubernetes.allowedNamespaces lists the namespace"),
     ("defaultCapacityProviderStrategy[]", E, "strategy for services and tasks that name none", ""),
     ("defaultCapacityProviderStrategy[].capacityProvider", E, "", ""),
     ("defaultCapacityProviderStrategy[].weight", E, "", ""),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ecs_operator import labels as L
 from ecs_operator.models import Problem, ServiceSpec
@@ -20,6 +20,7 @@ from .names import dns_label
 from .placement import placement_for
 from .pod import Revision, pod_template
 from .policy import WorkloadPolicy, policy_violations, service_policy_violations
+from .provider_access import launch_access_problems
 from .scheduling import add_scheduling
 from .task import isolation_policy
 
@@ -78,6 +79,7 @@ def service_objects(
     instances: Sequence[Instance] = (),
     daemon_instance_count: int = 0,
     policy: WorkloadPolicy = WorkloadPolicy(),
+    provider_access: Mapping[str, Sequence[str] | None] | None = None,
     owner: dict[str, Any] | None = None,
     template_labels: dict[str, str] | None = None,
 ) -> ServicePlan:
@@ -95,6 +97,9 @@ def service_objects(
     for target in targets:
         plan.problems += compatibility_problems(td, target, revision.name)
     plan.problems += _network_configuration_problems(svc, td.effective_network_mode)
+    if not daemon:  # a DAEMON service runs on the cluster's instances, never through a provider
+        plan.problems += launch_access_problems(svc.launchType, svc.capacityProviderStrategy, cluster_default_strategy,
+                                                provider_access or {}, namespace, cluster)
     if plan.problems:
         return plan
 
@@ -120,7 +125,7 @@ def service_objects(
         template = copy.deepcopy(translation.template)
         spec = template["spec"]
         spec.update(copy.deepcopy(placement.pod_spec))
-        scheduling = scheduling_for(target, cluster, settings)
+        scheduling = scheduling_for(target, cluster, namespace, settings)
         add_scheduling(spec, node_selector=scheduling.node_selector, node_terms=scheduling.node_terms)
         if placement.node_terms is not None:
             add_scheduling(spec, node_terms=placement.node_terms)

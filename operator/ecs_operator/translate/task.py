@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ecs_operator import labels as L
 from ecs_operator.models import Problem, TaskSpec, validate
@@ -19,6 +19,7 @@ from .overrides import apply_overrides
 from .placement import Placement, placement_for
 from .pod import Revision, pod_template
 from .policy import WorkloadPolicy, policy_violations
+from .provider_access import launch_access_problems
 from .scheduling import add_scheduling
 
 
@@ -57,6 +58,7 @@ def task_pods(
     cluster_default_strategy: list[CapacityProviderStrategyItem] | None = None,
     instances: Sequence[Instance] = (),
     policy: WorkloadPolicy = WorkloadPolicy(),
+    provider_access: Mapping[str, Sequence[str] | None] | None = None,
     owner: dict[str, Any] | None = None,
 ) -> TaskPlan:
     """The Pods of a Task resource, named `<name>-<index>` so creating them twice creates nothing."""
@@ -69,6 +71,8 @@ def task_pods(
     targets = task_targets(task, count, cluster_default_strategy)
     for target in dict.fromkeys(targets):
         plan.problems += compatibility_problems(td, target, revision.name)
+    plan.problems += launch_access_problems(task.launchType, task.capacityProviderStrategy, cluster_default_strategy,
+                                            provider_access or {}, namespace, cluster)
     plan.group = task_group(task, revision.family)
     if plan.problems:
         return plan
@@ -102,7 +106,7 @@ def task_pods(
 
 def _pod(task: TaskSpec, name: str, namespace: str, index: int, target: Target, template: dict[str, Any],
          placement: Placement, group: str, cluster: str, settings: Settings, owner: dict[str, Any] | None) -> dict[str, Any]:
-    scheduling = scheduling_for(target, cluster, settings)
+    scheduling = scheduling_for(target, cluster, namespace, settings)
     spec = copy.deepcopy({**template["spec"], **placement.pod_spec})
     add_scheduling(spec, node_selector=scheduling.node_selector, node_terms=scheduling.node_terms)
     if placement.node_terms is not None:
