@@ -34,6 +34,7 @@ from ecs_operator.lifecycle.pods import parse_time, unschedulable_message
 from ecs_operator.models import CapacityProviderSpec, Problem, problems_from_validation_error, validate
 from ecs_operator.models.capacity_provider import AutoScalingGroupProvider, ManagedScaling
 from ecs_operator.nodepool.instance_types import INSTANCE_TYPES, instance_type
+from ecs_operator.ownership import controlled_by
 from ecs_operator.scaling.managed_scaling import (
     SCALE_IN_AFTER_SECONDS,
     BinPacking,
@@ -48,7 +49,7 @@ from ecs_operator.scaling.managed_scaling import (
     instances_needed,
 )
 
-from .common import now, problems_text, ready
+from .common import now, owner_reference, problems_text, ready
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, DEPLOYMENTS, NODES, PODS, SERVICES
 
 logger = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
     pods = [p for p in provider_pods.get(label, []) if is_active(p) and not p["metadata"].get("deletionTimestamp")]
     clusters = _clusters(ecs_name, provider_clusters, pods)
     try:
-        backend = backend_for(kube, ecs_name, pool_spec, clusters[0] if clusters else None)
+        backend = backend_for(kube, ecs_name, pool_spec, clusters[0] if clusters else None, owner_reference(provider))
     except ApiError as e:
         target = pool_spec.scaleTarget
         message = f"kubernetes.nodePool.scaleTarget: {target.kind if target else ''} {target.name if target else ''}: {e}"
@@ -548,8 +549,9 @@ def delete_provider(body: kopf.Body, name: str, spec: kopf.Spec, status: kopf.St
             memo.kube.patch_status("CapacityProvider", None, name, {"conditions": conditions})
         raise kopf.TemporaryError(message, delay=5)
     if ((spec.get("kubernetes") or {}).get("nodePool") or {}).get("backend") == "kwok":
-        for node in [n["metadata"]["name"] for n in provider_nodes.get(label, [])]:  # a copy: each deletion updates the index
-            memo.kube.delete("Node", None, node)
+        owner = owner_reference(body)
+        for node in [n for n in provider_nodes.get(label, []) if controlled_by(n, owner)]:  # a copy: each deletion updates the index
+            memo.kube.delete("Node", None, node["metadata"]["name"], uid=node["metadata"]["uid"])
 
 
 # --- helpers --------------------------------------------------------------------------------------
