@@ -40,6 +40,9 @@ class NodePoolBackend(Protocol):
     def gone(self, node: dict[str, Any]) -> bool:
         """The node is already on its way out of the pool (no longer counted in its size)."""
 
+    def member(self, node: dict[str, Any]) -> bool:
+        """The node labelled for the provider belongs to the pool (only members are scaled, drained, removed)."""
+
     def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
         """Grow the pool to `size`; returns what was added (node names, or the new replica count)."""
 
@@ -63,6 +66,10 @@ class KwokPool:
 
     def gone(self, node: dict[str, Any]) -> bool:
         return False
+
+    def member(self, node: dict[str, Any]) -> bool:
+        """Only the Nodes the pool launched: one labelled for the provider by someone else is left alone."""
+        return controlled_by(node, self.owner)
 
     def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
         used = {n["metadata"]["name"] for n in nodes}
@@ -97,11 +104,8 @@ class KwokPool:
         by_name = {n["metadata"]["name"]: n for n in nodes}
         for name in names:
             node = by_name.get(name)
-            if node is not None and controlled_by(node, self.owner):
+            if node is not None and self.member(node):
                 self.kube.delete("Node", None, name, uid=node["metadata"]["uid"])
-            else:
-                logger.warning("CapacityProvider %s: Node %s is labelled for its pool but was not launched by it; "
-                               "left alone (not deleted)", self.provider, name)
 
 
 class ScalePool:
@@ -122,6 +126,10 @@ class ScalePool:
 
     def gone(self, node: dict[str, Any]) -> bool:
         return self.target.deleteAnnotation in (node["metadata"].get("annotations") or {})
+
+    def member(self, node: dict[str, Any]) -> bool:
+        """The scale target's controller launches the Nodes and labels them for the provider."""
+        return True
 
     def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
         self._set(size)

@@ -244,8 +244,16 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
         target = pool_spec.scaleTarget
         message = f"kubernetes.nodePool.scaleTarget: {target.kind if target else ''} {target.name if target else ''}: {e}"
         return _write(kube, name, current, {**status, "conditions": ready(current, provider, False, "ScaleTargetUnavailable", message)})
-    pool = Pool(backend, [n for n in provider_nodes.get(label, []) if not n["metadata"].get("deletionTimestamp")],
-                [p for p in pods if not _is_daemon(p)], node_pods)
+    labelled = [n for n in provider_nodes.get(label, []) if not n["metadata"].get("deletionTimestamp")]
+    foreign = sorted(n["metadata"]["name"] for n in labelled if not backend.member(n))
+    if foreign and foreign != current.get("foreignNodes"):
+        kopf.event(provider, type="Warning", reason="ForeignNodes", message=(
+            f"Node(s) {', '.join(foreign)} carry the label {L.CAPACITY_PROVIDER}={label} but were not launched by "
+            f"this pool: left alone (never scaled in, drained or deleted)")[:1024])
+    status.pop("foreignNodes", None)
+    if foreign:
+        status["foreignNodes"] = foreign
+    pool = Pool(backend, [n for n in labelled if backend.member(n)], [p for p in pods if not _is_daemon(p)], node_pods)
     moment = now()
     ms = asg.managedScaling or ManagedScaling()
     warmup = timedelta(seconds=300 if ms.instanceWarmupPeriod is None else ms.instanceWarmupPeriod)
