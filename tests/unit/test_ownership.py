@@ -7,7 +7,10 @@ from typing import Any
 
 from test_translate_service import OWNER, plan, revision
 
+from ecs_operator.models import TaskSpec
 from ecs_operator.ownership import Conflict, conflict, conflicts_text, controlled_by, controller_of, in_the_way
+from ecs_operator.settings import Settings
+from ecs_operator.translate.task import task_pods
 
 ECS = "ecs.operator.dev/v1alpha1"
 
@@ -71,3 +74,15 @@ def test_every_planned_service_child_names_the_ecs_field_that_asked_for_its_name
     }
     assert {(o["kind"], o["metadata"]["name"]) for o in out.children} == set(out.origins)
     assert all(controlled_by(o, OWNER) for o in out.children)  # every child names its ECS Service as controller
+
+
+def test_every_planned_task_child_names_the_ecs_field_that_asked_for_its_name() -> None:
+    owner = {**OWNER, "kind": "Task", "name": "job"}
+    rev = revision(networkMode="none", containerDefinitions=[{"name": "app", "image": "nginx", "memory": 64}])
+    one = task_pods(TaskSpec(taskDefinition="web:3"), name="job", namespace="ns", revision=rev, cluster="default",
+                    settings=Settings(), owner=owner)
+    assert one.origins == {("Pod", "job-0"): "metadata.name", ("NetworkPolicy", "job-isolated"): "taskDefinition.networkMode"}
+    two = task_pods(TaskSpec(taskDefinition="web:3", count=2), name="job", namespace="ns", revision=rev, cluster="default",
+                    settings=Settings(), owner=owner)
+    assert two.origins[("Pod", "job-1")] == "count (task 1)"
+    assert all(controlled_by(o, owner) for o in [*two.pods, *two.extra])
