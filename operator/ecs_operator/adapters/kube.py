@@ -189,7 +189,7 @@ class Kube:
         except ApiError as e:
             if e.status == 404:
                 return None
-            if uid is not None and e.status in (409, 422) and ((self.get(kind, namespace, name) or {}).get("metadata") or {}).get("uid") != uid:
+            if uid is not None and e.status in (409, 422) and (self.get(kind, namespace, name) or {"metadata": {}})["metadata"].get("uid") != uid:
                 return None
             raise
 

@@ -266,7 +266,8 @@ def _stop(kube: Kube, settings: Settings, task_body: dict[str, Any], current: di
 
 
 def _launch(kube: Kube, settings: Settings, task_body: dict[str, Any], current: dict[str, Any], views: Views) -> None:
-    """RunTask: resolve the cluster and revision, plan the Pods, create them (its own Pods from before a crash are kept, a name held by another is a conflict)."""
+    """RunTask: resolve the cluster and revision, plan the Pods, create them (the Task's own Pods from
+    before a crash are kept; a name held by anything else refuses the launch before any is created)."""
     meta = task_body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     task = _task_spec(task_body)
