@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -21,6 +20,8 @@ from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator.ownership import controlled_by, controller_of
 
 FIELD_MANAGER = "ecs-operator"
+CREATE_ONLY = "1"
+"""A resourceVersion no live object has (etcd's first revision): an apply carrying it only creates."""
 
 
 @dataclass(frozen=True)
@@ -117,28 +118,29 @@ class Kube:
     # -- writing -------------------------------------------------------------------------------
     def apply(self, obj: dict[str, Any], uid: str | None = None) -> dict[str, Any]:
         """Server-side apply (forced) under the operator's field manager, only to an object controlled
-        by `obj`'s controller ownerReference: `uid` is the live object's UID (it must still be that
-        object), None to create it. Either is a precondition the API server checks (metadata.uid is
-        immutable, and a create replaces it), so a name taken meanwhile is never written to; a
-        precondition that fails is looked at: our own object (an index lagging) is applied to, anything
-        else raises OwnershipConflict."""
+        by `obj`'s controller ownerReference. `uid`: the live object's UID, which it must still have;
+        None: create it, which must not exist. The API server checks either (see _apply), so a name
+        taken meanwhile is never written to. When the check fails the object is looked at: our own
+        (an index lagging behind) is applied to, anything else raises OwnershipConflict."""
         owner = _owner_of(obj)
         try:
-            return self._apply(obj, uid or str(uuid.uuid4()))
+            return self._apply(obj, uid)
         except ApiError as e:
             if e.status not in (409, 422):
                 raise
             existing = self.get_like(obj)
-            if existing is None or existing["metadata"]["uid"] == uid:
-                raise
-            if not controlled_by(existing, owner):
+            if existing is not None and existing["metadata"]["uid"] == uid:
+                raise  # a refusal of the change itself
+            if existing is not None and not controlled_by(existing, owner):
                 raise OwnershipConflict(existing) from None
-            return self._apply(obj, existing["metadata"]["uid"])
+            return self._apply(obj, existing["metadata"]["uid"] if existing is not None else None)
 
-    def _apply(self, obj: dict[str, Any], uid: str) -> dict[str, Any]:
+    def _apply(self, obj: dict[str, Any], uid: str | None) -> dict[str, Any]:
+        """metadata.uid is immutable: an apply naming it fails on any other object (422). An apply with
+        resourceVersion CREATE_ONLY fails on any existing object (409 Conflict) and creates a missing one."""
         resource = self.resource_of(obj)
         meta = obj["metadata"]
-        body = {**obj, "metadata": {**meta, "uid": uid}}
+        body = {**obj, "metadata": {**meta, **({"uid": uid} if uid else {"resourceVersion": CREATE_ONLY})}}
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         return self._call(
             "PATCH", resource.path(meta.get("namespace"), meta["name"]), body=body, query=query,
