@@ -1,8 +1,8 @@
 """Ownership, never adoption (issue 13, item 1), acting as a tenant with only ECS rights: every name
 the operator derives from an ECS object (a Kubernetes Service, PodDisruptionBudget, NetworkPolicy,
-Deployment, a task's Pod) that is held by an object the ECS object does not control is a
-ResourceConflict naming the ECS field and the object in the way, and the foreign object is left
-byte-for-byte unchanged, also when the ECS object is deleted."""
+Deployment, a task's Pod, a revision's ControllerRevision) that is held by an object the ECS object
+does not control is a ResourceConflict naming the ECS field and the object in the way, and the
+foreign object is left byte-for-byte unchanged, also when the ECS object is deleted."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ecs_objects import condition, events_seen, status
+from ecs_objects import condition, events_seen, kwok_nodes, status, unique
 from operator_fixtures import Operator, get, wait_for
 from service_support import ECS_SERVICE, cluster, service, task_definition
 from tenant_support import Tenant, fingerprint, make_tenant
@@ -207,3 +207,38 @@ def test_a_task_whose_pod_name_is_held_by_a_foreign_pod_reports_the_conflict(
 
     delete_as_tenant(sandbox, tenant, f"tasks.{API_GROUP}", "job")
     assert fingerprint(sandbox, "pod", "job-0", namespace) == before
+
+
+def test_a_task_definition_revision_name_held_by_a_foreign_controller_revision_is_a_conflict(
+        sandbox: Any, namespace: str, running_operator: Operator, tmp_path: Path) -> None:
+    tenant = make_tenant(sandbox, namespace, tmp_path)
+    create(sandbox, namespace, {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                                "metadata": {"name": "api-1", "labels": FOREIGN_LABELS}, "revision": 1, "data": {"family": "api"}})
+    before = fingerprint(sandbox, "controllerrevision", "api-1", namespace)
+
+    tenant.apply(task_definition("api"))
+    conflict_reported(sandbox, namespace, f"taskdefinitions.{API_GROUP}", "api",
+                      f"metadata.name: needs the ControllerRevision {namespace}/api-1")
+    assert "revision" not in status(sandbox, f"taskdefinitions.{API_GROUP}", "api", namespace)  # the foreign data is no revision
+    assert fingerprint(sandbox, "controllerrevision", "api-1", namespace) == before
+
+    delete_as_tenant(sandbox, tenant, f"taskdefinitions.{API_GROUP}", "api")
+    assert fingerprint(sandbox, "controllerrevision", "api-1", namespace) == before
+
+
+def test_a_container_instance_the_node_does_not_control_is_left_alone(sandbox: Any, running_operator: Operator) -> None:
+    """A ContainerInstance named like a Node, created by someone else (here before the Node joins a
+    cluster): the operator neither reports on it nor drains the Node for it."""
+    name = unique("foreign-ci")
+    sandbox.kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ContainerInstance",
+        "metadata": {"name": name, "labels": FOREIGN_LABELS}, "spec": {"status": "DRAINING"}}))
+    try:
+        before = fingerprint(sandbox, f"containerinstances.{API_GROUP}", name)
+        with kwok_nodes(sandbox, [name], unique("cluster")):
+            wait_for(lambda: f"the ContainerInstance {name} exists and is not controlled by the Node {name}" in running_operator.log(),
+                     60, what="the conflict logged")
+            assert fingerprint(sandbox, f"containerinstances.{API_GROUP}", name) == before
+            assert not sandbox.kubectl_json("get", "node", name)["spec"].get("unschedulable")  # not drained for it
+    finally:
+        sandbox.kubectl("delete", f"containerinstances.{API_GROUP}", name, "--ignore-not-found")
