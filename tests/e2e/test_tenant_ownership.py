@@ -11,12 +11,23 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from capacity_support import (
+    PROVIDER_LABEL,
+    apply_objects,
+    capacity_provider,
+    new_provider,
+    pool_node_names,
+    provider_events,
+    provider_status,
+    providers,  # noqa: F401  (fixture)
+)
 from ecs_objects import condition, events_seen, kwok_nodes, status, unique
 from operator_fixtures import Operator, get, wait_for
 from service_support import ECS_SERVICE, cluster, service, task_definition
 from tenant_support import Tenant, fingerprint, make_tenant
 
 from ecs_operator import API_GROUP, API_VERSION
+from ecs_operator.nodepool.instance_types import build_node, instance_type
 
 TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef"
 REGISTRY = "arn:aws:servicediscovery:us-east-1:000000000000:service/srv-0123456789abcdef"
@@ -77,6 +88,11 @@ def settled(sandbox: Any, kind: str, name: str, namespace: str) -> dict[str, Any
         return (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]
     wait_for(observed, 60, what=f"{kind} {name} observed by its controller")
     return fingerprint(sandbox, kind, name, namespace)
+
+
+def node_fingerprint(sandbox: Any, name: str) -> dict[str, Any]:
+    """A Node's fingerprint without its resourceVersion: kwok writes the Node's status (heartbeats)."""
+    return {k: v for k, v in fingerprint(sandbox, "node", name).items() if k != "resourceVersion"}
 
 
 def test_load_balancer_service_name_held_by_a_kubernetes_service_is_a_conflict(
@@ -242,3 +258,33 @@ def test_a_container_instance_the_node_does_not_control_is_left_alone(sandbox: A
             assert not sandbox.kubectl_json("get", "node", name)["spec"].get("unschedulable")  # not drained for it
     finally:
         sandbox.kubectl("delete", f"containerinstances.{API_GROUP}", name, "--ignore-not-found")
+
+
+def test_a_kwok_pool_leaves_alone_a_node_it_did_not_launch(
+        sandbox: Any, namespace: str, running_operator: Operator, providers: list[str]) -> None:
+    """A Node someone else labelled for the provider is reported and never scaled in or deleted; the
+    Nodes the pool launches are controlled by the CapacityProvider."""
+    provider = new_provider(providers)
+    stranger = unique("stranger")
+    node = build_node(stranger, instance_type("m5.large"), "us-east-1a", labels={PROVIDER_LABEL: provider})
+    sandbox.kubectl("create", "-f", "-", input=json.dumps(node))
+    try:
+        before = node_fingerprint(sandbox, stranger)
+        apply_objects(sandbox, namespace, capacity_provider(provider, min_size=1, max_size=2, scale_in_after=0))
+        state = wait_for(lambda: (s := provider_status(sandbox, provider)).get("foreignNodes") == [stranger] and s, 60,
+                         what="the stranger reported")
+        warnings = wait_for(lambda: [e for e in provider_events(sandbox, provider) if e["reason"] == "ForeignNodes"], 30,
+                            what="the ForeignNodes Warning")
+        assert any(e["type"] == "Warning" and stranger in e["message"] for e in warnings), warnings
+        [launched] = wait_for(lambda: [n for n in pool_node_names(sandbox, provider) if n != stranger] or None, 60,
+                              what="minSize: one node launched")
+        uid = sandbox.kubectl_json("get", f"capacityproviders.{API_GROUP}", provider)["metadata"]["uid"]
+        [ref] = sandbox.kubectl_json("get", "node", launched)["metadata"]["ownerReferences"]
+        assert (ref["kind"], ref["uid"], ref["controller"]) == ("CapacityProvider", uid, True)
+        assert state["conditions"][0]["status"] == "True"
+
+        sandbox.kubectl("delete", f"capacityproviders.{API_GROUP}", provider, "--wait=true", timeout=90)
+        wait_for(lambda: pool_node_names(sandbox, provider) == [stranger], 60, what="only the launched node deleted")
+        assert node_fingerprint(sandbox, stranger) == before
+    finally:
+        sandbox.kubectl("delete", "node", stranger, "--wait=false", "--ignore-not-found")
