@@ -80,7 +80,9 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
             existing = [*existing, _register(kube, body, name, namespace, family, number, content)]
         except OwnershipConflict as e:  # the revision's name is held by a ControllerRevision not ours
             message = conflicts_text([conflict("metadata.name", e.existing)], "TaskDefinition")
-            patch.status.update(_changes(current, {**current, "conditions": ready(current, body, False, CONFLICT_REASON, message)}))
+            wanted = {**current, "observedGeneration": generation,
+                      "conditions": ready(current, body, False, CONFLICT_REASON, message)}
+            patch.status.update(_changes(current, wanted))
             return
 
     deregistered = set((model.kubernetes.deregisteredRevisions if model.kubernetes else None) or [])
