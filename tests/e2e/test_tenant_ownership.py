@@ -90,6 +90,15 @@ def settled(sandbox: Any, kind: str, name: str, namespace: str) -> dict[str, Any
     return fingerprint(sandbox, kind, name, namespace)
 
 
+def settled_node(node: dict[str, Any]) -> bool:
+    """Ready, and the node lifecycle controller's writes done: the beta os/arch labels added, the
+    not-ready taint removed."""
+    labels = node.get("metadata", {}).get("labels") or {}
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in (node.get("status") or {}).get("conditions") or [])
+    tainted = any(t.get("key") == "node.kubernetes.io/not-ready" for t in (node.get("spec") or {}).get("taints") or [])
+    return ready and not tainted and "beta.kubernetes.io/os" in labels and "beta.kubernetes.io/arch" in labels
+
+
 def node_fingerprint(sandbox: Any, name: str) -> dict[str, Any]:
     """A Node's fingerprint without its resourceVersion: kwok writes the Node's status (heartbeats)."""
     return {k: v for k, v in fingerprint(sandbox, "node", name).items() if k != "resourceVersion"}
@@ -269,6 +278,8 @@ def test_a_kwok_pool_leaves_alone_a_node_it_did_not_launch(
     node = build_node(stranger, instance_type("m5.large"), "us-east-1a", labels={PROVIDER_LABEL: provider})
     sandbox.kubectl("create", "-f", "-", input=json.dumps(node))
     try:
+        wait_for(lambda: settled_node(get(sandbox, "node", stranger, "default")), 60,
+                 what="the stranger Ready and labelled by the node lifecycle controller")
         before = node_fingerprint(sandbox, stranger)
         apply_objects(sandbox, namespace, capacity_provider(provider, min_size=1, max_size=2, scale_in_after=0))
         state = wait_for(lambda: (s := provider_status(sandbox, provider)).get("foreignNodes") == [stranger] and s, 60,
