@@ -1,5 +1,9 @@
 """A small, typed wrapper over the Kubernetes API: server-side apply with one field manager,
 idempotent create/delete, status patches, evictions. Objects are plain dicts (Kubernetes JSON).
+
+Writes of children are ownership-checked here (see ownership.py): `create` and `apply` write only
+objects controlled by the owner named in the object's own controller ownerReference, and raise
+OwnershipConflict for a name held by anything else; deletes and patches can carry a UID precondition.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from ecs_operator import API_GROUP, API_VERSION
+from ecs_operator.ownership import controlled_by, controller_of
 
 FIELD_MANAGER = "ecs-operator"
+CREATE_ONLY = "1"
+"""A resourceVersion no live object has (etcd's first revision): an apply carrying it only creates."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,15 @@ class ApiError(Exception):
         return self.status in (0, 429, 500, 502, 503, 504)
 
 
+class OwnershipConflict(Exception):
+    """The name is held by an object the writer does not control: nothing was written to it."""
+
+    def __init__(self, existing: dict[str, Any]) -> None:
+        meta = existing.get("metadata") or {}
+        super().__init__(f"{existing.get('kind')} {meta.get('namespace') or ''}/{meta.get('name')} is not ours")
+        self.existing = existing
+
+
 class Kube:
     """Thread-safe; one per operator process."""
 
@@ -100,30 +116,73 @@ class Kube:
         return list(self._call("GET", RESOURCES[kind].path(namespace), query=query).get("items") or [])
 
     # -- writing -------------------------------------------------------------------------------
-    def apply(self, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
-        """Server-side apply under the operator's one field manager: idempotent, converges."""
+    def apply(self, obj: dict[str, Any], uid: str | None = None) -> dict[str, Any]:
+        """Server-side apply (forced) under the operator's field manager, only to an object controlled
+        by `obj`'s controller ownerReference. `uid`: the live object's UID, which it must still have;
+        None: create it, which must not exist. The API server checks either (see _apply), so a name
+        taken meanwhile is never written to. When the check fails the object is looked at: our own
+        (an index lagging behind) is applied to, anything else raises OwnershipConflict."""
+        owner = _owner_of(obj)
+        try:
+            return self._apply(obj, uid)
+        except ApiError as e:
+            if e.status not in (409, 422):
+                raise
+            existing = self.get_like(obj)
+            if existing is not None and existing["metadata"]["uid"] == uid:
+                raise  # a refusal of the change itself
+            if existing is not None and not controlled_by(existing, owner):
+                raise OwnershipConflict(existing) from None
+            return self._apply(obj, existing["metadata"]["uid"] if existing is not None else None)
+
+    def _apply(self, obj: dict[str, Any], uid: str | None) -> dict[str, Any]:
+        """metadata.uid is immutable: an apply naming it fails on any other object (422). An apply with
+        resourceVersion CREATE_ONLY fails on any existing object (409 Conflict) and creates a missing one."""
         resource = self.resource_of(obj)
         meta = obj["metadata"]
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true" if force else "false")]
+        body = {**obj, "metadata": {**meta, **({"uid": uid} if uid else {"resourceVersion": CREATE_ONLY})}}
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         return self._call(
-            "PATCH", resource.path(meta.get("namespace"), meta["name"]), body=obj, query=query,
+            "PATCH", resource.path(meta.get("namespace"), meta["name"]), body=body, query=query,
             content_type="application/apply-patch+yaml",
         )
 
     def create(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """(object, created): an existing object of that name is returned as is (deterministic names)."""
+        """(object, created). Names are deterministic: an existing object of that name is returned only
+        if `obj`'s controller ownerReference controls it too (created before a crash); one held by
+        anything else raises OwnershipConflict. Without a controller reference a 409 is an ApiError."""
+        owner = controller_of(obj)
         resource = self.resource_of(obj)
         meta = obj["metadata"]
         try:
             return self._call("POST", resource.path(meta.get("namespace")), body=obj, query=[("fieldManager", FIELD_MANAGER)]), True
         except ApiError as e:
-            if e.status != 409:
+            if e.status != 409 or owner is None:
                 raise
-        existing = self._call("GET", resource.path(meta.get("namespace"), meta["name"]))
+            existing = self.get_like(obj)
+            if existing is None:  # deleted since: the next round creates it
+                raise ApiError(503, "Conflict", f"{obj['kind']} {meta['name']} was there and is gone") from None
+        if not controlled_by(existing, owner):
+            raise OwnershipConflict(existing)
         return existing, False
 
-    def patch(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any], sub: str | None = None) -> dict[str, Any] | None:
-        """JSON merge patch; None if the object is gone."""
+    def get_like(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The live object of `obj`'s kind, namespace and name (None if there is none)."""
+        meta = obj["metadata"]
+        try:
+            found = self._call("GET", self.resource_of(obj).path(meta.get("namespace"), meta["name"]))
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+        return {"kind": obj["kind"], **found}
+
+    def patch(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any], sub: str | None = None,
+              uid: str | None = None) -> dict[str, Any] | None:
+        """JSON merge patch; None if the object is gone, or with `uid` if it is no longer that object
+        (metadata.uid is immutable: the API server refuses the patch of another object of that name)."""
+        if uid is not None:
+            patch = {**patch, "metadata": {**(patch.get("metadata") or {}), "uid": uid}}
         try:
             return self._call(
                 "PATCH", RESOURCES[kind].path(namespace, name, sub), body=patch,
@@ -132,6 +191,8 @@ class Kube:
         except ApiError as e:
             if e.status == 404:
                 return None
+            if uid is not None and e.status in (409, 422) and (self.get(kind, namespace, name) or {"metadata": {}})["metadata"].get("uid") != uid:
+                return None
             raise
 
     def patch_status(self, kind: str, namespace: str | None, name: str, status: dict[str, Any]) -> dict[str, Any] | None:
@@ -139,28 +200,33 @@ class Kube:
 
     def delete(
         self, kind: str, namespace: str | None, name: str, grace_seconds: int | None = None,
-        propagation: str = "Background", resource: Resource | None = None,
+        propagation: str = "Background", resource: Resource | None = None, uid: str | None = None,
     ) -> bool:
-        """True if it was there; a missing object is already deleted."""
+        """True if it was there; a missing object is already deleted. With `uid`, only that object:
+        another one of the same name (created since it was read) is left alone (False)."""
         body: dict[str, Any] = {"propagationPolicy": propagation}
         if grace_seconds is not None:
             body["gracePeriodSeconds"] = grace_seconds
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
         try:
             self._call("DELETE", (resource or RESOURCES[kind]).path(namespace, name), body=body)
             return True
         except ApiError as e:
-            if e.status == 404:
+            if e.status == 404 or (uid is not None and e.status == 409):
                 return False
             raise
 
-    def evict(self, namespace: str, name: str) -> bool:
-        """The Eviction API respects PodDisruptionBudgets: False when one forbids it now."""
-        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+    def evict(self, namespace: str, name: str, uid: str) -> bool:
+        """The Eviction API respects PodDisruptionBudgets: False when one forbids it now. Only the Pod
+        with that UID: another of the same name is not the one that was chosen (True: that one is gone)."""
+        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace},
+                "deleteOptions": {"preconditions": {"uid": uid}}}
         try:
             self._call("POST", RESOURCES["Pod"].path(namespace, name, "eviction"), body=body)
             return True
         except ApiError as e:
-            if e.status == 404:
+            if e.status in (404, 409):
                 return True
             if e.status == 429:
                 return False
@@ -217,6 +283,13 @@ class Kube:
             raise ApiError(e.status or 0, e.reason or "", message) from None
         data = response.data
         return json.loads(data) if data else {}
+
+
+def _owner_of(obj: dict[str, Any]) -> dict[str, Any]:
+    owner = controller_of(obj)
+    if owner is None:
+        raise ValueError(f"{obj['kind']} {obj['metadata']['name']}: the operator writes only objects with a controller ownerReference")
+    return dict(owner)
 
 
 def _default_client() -> client.ApiClient:

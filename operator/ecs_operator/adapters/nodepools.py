@@ -8,6 +8,7 @@ asks for the same thing again.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,8 +17,11 @@ from ecs_operator import labels as L
 from ecs_operator.instances import registration_labels
 from ecs_operator.models.capacity_provider import NodePool
 from ecs_operator.nodepool.instance_types import ZONES, build_node, instance_type, private_ip_for
+from ecs_operator.ownership import controlled_by
 
-from .kube import Kube
+from .kube import Kube, OwnershipConflict
+
+logger = logging.getLogger("ecs_operator")
 
 WARMING_UP_TAINT = f"{API_GROUP}/warming-up"
 """A new kwok node takes no tasks until instanceWarmupPeriod has passed (an instance still booting)."""
@@ -37,6 +41,9 @@ class NodePoolBackend(Protocol):
     def gone(self, node: dict[str, Any]) -> bool:
         """The node is already on its way out of the pool (no longer counted in its size)."""
 
+    def member(self, node: dict[str, Any]) -> bool:
+        """The node labelled for the provider belongs to the pool (only members are scaled, drained, removed)."""
+
     def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
         """Grow the pool to `size`; returns what was added (node names, or the new replica count)."""
 
@@ -45,11 +52,13 @@ class NodePoolBackend(Protocol):
 
 
 class KwokPool:
-    """Simulated Nodes, named `<provider>-<n>`, spread over the pool's zones."""
+    """Simulated Nodes, named `<provider>-<n>`, spread over the pool's zones. Each is launched with a
+    controller ownerReference to the CapacityProvider (`owner`): only those are ever removed; a Node
+    the pool did not launch (labelled for the provider by someone else) is left alone."""
 
-    def __init__(self, kube: Kube, provider: str, pool: NodePool, cluster: tuple[str, str] | None) -> None:
+    def __init__(self, kube: Kube, provider: str, pool: NodePool, cluster: tuple[str, str] | None, owner: dict[str, Any]) -> None:
         """`cluster`: (namespace, cluster) new nodes register with (None: they join no cluster)."""
-        self.kube, self.provider, self.pool, self.cluster = kube, provider, pool, cluster
+        self.kube, self.provider, self.pool, self.cluster, self.owner = kube, provider, pool, cluster, owner
 
     def size(self, nodes: list[dict[str, Any]]) -> int:
         return len(nodes)
@@ -59,6 +68,10 @@ class KwokPool:
 
     def gone(self, node: dict[str, Any]) -> bool:
         return False
+
+    def member(self, node: dict[str, Any]) -> bool:
+        """Only the Nodes the pool launched: one labelled for the provider by someone else is left alone."""
+        return controlled_by(node, self.owner)
 
     def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
         used = {n["metadata"]["name"] for n in nodes}
@@ -78,14 +91,23 @@ class KwokPool:
                 zone = zones[(len(nodes) + len(added)) % len(zones)]
                 node = build_node(name, itype, zone, labels=labels, taints=taints, internal_ip=private_ip_for(index))
                 node["metadata"]["annotations"][f"{API_GROUP}/launched-at"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-                self.kube.create(node)
-                added.append(name)
+                node["metadata"]["ownerReferences"] = [{**self.owner, "controller": True}]
+                try:
+                    self.kube.create(node)
+                    added.append(name)
+                except OwnershipConflict:  # a Node of that name the pool did not launch: the next name
+                    logger.warning("CapacityProvider %s: Node %s exists and was not launched by its pool; "
+                                   "left alone, launching another name", self.provider, name)
             index += 1
         return added
 
     def remove(self, nodes: list[dict[str, Any]], names: list[str], size: int) -> None:
+        """Deletes the named Nodes the pool launched (that very Node: a UID precondition)."""
+        by_name = {n["metadata"]["name"]: n for n in nodes}
         for name in names:
-            self.kube.delete("Node", None, name)
+            node = by_name.get(name)
+            if node is not None and self.member(node):
+                self.kube.delete("Node", None, name, uid=node["metadata"]["uid"])
 
 
 class ScalePool:
@@ -107,6 +129,10 @@ class ScalePool:
     def gone(self, node: dict[str, Any]) -> bool:
         return self.target.deleteAnnotation in (node["metadata"].get("annotations") or {})
 
+    def member(self, node: dict[str, Any]) -> bool:
+        """The scale target's controller launches the Nodes and labels them for the provider."""
+        return True
+
     def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
         self._set(size)
         return [f"replicas={size}"]
@@ -122,5 +148,8 @@ class ScalePool:
         self.replicas = replicas
 
 
-def backend_for(kube: Kube, provider: str, pool: NodePool, cluster: tuple[str, str] | None) -> NodePoolBackend:
-    return KwokPool(kube, provider, pool, cluster) if pool.backend == "kwok" else ScalePool(kube, pool)
+def backend_for(kube: Kube, provider: str, pool: NodePool, cluster: tuple[str, str] | None,
+                owner: dict[str, Any]) -> NodePoolBackend:
+    """`cluster`: where new nodes register; `owner`: the CapacityProvider's ownerReference (a kwok pool's
+    Nodes are controlled by it)."""
+    return KwokPool(kube, provider, pool, cluster, owner) if pool.backend == "kwok" else ScalePool(kube, pool)

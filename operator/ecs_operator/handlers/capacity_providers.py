@@ -35,6 +35,7 @@ from ecs_operator.lifecycle.pods import parse_time, unschedulable_message
 from ecs_operator.models import CapacityProviderSpec, Problem, problems_from_validation_error, validate
 from ecs_operator.models.capacity_provider import AutoScalingGroupProvider, ManagedScaling
 from ecs_operator.nodepool.instance_types import INSTANCE_TYPES, instance_type
+from ecs_operator.ownership import controlled_by
 from ecs_operator.scaling.managed_scaling import (
     SCALE_IN_AFTER_SECONDS,
     BinPacking,
@@ -50,7 +51,7 @@ from ecs_operator.scaling.managed_scaling import (
 )
 from ecs_operator.translate.provider_access import access_problems, allows
 
-from .common import now, problems_text, ready
+from .common import now, owner_reference, problems_text, ready
 from .lookups import access_of
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, DEPLOYMENTS, NODES, PODS, SERVICES
 
@@ -256,13 +257,21 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
     unborn = _unborn(workloads, pods)
     owner = _needing(clusters, pods, [u for u, _ in unborn])
     try:
-        backend = backend_for(kube, ecs_name, pool_spec, owner)
+        backend = backend_for(kube, ecs_name, pool_spec, owner, owner_reference(provider))
     except ApiError as e:
         target = pool_spec.scaleTarget
         message = f"kubernetes.nodePool.scaleTarget: {target.kind if target else ''} {target.name if target else ''}: {e}"
         return _write(kube, name, current, {**status, "conditions": ready(current, provider, False, "ScaleTargetUnavailable", message)})
-    pool = Pool(backend, [n for n in provider_nodes.get(label, []) if not n["metadata"].get("deletionTimestamp")],
-                [p for p in pods if not _is_daemon(p)], node_pods)
+    labelled = [n for n in provider_nodes.get(label, []) if not n["metadata"].get("deletionTimestamp")]
+    foreign = sorted(n["metadata"]["name"] for n in labelled if not backend.member(n))
+    if foreign and foreign != current.get("foreignNodes"):
+        kopf.event(provider, type="Warning", reason="ForeignNodes", message=(
+            f"Node(s) {', '.join(foreign)} carry the label {L.CAPACITY_PROVIDER}={label} but were not launched by "
+            f"this pool: left alone (never scaled in, drained or deleted)")[:1024])
+    status.pop("foreignNodes", None)
+    if foreign:
+        status["foreignNodes"] = foreign
+    pool = Pool(backend, [n for n in labelled if backend.member(n)], [p for p in pods if not _is_daemon(p)], node_pods)
     moment = now()
     ms = asg.managedScaling or ManagedScaling()
     warmup = timedelta(seconds=300 if ms.instanceWarmupPeriod is None else ms.instanceWarmupPeriod)
@@ -596,8 +605,9 @@ def delete_provider(body: kopf.Body, name: str, spec: kopf.Spec, status: kopf.St
             memo.kube.patch_status("CapacityProvider", None, name, {"conditions": conditions})
         raise kopf.TemporaryError(message, delay=5)
     if ((spec.get("kubernetes") or {}).get("nodePool") or {}).get("backend") == "kwok":
-        for node in [n["metadata"]["name"] for n in provider_nodes.get(label, [])]:  # a copy: each deletion updates the index
-            memo.kube.delete("Node", None, node)
+        owner = owner_reference(body)
+        for node in [n for n in provider_nodes.get(label, []) if controlled_by(n, owner)]:  # a copy: each deletion updates the index
+            memo.kube.delete("Node", None, node["metadata"]["name"], uid=node["metadata"]["uid"])
 
 
 # --- helpers --------------------------------------------------------------------------------------

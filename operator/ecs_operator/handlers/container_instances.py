@@ -16,7 +16,7 @@ import kopf
 
 from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator import labels as L
-from ecs_operator.adapters.kube import Kube
+from ecs_operator.adapters.kube import Kube, OwnershipConflict
 from ecs_operator.arns import container_instance_arn
 from ecs_operator.instances import (
     SHARED,
@@ -29,6 +29,7 @@ from ecs_operator.instances import (
     remaining_resources,
 )
 from ecs_operator.lifecycle.task_state import pod_last_status
+from ecs_operator.ownership import controller_of
 from ecs_operator.settings import Settings
 from ecs_operator.translate.service import DRAINING_LABEL
 
@@ -57,10 +58,13 @@ class Views:
 
 
 @kopf.index(*CONTAINER_INSTANCES)
-def container_instances(name: str, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, dict[str, Any]]:
-    """node name -> its ContainerInstance: desired state (ACTIVE/DRAINING) and reported status."""
+def container_instances(body: kopf.Body, name: str, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, dict[str, Any]]:
+    """node name -> its ContainerInstance: desired state (ACTIVE/DRAINING), reported status, and the
+    UID of the Node that controls it (None: not one the operator registered; it is left alone)."""
     reported = {k: copy.deepcopy(v) for k, v in status.items() if k != "kopf"}
-    return {name: {"uid": uid, "desired": spec.get("status") or "ACTIVE", "status": reported}}
+    ref = controller_of(body)
+    node = ref["uid"] if ref is not None and ref.get("kind") == "Node" and ref.get("apiVersion") == "v1" else None
+    return {name: {"uid": uid, "node": node, "desired": spec.get("status") or "ACTIVE", "status": reported}}
 
 
 @kopf.on.event(*NODES)
@@ -71,25 +75,33 @@ def node_changed(type: str, body: kopf.Body, name: str, labels: kopf.Labels, mem
         return  # the ContainerInstance is owned by the Node: the garbage collector removes it
     views = Views.of(kwargs)
     key = cluster_key(dict(labels))
-    known = name in views.container_instances
-    if key and not known:
-        _, fresh = memo.kube.create({
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": "ContainerInstance",
-            "metadata": {
-                "name": name,
-                "labels": {L.CLUSTER: key[1], L.MANAGED_BY: L.MANAGED_BY_VALUE},
-                "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name, "uid": body.metadata.uid}],
-            },
-            "spec": {},
-        })
+    entry = next(iter(views.container_instances.get(name, [])), None)
+    instance = {"kind": "ContainerInstance", "metadata": {"name": name}}
+    if entry is not None and entry["node"] != body.metadata.uid:
+        log(instance, logging.WARNING, "ResourceConflict", f"the ContainerInstance {name} exists and is not controlled by "
+            f"the Node {name} (uid {body.metadata.uid}): the operator neither registers nor changes it")
+    elif key and entry is None:
+        try:
+            _, fresh = memo.kube.create({
+                "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                "kind": "ContainerInstance",
+                "metadata": {
+                    "name": name,
+                    "labels": {L.CLUSTER: key[1], L.MANAGED_BY: L.MANAGED_BY_VALUE},
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name, "uid": body.metadata.uid,
+                                         "controller": True}],
+                },
+                "spec": {},
+            })
+        except OwnershipConflict:
+            return  # the index shows it in a moment: reported above then
         if fresh:
-            log({"kind": "ContainerInstance", "metadata": {"name": name}}, logging.INFO, "Registered",
+            log(instance, logging.INFO, "Registered",
                 f"node {name} joins cluster {key[1]} of {'every namespace' if key[0] == SHARED else 'namespace ' + key[0]}")
-    elif not key and known:
-        if memo.kube.delete("ContainerInstance", None, name):
-            log({"kind": "ContainerInstance", "metadata": {"name": name}}, logging.INFO, "Deregistered", f"node {name} left its cluster")
-    elif known:  # labels (attributes) or readiness (agentConnected) may have changed
+    elif not key and entry is not None:
+        if memo.kube.delete("ContainerInstance", None, name, uid=entry["uid"]):
+            log(instance, logging.INFO, "Deregistered", f"node {name} left its cluster")
+    elif entry is not None:  # labels (attributes) or readiness (agentConnected) may have changed
         later(("ContainerInstance", name), COALESCE_SECONDS, lambda: sync_instance(memo.kube, memo.settings, views, name))
 
 
@@ -138,8 +150,8 @@ def sync_instance(kube: Kube, settings: Settings, views: Views, name: str, desir
     """
     entry = next(iter(views.container_instances.get(name, [])), None)
     node = next(iter(views.nodes.get(name, [])), None)
-    if entry is None or node is None:
-        return
+    if entry is None or node is None or entry["node"] != node["metadata"]["uid"]:
+        return  # only the Node's own ContainerInstance drains it or reports on it
     desired = desired or entry["desired"]
     pods = list(views.node_pods.get(name, []))
     with lock_for("ContainerInstance", name):
@@ -198,8 +210,9 @@ def _drain(kube: Kube, node: dict[str, Any], pods: list[dict[str, Any]]) -> None
         })
     for pod in pods:
         pod_meta = pod["metadata"]
-        if (pod_meta.get("labels") or {}).get(L.SERVICE) and not pod_meta.get("deletionTimestamp") and is_active(pod):
-            kube.evict(pod_meta["namespace"], pod_meta["name"])
+        workload = (controller_of(pod) or {}).get("kind") in ("ReplicaSet", "DaemonSet")  # a service's, not a standalone task's
+        if workload and (pod_meta.get("labels") or {}).get(L.SERVICE) and not pod_meta.get("deletionTimestamp") and is_active(pod):
+            kube.evict(pod_meta["namespace"], pod_meta["name"], uid=pod_meta["uid"])
 
 
 def _undrain(kube: Kube, node: dict[str, Any]) -> None:

@@ -6,12 +6,14 @@ Handlers read these instead of calling the API: a resync costs no requests.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Mapping
 
 import kopf
 
+from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator import labels as L
 from ecs_operator.instances import cluster_key
+from ecs_operator.ownership import controller_of
 
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, CONTROLLER_REVISIONS, NODES, PODS, SERVICES, TASK_DEFINITIONS, TASKS
 from .setup import REVISION_KIND_LABEL
@@ -19,22 +21,26 @@ from .setup import REVISION_KIND_LABEL
 MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
 
 
-def _owner(body: kopf.Body, kind: str) -> str | None:
-    return next((o["name"] for o in body.metadata.get("ownerReferences") or [] if o.get("kind") == kind), None)
+def _controller(body: kopf.Body, api_version: str, *kinds: str) -> Mapping[str, Any] | None:
+    """The object's controller ownerReference if it is of one of these kinds (ownership, not labels, says whose)."""
+    ref = controller_of(body)
+    return ref if ref is not None and ref.get("apiVersion") == api_version and ref.get("kind") in kinds else None
 
 
 @kopf.index(*PODS, labels=MANAGED)
 def task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """(namespace, Task name) -> the task's Pods."""
-    task = _owner(body, "Task")
-    return {(namespace, task): copy.deepcopy(dict(body))} if task else {}
+    """(namespace, Task name) -> the Pods an ECS Task controls (of any Task of that name: compare the UID)."""
+    task = _controller(body, f"{API_GROUP}/{API_VERSION}", "Task")
+    return {(namespace, task["name"]): copy.deepcopy(dict(body))} if task else {}
 
 
 @kopf.index(*PODS, labels=MANAGED)
 def service_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """(namespace, service label value) -> the service's Pods."""
+    """(namespace, service label value) -> the service's Pods: those of a ReplicaSet or DaemonSet (a
+    service's workloads), never a standalone task's Pod that carries the label."""
     service = labels.get(L.SERVICE)
-    return {(namespace, service): copy.deepcopy(dict(body))} if service else {}
+    workload = _controller(body, "apps/v1", "ReplicaSet", "DaemonSet")
+    return {(namespace, service): copy.deepcopy(dict(body))} if service and workload else {}
 
 
 @kopf.index(*PODS, labels=MANAGED)
@@ -46,7 +52,9 @@ def node_pods(body: kopf.Body, spec: kopf.Spec, **_: Any) -> dict[str, dict[str,
 
 @kopf.index(*CONTROLLER_REVISIONS, labels={REVISION_KIND_LABEL: kopf.PRESENT})
 def revisions(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """(namespace, family) -> registered revisions (immutable ControllerRevisions)."""
+    """(namespace, family) -> registered revisions (immutable ControllerRevisions a TaskDefinition controls)."""
+    if _controller(body, f"{API_GROUP}/{API_VERSION}", "TaskDefinition") is None:
+        return {}
     data = body.get("data") or {}
     return {(namespace, data.get("family", "")): {"revision": body.get("revision"), "data": copy.deepcopy(dict(data))}}
 

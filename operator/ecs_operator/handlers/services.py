@@ -25,9 +25,9 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from ecs_operator import API_GROUP
+from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator import labels as L
-from ecs_operator.adapters.kube import ApiError, Kube
+from ecs_operator.adapters.kube import ApiError, Kube, OwnershipConflict
 from ecs_operator.arns import cluster_arn, service_arn
 from ecs_operator.lifecycle.placement_failures import unable_to_place_event
 from ecs_operator.lifecycle.pods import health_settings, parse_time, pod_containers, unschedulable_message
@@ -44,12 +44,14 @@ from ecs_operator.lifecycle.service_deployments import (
 from ecs_operator.lifecycle.task_state import new_record, observe, stop_for
 from ecs_operator.models import ServiceSpec, problems_from_validation_error, validate
 from ecs_operator.models.common import CapacityProviderStrategyItem
+from ecs_operator.ownership import CONFLICT_REASON, Conflict, conflict, conflicts_text, controller_of
 from ecs_operator.registry import UnknownTaskDefinition
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import summarize
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.service import ServicePlan, desired_count_problems, service_objects
 
+from .children import Key, claim, key_of
 from .common import lock_for, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, instance_names, resolve_revision
 from .namespaces import workload_policy
@@ -67,6 +69,8 @@ TRIGGERS = ("networkConfiguration", "loadBalancers", "serviceRegistries", "servi
 
 RESYNC_SECONDS = 30
 RETRY_SECONDS = 3
+CONFLICT_RETRY_SECONDS = 10
+"""A child name held by a foreign object is looked at again this often (it may be removed or renamed)."""
 COALESCE_QUIET = 0.5
 COALESCE_MAX = 2.0
 """After a wake-up a worker waits until no event came for COALESCE_QUIET (at most COALESCE_MAX):
@@ -90,21 +94,30 @@ def services(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple
     return {(namespace, name): copy.deepcopy(dict(body))}
 
 
-@kopf.index(*DEPLOYMENTS, labels={L.SERVICE: kopf.PRESENT})
-def service_deployments(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(namespace, labels[L.SERVICE]): copy.deepcopy(dict(body))}
-
-
-@kopf.index(*DAEMON_SETS, labels={L.SERVICE: kopf.PRESENT})
-def service_daemon_sets(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(namespace, labels[L.SERVICE]): copy.deepcopy(dict(body))}
-
-
 MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
 
 
+def _controlling_service(body: kopf.Body) -> str | None:
+    """The UID of the ECS Service that controls the object (not the core Service kind of the same name)."""
+    ref = controller_of(body)
+    return ref["uid"] if ref is not None and ref.get("kind") == "Service" and ref.get("apiVersion") == f"{API_GROUP}/{API_VERSION}" else None
+
+
+@kopf.index(*DEPLOYMENTS, labels=MANAGED)
+def service_deployments(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, ECS Service UID) -> the Deployments it controls: ownership, never a label, says whose."""
+    owner = _controlling_service(body)
+    return {(namespace, owner): copy.deepcopy(dict(body))} if owner else {}
+
+
+@kopf.index(*DAEMON_SETS, labels=MANAGED)
+def service_daemon_sets(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    owner = _controlling_service(body)
+    return {(namespace, owner): copy.deepcopy(dict(body))} if owner else {}
+
+
 def _owned(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    owner = next((o["uid"] for o in body.metadata.get("ownerReferences") or [] if o.get("kind") == "Service"), None)
+    owner = _controlling_service(body)
     return {(namespace, owner): {"kind": body["kind"], "metadata": dict(body.metadata)}} if owner else {}
 
 
@@ -215,9 +228,8 @@ async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels
 @kopf.on.event(*DAEMON_SETS, labels={L.MANAGED_BY: L.MANAGED_BY_VALUE})
 async def workload_changed(body: kopf.Body, namespace: str, **_: Any) -> None:
     """A deleted or edited workload is put back; rollout progress shows in the service status."""
-    owner = next((o["name"] for o in body.metadata.get("ownerReferences") or [] if o.get("kind") == "Service"), None)
-    if owner:
-        wake(namespace, owner)
+    if _controlling_service(body):
+        wake(namespace, (controller_of(body) or {})["name"])
 
 
 @kopf.on.delete(*SERVICES)
@@ -227,9 +239,10 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
     label = L.group_label_value(name)
     if (body.metadata.annotations or {}).get(FORCE_DELETE) == "true":
         return
-    for workload in service_deployments.get((namespace, label), []):
+    for workload in service_deployments.get((namespace, body.metadata.uid), []):
         if (workload.get("spec") or {}).get("replicas"):
-            memo.kube.patch("Deployment", namespace, workload["metadata"]["name"], {"spec": {"replicas": 0}})
+            meta = workload["metadata"]
+            memo.kube.patch("Deployment", namespace, meta["name"], {"spec": {"replicas": 0}}, uid=meta["uid"])
     remaining = [p for p in service_pods.get((namespace, label), []) if not p["metadata"].get("deletionTimestamp")]
     daemon = spec.get("schedulingStrategy") == "DAEMON"
     if remaining and not daemon:
@@ -286,7 +299,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     messages = ([started_event(ecs_name, started)] if started else []) + ([stopped_event(ecs_name, stopped)] if stopped else []) + messages
 
     daemon = svc.schedulingStrategy == "DAEMON"
-    daemon_sets = list(ix.service_daemon_sets.get((namespace, label), []))
+    daemon_sets = list(ix.service_daemon_sets.get((namespace, meta["uid"]), []))
     desired = _daemon_desired(daemon_sets) if daemon else (svc.desiredCount or 0)
     breaker = svc.deploymentConfiguration.deploymentCircuitBreaker if svc.deploymentConfiguration else None
     step = advance(
@@ -316,13 +329,16 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
         return _refuse(kube, service, current, "InvalidParameterException", problems_text(plan.problems))
     messages += step.messages
     try:
-        messages += _apply_plan(kube, plan, service, ix, label, _digits(target.id), ecs_name)
+        messages += _apply_plan(kube, plan, service, ix, _digits(target.id), ecs_name)
+    except Conflicts as e:
+        return _refuse(kube, service, current, CONFLICT_REASON, conflicts_text(e.conflicts, "Service"),
+                       retry=CONFLICT_RETRY_SECONDS)
     except ApiError as e:
         if e.temporary:
             raise kopf.TemporaryError(str(e), delay=3) from None
         return _refuse(kube, service, current, "KubernetesRefused", f"the API server refused a child object: {e}")
     messages += [unable_to_place_event(ecs_name, m) for m in filter(None, map(unschedulable_message, pods))]
-    refusals = _launch_failures(ix.service_deployments.get((namespace, label), []))
+    refusals = _launch_failures(ix.service_deployments.get((namespace, meta["uid"]), []))
     messages += [f"(service {ecs_name}) failed to launch a task with (error {r})." for r in refusals]
 
     events, fresh = add_events(current.get("events") or [], messages, moment)
@@ -366,7 +382,8 @@ def _stop_failed_tasks(kube: Kube, pods: list[dict[str, Any]], svc: ServiceSpec,
 
     def stop(pod: dict[str, Any]) -> bool:
         meta = pod["metadata"]
-        return kube.delete("Pod", meta["namespace"], meta["name"], grace_seconds=(pod.get("spec") or {}).get("terminationGracePeriodSeconds"))
+        return kube.delete("Pod", meta["namespace"], meta["name"], uid=meta["uid"],
+                           grace_seconds=(pod.get("spec") or {}).get("terminationGracePeriodSeconds"))
 
     failed: defaultdict[str, int] = defaultdict(int)
     messages: list[str] = []
@@ -408,31 +425,37 @@ def _next_check(pods: list[dict[str, Any]], grace: int, ready_seconds: int, mome
     return min(future) + 1 if future else None  # +1: timestamps have whole seconds
 
 
-def _apply_plan(kube: Kube, plan: ServicePlan, service: dict[str, Any], ix: Any, label: str, running: str,
-                ecs_name: str) -> list[str]:
-    """Applies what differs, deletes what the plan no longer has; returns ECS's stuck event if
-    minimumHealthyPercent/maximumPercent allow neither a start nor a stop."""
+class Conflicts(Exception):
+    """Child names held by objects the Service does not control: nothing of the plan was written."""
+
+    def __init__(self, conflicts: list[Conflict]) -> None:
+        super().__init__(conflicts_text(conflicts, "Service"))
+        self.conflicts = conflicts
+
+
+def _apply_plan(kube: Kube, plan: ServicePlan, service: dict[str, Any], ix: Any, running: str, ecs_name: str) -> list[str]:
+    """Applies what differs, deletes what the plan no longer has, all only among the objects the
+    Service controls (Conflicts, before any write, if a name is held by another); returns ECS's stuck
+    event if minimumHealthyPercent/maximumPercent allow neither a start nor a stop."""
     meta = service["metadata"]
-    namespace = meta["namespace"]
+    namespace, owner = meta["namespace"], (meta["namespace"], meta["uid"])
     messages: list[str] = []
-    live = {w["metadata"]["name"]: w for w in ix.service_deployments.get((namespace, label), [])}
-    live.update({w["metadata"]["name"]: w for w in ix.service_daemon_sets.get((namespace, label), [])})
-    others = {
-        (o["kind"], o["metadata"]["name"]): o
-        for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies)
-        for o in index.get((namespace, meta["uid"]), [])
-    }
-    if plan.bounds is not None and plan.bounds.stuck and any(_deployment_of(w) not in (None, running) for w in live.values()):
+    workloads = [*ix.service_deployments.get(owner, []), *ix.service_daemon_sets.get(owner, [])]
+    owned: dict[Key, dict[str, Any]] = {key_of(w): w for w in workloads}
+    owned.update({key_of(o): o for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies) for o in index.get(owner, [])})
+    if plan.bounds is not None and plan.bounds.stuck and any(_deployment_of(w) not in (None, running) for w in workloads):
         messages.append(plan.bounds.stuck_event(ecs_name) or "")
-        plan.workloads = [_keep_template(w, live.get(w["metadata"]["name"])) for w in plan.workloads]
-    for obj in plan.workloads:
-        _apply_if_changed(kube, obj, live.get(obj["metadata"]["name"]))
-    for obj in [*plan.services, *plan.extra]:
-        _apply_if_changed(kube, obj, others.get((obj["kind"], obj["metadata"]["name"])))
-    for stale in set(live) - {w["metadata"]["name"] for w in plan.workloads}:  # e.g. a provider left the strategy
-        kube.delete(live[stale]["kind"], namespace, stale)
-    for kind, stale in set(others) - {(o["kind"], o["metadata"]["name"]) for o in [*plan.services, *plan.extra]}:
-        kube.delete(kind, namespace, stale)
+        plan.workloads = [_keep_template(w, owned.get(key_of(w))) for w in plan.workloads]
+    uids, conflicts = claim(kube, plan.children, owned, plan.origins)
+    if conflicts:
+        raise Conflicts(conflicts)
+    for obj in plan.children:
+        try:
+            _apply_if_changed(kube, obj, owned.get(key_of(obj)), uids[key_of(obj)])
+        except OwnershipConflict as e:  # taken between the look and the write: nothing written to it
+            raise Conflicts([conflict(plan.origins.get(key_of(obj), "metadata.name"), e.existing)]) from None
+    for kind, stale in set(owned) - {key_of(o) for o in plan.children}:  # e.g. a provider left the strategy
+        kube.delete(kind, namespace, stale, uid=owned[(kind, stale)]["metadata"]["uid"])
     return messages
 
 
@@ -525,15 +548,16 @@ def _keep_template(desired: dict[str, Any], live: dict[str, Any] | None) -> dict
     return desired
 
 
-def _apply_if_changed(kube: Kube, obj: dict[str, Any], live: dict[str, Any] | None) -> None:
-    """Server-side apply only when what we would apply differs from what we last applied there."""
+def _apply_if_changed(kube: Kube, obj: dict[str, Any], live: dict[str, Any] | None, uid: str | None) -> None:
+    """Server-side apply only when what we would apply differs from what we last applied there
+    (`live`: the object as the owned index has it; `uid`: the object the write may go to)."""
     digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
     obj["metadata"].setdefault("annotations", {})[APPLIED] = digest
     if live is not None and (live["metadata"].get("annotations") or {}).get(APPLIED) == digest and (
         (live.get("spec") or {}).get("replicas") == obj["spec"].get("replicas")
     ):
         return
-    kube.apply(obj)
+    kube.apply(obj, uid=uid)
 
 
 def _service_of(labels: kopf.Labels, services: kopf.Index, namespace: str) -> str:
@@ -544,11 +568,14 @@ def _service_of(labels: kopf.Labels, services: kopf.Index, namespace: str) -> st
     return next((name for ns, name in services if ns == namespace and L.group_label_value(name) == value), value)
 
 
-def _refuse(kube: Kube, service: dict[str, Any], current: dict[str, Any], reason: str, message: str, retry: bool = False) -> None:
+def _refuse(kube: Kube, service: dict[str, Any], current: dict[str, Any], reason: str, message: str,
+            retry: float | bool = False) -> None:
+    """Ready=False (and a Warning Event when the reason or message is new); `retry`: look again after
+    RETRY_SECONDS (True) or after that many seconds."""
     status = {**current, "conditions": ready(current, service, False, reason, message)}
     _write(kube, service, current, status)
     if retry:
-        raise kopf.TemporaryError(message, delay=3)
+        raise kopf.TemporaryError(message, delay=RETRY_SECONDS if retry is True else retry)
 
 
 def _write(kube: Kube, service: dict[str, Any], current: dict[str, Any], status: dict[str, Any]) -> None:

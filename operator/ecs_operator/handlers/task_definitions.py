@@ -13,9 +13,11 @@ import kopf
 from pydantic import ValidationError
 
 from ecs_operator import labels as L
+from ecs_operator.adapters.kube import OwnershipConflict
 from ecs_operator.arns import task_definition_arn
 from ecs_operator.models import TaskDefinitionSpec, problems_from_validation_error, validate
 from ecs_operator.models.rules import compatibility_findings
+from ecs_operator.ownership import CONFLICT_REASON, conflict, conflicts_text
 from ecs_operator.registry import StoredRevision, content_hash, next_revision, revision_content, stored
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import summarize
@@ -74,7 +76,14 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     existing = stored(revisions.get((namespace, family), []))
     number = next_revision(existing, content)
     if number is not None:
-        existing = [*existing, _register(kube, body, name, namespace, family, number, content)]
+        try:
+            existing = [*existing, _register(kube, body, name, namespace, family, number, content)]
+        except OwnershipConflict as e:  # the revision's name is held by a ControllerRevision not ours
+            message = conflicts_text([conflict("metadata.name", e.existing)], "TaskDefinition")
+            wanted = {**current, "observedGeneration": generation,
+                      "conditions": ready(current, body, False, CONFLICT_REASON, message)}
+            patch.status.update(_changes(current, wanted))
+            return
 
     deregistered = set((model.kubernetes.deregisteredRevisions if model.kubernetes else None) or [])
     wanted = {**current, **_describe(settings, model, family, existing, deregistered), "observedGeneration": generation}
@@ -87,14 +96,15 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     patch.status.update(_changes(current, wanted))
 
 
-def _refused_by_policy(status: kopf.Status, **_: Any) -> bool:
-    return any(c.get("type") == "Ready" and c.get("reason") == POLICY_REFUSED for c in status.get("conditions") or [])
+def _refused_for_now(status: kopf.Status, **_: Any) -> bool:
+    return any(c.get("type") == "Ready" and c.get("reason") in (POLICY_REFUSED, CONFLICT_REASON)
+               for c in status.get("conditions") or [])
 
 
-@kopf.timer(*TASK_DEFINITIONS, id="retry_policy_refusal", interval=POLICY_RETRY_SECONDS, when=_refused_by_policy)
+@kopf.timer(*TASK_DEFINITIONS, id="retry_policy_refusal", interval=POLICY_RETRY_SECONDS, when=_refused_for_now)
 def retry_policy_refusal(**kwargs: Any) -> None:
     """A revision the workload policy refused registers once the namespace opts in (a label
-    change is no event of the TaskDefinition's)."""
+    change is no event of the TaskDefinition's); one whose name was taken, once that object is gone."""
     register(**kwargs)
 
 

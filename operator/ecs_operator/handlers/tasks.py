@@ -1,7 +1,8 @@
 """Task (RunTask): creates the task Pods once, then follows them through ECS's life cycle.
 
 ECS never restarts a stopped task, so Pods are created only for tasks that have no record yet;
-their deterministic names make a repeated creation (after a crash) adopt instead of duplicate.
+their deterministic names make a repeated creation (after a crash) find the Task's own Pod instead
+of duplicating it. A Pod of that name the Task does not control is a conflict, never adopted.
 Status has one writer, `reconcile_task`, called from Task and Pod events, from the events of what
 a waiting Task needs (its TaskDefinition's revisions, its Cluster), from wake-ups at moments no
 event marks (a health check's grace, the stopped-task TTL) and from its Cluster's resync timer.
@@ -22,7 +23,7 @@ import kopf
 from pydantic import ValidationError
 
 from ecs_operator import labels as L
-from ecs_operator.adapters.kube import ApiError, Kube
+from ecs_operator.adapters.kube import ApiError, Kube, OwnershipConflict
 from ecs_operator.arns import cluster_arn, parse_task_definition_ref, task_arn
 from ecs_operator.lifecycle.health import health_deadline
 from ecs_operator.lifecycle.placement_failures import placement_failure_reasons
@@ -32,12 +33,14 @@ from ecs_operator.lifecycle.task_state import STOPPED_BY_USER, new_record, obser
 from ecs_operator.lifecycle.task_summary import summarize_tasks
 from ecs_operator.models import TaskSpec, problems_from_validation_error, validate
 from ecs_operator.models.common import CapacityProviderStrategyItem
+from ecs_operator.ownership import CONFLICT_REASON, conflict, conflicts_text, controller_of
 from ecs_operator.registry import UnknownTaskDefinition
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import summarize
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.task import task_pods as plan_task_pods
 
+from .children import claim, key_of
 from .common import lock_for, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, node_zone, resolve_revision
 from .namespaces import workload_policy
@@ -146,9 +149,9 @@ def launch_waiting(namespace: str, memo: Any, **kwargs: Any) -> None:
 @kopf.on.event(*PODS, labels={L.TASK: kopf.PRESENT})
 def task_pod_changed(body: kopf.Body, name: str, namespace: str, memo: Any, **kwargs: Any) -> None:
     _forget_unindexed((namespace, name))  # from now on the index knows this Pod (or its deletion)
-    owner = next((o["name"] for o in body.metadata.get("ownerReferences") or [] if o.get("kind") == "Task"), None)
-    if owner:
-        _reconcile_by_name(memo, Views.of(kwargs), namespace, owner)
+    owner = controller_of(body)
+    if owner is not None and owner.get("kind") == "Task":
+        _reconcile_by_name(memo, Views.of(kwargs), namespace, owner["name"])
 
 
 def resync_tasks(namespace: str, names: list[str], memo: Any, views: Views) -> None:
@@ -190,7 +193,7 @@ def _reconcile(task_body: dict[str, Any], memo: Any, views: Views) -> None:
         _set_waiting((namespace, name), False)
         _stop(kube, settings, task_body, current, records, views)
     elif records:  # launched before: follow the Pods, never launch again
-        sync_task(kube, settings, task_body, _pods_by_name(views.task_pods, namespace, name), views.nodes)
+        sync_task(kube, settings, task_body, _pods_by_name(views.task_pods, task_body), views.nodes)
     else:
         try:
             _launch(kube, settings, task_body, current, views)
@@ -250,10 +253,9 @@ def _stop(kube: Kube, settings: Settings, task_body: dict[str, Any], current: di
     """StopTask: each task goes DEACTIVATING until its Pod is gone; a Task that never launched just ends."""
     spec = task_body.get("spec") or {}
     reason = spec.get("reason") or STOPPED_BY_USER
-    meta = task_body["metadata"]
     if records:
         stopping = [request_stop(r, "UserInitiated", reason, now()).to_json() for r in records]
-        sync_task(kube, settings, task_body, _pods_by_name(views.task_pods, meta["namespace"], meta["name"]), views.nodes,
+        sync_task(kube, settings, task_body, _pods_by_name(views.task_pods, task_body), views.nodes,
                   base={**current, "tasks": stopping})
         return
     stamp = _stamp()
@@ -264,7 +266,8 @@ def _stop(kube: Kube, settings: Settings, task_body: dict[str, Any], current: di
 
 
 def _launch(kube: Kube, settings: Settings, task_body: dict[str, Any], current: dict[str, Any], views: Views) -> None:
-    """RunTask: resolve the cluster and revision, plan the Pods, create them (adopting existing ones)."""
+    """RunTask: resolve the cluster and revision, plan the Pods, create them (the Task's own Pods from
+    before a crash are kept; a name held by anything else refuses the launch before any is created)."""
     meta = task_body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     task = _task_spec(task_body)
@@ -289,10 +292,17 @@ def _launch(kube: Kube, settings: Settings, task_body: dict[str, Any], current: 
     )
     if plan.problems:
         raise Refused("InvalidParameterException", problems_text(plan.problems))
-    for obj in plan.extra:
-        kube.apply(obj)
-    pods = _pods_by_name(views.task_pods, namespace, name)
-    launched = [_create_pod(kube, settings, task_body, pod, cluster_name, pods) for pod in plan.pods]
+    pods = _pods_by_name(views.task_pods, task_body)
+    uids, conflicts = claim(kube, [*plan.pods, *plan.extra], {("Pod", n): p for n, p in pods.items()}, plan.origins)
+    if conflicts:
+        raise Refused(CONFLICT_REASON, conflicts_text(conflicts, "Task"))
+    try:
+        for obj in plan.extra:
+            kube.apply(obj, uid=uids[key_of(obj)])
+        launched = [_create_pod(kube, settings, task_body, pod, cluster_name, pods) for pod in plan.pods]
+    except OwnershipConflict as e:  # taken between the look and the write: nothing written to it
+        what = conflict(plan.origins.get((e.existing["kind"], e.existing["metadata"]["name"]), "metadata.name"), e.existing)
+        raise Refused(CONFLICT_REASON, conflicts_text([what], "Task")) from None
     if plan.unsatisfiable:
         notify(task_body, type="Warning", reason="TaskPlacementFailed",
                message="no container instance met all of its requirements (placement constraints)")
@@ -343,7 +353,8 @@ def _revision(ref: str, namespace: str, views: Views, settings: Settings, young:
 
 def _create_pod(kube: Kube, settings: Settings, task_body: dict[str, Any], pod: dict[str, Any], cluster: str,
                 pods: dict[str, dict[str, Any]]) -> TaskRecord:
-    """One task's Pod; an existing one of that name (a crash between creating and recording) is adopted.
+    """One task's Pod; the Task's own Pod of that name (a crash between creating and recording) is
+    used, one the Task does not control raises OwnershipConflict (kube.create).
 
     The Pod is known as unindexed before the request, so its first watch event, however early,
     clears the entry (a Pod event means the index has the Pod, or its deletion, from then on).
@@ -354,6 +365,9 @@ def _create_pod(kube: Kube, settings: Settings, task_body: dict[str, Any], pod: 
         _unindexed[key] = pod
     try:
         created, fresh = kube.create(pod)
+    except OwnershipConflict:
+        _forget_unindexed(key)
+        raise
     except ApiError as e:
         _forget_unindexed(key)
         if e.temporary:
@@ -365,7 +379,7 @@ def _create_pod(kube: Kube, settings: Settings, task_body: dict[str, Any], pod: 
             "stoppedReason": f"CannotCreateContainerError: {e.message}", "stoppedAt": _stamp(),
         })
     with _unindexed_guard:
-        if not fresh:  # adopted: it existed before, so the index has it
+        if not fresh:  # ours from before: it existed, so the index has it
             _unindexed.pop(key, None)
         elif key in _unindexed:
             _unindexed[key] = created
@@ -399,7 +413,7 @@ def sync_task(kube: Kube, settings: Settings, task_body: dict[str, Any], pods: d
         new = observe(pod, record, moment, node_zone(nodes, node))
         if pod is not None and new.desiredStatus == "STOPPED" and _running(pod):
             grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
-            kube.delete("Pod", namespace, record.podName, grace_seconds=grace)
+            kube.delete("Pod", namespace, record.podName, grace_seconds=grace, uid=pod["metadata"]["uid"])
         message = unschedulable_message(pod) if pod is not None and new.lastStatus == "PROVISIONING" else None
         if message:
             failures.append({"arn": new.taskArn or record.podName, "reason": ", ".join(placement_failure_reasons(message)), "detail": message})
@@ -467,7 +481,7 @@ def _wake_for_health(memo: Any, views: Views, task_body: dict[str, Any]) -> None
     meta = task_body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     moment = now()
-    due = [d for d in (health_deadline(p, moment) for p in views.task_pods.get((namespace, name), [])) if d]
+    due = [d for d in (health_deadline(p, moment) for p in _pods_by_name(views.task_pods, task_body).values()) if d]
     if due:
         later(("Task", namespace, name, "health"), (min(due) - moment).total_seconds() + 0.5,
               lambda: _reconcile_by_name(memo, views, namespace, name))
@@ -506,8 +520,11 @@ def _status_of(task_body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in (task_body.get("status") or {}).items() if k != "kopf"}
 
 
-def _pods_by_name(task_pods: kopf.Index, namespace: str, task: str) -> dict[str, dict[str, Any]]:
-    return {p["metadata"]["name"]: p for p in list(task_pods.get((namespace, task), []))}
+def _pods_by_name(task_pods: kopf.Index, task_body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Pods this Task controls (not those of an earlier Task of the same name), by name."""
+    meta = task_body["metadata"]
+    return {p["metadata"]["name"]: p for p in list(task_pods.get((meta["namespace"], meta["name"]), []))
+            if (controller_of(p) or {}).get("uid") == meta["uid"]}
 
 
 def _age(task_body: dict[str, Any]) -> float:

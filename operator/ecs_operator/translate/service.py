@@ -42,6 +42,12 @@ class ServicePlan:
     bounds: DeploymentBounds | None = None
     unsatisfiable: bool = False
     group: str = ""
+    origins: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(kind, name) of each child -> the ECS field that asked for it (named when the name is taken)."""
+
+    @property
+    def children(self) -> list[dict[str, Any]]:
+        return [*self.workloads, *self.services, *self.extra]
 
 
 def service_name(svc: ServiceSpec, name: str) -> str:
@@ -144,14 +150,17 @@ def service_objects(
         else:
             plan.workloads.append(_deployment(metadata, selector, template, replicas, bounds,
                                               0 if health_checked else settings.service_task_ready_seconds))
+        plan.origins[(plan.workloads[-1]["kind"], workload)] = "capacityProviderStrategy" if multiple else "metadata.name"
     _report_deployment(svc, plan)
     if not daemon and svc.desiredCount:
         total = deployment_bounds(svc.desiredCount, svc.deploymentConfiguration)
         if total.min_healthy:
             plan.extra.append(_disruption_budget(name, namespace, service_label, total.min_healthy, owner))
-    plan.services = _kubernetes_services(svc, name, namespace, service_label, td, settings, owner, plan.report)
+            plan.origins[("PodDisruptionBudget", name)] = "deploymentConfiguration.minimumHealthyPercent"
+    plan.services = _kubernetes_services(svc, name, namespace, service_label, td, settings, owner, plan.report, plan.origins)
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.SERVICE: service_label}, owner))
+        plan.origins[("NetworkPolicy", f"{name}-isolated")] = "taskDefinition.networkMode"
     return plan
 
 
@@ -203,7 +212,8 @@ def _disruption_budget(name: str, namespace: str, service_label: str, min_availa
 
 
 def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_label: str, td: Any,
-                         settings: Settings, owner: dict[str, Any] | None, report: FidelityReport) -> list[dict[str, Any]]:
+                         settings: Settings, owner: dict[str, Any] | None, report: FidelityReport,
+                         origins: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
     """loadBalancers -> Services on the container port; serviceRegistries -> a headless Service;
     serviceConnectConfiguration -> Services named by discoveryName and client aliases."""
     out: dict[str, dict[str, Any]] = {}
@@ -231,6 +241,7 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
             "metadata": _metadata(service_name, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner),
             "spec": spec,
         }
+        origins[("Service", service_name)] = path
 
     for i, lb in enumerate(svc.loadBalancers or []):
         if lb.containerPort is None:

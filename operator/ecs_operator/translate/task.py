@@ -32,6 +32,8 @@ class TaskPlan:
     problems: list[Problem] = field(default_factory=list)
     unsatisfiable: bool = False
     group: str = ""
+    origins: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(kind, name) of each child -> the ECS field that asked for it (named when the name is taken)."""
 
 
 def task_group(task: TaskSpec, family: str) -> str:
@@ -99,8 +101,10 @@ def task_pods(
             return plan
         plan.unsatisfiable |= placement.unsatisfiable
         plan.pods.append(_pod(task, name, namespace, index, target, translation.template, placement, plan.group, cluster, settings, owner))
+        plan.origins[("Pod", f"{name}-{index}")] = "metadata.name" if count == 1 else f"count (task {index})"
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.TASK: L.group_label_value(name)}, owner))
+        plan.origins[("NetworkPolicy", f"{name}-isolated")] = "taskDefinition.networkMode"
     return plan
 
 
