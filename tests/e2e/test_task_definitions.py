@@ -150,7 +150,7 @@ def test_specs_cel_can_judge_are_refused_at_admission(sandbox: Cluster, namespac
 def test_specs_only_the_operator_can_judge_are_reported_naming_the_field(sandbox: Cluster, namespace: str) -> None:
     """Nothing is half-applied: no revision, no Pod; fixing the spec lets the waiting Task start."""
     apply_all(sandbox, namespace, cluster(),
-              task_definition("fargate-size", container("web"), **{**FARGATE, "memory": "4096"}),  # 256 CPU allows 512-2048
+              task_definition("fargate-size", container("web"), **{**FARGATE, "memory": "4 GB"}),  # 256 CPU allows 512-2048; CEL cannot parse "GB"
               task_definition("privileged", container("web", memory=64, privileged=True)),
               task("on-bad-size", "fargate-size", launchType="FARGATE",
                    networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-12345678"]}}),

@@ -16,7 +16,7 @@ import yaml
 from ecs_operator.cli import main
 from ecs_operator.convert.emit import to_yaml
 from ecs_operator.convert.load import strip_trailing_commas
-from ecs_operator.convert.readonly import READ_ONLY
+from ecs_operator.models.readonly import READ_ONLY
 
 # The mission document's example, verbatim (note the trailing comma).
 MISSION = """{
@@ -388,7 +388,7 @@ def test_launch_problems_are_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
     bridge = {**TASK_DEFINITION, "networkMode": "bridge", "requiresCompatibilities": ["EC2"]}
     code, _, err = convert(capsys, "--to", "k8s", write(tmp_path, "svc.json", SERVICE), write(tmp_path, "td.json", bridge))
     assert code == 2
-    assert "svc.json: taskDefinition.networkMode: task definition web:1 is not compatible with launch type FARGATE" in err
+    assert "svc.json: taskDefinition.requiresCompatibilities: Task definition does not support launch_type FARGATE." in err
 
 
 def test_clusters_and_capacity_providers_make_no_kubernetes_objects(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
