@@ -4,7 +4,8 @@ Users paste outputs (describe-task-definition, describe-services, put-cluster-ca
 as inputs: `convert` drops these fields, and the resources' specs accept them (so `kubectl apply`
 of pasted output passes strict field validation) and ignore them, reporting them as ignored.
 tests/unit/test_convert.py checks each set against botocore's output shape minus its request
-shape, so a new ECS output field cannot slip through as an "unknown field" error.
+shape, so a new ECS output field cannot slip through as an "unknown field" error
+(docs/ecs-semantics.md §Read-only output fields).
 """
 
 from __future__ import annotations

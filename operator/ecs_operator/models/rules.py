@@ -213,7 +213,8 @@ for _rule, _message, _path in (
 def _fargate_size_cel() -> Cel:
     """FARGATE's cpu/memory pairs (units.FARGATE_SIZES) for sizes written as numbers ("256", 512); the
     "1 vCPU" / "2 GB" forms are left to the operator's check (_fargate_size): CEL has no unit parser.
-    Each string is bounded ({1,9} digits) so the rule's cost estimate stays far below the API server's limit."""
+    Each string is bounded ({1,9} digits) so the rule's cost estimate stays far below the API server's limit
+    (docs/ecs-semantics.md §FARGATE task sizes)."""
     digits = "'^[0-9]{1,9}$'"
     pairs = []
     for cpu, sizes in FARGATE_SIZES.items():
