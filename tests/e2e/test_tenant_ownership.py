@@ -251,7 +251,7 @@ def test_a_task_definition_revision_name_held_by_a_foreign_controller_revision_i
     assert fingerprint(sandbox, "controllerrevision", "api-1", namespace) == before
 
 
-def test_a_container_instance_the_node_does_not_control_is_left_alone(sandbox: Any, running_operator: Operator) -> None:
+def test_a_container_instance_the_node_does_not_control_is_left_alone(sandbox: Any, namespace: str, running_operator: Operator) -> None:
     """A ContainerInstance named like a Node, created by someone else (here before the Node joins a
     cluster): the operator neither reports on it nor drains the Node for it."""
     name = unique("foreign-ci")
@@ -260,7 +260,7 @@ def test_a_container_instance_the_node_does_not_control_is_left_alone(sandbox: A
         "metadata": {"name": name, "labels": FOREIGN_LABELS}, "spec": {"status": "DRAINING"}}))
     try:
         before = fingerprint(sandbox, f"containerinstances.{API_GROUP}", name)
-        with kwok_nodes(sandbox, [name], unique("cluster")):
+        with kwok_nodes(sandbox, [name], unique("cluster"), namespace):
             wait_for(lambda: f"the ContainerInstance {name} exists and is not controlled by the Node {name}" in running_operator.log(),
                      60, what="the conflict logged")
             assert fingerprint(sandbox, f"containerinstances.{API_GROUP}", name) == before
@@ -281,7 +281,7 @@ def test_a_kwok_pool_leaves_alone_a_node_it_did_not_launch(
         wait_for(lambda: settled_node(get(sandbox, "node", stranger, "default")), 60,
                  what="the stranger Ready and labelled by the node lifecycle controller")
         before = node_fingerprint(sandbox, stranger)
-        apply_objects(sandbox, namespace, capacity_provider(provider, min_size=1, max_size=2, scale_in_after=0))
+        apply_objects(sandbox, namespace, capacity_provider(provider, [namespace], min_size=1, max_size=2, scale_in_after=0))
         state = wait_for(lambda: (s := provider_status(sandbox, provider)).get("foreignNodes") == [stranger] and s, 60,
                          what="the stranger reported")
         warnings = wait_for(lambda: [e for e in provider_events(sandbox, provider) if e["reason"] == "ForeignNodes"], 30,
