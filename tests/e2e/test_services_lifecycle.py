@@ -96,6 +96,26 @@ def test_delete_scales_to_zero_drains_then_removes_the_service_and_its_children(
              what="the Deployment, Kubernetes Service and PodDisruptionBudget removed with it")
 
 
+def test_a_recreated_service_reports_only_its_own_tasks(sandbox: Any, namespace: str, running_operator: Any) -> None:
+    """ECS service events belong to the service (its UID): the tasks a deleted service's draining stopped
+    are not reported by a new service of the same name."""
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, service(desired=3))
+    steady(sandbox, namespace, "web:1", 3)
+    old_tasks = {p["metadata"]["uid"].replace("-", "") for p in pods(sandbox, namespace)}
+    sandbox.kubectl("delete", ECS_SERVICE, "web", "-n", namespace, "--wait=false")
+    wait_for(lambda: not get(sandbox, ECS_SERVICE, "web", namespace), 120, what="the first service gone")
+
+    apply_all(sandbox, namespace, service(desired=2))
+    state = steady(sandbox, namespace, "web:1", 2)
+    new_tasks = {p["metadata"]["uid"].replace("-", "") for p in pods(sandbox, namespace) if is_live(p)}
+    said = messages(state)
+    assert not [m for m in said if "has stopped" in m], said
+    assert not [m for m in said if any(t in m for t in old_tasks)], said
+    assert [m for m in said if "has started" in m and all(t in m for t in new_tasks)], said
+
+
 def test_force_delete_annotation_skips_draining(sandbox: Any, namespace: str, running_operator: Any) -> None:
     apply_all(sandbox, namespace, cluster())
     register(sandbox, namespace, task_definition(), 1)

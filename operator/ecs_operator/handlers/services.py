@@ -78,7 +78,8 @@ a burst of Pod events (a ReplicaSet creating several Pods, kwok or a kubelet sta
 one reconcile, one status write and one "has started N tasks" event, as in ECS."""
 
 _written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-# What Pod events saw since the service's last reconcile (consumed by it, under _pending_guard).
+# What Pod events saw since the service's last reconcile (consumed by it, under _pending_guard), by
+# (namespace, service UID): a re-created Service of the same name never reports its predecessor's tasks.
 _started: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
 _stopped: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
 _stopping: set[str] = set()
@@ -208,9 +209,10 @@ async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels
     """Notes the tasks the scheduler started and stopped (reported together at the next reconcile)
     and wakes the service's worker."""
     name = _service_of(labels, services, namespace)
-    if (namespace, name) not in services:
+    service = next(iter(services.get((namespace, name), [])), None)
+    if service is None or _predecessors(body, service):
         return
-    key = (namespace, name)
+    key = (namespace, service["metadata"]["uid"])
     task_id = body.metadata.uid.replace("-", "")
     # a task that exited or failed to start stopped by itself: not a stop of the scheduler's
     scheduler_stop = type == "DELETED" and stop_for(dict(body)) is None
@@ -221,7 +223,13 @@ async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels
             _stopping.discard(body.metadata.uid)
             if scheduler_stop:
                 _stopped[key].append(task_id)
-    wake(*key)
+    wake(namespace, name)
+
+
+def _predecessors(pod: kopf.Body, service: dict[str, Any]) -> bool:
+    """A Pod created before the Service was belongs to a deleted Service of the same name (its
+    garbage collection can end after the new one appears)."""
+    return str(pod.metadata.get("creationTimestamp", "")) < str(service["metadata"].get("creationTimestamp", ""))
 
 
 @kopf.on.event(*DEPLOYMENTS, labels={L.MANAGED_BY: L.MANAGED_BY_VALUE})
@@ -251,6 +259,9 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
         raise kopf.TemporaryError(f"draining: {len(remaining)} task(s) still running", delay=2)
     memo.kube.patch_status("Service.ecs", namespace, name, {"status": "INACTIVE", "desiredCount": 0, "runningCount": 0})
     _written.pop((namespace, name), None)
+    with _pending_guard:
+        _started.pop((namespace, body.metadata.uid), None)
+        _stopped.pop((namespace, body.metadata.uid), None)
 
 
 def reconcile_service(service: dict[str, Any], **kwargs: Any) -> float | None:
@@ -295,7 +306,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     pods = [p for p in ix.service_pods.get((namespace, label), []) if not p["metadata"].get("deletionTimestamp")]
     pods, failed, messages = _stop_failed_tasks(kube, pods, svc, ecs_name, moment)
     with _pending_guard:
-        started, stopped = _started.pop(key, []), _stopped.pop(key, [])
+        started, stopped = _started.pop((namespace, meta["uid"]), []), _stopped.pop((namespace, meta["uid"]), [])
     messages = ([started_event(ecs_name, started)] if started else []) + ([stopped_event(ecs_name, stopped)] if stopped else []) + messages
 
     daemon = svc.schedulingStrategy == "DAEMON"
