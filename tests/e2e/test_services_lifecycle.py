@@ -4,8 +4,11 @@ state, DeleteService draining (and its force form), and the events list (ecs-sem
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
+
+import pytest
 
 from operator_fixtures import get, wait_for
 from service_support import (
@@ -96,14 +99,18 @@ def test_delete_scales_to_zero_drains_then_removes_the_service_and_its_children(
              what="the Deployment, Kubernetes Service and PodDisruptionBudget removed with it")
 
 
-def test_a_recreated_service_reports_only_its_own_tasks(sandbox: Any, namespace: str, running_operator: Any) -> None:
-    """ECS service events belong to the service (its UID): the tasks a deleted service's draining stopped
-    are not reported by a new service of the same name."""
+@pytest.mark.parametrize("force", [False, True], ids=["drained", "force-deleted"])
+def test_a_recreated_service_reports_only_its_own_tasks(sandbox: Any, namespace: str, running_operator: Any,
+                                                        force: bool) -> None:
+    """ECS service events belong to the service (its UID): the tasks of a deleted service (stopped by its
+    draining, or by garbage collection after a force delete) are not reported by a new service of the same name."""
     apply_all(sandbox, namespace, cluster())
     register(sandbox, namespace, task_definition(), 1)
     apply_all(sandbox, namespace, service(desired=3))
     steady(sandbox, namespace, "web:1", 3)
     old_tasks = {p["metadata"]["uid"].replace("-", "") for p in pods(sandbox, namespace)}
+    if force:
+        sandbox.kubectl("annotate", ECS_SERVICE, "web", "-n", namespace, f"{API_GROUP}/force-delete=true")
     sandbox.kubectl("delete", ECS_SERVICE, "web", "-n", namespace, "--wait=false")
     wait_for(lambda: not get(sandbox, ECS_SERVICE, "web", namespace), 120, what="the first service gone")
 
@@ -114,6 +121,17 @@ def test_a_recreated_service_reports_only_its_own_tasks(sandbox: Any, namespace:
     assert not [m for m in said if "has stopped" in m], said
     assert not [m for m in said if any(t in m for t in old_tasks)], said
     assert [m for m in said if "has started" in m and all(t in m for t in new_tasks)], said
+
+
+def test_a_refused_service_shows_ready_false_and_the_reason_in_kubectl_get(sandbox: Any, namespace: str,
+                                                                           running_operator: Any) -> None:
+    apply_all(sandbox, namespace, service(cluster="nowhere"))
+    wait_for(lambda: [c for c in status(sandbox, namespace).get("conditions") or [] if c["status"] == "False"],
+             what="the service refused")
+    header, row = sandbox.kubectl("get", ECS_SERVICE, "web", "-n", namespace).stdout.splitlines()
+    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", header)]
+    columns = {header[a:b].strip(): row[a:b].strip() for a, b in zip(starts, [*starts[1:], None])}
+    assert (columns["READY"], columns["REASON"]) == ("False", "ClusterNotFoundException"), columns
 
 
 def test_force_delete_annotation_skips_draining(sandbox: Any, namespace: str, running_operator: Any) -> None:
