@@ -245,6 +245,9 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
                    service_pods: kopf.Index, service_deployments: kopf.Index, **_: Any) -> None:
     """DeleteService: scale to zero, DRAINING until the tasks are gone, then INACTIVE (children go with it)."""
     label = L.group_label_value(name)
+    with _pending_guard:  # a service being deleted reports no more tasks
+        _started.pop((namespace, body.metadata.uid), None)
+        _stopped.pop((namespace, body.metadata.uid), None)
     if (body.metadata.annotations or {}).get(FORCE_DELETE) == "true":
         return
     for workload in service_deployments.get((namespace, body.metadata.uid), []):
@@ -259,9 +262,6 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
         raise kopf.TemporaryError(f"draining: {len(remaining)} task(s) still running", delay=2)
     memo.kube.patch_status("Service.ecs", namespace, name, {"status": "INACTIVE", "desiredCount": 0, "runningCount": 0})
     _written.pop((namespace, name), None)
-    with _pending_guard:
-        _started.pop((namespace, body.metadata.uid), None)
-        _stopped.pop((namespace, body.metadata.uid), None)
 
 
 def reconcile_service(service: dict[str, Any], **kwargs: Any) -> float | None:
