@@ -199,5 +199,5 @@ def test_repository_credentials_become_the_pods_image_pull_secret(sandbox: Clust
     source.write_text(yaml.safe_dump(definition))
     out = tmp_path / "out.yaml"
     assert main(["convert", "--to", "k8s", "--report", "none", "-o", str(out), str(source)]) == 0
-    templates = [d["spec"]["template"] for d in yaml.safe_load_all(out.read_text()) if d and "template" in d.get("spec", {})]
-    assert templates and all(t["spec"].get("imagePullSecrets") == [{"name": "registry-creds-abcdef"}] for t in templates)
+    (template,) = [d["template"] for d in yaml.safe_load_all(out.read_text()) if d and d["kind"] == "PodTemplate"]
+    assert template["spec"].get("imagePullSecrets") == [{"name": "registry-creds-abcdef"}]

@@ -279,7 +279,6 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     settings: Settings = ix.memo.settings
     meta = service["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    key = (namespace, name)
     current = _current_status(service)
     try:
         svc = ServiceSpec.model_validate(service.get("spec") or {})
@@ -306,7 +305,8 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     pods = [p for p in ix.service_pods.get((namespace, label), []) if not p["metadata"].get("deletionTimestamp")]
     pods, failed, messages = _stop_failed_tasks(kube, pods, svc, ecs_name, moment)
     with _pending_guard:
-        started, stopped = _started.pop((namespace, meta["uid"]), []), _stopped.pop((namespace, meta["uid"]), [])
+        key = (namespace, meta["uid"])
+        started, stopped = _started.pop(key, []), _stopped.pop(key, [])
     messages = ([started_event(ecs_name, started)] if started else []) + ([stopped_event(ecs_name, stopped)] if stopped else []) + messages
 
     daemon = svc.schedulingStrategy == "DAEMON"
