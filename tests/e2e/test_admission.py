@@ -145,6 +145,12 @@ FARGATE = {"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu
     pytest.param("TaskDefinition", {"containerDefinitions": [{**WEB, "memory": 128, "memoryReservation": 256}]},
                  "spec.containerDefinitions[0].memoryReservation", "must be greater than memoryReservation",
                  id="reservation-above-memory"),
+    pytest.param("TaskDefinition", {**FARGATE, "memory": "4096", "containerDefinitions": [WEB]},
+                 "spec.memory", "FARGATE needs a supported cpu/memory pair", id="fargate-size-pair"),
+    pytest.param("TaskDefinition", {**FARGATE, "cpu": 1024, "memory": 1024, "containerDefinitions": [WEB]},
+                 "spec.memory", "FARGATE needs a supported cpu/memory pair", id="fargate-size-pair-numbers"),
+    pytest.param("TaskDefinition", {**FARGATE, "cpu": "300", "containerDefinitions": [WEB]},
+                 "spec.memory", "FARGATE needs a supported cpu/memory pair", id="fargate-size-unknown-cpu"),
     pytest.param("TaskDefinition", {"containerDefinitions": [{**WEB, "Essential": True}]},
                  'unknown field "spec.containerDefinitions[0].Essential"', "", id="unknown-field"),
     pytest.param("TaskDefinition", {"containerDefinitions": [WEB, {**WEB, "image": "httpd"}]},
@@ -167,3 +173,59 @@ def test_the_mission_example_is_accepted(crds: Cluster, namespace: str, tmp_path
     crds.kubectl("apply", "-n", namespace, "-f", "-", input=resource)
     stored = crds.kubectl_json("get", "taskdef", "nginx-demo", "-n", namespace)
     assert stored["spec"] == {"family": "nginx-demo", "containerDefinitions": [{"name": "nginx", "image": "nginx"}]}
+
+
+# Output of the AWS CLI as a user pastes it, read-only fields included (values as ECS prints them).
+ACCOUNT = "arn:aws:ecs:us-east-1:123456789012"
+DESCRIBED: dict[str, dict[str, Any]] = {
+    "TaskDefinition": {  # aws ecs describe-task-definition --task-definition web --query taskDefinition
+        "taskDefinitionArn": f"{ACCOUNT}:task-definition/web:3", "family": "web", "revision": 3, "status": "ACTIVE",
+        "containerDefinitions": [{"name": "web", "image": "nginx:1.29", "cpu": 0, "essential": True,
+                                  "portMappings": [], "environment": [], "mountPoints": [], "volumesFrom": []}],
+        "networkMode": "awsvpc", "volumes": [], "placementConstraints": [],
+        "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.18"},
+                               {"name": "ecs.capability.task-eni"}],
+        "compatibilities": ["EC2", "FARGATE"], "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+        "registeredAt": "2026-11-30T10:12:40.912000+00:00", "registeredBy": "arn:aws:iam::123456789012:user/dev",
+        "deregisteredAt": "2026-12-01T08:00:00+00:00", "deleteRequestedAt": "2026-12-01T08:05:00+00:00",
+    },
+    "Service": {  # aws ecs describe-services --services web --query 'services[0]'
+        "serviceArn": f"{ACCOUNT}:service/default/web", "serviceName": "web", "clusterArn": f"{ACCOUNT}:cluster/default",
+        "loadBalancers": [], "serviceRegistries": [], "status": "ACTIVE", "desiredCount": 2, "runningCount": 2,
+        "pendingCount": 0, "launchType": "EC2", "taskDefinition": f"{ACCOUNT}:task-definition/web:3",
+        "deploymentConfiguration": {"maximumPercent": 200, "minimumHealthyPercent": 100},
+        "deployments": [{"id": "ecs-svc/1234567890123456789", "status": "PRIMARY", "desiredCount": 2,
+                         "runningCount": 2, "rolloutState": "COMPLETED"}],
+        "roleArn": "arn:aws:iam::123456789012:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+        "events": [{"id": "e1", "createdAt": "2026-11-30T10:15:00+00:00",
+                    "message": "(service web) has reached a steady state."}],
+        "createdAt": "2026-11-30T10:13:00+00:00", "placementConstraints": [], "placementStrategy": [],
+        "schedulingStrategy": "REPLICA", "createdBy": "arn:aws:iam::123456789012:user/dev",
+        "enableECSManagedTags": False, "propagateTags": "NONE", "enableExecuteCommand": False,
+    },
+    "Cluster": {  # aws ecs describe-clusters --clusters default --query 'clusters[0]'
+        "clusterArn": f"{ACCOUNT}:cluster/default", "clusterName": "default", "status": "ACTIVE",
+        "registeredContainerInstancesCount": 0, "runningTasksCount": 0, "pendingTasksCount": 0,
+        "activeServicesCount": 1, "statistics": [], "tags": [], "settings": [{"name": "containerInsights", "value": "disabled"}],
+        "capacityProviders": [], "defaultCapacityProviderStrategy": [], "attachments": [], "attachmentsStatus": "UPDATE_COMPLETE",
+    },
+    "CapacityProvider": {  # aws ecs describe-capacity-providers --capacity-providers pool --query 'capacityProviders[0]'
+        "capacityProviderArn": f"{ACCOUNT}:capacity-provider/pool", "name": "pool", "status": "ACTIVE",
+        "autoScalingGroupProvider": {
+            "autoScalingGroupArn": "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:1:autoScalingGroupName/pool",
+            "managedScaling": {"status": "ENABLED", "targetCapacity": 100, "minimumScalingStepSize": 1,
+                               "maximumScalingStepSize": 10000, "instanceWarmupPeriod": 300},
+            "managedTerminationProtection": "DISABLED", "managedDraining": "ENABLED"},
+        "updateStatus": "UPDATE_COMPLETE", "updateStatusReason": "", "tags": [], "type": "EC2_AUTOSCALING",
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DESCRIBED))
+def test_pasted_describe_output_passes_strict_field_validation(crds: Cluster, namespace: str, kind: str) -> None:
+    """describe-* output pastes into `spec` unchanged: its read-only fields are accepted (and ignored by the operator)."""
+    manifest = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": kind, "metadata": {"name": "pasted"},
+                "spec": DESCRIBED[kind]}
+    result = crds.kubectl("apply", "--dry-run=server", "--validate=strict", "-n", namespace, "-f", "-",
+                          input=yaml.safe_dump(manifest), check=False)
+    assert result.returncode == 0, result.stderr

@@ -152,7 +152,7 @@ def test_specs_cel_can_judge_are_refused_at_admission(sandbox: Cluster, namespac
 def test_specs_only_the_operator_can_judge_are_reported_naming_the_field(sandbox: Cluster, namespace: str) -> None:
     """Nothing is half-applied: no revision, no Pod; fixing the spec lets the waiting Task start."""
     apply_all(sandbox, namespace, cluster(),
-              task_definition("fargate-size", container("web"), **{**FARGATE, "memory": "4096"}),  # 256 CPU allows 512-2048
+              task_definition("fargate-size", container("web"), **{**FARGATE, "memory": "4 GB"}),  # 256 CPU allows 512-2048; CEL cannot parse "GB"
               task_definition("privileged", container("web", memory=64, privileged=True)),
               task("on-bad-size", "fargate-size", launchType="FARGATE",
                    networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-12345678"]}}),
@@ -201,3 +201,35 @@ def test_repository_credentials_become_the_pods_image_pull_secret(sandbox: Clust
     assert main(["convert", "--to", "k8s", "--report", "none", "-o", str(out), str(source)]) == 0
     (template,) = [d["template"] for d in yaml.safe_load_all(out.read_text()) if d and d["kind"] == "PodTemplate"]
     assert template["spec"].get("imagePullSecrets") == [{"name": "registry-creds-abcdef"}]
+
+
+READ_ONLY_OUTPUT = ["compatibilities", "registeredAt", "registeredBy", "requiresAttributes", "revision", "status",
+                    "taskDefinitionArn"]
+
+
+def test_pasted_describe_output_registers_ignoring_read_only_fields(sandbox: Cluster, namespace: str) -> None:
+    """`aws ecs describe-task-definition` output pastes into `spec` unchanged: ECS's read-only fields are not
+    part of the revision and the fidelity report lists them; `compatibilities` is what ECS reports."""
+    described = {  # aws ecs describe-task-definition --task-definition api --query taskDefinition
+        "taskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/api:7", "family": "api", "revision": 7,
+        "status": "ACTIVE", "networkMode": "awsvpc", "cpu": "256", "memory": "512", "volumes": [], "placementConstraints": [],
+        "containerDefinitions": [{"name": "api", "image": "nginx:1.29", "cpu": 0, "essential": True, "portMappings": [],
+                                  "environment": [], "mountPoints": [], "volumesFrom": []}],
+        "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.18"},
+                               {"name": "ecs.capability.task-eni"}],
+        "compatibilities": ["EC2"], "registeredAt": "2026-11-30T10:12:40.912000+00:00",
+        "registeredBy": "arn:aws:iam::123456789012:user/dev",
+    }
+    apply_all(sandbox, namespace, {**task_definition("api"), "spec": described},
+              task_definition("fg", container("web"), **FARGATE))
+
+    api = registered(sandbox, namespace, "api", 1)  # this registry numbers its own revisions
+    assert condition(api)["status"] == "True", api
+    assert api["fidelity"]["ignoredReadOnlyFields"] == READ_ONLY_OUTPUT
+    # awsvpc with a task size fits FARGATE, but ECS lists only EC2 and what requiresCompatibilities asked for
+    assert (api["compatibilities"], api["compatibilitiesText"]) == (["EC2"], "EC2")
+    stored = sandbox.kubectl_json("get", "controllerrevision", "api-1", "-n", namespace)["data"]["content"]["taskDefinition"]
+    assert not set(READ_ONLY_OUTPUT) & set(stored) and stored["networkMode"] == "awsvpc"
+
+    fargate = registered(sandbox, namespace, "fg", 1)
+    assert fargate["compatibilities"] == ["EC2", "FARGATE"] and "ignoredReadOnlyFields" not in fargate["fidelity"]

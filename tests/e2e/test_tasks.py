@@ -272,6 +272,24 @@ def test_operator_killed_while_creating_tasks_converges_without_duplicates(
     assert len(events_seen(sandbox, namespace, "ten", reason="TaskRunning", count=10)) == 10
 
 
+def test_fargate_launch_needs_fargate_in_requires_compatibilities(sandbox: Cluster, namespace: str) -> None:
+    """ECS refuses launchType FARGATE for a definition registered for EC2 only, even one whose content would fit."""
+    ec2_only = {"requiresCompatibilities": ["EC2"], "networkMode": "awsvpc", "cpu": "256", "memory": "512"}
+    network = {"awsvpcConfiguration": {"subnets": ["subnet-12345678"]}}
+    apply_all(sandbox, namespace, cluster(),
+              task_definition("ec2-only", container("app"), **ec2_only),
+              task("on-fargate", "ec2-only", launchType="FARGATE", networkConfiguration=network))
+
+    refused = wait_for(lambda: condition(status(sandbox, "task", "on-fargate", namespace)).get("status") == "False"
+                       and status(sandbox, "task", "on-fargate", namespace), what="the FARGATE launch refused")
+    message = condition(refused)["message"]
+    assert message.startswith("taskDefinition.requiresCompatibilities: Task definition does not support launch_type FARGATE."), message
+    assert not pods(sandbox, namespace, "on-fargate") and "tasks" not in refused
+    (warning,) = events_seen(sandbox, namespace, "on-fargate", reason=condition(refused)["reason"])
+    assert warning["type"] == "Warning" and "launch_type FARGATE" in warning["message"]
+    assert status(sandbox, "taskdefinition", "ec2-only", namespace)["compatibilities"] == ["EC2"]
+
+
 def test_fargate_needs_awsvpc_and_becomes_pod_level_resources(sandbox: Cluster, namespace: str) -> None:
     fargate = {"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256", "memory": "512"}
     network = {"awsvpcConfiguration": {"subnets": ["subnet-12345678"]}}
@@ -293,7 +311,7 @@ def test_fargate_needs_awsvpc_and_becomes_pod_level_resources(sandbox: Cluster, 
                        and status(sandbox, "task", "bridged-on-fargate", namespace), what="the bridge task refused")
     message = condition(refused)["message"]
     assert condition(refused)["reason"] == "InvalidParameterException"
-    assert "taskDefinition.networkMode" in message and "FARGATE" in message, message
+    assert "taskDefinition.requiresCompatibilities" in message and "launch_type FARGATE" in message, message
     assert not pods(sandbox, namespace, "bridged-on-fargate") and "tasks" not in refused
     (warning,) = events_seen(sandbox, namespace, "bridged-on-fargate", reason="InvalidParameterException")
     assert warning["type"] == "Warning"

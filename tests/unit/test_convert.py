@@ -16,7 +16,8 @@ import yaml
 from ecs_operator.cli import main
 from ecs_operator.convert.emit import to_yaml
 from ecs_operator.convert.load import strip_trailing_commas
-from ecs_operator.convert.readonly import READ_ONLY
+from ecs_operator.models import kind_named
+from ecs_operator.models.readonly import READ_ONLY
 
 # The mission document's example, verbatim (note the trailing comma).
 MISSION = """{
@@ -388,7 +389,7 @@ def test_launch_problems_are_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
     bridge = {**TASK_DEFINITION, "networkMode": "bridge", "requiresCompatibilities": ["EC2"]}
     code, _, err = convert(capsys, "--to", "k8s", write(tmp_path, "svc.json", SERVICE), write(tmp_path, "td.json", bridge))
     assert code == 2
-    assert "svc.json: taskDefinition.networkMode: task definition web:1 is not compatible with launch type FARGATE" in err
+    assert "svc.json: taskDefinition.requiresCompatibilities: Task definition does not support launch_type FARGATE." in err
 
 
 def test_clusters_and_capacity_providers_make_no_kubernetes_objects(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -471,6 +472,17 @@ def test_read_only_fields_match_botocore(kind: str, output: str, request_shape: 
     ecs = botocore.session.get_session().get_service_model("ecs")
     expected = set(ecs.shape_for(output).members) - set(ecs.shape_for(request_shape).members)
     assert READ_ONLY[kind] == expected
+
+
+@pytest.mark.parametrize("kind", sorted(READ_ONLY))
+def test_specs_accept_and_ignore_exactly_the_read_only_fields(kind: str) -> None:
+    spec_model = kind_named(kind).spec_model
+    assert {n for n, f in spec_model.model_fields.items() if f.exclude} == READ_ONLY[kind]
+    minimal = {"TaskDefinition": {"containerDefinitions": [{"name": "web", "image": "nginx"}]},
+               "Service": {"taskDefinition": "web"}, "Cluster": {}, "CapacityProvider": {"name": "pool"}}[kind]
+    spec = spec_model.model_validate({**minimal, **{name: "x" for name in READ_ONLY[kind]}})
+    assert spec.ignored_read_only_fields == sorted(READ_ONLY[kind])
+    assert not set(spec.to_json()) & READ_ONLY[kind]  # never part of what the operator acts on
 
 
 # --- start-up: the convert path imports neither kubernetes nor kopf ----------------------------

@@ -19,7 +19,7 @@ from ecs_operator.models import CreateCapacityProvider, CreateCluster, CreateSer
 
 from .load import Document
 from .problems import InputError, InputProblem
-from .readonly import READ_ONLY
+from ecs_operator.models.readonly import READ_ONLY
 
 API = f"{API_GROUP}/{API_VERSION}"
 CONVERTIBLE_KINDS = ("TaskDefinition", "Service", "Task", "Cluster", "CapacityProvider")

@@ -89,6 +89,8 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], classes: dict[str, type
             raise ValueError(f"unexpected JSON Schema key {key!r} in {owner}")
     if "enum" in out and "type" not in out:
         out["type"] = "string"
+    if "type" not in out:  # `Any` (ECS's read-only output fields): any JSON value
+        out["x-kubernetes-preserve-unknown-fields"] = True
     if out.get("type") == "object" and not out.get("properties") and "additionalProperties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
     cls = classes.get(owner or "")

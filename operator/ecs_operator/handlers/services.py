@@ -47,7 +47,7 @@ from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.ownership import CONFLICT_REASON, Conflict, conflict, conflicts_text, controller_of
 from ecs_operator.registry import UnknownTaskDefinition
 from ecs_operator.settings import Settings
-from ecs_operator.translate.fidelity import summarize
+from ecs_operator.translate.fidelity import ignored_read_only, summarize
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.service import ServicePlan, desired_count_problems, service_objects
 
@@ -492,7 +492,8 @@ def _status(current: dict[str, Any], service: dict[str, Any], svc: ServiceSpec, 
         "events": events,
         "selector": f"{L.SERVICE}={L.group_label_value(service['metadata']['name'])}",
         "fidelity": {**summarize(plan.report.entries(svc.to_json())),
-                     "taskDefinition": summarize(plan.template_report.entries(revision.definition.to_json()))["summary"]},
+                     "taskDefinition": summarize(plan.template_report.entries(revision.definition.to_json()))["summary"],
+                     **ignored_read_only(svc)},
         "deploymentTrigger": trigger,
         "observedGeneration": service["metadata"].get("generation"),
     }

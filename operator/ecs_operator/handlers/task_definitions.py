@@ -16,11 +16,11 @@ from ecs_operator import labels as L
 from ecs_operator.adapters.kube import OwnershipConflict
 from ecs_operator.arns import task_definition_arn
 from ecs_operator.models import TaskDefinitionSpec, problems_from_validation_error, validate
-from ecs_operator.models.rules import compatibility_findings
+from ecs_operator.models.rules import compatibilities
 from ecs_operator.ownership import CONFLICT_REASON, conflict, conflicts_text
 from ecs_operator.registry import StoredRevision, content_hash, next_revision, revision_content, stored
 from ecs_operator.settings import Settings
-from ecs_operator.translate.fidelity import summarize
+from ecs_operator.translate.fidelity import ignored_read_only, summarize
 from ecs_operator.translate.pod import pod_template
 from ecs_operator.translate.policy import policy_violations
 
@@ -140,7 +140,7 @@ def _describe(settings: Settings, model: TaskDefinitionSpec, family: str, existi
     latest = existing[-1]
     translation = pod_template(latest.as_revision(settings), for_service=False, region=settings.region)
     entries = translation.report.entries(latest.content["taskDefinition"])
-    compatibilities = [lt for lt in ("EC2", "EXTERNAL", "FARGATE") if not list(compatibility_findings(model.ecs_part(), lt))]
+    launch_types = compatibilities(model)
     return {
         "family": family,
         "revision": latest.revision,
@@ -156,9 +156,10 @@ def _describe(settings: Settings, model: TaskDefinitionSpec, family: str, existi
             }
             for r in existing[-MAX_LISTED_REVISIONS:]
         ],
-        "compatibilities": compatibilities,
-        "compatibilitiesText": ",".join(compatibilities),
-        "fidelity": {**summarize(entries), "fields": [e.to_json() for e in entries if e.verdict != "exact"]},
+        "compatibilities": launch_types,
+        "compatibilitiesText": ",".join(launch_types),
+        "fidelity": {**summarize(entries), "fields": [e.to_json() for e in entries if e.verdict != "exact"],
+                     **ignored_read_only(model)},
     }
 
 

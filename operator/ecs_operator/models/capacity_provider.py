@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from .base import EcsModel, EcsName
+from .readonly import accepting_read_only
 from .common import EnabledDisabled, Tag
 
 
@@ -86,7 +87,7 @@ class CreateCapacityProvider(EcsModel):
     tags: list[Tag] | None = Field(None, max_length=50)
 
 
-class CapacityProviderSpec(CreateCapacityProvider):
-    """The CapacityProvider resource's spec: CreateCapacityProvider plus the node pool behind it."""
+class CapacityProviderSpec(accepting_read_only("CapacityProvider", CreateCapacityProvider)):  # type: ignore[misc]
+    """The CapacityProvider resource's spec: CreateCapacityProvider (describe-capacity-providers output too) plus the node pool behind it."""
 
     kubernetes: CapacityProviderKubernetes | None = None

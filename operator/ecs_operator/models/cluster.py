@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from .base import EcsModel, EcsName, NameRef
+from .readonly import accepting_read_only
 from .common import CapacityProviderStrategyItem, Tag
 
 
@@ -56,5 +57,5 @@ class CreateCluster(EcsModel):
     serviceConnectDefaults: ClusterServiceConnectDefaultsRequest | None = None
 
 
-class ClusterSpec(CreateCluster):
-    """The Cluster resource's spec: CreateCluster verbatim."""
+class ClusterSpec(accepting_read_only("Cluster", CreateCluster)):  # type: ignore[misc]
+    """The Cluster resource's spec: CreateCluster verbatim (describe-clusters output too)."""

@@ -210,6 +210,42 @@ for _rule, _message, _path in (
     cel_only(RegisterTaskDefinition, Cel(f"!({_FARGATE}) || ({_rule})", message=_message, field_path=_path))
 
 
+def _fargate_size_cel() -> Cel:
+    """FARGATE's cpu/memory pairs (units.FARGATE_SIZES) for sizes written as numbers ("256", 512); the
+    "1 vCPU" / "2 GB" forms are left to the operator's check (_fargate_size): CEL has no unit parser.
+    Each string is bounded ({1,9} digits) so the rule's cost estimate stays far below the API server's limit
+    (docs/ecs-semantics.md §FARGATE task sizes)."""
+    digits = "'^[0-9]{1,9}$'"
+    pairs = []
+    for cpu, sizes in FARGATE_SIZES.items():
+        steps = {b - a for a, b in zip(sizes, sizes[1:])}
+        if len(steps) == 1:
+            (step,) = steps
+            memory = f"m >= {sizes[0]} && m <= {sizes[-1]} && (m - {sizes[0]}) % {step} == 0"
+        else:
+            memory = f"m in [{', '.join(map(str, sizes))}]"
+        pairs.append(f"(c == {cpu} && {memory})")
+    return Cel(
+        f"!({_FARGATE} && has(self.cpu) && has(self.memory) && string(self.cpu).matches({digits}) "
+        f"&& string(self.memory).matches({digits})) || [int(string(self.cpu))].all(c, [int(string(self.memory))].all(m, "
+        f"{' || '.join(pairs)}))",
+        message="FARGATE needs a supported cpu/memory pair: cpu 256 takes memory 512, 1024 or 2048; 512: 1024-4096; "
+                "1024: 2048-8192; 2048: 4096-16384 (steps of 1024); 4096: 8192-30720 (1024); 8192: 16384-61440 (4096); "
+                "16384: 32768-122880 (8192) MiB",
+        field_path=".memory",
+    )
+
+
+cel_only(RegisterTaskDefinition, _fargate_size_cel())
+
+
+def compatibilities(td: RegisterTaskDefinition) -> list[str]:
+    """ECS's `compatibilities` of a registered definition: EC2, plus each launch type of
+    requiresCompatibilities (validated at registration), never one inferred from the content
+    (docs/ecs-semantics.md §Compatibilities)."""
+    return sorted({"EC2", *(td.requiresCompatibilities or [])})
+
+
 def compatibility_findings(td: RegisterTaskDefinition, launch_type: str) -> Findings:
     """Why `td` cannot run with `launch_type` (ecs-semantics.md 1.5 and 9), at registration or at launch."""
     mode = td.networkMode

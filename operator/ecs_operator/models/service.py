@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .base import EcsModel, EcsName
+from .readonly import accepting_read_only
 from .common import (
     CapacityProviderStrategyItem,
     LaunchType,
@@ -162,7 +163,7 @@ class CreateService(EcsModel):
     monitoring: FreeForm | None = None
 
 
-class ServiceSpec(CreateService):
-    """The Service resource's spec: CreateService plus Kubernetes-only settings."""
+class ServiceSpec(accepting_read_only("Service", CreateService)):  # type: ignore[misc]
+    """The Service resource's spec: CreateService (describe-services output too) plus Kubernetes-only settings."""
 
     kubernetes: ServiceKubernetes | None = None

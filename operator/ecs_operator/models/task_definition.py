@@ -9,6 +9,7 @@ from pydantic import Field
 from .base import EcsModel, EcsName
 from .common import EnabledDisabled, EphemeralStorage, KeyValuePair, Tag
 from .container import ContainerDefinition
+from .readonly import accepting_read_only
 
 NetworkMode = Literal["bridge", "host", "awsvpc", "none"]
 Compatibility = Literal["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"]
@@ -152,8 +153,8 @@ class RegisterTaskDefinition(EcsModel):
         return self.networkMode or "bridge"
 
 
-class TaskDefinitionSpec(RegisterTaskDefinition):
-    """The TaskDefinition resource's spec: RegisterTaskDefinition plus Kubernetes-only settings."""
+class TaskDefinitionSpec(accepting_read_only("TaskDefinition", RegisterTaskDefinition)):  # type: ignore[misc]
+    """The TaskDefinition resource's spec: RegisterTaskDefinition (describe-task-definition output too) plus Kubernetes-only settings."""
 
     kubernetes: TaskDefinitionKubernetes | None = None
 

@@ -39,7 +39,7 @@ def memory_mib(value: int | str) -> int:
     return int(number)
 
 
-# FARGATE task sizes: cpu units -> allowed memory in MiB (ecs-semantics.md 1.4).
+# FARGATE task sizes: cpu units -> allowed memory in MiB (docs/ecs-semantics.md §FARGATE task sizes).
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {
     256: (512, 1024, 2048),
     512: (1024, 2048, 3072, 4096),

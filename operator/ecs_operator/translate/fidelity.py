@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal
 
+from ecs_operator.models.readonly import ReadOnlyOutput
+
 Verdict = Literal["exact", "approximated", "unsupported"]
 VERDICTS: tuple[Verdict, ...] = ("exact", "approximated", "unsupported")
 
@@ -69,6 +71,12 @@ def summarize(entries: list[Entry]) -> dict[str, Any]:
         **counts,
         "summary": f"{counts['exact']} exact, {counts['approximated']} approximated, {counts['unsupported']} unsupported",
     }
+
+
+def ignored_read_only(spec: ReadOnlyOutput) -> dict[str, list[str]]:
+    """The report's `ignoredReadOnlyFields`: ECS output fields a pasted describe-* output carried (absent when none)."""
+    fields = spec.ignored_read_only_fields
+    return {"ignoredReadOnlyFields": fields} if fields else {}
 
 
 # A feature switched off asks for nothing Kubernetes lacks: no verdict of "unsupported" for it.

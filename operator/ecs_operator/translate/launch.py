@@ -8,7 +8,7 @@ from typing import Any
 from ecs_operator import labels as L
 from ecs_operator.models import Problem, RegisterTaskDefinition
 from ecs_operator.models.common import CapacityProviderStrategyItem
-from ecs_operator.models.rules import compatibility_findings
+from ecs_operator.models.rules import compatibilities, compatibility_findings
 from ecs_operator.settings import Settings
 
 from .scheduling import NodeTerms, and_terms
@@ -80,7 +80,13 @@ def scheduling_for(target: Target, cluster: str, namespace: str, settings: Setti
 
 
 def compatibility_problems(td: RegisterTaskDefinition, target: Target, task_definition: str) -> list[Problem]:
-    """Why this revision cannot be launched on `target` (ECS checks again at launch), at `taskDefinition.<field>`."""
+    """Why this revision cannot be launched on `target` (ECS checks again at launch), at `taskDefinition.<field>`.
+
+    FARGATE needs the definition registered for it (docs/ecs-semantics.md §Compatibilities)."""
+    if target.launch_type == "FARGATE" and "FARGATE" not in compatibilities(td):
+        return [Problem("taskDefinition.requiresCompatibilities",
+                        f"Task definition does not support launch_type FARGATE. ({task_definition} does not list "
+                        "FARGATE in requiresCompatibilities)")]
     return [
         Problem(f"taskDefinition.{path}",
                 f"task definition {task_definition} is not compatible with launch type {target.launch_type}: {message}")

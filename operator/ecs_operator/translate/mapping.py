@@ -161,7 +161,7 @@ TASK_DEFINITION: list[tuple[str, Verdict, str, str]] = [
     ("placementConstraints[]", E, "nodeAffinity", "memberOf on attributes; see the placement verdicts"),
     ("placementConstraints[].type", E, "nodeAffinity", ""),
     ("placementConstraints[].expression", E, "nodeAffinity / podAffinity", "cluster query language; parts Kubernetes cannot express are evaluated by the operator (approximated)"),
-    ("requiresCompatibilities", E, "validation", "the definition is checked against each launch type, as ECS does"),
+    ("requiresCompatibilities", E, "validation", "checked against each launch type, as ECS does; status.compatibilities is EC2 plus these, and only a FARGATE-compatible definition launches on FARGATE"),
     ("cpu", E, "Pod spec.resources (requests = limits)", "Pod-level resources (Kubernetes >= 1.34)"),
     ("memory", E, "Pod spec.resources (requests = limits)", "Pod-level resources (Kubernetes >= 1.34)"),
     ("tags[]", A, "annotation ecs.operator.dev/tags", "no AWS tags in Kubernetes; kept as a JSON annotation"),
