@@ -53,7 +53,6 @@ from ecs_operator.translate.provider_access import access_problems, allows
 
 from .common import now, owner_reference, problems_text, ready
 from .lookups import access_of
-from .notices import notify
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, DEPLOYMENTS, NODES, PODS, SERVICES
 
 logger = logging.getLogger(__name__)
@@ -266,9 +265,9 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
     labelled = [n for n in provider_nodes.get(label, []) if not n["metadata"].get("deletionTimestamp")]
     foreign = sorted(n["metadata"]["name"] for n in labelled if not backend.member(n))
     if foreign and foreign != current.get("foreignNodes"):
-        notify(provider, type="Warning", reason="ForeignNodes", message=(
+        kopf.event(provider, type="Warning", reason="ForeignNodes", message=(
             f"Node(s) {', '.join(foreign)} carry the label {L.CAPACITY_PROVIDER}={label} but were not launched by "
-            f"this pool: left alone (never scaled in, drained or deleted)"))
+            f"this pool: left alone (never scaled in, drained or deleted)")[:1024])
     status.pop("foreignNodes", None)
     if foreign:
         status["foreignNodes"] = foreign
@@ -305,7 +304,7 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
                       f"{size - decision.desired_size} instance(s) above it: they run tasks")
     if activity:
         action = "scale-in" if drained else decision.action
-        notify(provider, type="Normal", reason="ScaleOut" if action == "scale-out" else "ScaleIn", message=activity)
+        kopf.event(provider, type="Normal", reason="ScaleOut" if action == "scale-out" else "ScaleIn", message=activity[:1024])
         status["lastScalingActivity"] = {"time": _iso(moment), "action": action, "reason": activity}
     status.update({
         "capacityProviderReservation": round(decision.reservation),
