@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecs_operator.handlers.capacity_providers import _needing, _refused, _unborn
+from ecs_operator.handlers.capacity_providers import _needing, _refused, _unborn, observe
 from ecs_operator.scaling.managed_scaling import TaskRequest
 
 
@@ -40,3 +40,20 @@ def test_new_nodes_go_to_the_cluster_whose_tasks_wait_most() -> None:
     assert _needing([a, b], [], []) == a  # nobody waits: the first cluster the provider serves
     assert _needing([a], waiting, []) == a  # a cluster the provider does not serve is never chosen
     assert _needing([], waiting, []) is None
+
+
+def test_a_round_sees_its_tasks_and_their_nodes_room_from_one_moment() -> None:
+    """The round runs in a thread while kopf updates the indexes: it reads a copy taken at one moment,
+    so a task counted as waiting is never also in a node's room (which scaled out for tasks already placed)."""
+    node = {"metadata": {"name": "n1"}}
+    waiting = pending("0/1 nodes are available: 1 Insufficient cpu.", {"ecs.operator.dev/capacity-provider": "cp"})
+    indexes: dict[str, dict[Any, list[Any]]] = {
+        "provider_nodes": {"cp": [node]}, "provider_pods": {"cp": [waiting]}, "provider_clusters": {"cp": ["ns/c"]},
+        "provider_workloads": {"cp": []}, "node_pods": {}, "nodes": {"n1": [node]}, "container_instances": {"n1": [{"desired": "ACTIVE"}]}}
+    view = observe("cp", {}, body={"metadata": {"name": "cp"}, "spec": {}}, **indexes)
+
+    placed = {**waiting, "spec": {"nodeName": "n1"}}  # the scheduler binds it while the round runs
+    indexes["provider_pods"]["cp"][0] = placed
+    indexes["node_pods"]["n1"] = [placed]
+    assert (view.pods, view.node_pods, view.nodes, view.clusters) == ([waiting], {"n1": []}, [node], ["ns/c"])
+    assert (view.instances, view.node_count) == ({"n1": [{"desired": "ACTIVE"}]}, 1)

@@ -153,9 +153,9 @@ async def provider_worker(name: str, spec: kopf.Spec, stopped: kopf.DaemonStoppe
             if stopped:
                 break
             context = contextvars.copy_context()
+            view = observe(name, spec, **kwargs)  # here, in the event loop: one moment's state, never torn
             try:
-                await asyncio.get_running_loop().run_in_executor(
-                    None, lambda: context.run(evaluate, name=name, spec=spec, memo=memo, **kwargs))
+                await asyncio.get_running_loop().run_in_executor(None, lambda: context.run(evaluate, name=name, memo=memo, view=view))
             except ApiError as e:
                 if e.temporary:
                     logger.warning("capacity provider %s: evaluation failed: %s", name, e)
@@ -191,6 +191,44 @@ async def _next_round(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, interv
     wakeup.clear()
 
 
+@dataclass(frozen=True)
+class ProviderView:
+    """What one round sees, copied from kopf's indexes at one moment. The round runs in a thread while
+    kopf keeps updating the indexes: read live, the waiting tasks and the room they would take came from
+    different moments (tasks counted as waiting were already in a node's room), which over-provisioned."""
+
+    body: dict[str, Any]
+    nodes: list[dict[str, Any]]
+    """Nodes labelled for the provider."""
+    pods: list[dict[str, Any]]
+    """Pods labelled for the provider."""
+    clusters: list[str]
+    """namespace/cluster of the Clusters that list the provider."""
+    workloads: list[dict[str, Any]]
+    """provider_workloads entries."""
+    node_pods: dict[str, list[dict[str, Any]]]
+    """The ECS tasks on each of `nodes`."""
+    instances: dict[str, list[dict[str, Any]]]
+    """The ContainerInstance entries of each of `nodes`."""
+    node_count: int
+    """Nodes in the cluster (what a scheduler verdict's "0/N nodes" is compared with)."""
+
+
+def observe(name: str, spec: kopf.Spec, *, body: kopf.Body, provider_nodes: kopf.Index, provider_pods: kopf.Index,
+            provider_clusters: kopf.Index, provider_workloads: kopf.Index, node_pods: kopf.Index, nodes: kopf.Index,
+            container_instances: kopf.Index, **_: Any) -> ProviderView:
+    """The provider's state, copied without an await in between (kopf updates the indexes only between them)."""
+    ecs_name = spec.get("name") or name
+    label = L.group_label_value(ecs_name)
+    pool_nodes = list(provider_nodes.get(label, []))
+    names = [n["metadata"]["name"] for n in pool_nodes]
+    return ProviderView(
+        body=copy.deepcopy(dict(body)), nodes=pool_nodes, pods=list(provider_pods.get(label, [])),
+        clusters=list(provider_clusters.get(ecs_name, [])), workloads=list(provider_workloads.get(label, [])),
+        node_pods={n: list(node_pods.get(n, [])) for n in names},
+        instances={n: list(container_instances.get(n, [])) for n in names}, node_count=len(nodes))
+
+
 @dataclass
 class Pool:
     """What one evaluation sees of the pool."""
@@ -200,7 +238,7 @@ class Pool:
     """Every Node labelled for the provider."""
     tasks: list[dict[str, Any]]
     """The provider's active non-daemon tasks."""
-    node_pods: kopf.Index
+    node_pods: dict[str, list[dict[str, Any]]]
 
     @property
     def present(self) -> list[dict[str, Any]]:
@@ -220,12 +258,10 @@ class Pool:
                    for p in self.node_pods.get(node, []))
 
 
-def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Index, provider_pods: kopf.Index,
-             provider_clusters: kopf.Index, provider_workloads: kopf.Index, node_pods: kopf.Index, nodes: kopf.Index,
-             container_instances: kopf.Index, **_: Any) -> None:
+def evaluate(*, name: str, memo: Any, view: ProviderView) -> None:
     """One round of managed scaling for the provider: status, and at most one scaling action."""
     kube: Kube = memo.kube
-    provider = copy.deepcopy(dict(body))
+    provider = view.body
     current = {k: v for k, v in (provider.get("status") or {}).items() if k != "kopf"}
     spec = _parse(kube, name, provider, current)
     if spec is None:
@@ -250,10 +286,10 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
     allowed = spec.kubernetes.allowedNamespaces if spec.kubernetes else None
     # whoever the provider does not allow counts for nothing: no scaling, no nodes
     # (docs/ecs-semantics.md §Capacity providers belong to an administrator)
-    pods = [p for p in provider_pods.get(label, []) if is_active(p) and not p["metadata"].get("deletionTimestamp")
+    pods = [p for p in view.pods if is_active(p) and not p["metadata"].get("deletionTimestamp")
             and allows(allowed, p["metadata"].get("namespace", ""), (p["metadata"].get("labels") or {}).get(L.CLUSTER, ""))]
-    workloads = [w for w in provider_workloads.get(label, []) if allows(allowed, w["namespace"], w["cluster"])]
-    clusters = _clusters(ecs_name, allowed, provider_clusters, pods)
+    workloads = [w for w in view.workloads if allows(allowed, w["namespace"], w["cluster"])]
+    clusters = _clusters(allowed, view.clusters, pods)
     unborn = _unborn(workloads, pods)
     owner = _needing(clusters, pods, [u for u, _ in unborn])
     try:
@@ -262,7 +298,7 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
         target = pool_spec.scaleTarget
         message = f"kubernetes.nodePool.scaleTarget: {target.kind if target else ''} {target.name if target else ''}: {e}"
         return _write(kube, name, current, {**status, "conditions": ready(current, provider, False, "ScaleTargetUnavailable", message)})
-    labelled = [n for n in provider_nodes.get(label, []) if not n["metadata"].get("deletionTimestamp")]
+    labelled = [n for n in view.nodes if not n["metadata"].get("deletionTimestamp")]
     foreign = sorted(n["metadata"]["name"] for n in labelled if not backend.member(n))
     if foreign and foreign != current.get("foreignNodes"):
         kopf.event(provider, type="Warning", reason="ForeignNodes", message=(
@@ -271,16 +307,16 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
     status.pop("foreignNodes", None)
     if foreign:
         status["foreignNodes"] = foreign
-    pool = Pool(backend, [n for n in labelled if backend.member(n)], [p for p in pods if not _is_daemon(p)], node_pods)
+    pool = Pool(backend, [n for n in labelled if backend.member(n)], [p for p in pods if not _is_daemon(p)], view.node_pods)
     moment = now()
     ms = asg.managedScaling or ManagedScaling()
     warmup = timedelta(seconds=300 if ms.instanceWarmupPeriod is None else ms.instanceWarmupPeriod)
     _register(kube, pool, owner, moment)
     _end_warmup(kube, pool.nodes, moment, warmup)
-    leaving, drained = _drain_leaving(kube, pool, container_instances)
+    leaving, drained = _drain_leaving(kube, pool, view.instances)
     size = backend.size(pool.nodes) - len(leaving) - len(drained)
     capacity = InstanceCapacity.of(instance_type(pool_spec.instanceType))
-    packing = _estimate(pool, [t for _, t in unborn], capacity, leaving, moment, len(nodes))
+    packing = _estimate(pool, [t for _, t in unborn], capacity, leaving, moment, view.node_count)
     goal = -(-packing.instances * 100 // (ms.targetCapacity or 100))
     below_since = (parse_time(current.get("belowTargetSince")) or moment) if goal < size else None
     decision = decide(
@@ -296,7 +332,7 @@ def evaluate(*, name: str, body: kopf.Body, memo: Any, provider_nodes: kopf.Inde
         added = backend.grow(pool.nodes, decision.desired_size + len(leaving), moment, int(warmup.total_seconds()))
         activity = f"scale-out to {decision.desired_size} instances: {decision.reason} (added {', '.join(added)})"
     elif decision.action == "scale-in":
-        activity = _scale_in(kube, pool, asg, decision, size - decision.desired_size, leaving, container_instances)
+        activity = _scale_in(kube, pool, asg, decision, size - decision.desired_size, leaving, view.instances)
         below_since = None if activity else below_since
         if activity is None:  # a constant reason: nothing to write while protection holds
             reason = (f"CapacityProviderReservation {round(decision.reservation)}% (M={packing.instances}, N={size}) is below "
@@ -395,11 +431,10 @@ def _described(asg: AutoScalingGroupProvider) -> dict[str, Any]:
     }
 
 
-def _clusters(provider: str, allowed: list[str] | None, provider_clusters: kopf.Index,
-              pods: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def _clusters(allowed: list[str] | None, listing: list[str], pods: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The clusters the provider serves, as (namespace, cluster label value): those that list it and that it
     allows, and those whose (allowed) tasks still use it."""
-    listed = {(n, L.group_label_value(c)) for n, c in (e.split("/", 1) for e in provider_clusters.get(provider, []))
+    listed = {(n, L.group_label_value(c)) for n, c in (e.split("/", 1) for e in listing)
               if allows(allowed, n, c)}
     using = {(p["metadata"].get("namespace", ""), (p["metadata"].get("labels") or {}).get(L.CLUSTER)) for p in pods}
     return sorted(listed | {(n, c) for n, c in using if c})
@@ -490,7 +525,7 @@ def _launch_times(pool: Pool, moment: datetime) -> list[datetime]:
     return launched + [moment] * pool.backend.joining(pool.nodes)
 
 
-def _drain_leaving(kube: Kube, pool: Pool, container_instances: kopf.Index) -> tuple[list[str], list[str]]:
+def _drain_leaving(kube: Kube, pool: Pool, container_instances: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[str]]:
     """Managed draining: a node chosen for scale-in while it ran tasks stays DRAINING until its service
     tasks have moved, then leaves the pool. Returns (nodes still draining, nodes that left now)."""
     leaving = pool.leaving
@@ -505,7 +540,7 @@ def _drain_leaving(kube: Kube, pool: Pool, container_instances: kopf.Index) -> t
 
 
 def _scale_in(kube: Kube, pool: Pool, asg: AutoScalingGroupProvider, decision: ScalingDecision, count: int,
-              leaving: list[str], container_instances: kopf.Index) -> str | None:
+              leaving: list[str], container_instances: dict[str, list[dict[str, Any]]]) -> str | None:
     """Remove `count` instances by ECS's rules: empty ones first; with managed termination protection
     never one running tasks; with managed draining busy ones are drained before they go. Returns the
     activity, or None if protection keeps them all."""
