@@ -222,6 +222,13 @@ def test_draining_with_minimum_and_maximum_100_percent_stays_draining_and_says_w
         assert [p["metadata"]["uid"] for p in _live_service_pods(sandbox, namespace) if p["spec"]["nodeName"] == victim] == [first["metadata"]["uid"]]
         assert (instance(sandbox, victim)["status"], instance(sandbox, victim)["runningTasksCount"]) == ("DRAINING", 1)
 
+        # as the event says: with minimumHealthyPercent 50 the task stops first, then its replacement starts elsewhere
+        sandbox.kubectl("patch", "services.ecs.operator.dev", "svc", "-n", namespace, "--type", "merge", "-p",
+                        json.dumps({"spec": {"deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 100}}}))
+        wait_for(lambda: instance(sandbox, victim).get("runningTasksCount") == 0, timeout=90, what="the task stopped")
+        wait_for(lambda: len(live := _live_service_pods(sandbox, namespace)) == 2 and all(is_ready(p) for p in live)
+                 and victim not in {p["spec"]["nodeName"] for p in live}, timeout=60, what="its replacement RUNNING elsewhere")
+
 
 def _instance_events(sandbox: Cluster, name: str) -> list[dict[str, Any]]:
     """Events about a cluster-scoped ContainerInstance (Kubernetes files them in the default namespace)."""

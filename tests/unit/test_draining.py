@@ -32,11 +32,12 @@ def test_maximum_percent_sets_the_batch_and_batches_follow_each_other() -> None:
 
 
 @pytest.mark.parametrize(("minimum", "maximum", "step"), [
-    (50, 100, DrainStep(4, evict=True)),  # no room above desiredCount: stop first, the PDB keeps 2
+    (50, 100, DrainStep(4, evict=True)),  # stop first, the PDB keeps 2
+    (50, 200, DrainStep(4, evict=True)),  # stopping first needs no room for the replacement
     (0, 100, DrainStep(4, evict=True)),
     (100, 100, DrainStep(4, stuck=True)),  # ECS cannot replace: the instance stays DRAINING
 ])
-def test_without_room_above_desired_count_tasks_stop_first_or_not_at_all(minimum: int, maximum: int, step: DrainStep) -> None:
+def test_below_100_percent_tasks_stop_first_and_at_100_100_not_at_all(minimum: int, maximum: int, step: DrainStep) -> None:
     assert drain_step(bounds(4, minimum, maximum), draining=1, elsewhere=3, healthy_elsewhere=3, marked=False) == step
 
 

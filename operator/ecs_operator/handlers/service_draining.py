@@ -1,10 +1,11 @@
 """A Service's tasks on DRAINING container instances (docs/ecs-semantics.md §Draining).
 
 The ContainerInstance cordons its Node and labels it DRAINING; the Service moves its own tasks, so the
-replicas stay the Service's alone: each Deployment runs its desired count plus the replacements of
-the current batch, the tasks on DRAINING instances carry the lowest pod-deletion-cost, and once the
-replacements are healthy the Deployment goes back to its desired count and the ReplicaSet stops
-exactly those tasks. Everything is read from what exists (Pods, Nodes, the live Deployment), so a
+replicas stay the Service's alone. Below minimumHealthyPercent 100 they are evicted (the
+PodDisruptionBudget keeps that percentage) and the ReplicaSet starts their replacements elsewhere. At
+100 each Deployment runs its desired count plus the replacements of the current batch, the tasks on
+DRAINING instances carry the lowest pod-deletion-cost, and once the replacements are healthy the
+Deployment goes back to its desired count and the ReplicaSet stops exactly those tasks. Everything is read from what exists (Pods, Nodes, the live Deployment), so a
 restart in the middle continues the same batch.
 """
 
@@ -16,7 +17,14 @@ from ecs_operator import labels as L
 from ecs_operator.adapters.kube import Kube
 from ecs_operator.instances import is_active
 from ecs_operator.models import ServiceSpec
-from ecs_operator.scaling.draining import DELETION_COST, DRAINING_COST, REPLACING_MESSAGE, STUCK_MESSAGE, drain_step
+from ecs_operator.scaling.draining import (
+    DELETION_COST,
+    DRAINING_COST,
+    REPLACING_MESSAGE,
+    STUCK_MESSAGE,
+    drain_step,
+    replaces_first,
+)
 from ecs_operator.scaling.rolling import deployment_bounds
 from ecs_operator.translate.service import DRAINING_LABEL
 
@@ -42,7 +50,7 @@ def drain(kube: Kube, svc: ServiceSpec, ecs_name: str, workloads: list[dict[str,
         mine = [p for p in pods if is_active(p) and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
         leaving = [p for p in mine if p["spec"].get("nodeName") in draining]
         bounds = deployment_bounds(workload["spec"]["replicas"], svc.deploymentConfiguration)
-        _mark(kube, mine, leaving if bounds.maxSurge else [])
+        _mark(kube, mine, leaving if replaces_first(bounds) else [])
         if not leaving or _rolling_out(workload, mine):
             continue  # a rollout replaces them anyway, never onto a cordoned node
         others = [p for p in mine if p not in leaving]

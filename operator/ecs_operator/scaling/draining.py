@@ -1,7 +1,8 @@
 """Service tasks on DRAINING container instances, by ECS's rule (docs/ecs-semantics.md §Draining):
-replacements start first, within maximumPercent, and the tasks on the draining instances stop once
-the replacements are healthy; when maximumPercent leaves no room, tasks stop first, within
-minimumHealthyPercent; when both are 100 nothing can move and the instance stays DRAINING.
+below minimumHealthyPercent 100 tasks stop first, as far as it allows (their replacements need no
+room above desiredCount); at 100 replacements start first, within maximumPercent, and the tasks on
+the draining instances stop once the replacements are healthy; when maximumPercent is 100 too
+nothing can move and the instance stays DRAINING.
 
 Pure: one step for one workload from what exists now (level-triggered: the same state gives the
 same step, so a restart in the middle neither loses nor repeats a replacement).
@@ -36,7 +37,7 @@ class DrainStep:
     batch: int = 0
     """Replacements starting before their tasks stop (0: none now)."""
     evict: bool = False
-    """No room above desiredCount: stop the draining tasks first (the PodDisruptionBudget keeps minimumHealthyPercent)."""
+    """Stop the draining tasks first (the PodDisruptionBudget keeps minimumHealthyPercent)."""
     stuck: bool = False
     """minimumHealthyPercent and maximumPercent allow neither."""
 
@@ -52,8 +53,14 @@ def drain_step(bounds: DeploymentBounds, draining: int, elsewhere: int, healthy_
     replicas = bounds.desiredCount
     if draining == 0 or replicas == 0:
         return DrainStep(replicas)
-    if bounds.maxSurge == 0:
+    if not replaces_first(bounds):
         return DrainStep(replicas, evict=bounds.maxUnavailable > 0, stuck=bounds.maxUnavailable == 0)
     batch = min(draining, bounds.maxSurge)
     replaced = marked and healthy_elsewhere == elsewhere and elsewhere >= replicas + batch - draining
     return DrainStep(replicas) if replaced else DrainStep(replicas + batch, batch=batch)
+
+
+def replaces_first(bounds: DeploymentBounds) -> bool:
+    """Whether draining starts replacements before stopping tasks: only when minimumHealthyPercent
+    allows no stop first and maximumPercent leaves room."""
+    return bounds.maxUnavailable == 0 and bounds.maxSurge > 0

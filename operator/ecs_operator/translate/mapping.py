@@ -395,7 +395,7 @@ CAPACITY_PROVIDER: list[tuple[str, Verdict, str, str]] = [
     ("autoScalingGroupProvider.managedScaling.instanceWarmupPeriod", E, "operator", ""),
     ("autoScalingGroupProvider.managedTerminationProtection", E, "operator: busy nodes are never removed", ""),
     ("autoScalingGroupProvider.managedDraining", E, "operator: the ContainerInstance DRAINING (cordon; each Service replaces its tasks there) before removal",
-     "replacements first within `maximumPercent`, as ECS (docs/ecs-semantics.md §Draining)"),
+     "as ECS: stopped first within `minimumHealthyPercent`, or replaced first within `maximumPercent` (docs/ecs-semantics.md §Draining)"),
     ("managedInstancesProvider", U, "", "ECS Managed Instances are not modelled"),
     *_TAGS,
 ]
