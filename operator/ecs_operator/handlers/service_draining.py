@@ -5,8 +5,9 @@ replicas stay the Service's alone. Below minimumHealthyPercent 100 they are evic
 PodDisruptionBudget keeps that percentage) and the ReplicaSet starts their replacements elsewhere. At
 100 each Deployment runs its desired count plus the replacements of the current batch, the tasks on
 DRAINING instances carry the lowest pod-deletion-cost, and once the replacements are healthy the
-Deployment goes back to its desired count and the ReplicaSet stops exactly those tasks. Everything is read from what exists (Pods, Nodes, the live Deployment), so a
-restart in the middle continues the same batch.
+Deployment goes back to its desired count and the ReplicaSet stops exactly those tasks. Everything
+is read from what exists (Pods, Nodes, the live Deployment), so a restart in the middle continues the
+same batch.
 """
 
 from __future__ import annotations

@@ -46,10 +46,10 @@ from ecs_operator.models import ServiceSpec, problems_from_validation_error, val
 from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.ownership import CONFLICT_REASON, Conflict, conflict, conflicts_text, controller_of
 from ecs_operator.registry import UnknownTaskDefinition
+from ecs_operator.scaling.rolling import counts_as_healthy
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import ignored_read_only, summarize
 from ecs_operator.translate.pod import Revision
-from ecs_operator.scaling.rolling import counts_as_healthy
 from ecs_operator.translate.service import DRAINING_LABEL, ServicePlan, desired_count_problems, service_objects
 
 from .children import Key, claim, key_of
@@ -60,6 +60,7 @@ from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS, SERVICES
 from .service_draining import drain, draining_nodes
 
 DEPLOYMENT_LABEL = L.DEPLOYMENT
+"""Pod label: the ECS deployment (ecs-svc/<digits>) a service task belongs to."""
 APPLIED = f"{API_GROUP}/applied-hash"
 """Annotation on each child: the hash of what was last applied (no write while it still matches)."""
 FORCE_DELETE = f"{API_GROUP}/force-delete"
