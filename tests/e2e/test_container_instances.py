@@ -228,6 +228,9 @@ def test_draining_with_minimum_and_maximum_100_percent_stays_draining_and_says_w
         wait_for(lambda: instance(sandbox, victim).get("runningTasksCount") == 0, timeout=90, what="the task stopped")
         wait_for(lambda: len(live := _live_service_pods(sandbox, namespace)) == 2 and all(is_ready(p) for p in live)
                  and victim not in {p["spec"]["nodeName"] for p in live}, timeout=60, what="its replacement RUNNING elsewhere")
+        texts = [e["message"] for e in status(sandbox, "services.ecs.operator.dev", "svc", namespace)["events"]]
+        assert (f"(service svc) is stopping 1 tasks on DRAINING container instance(s) {victim} first (minimumHealthyPercent 50); "
+                "their replacements start on other instances.") in texts, texts
 
 
 def _instance_events(sandbox: Cluster, name: str) -> list[dict[str, Any]]:

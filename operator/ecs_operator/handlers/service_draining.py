@@ -22,6 +22,7 @@ from ecs_operator.scaling.draining import (
     DELETION_COST,
     DRAINING_COST,
     REPLACING_MESSAGE,
+    STOPPING_MESSAGE,
     STUCK_MESSAGE,
     drain_step,
     replaces_first,
@@ -62,9 +63,11 @@ def drain(kube: Kube, svc: ServiceSpec, ecs_name: str, workloads: list[dict[str,
         if step.stuck:
             messages.append(STUCK_MESSAGE.format(service=ecs_name, count=len(leaving), instances=instances,
                                                  minimum=bounds.minimumHealthyPercent, maximum=bounds.maximumPercent))
-        elif step.evict:
-            for pod in leaving:  # refused while it would take the service below minimumHealthyPercent
-                kube.evict(pod["metadata"]["namespace"], pod["metadata"]["name"], uid=pod["metadata"]["uid"])
+        elif step.evict:  # each refused while it would take the service below minimumHealthyPercent
+            stopped = sum(kube.evict(p["metadata"]["namespace"], p["metadata"]["name"], uid=p["metadata"]["uid"]) for p in leaving)
+            if stopped:
+                messages.append(STOPPING_MESSAGE.format(service=ecs_name, count=stopped, instances=instances,
+                                                        minimum=bounds.minimumHealthyPercent))
         elif step.batch and ((live.get(workload["metadata"]["name"]) or {}).get("spec") or {}).get("replicas", 0) < step.replicas:
             messages.append(REPLACING_MESSAGE.format(service=ecs_name, count=len(leaving), instances=instances,
                                                      batch=step.batch, maximum=bounds.maximumPercent))

@@ -24,6 +24,10 @@ STUCK_MESSAGE = (
     "deploymentConfiguration minimumHealthyPercent {minimum} and maximumPercent {maximum} allow neither starting a "
     "replacement first nor stopping a task first. Update the minimumHealthyPercent or maximumPercent value."
 )
+STOPPING_MESSAGE = (
+    "(service {service}) is stopping {count} tasks on DRAINING container instance(s) {instances} first "
+    "(minimumHealthyPercent {minimum}); their replacements start on other instances."
+)
 REPLACING_MESSAGE = (
     "(service {service}) is replacing {count} tasks on DRAINING container instance(s) {instances}: "
     "{batch} replacement(s) start first (maximumPercent {maximum}), then those tasks stop."
