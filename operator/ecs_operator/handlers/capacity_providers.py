@@ -29,7 +29,14 @@ from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.adapters.nodepools import LEAVING, WARMED_UP_AT, WARMING_UP_TAINT, NodePoolBackend, backend_for
 from ecs_operator.arns import capacity_provider_arn
-from ecs_operator.instances import agent_connected, is_active, pod_reservation, registration_labels, remaining_resources
+from ecs_operator.instances import (
+    agent_connected,
+    is_active,
+    pod_reservation,
+    ready_condition,
+    registration_labels,
+    remaining_resources,
+)
 from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.lifecycle.pods import parse_time, unschedulable_message
 from ecs_operator.models import CapacityProviderSpec, Problem, problems_from_validation_error, validate
@@ -512,9 +519,8 @@ def _settled(node: dict[str, Any], moment: datetime) -> bool:
     if L.CLUSTER not in (meta.get("labels") or {}) or not agent_connected(node):
         return False  # not registered or not Ready yet: no task could go there
     annotations = meta.get("annotations") or {}
-    ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
     moments = [parse_time(annotations.get(WARMED_UP_AT)), parse_time(annotations.get(REGISTERED_AT)),
-               parse_time(meta.get("creationTimestamp")), parse_time(ready.get("lastTransitionTime"))]
+               parse_time(meta.get("creationTimestamp")), parse_time(ready_condition(node).get("lastTransitionTime"))]
     since = max((m for m in moments if m is not None), default=None)
     return since is None or (moment - since).total_seconds() >= SETTLE_SECONDS
 
