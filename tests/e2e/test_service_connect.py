@@ -72,6 +72,9 @@ def test_client_aliases_resolve_as_ecs_clients_write_them(sandbox: Any, namespac
         "clusterName": "default", "serviceConnectDefaults": {"namespace": "shop"}}))
     register(sandbox, namespace, orders_task_definition(), 1)
     register(sandbox, namespace, client_task_definition(), 1)
+    # a client that runs before orders exists: it gets the names once their Services exist
+    apply_all(sandbox, namespace, service("frontend", "frontend:1", desired=2, serviceConnectConfiguration={"enabled": True}))
+    steady(sandbox, namespace, "frontend:1", 2, name="frontend")
     apply_all(sandbox, namespace, orders_service())
     steady(sandbox, namespace, "orders:1", 2, name="orders")
 
@@ -93,20 +96,26 @@ def test_client_aliases_resolve_as_ecs_clients_write_them(sandbox: Any, namespac
     wait_for(lambda: slices(sandbox, namespace, "orders-internal") == (tasks, {8080}), 60,
              what="orders.internal:80 reaches the ready orders tasks' 8080")
 
-    # clients: the namespace from the cluster's serviceConnectDefaults (frontend) or another one (audit)
+    # frontend: the namespace from the cluster's serviceConnectDefaults; each of its tasks' /etc/hosts maps
+    # orders.internal to the ClusterIP of orders-internal (its tasks replaced: ECS would need a new deployment)
+    expected = [{"ip": internal["spec"]["clusterIP"], "hostnames": ["orders.internal"]}]
+
+    def frontend_resolves() -> list[dict[str, Any]] | None:
+        live = [p for p in pods(sandbox, namespace, f"{API_GROUP}/service=frontend") if is_live(p)]
+        return live if len(live) == 2 and all(p["spec"].get("hostAliases") == expected for p in live) else None
+
+    wait_for(frontend_resolves, 120, what="both frontend tasks resolve orders.internal")
+    steady(sandbox, namespace, "frontend:1", 2, name="frontend")
+    # a client started after orders has the name at once; another Service Connect namespace (audit) or none
+    # (batch): ECS gives those tasks no names of `shop`
     apply_all(sandbox, namespace,
-              service("frontend", "frontend:1", desired=2, serviceConnectConfiguration={"enabled": True}),
+              service("late", "frontend:1", desired=1, serviceConnectConfiguration={"enabled": True, "namespace": "shop"}),
               service("audit", "frontend:1", desired=1, serviceConnectConfiguration={"enabled": True, "namespace": "audit"}),
               service("batch", "frontend:1", desired=1))
-    steady(sandbox, namespace, "frontend:1", 2, name="frontend")
-    steady(sandbox, namespace, "frontend:1", 1, name="audit")
-    steady(sandbox, namespace, "frontend:1", 1, name="batch")
-    expected = [{"ip": internal["spec"]["clusterIP"], "hostnames": ["orders.internal"]}]
-    frontend = [p for p in pods(sandbox, namespace, f"{API_GROUP}/service=frontend") if is_live(p)]
-    assert len(frontend) == 2
-    for pod in frontend:  # /etc/hosts of each client task: orders.internal is the ClusterIP of orders-internal
-        assert pod["spec"].get("hostAliases") == expected
-    # another Service Connect namespace, or none: ECS gives those tasks no names of `shop`
+    for name in ("late", "audit", "batch"):
+        steady(sandbox, namespace, "frontend:1", 1, name=name)
+    [late] = [p for p in pods(sandbox, namespace, f"{API_GROUP}/service=late") if is_live(p)]
+    assert late["spec"].get("hostAliases") == expected
     for name in ("audit", "batch"):
         for pod in (p for p in pods(sandbox, namespace, f"{API_GROUP}/service={name}") if is_live(p)):
             assert "hostAliases" not in pod["spec"], name

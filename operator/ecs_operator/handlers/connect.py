@@ -24,14 +24,15 @@ def cluster_connect_default(cluster: dict[str, Any]) -> str | None:
     return ((cluster.get("spec") or {}).get("serviceConnectDefaults") or {}).get("namespace")
 
 
-def connect_hosts(namespace: str, connect: str, ix: Any) -> list[dict[str, Any]]:
-    """The hostAliases of a service in Service Connect namespace `connect`: every dotted client alias of the
-    ECS Services of that namespace (same Kubernetes namespace: the account), to the ClusterIP of the Service
-    that the alias's ECS Service controls (by UID: never a Service found by name alone)."""
+def connect_hosts(namespace: str, name: str, connect: str, ix: Any) -> list[dict[str, Any]]:
+    """The hostAliases of service `name` in Service Connect namespace `connect`: every dotted client alias
+    of the other ECS Services of that namespace (same Kubernetes namespace: the account), to the ClusterIP of
+    the Service that the alias's ECS Service controls (by UID: never a Service found by name alone). Its
+    own aliases are left out: their ClusterIPs exist only after its tasks, which would be replaced at once."""
     pairs: list[tuple[str, str]] = []
-    for ns, name in list(ix.services):
-        body = next(iter(ix.services.get((ns, name), [])), None)
-        if ns != namespace or body is None or body["metadata"].get("deletionTimestamp"):
+    for ns, other_name in list(ix.services):
+        body = next(iter(ix.services.get((ns, other_name), [])), None)
+        if ns != namespace or other_name == name or body is None or body["metadata"].get("deletionTimestamp"):
             continue
         try:
             other = ServiceSpec.model_validate(body.get("spec") or {})

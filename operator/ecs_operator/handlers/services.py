@@ -133,13 +133,14 @@ def owned_services(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str,
 
 
 @kopf.on.event("v1", "services", labels=MANAGED)
-async def kubernetes_service_changed(type: str, body: kopf.Body, namespace: str, services: kopf.Index, **_: Any) -> None:
+async def kubernetes_service_changed(body: kopf.Body, namespace: str, services: kopf.Index, **_: Any) -> None:
     """A Service of an ECS Service came, went or got its ClusterIP: the hostAliases of the namespace's
     Service Connect tasks may change (docs/ecs-semantics.md §Service Connect)."""
     if _controlling_service(body) is None:
         return
     for ns, name in list(services):
-        if ns == namespace:
+        ecs = next(iter(services.get((ns, name), [])), None)
+        if ns == namespace and ecs is not None and ((ecs.get("spec") or {}).get("serviceConnectConfiguration") or {}).get("enabled"):
             wake(ns, name)
 
 
@@ -347,7 +348,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
         owner=owner_reference(service),
         template_labels={DEPLOYMENT_LABEL: _digits(target.id)},
         connect_namespace=connect or "",
-        host_aliases=connect_hosts(namespace, connect, ix) if connect is not None else None,
+        host_aliases=connect_hosts(namespace, name, connect, ix) if connect is not None else None,
     )
     if plan.problems:
         return _refuse(kube, service, current, "InvalidParameterException", problems_text(plan.problems))
