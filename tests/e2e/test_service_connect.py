@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecs_objects import condition, events_seen
 from operator_fixtures import get, wait_for
-from service_support import ECS_SERVICE, apply_all, is_live, is_ready, manifest, pods, register, service, steady
+from service_support import ECS_SERVICE, apply_all, is_live, is_ready, manifest, pods, register, service, status, steady
 
 from ecs_operator import API_GROUP
 
@@ -143,3 +144,26 @@ def test_an_alias_that_needs_a_taken_port_of_the_load_balancer_service_is_refuse
     assert "serviceConnectConfiguration.services[1].clientAliases[0]" in message and "loadBalancers[0]" in message
     assert get(sandbox, "service", "orders", namespace) == {}  # nothing half-applied
     assert sandbox.kubectl_json("get", "deployments", "-n", namespace)["items"] == []
+
+
+def test_a_name_kubernetes_cannot_serve_is_a_condition_an_event_and_a_fidelity_entry(
+        sandbox: Any, namespace: str, running_operator: Any) -> None:
+    """ECS allows '_' in a dnsName; Kubernetes serves no such name (no Service, no hostAliases entry)."""
+    apply_all(sandbox, namespace, manifest("Cluster", "default", {"clusterName": "default"}))
+    register(sandbox, namespace, orders_task_definition(), 1)
+    apply_all(sandbox, namespace, service("orders", "orders:1", desired=1, serviceConnectConfiguration={
+        "enabled": True, "namespace": "shop", "services": [
+            {"portName": "api", "clientAliases": [{"port": 80, "dnsName": "orders_db.internal"}]}]}))
+    steady(sandbox, namespace, "orders:1", 1, name="orders")
+    field = "serviceConnectConfiguration.services[0].clientAliases[0].dnsName"
+    state = wait_for(lambda: (s := status(sandbox, namespace, "orders")) and condition(s, "ServiceConnect") and s,
+                     60, what="the ServiceConnect condition")
+    lost = condition(state, "ServiceConnect")
+    assert (lost["status"], lost["reason"]) == ("False", "NameNotServed")
+    assert lost["message"].startswith(f"{field}: 'orders_db.internal':80 cannot be served")
+    assert condition(state)["status"] == "True"  # the service itself runs
+    [entry] = [f for f in state["fidelity"]["fields"] if f["path"] == field]
+    assert entry["verdict"] == "unsupported" and "orders_db.internal" in entry["note"]
+    [event] = events_seen(sandbox, namespace, "orders", "ServiceConnectNameNotServed")
+    assert event["type"] == "Warning" and field in event["message"]
+    assert {s["metadata"]["name"] for s in sandbox.kubectl_json("get", "services", "-n", namespace)["items"]} == {"api"}
