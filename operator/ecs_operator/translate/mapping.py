@@ -209,7 +209,7 @@ _PLACEMENT = [
     ("placementConstraints[].type", E, "affinity", "distinctInstance -> required podAntiAffinity on hostname (exact); memberOf -> nodeAffinity"),
     ("placementConstraints[].expression", E, "nodeAffinity / podAffinity", "parts Kubernetes cannot express are evaluated by the operator (approximated)"),
     ("placementStrategy[]", A, "topologySpreadConstraints / podAffinity", "best effort, like ECS, but not applied in list order"),
-    ("placementStrategy[].type", A, "topologySpreadConstraints / podAffinity", "spread -> topology spread; binpack -> preferred affinity to the group; random -> the scheduler"),
+    ("placementStrategy[].type", A, "topologySpreadConstraints / podAffinity / schedulerName", "spread -> topology spread; binpack -> the ecs-binpack scheduler profile with --binpack-scheduler-profiles, else preferred affinity to the group; random -> the scheduler"),
     ("placementStrategy[].field", A, "topologyKey", "attribute:ecs.availability-zone -> topology.kubernetes.io/zone; instanceId/host -> kubernetes.io/hostname"),
 ]
 _TAGS = [

@@ -121,6 +121,7 @@ def service_objects(
             constraints=svc.placementConstraints or [],
             strategies=None if daemon else svc.placementStrategy,
             group=plan.group, service=True, launch_type=target.launch_type, instances=instances, report=plan.report,
+            binpack_profiles=settings.binpack_scheduler_profiles,
         )
         if placement.problems:
             plan.problems += placement.problems
