@@ -392,7 +392,7 @@ def test_a_source_revision_number_becomes_the_family_in_custom_resources(
             field = next(f for f in entry["fields"] if f["path"] == "taskDefinition")
             assert (field["verdict"], field["target"]) == ("approximated", "taskDefinition web")
             assert f"{reference!r} names the source account's revision 42" in field["note"]
-            assert entry["taskDefinition"]["resolved"] == "web:42"
+            assert (entry["taskDefinition"]["resolved"], entry["taskDefinition"]["applied"]) == ("web:42", "web")
     code, out, _ = convert(capsys, "--to", "k8s", *args, "--report", "none")  # the Kubernetes objects are unchanged
     assert code == 0 and {d["kind"] for d in docs(out)} >= {"Deployment", "Pod"}
 
