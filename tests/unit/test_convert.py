@@ -397,9 +397,9 @@ def test_a_source_revision_number_becomes_the_family_in_custom_resources(
     assert code == 0 and {d["kind"] for d in docs(out)} >= {"Deployment", "Pod"}
 
 
-def test_a_family_or_a_reference_outside_the_run_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_family_a_revision_numbered_here_or_a_reference_outside_the_run_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     td = write(tmp_path, "td.json", TASK_DEFINITION)
-    for reference, alone in (("web", False), ("web:7", True)):
+    for reference, alone in (("web", False), ("web:1", False), ("web:7", True)):
         service = write(tmp_path, "svc.json", {**SERVICE, "taskDefinition": reference})
         code, out, err = convert(capsys, service, *(() if alone else (td,)), "--report", "none")
         assert code == 0, err

@@ -216,8 +216,8 @@ def _mapped_reference(c: Conversion, ref: str, found: Conversion) -> tuple[str, 
     applied. The custom resource names the family instead: its latest ACTIVE revision, the one this run's
     TaskDefinition registers (docs/conversion.md). Returns that reference and the report's note."""
     family, number = parse_task_definition_ref(ref)
-    if number is None and not ref.startswith("arn:"):
-        return None
+    if "revision" not in found.obj.dropped or (number is None and not ref.startswith("arn:")):
+        return None  # no number of the source account's (a RegisterTaskDefinition input is family:1 here too)
     return family, (
         f"{ref!r} names the source account's revision {found.obj.revision} of {found.label}; the operator numbers "
         f"the revisions it registers itself ({family}:1 for a new TaskDefinition), so the {c.obj.kind} names the "
