@@ -68,9 +68,11 @@ BATCH_IDLE_SECONDS = 1.0
 BATCH_MAX_SECONDS = 10.0
 REGISTERED_AT = f"{API_GROUP}/registered-at"
 """Node annotation: when the operator registered the pool's node with its cluster (labelled it)."""
-SETTLE_SECONDS = 10.0
+SETTLE_SECONDS = 20.0
 """After its warm-up a node counts as seen by the scheduler once this long has passed: until then tasks
-the scheduler refused earlier still count on its room (no second scale-out for the same tasks)."""
+the scheduler refused earlier still count on its room (no second scale-out for the same tasks). A node
+change requeues unschedulable Pods, but a Pod retried often waits out kube-scheduler's backoff (at most
+podMaxBackoffSeconds, 10 s) first: twice that leaves the scheduling itself 10 s on a loaded cluster."""
 ASSOCIATION = "CapacityProviders"
 """Cluster condition: the capacity providers in spec are associated (PutClusterCapacityProviders)."""
 IN_USE = "The specified capacity provider is in use and cannot be removed."
