@@ -9,6 +9,11 @@ import socket
 import sys
 from urllib.parse import urlsplit
 
+from kubernetes.config import ConfigException
+from urllib3.exceptions import HTTPError
+
+from ecs_operator.adapters.kube import ApiError, Kube
+from ecs_operator.kube_version import version_problem
 from ecs_operator.models.service import TASKS_PER_SERVICE
 from ecs_operator.settings import Settings
 
@@ -105,21 +110,34 @@ def liveness_problem(endpoint: str) -> str | None:
     return None
 
 
+def _connect() -> tuple[Kube | None, str | None]:
+    """The API client, and why the operator cannot serve that API server (unreachable, or older than
+    the Kubernetes its objects need: kube_version), checked before kopf starts."""
+    try:
+        kube = Kube()
+        return kube, version_problem(kube.server_version())
+    except (ApiError, ConfigException, HTTPError, OSError) as e:
+        return None, f"cannot read the API server's version (GET /version): {e}"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.liveness and (problem := liveness_problem(args.liveness)):
+        print(f"ecs-operator run: {problem}", file=sys.stderr)
+        return 2
+    kube, problem = _connect()
+    if kube is None or problem:
         print(f"ecs-operator run: {problem}", file=sys.stderr)
         return 2
     import kopf
 
     import ecs_operator.handlers  # noqa: F401  (registers the handlers)
-    from ecs_operator.adapters.kube import Kube
 
     kopf.configure(
         log_format={"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}[args.log_format],
         verbose=args.log_level == "DEBUG",
     )
     logging.getLogger().setLevel(args.log_level)
-    memo = kopf.Memo(settings=settings_from(args), kube=Kube())
+    memo = kopf.Memo(settings=settings_from(args), kube=kube)
     kopf.run(
         standalone=args.peering is None,
         peering_name=args.peering,

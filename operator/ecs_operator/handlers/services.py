@@ -30,6 +30,7 @@ from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube, OwnershipConflict
 from ecs_operator.arns import cluster_arn, service_arn
+from ecs_operator.lifecycle.cluster_deletion import inactive_message, too_late
 from ecs_operator.lifecycle.placement_failures import unable_to_place_event
 from ecs_operator.lifecycle.pods import health_settings, parse_time, pod_containers, unschedulable_message
 from ecs_operator.lifecycle.service_deployments import (
@@ -306,6 +307,8 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     if cluster is None:
         return _refuse(kube, service, current, "ClusterNotFoundException",
                        f"Cluster not found: no Cluster named {cluster_name!r} in namespace {namespace}", retry=True)
+    if too_late(meta.get("creationTimestamp"), bool(current.get("deployments")), cluster["deleting"]):
+        return _refuse(kube, service, current, "ClusterNotFoundException", inactive_message(cluster_name, namespace), retry=True)
     deployments = [Deployment.model_validate(d) for d in current.get("deployments") or []]
     trigger = _config_key(svc, svc.taskDefinition or "")
     try:
