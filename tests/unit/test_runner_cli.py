@@ -33,7 +33,7 @@ def test_an_unreachable_api_server_is_one_line_and_kopf_never_starts(tmp_path: P
         "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
-    result = subprocess.run([sys.executable, "-m", "ecs_operator.cli", "run", "--liveness", ""],
+    result = subprocess.run([sys.executable, "-m", "ecs_operator.cli", "run", "--liveness", "", "--connect-timeout", "0"],
                             capture_output=True, text=True, timeout=60, env={**os.environ, "KUBECONFIG": str(kubeconfig)})
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
