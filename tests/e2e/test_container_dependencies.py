@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ecs_objects import apply_all, cluster, container, pods, status, task, task_definition
+from ecs_objects import API, apply_all, cluster, container, pods, status, task, task_definition
 from operator_fixtures import wait_for
+from service_support import steady
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -104,3 +105,41 @@ def test_complete_starts_the_dependent_whatever_the_exit_code(sandbox: Cluster, 
     fidelity = status(sandbox, "taskdefinition", "migrated", namespace)["fidelity"]
     note = next(e for e in fidelity["fields"] if e["path"] == "containerDefinitions[1].dependsOn[0].condition")
     assert note["verdict"] == "approximated" and "exit code" in note["note"], note
+
+
+def ready_endpoints(sandbox: Cluster, namespace: str, service_name: str) -> set[str]:
+    slices = sandbox.kubectl_json("get", "endpointslices", "-n", namespace, "-l",
+                                  f"kubernetes.io/service-name={service_name}")["items"]
+    return {address for item in slices for endpoint in item.get("endpoints") or []
+            if (endpoint.get("conditions") or {}).get("ready") for address in endpoint["addresses"]}
+
+
+def test_a_service_task_whose_non_essential_container_exits_stays_behind_its_load_balancer(
+        sandbox: Cluster, namespace: str) -> None:
+    """A non-essential cache warmer runs once and exits 0: ECS keeps both tasks RUNNING, registered
+    in the target group and healthy, and the service steady."""
+    apply_all(sandbox, namespace, cluster(),
+              task_definition("web",
+                              container("app", memory=128, portMappings=[{"containerPort": 80}]),
+                              container("warm-cache", "curlimages/curl:8.10.1", memory=32, essential=False,
+                                        command=["-sf", "http://localhost/warm"]),
+                              kubernetes=exits("warm-cache", 0, "2s")),
+              {"apiVersion": API, "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"cluster": "default", "taskDefinition": "web:1", "desiredCount": 2,
+                        "loadBalancers": [{"containerName": "app", "containerPort": 80, "targetGroupArn":
+                                           "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef"}]}})
+
+    def warmed() -> list[dict[str, Any]] | None:
+        live = [p for p in pods(sandbox, namespace) if not p["metadata"].get("deletionTimestamp")
+                and p["status"].get("podIP")]
+        done = [p for p in live if any(c["name"] == "warm-cache" and "terminated" in c["state"]
+                                       for c in p["status"].get("containerStatuses") or [])]
+        return done if len(live) == len(done) == 2 else None
+
+    tasks = wait_for(warmed, 90, what="both tasks' warm-cache container exited")
+    addresses = {p["status"]["podIP"] for p in tasks}
+    wait_for(lambda: ready_endpoints(sandbox, namespace, "web") == addresses, 60,
+             what="both tasks ready behind the Kubernetes Service web")
+    state = steady(sandbox, namespace, "web:1", 2)
+    assert state["runningCount"] == 2
+    assert {p["metadata"]["uid"] for p in warmed() or []} == {p["metadata"]["uid"] for p in tasks}  # none replaced

@@ -124,6 +124,7 @@ def _owned(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], d
 owned_services = kopf.index("v1", "services", labels=MANAGED, id="owned_services")(_owned)
 owned_budgets = kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGED, id="owned_budgets")(_owned)
 owned_policies = kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED, id="owned_policies")(_owned)
+owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED, id="owned_endpoint_slices")(_owned)
 
 
 @kopf.on.event(*SERVICES)
@@ -324,6 +325,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
         provider_access=access_of(ix.provider_access),
         owner=owner_reference(service),
         template_labels={DEPLOYMENT_LABEL: _digits(target.id)},
+        pods=pods,
     )
     if plan.problems:
         return _refuse(kube, service, current, "InvalidParameterException", problems_text(plan.problems))
@@ -442,7 +444,7 @@ def _apply_plan(kube: Kube, plan: ServicePlan, service: dict[str, Any], ix: Any,
     messages: list[str] = []
     workloads = [*ix.service_deployments.get(owner, []), *ix.service_daemon_sets.get(owner, [])]
     owned: dict[Key, dict[str, Any]] = {key_of(w): w for w in workloads}
-    owned.update({key_of(o): o for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies) for o in index.get(owner, [])})
+    owned.update({key_of(o): o for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies, ix.owned_endpoint_slices) for o in index.get(owner, [])})
     if plan.bounds is not None and plan.bounds.stuck and any(_deployment_of(w) not in (None, running) for w in workloads):
         messages.append(plan.bounds.stuck_event(ecs_name) or "")
         plan.workloads = [_keep_template(w, owned.get(key_of(w))) for w in plan.workloads]
@@ -555,7 +557,7 @@ def _apply_if_changed(kube: Kube, obj: dict[str, Any], live: dict[str, Any] | No
     digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
     obj["metadata"].setdefault("annotations", {})[APPLIED] = digest
     if live is not None and (live["metadata"].get("annotations") or {}).get(APPLIED) == digest and (
-        (live.get("spec") or {}).get("replicas") == obj["spec"].get("replicas")
+        (live.get("spec") or {}).get("replicas") == (obj.get("spec") or {}).get("replicas")
     ):
         return
     kube.apply(obj, uid=uid)

@@ -14,6 +14,7 @@ from ecs_operator.scaling.rolling import DeploymentBounds, deployment_bounds
 from ecs_operator.scaling.strategy_split import split
 from ecs_operator.settings import Settings
 
+from .endpoints import endpoint_slice
 from .fidelity import FidelityReport
 from .launch import Target, compatibility_problems, launch_choice, scheduling_for, target_for_provider
 from .names import dns_label
@@ -88,8 +89,10 @@ def service_objects(
     provider_access: Mapping[str, Sequence[str] | None] | None = None,
     owner: dict[str, Any] | None = None,
     template_labels: dict[str, str] | None = None,
+    pods: Sequence[dict[str, Any]] = (),
 ) -> ServicePlan:
-    """Everything a Service resource owns. Names are derived from `name`, so applying twice changes nothing."""
+    """Everything a Service resource owns. Names are derived from `name`, so applying twice changes nothing.
+    `pods`: the service's live tasks, listed in the EndpointSlices of its Kubernetes Services."""
     plan = ServicePlan(template_report=FidelityReport("TaskDefinition"))
     td = revision.definition
     ecs_name = service_name(svc, name)
@@ -158,6 +161,9 @@ def service_objects(
             plan.extra.append(_disruption_budget(name, namespace, service_label, total.min_healthy, owner))
             plan.origins[("PodDisruptionBudget", name)] = "deploymentConfiguration.minimumHealthyPercent"
     plan.services = _kubernetes_services(svc, name, namespace, service_label, td, settings, owner, plan.report, plan.origins)
+    for kubernetes_service in plan.services:
+        plan.extra.append(endpoint_slice(kubernetes_service, pods))
+        plan.origins[("EndpointSlice", kubernetes_service["metadata"]["name"])] = plan.origins[("Service", kubernetes_service["metadata"]["name"])]
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.SERVICE: service_label}, owner))
         plan.origins[("NetworkPolicy", f"{name}-isolated")] = "taskDefinition.networkMode"
@@ -217,7 +223,6 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
     """loadBalancers -> Services on the container port; serviceRegistries -> a headless Service;
     serviceConnectConfiguration -> Services named by discoveryName and client aliases."""
     out: dict[str, dict[str, Any]] = {}
-    selector = {L.SERVICE: service_label}
     kind = (svc.kubernetes.loadBalancerServiceType if svc.kubernetes and svc.kubernetes.loadBalancerServiceType
             else settings.load_balancer_service_type)
 
@@ -231,7 +236,7 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
         if service_name in out:
             report.approximated(path, "Service", f"a Service named {service_name} exists already for this service; merged")
             return
-        spec: dict[str, Any] = {"selector": selector, "ports": ports}
+        spec: dict[str, Any] = {"ports": ports}  # no selector: the operator writes the endpoints (endpoints.py)
         if headless:
             spec["clusterIP"] = "None"
         else:
