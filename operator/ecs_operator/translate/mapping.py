@@ -242,7 +242,7 @@ SERVICE: list[tuple[str, Verdict, str, str]] = [
     ("loadBalancers[].containerName", E, "Service targetPort", ""),
     ("loadBalancers[].containerPort", E, "Service port/targetPort", ""),
     ("loadBalancers[].advancedConfiguration", U, "", "blue/green listener rules"),
-    ("serviceRegistries[]", A, "headless Service", "Cloud Map -> cluster DNS"),
+    ("serviceRegistries[]", A, "headless Service + EndpointSlice", "Cloud Map -> cluster DNS; the operator lists the tasks as for loadBalancers"),
     ("serviceRegistries[].registryArn", A, "headless Service name", "named after the service"),
     ("serviceRegistries[].port", E, "Service port", ""),
     ("serviceRegistries[].containerName", E, "Service targetPort", ""),
