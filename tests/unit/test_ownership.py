@@ -69,7 +69,7 @@ def test_every_planned_service_child_names_the_ecs_field_that_asked_for_its_name
         ("Service", "web-1"): "loadBalancers[1]",
         ("Service", "web-discovery"): "serviceRegistries[0]",
         ("Service", "payments"): "serviceConnectConfiguration.services[0]",
-        ("Service", "guard"): "serviceConnectConfiguration.services[0].clientAliases[0].dnsName",
+        ("Service", "guard-local"): "serviceConnectConfiguration.services[0].clientAliases[0].dnsName",
         ("NetworkPolicy", "web-isolated"): "taskDefinition.networkMode",
         # each Service's endpoints, which the operator writes (only essential containers count)
         ("EndpointSlice", "web"): "loadBalancers[0]",
