@@ -156,8 +156,8 @@ def test_load_balancers_registries_and_service_connect_become_kubernetes_service
         assert svc["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     slices = by_kind(out, "EndpointSlice")
     assert set(slices) == set(services)
-    assert slices["web-alias"]["metadata"]["labels"]["kubernetes.io/service-name"] == "web-alias"
-    assert slices["web-alias"]["ports"] == [{"name": "http", "port": 80, "protocol": "TCP"}]  # the container port
+    assert slices["web-alias-local"]["metadata"]["labels"]["kubernetes.io/service-name"] == "web-alias-local"
+    assert slices["web-alias-local"]["ports"] == [{"name": "http", "port": 80, "protocol": "TCP"}]  # the container port
     assert services["web"]["spec"]["type"] == "ClusterIP"
     assert services["web"]["spec"]["ports"] == [{"name": "port-80", "port": 80, "targetPort": 80, "protocol": "TCP"}]
     assert services["web-discovery"]["spec"]["clusterIP"] == "None"
