@@ -44,8 +44,9 @@ def start_order(td: RegisterTaskDefinition) -> StartOrder:
     conditions: dict[str, set[str]] = {}
     deps: dict[str, list[str]] = {}
     for c in td.containerDefinitions:
-        deps[c.name] = [d.containerName for d in c.dependsOn or [] if d.containerName in names]
-        for d in c.dependsOn or []:
+        known = [d for d in c.dependsOn or [] if d.containerName in names]  # others are refused by validation
+        deps[c.name] = [d.containerName for d in known]
+        for d in known:
             conditions.setdefault(d.containerName, set()).add(d.condition)
     if find_cycle(deps):
         raise ValueError("dependsOn forms a cycle")
