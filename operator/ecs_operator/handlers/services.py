@@ -66,6 +66,9 @@ DEPLOYMENT_LABEL = f"{API_GROUP}/deployment"
 APPLIED = f"{API_GROUP}/applied-hash"
 """Annotation on each child: the hash of what was last applied (no write while it still matches)."""
 FORCE_DELETE = f"{API_GROUP}/force-delete"
+FORCE_NEW_DEPLOYMENT = f"{API_GROUP}/force-new-deployment"
+"""Service annotation: a new value starts a new deployment of the same revision (UpdateService's
+forceNewDeployment; as `kubectl rollout restart` writes restartedAt)."""
 """Annotation "true" on a Service: delete it without draining its tasks first (DeleteService force)."""
 TRIGGERS = ("networkConfiguration", "loadBalancers", "serviceRegistries", "serviceConnectConfiguration",
             "volumeConfigurations", "platformVersion")
@@ -310,9 +313,10 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     if too_late(meta.get("creationTimestamp"), bool(current.get("deployments")), cluster["deleting"]):
         return _refuse(kube, service, current, "ClusterNotFoundException", inactive_message(cluster_name, namespace), retry=True)
     deployments = [Deployment.model_validate(d) for d in current.get("deployments") or []]
-    trigger = _config_key(svc, svc.taskDefinition or "")
+    force = (meta.get("annotations") or {}).get(FORCE_NEW_DEPLOYMENT)
+    trigger = _config_key(svc, svc.taskDefinition or "", force)
     try:
-        revision, spec_key = _requested(svc, deployments, current.get("deploymentTrigger") == trigger, namespace, ix, settings)
+        revision, spec_key = _requested(svc, deployments, current.get("deploymentTrigger") == trigger, namespace, ix, settings, force)
     except UnknownTaskDefinition as e:
         return _refuse(kube, service, current, "TaskDefinitionNotFound", f"taskDefinition: {e}", retry=True)
 
@@ -400,7 +404,7 @@ def _member_of(svc: ServiceSpec, revision: Revision) -> bool:
 
 
 def _requested(svc: ServiceSpec, deployments: list[Deployment], unchanged: bool, namespace: str, ix: Any,
-               settings: Settings) -> tuple[Revision, str]:
+               settings: Settings, force: str | None) -> tuple[Revision, str]:
     """The revision the spec asks for and its deployment key. A spec that asks for what it asked
     before starts no new deployment, even if its family has a newer revision now (as UpdateService)."""
     primary = deployments[0] if deployments else None
@@ -408,7 +412,7 @@ def _requested(svc: ServiceSpec, deployments: list[Deployment], unchanged: bool,
         revision = resolve_revision(primary.taskDefinition, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=True)
         return revision, primary.rollbackOf or primary.configKey
     revision = resolve_revision(svc.taskDefinition or "", namespace, ix.revisions, ix.task_definitions, settings)
-    return revision, _config_key(svc, revision.name)
+    return revision, _config_key(svc, revision.name, force)
 
 
 def _stop_failed_tasks(kube: Kube, pods: list[dict[str, Any]], svc: ServiceSpec, ecs_name: str,
@@ -574,8 +578,10 @@ def _digits(deployment_id: str) -> str:
     return deployment_id.split("/")[-1]
 
 
-def _config_key(svc: ServiceSpec, revision: str) -> str:
+def _config_key(svc: ServiceSpec, revision: str, force: str | None) -> str:
     triggers = {k: v for k, v in svc.to_json().items() if k in TRIGGERS}
+    if force:
+        triggers[FORCE_NEW_DEPLOYMENT] = force
     return hashlib.sha256(json.dumps([revision, triggers], sort_keys=True).encode()).hexdigest()[:16]
 
 
