@@ -206,6 +206,12 @@ def test_unhealthy_tasks_are_replaced_only_after_the_grace_period_and_trip_the_b
         started = parse_time(pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
         stopped = parse_time(pod["metadata"]["deletionTimestamp"])
         assert (stopped - started).total_seconds() >= grace, f"{pod['metadata']['name']} replaced inside the grace period"
+    records = {t["taskArn"].rsplit("/", 1)[-1]: t for t in state.get("stoppedTasks") or []}
+    for pod in unhealthy:  # as DescribeTasks shows them, and named in the stop event
+        task_id = pod["metadata"]["uid"].replace("-", "")
+        assert (records[task_id]["stopCode"], records[task_id]["stoppedReason"]) == (
+            "ServiceSchedulerInitiated", "Task failed container health checks")
+        assert f"(service web) has stopped 1 running tasks: (task {task_id}). Reason: Task failed container health checks" in said
     primary = state["deployments"][0]
     assert primary["failedTasks"] == 3 and primary["rolloutState"] == "FAILED"
     assert f"(service web) (deployment {primary['id']}) deployment failed: tasks failed to start." in said
