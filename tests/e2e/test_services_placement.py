@@ -30,6 +30,8 @@ from service_support import (
     status,
     steady,
     task_definition,
+    watch_pods,
+    watch_services,
 )
 
 from ecs_operator import API_GROUP
@@ -178,3 +180,70 @@ def test_impossible_member_of_leaves_tasks_unplaced_with_ecs_event(sandbox: Any,
     assert all(not p["spec"].get("nodeName") for p in pods(sandbox, namespace))
     unable = [m for m in messages(state) if m.startswith(UNABLE)]
     assert len(unable) == 1 and "ATTRIBUTE" in unable[0]
+
+
+def member_of_label(deployment: dict[str, Any]) -> str | None:
+    """The operator-maintained node label the Deployment's Pods require (None if the template names none)."""
+    required = (((deployment["spec"]["template"]["spec"].get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    keys = {r["key"] for t in required.get("nodeSelectorTerms") or [] for r in t.get("matchExpressions") or []}
+    return next((k for k in sorted(keys) if k.startswith(L.MEMBER_OF_PREFIX)), None)
+
+
+def labelled(sandbox: Any, key: str) -> set[str]:
+    """The nodes that carry `key` = "true"."""
+    return {n["metadata"]["name"] for n in sandbox.kubectl_json("get", "nodes", "-l", f"{key}=true")["items"]}
+
+
+def test_member_of_the_operator_evaluates_follows_instances_without_replacing_tasks(
+        sandbox: Any, namespace: str, running_operator: Any, nodes: Nodes) -> None:
+    """ECS evaluates memberOf when it places a task: instances joining or leaving replace no task
+    (docs/ecs-semantics.md §memberOf is evaluated at placement time). A regex is no node affinity
+    Kubernetes has: the Pods require a node label the operator keeps on the matching instances."""
+    member = registration_labels(namespace, "default")
+    first, second = (nodes.add(zone, member, kind="t3.medium") for zone in ("us-east-1a", "us-east-1b"))
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, service(desired=9, placementConstraints=[
+        {"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"}]))
+    steady(sandbox, namespace, "web:1", 9)
+    assert set(placed(sandbox, namespace)) <= {first, second}
+    before = get(sandbox, "deployment", "web", namespace)
+    key = member_of_label(before)
+    assert key is not None, before["spec"]["template"]["spec"].get("affinity")
+    assert labelled(sandbox, key) == {first, second}
+    [replica_set] = sandbox.kubectl_json("get", "replicasets", "-n", namespace)["items"]
+    original = {p["metadata"]["uid"] for p in pods(sandbox, namespace) if is_live(p)}
+    pod_watch, service_watch = watch_pods(sandbox, namespace), watch_services(sandbox, namespace)
+    try:
+        joined = nodes.add("us-east-1c", member, kind="t3.medium")
+        other = nodes.add("us-east-1c", member, kind="m5.large")
+        leaving = nodes.add("us-east-1a", member, kind="t3.medium")
+        wait_for(lambda: labelled(sandbox, key) == {first, second, joined, leaving}, 60, what="the joined t3 instances labelled")
+        assert not placed(sandbox, namespace)[leaving]
+        nodes.remove(leaving)
+        wait_for(lambda: sandbox.kubectl("get", "node", leaving, check=False).returncode != 0, 60, what=f"node {leaving} gone")
+        assert other not in labelled(sandbox, key)
+
+        merge_patch(sandbox, namespace, ECS_SERVICE, "web", {"spec": {"desiredCount": 12}})  # a reconcile with the new instances
+        steady(sandbox, namespace, "web:1", 12)
+        on = placed(sandbox, namespace)
+        assert on[joined] >= 1 and set(on) <= {first, second, joined}
+    finally:
+        pod_watch.stop()
+        service_watch.stop()
+    after = get(sandbox, "deployment", "web", namespace)
+    assert after["spec"]["template"] == before["spec"]["template"]
+    assert [r["metadata"]["uid"] for r in sandbox.kubectl_json("get", "replicasets", "-n", namespace)["items"]] == \
+        [replica_set["metadata"]["uid"]]
+    assert [c.object["metadata"]["uid"] for c in pod_watch.changes if c.type == "DELETED"] == []
+    added = {c.object["metadata"]["uid"] for c in pod_watch.changes if c.type == "ADDED"}
+    assert len(added) == 3 and not added & original
+    assert all(len(((s.get("web") or {}).get("status") or {}).get("deployments") or []) <= 1 for s in service_watch.snapshots)
+
+    # an instance that stops matching loses the label (its task stays, as in ECS); no user, no label
+    sandbox.kubectl("label", "node", joined, "node.kubernetes.io/instance-type=m5.large", "--overwrite")
+    wait_for(lambda: labelled(sandbox, key) == {first, second}, 60, what=f"the label gone from {joined}")
+    assert placed(sandbox, namespace)[joined] >= 1
+    sandbox.kubectl("delete", ECS_SERVICE, "web", "-n", namespace, "--wait=false")
+    wait_for(lambda: not labelled(sandbox, key), 120, what="the label removed with the last service using it")
