@@ -33,11 +33,13 @@ from service_support import (
     watch_pods,
     watch_services,
 )
+from tenant_support import make_tenant
 
 from ecs_operator import API_GROUP
 from ecs_operator import labels as L
 from ecs_operator.instances import registration_labels
 from ecs_operator.models.common import CapacityProviderStrategyItem
+from ecs_operator.placement.affinity import MAX_MAINTAINED_LABELS
 from ecs_operator.scaling.strategy_split import split
 
 UNABLE = "(service web) was unable to place a task because no container instance met all of its requirements."
@@ -247,3 +249,37 @@ def test_member_of_the_operator_evaluates_follows_instances_without_replacing_ta
     assert placed(sandbox, namespace)[joined] >= 1
     sandbox.kubectl("delete", ECS_SERVICE, "web", "-n", namespace, "--wait=false")
     wait_for(lambda: not labelled(sandbox, key), 120, what="the label removed with the last service using it")
+
+
+def test_a_namespace_gets_a_bounded_number_of_member_of_labels(sandbox: Any, namespace: str, running_operator: Any,
+                                                               tmp_path: Any) -> None:
+    """Each expression the operator evaluates is a label on every matching Node: a tenant may not grow
+    Nodes without bound. Past MAX_MAINTAINED_LABELS per namespace the Service is refused, naming the
+    expression, and nothing of it is applied (docs/ecs-semantics.md §memberOf is evaluated at placement time)."""
+    tenant = make_tenant(sandbox, namespace, tmp_path)
+    node = cluster_nodes(sandbox)[0]["metadata"]["name"]  # an m5.xlarge: every expression below holds on it
+    expressions = [f"attribute:ecs.instance-type =~ m5[.]xlarge|n{i}" for i in range(MAX_MAINTAINED_LABELS + 1)]
+    constraints = [{"type": "memberOf", "expression": e} for e in expressions]
+    tenant.apply(cluster(), task_definition())
+    wait_for(lambda: (get(sandbox, f"taskdefinitions.{API_GROUP}", "web", namespace).get("status") or {}).get("revision") == 1,
+             60, what="web:1 registered")
+    tenant.apply(service(desired=0, placementConstraints=constraints[:10]))
+    first = wait_for(lambda: get(sandbox, "deployment", "web", namespace), 60, what="the first service's Deployment")
+    keys = {k for k in first["spec"]["template"]["metadata"]["annotations"] if k.startswith(L.MEMBER_OF_PREFIX)}
+    assert len(keys) == 10
+    wait_for(lambda: {k for k in sandbox.kubectl_json("get", "node", node)["metadata"]["labels"]
+                      if k.startswith(L.MEMBER_OF_PREFIX)} == keys, 60, what=f"the ten labels on {node}")
+
+    tenant.apply(service(name="more", desired=0, placementConstraints=constraints[10:]))
+    refused = wait_for(lambda: next((c for c in (status(sandbox, namespace, "more").get("conditions") or [])
+                                     if c["type"] == "Ready" and c["status"] == "False"), None), 60, what="the refusal")
+    assert refused["reason"] == "InvalidParameterException"
+    assert refused["message"].startswith(f"placementConstraints[{MAX_MAINTAINED_LABELS - 10}].expression: ")
+    assert f"more than the {MAX_MAINTAINED_LABELS} it may use" in refused["message"]
+    assert not get(sandbox, "deployment", "more", namespace)
+    labels = sandbox.kubectl_json("get", "node", node)["metadata"]["labels"]
+    assert {k for k in labels if k.startswith(L.MEMBER_OF_PREFIX)} == keys
+
+    tenant.kubectl("delete", ECS_SERVICE, "web", "-n", namespace)
+    wait_for(lambda: not any(k.startswith(L.MEMBER_OF_PREFIX) for k in sandbox.kubectl_json("get", "node", node)["metadata"]["labels"]),
+             120, what="the labels removed with the service")
