@@ -283,3 +283,23 @@ def test_a_namespace_gets_a_bounded_number_of_member_of_labels(sandbox: Any, nam
     tenant.kubectl("delete", ECS_SERVICE, "web", "-n", namespace)
     wait_for(lambda: not any(k.startswith(L.MEMBER_OF_PREFIX) for k in sandbox.kubectl_json("get", "node", node)["metadata"]["labels"]),
              120, what="the labels removed with the service")
+
+
+def test_a_task_s_member_of_labels_follow_its_tasks(sandbox: Any, namespace: str, running_operator: Any, nodes: Nodes) -> None:
+    """A standalone task's expressions get labels too; one about tasks (runningTasksCount) follows the
+    tasks of the namespace's cluster on the instance, and the labels go when the task is gone."""
+    t3 = nodes.add("us-east-1a", registration_labels(namespace, "default"), kind="t3.medium")
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, manifest("Task", "job", {"cluster": "default", "taskDefinition": "web:1", "placementConstraints": [
+        {"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.* and runningTasksCount == 0"}]}))
+    pod = wait_for(lambda: next((p for p in pods(sandbox, namespace) if p["spec"].get("nodeName")), None), 60, what="the task placed")
+    assert pod["spec"]["nodeName"] == t3
+    keys = {k: v for k, v in pod["metadata"]["annotations"].items() if k.startswith(L.MEMBER_OF_PREFIX)}
+    assert sorted(keys.values()) == ["attribute:ecs.instance-type =~ t3.*", "runningTasksCount == 0"]
+    regex, idle = sorted(keys, key=keys.__getitem__)
+    assert idle == L.member_of_label("runningTasksCount == 0", namespace)  # about tasks: this namespace's own label
+    wait_for(lambda: labelled(sandbox, regex) == {t3} and t3 not in labelled(sandbox, idle), 60,
+             what=f"{t3} still t3, no longer idle")
+    sandbox.kubectl("delete", f"tasks.{API_GROUP}", "job", "-n", namespace)
+    wait_for(lambda: not labelled(sandbox, regex) and not labelled(sandbox, idle), 120, what="the labels gone with the task")
