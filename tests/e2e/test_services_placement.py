@@ -303,3 +303,18 @@ def test_a_task_s_member_of_labels_follow_its_tasks(sandbox: Any, namespace: str
              what=f"{t3} still t3, no longer idle")
     sandbox.kubectl("delete", f"tasks.{API_GROUP}", "job", "-n", namespace)
     wait_for(lambda: not labelled(sandbox, regex) and not labelled(sandbox, idle), 120, what="the labels gone with the task")
+
+
+def test_a_daemon_service_s_member_of_label_brings_its_task_to_a_joining_instance(
+        sandbox: Any, namespace: str, running_operator: Any, nodes: Nodes) -> None:
+    """A DAEMON service's DaemonSet creates Pods only for nodes that already match: the label comes from
+    the template, not from a Pod, so the first matching instance gets its task."""
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, service(desired=None, schedulingStrategy="DAEMON", placementConstraints=[
+        {"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"}]))
+    daemon_set = wait_for(lambda: get(sandbox, "daemonset", "web", namespace), 60, what="the DaemonSet")
+    assert member_of_label(daemon_set) is not None
+    t3 = nodes.add("us-east-1b", registration_labels(namespace, "default"), kind="t3.medium")
+    wait_for(lambda: daemon_on(sandbox, namespace, {t3}), 120, what=f"the daemon task on {t3} only")
+    assert get(sandbox, "daemonset", "web", namespace)["spec"]["template"] == daemon_set["spec"]["template"]
