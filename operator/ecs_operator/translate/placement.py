@@ -43,6 +43,7 @@ def placement_for(
     report: FidelityReport,
     namespace: str = "",
     labels_in_use: AbstractSet[str] = frozenset(),
+    binpack_profiles: bool = False,
 ) -> Placement:
     """All memberOf expressions hold together (task definition's and the launch's), as in ECS.
 
@@ -90,7 +91,7 @@ def placement_for(
             fragment = distinct_instance(group)
             fragments.append(fragment)
             _record(report, f"placementConstraints[{i}].type", "exact", "podAntiAffinity", fragment.fidelity[0].note)
-    strategy = placement_strategies(strategies, group, service=service)
+    strategy = placement_strategies(strategies, group, service=service, binpack_profiles=binpack_profiles)
     fragments.append(strategy)
     for i, f in enumerate(strategy.fidelity if strategies else ()):
         _record(report, f"placementStrategy[{i}].type", f.verdict, "topologySpreadConstraints / podAffinity", f.note)

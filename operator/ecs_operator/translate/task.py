@@ -99,6 +99,7 @@ def task_pods(
             report=plan.report,
             namespace=namespace,
             labels_in_use=member_of_labels,
+            binpack_profiles=settings.binpack_scheduler_profiles,
         )
         if placement.problems:
             plan.problems += placement.problems
