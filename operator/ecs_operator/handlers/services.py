@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -29,6 +30,7 @@ from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube, OwnershipConflict
 from ecs_operator.arns import cluster_arn, service_arn
+from ecs_operator.lifecycle.cluster_deletion import inactive_message, too_late
 from ecs_operator.lifecycle.placement_failures import unable_to_place_event
 from ecs_operator.lifecycle.pods import health_settings, parse_time, pod_containers, unschedulable_message
 from ecs_operator.lifecycle.service_deployments import (
@@ -306,6 +308,8 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     if cluster is None:
         return _refuse(kube, service, current, "ClusterNotFoundException",
                        f"Cluster not found: no Cluster named {cluster_name!r} in namespace {namespace}", retry=True)
+    if too_late(meta.get("creationTimestamp"), bool(current.get("deployments")), cluster["deleting"]):
+        return _refuse(kube, service, current, "ClusterNotFoundException", inactive_message(cluster_name, namespace), retry=True)
     deployments = [Deployment.model_validate(d) for d in current.get("deployments") or []]
     trigger = _config_key(svc, svc.taskDefinition or "")
     try:
@@ -350,7 +354,8 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
         owner=owner_reference(service),
         template_labels={DEPLOYMENT_LABEL: _digits(target.id)},
         connect_namespace=connect or "",
-        host_aliases=connect_hosts(namespace, name, connect, ix) if connect is not None else None,
+        host_aliases=_started_hosts(daemon_sets or ix.service_deployments.get((namespace, meta["uid"]), []), _digits(target.id),
+                                    lambda: connect_hosts(namespace, name, connect, ix) if connect is not None else None),
     )
     if plan.problems:
         return _refuse(kube, service, current, "InvalidParameterException", problems_text(plan.problems))
@@ -376,6 +381,17 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     status["conditions"] = connect_condition(status["conditions"], service, connect is not None, plan.unserved)
     _write(kube, service, current, status)
     return _next_check(pods, svc.healthCheckGracePeriodSeconds or 0, settings.service_task_ready_seconds, moment)
+
+
+def _started_hosts(workloads: Any, deployment: str, current: Callable[[], list[dict[str, Any]] | None]) -> list[dict[str, Any]] | None:
+    """The Service Connect names of deployment `deployment`'s tasks: those its workload started with, or the
+    current ones for a new deployment. ECS gives a task the endpoints that existed when its deployment
+    started; later ones need a new deployment (docs/ecs-semantics.md §Service Connect)."""
+    for workload in workloads:
+        template = (workload.get("spec") or {}).get("template") or {}
+        if ((template.get("metadata") or {}).get("labels") or {}).get(DEPLOYMENT_LABEL) == deployment:
+            return copy.deepcopy((template.get("spec") or {}).get("hostAliases"))
+    return current()
 
 
 def _member_of(svc: ServiceSpec, revision: Revision) -> bool:
