@@ -88,6 +88,8 @@ def labels_in_use(namespace: str, *indexes: kopf.Index) -> AbstractSet[str]:
 
 @kopf.on.event(*NODES)
 def member_of_node_changed(type: str, name: str, memo: Any, **kwargs: Any) -> None:
+    """A Node joined or changed (attributes, readiness, registration): its labels are looked at; the
+    first Node event also starts the resync (kopf lists every Node when the operator starts)."""
     if type == "DELETED":
         return
     views = Views.of(kwargs)
@@ -117,8 +119,8 @@ async def member_of_pod_changed(body: kopf.Body, spec: kopf.Spec, memo: Any, **k
 
 
 def _resync(kube: Kube, views: Views) -> None:
+    later(("member-of", "resync"), RESYNC_SECONDS, lambda: _resync(kube, views))  # first: a failed look retries
     sync_all(kube, views)
-    later(("member-of", "resync"), RESYNC_SECONDS, lambda: _resync(kube, views))
 
 
 def sync_all(kube: Kube, views: Views) -> None:
