@@ -60,6 +60,7 @@ from .children import Key, claim, key_of
 from .connect import cluster_connect_default, connect_condition, connect_hosts
 from .common import lock_for, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, instance_names, resolve_revision
+from .member_of import labels_in_use
 from .namespaces import workload_policy
 from .resources import DAEMON_SETS, DEPLOYMENTS, PODS, SERVICES
 
@@ -361,6 +362,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
                                   for i in cluster["spec"].get("defaultCapacityProviderStrategy") or []],
         instances=cluster_instances(namespace, cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods) if _member_of(svc, revision) else [],
         daemon_instance_count=len(instance_names(namespace, cluster_name, ix.cluster_nodes)),
+        member_of_labels=labels_in_use(namespace, ix.member_of_deployments, ix.member_of_daemon_sets, ix.member_of_task_pods),
         policy=workload_policy(kube, namespace, settings),  # cached per namespace there
         provider_access=access_of(ix.provider_access),
         owner=owner_reference(service),

@@ -160,7 +160,8 @@ TASK_DEFINITION: list[tuple[str, Verdict, str, str]] = [
     (f"{V}.configuredAtLaunch", A, "ephemeral volume (volumeClaimTemplate)", "sized from the launch's volumeConfigurations; default StorageClass"),
     ("placementConstraints[]", E, "nodeAffinity", "memberOf on attributes; see the placement verdicts"),
     ("placementConstraints[].type", E, "nodeAffinity", ""),
-    ("placementConstraints[].expression", E, "nodeAffinity / podAffinity", "cluster query language; parts Kubernetes cannot express are evaluated by the operator (approximated)"),
+    ("placementConstraints[].expression", E, "nodeAffinity / podAffinity", "cluster query language; "
+     "what node affinity cannot say (=~, agentVersion, registeredAt, runningTasksCount, task:group under or) becomes a node label memberof.ecs.operator.dev/... the operator keeps on the container instances where it holds, evaluated at placement time as in ECS (without the operator no node carries it); parts about tasks are approximated"),
     ("requiresCompatibilities", E, "validation", "checked against each launch type, as ECS does; status.compatibilities is EC2 plus these, and only a FARGATE-compatible definition launches on FARGATE"),
     ("cpu", E, "Pod spec.resources (requests = limits)", "Pod-level resources (Kubernetes >= 1.34)"),
     ("memory", E, "Pod spec.resources (requests = limits)", "Pod-level resources (Kubernetes >= 1.34)"),
@@ -207,7 +208,8 @@ _NETWORK = [
 _PLACEMENT = [
     ("placementConstraints[]", E, "affinity", ""),
     ("placementConstraints[].type", E, "affinity", "distinctInstance -> required podAntiAffinity on hostname (exact); memberOf -> nodeAffinity"),
-    ("placementConstraints[].expression", E, "nodeAffinity / podAffinity", "parts Kubernetes cannot express are evaluated by the operator (approximated)"),
+    ("placementConstraints[].expression", E, "nodeAffinity / podAffinity",
+     "what node affinity cannot say (=~, agentVersion, registeredAt, runningTasksCount, task:group under or) becomes a node label memberof.ecs.operator.dev/... the operator keeps on the container instances where it holds, evaluated at placement time as in ECS (without the operator no node carries it); parts about tasks are approximated"),
     ("placementStrategy[]", A, "topologySpreadConstraints / podAffinity", "best effort, like ECS, but not applied in list order"),
     ("placementStrategy[].type", A, "topologySpreadConstraints / podAffinity / schedulerName", "spread -> topology spread; binpack -> the ecs-binpack scheduler profile with --binpack-scheduler-profiles, else preferred affinity to the group; random -> the scheduler"),
     ("placementStrategy[].field", A, "topologyKey", "attribute:ecs.availability-zone -> topology.kubernetes.io/zone; instanceId/host -> kubernetes.io/hostname"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -93,6 +94,7 @@ def service_objects(
     provider_access: Mapping[str, Sequence[str] | None] | None = None,
     owner: dict[str, Any] | None = None,
     template_labels: dict[str, str] | None = None,
+    member_of_labels: AbstractSet[str] = frozenset(),
     connect_namespace: str = "",
     host_aliases: list[dict[str, Any]] | None = None,
     pods: Sequence[dict[str, Any]] = (),
@@ -132,6 +134,7 @@ def service_objects(
             constraints=svc.placementConstraints or [],
             strategies=None if daemon else svc.placementStrategy,
             group=plan.group, service=True, launch_type=target.launch_type, instances=instances, report=plan.report,
+            namespace=namespace, labels_in_use=member_of_labels,
             binpack_profiles=settings.binpack_scheduler_profiles,
         )
         if placement.problems:
@@ -152,7 +155,7 @@ def service_objects(
         template["metadata"]["labels"].update(
             {**scheduling.labels, **selector, L.GROUP: L.group_label_value(plan.group), **(template_labels or {})}
         )
-        template["metadata"]["annotations"][f"{L.API_GROUP}/group"] = plan.group
+        template["metadata"]["annotations"].update({**placement.maintained, f"{L.API_GROUP}/group": plan.group})
         bounds = deployment_bounds(replicas, svc.deploymentConfiguration, "DAEMON" if daemon else "REPLICA")
         if plan.bounds is None or bounds.stuck:
             plan.bounds = bounds
