@@ -3,8 +3,8 @@
 Pure: the caller passes the previous status, the tasks (Pods) as observed, and the clock. ECS
 starts a new PRIMARY deployment when the task definition (or another deployment-triggering
 setting) changes; older ones are ACTIVE until their tasks are gone. The circuit breaker fails a
-deployment after enough failed tasks and, with rollback, starts a deployment back to the last
-COMPLETED one (ecs-semantics.md 4.2-4.5).
+deployment after enough failed tasks and, with rollback, returns the last COMPLETED deployment to
+IN_PROGRESS, same id and tasks (docs/ecs-semantics.md §Circuit breaker rollback).
 """
 
 from __future__ import annotations
@@ -113,14 +113,8 @@ def advance(
             out.messages.append(f"(service {service}) (deployment {primary.id}) deployment failed: tasks failed to start.")
             target = out.last_completed
             if breaker.rollback and target is not None and target.configKey != primary.configKey:
-                failed_key = primary.configKey
-                rollback = _start(out, service_uid, target.taskDefinition, target.configKey, stamp)
-                rollback.rollbackOf = failed_key
-                rollback.rolloutStateReason = (
-                    f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}."
-                )
+                primary = _return_to(out, target, primary.configKey, desired_count, stamp)
                 out.messages.append(f"(service {service}) rolling back to deployment {target.id}.")
-                primary = rollback
 
     healthy = sum(
         1
@@ -168,10 +162,32 @@ def workload_target(step: Advance) -> tuple[Deployment, bool]:
     return primary, False
 
 
-def _start(out: Advance, service_uid: str, task_definition: str, config_key: str, stamp: str) -> Deployment:
+def _return_to(out: Advance, completed: Deployment, failed_key: str, desired_count: int, stamp: str) -> Deployment:
+    """Rollback: the last COMPLETED deployment is PRIMARY and IN_PROGRESS again, with its id and the
+    tasks it still has (a copy of it when none are left); the failed one stays ACTIVE, FAILED, until
+    its tasks are stopped (docs/ecs-semantics.md §Circuit breaker rollback)."""
+    _demote(out)
+    back = next((d for d in out.deployments if d.id == completed.id), None)
+    if back is None:
+        back = completed.model_copy(update={"runningCount": 0, "pendingCount": 0})
+    else:
+        out.deployments.remove(back)
+    back.status, back.rolloutState, back.rollbackOf = "PRIMARY", "IN_PROGRESS", failed_key
+    back.rolloutStateReason = f"ECS deployment circuit breaker: rolling back to deploymentId {completed.id}."
+    back.desiredCount, back.updatedAt = desired_count, stamp
+    out.deployments.insert(0, back)
+    return back
+
+
+def _demote(out: Advance) -> None:
+    """The PRIMARY deployment turns ACTIVE: it only keeps (until they are replaced) the tasks it has."""
     for d in out.deployments:
         if d.status == "PRIMARY":
-            d.status = "ACTIVE"
+            d.status, d.desiredCount = "ACTIVE", d.runningCount + d.pendingCount
+
+
+def _start(out: Advance, service_uid: str, task_definition: str, config_key: str, stamp: str) -> Deployment:
+    _demote(out)
     new = Deployment(
         id=deployment_id(service_uid, config_key, stamp),
         taskDefinition=task_definition,
@@ -189,9 +205,11 @@ def started_event(service: str, task_ids: list[str]) -> str:
     return f"(service {service}) has started {len(task_ids)} tasks: " + " ".join(f"(task {t})" for t in task_ids) + "."
 
 
-def stopped_event(service: str, task_ids: list[str]) -> str:
-    """ECS's message for the tasks one scheduling pass stopped."""
-    return f"(service {service}) has stopped {len(task_ids)} running tasks: " + " ".join(f"(task {t})" for t in task_ids) + "."
+def stopped_event(service: str, task_ids: list[str], reason: str | None = None) -> str:
+    """ECS's message for the tasks one scheduling pass stopped; tasks that failed name their
+    stoppedReason (docs/ecs-semantics.md §Stopped service tasks)."""
+    message = f"(service {service}) has stopped {len(task_ids)} running tasks: " + " ".join(f"(task {t})" for t in task_ids) + "."
+    return f"{message} Reason: {reason}" if reason else message
 
 
 def _is_change(message: str) -> bool:
