@@ -235,3 +235,16 @@ def test_endpoints_list_the_tasks_ecs_keeps_registered_only_essential_containers
     assert {e["addresses"][0]: e["conditions"]["ready"] for e in web["endpoints"]} == {
         "10.0.0.1": True, "10.0.0.2": True, "10.0.0.3": False}
     assert web["endpoints"][0]["targetRef"] == {"kind": "Pod", "namespace": "ns", "name": "a", "uid": "uid-a"}
+
+
+def test_a_service_of_more_than_1000_tasks_has_one_endpoint_slice_per_1000() -> None:
+    """The API server takes at most 1,000 endpoints per slice; a service may run 5,000 tasks."""
+    tasks = [pod(f"t{i:04}", f"10.0.{i // 250}.{i % 250 + 1}", {"app": RUNNING}) for i in range(2500)]
+    out = service_objects(
+        ServiceSpec.model_validate({"taskDefinition": "web:3", "desiredCount": 2500, "loadBalancers": [
+            {"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}]}),
+        name="web", namespace="ns", revision=revision(), cluster="default", settings=SETTINGS, owner=OWNER, pods=tasks)
+    slices = by_kind(out, "EndpointSlice")
+    assert {name: len(s["endpoints"]) for name, s in slices.items()} == {"web": 1000, "web-2": 1000, "web-3": 500}
+    assert all(s["metadata"]["labels"]["kubernetes.io/service-name"] == "web" for s in slices.values())
+    assert len({e["addresses"][0] for s in slices.values() for e in s["endpoints"]}) == 2500

@@ -14,10 +14,13 @@ from ecs_operator.lifecycle.task_state import in_service
 
 MANAGED_BY = "ecs-operator.ecs.operator.dev"
 """`endpointslice.kubernetes.io/managed-by`: not the EndpointSlice controller's value, so it leaves them alone."""
+MAX_ENDPOINTS = 1000
+"""The API server's limit per EndpointSlice (a service may run 5,000 tasks: then five slices)."""
 
 
-def endpoint_slice(service: dict[str, Any], pods: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """One slice with every live task of the service that has an address; `ready` by ECS's rule."""
+def endpoint_slices(service: dict[str, Any], pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every live task of the service that has an address, `ready` by ECS's rule, in slices named
+    `<service>`, `<service>-2`, ... of at most MAX_ENDPOINTS (at least one, maybe empty)."""
     meta = service["metadata"]
     live = [p for p in pods if (p.get("status") or {}).get("podIP") and not p["metadata"].get("deletionTimestamp")]
     family = "IPv6" if any(":" in p["status"]["podIP"] for p in live) else "IPv4"
@@ -40,7 +43,8 @@ def endpoint_slice(service: dict[str, Any], pods: Iterable[dict[str, Any]]) -> d
              for p in service["spec"].get("ports") or []]
     labels = {**meta.get("labels", {}), "kubernetes.io/service-name": meta["name"],
               "endpointslice.kubernetes.io/managed-by": MANAGED_BY}
-    metadata = {"name": meta["name"], "namespace": meta["namespace"], "labels": labels,
-                **({"ownerReferences": meta["ownerReferences"]} if "ownerReferences" in meta else {})}
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": metadata,
-            "addressType": family, "ports": ports, "endpoints": endpoints}
+    chunks = [endpoints[i:i + MAX_ENDPOINTS] for i in range(0, len(endpoints), MAX_ENDPOINTS)] or [[]]
+    return [{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+             "metadata": {"name": meta["name"] if i == 0 else f"{meta['name']}-{i + 1}", "namespace": meta["namespace"],
+                          "labels": labels, **({"ownerReferences": meta["ownerReferences"]} if "ownerReferences" in meta else {})},
+             "addressType": family, "ports": ports, "endpoints": chunk} for i, chunk in enumerate(chunks)]

@@ -15,7 +15,7 @@ from ecs_operator.scaling.rolling import DeploymentBounds, deployment_bounds
 from ecs_operator.scaling.strategy_split import split
 from ecs_operator.settings import Settings
 
-from .endpoints import endpoint_slice
+from .endpoints import endpoint_slices
 from .fidelity import FidelityReport
 from .launch import Target, compatibility_problems, launch_choice, scheduling_for, target_for_provider
 from .names import dns_label
@@ -176,8 +176,9 @@ def service_objects(
             plan.origins[("PodDisruptionBudget", name)] = "deploymentConfiguration.minimumHealthyPercent"
     plan.services = _kubernetes_services(svc, name, namespace, service_label, td, settings, owner, plan, connect_namespace)
     for kubernetes_service in plan.services:
-        plan.extra.append(endpoint_slice(kubernetes_service, pods))
-        plan.origins[("EndpointSlice", kubernetes_service["metadata"]["name"])] = plan.origins[("Service", kubernetes_service["metadata"]["name"])]
+        for piece in endpoint_slices(kubernetes_service, pods):
+            plan.extra.append(piece)
+            plan.origins[("EndpointSlice", piece["metadata"]["name"])] = plan.origins[("Service", kubernetes_service["metadata"]["name"])]
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.SERVICE: service_label}, owner))
         plan.origins[("NetworkPolicy", f"{name}-isolated")] = "taskDefinition.networkMode"
