@@ -78,7 +78,8 @@ a burst of Pod events (a ReplicaSet creating several Pods, kwok or a kubelet sta
 one reconcile, one status write and one "has started N tasks" event, as in ECS."""
 
 _written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-# What Pod events saw since the service's last reconcile (consumed by it, under _pending_guard).
+# What Pod events saw since the service's last reconcile (consumed by it, under _pending_guard), by
+# (namespace, service UID): a re-created Service of the same name never reports its predecessor's tasks.
 _started: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
 _stopped: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
 _stopping: set[str] = set()
@@ -208,9 +209,10 @@ async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels
     """Notes the tasks the scheduler started and stopped (reported together at the next reconcile)
     and wakes the service's worker."""
     name = _service_of(labels, services, namespace)
-    if (namespace, name) not in services:
+    service = next(iter(services.get((namespace, name), [])), None)
+    if service is None or _predecessors(body, service):
         return
-    key = (namespace, name)
+    key = (namespace, service["metadata"]["uid"])
     task_id = body.metadata.uid.replace("-", "")
     # a task that exited or failed to start stopped by itself: not a stop of the scheduler's
     scheduler_stop = type == "DELETED" and stop_for(dict(body)) is None
@@ -221,7 +223,13 @@ async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels
             _stopping.discard(body.metadata.uid)
             if scheduler_stop:
                 _stopped[key].append(task_id)
-    wake(*key)
+    wake(namespace, name)
+
+
+def _predecessors(pod: kopf.Body, service: dict[str, Any]) -> bool:
+    """A Pod created before the Service was belongs to a deleted Service of the same name (its
+    garbage collection can end after the new one appears)."""
+    return str(pod.metadata.get("creationTimestamp", "")) < str(service["metadata"].get("creationTimestamp", ""))
 
 
 @kopf.on.event(*DEPLOYMENTS, labels={L.MANAGED_BY: L.MANAGED_BY_VALUE})
@@ -237,6 +245,9 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
                    service_pods: kopf.Index, service_deployments: kopf.Index, **_: Any) -> None:
     """DeleteService: scale to zero, DRAINING until the tasks are gone, then INACTIVE (children go with it)."""
     label = L.group_label_value(name)
+    with _pending_guard:  # a service being deleted reports no more tasks
+        _started.pop((namespace, body.metadata.uid), None)
+        _stopped.pop((namespace, body.metadata.uid), None)
     if (body.metadata.annotations or {}).get(FORCE_DELETE) == "true":
         return
     for workload in service_deployments.get((namespace, body.metadata.uid), []):
@@ -268,7 +279,6 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     settings: Settings = ix.memo.settings
     meta = service["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    key = (namespace, name)
     current = _current_status(service)
     try:
         svc = ServiceSpec.model_validate(service.get("spec") or {})
@@ -295,6 +305,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     pods = [p for p in ix.service_pods.get((namespace, label), []) if not p["metadata"].get("deletionTimestamp")]
     pods, failed, messages = _stop_failed_tasks(kube, pods, svc, ecs_name, moment)
     with _pending_guard:
+        key = (namespace, meta["uid"])
         started, stopped = _started.pop(key, []), _stopped.pop(key, [])
     messages = ([started_event(ecs_name, started)] if started else []) + ([stopped_event(ecs_name, stopped)] if stopped else []) + messages
 
