@@ -311,16 +311,17 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
 
     daemon = svc.schedulingStrategy == "DAEMON"
     daemon_sets = list(ix.service_daemon_sets.get((namespace, meta["uid"]), []))
-    desired = _daemon_desired(daemon_sets) if daemon else (svc.desiredCount or 0)
     breaker = svc.deploymentConfiguration.deploymentCircuitBreaker if svc.deploymentConfiguration else None
     step = advance(
         service=ecs_name, service_uid=meta["uid"], previous=deployments,
         last_completed=Deployment.model_validate(current["lastCompletedDeployment"]) if current.get("lastCompletedDeployment") else None,
-        desired_count=desired, task_definition=revision.name, config_key=spec_key,
+        desired_count=_daemon_counts(daemon_sets) if daemon else (svc.desiredCount or 0),
+        task_definition=revision.name, config_key=spec_key,
         tasks=[_task_view(p, moment) for p in pods], failed=failed,
         breaker=breaker, threshold_configuration=breaker.thresholdConfiguration if breaker else None,
         now=moment, min_running_seconds=settings.service_task_ready_seconds,
     )
+    desired = step.deployments[0].desiredCount if daemon else (svc.desiredCount or 0)
     target, launch = workload_target(step)
     if target.taskDefinition != revision.name:  # a rollback, or back to the last completed revision
         revision = resolve_revision(target.taskDefinition, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=True)
@@ -518,9 +519,18 @@ def _launch_failures(workloads: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _daemon_desired(daemon_sets: list[dict[str, Any]]) -> int:
-    """A DAEMON service's desiredCount: the eligible container instances (the DaemonSet's nodes)."""
-    return sum((d.get("status") or {}).get("desiredNumberScheduled", 0) for d in daemon_sets)
+def _daemon_counts(daemon_sets: list[dict[str, Any]]) -> dict[str, int]:
+    """A DAEMON service's desiredCount per deployment: the eligible container instances (the DaemonSet's
+    nodes), known only once the DaemonSet controller counted them for the template that runs the
+    deployment (docs/ecs-semantics.md §DAEMON services). Before that the count is 0 or another
+    template's, which would complete a deployment before its tasks run."""
+    counts: defaultdict[str, int] = defaultdict(int)
+    for daemon_set in daemon_sets:
+        status = daemon_set.get("status") or {}
+        deployment = _deployment_of(daemon_set)
+        if deployment and status.get("observedGeneration", 0) >= daemon_set["metadata"].get("generation", 1):
+            counts[f"ecs-svc/{deployment}"] += status.get("desiredNumberScheduled", 0)
+    return dict(counts)
 
 
 def _task_view(pod: dict[str, Any], moment: datetime) -> TaskView:

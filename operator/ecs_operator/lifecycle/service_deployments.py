@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
@@ -77,7 +77,7 @@ def advance(
     service_uid: str,
     previous: list[Deployment],
     last_completed: Deployment | None,
-    desired_count: int,
+    desired_count: int | Mapping[str, int],
     task_definition: str,
     config_key: str,
     tasks: list[TaskView],
@@ -87,7 +87,12 @@ def advance(
     now: datetime,
     min_running_seconds: float,
 ) -> Advance:
-    """The deployments after this observation. `failed` counts tasks each deployment lost since the last call."""
+    """The deployments after this observation. `failed` counts tasks each deployment lost since the last call.
+
+    `desired_count` is a REPLICA service's desiredCount; for a DAEMON service, the eligible container
+    instances per deployment id, once counted for that deployment's tasks (docs/ecs-semantics.md §DAEMON
+    services): a deployment not counted yet is not known to be complete, whatever runs.
+    """
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     out = Advance([d.model_copy() for d in previous], last_completed)
     primary = next((d for d in out.deployments if d.status == "PRIMARY"), None)
@@ -101,11 +106,14 @@ def advance(
         mine = [t for t in tasks if t.deployment == d.id]
         d.runningCount = sum(1 for t in mine if t.last_status == "RUNNING")
         d.pendingCount = sum(1 for t in mine if t.last_status in ("PROVISIONING", "PENDING", "ACTIVATING"))
-        d.desiredCount = desired_count if d is primary else d.runningCount + d.pendingCount
+        if d is not primary:
+            d.desiredCount = d.runningCount + d.pendingCount
         d.updatedAt = stamp if failed.get(d.id) else d.updatedAt
+    counted = _desired(desired_count, primary)
+    primary.desiredCount = primary.desiredCount if counted is None else counted
 
     if primary.rolloutState == "IN_PROGRESS" and breaker is not None and breaker.enable:
-        threshold = circuit_breaker_threshold(desired_count, threshold_configuration)
+        threshold = circuit_breaker_threshold(primary.desiredCount, threshold_configuration)
         if primary.failedTasks >= threshold:
             primary.rolloutState = "FAILED"
             primary.rolloutStateReason = "ECS deployment circuit breaker: tasks failed to start."
@@ -121,6 +129,7 @@ def advance(
                 )
                 out.messages.append(f"(service {service}) rolling back to deployment {target.id}.")
                 primary = rollback
+                counted = _desired(desired_count, primary)
 
     healthy = sum(
         1
@@ -136,13 +145,14 @@ def advance(
         )
     )
     others = [d for d in out.deployments if d is not primary and d.runningCount + d.pendingCount > 0]
-    if primary.rolloutState == "IN_PROGRESS" and healthy >= desired_count and not others:
+    complete = counted is not None and healthy >= counted and not others
+    if primary.rolloutState == "IN_PROGRESS" and complete:
         primary.rolloutState = "COMPLETED"
         primary.rolloutStateReason = f"ECS deployment {primary.id} completed."
         primary.updatedAt = stamp
         out.last_completed = primary.model_copy()
         out.messages.append(f"(service {service}) (deployment {primary.id}) deployment completed.")
-    if primary.rolloutState == "COMPLETED" and healthy >= desired_count and not others:
+    if primary.rolloutState == "COMPLETED" and complete:
         out.messages.append(f"(service {service}) has reached a steady state.")
     # fully replaced deployments leave the list (INACTIVE), as in describe-services; a FAILED one
     # stays until the deployment that replaced it (its rollback) completes
@@ -151,6 +161,11 @@ def advance(
         if d is primary or d.runningCount + d.pendingCount > 0 or (d.rolloutState == "FAILED" and primary.rolloutState != "COMPLETED")
     ]
     return out
+
+
+def _desired(desired_count: int | Mapping[str, int], primary: Deployment) -> int | None:
+    """The primary deployment's desiredCount; None while a DAEMON deployment's instances are not counted."""
+    return desired_count if isinstance(desired_count, int) else desired_count.get(primary.id)
 
 
 def workload_target(step: Advance) -> tuple[Deployment, bool]:
