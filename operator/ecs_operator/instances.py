@@ -51,10 +51,14 @@ def attributes_of(node: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def ready_condition(node: dict[str, Any]) -> dict[str, Any]:
+    """The Node's Ready condition ({} while it has none)."""
+    return next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
+
+
 def agent_connected(node: dict[str, Any]) -> bool:
     """The Node's Ready condition stands for the ECS agent's connection."""
-    conditions = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return ready_condition(node).get("status") == "True"
 
 
 def _cpu_units(quantity: str) -> int:

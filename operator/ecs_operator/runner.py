@@ -63,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-service-tasks", type=_task_limit, metavar="N",
                         default=int(env("ECS_OPERATOR_MAX_SERVICE_TASKS", str(TASKS_PER_SERVICE))),
                         help="the most tasks one Service may ask for (default and ECS's quota: %(default)s)")
+    parser.add_argument("--binpack-scheduler-profiles", action="store_true",
+                        default=env("ECS_OPERATOR_BINPACK_SCHEDULER_PROFILES", "") == "true",
+                        help="the cluster's kube-scheduler has the ecs-binpack-cpu/-memory profiles "
+                             "(README: binpack placement): binpack tasks use them")
     parser.add_argument("--allow-workload-feature", action="append",
                         default=[f for f in env("ECS_OPERATOR_ALLOWED_WORKLOAD_FEATURES", "").split(",") if f],
                         help="workload policy: allow this host-level feature in every namespace (repeatable)")
@@ -79,6 +83,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         stopped_task_ttl_seconds=args.stopped_task_ttl,
         capacity_evaluation_seconds=args.capacity_evaluation_seconds,
         max_service_tasks=args.max_service_tasks,
+        binpack_scheduler_profiles=args.binpack_scheduler_profiles,
         allowed_workload_features=frozenset(args.allow_workload_feature),
     )
 

@@ -29,5 +29,7 @@ class Settings:
     """How often capacity providers evaluate managed scaling (ECS: every minute); waiting tasks also trigger it."""
     max_service_tasks: int = TASKS_PER_SERVICE
     """The most tasks one Service may ask for (ECS's quota, 5,000, is also the CRD's limit)."""
+    binpack_scheduler_profiles: bool = False
+    """The cluster's scheduler has the profiles of placement/scheduler_profiles.py: binpack tasks name them."""
     allowed_workload_features: frozenset[str] = frozenset()
     """Workload policy: features allowed in every namespace (see translate/policy.py)."""

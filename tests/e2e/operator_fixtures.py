@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_SETTINGS = ("--service-task-ready-seconds", "3", "--capacity-evaluation-seconds", "3", "--stopped-task-ttl", "600")
+TEST_SETTINGS = ("--service-task-ready-seconds", "3", "--capacity-evaluation-seconds", "3", "--stopped-task-ttl", "600",
+                 "--binpack-scheduler-profiles")  # the sandbox's scheduler has them
 T = TypeVar("T")
 
 

@@ -25,7 +25,7 @@ from ecs_operator import API_GROUP
 HEALTH_CHECK = {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"], "interval": 5, "timeout": 2, "retries": 1}
 TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef"
 REGISTRY = "arn:aws:servicediscovery:us-east-1:000000000000:service/srv-0123456789abcdef"
-KUBERNETES_SERVICES = {"web": "ClusterIP", "web-discovery": "None", "web-sc": "ClusterIP", "web-alias": "ClusterIP"}
+KUBERNETES_SERVICES = {"web": "ClusterIP", "web-discovery": "None", "web-sc": "ClusterIP", "web-alias-local": "ClusterIP"}
 
 
 def endpoints(sandbox: Any, namespace: str, name: str) -> tuple[set[str], set[str]]:
@@ -70,7 +70,7 @@ def test_load_balancer_and_discovery_services_select_exactly_the_ready_tasks(san
         assert svc["spec"]["selector"] == {f"{API_GROUP}/service": "web"}
         [ref] = svc["metadata"]["ownerReferences"]
         assert (ref["kind"], ref["uid"], ref["controller"]) == ("Service", owner, True)
-    assert get(sandbox, "service", "web-alias", namespace)["spec"]["ports"][0]["port"] == 8080
+    assert get(sandbox, "service", "web-alias-local", namespace)["spec"]["ports"][0]["port"] == 8080
     first = wait_for(lambda: selected_exactly(sandbox, namespace, 2), 60, what="endpoints = the 2 ready tasks")
     assert all(not unready for _, unready in first.values())
 

@@ -204,3 +204,33 @@ def test_impossible_member_of_leaves_tasks_unplaced_with_ecs_event(sandbox: Any,
     assert all(not p["spec"].get("nodeName") for p in pods(sandbox, namespace))
     unable = [m for m in messages(state) if m.startswith(UNABLE)]
     assert len(unable) == 1 and "ATTRIBUTE" in unable[0]
+
+
+def packing_cluster(nodes: Nodes, namespace: str, per_zone: int) -> dict[str, str]:
+    """Container instances of cluster "packing" only (no shared sandbox node): node -> zone, `per_zone` in each of three zones."""
+    zones = ("us-east-1a", "us-east-1b", "us-east-1c")
+    return {nodes.add(zone, registration_labels(namespace, "packing")): zone for zone in zones for _ in range(per_zone)}
+
+
+@pytest.mark.parametrize(("strategy", "per_zone"), [
+    ([{"type": "binpack", "field": "memory"}], 1),
+    ([{"type": "spread", "field": "attribute:ecs.availability-zone"}, {"type": "binpack", "field": "memory"}], 2),
+], ids=["binpack", "spread-az-then-binpack"])
+def test_binpack_fills_the_instance_with_the_least_memory_left_first(sandbox: Any, namespace: str, running_operator: Any,
+                                                                     nodes: Nodes, strategy: list[dict[str, str]], per_zone: int) -> None:
+    """ECS's binpack(memory) puts each task on the instance with the least memory left that still holds it:
+    six 1 GiB tasks on empty m5.large instances (8 GiB) all go to one instance; after spread(AZ) they go
+    two per zone, both on one instance of the zone. (The default scheduler would spread them one per node.)"""
+    zones = packing_cluster(nodes, namespace, per_zone)
+    apply_all(sandbox, namespace, manifest("Cluster", "packing", {}))
+    register(sandbox, namespace, task_definition(memory=1024), 1)
+    apply_all(sandbox, namespace, service(cluster="packing", desired=6, placementStrategy=strategy))
+    steady(sandbox, namespace, "web:1", 6)
+    on = placed(sandbox, namespace)
+    if per_zone == 1:
+        assert sorted(on.values()) == [6], on
+    else:
+        by_zone = Counter(zones[node] for node in on.elements())
+        assert by_zone == Counter({zone: 2 for zone in set(zones.values())}), on
+        assert sorted(on.values()) == [2, 2, 2], on  # one instance per zone
+    assert {p["spec"].get("schedulerName") for p in pods(sandbox, namespace)} == {"ecs-binpack-memory"}

@@ -124,7 +124,7 @@ def test_every_derived_kubernetes_service_name_is_checked(
         sandbox: Any, namespace: str, running_operator: Operator, tmp_path: Path) -> None:
     """<name>-N, <name>-discovery, Service Connect discoveryName and clientAliases (free text)."""
     tenant = ready_tenant(sandbox, namespace, tmp_path)
-    names = ["shop-1", "shop-discovery", "orders", "billing"]
+    names = ["shop-1", "shop-discovery", "orders", "billing-local"]
     create(sandbox, namespace, *(k8s_service(n) for n in names))
     before = {n: fingerprint(sandbox, "service", n, namespace) for n in names}
 
@@ -139,7 +139,7 @@ def test_every_derived_kubernetes_service_name_is_checked(
         f"loadBalancers[1]: needs the Service {namespace}/shop-1",
         f"serviceRegistries[0]: needs the Service {namespace}/shop-discovery",
         f"serviceConnectConfiguration.services[0]: needs the Service {namespace}/orders",
-        f"serviceConnectConfiguration.services[0].clientAliases[0].dnsName: needs the Service {namespace}/billing",
+        f"serviceConnectConfiguration.services[0].clientAliases[0].dnsName: needs the Service {namespace}/billing-local",
     )
     assert get(sandbox, "service", "shop", namespace) == {}  # its free name was not written either
     assert {n: fingerprint(sandbox, "service", n, namespace) for n in names} == before

@@ -18,7 +18,19 @@ def test_a_verdict_counts_only_for_the_nodes_the_scheduler_tried() -> None:
     assert _refused(pending("0/5 nodes are available: 5 Insufficient cpu."), node_count=5)
     assert not _refused(pending("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."), node_count=5)
     assert _refused(pending("no node fits"), node_count=5)  # no count to compare: believe it
+    assert _refused(pending("0/5 nodes are available: 2 node(s) didn't have free ports for the requested pod ports, "
+                            "3 node(s) didn't match Pod's node affinity/selector."), node_count=5)
     assert not _refused(pending(None), node_count=5)  # not tried yet
+
+
+def test_a_verdict_without_a_room_reason_says_nothing_about_the_ready_nodes() -> None:
+    """Given while the pool's new nodes were not ready (a taint) or not registered (the cluster label): the
+    scheduler tries again once they are; until then the tasks count on their room, not on new instances."""
+    not_ready = ("0/8 nodes are available: 3 node(s) had untolerated taint(s), 5 node(s) didn't match Pod's node "
+                 "affinity/selector. preemption: 0/8 nodes are available: 3 Insufficient cpu, 5 Preemption is not helpful.")
+    assert not _refused(pending(not_ready), node_count=8)
+    assert _refused(pending("0/8 nodes are available: 3 Insufficient cpu, 5 node(s) didn't match Pod's node "
+                            "affinity/selector. preemption: 0/8 nodes are available: 8 Preemption is not helpful."), node_count=8)
 
 
 def test_tasks_a_service_wants_count_before_their_pods_exist() -> None:

@@ -69,7 +69,7 @@ def test_every_planned_service_child_names_the_ecs_field_that_asked_for_its_name
         ("Service", "web-1"): "loadBalancers[1]",
         ("Service", "web-discovery"): "serviceRegistries[0]",
         ("Service", "payments"): "serviceConnectConfiguration.services[0]",
-        ("Service", "guard"): "serviceConnectConfiguration.services[0].clientAliases[0].dnsName",
+        ("Service", "guard-local"): "serviceConnectConfiguration.services[0].clientAliases[0].dnsName",
         ("NetworkPolicy", "web-isolated"): "taskDefinition.networkMode",
     }
     assert {(o["kind"], o["metadata"]["name"]) for o in out.children} == set(out.origins)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from ecs_operator import labels
 from ecs_operator.models.common import PlacementStrategy
 from ecs_operator.placement.affinity import member_of_affinity
 from ecs_operator.placement.podspec import Fidelity, PlacementFragment, merge
 from ecs_operator.placement.query import parse
+from ecs_operator.placement.scheduler_profiles import profiles
 from ecs_operator.placement.strategies import distinct_instance, placement_strategies
 
 HOST = "kubernetes.io/hostname"
@@ -91,7 +95,26 @@ def test_binpack_is_preferred_affinity_to_the_group() -> None:
     assert [f.item for f in fragment.fidelity] == ["binpack(memory)", "binpack(cpu)"]
     assert {f.verdict for f in fragment.fidelity} == {"approximated"}
     assert "least remaining memory" in fragment.fidelity[0].note
-    assert "MostAllocated" in fragment.fidelity[0].note
+    assert "--binpack-scheduler-profiles" in fragment.fidelity[0].note
+
+
+def test_binpack_names_the_scheduler_profile_of_its_field_where_the_cluster_has_them() -> None:
+    fragment = placement_strategies([strategy("spread", "attribute:ecs.availability-zone"), strategy("binpack", "memory"),
+                                     strategy("binpack", "cpu")], "service:web", service=True, binpack_profiles=True)
+    assert fragment.pod_spec == {"topologySpreadConstraints": [spread_on(ZONE)], "schedulerName": "ecs-binpack-memory"}
+    assert [(f.item, f.verdict) for f in fragment.fidelity[1:]] == [("binpack(memory)", "approximated"), ("binpack(cpu)", "approximated")]
+    assert fragment.fidelity[1].note.startswith("schedulerName ecs-binpack-memory: the node whose memory is most allocated")
+    assert fragment.fidelity[2].note == "a second binpack: the scheduler packs one resource, ecs-binpack-memory decides"
+
+
+def test_the_binpack_profiles_score_the_field_most_allocated_and_let_spread_decide_first() -> None:
+    (cpu, memory) = profiles()
+    assert (cpu["schedulerName"], memory["schedulerName"]) == ("ecs-binpack-cpu", "ecs-binpack-memory")
+    fit = next(c["args"] for c in memory["pluginConfig"] if c["name"] == "NodeResourcesFit")
+    assert fit == {"scoringStrategy": {"type": "MostAllocated", "resources": [{"name": "memory", "weight": 1}]}}
+    weights = {p["name"]: p["weight"] for p in memory["plugins"]["score"]["enabled"]}
+    assert weights["PodTopologySpread"] > 10 * weights["NodeResourcesFit"]
+    assert {"name": "NodeResourcesBalancedAllocation"} in memory["plugins"]["score"]["disabled"]
 
 
 def test_random_adds_nothing() -> None:
@@ -155,3 +178,10 @@ def test_merge_does_not_alias_its_inputs_and_refuses_two_node_affinities() -> No
     with pytest.raises(ValueError, match="both set node affinity"):
         merge(node, node)
     assert merge() == PlacementFragment({}, ())
+
+
+def test_the_readme_shows_the_profiles_the_sandbox_runs() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### binpack placement"):]
+    shown = yaml.safe_load(section[section.index("```yaml") + 7:section.index("```\n")])
+    assert shown["profiles"] == [{"schedulerName": "default-scheduler"}, *profiles()]

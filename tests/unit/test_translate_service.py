@@ -150,14 +150,14 @@ def test_load_balancers_registries_and_service_connect_become_kubernetes_service
             {"portName": "http", "discoveryName": "web-sc", "clientAliases": [{"port": 8080, "dnsName": "web-alias.local"}]}]},
     })
     services = by_kind(out, "Service")
-    assert set(services) == {"web", "web-discovery", "web-sc", "web-alias"}
+    assert set(services) == {"web", "web-discovery", "web-sc", "web-alias-local"}
     for svc in services.values():
         assert svc["spec"]["selector"] == {L.SERVICE: "web"}
         assert svc["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert services["web"]["spec"]["type"] == "ClusterIP"
     assert services["web"]["spec"]["ports"] == [{"name": "port-80", "port": 80, "targetPort": 80, "protocol": "TCP"}]
     assert services["web-discovery"]["spec"]["clusterIP"] == "None"
-    assert services["web-alias"]["spec"]["ports"][0]["port"] == 8080 and services["web-alias"]["spec"]["ports"][0]["targetPort"] == 80
+    assert services["web-alias-local"]["spec"]["ports"][0]["port"] == 8080 and services["web-alias-local"]["spec"]["ports"][0]["targetPort"] == 80
     external = {"desiredCount": 1, "kubernetes": {"loadBalancerServiceType": "LoadBalancer"},
                 "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}]}
     refused = plan(external)  # the workload policy's externalServices

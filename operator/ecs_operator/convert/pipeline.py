@@ -187,9 +187,12 @@ def _launch(c: Conversion, to: Target, settings: Settings,
     cluster, namespace = c.model.cluster or DEFAULT_CLUSTER, c.namespace or ""
     if c.obj.kind == "Service":
         from ecs_operator.translate.service import service_objects  # only runs with services need it
+        from ecs_operator.translate.service_connect import connect_namespace
 
+        # no ClusterIPs before anything is applied: the operator adds the dotted names' hostAliases
         plan = service_objects(c.model, name=c.name, namespace=namespace, revision=found.revision, cluster=cluster,
-                               settings=settings, policy=ALLOW_ALL)  # refusals are warnings here
+                               settings=settings, policy=ALLOW_ALL,  # refusals are warnings here
+                               connect_namespace=connect_namespace(c.model, None) or "")
         c.objects = [*plan.workloads, *plan.services, *plan.extra]
         entries = plan.template_report.entries(_ecs_json(found))
         c.task_definition.update(note=f"its fields as this service runs them ({found.label})",

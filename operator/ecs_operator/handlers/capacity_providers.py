@@ -29,7 +29,14 @@ from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.adapters.nodepools import LEAVING, WARMED_UP_AT, WARMING_UP_TAINT, NodePoolBackend, backend_for
 from ecs_operator.arns import capacity_provider_arn
-from ecs_operator.instances import agent_connected, is_active, pod_reservation, registration_labels, remaining_resources
+from ecs_operator.instances import (
+    agent_connected,
+    is_active,
+    pod_reservation,
+    ready_condition,
+    registration_labels,
+    remaining_resources,
+)
 from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.lifecycle.pods import parse_time, unschedulable_message
 from ecs_operator.models import CapacityProviderSpec, Problem, problems_from_validation_error, validate
@@ -62,14 +69,21 @@ BATCH_IDLE_SECONDS = 1.0
 BATCH_MAX_SECONDS = 10.0
 REGISTERED_AT = f"{API_GROUP}/registered-at"
 """Node annotation: when the operator registered the pool's node with its cluster (labelled it)."""
-SETTLE_SECONDS = 10.0
+SETTLE_SECONDS = 20.0
 """After its warm-up a node counts as seen by the scheduler once this long has passed: until then tasks
-the scheduler refused earlier still count on its room (no second scale-out for the same tasks)."""
+the scheduler refused earlier still count on its room (no second scale-out for the same tasks). A node
+change requeues unschedulable Pods, but a Pod retried often waits out kube-scheduler's backoff (at most
+podMaxBackoffSeconds, 10 s) first: twice that leaves the scheduling itself 10 s on a loaded cluster."""
 ASSOCIATION = "CapacityProviders"
 """Cluster condition: the capacity providers in spec are associated (PutClusterCapacityProviders)."""
 IN_USE = "The specified capacity provider is in use and cannot be removed."
 TRIED_NODES = re.compile(r"^0/(\d+) nodes are available")
 """kube-scheduler's Unschedulable message starts with how many nodes its last attempt considered."""
+ROOM_REASONS = ("Insufficient ", "Too many pods", "didn't have free ports", "didn't match pod anti-affinity",
+                "didn't match pod topology spread")
+"""The scheduler's reasons that another instance of the pool could remove (room, ports, distinctInstance).
+The others (node affinity/selector, taints, cordoned) name nodes that were not ready, not registered or
+not for the task: such a verdict says nothing about the pool's instances that are ready now."""
 _wakeups: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
 
 
@@ -385,13 +399,17 @@ def _unborn(workloads: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list
 
 
 def _refused(pod: dict[str, Any], node_count: int) -> bool:
-    """The scheduler found no node for the task among the nodes there are now. A verdict given before
-    newer nodes existed ("0/3 nodes are available" with 5 nodes now) says nothing about them."""
+    """The scheduler found no room for the task among the nodes there are now. A verdict given before
+    newer nodes existed ("0/3 nodes are available" with 5 nodes now) says nothing about them; nor does
+    one without a room reason (ROOM_REASONS), given while the pool's nodes were not ready or registered."""
     message = unschedulable_message(pod)
     if message is None:
         return False
     tried = TRIED_NODES.match(message)
-    return tried is None or int(tried.group(1)) >= node_count
+    if tried is None:
+        return True
+    verdict = message.split(" preemption:")[0]
+    return int(tried.group(1)) >= node_count and any(reason in verdict for reason in ROOM_REASONS)
 
 
 def _parse(kube: Kube, name: str, provider: dict[str, Any], current: dict[str, Any]) -> CapacityProviderSpec | None:
@@ -513,9 +531,8 @@ def _settled(node: dict[str, Any], moment: datetime) -> bool:
     if L.CLUSTER not in (meta.get("labels") or {}) or not agent_connected(node):
         return False  # not registered or not Ready yet: no task could go there
     annotations = meta.get("annotations") or {}
-    ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
     moments = [parse_time(annotations.get(WARMED_UP_AT)), parse_time(annotations.get(REGISTERED_AT)),
-               parse_time(meta.get("creationTimestamp")), parse_time(ready.get("lastTransitionTime"))]
+               parse_time(meta.get("creationTimestamp")), parse_time(ready_condition(node).get("lastTransitionTime"))]
     since = max((m for m in moments if m is not None), default=None)
     return since is None or (moment - since).total_seconds() >= SETTLE_SECONDS
 

@@ -50,8 +50,10 @@ from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import ignored_read_only, summarize
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.service import ServicePlan, desired_count_problems, service_objects
+from ecs_operator.translate.service_connect import connect_namespace
 
 from .children import Key, claim, key_of
+from .connect import cluster_connect_default, connect_condition, connect_hosts
 from .common import lock_for, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, instance_names, resolve_revision
 from .namespaces import workload_policy
@@ -122,7 +124,27 @@ def _owned(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], d
     return {(namespace, owner): {"kind": body["kind"], "metadata": dict(body.metadata)}} if owner else {}
 
 
-owned_services = kopf.index("v1", "services", labels=MANAGED, id="owned_services")(_owned)
+@kopf.index("v1", "services", labels=MANAGED, id="owned_services")
+def owned_services(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """With the ClusterIP: the Service Connect names of the namespace's tasks point at it."""
+    owned = _owned(body, namespace)
+    for entry in owned.values():
+        entry["spec"] = {"clusterIP": (body.get("spec") or {}).get("clusterIP")}
+    return owned
+
+
+@kopf.on.event("v1", "services", labels=MANAGED)
+async def kubernetes_service_changed(body: kopf.Body, namespace: str, services: kopf.Index, **_: Any) -> None:
+    """A Service of an ECS Service came, went or got its ClusterIP: the hostAliases of the namespace's
+    Service Connect tasks may change (docs/ecs-semantics.md §Service Connect)."""
+    if _controlling_service(body) is None:
+        return
+    for ns, name in list(services):
+        ecs = next(iter(services.get((ns, name), [])), None)
+        if ns == namespace and ecs is not None and ((ecs.get("spec") or {}).get("serviceConnectConfiguration") or {}).get("enabled"):
+            wake(ns, name)
+
+
 owned_budgets = kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGED, id="owned_budgets")(_owned)
 owned_policies = kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED, id="owned_policies")(_owned)
 
@@ -323,6 +345,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     )
     desired = step.deployments[0].desiredCount if daemon else (svc.desiredCount or 0)
     target, launch = workload_target(step)
+    connect = connect_namespace(svc, cluster_connect_default(cluster))
     if target.taskDefinition != revision.name:  # a rollback, or back to the last completed revision
         revision = resolve_revision(target.taskDefinition, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=True)
     plan = service_objects(
@@ -336,6 +359,8 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
         provider_access=access_of(ix.provider_access),
         owner=owner_reference(service),
         template_labels={DEPLOYMENT_LABEL: _digits(target.id)},
+        connect_namespace=connect or "",
+        host_aliases=connect_hosts(namespace, name, connect, ix) if connect is not None else None,
     )
     if plan.problems:
         return _refuse(kube, service, current, "InvalidParameterException", problems_text(plan.problems))
@@ -358,6 +383,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
         kopf.event(service, type="Warning" if "unable" in message or "failed" in message else "Normal",
                    reason="ServiceEvent", message=message)
     status = _status(current, service, svc, step, desired, events, plan, revision, trigger, settings, cluster_name, refusals)
+    status["conditions"] = connect_condition(status["conditions"], service, connect is not None, plan.unserved)
     _write(kube, service, current, status)
     return _next_check(pods, svc.healthCheckGracePeriodSeconds or 0, settings.service_task_ready_seconds, moment)
 
@@ -476,6 +502,7 @@ def _status(current: dict[str, Any], service: dict[str, Any], svc: ServiceSpec, 
             cluster_name: str, refusals: list[str]) -> dict[str, Any]:
     ecs_name = svc.serviceName or service["metadata"]["name"]
     primary = step.deployments[0]
+    entries = plan.report.entries(svc.to_json())
     status = {
         **current,
         "serviceName": ecs_name,
@@ -492,7 +519,7 @@ def _status(current: dict[str, Any], service: dict[str, Any], svc: ServiceSpec, 
         "deployments": [d.model_dump(mode="json", exclude_none=True) for d in step.deployments],
         "events": events,
         "selector": f"{L.SERVICE}={L.group_label_value(service['metadata']['name'])}",
-        "fidelity": {**summarize(plan.report.entries(svc.to_json())),
+        "fidelity": {**summarize(entries), "fields": [e.to_json() for e in entries if e.verdict != "exact"],
                      "taskDefinition": summarize(plan.template_report.entries(revision.definition.to_json()))["summary"],
                      **ignored_read_only(svc)},
         "deploymentTrigger": trigger,

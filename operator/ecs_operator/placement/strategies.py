@@ -15,6 +15,7 @@ from ecs_operator import labels
 from ecs_operator.models.common import PlacementStrategy
 
 from .podspec import HOSTNAME, Fidelity, PlacementFragment, is_label_key
+from .scheduler_profiles import BINPACK_FIELDS, binpack_scheduler
 
 DEFAULT_SERVICE_STRATEGY = (
     PlacementStrategy(type="spread", field="attribute:ecs.availability-zone"),
@@ -39,13 +40,15 @@ def distinct_instance(group: str) -> PlacementFragment:
 
 
 def placement_strategies(
-    strategies: Sequence[PlacementStrategy] | None, group: str, *, service: bool
+    strategies: Sequence[PlacementStrategy] | None, group: str, *, service: bool, binpack_profiles: bool = False
 ) -> PlacementFragment:
     """The strategies of a service (`service=True`) or RunTask whose tasks form `group`; none given
-    means ECS's default (DEFAULT_SERVICE_STRATEGY or DEFAULT_TASK_STRATEGY)."""
+    means ECS's default (DEFAULT_SERVICE_STRATEGY or DEFAULT_TASK_STRATEGY). `binpack_profiles`: the
+    cluster's scheduler has the profiles of placement/scheduler_profiles.py."""
     suffix = "" if strategies else " (default)"
     spread: dict[str, dict[str, Any]] = {}  # one constraint per topology key: Kubernetes refuses duplicates
     preferred: list[dict[str, Any]] = []
+    scheduler: str | None = None
     fidelity: list[Fidelity] = []
     for strategy in strategies or (DEFAULT_SERVICE_STRATEGY if service else DEFAULT_TASK_STRATEGY):
         item = f"{strategy.type}({strategy.field})" if strategy.field else str(strategy.type)
@@ -64,14 +67,24 @@ def placement_strategies(
                 spread[key] = _spread_constraint(key, group)
                 note = f"topologySpreadConstraints on {key} (maxSkew 1, ScheduleAnyway): {_BEST_EFFORT}"
             fidelity.append(Fidelity(item + suffix, "approximated", note))
+        elif strategy.type == "binpack" and binpack_profiles and strategy.field in BINPACK_FIELDS:
+            if scheduler is None:
+                scheduler = binpack_scheduler(strategy.field)
+                note = (f"schedulerName {scheduler}: the node whose {strategy.field} is most allocated (requested / "
+                        f"allocatable), which is ECS's least {strategy.field} left when the instances are of one size; "
+                        "spread strategies decide before it wherever they are listed (ECS: in list order); ties are not "
+                        "broken at random")
+            else:
+                note = f"a second binpack: the scheduler packs one resource, {scheduler} decides"
+            fidelity.append(Fidelity(item + suffix, "approximated", note))
         elif strategy.type == "binpack":
             if not preferred:
                 term = {"labelSelector": _group_selector(group), "topologyKey": HOSTNAME}
                 preferred.append({"weight": 100, "podAffinityTerm": term})
             note = (
                 f"preferred pod affinity to nodes already running {group}: packs the group's own tasks, while ECS "
-                f"packs onto the instance with the least remaining {strategy.field} whatever runs there (cluster-wide, "
-                "the scheduler's NodeResourcesFit MostAllocated scoring does that)"
+                f"packs onto the instance with the least remaining {strategy.field} whatever runs there (the operator's "
+                "--binpack-scheduler-profiles does that where the cluster's scheduler has its profiles)"
             )
             fidelity.append(Fidelity(item + suffix, "approximated", note))
         else:
@@ -84,6 +97,8 @@ def placement_strategies(
         pod_spec["topologySpreadConstraints"] = list(spread.values())
     if preferred:
         pod_spec["affinity"] = {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": preferred}}
+    if scheduler:
+        pod_spec["schedulerName"] = scheduler
     return PlacementFragment(pod_spec, tuple(fidelity))
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION
+from ecs_operator.placement import scheduler_profiles
 from ecs_operator.sandbox.pki import SERVICE_CLUSTER_IP_RANGE, Pki
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -148,6 +149,7 @@ def kube_scheduler(binary: Path, layout: Layout, ports: Ports) -> list[str]:
         "kind": "KubeSchedulerConfiguration",
         "clientConnection": {"kubeconfig": str(kubeconfig)},
         "leaderElection": {"leaderElect": False},
+        "profiles": [{"schedulerName": "default-scheduler"}, *scheduler_profiles.profiles()],
     }))
     return [str(binary), "kube-scheduler", f"--config={config}",
             f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",

@@ -209,7 +209,7 @@ _PLACEMENT = [
     ("placementConstraints[].type", E, "affinity", "distinctInstance -> required podAntiAffinity on hostname (exact); memberOf -> nodeAffinity"),
     ("placementConstraints[].expression", E, "nodeAffinity / podAffinity", "parts Kubernetes cannot express are evaluated by the operator (approximated)"),
     ("placementStrategy[]", A, "topologySpreadConstraints / podAffinity", "best effort, like ECS, but not applied in list order"),
-    ("placementStrategy[].type", A, "topologySpreadConstraints / podAffinity", "spread -> topology spread; binpack -> preferred affinity to the group; random -> the scheduler"),
+    ("placementStrategy[].type", A, "topologySpreadConstraints / podAffinity / schedulerName", "spread -> topology spread; binpack -> the ecs-binpack scheduler profile with --binpack-scheduler-profiles, else preferred affinity to the group; random -> the scheduler"),
     ("placementStrategy[].field", A, "topologyKey", "attribute:ecs.availability-zone -> topology.kubernetes.io/zone; instanceId/host -> kubernetes.io/hostname"),
 ]
 _TAGS = [
@@ -279,15 +279,15 @@ SERVICE: list[tuple[str, Verdict, str, str]] = [
     ("deploymentController", E, "operator", "ECS exact; CODE_DEPLOY and EXTERNAL unsupported"),
     ("deploymentController.type", E, "operator", ""),
     *_TAGS,
-    ("serviceConnectConfiguration", A, "Services named by discoveryName and client aliases", "DNS names in the namespace; no Envoy proxy"),
+    ("serviceConnectConfiguration", A, "Services per discoveryName and client alias, hostAliases of the namespace's tasks", "each dnsName resolves as clients write it; no Envoy proxy"),
     ("serviceConnectConfiguration.enabled", E, "Services", ""),
-    ("serviceConnectConfiguration.namespace", A, "Kubernetes namespace", "the Cloud Map namespace becomes the object's namespace"),
+    ("serviceConnectConfiguration.namespace", A, "the tasks that get the namespace's hostAliases", "services of one Kubernetes namespace (the account) and one Cloud Map namespace share their dotted names"),
     ("serviceConnectConfiguration.services[]", A, "Service", ""),
     ("serviceConnectConfiguration.services[].portName", E, "Service targetPort", ""),
     ("serviceConnectConfiguration.services[].discoveryName", E, "Service name", ""),
-    ("serviceConnectConfiguration.services[].clientAliases[]", A, "Service per alias", "dnsName becomes a Service name when it is a valid one"),
+    ("serviceConnectConfiguration.services[].clientAliases[]", A, "Service per alias", "an alias named like another Service of the same ECS Service shares it (ports merged)"),
     ("serviceConnectConfiguration.services[].clientAliases[].port", E, "Service port", ""),
-    ("serviceConnectConfiguration.services[].clientAliases[].dnsName", A, "Service name", ""),
+    ("serviceConnectConfiguration.services[].clientAliases[].dnsName", A, "Service name; hostAliases for a dotted name", "orders: the Service orders (cluster DNS, whole Kubernetes namespace); orders.internal: the Service orders-internal and an /etc/hosts entry in the Service Connect namespace's tasks; a name with '_' is not served"),
     ("serviceConnectConfiguration.services[].clientAliases[].testTrafficRules", U, "", ""),
     ("serviceConnectConfiguration.services[].ingressPortOverride", U, "", "no proxy"),
     ("serviceConnectConfiguration.services[].timeout", U, "", "no proxy"),
@@ -378,8 +378,8 @@ CLUSTER: list[tuple[str, Verdict, str, str]] = [
     ("defaultCapacityProviderStrategy[].capacityProvider", E, "", ""),
     ("defaultCapacityProviderStrategy[].weight", E, "", ""),
     ("defaultCapacityProviderStrategy[].base", E, "", ""),
-    ("serviceConnectDefaults", A, "Kubernetes namespace", "the namespace plays the Cloud Map namespace"),
-    ("serviceConnectDefaults.namespace", A, "Kubernetes namespace", ""),
+    ("serviceConnectDefaults", A, "Service Connect namespace of its services", "services that name no namespace join it"),
+    ("serviceConnectDefaults.namespace", A, "Service Connect namespace of its services", ""),
 ]
 
 CAPACITY_PROVIDER: list[tuple[str, Verdict, str, str]] = [

@@ -38,6 +38,7 @@ def placement_for(
     launch_type: str,
     instances: Sequence[Instance],
     report: FidelityReport,
+    binpack_profiles: bool = False,
 ) -> Placement:
     """All memberOf expressions hold together (task definition's and the launch's), as in ECS."""
     if launch_type == "FARGATE":
@@ -75,7 +76,7 @@ def placement_for(
             fragment = distinct_instance(group)
             fragments.append(fragment)
             _record(report, f"placementConstraints[{i}].type", "exact", "podAntiAffinity", fragment.fidelity[0].note)
-    strategy = placement_strategies(strategies, group, service=service)
+    strategy = placement_strategies(strategies, group, service=service, binpack_profiles=binpack_profiles)
     fragments.append(strategy)
     for i, f in enumerate(strategy.fidelity if strategies else ()):
         _record(report, f"placementStrategy[{i}].type", f.verdict, "topologySpreadConstraints / podAffinity", f.note)

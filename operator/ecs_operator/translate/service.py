@@ -22,6 +22,8 @@ from .pod import Revision, pod_template
 from .policy import WorkloadPolicy, policy_violations, service_policy_violations
 from .provider_access import launch_access_problems
 from .scheduling import add_scheduling
+from .service_connect import Endpoint
+from .service_connect import endpoints as connect_endpoints
 from .task import isolation_policy
 
 WORKLOAD = f"{L.API_GROUP}/workload"
@@ -44,6 +46,8 @@ class ServicePlan:
     group: str = ""
     origins: dict[tuple[str, str], str] = field(default_factory=dict)
     """(kind, name) of each child -> the ECS field that asked for it (named when the name is taken)."""
+    unserved: list[str] = field(default_factory=list)
+    """Service Connect endpoints no client task can reach (the ServiceConnect condition says why)."""
 
     @property
     def children(self) -> list[dict[str, Any]]:
@@ -88,8 +92,12 @@ def service_objects(
     provider_access: Mapping[str, Sequence[str] | None] | None = None,
     owner: dict[str, Any] | None = None,
     template_labels: dict[str, str] | None = None,
+    connect_namespace: str = "",
+    host_aliases: list[dict[str, Any]] | None = None,
 ) -> ServicePlan:
-    """Everything a Service resource owns. Names are derived from `name`, so applying twice changes nothing."""
+    """Everything a Service resource owns. Names are derived from `name`, so applying twice changes nothing.
+    `connect_namespace`: the Cloud Map namespace of its Service Connect; `host_aliases`: the dotted Service
+    Connect names its tasks resolve (docs/ecs-semantics.md §Service Connect)."""
     plan = ServicePlan(template_report=FidelityReport("TaskDefinition"))
     td = revision.definition
     ecs_name = service_name(svc, name)
@@ -121,6 +129,7 @@ def service_objects(
             constraints=svc.placementConstraints or [],
             strategies=None if daemon else svc.placementStrategy,
             group=plan.group, service=True, launch_type=target.launch_type, instances=instances, report=plan.report,
+            binpack_profiles=settings.binpack_scheduler_profiles,
         )
         if placement.problems:
             plan.problems += placement.problems
@@ -131,6 +140,8 @@ def service_objects(
         template = copy.deepcopy(translation.template)
         spec = template["spec"]
         spec.update(copy.deepcopy(placement.pod_spec))
+        if host_aliases:
+            spec["hostAliases"] = copy.deepcopy(host_aliases)
         scheduling = scheduling_for(target, cluster, namespace, settings)
         add_scheduling(spec, node_selector=scheduling.node_selector, node_terms=scheduling.node_terms)
         if placement.node_terms is not None:
@@ -157,7 +168,7 @@ def service_objects(
         if total.min_healthy:
             plan.extra.append(_disruption_budget(name, namespace, service_label, total.min_healthy, owner))
             plan.origins[("PodDisruptionBudget", name)] = "deploymentConfiguration.minimumHealthyPercent"
-    plan.services = _kubernetes_services(svc, name, namespace, service_label, td, settings, owner, plan.report, plan.origins)
+    plan.services = _kubernetes_services(svc, name, namespace, service_label, td, settings, owner, plan, connect_namespace)
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.SERVICE: service_label}, owner))
         plan.origins[("NetworkPolicy", f"{name}-isolated")] = "taskDefinition.networkMode"
@@ -212,11 +223,14 @@ def _disruption_budget(name: str, namespace: str, service_label: str, min_availa
 
 
 def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_label: str, td: Any,
-                         settings: Settings, owner: dict[str, Any] | None, report: FidelityReport,
-                         origins: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
+                         settings: Settings, owner: dict[str, Any] | None, plan: ServicePlan,
+                         connect_namespace: str) -> list[dict[str, Any]]:
     """loadBalancers -> Services on the container port; serviceRegistries -> a headless Service;
-    serviceConnectConfiguration -> Services named by discoveryName and client aliases."""
+    serviceConnectConfiguration -> a Service per discoveryName and per client alias. Two fields that need
+    one name share the Service (ports merged); a port number they both need for different container
+    ports is refused, naming both fields (docs/ecs-semantics.md §Service Connect)."""
     out: dict[str, dict[str, Any]] = {}
+    port_origins: dict[tuple[str, int, str], str] = {}
     selector = {L.SERVICE: service_label}
     kind = (svc.kubernetes.loadBalancerServiceType if svc.kubernetes and svc.kubernetes.loadBalancerServiceType
             else settings.load_balancer_service_type)
@@ -228,20 +242,36 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
 
     def add(service_name: str, ports: list[dict[str, Any]], headless: bool = False, path: str = "") -> None:
         service_name = dns_label(service_name)
-        if service_name in out:
-            report.approximated(path, "Service", f"a Service named {service_name} exists already for this service; merged")
+        existing = out.get(service_name)
+        if existing is None:
+            spec: dict[str, Any] = {"selector": selector, "ports": []}
+            if headless:
+                spec["clusterIP"] = "None"
+            else:
+                spec["type"] = kind
+            existing = out[service_name] = {
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": _metadata(service_name, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner),
+                "spec": spec,
+            }
+            plan.origins[("Service", service_name)] = path
+        elif headless or existing["spec"].get("clusterIP") == "None":
+            plan.problems.append(Problem(path, f"needs the Kubernetes Service {service_name}, which is also "
+                                               f"{plan.origins[('Service', service_name)]}'s and headless (no port "
+                                               "translation): the two cannot share it; choose another name"))
             return
-        spec: dict[str, Any] = {"selector": selector, "ports": ports}
-        if headless:
-            spec["clusterIP"] = "None"
-        else:
-            spec["type"] = kind
-        out[service_name] = {
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": _metadata(service_name, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner),
-            "spec": spec,
-        }
-        origins[("Service", service_name)] = path
+        for port in ports:
+            key = (service_name, port["port"], port["protocol"])
+            taken = next((p for p in existing["spec"]["ports"] if (service_name, p["port"], p["protocol"]) == key), None)
+            if taken is None:
+                names = {p["name"] for p in existing["spec"]["ports"]}
+                existing["spec"]["ports"].append(
+                    port if port["name"] not in names else {**port, "name": f"{port['protocol'].lower()}-{port['port']}"})
+                port_origins[key] = path
+            elif taken["targetPort"] != port["targetPort"]:
+                plan.problems.append(Problem(path, f"port {port['port']} of the Kubernetes Service {service_name} is "
+                                                   f"{port_origins[key]}'s (to containerPort {taken['targetPort']}); "
+                                                   f"this needs it to containerPort {port['targetPort']}: use another port or name"))
 
     for i, lb in enumerate(svc.loadBalancers or []):
         if lb.containerPort is None:
@@ -255,27 +285,46 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
                   "protocol": protocol(registry.containerName, port)}] if port else []
         add(f"{name}-discovery", ports, headless=True, path=f"serviceRegistries[{i}]")
     connect = svc.serviceConnectConfiguration
-    if connect is not None and connect.enabled:
-        for i, s in enumerate(connect.services or []):
-            found = [(c, p) for c in td.containerDefinitions for p in c.portMappings or [] if p.name == s.portName]
-            if not found:
-                report.unsupported(f"serviceConnectConfiguration.services[{i}].portName",
-                                   f"no portMappings entry named {s.portName!r} in the task definition")
-                continue
-            _, mapping = found[0]
-            target = mapping.containerPort
-            aliases = s.clientAliases or []
-            port = aliases[0].port if aliases else target
-            base = {"name": dns_label(s.portName, 15), "port": port, "targetPort": target,
-                    "protocol": (mapping.protocol or "tcp").upper(),
-                    **({"appProtocol": mapping.appProtocol} if mapping.appProtocol else {})}
-            add(s.discoveryName or s.portName, [base], path=f"serviceConnectConfiguration.services[{i}]")
-            for j, alias in enumerate(aliases):
-                if alias.dnsName:
-                    alias_name = alias.dnsName.split(".")[0]
-                    add(alias_name, [{**base, "port": alias.port}],
-                        path=f"serviceConnectConfiguration.services[{i}].clientAliases[{j}].dnsName")
+    if connect is None or not connect.enabled:
+        return list(out.values())
+    aliases = {e.path: e for e in connect_endpoints(svc, connect_namespace)}
+    for i, s in enumerate(connect.services or []):
+        found = [(c, p) for c in td.containerDefinitions for p in c.portMappings or [] if p.name == s.portName]
+        if not found:
+            plan.report.unsupported(f"serviceConnectConfiguration.services[{i}].portName",
+                                    f"no portMappings entry named {s.portName!r} in the task definition")
+            continue
+        _, mapping = found[0]
+        target = mapping.containerPort
+        port = s.clientAliases[0].port if s.clientAliases else target
+        base = {"name": dns_label(s.portName, 15), "port": port, "targetPort": target,
+                "protocol": (mapping.protocol or "tcp").upper(),
+                **({"appProtocol": mapping.appProtocol} if mapping.appProtocol else {})}
+        add(s.discoveryName or s.portName, [base], path=f"serviceConnectConfiguration.services[{i}]")
+        for j, alias in enumerate(s.clientAliases or []):
+            endpoint = aliases[f"serviceConnectConfiguration.services[{i}].clientAliases[{j}].dnsName"]
+            _report_endpoint(endpoint, plan)
+            if endpoint.service is not None:
+                add(endpoint.service, [{**base, "port": alias.port}], path=endpoint.path)
     return list(out.values())
+
+
+def _report_endpoint(endpoint: Endpoint, plan: ServicePlan) -> None:
+    where = f"{endpoint.dns_name!r}:{endpoint.port}" if endpoint.dns_name else f"port {endpoint.port}"
+    if endpoint.service is None:
+        message = (f"{where} cannot be served: no name Kubernetes can serve (lowercase letters, digits, '-' and '.', "
+                   "labels of at most 63 characters; a default dnsName needs the namespace's name, not an ARN), "
+                   "so no client task resolves it")
+        plan.report.unsupported(endpoint.path, message)
+        plan.unserved.append(f"{endpoint.path}: {message}")
+    elif endpoint.hosts_entry:
+        plan.report.approximated(endpoint.path, f"Service {endpoint.service} port {endpoint.port}",
+                                 f"{where} is a hostAliases entry (/etc/hosts) of the tasks of every service with "
+                                 "Service Connect in the namespace, to the ClusterIP of that Service")
+    else:
+        plan.report.approximated(endpoint.path, f"Service {endpoint.service} port {endpoint.port}",
+                                 f"{where} resolves through cluster DNS in every Pod of the Kubernetes namespace, "
+                                 "not only in the tasks of the Service Connect namespace")
 
 
 def _network_configuration_problems(svc: ServiceSpec, mode: str) -> list[Problem]:

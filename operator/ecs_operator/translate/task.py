@@ -95,6 +95,7 @@ def task_pods(
             launch_type=target.launch_type,
             instances=instances,
             report=plan.report,
+            binpack_profiles=settings.binpack_scheduler_profiles,
         )
         if placement.problems:
             plan.problems += placement.problems
