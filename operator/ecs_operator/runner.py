@@ -7,8 +7,14 @@ import logging
 import os
 import socket
 import sys
+import time
 from urllib.parse import urlsplit
 
+from kubernetes.config import ConfigException
+from urllib3.exceptions import HTTPError
+
+from ecs_operator.adapters.kube import ApiError, Kube
+from ecs_operator.kube_version import version_problem
 from ecs_operator.models.service import TASKS_PER_SERVICE
 from ecs_operator.settings import Settings
 
@@ -63,6 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-service-tasks", type=_task_limit, metavar="N",
                         default=int(env("ECS_OPERATOR_MAX_SERVICE_TASKS", str(TASKS_PER_SERVICE))),
                         help="the most tasks one Service may ask for (default and ECS's quota: %(default)s)")
+    parser.add_argument("--connect-timeout", type=float, default=float(env("ECS_OPERATOR_CONNECT_TIMEOUT", "60")),
+                        help="seconds to wait for the API server at start-up (default: 60)")
     parser.add_argument("--binpack-scheduler-profiles", action="store_true",
                         default=env("ECS_OPERATOR_BINPACK_SCHEDULER_PROFILES", "") == "true",
                         help="the cluster's kube-scheduler has the ecs-binpack-cpu/-memory profiles "
@@ -105,21 +113,42 @@ def liveness_problem(endpoint: str) -> str | None:
     return None
 
 
+def _connect(wait_seconds: float) -> tuple[Kube | None, str | None]:
+    """The API client, and why the operator cannot serve that API server (unreachable for `wait_seconds`,
+    or older than the Kubernetes its objects need: kube_version), checked before kopf starts. An API
+    server that is not up yet (the operator's Pod started first) is waited for, not a crash loop."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            kube = Kube()
+            return kube, version_problem(kube.server_version())
+        except ConfigException as e:
+            return None, f"no usable kubeconfig or in-cluster configuration: {e}"
+        except (ApiError, HTTPError, OSError) as e:
+            if time.monotonic() >= deadline or (isinstance(e, ApiError) and not e.temporary):
+                return None, f"cannot read the API server's version (GET /version): {e}"
+            logging.getLogger("ecs_operator").warning("waiting for the API server (GET /version): %s", e)
+            time.sleep(2)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.liveness and (problem := liveness_problem(args.liveness)):
+        print(f"ecs-operator run: {problem}", file=sys.stderr)
+        return 2
+    kube, problem = _connect(args.connect_timeout)
+    if kube is None or problem:
         print(f"ecs-operator run: {problem}", file=sys.stderr)
         return 2
     import kopf
 
     import ecs_operator.handlers  # noqa: F401  (registers the handlers)
-    from ecs_operator.adapters.kube import Kube
 
     kopf.configure(
         log_format={"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}[args.log_format],
         verbose=args.log_level == "DEBUG",
     )
     logging.getLogger().setLevel(args.log_level)
-    memo = kopf.Memo(settings=settings_from(args), kube=Kube())
+    memo = kopf.Memo(settings=settings_from(args), kube=kube)
     kopf.run(
         standalone=args.peering is None,
         peering_name=args.peering,

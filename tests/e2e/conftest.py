@@ -48,7 +48,14 @@ class Cluster:
         return self.run(str(KUBECTL), *args, input=input, check=check, timeout=timeout)
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """`helm template` renders for this cluster's Kubernetes version (offline, helm assumes v1.20,
+        which the chart's kubeVersion refuses)."""
+        if args[:1] == ("template",) and "--kube-version" not in args:
+            args = (*args, "--kube-version", self.server_version())
         return self.run("helm", *args, check=check, timeout=timeout)
+
+    def server_version(self) -> str:
+        return str(self.kubectl_json("version")["serverVersion"]["gitVersion"])
 
     def kubectl_json(self, *args: str) -> dict:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)

@@ -17,6 +17,7 @@ from ecs_objects import (
     container,
     events,
     kwok_nodes,
+    pods,
     status,
     task,
     task_definition,
@@ -70,22 +71,41 @@ def test_cluster_status_counts_instances_tasks_and_services(sandbox: Cluster, na
 
 
 def test_deleting_a_cluster_is_held_back_while_services_or_tasks_remain(sandbox: Cluster, namespace: str) -> None:
+    """ECS refuses DeleteCluster while services or tasks remain and the cluster stays ACTIVE and working;
+    Kubernetes cannot refuse the DELETE, so the deletion waits, and what comes after it is refused."""
     apply_all(sandbox, namespace, cluster(), task_definition("web", container("web", memory=64)),
               task("worker", "web"), service("svc", "default", 1))
     wait_task(sandbox, namespace, "worker", "RUNNING")
     counters(sandbox, namespace, "default", activeServicesCount=1, runningTasksCount=2)
 
     sandbox.kubectl("delete", "cluster", "default", "-n", namespace, "--wait=false")
-    held = wait_for(lambda: condition(s := status(sandbox, "cluster", "default", namespace)).get("reason")
+    held = wait_for(lambda: condition(s := status(sandbox, "cluster", "default", namespace), "Deleted").get("reason")
                     == "ClusterContainsServicesException" and s, what="deletion held back by the service")
-    assert held["status"] == "DEPROVISIONING" and condition(held)["status"] == "False"
-    assert "svc" in condition(held)["message"]
+    assert held["status"] == "ACTIVE" and condition(held)["status"] == "True"
+    assert condition(held, "Deleted")["status"] == "False" and "svc" in condition(held, "Deleted")["message"]
     assert events(sandbox, namespace, "default", reason="ClusterContainsServicesException")[0]["type"] == "Warning"
 
+    # still ACTIVE and working: its service scales and the counters follow (kopf stops a deleted object's timers)
+    sandbox.kubectl("scale", f"service.{API_GROUP}", "svc", "-n", namespace, "--replicas=2")
+    counters(sandbox, namespace, "default", status="ACTIVE", activeServicesCount=1, runningTasksCount=3)
+
+    # what is created into it now is refused with ECS's error for an inactive cluster, and holds nothing back
+    apply_all(sandbox, namespace, service("late-svc", "default", 1), task("late-task", "web"))
+    for kind, name in ((f"service.{API_GROUP}", "late-svc"), ("task", "late-task")):
+        refused = wait_for(lambda: condition(s := status(sandbox, kind, name, namespace)).get("reason")
+                           == "ClusterNotFoundException" and s, what=f"{name} refused")
+        assert "The referenced cluster was inactive" in condition(refused)["message"]
+        assert events(sandbox, namespace, name, reason="ClusterNotFoundException")[0]["type"] == "Warning"
+    assert sandbox.kubectl("get", "deployment", "late-svc", "-n", namespace, check=False).returncode != 0
+    assert not pods(sandbox, namespace, "late-task")
+    assert "late-svc" not in condition(status(sandbox, "cluster", "default", namespace), "Deleted")["message"]
+    counters(sandbox, namespace, "default", activeServicesCount=1, runningTasksCount=3)
+
     sandbox.kubectl("delete", f"service.{API_GROUP}", "svc", "-n", namespace, "--wait=false")
-    by_task = wait_for(lambda: condition(s := status(sandbox, "cluster", "default", namespace)).get("reason")
+    by_task = wait_for(lambda: condition(s := status(sandbox, "cluster", "default", namespace), "Deleted").get("reason")
                        == "ClusterContainsTasksException" and s, timeout=90, what="deletion held back by the task")
-    assert "worker" in condition(by_task)["message"]
+    assert "worker" in condition(by_task, "Deleted")["message"] and by_task["status"] == "ACTIVE"
+    assert by_task["activeServicesCount"] == 0
     assert sandbox.kubectl("get", "cluster", "default", "-n", namespace, check=False).returncode == 0
 
     sandbox.kubectl("patch", "task", "worker", "-n", namespace, "--type", "merge",

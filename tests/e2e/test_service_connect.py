@@ -14,7 +14,19 @@ from typing import Any
 
 from ecs_objects import condition, events_seen
 from operator_fixtures import get, wait_for
-from service_support import ECS_SERVICE, apply_all, is_live, is_ready, manifest, pods, register, service, status, steady
+from service_support import (
+    ECS_SERVICE,
+    apply_all,
+    is_live,
+    is_ready,
+    manifest,
+    merge_patch,
+    pods,
+    register,
+    service,
+    status,
+    steady,
+)
 
 from ecs_operator import API_GROUP
 
@@ -31,10 +43,10 @@ def orders_task_definition() -> dict[str, Any]:
     })
 
 
-def client_task_definition() -> dict[str, Any]:
+def client_task_definition(image: str = "frontend:1") -> dict[str, Any]:
     return manifest("TaskDefinition", "frontend", {
         "family": "frontend",
-        "containerDefinitions": [{"name": "web", "image": "frontend:1", "memory": 64,
+        "containerDefinitions": [{"name": "web", "image": image, "memory": 64,
                                   "environment": [{"name": "ORDERS_URL", "value": "http://orders.internal:80"},
                                                   {"name": "ORDERS_ADMIN", "value": "http://orders:80"},
                                                   {"name": "ORDERS_LB", "value": "http://orders:8080"}]}],
@@ -73,9 +85,10 @@ def test_client_aliases_resolve_as_ecs_clients_write_them(sandbox: Any, namespac
         "clusterName": "default", "serviceConnectDefaults": {"namespace": "shop"}}))
     register(sandbox, namespace, orders_task_definition(), 1)
     register(sandbox, namespace, client_task_definition(), 1)
-    # a client that runs before orders exists: it gets the names once their Services exist
+    # a client that runs before orders exists: its tasks get the names with its next deployment, as in ECS
     apply_all(sandbox, namespace, service("frontend", "frontend:1", desired=2, serviceConnectConfiguration={"enabled": True}))
     steady(sandbox, namespace, "frontend:1", 2, name="frontend")
+    first_tasks = {p["metadata"]["uid"] for p in pods(sandbox, namespace, f"{API_GROUP}/service=frontend") if is_live(p)}
     apply_all(sandbox, namespace, orders_service())
     steady(sandbox, namespace, "orders:1", 2, name="orders")
 
@@ -97,8 +110,14 @@ def test_client_aliases_resolve_as_ecs_clients_write_them(sandbox: Any, namespac
     wait_for(lambda: slices(sandbox, namespace, "orders-internal") == (tasks, {8080}), 60,
              what="orders.internal:80 reaches the ready orders tasks' 8080")
 
-    # frontend: the namespace from the cluster's serviceConnectDefaults; each of its tasks' /etc/hosts maps
-    # orders.internal to the ClusterIP of orders-internal (its tasks replaced: ECS would need a new deployment)
+    # frontend's running tasks are left alone: no task is replaced because an endpoint appeared
+    steady(sandbox, namespace, "frontend:1", 2, name="frontend")
+    live = [p for p in pods(sandbox, namespace, f"{API_GROUP}/service=frontend") if is_live(p)]
+    assert {p["metadata"]["uid"] for p in live} == first_tasks and all("hostAliases" not in p["spec"] for p in live)
+    # its next deployment (the namespace from the cluster's serviceConnectDefaults): each task's /etc/hosts
+    # maps orders.internal to the ClusterIP of orders-internal
+    register(sandbox, namespace, client_task_definition("frontend:2"), 2)
+    merge_patch(sandbox, namespace, ECS_SERVICE, "frontend", {"spec": {"taskDefinition": "frontend:2"}})
     expected = [{"ip": internal["spec"]["clusterIP"], "hostnames": ["orders.internal"]}]
 
     def frontend_resolves() -> list[dict[str, Any]] | None:
@@ -106,7 +125,7 @@ def test_client_aliases_resolve_as_ecs_clients_write_them(sandbox: Any, namespac
         return live if len(live) == 2 and all(p["spec"].get("hostAliases") == expected for p in live) else None
 
     wait_for(frontend_resolves, 120, what="both frontend tasks resolve orders.internal")
-    steady(sandbox, namespace, "frontend:1", 2, name="frontend")
+    steady(sandbox, namespace, "frontend:2", 2, name="frontend")
     # a client started after orders has the name at once; another Service Connect namespace (audit) or none
     # (batch): ECS gives those tasks no names of `shop`
     apply_all(sandbox, namespace,

@@ -149,3 +149,24 @@ def test_operator_killed_during_a_rollout_finishes_it_after_restart(sandbox: Any
     assert [m for m in said if "(deployment ecs-svc/" in m] == [
         f"(service web) (deployment {old_id}) deployment completed.", f"(service web) (deployment {new_id}) deployment completed."]
     assert final["lastCompletedDeployment"]["id"] == new_id
+
+
+def test_force_new_deployment_replaces_the_tasks_with_the_same_revision(sandbox: Any, namespace: str, running_operator: Any) -> None:
+    """UpdateService --force-new-deployment: a new deployment of the same task definition (new tasks, new
+    id) within the bounds; the annotation is how a CR asks for it, a new value each time."""
+    first = start(sandbox, namespace, 2, None, None)
+    old_id, old_tasks = first["deployments"][0]["id"], {uid(p) for p in pods(sandbox, namespace) if is_live(p)}
+
+    def force(value: str) -> None:
+        sandbox.kubectl("annotate", "--overwrite", "-n", namespace, ECS_SERVICE, "web", f"ecs.operator.dev/force-new-deployment={value}")
+
+    force("2026-12-07T06:40:00Z")
+    final = wait_for(lambda: (s := steady(sandbox, namespace, "web:1", 2)) and s["deployments"][0]["id"] != old_id and s, 180,
+                     what="a new deployment of web:1 at steady state")
+    new_id = final["deployments"][0]["id"]
+    assert [(d["taskDefinition"], d["rolloutState"]) for d in final["deployments"]] == [("web:1", "COMPLETED")]
+    assert f"(service web) (deployment {new_id}) deployment completed." in messages(final)
+    assert not old_tasks & {uid(p) for p in pods(sandbox, namespace) if is_live(p)}  # every task replaced
+
+    force("2026-12-07T06:40:00Z")  # the same value again asks for nothing
+    assert steady(sandbox, namespace, "web:1", 2)["deployments"][0]["id"] == new_id

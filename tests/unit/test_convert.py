@@ -377,6 +377,35 @@ def test_revision_must_match(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 2 and "task definition 'web:4' is not among the inputs (the inputs have web:1)" in err
 
 
+@pytest.mark.parametrize("reference", ["web:42", "arn:aws:ecs:us-east-1:123456789012:task-definition/web:42"])
+def test_a_source_revision_number_becomes_the_family_in_custom_resources(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], reference: str) -> None:
+    """describe output's `revision: 42` is the source account's: applied, the TaskDefinition registers web:1."""
+    described = write(tmp_path, "td.json", {"taskDefinition": {**TASK_DEFINITION, "revision": 42, "status": "ACTIVE"}})
+    args = (write(tmp_path, "svc.json", {**SERVICE, "taskDefinition": reference}),
+            write(tmp_path, "job.json", {**RUN_TASK, "taskDefinition": reference}), described)
+    code, out, err = convert(capsys, *args, "--report", "none")
+    assert code == 0, err
+    assert [d["spec"].get("taskDefinition") for d in docs(out)] == ["web", "web", None]
+    for entry in report(capsys, *args):
+        if entry["kind"] != "TaskDefinition":
+            field = next(f for f in entry["fields"] if f["path"] == "taskDefinition")
+            assert (field["verdict"], field["target"]) == ("approximated", "taskDefinition web")
+            assert f"{reference!r} names the source account's revision 42" in field["note"]
+            assert (entry["taskDefinition"]["resolved"], entry["taskDefinition"]["applied"]) == ("web:42", "web")
+    code, out, _ = convert(capsys, "--to", "k8s", *args, "--report", "none")  # the Kubernetes objects are unchanged
+    assert code == 0 and {d["kind"] for d in docs(out)} >= {"Deployment", "Pod"}
+
+
+def test_a_family_a_revision_numbered_here_or_a_reference_outside_the_run_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    td = write(tmp_path, "td.json", TASK_DEFINITION)
+    for reference, alone in (("web", False), ("web:1", False), ("web:7", True)):
+        service = write(tmp_path, "svc.json", {**SERVICE, "taskDefinition": reference})
+        code, out, err = convert(capsys, service, *(() if alone else (td,)), "--report", "none")
+        assert code == 0, err
+        assert docs(out)[0]["spec"]["taskDefinition"] == reference
+
+
 def test_run_task_becomes_pods(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = convert(capsys, "--to", "k8s", write(tmp_path, "job.json", RUN_TASK), write(tmp_path, "td.json", TASK_DEFINITION))
     assert code == 0, err

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_a_taken_liveness_port_is_one_line_naming_the_flag() -> None:
@@ -18,3 +21,21 @@ def test_a_taken_liveness_port_is_one_line_naming_the_flag() -> None:
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"ecs-operator run: --liveness http://127.0.0.1:{port}/healthz: cannot listen on 127.0.0.1:{port}:"), line
+
+
+def test_an_unreachable_api_server_is_one_line_and_kopf_never_starts(tmp_path: Path) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    result = subprocess.run([sys.executable, "-m", "ecs_operator.cli", "run", "--liveness", "", "--connect-timeout", "0"],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "KUBECONFIG": str(kubeconfig)})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("ecs-operator run: cannot read the API server's version (GET /version): "), line

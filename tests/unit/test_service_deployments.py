@@ -115,7 +115,10 @@ def test_circuit_breaker_fails_at_the_threshold_and_rolls_back_to_the_last_compl
     assert (failed.rolloutState, failed.status, failed.failedTasks) == ("FAILED", "ACTIVE", 3)
     assert failed.rolloutStateReason == "ECS deployment circuit breaker: tasks failed to start."
     rollback = three.deployments[0]
-    assert (rollback.status, rollback.taskDefinition, rollback.configKey, rollback.rollbackOf) == ("PRIMARY", "web:1", "k1", "k2")
+    assert rollback.id == base.last_completed.id  # the last COMPLETED deployment itself, not a new one
+    assert (rollback.status, rollback.rolloutState, rollback.taskDefinition, rollback.configKey, rollback.rollbackOf) == (
+        "PRIMARY", "IN_PROGRESS", "web:1", "k1", "k2")
+    assert [d.id for d in three.deployments] == [rollback.id, new]
     assert rollback.rolloutStateReason == f"ECS deployment circuit breaker: rolling back to deploymentId {base.last_completed.id}."
     assert three.messages == [
         f"(service web) (deployment {new}) deployment failed: tasks failed to start.",
@@ -125,6 +128,33 @@ def test_circuit_breaker_fails_at_the_threshold_and_rolls_back_to_the_last_compl
     again = step(three.deployments, key="k2", td="web:2", last=three.last_completed)
     assert again.deployments[0].id == rollback.id
     assert workload_target(again) == (again.deployments[0], True)
+
+
+def test_rollback_keeps_the_completed_deployments_tasks_and_completes_it_again() -> None:
+    base = completed()
+    old = base.deployments[0].id
+    kept = [task(old, n=i) for i in range(4)]
+    rolling = step(base.deployments, key="k2", td="web:2", last=base.last_completed, tasks=kept, at=T0 + timedelta(minutes=2))
+    new = rolling.deployments[0].id
+    failing = [*kept, task(new, "PENDING", n=8)]
+    back = step(rolling.deployments, key="k2", td="web:2", last=base.last_completed, tasks=failing, failed={new: 3})
+    assert [(d.id, d.status, d.rolloutState, d.runningCount, d.desiredCount) for d in back.deployments] == [
+        (old, "PRIMARY", "IN_PROGRESS", 4, 4), (new, "ACTIVE", "FAILED", 0, 1)]
+    assert workload_target(back) == (back.deployments[0], True)  # the old template: its ReplicaSet and tasks stay
+    done = step(back.deployments, key="k2", td="web:2", last=back.last_completed, tasks=kept, at=T0 + timedelta(minutes=3))
+    assert [(d.id, d.status, d.rolloutState) for d in done.deployments] == [(old, "PRIMARY", "COMPLETED")]
+    assert done.last_completed is not None and done.last_completed.id == old
+    assert done.messages[0] == f"(service web) (deployment {old}) deployment completed."
+
+
+def test_rollback_to_a_completed_deployment_without_tasks_left_keeps_its_id() -> None:
+    base = completed()
+    old = base.deployments[0].id
+    rolling = step(base.deployments, key="k2", td="web:2", last=base.last_completed, at=T0 + timedelta(minutes=2))
+    gone = step(rolling.deployments, key="k2", td="web:2", last=base.last_completed)  # minimumHealthyPercent 0
+    assert [d.id for d in gone.deployments] == [rolling.deployments[0].id]
+    back = step(gone.deployments, key="k2", td="web:2", last=base.last_completed, failed={rolling.deployments[0].id: 3})
+    assert [(d.id, d.status, d.rolloutState, d.desiredCount) for d in back.deployments][0] == (old, "PRIMARY", "IN_PROGRESS", 4)
 
 
 def test_without_rollback_the_failed_deployment_launches_nothing_and_the_last_completed_keeps_running() -> None:
@@ -177,6 +207,8 @@ def test_counts_pending_and_running_per_deployment() -> None:
 def test_started_and_stopped_messages_name_every_task() -> None:
     assert started_event("web", ["a", "b"]) == "(service web) has started 2 tasks: (task a) (task b)."
     assert stopped_event("web", ["a"]) == "(service web) has stopped 1 running tasks: (task a)."
+    assert stopped_event("web", ["a", "b"], "Essential container in task exited") == (
+        "(service web) has stopped 2 running tasks: (task a) (task b). Reason: Essential container in task exited")
 
 
 def test_events_newest_first_with_state_messages_repeated_only_after_a_change() -> None:

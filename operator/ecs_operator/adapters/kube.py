@@ -115,6 +115,10 @@ class Kube:
         query = [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
         return list(self._call("GET", RESOURCES[kind].path(namespace), query=query).get("items") or [])
 
+    def server_version(self) -> dict[str, Any]:
+        """The API server's /version (major, minor, gitVersion)."""
+        return self._call("GET", "/version")
+
     # -- writing -------------------------------------------------------------------------------
     def apply(self, obj: dict[str, Any], uid: str | None = None) -> dict[str, Any]:
         """Server-side apply (forced) under the operator's field manager, only to an object controlled

@@ -16,7 +16,9 @@ def custom_resource(c: Conversion) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": c.name}
     if c.namespace:
         metadata["namespace"] = c.namespace
-    return {"apiVersion": API, "kind": c.obj.kind, "metadata": metadata, "spec": c.obj.spec}
+    applied = (c.task_definition or {}).get("applied")
+    spec = {**c.obj.spec, "taskDefinition": applied} if applied else c.obj.spec
+    return {"apiVersion": API, "kind": c.obj.kind, "metadata": metadata, "spec": spec}
 
 
 def output_objects(conversions: list[Conversion], to: Target) -> list[dict[str, Any]]:

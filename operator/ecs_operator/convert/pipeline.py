@@ -48,7 +48,8 @@ class Conversion:
     """The plain Kubernetes objects (`--to k8s`)."""
     note: str = ""
     task_definition: dict[str, Any] | None = None
-    """Services and tasks: which task definition they run and where its report is."""
+    """Services and tasks: which task definition they run and where its report is; `applied`: the
+    taskDefinition their custom resource names when it differs from the input's (see _mapped_reference)."""
     revision: Revision | None = None
     """Task definitions: the revision services and tasks of the same run resolve to."""
 
@@ -184,6 +185,9 @@ def _launch(c: Conversion, to: Target, settings: Settings,
     assert found.revision is not None
     c.task_definition = {"reference": ref, "resolved": found.revision.name, "file": found.obj.document.file,
                          "index": found.index, "note": f"its fields are reported with it ({found.label})"}
+    mapped = _mapped_reference(c, ref, found) if to == "crs" else None
+    if mapped is not None:
+        c.task_definition["applied"] = mapped[0]
     cluster, namespace = c.model.cluster or DEFAULT_CLUSTER, c.namespace or ""
     if c.obj.kind == "Service":
         from ecs_operator.translate.service import service_objects  # only runs with services need it
@@ -203,8 +207,24 @@ def _launch(c: Conversion, to: Target, settings: Settings,
         plan = task_pods(c.model, name=c.name, namespace=namespace, revision=found.revision, cluster=cluster,
                          settings=settings, policy=ALLOW_ALL)
         c.objects = [*plan.pods, *plan.extra]
+    if mapped is not None:
+        plan.report.approximated("taskDefinition", f"taskDefinition {mapped[0]}", mapped[1])
     c.fields = plan.report.entries(_ecs_json(c))
     return [InputProblem(where, _problem_path(c, p.path), p.message) for p in plan.problems]
+
+
+def _mapped_reference(c: Conversion, ref: str, found: Conversion) -> tuple[str, str] | None:
+    """A revision number in the input is the source account's: the operator numbers the revisions it
+    registers itself (a new TaskDefinition registers family:1), so `family:42` would name nothing once
+    applied. The custom resource names the family instead: its latest ACTIVE revision, the one this run's
+    TaskDefinition registers (docs/conversion.md). Returns that reference and the report's note."""
+    family, number = parse_task_definition_ref(ref)
+    if "revision" not in found.obj.dropped or (number is None and not ref.startswith("arn:")):
+        return None  # no number of the source account's (a RegisterTaskDefinition input is family:1 here too)
+    return family, (
+        f"{ref!r} names the source account's revision {found.obj.revision} of {found.label}; the operator numbers "
+        f"the revisions it registers itself ({family}:1 for a new TaskDefinition), so the {c.obj.kind} names the "
+        f"family {family!r}: its latest ACTIVE revision, the one that TaskDefinition registers once applied")
 
 
 def _problem_path(c: Conversion, path: str) -> str:

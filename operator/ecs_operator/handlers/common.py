@@ -38,8 +38,13 @@ def problems_text(problems: list[Problem]) -> str:
 
 def ready(status: Mapping[str, Any], body: Mapping[str, Any], ok: bool, reason: str, message: str) -> list[dict[str, Any]]:
     """The Ready condition, with a Warning Event when it turns False for a new reason."""
-    conditions = status.get("conditions") or []
-    previous = next((c for c in conditions if c.get("type") == "Ready"), None)
+    return condition(status.get("conditions") or [], body, "Ready", ok, reason, message)
+
+
+def condition(conditions: list[dict[str, Any]], body: Mapping[str, Any], type_: str, ok: bool, reason: str,
+              message: str) -> list[dict[str, Any]]:
+    """The conditions with `type_` set, with a Warning Event when it turns False for a new reason or message."""
+    previous = next((c for c in conditions if c.get("type") == type_), None)
     if not ok and (previous is None or previous.get("reason") != reason or previous.get("message") != message[:1024]):
         notify(body, type="Warning", reason=reason, message=message)
-    return set_condition(conditions, "Ready", ok, reason, message, body["metadata"].get("generation"), now())
+    return set_condition(conditions, type_, ok, reason, message, body["metadata"].get("generation"), now())

@@ -68,15 +68,19 @@ def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> di
 
 
 @kopf.index(*CLUSTERS)
-def clusters(name: str, namespace: str, spec: kopf.Spec, uid: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """(namespace, clusterName) -> the Cluster."""
-    return {(namespace, spec.get("clusterName") or name): {"name": name, "uid": uid, "spec": copy.deepcopy(dict(spec))}}
+def clusters(name: str, namespace: str, spec: kopf.Spec, uid: str, meta: kopf.Meta, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, clusterName) -> the Cluster; `deleting`: when its deletion was asked for (or None)."""
+    return {(namespace, spec.get("clusterName") or name): {"name": name, "uid": uid, "spec": copy.deepcopy(dict(spec)),
+                                                          "deleting": meta.get("deletionTimestamp")}}
 
 
 @kopf.index(*SERVICES)
-def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """(namespace, cluster) -> the ECS services in it."""
-    return {(namespace, spec.get("cluster") or "default"): {"name": name, "status": status.get("status", "ACTIVE")}}
+def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
+                     **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, cluster) -> the ECS services in it; `launched`: it has deployments (it joined the cluster)."""
+    return {(namespace, spec.get("cluster") or "default"): {
+        "name": name, "status": status.get("status", "ACTIVE"),
+        "created": meta.get("creationTimestamp"), "launched": bool(status.get("deployments"))}}
 
 
 @kopf.index(*TASKS)

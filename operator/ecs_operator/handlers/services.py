@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -28,7 +29,8 @@ from pydantic import ValidationError
 from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube, OwnershipConflict
-from ecs_operator.arns import cluster_arn, service_arn
+from ecs_operator.arns import cluster_arn, service_arn, task_arn
+from ecs_operator.lifecycle.cluster_deletion import inactive_message, too_late
 from ecs_operator.lifecycle.placement_failures import unable_to_place_event
 from ecs_operator.lifecycle.pods import health_settings, parse_time, pod_containers, unschedulable_message
 from ecs_operator.lifecycle.service_deployments import (
@@ -41,7 +43,9 @@ from ecs_operator.lifecycle.service_deployments import (
     stopped_event,
     workload_target,
 )
-from ecs_operator.lifecycle.task_state import new_record, observe, stop_for
+from ecs_operator.lifecycle.records import TaskRecord
+from ecs_operator.lifecycle.service_tasks import HEALTH_CHECKS_FAILED, keep, scaling_stop, stopped_record
+from ecs_operator.lifecycle.task_state import Stop, new_record, observe, stop_for
 from ecs_operator.models import ServiceSpec, problems_from_validation_error, validate
 from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.ownership import CONFLICT_REASON, Conflict, conflict, conflicts_text, controller_of
@@ -64,6 +68,9 @@ DEPLOYMENT_LABEL = f"{API_GROUP}/deployment"
 APPLIED = f"{API_GROUP}/applied-hash"
 """Annotation on each child: the hash of what was last applied (no write while it still matches)."""
 FORCE_DELETE = f"{API_GROUP}/force-delete"
+FORCE_NEW_DEPLOYMENT = f"{API_GROUP}/force-new-deployment"
+"""Service annotation: a new value starts a new deployment of the same revision (UpdateService's
+forceNewDeployment; as `kubectl rollout restart` writes restartedAt)."""
 """Annotation "true" on a Service: delete it without draining its tasks first (DeleteService force)."""
 TRIGGERS = ("networkConfiguration", "loadBalancers", "serviceRegistries", "serviceConnectConfiguration",
             "volumeConfigurations", "platformVersion")
@@ -83,9 +90,11 @@ _written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
 # What Pod events saw since the service's last reconcile (consumed by it, under _pending_guard), by
 # (namespace, service UID): a re-created Service of the same name never reports its predecessor's tasks.
 _started: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
-_stopped: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+_stopped: defaultdict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+"""The Pods the scheduler stopped, as last seen (their records are made at the reconcile)."""
 _stopping: set[str] = set()
-"""Pods this process deleted as failed: a second look before the deletion shows must not count them again."""
+"""Pods this process deletes as failed: a second look before the deletion shows must not count them
+again, and their DELETED event is no stop of the scheduler's."""
 _wakeups: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
 _generations: dict[tuple[str, str], int | None] = {}
 _pending_guard = threading.Lock()
@@ -236,15 +245,15 @@ async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels
         return
     key = (namespace, service["metadata"]["uid"])
     task_id = body.metadata.uid.replace("-", "")
-    # a task that exited or failed to start stopped by itself: not a stop of the scheduler's
-    scheduler_stop = type == "DELETED" and stop_for(dict(body)) is None
     with _pending_guard:
         if type == "ADDED":
             _started[key].append(task_id)
         elif type == "DELETED":
+            failed = body.metadata.uid in _stopping
             _stopping.discard(body.metadata.uid)
-            if scheduler_stop:
-                _stopped[key].append(task_id)
+            # a task that exited or failed to start stopped by itself: not a stop of the scheduler's
+            if not failed and stop_for(dict(body)) is None:
+                _stopped[key].append(copy.deepcopy(dict(body)))
     wake(namespace, name)
 
 
@@ -315,21 +324,25 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     if cluster is None:
         return _refuse(kube, service, current, "ClusterNotFoundException",
                        f"Cluster not found: no Cluster named {cluster_name!r} in namespace {namespace}", retry=True)
+    if too_late(meta.get("creationTimestamp"), bool(current.get("deployments")), cluster["deleting"]):
+        return _refuse(kube, service, current, "ClusterNotFoundException", inactive_message(cluster_name, namespace), retry=True)
     deployments = [Deployment.model_validate(d) for d in current.get("deployments") or []]
-    trigger = _config_key(svc, svc.taskDefinition or "")
+    force = (meta.get("annotations") or {}).get(FORCE_NEW_DEPLOYMENT)
+    trigger = _config_key(svc, svc.taskDefinition or "", force)
     try:
-        revision, spec_key = _requested(svc, deployments, current.get("deploymentTrigger") == trigger, namespace, ix, settings)
+        revision, spec_key = _requested(svc, deployments, current.get("deploymentTrigger") == trigger, namespace, ix, settings, force)
     except UnknownTaskDefinition as e:
         return _refuse(kube, service, current, "TaskDefinitionNotFound", f"taskDefinition: {e}", retry=True)
 
     label = L.group_label_value(name)
     moment = now()
     pods = [p for p in ix.service_pods.get((namespace, label), []) if not p["metadata"].get("deletionTimestamp")]
-    pods, failed, messages = _stop_failed_tasks(kube, pods, svc, ecs_name, moment)
+    pods, failed, failures = _stop_failed_tasks(kube, pods, svc, moment)
     with _pending_guard:
         key = (namespace, meta["uid"])
         started, stopped = _started.pop(key, []), _stopped.pop(key, [])
-    messages = ([started_event(ecs_name, started)] if started else []) + ([stopped_event(ecs_name, stopped)] if stopped else []) + messages
+    messages = ([started_event(ecs_name, started)] if started else []) + (
+        [stopped_event(ecs_name, [_task_id(p) for p in stopped])] if stopped else []) + _failure_events(ecs_name, failures)
 
     daemon = svc.schedulingStrategy == "DAEMON"
     daemon_sets = list(ix.service_daemon_sets.get((namespace, meta["uid"]), []))
@@ -345,6 +358,10 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     )
     desired = step.deployments[0].desiredCount if daemon else (svc.desiredCount or 0)
     target, launch = workload_target(step)
+    stopped_tasks = keep(current.get("stoppedTasks") or [], [
+        _stopped_record(pod, stop, moment, settings, cluster_name)
+        for pod, stop in [*failures, *((p, scaling_stop(target.id)) for p in stopped)]
+    ], moment, settings.stopped_task_ttl_seconds)
     connect = connect_namespace(svc, cluster_connect_default(cluster))
     if target.taskDefinition != revision.name:  # a rollback, or back to the last completed revision
         revision = resolve_revision(target.taskDefinition, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=True)
@@ -360,7 +377,8 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
         owner=owner_reference(service),
         template_labels={DEPLOYMENT_LABEL: _digits(target.id)},
         connect_namespace=connect or "",
-        host_aliases=connect_hosts(namespace, name, connect, ix) if connect is not None else None,
+        host_aliases=_started_hosts(daemon_sets or ix.service_deployments.get((namespace, meta["uid"]), []), _digits(target.id),
+                                    lambda: connect_hosts(namespace, name, connect, ix) if connect is not None else None),
     )
     if plan.problems:
         return _refuse(kube, service, current, "InvalidParameterException", problems_text(plan.problems))
@@ -380,12 +398,26 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
 
     events, fresh = add_events(current.get("events") or [], messages, moment)
     for message in fresh:
-        kopf.event(service, type="Warning" if "unable" in message or "failed" in message else "Normal",
+        kopf.event(service, type="Warning" if any(w in message for w in ("unable", "failed", ". Reason: ")) else "Normal",
                    reason="ServiceEvent", message=message)
     status = _status(current, service, svc, step, desired, events, plan, revision, trigger, settings, cluster_name, refusals)
     status["conditions"] = connect_condition(status["conditions"], service, connect is not None, plan.unserved)
+    status.pop("stoppedTasks", None)
+    if stopped_tasks:
+        status["stoppedTasks"] = stopped_tasks
     _write(kube, service, current, status)
     return _next_check(pods, svc.healthCheckGracePeriodSeconds or 0, settings.service_task_ready_seconds, moment)
+
+
+def _started_hosts(workloads: Any, deployment: str, current: Callable[[], list[dict[str, Any]] | None]) -> list[dict[str, Any]] | None:
+    """The Service Connect names of deployment `deployment`'s tasks: those its workload started with, or the
+    current ones for a new deployment. ECS gives a task the endpoints that existed when its deployment
+    started; later ones need a new deployment (docs/ecs-semantics.md §Service Connect)."""
+    for workload in workloads:
+        template = (workload.get("spec") or {}).get("template") or {}
+        if ((template.get("metadata") or {}).get("labels") or {}).get(DEPLOYMENT_LABEL) == deployment:
+            return copy.deepcopy((template.get("spec") or {}).get("hostAliases"))
+    return current()
 
 
 def _member_of(svc: ServiceSpec, revision: Revision) -> bool:
@@ -396,7 +428,7 @@ def _member_of(svc: ServiceSpec, revision: Revision) -> bool:
 
 
 def _requested(svc: ServiceSpec, deployments: list[Deployment], unchanged: bool, namespace: str, ix: Any,
-               settings: Settings) -> tuple[Revision, str]:
+               settings: Settings, force: str | None) -> tuple[Revision, str]:
     """The revision the spec asks for and its deployment key. A spec that asks for what it asked
     before starts no new deployment, even if its family has a newer revision now (as UpdateService)."""
     primary = deployments[0] if deployments else None
@@ -404,45 +436,77 @@ def _requested(svc: ServiceSpec, deployments: list[Deployment], unchanged: bool,
         revision = resolve_revision(primary.taskDefinition, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=True)
         return revision, primary.rollbackOf or primary.configKey
     revision = resolve_revision(svc.taskDefinition or "", namespace, ix.revisions, ix.task_definitions, settings)
-    return revision, _config_key(svc, revision.name)
+    return revision, _config_key(svc, revision.name, force)
 
 
-def _stop_failed_tasks(kube: Kube, pods: list[dict[str, Any]], svc: ServiceSpec, ecs_name: str,
-                       moment: datetime) -> tuple[list[dict[str, Any]], dict[str, int], list[str]]:
+def _stop_failed_tasks(kube: Kube, pods: list[dict[str, Any]], svc: ServiceSpec, moment: datetime
+                       ) -> tuple[list[dict[str, Any]], dict[str, int], list[tuple[dict[str, Any], Stop]]]:
     """Stops what ECS would stop (an essential container exited, the task cannot start, unhealthy
-    past healthCheckGracePeriodSeconds): the remaining pods, failed tasks per deployment, events.
-    Deletions run in parallel: a crash-looping service can leave many stopped tasks at once."""
+    past healthCheckGracePeriodSeconds): the remaining pods, failed tasks per deployment, and the
+    stopped pods with ECS's reason. Deletions run in parallel: a crash-looping service can leave
+    many stopped tasks at once."""
     with _pending_guard:
         candidates = [p for p in pods if p["metadata"]["uid"] not in _stopping]
     grace = svc.healthCheckGracePeriodSeconds or 0
-    reasons = {p["metadata"]["uid"]: _stop_reason(p, grace, ecs_name, moment) for p in candidates}
+    reasons = {p["metadata"]["uid"]: _failure(p, grace, moment) for p in candidates}
     doomed = [p for p in candidates if reasons[p["metadata"]["uid"]] is not None]
 
     def stop(pod: dict[str, Any]) -> bool:
         meta = pod["metadata"]
-        return kube.delete("Pod", meta["namespace"], meta["name"], uid=meta["uid"],
-                           grace_seconds=(pod.get("spec") or {}).get("terminationGracePeriodSeconds"))
+        with _pending_guard:  # before the deletion: its DELETED event may come before the call returns
+            _stopping.add(meta["uid"])
+        deleted = kube.delete("Pod", meta["namespace"], meta["name"], uid=meta["uid"],
+                              grace_seconds=(pod.get("spec") or {}).get("terminationGracePeriodSeconds"))
+        if not deleted:
+            with _pending_guard:
+                _stopping.discard(meta["uid"])
+        return deleted
 
     failed: defaultdict[str, int] = defaultdict(int)
-    messages: list[str] = []
+    stopped: list[tuple[dict[str, Any], Stop]] = []
     for pod, deleted in zip(doomed, _deleter.map(stop, doomed)):
         if deleted:
-            with _pending_guard:
-                _stopping.add(pod["metadata"]["uid"])
-            failed[f"ecs-svc/{(pod['metadata'].get('labels') or {}).get(DEPLOYMENT_LABEL, '')}"] += 1
-            messages += filter(None, [reasons[pod["metadata"]["uid"]]])
-    return [p for p in candidates if reasons[p["metadata"]["uid"]] is None], dict(failed), messages
+            failed[_deployment_id(pod)] += 1
+            stopped.append((pod, reasons[pod["metadata"]["uid"]]))  # type: ignore[arg-type]
+    return [p for p in candidates if reasons[p["metadata"]["uid"]] is None], dict(failed), stopped
 
 
-def _stop_reason(pod: dict[str, Any], grace: int, ecs_name: str, moment: datetime) -> str | None:
-    """None to keep the task; otherwise ECS's event for stopping it ('' when ECS posts none)."""
-    if stop_for(pod) is not None:
-        return ""
+def _failure(pod: dict[str, Any], grace: int, moment: datetime) -> Stop | None:
+    """None to keep the task; otherwise why ECS stops it."""
+    stop = stop_for(pod)
+    if stop is not None:
+        return stop
     record = observe(pod, new_record(pod["metadata"]["name"]), moment)
     started = parse_time(record.startedAt)
     if record.healthStatus == "UNHEALTHY" and started is not None and (moment - started).total_seconds() >= grace:
-        return f"(service {ecs_name}) (task {pod['metadata']['uid'].replace('-', '')}) failed container health checks."
+        return Stop("ServiceSchedulerInitiated", HEALTH_CHECKS_FAILED)
     return None
+
+
+def _failure_events(ecs_name: str, failures: list[tuple[dict[str, Any], Stop]]) -> list[str]:
+    """ECS's events for failed tasks: each one failing its health checks, then the stops by reason."""
+    messages = [f"(service {ecs_name}) (task {_task_id(p)}) failed container health checks."
+                for p, stop in failures if stop.reason == HEALTH_CHECKS_FAILED]
+    by_reason: dict[str, list[str]] = {}
+    for pod, stop in failures:
+        by_reason.setdefault(stop.reason, []).append(_task_id(pod))
+    return messages + [stopped_event(ecs_name, ids, reason) for reason, ids in by_reason.items()]
+
+
+def _stopped_record(pod: dict[str, Any], stop: Stop, moment: datetime, settings: Settings, cluster_name: str) -> TaskRecord:
+    annotations = pod["metadata"].get("annotations") or {}
+    return stopped_record(pod, stop, moment, task_arn=task_arn(settings, cluster_name, _task_id(pod)),
+                          started_by=_deployment_id(pod), group=annotations.get(L.GROUP),
+                          task_definition_arn=annotations.get(L.TASK_DEFINITION_ARN))
+
+
+def _task_id(pod: dict[str, Any]) -> str:
+    return pod["metadata"]["uid"].replace("-", "")
+
+
+def _deployment_id(pod: dict[str, Any]) -> str:
+    """The ECS deployment that started the task (its startedBy)."""
+    return f"ecs-svc/{(pod['metadata'].get('labels') or {}).get(DEPLOYMENT_LABEL, '')}"
 
 
 def _next_check(pods: list[dict[str, Any]], grace: int, ready_seconds: int, moment: datetime) -> float | None:
@@ -566,7 +630,7 @@ def _task_view(pod: dict[str, Any], moment: datetime) -> TaskView:
     essential = set(annotations.get(L.ESSENTIAL_CONTAINERS, "").split(","))
     return TaskView(
         task_id=pod["metadata"].get("uid", "").replace("-", ""),
-        deployment=f"ecs-svc/{(pod['metadata'].get('labels') or {}).get(DEPLOYMENT_LABEL, '')}",
+        deployment=_deployment_id(pod),
         last_status=record.lastStatus,
         health_status=record.healthStatus,
         essential_health_check=bool(essential & set(health_settings(pod))),
@@ -579,8 +643,10 @@ def _digits(deployment_id: str) -> str:
     return deployment_id.split("/")[-1]
 
 
-def _config_key(svc: ServiceSpec, revision: str) -> str:
+def _config_key(svc: ServiceSpec, revision: str, force: str | None) -> str:
     triggers = {k: v for k, v in svc.to_json().items() if k in TRIGGERS}
+    if force:
+        triggers[FORCE_NEW_DEPLOYMENT] = force
     return hashlib.sha256(json.dumps([revision, triggers], sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube, OwnershipConflict
 from ecs_operator.arns import cluster_arn, parse_task_definition_ref, task_arn
+from ecs_operator.lifecycle.cluster_deletion import inactive_message, too_late
 from ecs_operator.lifecycle.health import health_deadline
 from ecs_operator.lifecycle.placement_failures import placement_failure_reasons
 from ecs_operator.lifecycle.pods import parse_time, unschedulable_message
@@ -279,6 +280,8 @@ def _launch(kube: Kube, settings: Settings, task_body: dict[str, Any], current: 
             raise Waiting()
         raise Refused("ClusterNotFoundException",
                       f"cluster: Cluster not found: no Cluster named {cluster_name!r} in namespace {namespace}")
+    if too_late(meta.get("creationTimestamp"), False, cluster["deleting"]):
+        raise Refused("ClusterNotFoundException", inactive_message(cluster_name, namespace))
     revision = _revision(task.taskDefinition, namespace, views, settings, young)
     default_strategy = [CapacityProviderStrategyItem.model_validate(i)
                         for i in cluster["spec"].get("defaultCapacityProviderStrategy") or []]

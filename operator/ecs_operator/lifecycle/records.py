@@ -53,6 +53,10 @@ class TaskRecord(Record):
     containerInstance: str | None = None
     """The node (container instance) the task runs on."""
     availabilityZone: str | None = None
+    startedBy: str | None = None
+    """A service task: the deployment that started it (ecs-svc/...)."""
+    group: str | None = None
+    taskDefinitionArn: str | None = None
     containers: list[ContainerRecord] = []
     version: int = 1
     """Incremented on each change of lastStatus, as ECS does."""

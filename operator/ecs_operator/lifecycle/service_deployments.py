@@ -3,8 +3,8 @@
 Pure: the caller passes the previous status, the tasks (Pods) as observed, and the clock. ECS
 starts a new PRIMARY deployment when the task definition (or another deployment-triggering
 setting) changes; older ones are ACTIVE until their tasks are gone. The circuit breaker fails a
-deployment after enough failed tasks and, with rollback, starts a deployment back to the last
-COMPLETED one (ecs-semantics.md 4.2-4.5).
+deployment after enough failed tasks and, with rollback, returns the last COMPLETED deployment to
+IN_PROGRESS, same id and tasks (docs/ecs-semantics.md §Circuit breaker rollback).
 """
 
 from __future__ import annotations
@@ -109,8 +109,7 @@ def advance(
         if d is not primary:
             d.desiredCount = d.runningCount + d.pendingCount
         d.updatedAt = stamp if failed.get(d.id) else d.updatedAt
-    counted = _desired(desired_count, primary)
-    primary.desiredCount = primary.desiredCount if counted is None else counted
+    counted = _count(primary, desired_count)
 
     if primary.rolloutState == "IN_PROGRESS" and breaker is not None and breaker.enable:
         threshold = circuit_breaker_threshold(primary.desiredCount, threshold_configuration)
@@ -121,15 +120,9 @@ def advance(
             out.messages.append(f"(service {service}) (deployment {primary.id}) deployment failed: tasks failed to start.")
             target = out.last_completed
             if breaker.rollback and target is not None and target.configKey != primary.configKey:
-                failed_key = primary.configKey
-                rollback = _start(out, service_uid, target.taskDefinition, target.configKey, stamp)
-                rollback.rollbackOf = failed_key
-                rollback.rolloutStateReason = (
-                    f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}."
-                )
+                primary = _return_to(out, target, primary.configKey, stamp)
                 out.messages.append(f"(service {service}) rolling back to deployment {target.id}.")
-                primary = rollback
-                counted = _desired(desired_count, primary)
+                counted = _count(primary, desired_count)
 
     healthy = sum(
         1
@@ -163,9 +156,13 @@ def advance(
     return out
 
 
-def _desired(desired_count: int | Mapping[str, int], primary: Deployment) -> int | None:
-    """The primary deployment's desiredCount; None while a DAEMON deployment's instances are not counted."""
-    return desired_count if isinstance(desired_count, int) else desired_count.get(primary.id)
+def _count(primary: Deployment, desired_count: int | Mapping[str, int]) -> int | None:
+    """Sets the primary deployment's desiredCount and returns it; None, leaving the count as it was,
+    while a DAEMON deployment's instances are not counted."""
+    counted = desired_count if isinstance(desired_count, int) else desired_count.get(primary.id)
+    if counted is not None:
+        primary.desiredCount = counted
+    return counted
 
 
 def workload_target(step: Advance) -> tuple[Deployment, bool]:
@@ -183,10 +180,32 @@ def workload_target(step: Advance) -> tuple[Deployment, bool]:
     return primary, False
 
 
-def _start(out: Advance, service_uid: str, task_definition: str, config_key: str, stamp: str) -> Deployment:
+def _return_to(out: Advance, completed: Deployment, failed_key: str, stamp: str) -> Deployment:
+    """Rollback: the last COMPLETED deployment is PRIMARY and IN_PROGRESS again, with its id and the
+    tasks it still has (a copy of it when none are left); the failed one stays ACTIVE, FAILED, until
+    its tasks are stopped (docs/ecs-semantics.md §Circuit breaker rollback)."""
+    _demote(out)
+    back = next((d for d in out.deployments if d.id == completed.id), None)
+    if back is None:
+        back = completed.model_copy(update={"runningCount": 0, "pendingCount": 0})
+    else:
+        out.deployments.remove(back)
+    back.status, back.rolloutState, back.rollbackOf = "PRIMARY", "IN_PROGRESS", failed_key
+    back.rolloutStateReason = f"ECS deployment circuit breaker: rolling back to deploymentId {completed.id}."
+    back.updatedAt = stamp
+    out.deployments.insert(0, back)
+    return back
+
+
+def _demote(out: Advance) -> None:
+    """The PRIMARY deployment turns ACTIVE: it only keeps (until they are replaced) the tasks it has."""
     for d in out.deployments:
         if d.status == "PRIMARY":
-            d.status = "ACTIVE"
+            d.status, d.desiredCount = "ACTIVE", d.runningCount + d.pendingCount
+
+
+def _start(out: Advance, service_uid: str, task_definition: str, config_key: str, stamp: str) -> Deployment:
+    _demote(out)
     new = Deployment(
         id=deployment_id(service_uid, config_key, stamp),
         taskDefinition=task_definition,
@@ -204,9 +223,11 @@ def started_event(service: str, task_ids: list[str]) -> str:
     return f"(service {service}) has started {len(task_ids)} tasks: " + " ".join(f"(task {t})" for t in task_ids) + "."
 
 
-def stopped_event(service: str, task_ids: list[str]) -> str:
-    """ECS's message for the tasks one scheduling pass stopped."""
-    return f"(service {service}) has stopped {len(task_ids)} running tasks: " + " ".join(f"(task {t})" for t in task_ids) + "."
+def stopped_event(service: str, task_ids: list[str], reason: str | None = None) -> str:
+    """ECS's message for the tasks one scheduling pass stopped; tasks that failed name their
+    stoppedReason (docs/ecs-semantics.md §Stopped service tasks)."""
+    message = f"(service {service}) has stopped {len(task_ids)} running tasks: " + " ".join(f"(task {t})" for t in task_ids) + "."
+    return f"{message} Reason: {reason}" if reason else message
 
 
 def _is_change(message: str) -> bool:

@@ -251,7 +251,7 @@ SERVICE: list[tuple[str, Verdict, str, str]] = [
     *_STRATEGY,
     ("role", U, "", "no IAM service-linked roles"),
     ("deploymentConfiguration", E, "Deployment strategy + operator", ""),
-    ("deploymentConfiguration.deploymentCircuitBreaker", E, "operator", "failed tasks counted per deployment; rollback re-applies the last COMPLETED revision"),
+    ("deploymentConfiguration.deploymentCircuitBreaker", E, "operator", "failed tasks counted per deployment; rollback returns the last COMPLETED deployment to IN_PROGRESS (same id, its tasks kept)"),
     ("deploymentConfiguration.deploymentCircuitBreaker.enable", E, "operator", ""),
     ("deploymentConfiguration.deploymentCircuitBreaker.rollback", E, "operator", ""),
     ("deploymentConfiguration.deploymentCircuitBreaker.resetOnHealthyTask", E, "operator", ""),
