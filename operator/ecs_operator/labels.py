@@ -24,6 +24,10 @@ CAPACITY_PROVIDER = f"{API_GROUP}/capacity-provider"
 """Node label: the capacity provider (node pool) the node belongs to. Also on Pods placed by one."""
 ATTRIBUTE_PREFIX = f"attributes.{API_GROUP}/"
 """Node labels `attributes.ecs.operator.dev/<name>` are the instance's custom ECS attributes."""
+MEMBER_OF_PREFIX = f"memberof.{API_GROUP}/"
+"""Node labels `memberof.ecs.operator.dev/<hash>` = "true": a memberOf expression the operator evaluates
+itself holds on the node now (handlers/member_of.py keeps them current; docs/ecs-semantics.md §memberOf is
+evaluated at placement time)."""
 
 # ECS built-in attributes and the well-known node labels that carry them.
 BUILTIN_ATTRIBUTES: dict[str, str] = {
@@ -70,6 +74,13 @@ def group_label_value(group: str) -> str:
     digest = hashlib.sha256(group.encode()).hexdigest()[:16]
     head = re.sub(r"[^-A-Za-z0-9_.]", "-", value)[:40].strip("-_.")
     return f"{head}-{digest}" if head else digest
+
+
+def member_of_label(expression: str, namespace: str | None) -> str:
+    """The node label that says `expression` holds on the node: a stable hash of the expression, and of the
+    namespace when the expression depends on the tasks of its cluster (a namespace's clusters are its own)."""
+    scope = f"{namespace}\n" if namespace is not None else ""
+    return MEMBER_OF_PREFIX + hashlib.sha256(f"{scope}{expression}".encode()).hexdigest()[:20]
 
 
 def attribute_label(name: str) -> str:

@@ -616,6 +616,8 @@ def test_the_service_accounts_node_and_child_writes_are_narrowed(sandbox: Cluste
                    ("label", "node", foreign, "ecs.operator.dev/draining=true"),
                    ("annotate", "node", foreign, "ecs.operator.dev/cordoned-for-draining=true"),
                    ("label", "node", foreign, "attributes.ecs.operator.dev/gpu=yes"),
+                   ("label", "node", foreign, "memberof.ecs.operator.dev/0123456789abcdef0123=true"),
+                   ("label", "node", foreign, "memberof.ecs.operator.dev/0123456789abcdef0123-"),
                    ("patch", "node", foreign, "-p", '{"spec": {"unschedulable": true}}'),
                    ("patch", "node", foreign, "-p", '{"spec": {"unschedulable": false}}'),
                    ("label", "node", foreign, "ecs.operator.dev/draining-")]

@@ -81,10 +81,11 @@ def test_web_app_example(sandbox: Cluster, namespace: str, running_operator: Ope
     pods = sandbox.kubectl_json("get", "pods", "-n", namespace, "-l", f"{API_GROUP}/service=web-app")["items"]
     running = [p for p in pods if p["status"]["phase"] == "Running" and not p["metadata"].get("deletionTimestamp")]
     assert len(running) == 2
-    init = {c["name"]: c for c in running[0]["spec"]["initContainers"]}
-    assert init["migrate"].get("restartPolicy") is None  # runs to completion (SUCCESS) before app starts
-    assert init["redis"]["restartPolicy"] == "Always" and "startupProbe" in init["redis"]  # app waits for HEALTHY
-    assert [c["name"] for c in running[0]["spec"]["containers"]] == ["app"]
+    (migrate,) = running[0]["spec"]["initContainers"]
+    assert migrate["name"] == "migrate" and migrate.get("restartPolicy") is None  # runs to completion (SUCCESS) before app starts
+    redis, app = running[0]["spec"]["containers"]
+    assert (redis["name"], app["name"]) == ("redis", "app")  # started in this order
+    assert "postStart" in redis["lifecycle"]  # app waits for HEALTHY: redis's hook holds it until its check passes
 
 
 def test_fargate_web_service_example(sandbox: Cluster, namespace: str, running_operator: Operator) -> None:

@@ -30,12 +30,16 @@ from service_support import (
     status,
     steady,
     task_definition,
+    watch_pods,
+    watch_services,
 )
+from tenant_support import make_tenant
 
 from ecs_operator import API_GROUP
 from ecs_operator import labels as L
 from ecs_operator.instances import registration_labels
 from ecs_operator.models.common import CapacityProviderStrategyItem
+from ecs_operator.placement.affinity import MAX_MAINTAINED_LABELS
 from ecs_operator.scaling.strategy_split import split
 
 UNABLE = "(service web) was unable to place a task because no container instance met all of its requirements."
@@ -204,6 +208,142 @@ def test_impossible_member_of_leaves_tasks_unplaced_with_ecs_event(sandbox: Any,
     assert all(not p["spec"].get("nodeName") for p in pods(sandbox, namespace))
     unable = [m for m in messages(state) if m.startswith(UNABLE)]
     assert len(unable) == 1 and "ATTRIBUTE" in unable[0]
+
+
+def member_of_label(deployment: dict[str, Any]) -> str | None:
+    """The operator-maintained node label the Deployment's Pods require (None if the template names none)."""
+    required = (((deployment["spec"]["template"]["spec"].get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    keys = {r["key"] for t in required.get("nodeSelectorTerms") or [] for r in t.get("matchExpressions") or []}
+    return next((k for k in sorted(keys) if k.startswith(L.MEMBER_OF_PREFIX)), None)
+
+
+def labelled(sandbox: Any, key: str) -> set[str]:
+    """The nodes that carry `key` = "true"."""
+    return {n["metadata"]["name"] for n in sandbox.kubectl_json("get", "nodes", "-l", f"{key}=true")["items"]}
+
+
+def test_member_of_the_operator_evaluates_follows_instances_without_replacing_tasks(
+        sandbox: Any, namespace: str, running_operator: Any, nodes: Nodes) -> None:
+    """ECS evaluates memberOf when it places a task: instances joining or leaving replace no task
+    (docs/ecs-semantics.md §memberOf is evaluated at placement time). A regex is no node affinity
+    Kubernetes has: the Pods require a node label the operator keeps on the matching instances."""
+    member = registration_labels(namespace, "default")
+    first, second = (nodes.add(zone, member, kind="t3.medium") for zone in ("us-east-1a", "us-east-1b"))
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, service(desired=9, placementConstraints=[
+        {"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"}]))
+    steady(sandbox, namespace, "web:1", 9)
+    assert set(placed(sandbox, namespace)) <= {first, second}
+    before = get(sandbox, "deployment", "web", namespace)
+    key = member_of_label(before)
+    assert key is not None, before["spec"]["template"]["spec"].get("affinity")
+    assert labelled(sandbox, key) == {first, second}
+    [replica_set] = sandbox.kubectl_json("get", "replicasets", "-n", namespace)["items"]
+    original = {p["metadata"]["uid"] for p in pods(sandbox, namespace) if is_live(p)}
+    pod_watch, service_watch = watch_pods(sandbox, namespace), watch_services(sandbox, namespace)
+    try:
+        joined = nodes.add("us-east-1c", member, kind="t3.medium")
+        other = nodes.add("us-east-1c", member, kind="m5.large")
+        leaving = nodes.add("us-east-1a", member, kind="t3.medium")
+        wait_for(lambda: labelled(sandbox, key) == {first, second, joined, leaving}, 60, what="the joined t3 instances labelled")
+        assert not placed(sandbox, namespace)[leaving]
+        nodes.remove(leaving)
+        wait_for(lambda: sandbox.kubectl("get", "node", leaving, check=False).returncode != 0, 60, what=f"node {leaving} gone")
+        assert other not in labelled(sandbox, key)
+
+        merge_patch(sandbox, namespace, ECS_SERVICE, "web", {"spec": {"desiredCount": 12}})  # a reconcile with the new instances
+        steady(sandbox, namespace, "web:1", 12)
+        on = placed(sandbox, namespace)
+        assert on[joined] >= 1 and set(on) <= {first, second, joined}
+    finally:
+        pod_watch.stop()
+        service_watch.stop()
+    after = get(sandbox, "deployment", "web", namespace)
+    assert after["spec"]["template"] == before["spec"]["template"]
+    assert [r["metadata"]["uid"] for r in sandbox.kubectl_json("get", "replicasets", "-n", namespace)["items"]] == \
+        [replica_set["metadata"]["uid"]]
+    assert [c.object["metadata"]["uid"] for c in pod_watch.changes if c.type == "DELETED"] == []
+    added = {c.object["metadata"]["uid"] for c in pod_watch.changes if c.type == "ADDED"}
+    assert len(added) == 3 and not added & original
+    assert all(len(((s.get("web") or {}).get("status") or {}).get("deployments") or []) <= 1 for s in service_watch.snapshots)
+
+    # an instance that stops matching loses the label (its task stays, as in ECS); no user, no label
+    sandbox.kubectl("label", "node", joined, "node.kubernetes.io/instance-type=m5.large", "--overwrite")
+    wait_for(lambda: labelled(sandbox, key) == {first, second}, 60, what=f"the label gone from {joined}")
+    assert placed(sandbox, namespace)[joined] >= 1
+    sandbox.kubectl("delete", ECS_SERVICE, "web", "-n", namespace, "--wait=false")
+    wait_for(lambda: not labelled(sandbox, key), 120, what="the label removed with the last service using it")
+
+
+def test_a_namespace_gets_a_bounded_number_of_member_of_labels(sandbox: Any, namespace: str, running_operator: Any,
+                                                               tmp_path: Any) -> None:
+    """Each expression the operator evaluates is a label on every matching Node: a tenant may not grow
+    Nodes without bound. Past MAX_MAINTAINED_LABELS per namespace the Service is refused, naming the
+    expression, and nothing of it is applied (docs/ecs-semantics.md §memberOf is evaluated at placement time)."""
+    tenant = make_tenant(sandbox, namespace, tmp_path)
+    node = cluster_nodes(sandbox)[0]["metadata"]["name"]  # an m5.xlarge: every expression below holds on it
+    expressions = [f"attribute:ecs.instance-type =~ m5[.]xlarge|n{i}" for i in range(MAX_MAINTAINED_LABELS + 1)]
+    constraints = [{"type": "memberOf", "expression": e} for e in expressions]
+    tenant.apply(cluster(), task_definition())
+    wait_for(lambda: (get(sandbox, f"taskdefinitions.{API_GROUP}", "web", namespace).get("status") or {}).get("revision") == 1,
+             60, what="web:1 registered")
+    tenant.apply(service(desired=0, placementConstraints=constraints[:10]))
+    first = wait_for(lambda: get(sandbox, "deployment", "web", namespace), 60, what="the first service's Deployment")
+    keys = {k for k in first["spec"]["template"]["metadata"]["annotations"] if k.startswith(L.MEMBER_OF_PREFIX)}
+    assert len(keys) == 10
+    wait_for(lambda: {k for k in sandbox.kubectl_json("get", "node", node)["metadata"]["labels"]
+                      if k.startswith(L.MEMBER_OF_PREFIX)} == keys, 60, what=f"the ten labels on {node}")
+
+    tenant.apply(service(name="more", desired=0, placementConstraints=constraints[10:]))
+    refused = wait_for(lambda: next((c for c in (status(sandbox, namespace, "more").get("conditions") or [])
+                                     if c["type"] == "Ready" and c["status"] == "False"), None), 60, what="the refusal")
+    assert refused["reason"] == "InvalidParameterException"
+    assert refused["message"].startswith(f"placementConstraints[{MAX_MAINTAINED_LABELS - 10}].expression: ")
+    assert f"more than the {MAX_MAINTAINED_LABELS} it may use" in refused["message"]
+    assert not get(sandbox, "deployment", "more", namespace)
+    labels = sandbox.kubectl_json("get", "node", node)["metadata"]["labels"]
+    assert {k for k in labels if k.startswith(L.MEMBER_OF_PREFIX)} == keys
+
+    tenant.kubectl("delete", ECS_SERVICE, "web", "-n", namespace)
+    wait_for(lambda: not any(k.startswith(L.MEMBER_OF_PREFIX) for k in sandbox.kubectl_json("get", "node", node)["metadata"]["labels"]),
+             120, what="the labels removed with the service")
+
+
+def test_a_task_s_member_of_labels_follow_its_tasks(sandbox: Any, namespace: str, running_operator: Any, nodes: Nodes) -> None:
+    """A standalone task's expressions get labels too; one about tasks (runningTasksCount) follows the
+    tasks of the namespace's cluster on the instance, and the labels go when the task is gone."""
+    t3 = nodes.add("us-east-1a", registration_labels(namespace, "default"), kind="t3.medium")
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, manifest("Task", "job", {"cluster": "default", "taskDefinition": "web:1", "placementConstraints": [
+        {"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.* and runningTasksCount == 0"}]}))
+    pod = wait_for(lambda: next((p for p in pods(sandbox, namespace) if p["spec"].get("nodeName")), None), 60, what="the task placed")
+    assert pod["spec"]["nodeName"] == t3
+    keys = {k: v for k, v in pod["metadata"]["annotations"].items() if k.startswith(L.MEMBER_OF_PREFIX)}
+    assert sorted(keys.values()) == ["attribute:ecs.instance-type =~ t3.*", "runningTasksCount == 0"]
+    regex, idle = sorted(keys, key=keys.__getitem__)
+    assert idle == L.member_of_label("runningTasksCount == 0", namespace)  # about tasks: this namespace's own label
+    wait_for(lambda: labelled(sandbox, regex) == {t3} and t3 not in labelled(sandbox, idle), 60,
+             what=f"{t3} still t3, no longer idle")
+    sandbox.kubectl("delete", f"tasks.{API_GROUP}", "job", "-n", namespace)
+    wait_for(lambda: not labelled(sandbox, regex) and not labelled(sandbox, idle), 120, what="the labels gone with the task")
+
+
+def test_a_daemon_service_s_member_of_label_brings_its_task_to_a_joining_instance(
+        sandbox: Any, namespace: str, running_operator: Any, nodes: Nodes) -> None:
+    """A DAEMON service's DaemonSet creates Pods only for nodes that already match: the label comes from
+    the template, not from a Pod, so the first matching instance gets its task."""
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, service(desired=None, schedulingStrategy="DAEMON", placementConstraints=[
+        {"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"}]))
+    daemon_set = wait_for(lambda: get(sandbox, "daemonset", "web", namespace), 60, what="the DaemonSet")
+    assert member_of_label(daemon_set) is not None
+    t3 = nodes.add("us-east-1b", registration_labels(namespace, "default"), kind="t3.medium")
+    wait_for(lambda: daemon_on(sandbox, namespace, {t3}), 120, what=f"the daemon task on {t3} only")
+    assert get(sandbox, "daemonset", "web", namespace)["spec"]["template"] == daemon_set["spec"]["template"]
 
 
 def packing_cluster(nodes: Nodes, namespace: str, per_zone: int) -> dict[str, str]:

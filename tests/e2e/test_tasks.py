@@ -164,12 +164,12 @@ def test_depends_on_becomes_start_order_and_health_follows_ecs_rule(sandbox: Clu
     running = wait_task(sandbox, namespace, "ordered", "RUNNING")
 
     (pod,) = pods(sandbox, namespace, "ordered")
-    init = {c["name"]: c for c in pod["spec"]["initContainers"]}
-    assert list(init) == ["migrate", "proxy", "logger"]  # started one after the other, in dependency order
-    assert "restartPolicy" not in init["migrate"]  # SUCCESS: runs to completion (exit 0) before the rest
-    assert init["proxy"]["restartPolicy"] == "Always" and "startupProbe" in init["proxy"]  # HEALTHY: a sidecar, started once healthy
-    assert init["logger"]["restartPolicy"] == "Always" and "startupProbe" not in init["logger"]  # START: a sidecar
-    assert [c["name"] for c in pod["spec"]["containers"]] == ["app"]
+    (migrate,) = pod["spec"]["initContainers"]
+    assert migrate["name"] == "migrate" and "restartPolicy" not in migrate  # SUCCESS: runs to completion (exit 0) before the rest
+    main = {c["name"]: c for c in pod["spec"]["containers"]}
+    assert list(main) == ["logger", "proxy", "app"]  # the kubelet starts them in this order
+    assert "lifecycle" not in main["logger"]  # START: started before the app
+    assert "postStart" in main["proxy"]["lifecycle"]  # HEALTHY: its hook holds the app until its health check passes
 
     healthy = wait_for(lambda: (s := status(sandbox, "task", "ordered", namespace))["healthStatus"] == "HEALTHY" and s,
                        what="task HEALTHY")

@@ -414,6 +414,18 @@ def test_run_task_becomes_pods(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert all("namespace" not in p["metadata"] for p in pods)  # no --namespace: kubectl's current one
 
 
+def test_member_of_the_operator_evaluates_says_who_sets_the_label(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    regex = "attribute:ecs.instance-type =~ t3.*"
+    service = {**SERVICE, "launchType": "EC2", "placementConstraints": [{"type": "memberOf", "expression": regex}]}
+    code, out, err = convert(capsys, "--to", "k8s", write(tmp_path, "svc.json", service), write(tmp_path, "td.json", TASK_DEFINITION))
+    assert code == 0, err
+    template = next(d for d in docs(out) if d["kind"] == "Deployment")["spec"]["template"]
+    [(key, expression)] = [(k, v) for k, v in template["metadata"]["annotations"].items() if k.startswith("memberof.")]
+    assert expression == regex and key in json.dumps(template["spec"]["affinity"]) and "hostname" not in json.dumps(template["spec"]["affinity"])
+    assert f"the Pods require node labels the operator maintains on the container instances ({key}=true where '{regex}' " \
+           "holds): without the operator no node carries them and the Pods stay Pending" in err
+
+
 def test_launch_problems_are_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bridge = {**TASK_DEFINITION, "networkMode": "bridge", "requiresCompatibilities": ["EC2"]}
     code, _, err = convert(capsys, "--to", "k8s", write(tmp_path, "svc.json", SERVICE), write(tmp_path, "td.json", bridge))

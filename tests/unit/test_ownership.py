@@ -71,6 +71,12 @@ def test_every_planned_service_child_names_the_ecs_field_that_asked_for_its_name
         ("Service", "payments"): "serviceConnectConfiguration.services[0]",
         ("Service", "guard-local"): "serviceConnectConfiguration.services[0].clientAliases[0].dnsName",
         ("NetworkPolicy", "web-isolated"): "taskDefinition.networkMode",
+        # each Service's endpoints, which the operator writes (only essential containers count)
+        ("EndpointSlice", "web"): "loadBalancers[0]",
+        ("EndpointSlice", "web-1"): "loadBalancers[1]",
+        ("EndpointSlice", "web-discovery"): "serviceRegistries[0]",
+        ("EndpointSlice", "payments"): "serviceConnectConfiguration.services[0]",
+        ("EndpointSlice", "guard-local"): "serviceConnectConfiguration.services[0].clientAliases[0].dnsName",
     }
     assert {(o["kind"], o["metadata"]["name"]) for o in out.children} == set(out.origins)
     assert all(controlled_by(o, OWNER) for o in out.children)  # every child names its ECS Service as controller

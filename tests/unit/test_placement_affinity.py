@@ -185,7 +185,7 @@ def test_conflicting_group_terms_are_unsatisfiable() -> None:
     assert not translate("task:group in [a, b] and task:group != a").unsatisfiable
 
 
-# --- resolved operator-side ------------------------------------------------------------------------
+# --- evaluated by the operator: a node label it maintains ---------------------------------------------
 
 NODES = [
     Instance("n1", {"ecs.instance-type": "g2.2xlarge"}, agentVersion="1.14.5", task_groups={"service:db"}),
@@ -194,15 +194,39 @@ NODES = [
 ]
 
 
-def test_regex_is_pinned_to_the_matching_nodes() -> None:
-    result = translate("attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != us-east-1d", NODES)
-    assert terms(result) == [{"matchExpressions": [req(HOST, "In", "n1", "n3"), req(ZONE, "NotIn", "us-east-1d")]}]
-    assert not result.exact and not result.unsatisfiable
-    assert result.note == (
-        "resolved operator-side against the 3 instance(s) that exist now: attribute:ecs.instance-type =~ g2.* "
-        "(nodes added later are not considered until the constraint is translated again)"
-    )
-    assert result.fragment().fidelity[0].verdict == "approximated"
+def maintained(result: MemberOfAffinity, text: str) -> dict[str, Any]:
+    """The requirement on the operator-maintained label of `text` (which the result must maintain)."""
+    [key] = [k for k, e in result.maintained.items() if e == parse(text)]
+    assert key.startswith(labels.MEMBER_OF_PREFIX)
+    return req(key, "In", "true")
+
+
+def test_regex_becomes_a_label_the_operator_maintains_and_no_node_is_named() -> None:
+    text = "attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != us-east-1d"
+    result = translate(text, NODES)
+    regex = maintained(result, "attribute:ecs.instance-type =~ g2.*")
+    assert terms(result) == [{"matchExpressions": [regex, req(ZONE, "NotIn", "us-east-1d")]}]
+    assert result.exact and not result.unsatisfiable
+    assert result.note.startswith(f"{text}: required node affinity; evaluated by the operator at placement time "
+                                  f"(attribute:ecs.instance-type =~ g2.* -> node label {regex['key']}=true)")
+    assert "without the operator no node carries the label" in result.note
+    assert result.fragment().fidelity[0].verdict == "exact"
+    # the instances there are decide nothing but `unsatisfiable`: joining or leaving changes no Pod template
+    for instances in ([], NODES[:1], NODES, [*NODES, Instance("n4", {"ecs.instance-type": "g2.large"})]):
+        other = translate(text, instances)
+        assert (other.node_affinity, other.maintained, other.note) == (result.node_affinity, result.maintained, result.note)
+        assert other.unsatisfiable == (not instances)
+
+
+def test_labels_are_stable_hashes_of_the_expression_scoped_to_the_namespace_when_about_tasks() -> None:
+    node_only = [member_of_affinity(parse("attribute:ecs.instance-type matches g2.*"), namespace=ns) for ns in ("a", "b")]
+    assert node_only[0].maintained.keys() == node_only[1].maintained.keys()  # =~ and `matches` are one expression
+    assert node_only[0].maintained == translate("attribute:ecs.instance-type =~ g2.*").maintained
+    about_tasks = [member_of_affinity(parse("runningTasksCount == 0"), namespace=ns) for ns in ("a", "b")]
+    assert about_tasks[0].maintained.keys() != about_tasks[1].maintained.keys()
+    for result in (*node_only, *about_tasks):
+        [(key, expr)] = result.maintained.items()
+        assert parse(str(expr)) == expr and len(key.split("/")[1]) <= 63  # the annotation's text reads back
 
 
 @pytest.mark.parametrize(
@@ -216,38 +240,44 @@ def test_regex_is_pinned_to_the_matching_nodes() -> None:
         ("attribute:gen > 1.5", []),  # not an integer: Kubernetes' Gt can't take it
     ],
 )
-def test_what_kubernetes_cannot_express_is_pinned(text: str, names: list[str]) -> None:
+def test_what_kubernetes_cannot_express_is_evaluated_by_the_operator(text: str, names: list[str]) -> None:
     result = translate(text, NODES)
-    assert not result.exact
-    if names:
-        assert terms(result) == [{"matchExpressions": [req(HOST, "In", *names)]}]
-    else:
-        assert result.unsatisfiable and terms(result) == NEVER
+    assert terms(result) == [{"matchExpressions": [maintained(result, text)]}]
+    assert [n.ec2InstanceId for n in NODES if kubernetes_allows(result, n)] == names
+    assert result.unsatisfiable == (not names)
+    assert result.exact == (text != "runningTasksCount == 0")
+    if not result.exact:
+        assert "tasks placed in one burst see the instances as they were before it" in result.note
 
 
-def test_task_group_under_or_is_pinned() -> None:
+def test_task_group_under_or_is_evaluated_by_the_operator() -> None:
     result = translate("task:group == service:db or attribute:ecs.instance-type == m5.large", NODES)
     assert result.pod_affinity == ()
     assert terms(result) == [
-        {"matchExpressions": [req(HOST, "In", "n1")]},
+        {"matchExpressions": [maintained(result, "task:group == service:db")]},
         {"matchExpressions": [req("node.kubernetes.io/instance-type", "In", "m5.large")]},
     ]
-    assert "task:group == service:db" in result.note
+    assert not result.exact and "task:group == service:db -> node label" in result.note
 
 
-def test_pinned_terms_intersect_and_nothing_left_means_unsatisfiable() -> None:
+def test_unsatisfiable_when_no_instance_qualifies_now() -> None:
     result = translate("agentVersion >= 1.14 and runningTasksCount == 0", NODES)
-    assert terms(result) == [{"matchExpressions": [req(HOST, "In", "n1")]}]
+    assert len(terms(result)[0]["matchExpressions"]) == 2 and not result.unsatisfiable
     result = translate("agentVersion < 1.10 and runningTasksCount > 0", NODES)
-    assert result.unsatisfiable and terms(result) == NEVER
-    assert result.note.endswith("; no node can satisfy it")
+    assert result.unsatisfiable and len(terms(result)[0]["matchExpressions"]) == 2
+    assert "no node can satisfy it" not in result.note  # about now, not about the expression
     assert translate("agentVersion > 1.0", []).unsatisfiable  # no instances at all
+    # the native parts count too: no g2 instance is in us-east-1d
+    zone = [Instance(n.ec2InstanceId, {**n.attributes, "ecs.availability-zone": "us-east-1d"}) for n in NODES]
+    assert translate("attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone == us-east-1d", zone[1:2]).unsatisfiable
 
 
-def test_values_or_names_kubernetes_refuses_as_labels_are_pinned() -> None:
+def test_values_or_names_kubernetes_refuses_as_labels_are_evaluated_by_the_operator() -> None:
     nodes = [Instance("n1", {"owner": "a b", "team/name": "x"}), Instance("n2", {"owner": "c"})]
-    assert terms(translate("attribute:owner == 'a b'", nodes)) == [{"matchExpressions": [req(HOST, "In", "n1")]}]
-    assert terms(translate("attribute:team/name exists", nodes)) == [{"matchExpressions": [req(HOST, "In", "n1")]}]
+    for text in ("attribute:owner == 'a b'", "attribute:team/name exists"):
+        result = translate(text, nodes)
+        assert terms(result) == [{"matchExpressions": [maintained(result, text)]}]
+        assert [n.ec2InstanceId for n in nodes if kubernetes_allows(result, n)] == ["n1"]
 
 
 def test_several_expressions_are_anded() -> None:
@@ -258,14 +288,16 @@ def test_several_expressions_are_anded() -> None:
     assert result.note == "(attribute:a == x or attribute:b == y) and attribute:c exists: required node affinity"
 
 
-def test_a_dnf_too_large_is_pinned_as_a_whole() -> None:
+def test_a_dnf_too_large_is_one_label_for_the_whole() -> None:
     text = " and ".join(f"(attribute:a{i} == x or attribute:b{i} == y)" for i in range(6))  # 2**6 terms
     nodes = [Instance("n1", {f"a{i}": "x" for i in range(6)}), Instance("n2", {"a0": "x"})]
     result = translate(text, nodes)
     assert 2**6 > MAX_NODE_SELECTOR_TERMS
-    assert terms(result) == [{"matchExpressions": [req(HOST, "In", "n1")]}]
-    assert not result.exact
-    assert f"more than {MAX_NODE_SELECTOR_TERMS} node selector terms needed" in result.note
+    [(key, expr)] = result.maintained.items()
+    assert expr == parse(text) and terms(result) == [{"matchExpressions": [req(key, "In", "true")]}]
+    assert [n.ec2InstanceId for n in nodes if kubernetes_allows(result, n)] == ["n1"]
+    assert result.exact
+    assert f"as a whole: more than {MAX_NODE_SELECTOR_TERMS} node selector terms needed" in result.note
 
 
 # --- property: Kubernetes' reading of the translation agrees with evaluate ---------------------------
@@ -294,8 +326,10 @@ def grid() -> list[Instance]:
     return nodes
 
 
-def node_labels(node: Instance) -> dict[str, str]:
+def node_labels(node: Instance, maintained: dict[str, Expr] | None = None) -> dict[str, str]:
+    """The node's labels; with the operator-maintained ones of `maintained` where their expression holds."""
     out = {HOST: node.ec2InstanceId}
+    out.update({key: "true" for key, expr in (maintained or {}).items() if evaluate(expr, node)})
     for name, value in node.attributes.items():
         out[labels.attribute_label(name)] = (
             labels.ARCH_FROM_ECS.get(value, value) if name == "ecs.cpu-architecture" else value
@@ -321,7 +355,8 @@ def requirement_holds(requirement: dict[str, Any], node_label_map: dict[str, str
 
 
 def kubernetes_allows(result: MemberOfAffinity, node: Instance) -> bool:
-    node_label_map = node_labels(node)
+    """The scheduler's verdict, the operator having labelled the node as the result asks."""
+    node_label_map = node_labels(node, dict(result.maintained))
     if result.node_affinity is not None and not any(
         all(requirement_holds(r, node_label_map) for r in term["matchExpressions"]) for term in terms(result)
     ):
@@ -376,6 +411,7 @@ def test_translation_agrees_with_evaluate_on_a_grid_of_nodes() -> None:
     for _ in range(400):
         expr: Expr = parse(random_expression(rng, 3))
         result = member_of_affinity(expr, nodes)
+        assert member_of_affinity(expr, nodes[:5]).node_affinity == result.node_affinity  # no node is named
         for node in nodes:
             assert kubernetes_allows(result, node) == evaluate(expr, node), (str(expr), node.ec2InstanceId)
             checked += 1

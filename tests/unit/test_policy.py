@@ -141,7 +141,7 @@ def test_ports_of_the_pod_network_are_no_host_ports() -> None:
     assert violations(td) == []
 
 
-@pytest.mark.parametrize("key", ["ecs.operator.dev/task", "kubernetes.io/metadata.name", "node.kubernetes.io/x",
+@pytest.mark.parametrize("key", ["ecs.operator.dev/task", "memberof.ecs.operator.dev/0123", "kubernetes.io/metadata.name", "node.kubernetes.io/x",
                                  "k8s.io/x", "cluster-autoscaler.kubernetes.io/safe-to-evict"])
 def test_reserved_prefixes_are_refused_in_labels_and_annotations(key: str) -> None:
     for field in ("podLabels", "podAnnotations"):

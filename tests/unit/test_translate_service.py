@@ -152,8 +152,12 @@ def test_load_balancers_registries_and_service_connect_become_kubernetes_service
     services = by_kind(out, "Service")
     assert set(services) == {"web", "web-discovery", "web-sc", "web-alias-local"}
     for svc in services.values():
-        assert svc["spec"]["selector"] == {L.SERVICE: "web"}
+        assert "selector" not in svc["spec"]  # the operator writes the endpoints: only essential containers count
         assert svc["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    slices = by_kind(out, "EndpointSlice")
+    assert set(slices) == set(services)
+    assert slices["web-alias-local"]["metadata"]["labels"]["kubernetes.io/service-name"] == "web-alias-local"
+    assert slices["web-alias-local"]["ports"] == [{"name": "http", "port": 80, "protocol": "TCP"}]  # the container port
     assert services["web"]["spec"]["type"] == "ClusterIP"
     assert services["web"]["spec"]["ports"] == [{"name": "port-80", "port": 80, "targetPort": 80, "protocol": "TCP"}]
     assert services["web-discovery"]["spec"]["clusterIP"] == "None"
@@ -198,3 +202,49 @@ def test_desired_count_within_ecs_quota_and_the_operators_limit() -> None:
     assert problem.path == "desiredCount"
     assert problem.message.startswith("11 tasks are more than this operator allows per service (10)")
     assert "chart value ecs.maxServiceTasks" in problem.message
+
+
+def pod(name: str, ip: str, statuses: dict[str, dict[str, Any]], deleting: bool = False) -> dict[str, Any]:
+    """A service task's Pod: `app` essential, `warm-cache` not."""
+    meta: dict[str, Any] = {"name": name, "namespace": "ns", "uid": f"uid-{name}",
+                            "annotations": {L.ESSENTIAL_CONTAINERS: "app"}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": meta,
+            "spec": {"nodeName": "node-1", "containers": [{"name": "app"}, {"name": "warm-cache"}]},
+            "status": {"phase": "Running", "podIP": ip,
+                       "containerStatuses": [{"name": n, **st} for n, st in statuses.items()]}}
+
+
+RUNNING = {"state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}, "ready": True}
+EXITED = {"state": {"terminated": {"exitCode": 0}}, "ready": False}
+FAILING = {"state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}, "ready": False}
+
+
+def test_endpoints_list_the_tasks_ecs_keeps_registered_only_essential_containers_count() -> None:
+    tasks = [pod("a", "10.0.0.1", {"app": RUNNING, "warm-cache": EXITED}),  # a non-essential container exited
+             pod("b", "10.0.0.2", {"app": RUNNING, "warm-cache": FAILING}),  # its health check fails
+             pod("c", "10.0.0.3", {"app": FAILING, "warm-cache": RUNNING}),  # the essential one's fails
+             pod("d", "10.0.0.4", {"app": RUNNING, "warm-cache": RUNNING}, deleting=True)]  # stopping: deregistered
+    out = service_objects(
+        ServiceSpec.model_validate({"taskDefinition": "web:3", "desiredCount": 4, "loadBalancers": [
+            {"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}]}),
+        name="web", namespace="ns", revision=revision(), cluster="default", settings=SETTINGS, owner=OWNER, pods=tasks)
+    web = by_kind(out, "EndpointSlice")["web"]
+    assert web["addressType"] == "IPv4" and web["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"]
+    assert {e["addresses"][0]: e["conditions"]["ready"] for e in web["endpoints"]} == {
+        "10.0.0.1": True, "10.0.0.2": True, "10.0.0.3": False}
+    assert web["endpoints"][0]["targetRef"] == {"kind": "Pod", "namespace": "ns", "name": "a", "uid": "uid-a"}
+
+
+def test_a_service_of_more_than_1000_tasks_has_one_endpoint_slice_per_1000() -> None:
+    """The API server takes at most 1,000 endpoints per slice; a service may run 5,000 tasks."""
+    tasks = [pod(f"t{i:04}", f"10.0.{i // 250}.{i % 250 + 1}", {"app": RUNNING}) for i in range(2500)]
+    out = service_objects(
+        ServiceSpec.model_validate({"taskDefinition": "web:3", "desiredCount": 2500, "loadBalancers": [
+            {"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}]}),
+        name="web", namespace="ns", revision=revision(), cluster="default", settings=SETTINGS, owner=OWNER, pods=tasks)
+    slices = by_kind(out, "EndpointSlice")
+    assert {name: len(s["endpoints"]) for name, s in slices.items()} == {"web": 1000, "web-2": 1000, "web-3": 500}
+    assert all(s["metadata"]["labels"]["kubernetes.io/service-name"] == "web" for s in slices.values())
+    assert len({e["addresses"][0] for s in slices.values() for e in s["endpoints"]}) == 2500

@@ -85,6 +85,9 @@ one Role per watched namespace. README.md explains each rule.
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch, create, patch, delete]
 {{- end }}
 
 {{/* Rights on cluster-scoped resources (always in the ClusterRole). */}}

@@ -54,6 +54,7 @@ RESOURCES: dict[str, Resource] = {
     "ReplicaSet": Resource("apps", "v1", "replicasets", True),
     "ControllerRevision": Resource("apps", "v1", "controllerrevisions", True),
     "NetworkPolicy": Resource("networking.k8s.io", "v1", "networkpolicies", True),
+    "EndpointSlice": Resource("discovery.k8s.io", "v1", "endpointslices", True),
     "PodDisruptionBudget": Resource("policy", "v1", "poddisruptionbudgets", True),
     "Lease": Resource("coordination.k8s.io", "v1", "leases", True),
     "TaskDefinition": Resource(API_GROUP, API_VERSION, "taskdefinitions", True),

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from ecs_operator import labels as L
 from ecs_operator.arns import parse_task_definition_ref, task_definition_arn
 from ecs_operator.models import EcsModel, kind_named, problems_from_validation_error, validate
 from ecs_operator.settings import Settings
@@ -210,7 +211,23 @@ def _launch(c: Conversion, to: Target, settings: Settings,
     if mapped is not None:
         plan.report.approximated("taskDefinition", f"taskDefinition {mapped[0]}", mapped[1])
     c.fields = plan.report.entries(_ecs_json(c))
+    c.note = _maintained_labels_note(c.objects) or c.note
     return [InputProblem(where, _problem_path(c, p.path), p.message) for p in plan.problems]
+
+
+def _maintained_labels_note(objects: list[dict[str, Any]]) -> str:
+    """What the Pods require that only the running operator provides: its memberOf node labels
+    (docs/ecs-semantics.md §memberOf is evaluated at placement time)."""
+    found: dict[str, str] = {}
+    for obj in objects:
+        pod = obj if obj["kind"] == "Pod" else (obj.get("spec") or {}).get("template") or {}
+        meta = pod.get("metadata") or {}
+        found.update({k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(L.MEMBER_OF_PREFIX)})
+    if not found:
+        return ""
+    labels = "; ".join(f"{k}=true where {v!r} holds" for k, v in found.items())
+    return (f"the Pods require node labels the operator maintains on the container instances ({labels}): without the "
+            "operator no node carries them and the Pods stay Pending")
 
 
 def _mapped_reference(c: Conversion, ref: str, found: Conversion) -> tuple[str, str] | None:

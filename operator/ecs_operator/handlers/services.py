@@ -60,6 +60,7 @@ from .children import Key, claim, key_of
 from .connect import cluster_connect_default, connect_condition, connect_hosts
 from .common import lock_for, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, instance_names, resolve_revision
+from .member_of import labels_in_use
 from .namespaces import workload_policy
 from .resources import DAEMON_SETS, DEPLOYMENTS, PODS, SERVICES
 
@@ -156,6 +157,7 @@ async def kubernetes_service_changed(body: kopf.Body, namespace: str, services: 
 
 owned_budgets = kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGED, id="owned_budgets")(_owned)
 owned_policies = kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED, id="owned_policies")(_owned)
+owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED, id="owned_endpoint_slices")(_owned)
 
 
 @kopf.on.event(*SERVICES)
@@ -372,6 +374,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
                                   for i in cluster["spec"].get("defaultCapacityProviderStrategy") or []],
         instances=cluster_instances(namespace, cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods) if _member_of(svc, revision) else [],
         daemon_instance_count=len(instance_names(namespace, cluster_name, ix.cluster_nodes)),
+        member_of_labels=labels_in_use(namespace, ix.member_of_deployments, ix.member_of_daemon_sets, ix.member_of_task_pods),
         policy=workload_policy(kube, namespace, settings),  # cached per namespace there
         provider_access=access_of(ix.provider_access),
         owner=owner_reference(service),
@@ -379,6 +382,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
         connect_namespace=connect or "",
         host_aliases=_started_hosts(daemon_sets or ix.service_deployments.get((namespace, meta["uid"]), []), _digits(target.id),
                                     lambda: connect_hosts(namespace, name, connect, ix) if connect is not None else None),
+        pods=pods,
     )
     if plan.problems:
         return _refuse(kube, service, current, "InvalidParameterException", problems_text(plan.problems))
@@ -544,7 +548,7 @@ def _apply_plan(kube: Kube, plan: ServicePlan, service: dict[str, Any], ix: Any,
     messages: list[str] = []
     workloads = [*ix.service_deployments.get(owner, []), *ix.service_daemon_sets.get(owner, [])]
     owned: dict[Key, dict[str, Any]] = {key_of(w): w for w in workloads}
-    owned.update({key_of(o): o for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies) for o in index.get(owner, [])})
+    owned.update({key_of(o): o for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies, ix.owned_endpoint_slices) for o in index.get(owner, [])})
     if plan.bounds is not None and plan.bounds.stuck and any(_deployment_of(w) not in (None, running) for w in workloads):
         messages.append(plan.bounds.stuck_event(ecs_name) or "")
         plan.workloads = [_keep_template(w, owned.get(key_of(w))) for w in plan.workloads]
@@ -669,7 +673,7 @@ def _apply_if_changed(kube: Kube, obj: dict[str, Any], live: dict[str, Any] | No
     digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
     obj["metadata"].setdefault("annotations", {})[APPLIED] = digest
     if live is not None and (live["metadata"].get("annotations") or {}).get(APPLIED) == digest and (
-        (live.get("spec") or {}).get("replicas") == obj["spec"].get("replicas")
+        (live.get("spec") or {}).get("replicas") == (obj.get("spec") or {}).get("replicas")
     ):
         return
     kube.apply(obj, uid=uid)

@@ -44,6 +44,7 @@ from ecs_operator.translate.task import task_pods as plan_task_pods
 from .children import claim, key_of
 from .common import lock_for, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, node_zone, resolve_revision
+from .member_of import labels_in_use
 from .namespaces import workload_policy
 from .notices import log, notify
 from .resources import CLUSTERS, CONTROLLER_REVISIONS, PODS, TASK_DEFINITIONS, TASKS
@@ -91,6 +92,9 @@ class Views:
     nodes: kopf.Index
     node_pods: kopf.Index
     provider_access: kopf.Index
+    member_of_deployments: kopf.Index
+    member_of_daemon_sets: kopf.Index
+    member_of_task_pods: kopf.Index
 
     @classmethod
     def of(cls, kwargs: dict[str, Any]) -> Views:
@@ -289,6 +293,8 @@ def _launch(kube: Kube, settings: Settings, task_body: dict[str, Any], current: 
         task, name=name, namespace=namespace, revision=revision, cluster=cluster_name, settings=settings,
         cluster_default_strategy=default_strategy,
         instances=cluster_instances(namespace, cluster_name, views.cluster_nodes, views.nodes, views.node_pods),
+        member_of_labels=labels_in_use(namespace, views.member_of_deployments, views.member_of_daemon_sets,
+                                       views.member_of_task_pods),
         policy=workload_policy(kube, namespace, settings),
         provider_access=access_of(views.provider_access),
         owner=owner_reference(task_body),

@@ -53,6 +53,19 @@ def stop_for(pod: dict[str, Any]) -> Stop | None:
     return None
 
 
+def in_service(pod: dict[str, Any]) -> bool:
+    """Whether ECS keeps this service task registered with its load balancers: RUNNING and not
+    stopping, with every essential container up and passing its health check (the stand-in for the
+    target group's check); non-essential containers never count, exited or failing
+    (docs/ecs-semantics.md §Essential containers)."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp") or (pod.get("status") or {}).get("phase") != "Running":
+        return False
+    if stop_for(pod) is not None:
+        return False
+    essential = [c for c in pod_containers(pod) if c.essential]
+    return bool(essential) and all(c.running and c.status.get("ready") for c in essential)
+
+
 def observe(
     pod: dict[str, Any] | None,
     previous: TaskRecord,
@@ -207,4 +220,4 @@ def _stamp(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["Stop", "observe", "new_record", "pod_last_status", "request_stop", "stop_for", "parse_time"]
+__all__ = ["Stop", "in_service", "observe", "new_record", "pod_last_status", "request_stop", "stop_for", "parse_time"]

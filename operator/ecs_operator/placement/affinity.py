@@ -4,9 +4,12 @@ What Kubernetes can enforce itself it gets: attribute comparisons become require
 expression in disjunctive normal form: `or` -> several nodeSelectorTerms, `and` -> matchExpressions of
 one term), and `task:group` terms at the top level of the expression become required pod affinity or
 anti-affinity. The rest (`=~`, agentVersion, registeredAt, runningTasksCount, agentConnected, a
-task:group under an `or`, ...) is evaluated here against the instances that exist now and pinned by
-node name (`kubernetes.io/hostname In [...]`): approximated, since nodes added later are not considered
-until the caller translates again.
+task:group under an `or`, a DNF of more than MAX_NODE_SELECTOR_TERMS terms) is evaluated by the
+operator: each such part becomes a node label `memberof.ecs.operator.dev/<hash>` = "true" that the
+operator keeps on the container instances where it holds (handlers/member_of.py), and the Pods require
+it. The translation never names nodes, so instances that join or leave change no Pod template and
+replace no task: ECS evaluates memberOf at placement time (docs/ecs-semantics.md §memberOf is
+evaluated at placement time).
 
 ec2InstanceId is the node name; it is matched through the `kubernetes.io/hostname` label, which kubelet
 and the operator's node pools set to the node name (a node field selector on metadata.name takes only
@@ -16,17 +19,38 @@ one name per term).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecs_operator import labels
 
 from .podspec import HOSTNAME, Fidelity, PlacementFragment, is_label_key, is_label_value
-from .query import NEGATED, ORDERING, And, Expr, Instance, Not, Operator, Or, Term, combine, evaluate
+from .query import (
+    NEGATED,
+    ORDERING,
+    And,
+    Expr,
+    Instance,
+    Not,
+    Operator,
+    Or,
+    Term,
+    combine,
+    depends_on_tasks,
+    evaluate,
+)
 
 MAX_NODE_SELECTOR_TERMS = 32
-"""Beyond this many terms the DNF is not worth it: the node part is resolved operator-side as a whole."""
+"""Beyond this many terms the DNF is not worth it: the node part is evaluated by the operator as a whole."""
+MAX_MAINTAINED_LABELS = 16
+"""Operator-maintained memberOf labels one namespace may use (distinct expressions). A tenant must not grow
+every Node without bound: each label (~46 bytes) sits on every matching Node, and each change of one is a
+Node write that every Node watcher receives. 16 is more than a task needs (ECS allows 10 placement
+constraints per task, the task definition's included, and most parts of an expression need no label) and
+adds under 1 KiB per namespace to a Node."""
+MAINTAINED = "true"
+"""The value of an operator-maintained memberOf label on the nodes where its expression holds."""
 
 _Requirement = tuple[str, str, tuple[str, ...]]
 """A NodeSelectorRequirement: key, operator (In, NotIn, Exists, DoesNotExist, Gt, Lt), values."""
@@ -63,6 +87,8 @@ class MemberOfAffinity:
     note: str
     unsatisfiable: bool
     """No node can match: the caller emits ECS's "unable to place a task" event (or keeps the task PROVISIONING)."""
+    maintained: Mapping[str, Expr] = field(default_factory=dict)
+    """Node label -> the expression the operator evaluates on each container instance to set it "true"."""
 
     def fragment(self, item: str = "memberOf") -> PlacementFragment:
         """As a pod-spec fragment with its fidelity verdict."""
@@ -83,11 +109,13 @@ def member_of_affinity(
     expressions: Expr | Sequence[Expr],
     instances: Sequence[Instance] = (),
     own_group: str | None = None,
+    namespace: str = "",
 ) -> MemberOfAffinity:
     """Translate parsed memberOf expressions (several are ANDed, as ECS requires all of them to hold).
 
-    `instances` are the candidate container instances now, for the parts Kubernetes cannot express;
-    `own_group` is the task group of the pods being placed (see the pod-affinity caveat in the note).
+    The result depends on the expressions alone (and `namespace`, which scopes the labels of expressions
+    about tasks); `instances` (the container instances now) only decide `unsatisfiable`. `own_group`
+    is the task group of the pods being placed (see the pod-affinity caveat in the note).
     """
     exprs = [expressions] if isinstance(expressions, (Term, And, Or, Not)) else list(expressions)
     normal = _negation_normal(combine(And, exprs))
@@ -102,30 +130,31 @@ def member_of_affinity(
         else:
             rest.append(conjunct)
 
-    nodes = _NodeTerms(instances)
+    nodes = _NodeTerms(namespace)
     terms = nodes.translate(combine(And, rest)) if rest else None
     forbidden = {group for t in anti for group in t.values}
-    unsatisfiable = terms == [] or any(
+    contradiction = terms == [] or any(
         any(t.operator == "!exists" for t in anti) or (t.operator != "exists" and set(t.values) <= forbidden)
         for t in affinity
     )
+    # what the operator evaluates holds on no instance now (it may later: the labels follow)
+    nowhere = bool(nodes.maintained) and not any(evaluate(combine(And, rest), i) for i in instances)
 
-    notes: list[str] = []
-    if nodes.resolved:
-        resolved = "; ".join(str(r) for r in nodes.resolved)
-        notes.append(
-            f"resolved operator-side against the {len(instances)} instance(s) that exist now: {resolved} "
-            "(nodes added later are not considered until the constraint is translated again)"
-        )
-    notes += nodes.caveats
+    caveats = list(nodes.caveats)
     if own_group is not None:
-        notes += [
+        caveats += [
             f"{t}: Kubernetes places the first task of {own_group} even though no instance runs it yet "
             "(pod affinity to the pod's own group); ECS places none"
             for t in affinity
             if t.operator == "exists" or own_group in t.values
         ]
-    exact = not notes
+    if any(depends_on_tasks(e) for e in nodes.maintained.values()):
+        caveats.append(
+            "a label about tasks follows their starts and stops within about a second: tasks placed in one "
+            "burst see the instances as they were before it (ECS places them one after another)"
+        )
+    exact = not caveats
+    notes: list[str] = []
     if exact:
         text = " and ".join(f"({e})" if isinstance(e, Or) and len(exprs) > 1 else str(e) for e in exprs)
         kinds = [
@@ -138,7 +167,10 @@ def member_of_affinity(
             if used
         ]
         notes.append(f"{text}: required {' and '.join(kinds)}")
-    if unsatisfiable:
+    if nodes.maintained:
+        notes.append(_maintained_note(nodes))
+    notes += caveats
+    if contradiction:
         notes.append("no node can satisfy it")
 
     node_affinity = None
@@ -151,7 +183,17 @@ def member_of_affinity(
         pod_anti_affinity=tuple(_group_term(t, _NEGATIVE_GROUP) for t in anti),
         exact=exact,
         note="; ".join(notes),
-        unsatisfiable=unsatisfiable,
+        unsatisfiable=contradiction or nowhere,
+        maintained=dict(nodes.maintained),
+    )
+
+
+def _maintained_note(nodes: _NodeTerms) -> str:
+    labels_ = ", ".join(f"{e} -> node label {k}={MAINTAINED}" for k, e in nodes.maintained.items())
+    return (
+        f"evaluated by the operator at placement time ({labels_}{nodes.complexity}): it keeps the label on the "
+        "container instances where the expression holds as they join, change and leave, and no running task is "
+        "replaced, as in ECS; without the operator no node carries the label"
     )
 
 
@@ -173,21 +215,22 @@ def _negation_normal(expr: Expr, negate: bool = False) -> Expr:
 
 
 class _NodeTerms:
-    """Builds the nodeSelectorTerms of the node part; remembers what it had to resolve operator-side."""
+    """Builds the nodeSelectorTerms of the node part; remembers what the operator must evaluate."""
 
-    def __init__(self, instances: Sequence[Instance]) -> None:
-        self.instances = instances
-        self.resolved: list[Expr] = []
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.maintained: dict[str, Expr] = {}
         self.caveats: list[str] = []
+        self.complexity = ""
 
     def translate(self, expr: Expr) -> list[_Conjunction]:
-        """The DNF, or the whole expression pinned to node names when the DNF gets too large."""
+        """The DNF, or the whole expression as one operator-maintained label when the DNF gets too large."""
         try:
             return self.dnf(expr)
         except _TooComplex:
-            self.resolved.clear()
+            self.maintained.clear()
             self.caveats.clear()
-            self.caveats.append(f"more than {MAX_NODE_SELECTOR_TERMS} node selector terms needed")
+            self.complexity = f"; as a whole: more than {MAX_NODE_SELECTOR_TERMS} node selector terms needed"
             return self.pinned(expr)
 
     def dnf(self, expr: Expr) -> list[_Conjunction]:
@@ -220,10 +263,11 @@ class _NodeTerms:
         return [(requirement,), ((requirement[0], "DoesNotExist", ()),)]
 
     def pinned(self, expr: Expr) -> list[_Conjunction]:
-        """`expr` decided here: the names of the instances that satisfy it now (no term if none does)."""
-        self.resolved.append(expr)
-        names = sorted({i.ec2InstanceId for i in self.instances if evaluate(expr, i)})
-        return [((HOSTNAME, "In", tuple(names)),)] if names else []
+        """`expr` evaluated by the operator: the node label it keeps where `expr` holds. Scoped to the
+        namespace when it depends on tasks (each namespace's clusters have their own tasks)."""
+        key = labels.member_of_label(str(expr), self.namespace if depends_on_tasks(expr) else None)
+        self.maintained[key] = expr
+        return [((key, "In", (MAINTAINED,)),)]
 
 
 class _TooComplex(Exception):

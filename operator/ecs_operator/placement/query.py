@@ -499,6 +499,19 @@ def evaluate(expr: Expr, instance: Instance) -> bool:
     return holds(expr, instance)
 
 
+TASK_SUBJECTS = frozenset({"runningTasksCount", "task:group"})
+"""Subjects whose value follows the tasks on the instance (the cluster's tasks: ECS clusters are separate)."""
+
+
+def depends_on_tasks(expr: Expr) -> bool:
+    """Whether the expression's truth on an instance changes as tasks start and stop there."""
+    if isinstance(expr, (And, Or)):
+        return any(depends_on_tasks(item) for item in expr.items)
+    if isinstance(expr, Not):
+        return depends_on_tasks(expr.operand)
+    return expr.subject in TASK_SUBJECTS
+
+
 def holds(term: Term, instance: Instance) -> bool:
     """One term. A subject has a set of actual values (one, none for a missing attribute, the task groups
     for task:group); positive operators ask whether any value matches, negative ones deny that. So a

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ecs_operator.models import ContainerDefinition, RegisterTaskDefinition
 
 from .fidelity import FidelityReport
-from .health import readiness_probe, startup_probe
+from .health import readiness_probe, startup_probe, wait_until_healthy
 from .names import dns_label, environment_file_configmap, port_name, secret_ref
 from .policy import RUNTIME_DEFAULT_APPARMOR
 from .resources import container_resources
@@ -24,9 +24,11 @@ def build_container(
     report: FidelityReport,
     *,
     for_service: bool,
-    healthy_target: bool,
+    healthy_target: Literal["sidecar", "container"] | None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(container, extra Pod volumes it needs)."""
+    """(container, extra Pod volumes it needs). `healthy_target`: others wait until it is HEALTHY,
+    and it starts as a native sidecar (a startupProbe holds the next ones) or as a regular
+    container (a postStart hook holds them)."""
     c = td.containerDefinitions[index]
     path = f"containerDefinitions[{index}]"
     out: dict[str, Any] = {"name": container_name(c.name), "image": c.image}
@@ -64,13 +66,15 @@ def build_container(
 
     if c.healthCheck is not None:
         out["readinessProbe"] = readiness_probe(c.healthCheck)
-        if healthy_target:
+        if healthy_target == "sidecar":
             out["startupProbe"] = startup_probe(c.healthCheck, c.startTimeout)
-            if c.startTimeout is not None:
-                report.approximated(f"{path}.startTimeout", "startupProbe failureThreshold",
-                                    "dependents give up waiting after about startTimeout")
+        elif healthy_target == "container":
+            out["lifecycle"] = wait_until_healthy(c.healthCheck, c.startTimeout)
+        if healthy_target and c.startTimeout is not None:
+            report.approximated(f"{path}.startTimeout", "startupProbe failureThreshold" if healthy_target == "sidecar"
+                                else "lifecycle.postStart", "dependents give up waiting after about startTimeout")
     elif c.startTimeout is not None:
-        report.unsupported(f"{path}.startTimeout", "enforced only for HEALTHY dependencies (startupProbe)")
+        report.unsupported(f"{path}.startTimeout", "enforced only for HEALTHY dependencies")
 
     security = _security_context(c, path, report)
     if security:

@@ -11,7 +11,7 @@ from ecs_operator.models import RegisterTaskDefinition
 from ecs_operator.models.task_definition import TaskDefinitionKubernetes
 
 from .containers import build_container, container_name
-from .dependencies import start_order
+from .dependencies import StartOrder, ignore_exit_code, report_dependencies, start_order
 from .fidelity import FidelityReport
 from .health import health_settings
 from .names import secret_ref
@@ -60,25 +60,27 @@ def pod_template(
     by_name = {c.name: i for i, c in enumerate(td.containerDefinitions)}
     extra_volumes: list[dict[str, Any]] = []
 
-    def build(name: str, healthy_target: bool = False) -> dict[str, Any]:
-        container, volumes = build_container(
-            td, by_name[name], report, for_service=for_service, healthy_target=healthy_target
-        )
+    def build(name: str) -> dict[str, Any]:
+        kind = order.kind(name)
+        healthy = (None if name not in order.healthy_targets or kind == "run-to-completion"
+                   else "sidecar" if kind == "sidecar" else "container")
+        container, volumes = build_container(td, by_name[name], report, for_service=for_service, healthy_target=healthy)
         extra_volumes.extend(volumes)
-        return container
-
-    init: list[dict[str, Any]] = []
-    for name, kind in order.init:
-        container = build(name, healthy_target=name in order.healthy_targets)
         if kind == "sidecar":
             container["restartPolicy"] = "Always"  # a native sidecar: the next one starts once it has started
             container.pop("restartPolicyRules", None)
-        else:
+        elif kind == "run-to-completion":
             container.pop("restartPolicy", None)
             container.pop("restartPolicyRules", None)
             container.pop("readinessProbe", None)  # probes are not allowed on run-to-completion init containers
-        init.append(container)
+            if name in order.ignore_exit_code and "command" in container:
+                ignore_exit_code(container)
+        return container
+
+    init = [build(name) for name, _ in order.init]
     containers = [build(name) for name in order.main]
+    report_dependencies(td, order, report)
+    _report_non_essential(td, order, report)
 
     spec: dict[str, Any] = {
         "restartPolicy": "Always" if for_service else "Never",
@@ -106,6 +108,18 @@ def pod_template(
 
     metadata = {"labels": _labels(rev), "annotations": _annotations(rev)}
     return PodTranslation({"metadata": metadata, "spec": spec}, report, isolated)
+
+
+def _report_non_essential(td: RegisterTaskDefinition, order: StartOrder, report: FidelityReport) -> None:
+    """What Kubernetes counts that ECS does not (docs/ecs-semantics.md §Essential containers)."""
+    for i, c in enumerate(td.containerDefinitions):
+        if not c.is_essential and order.kind(c.name) != "run-to-completion":
+            report.approximated(
+                f"containerDefinitions[{i}].essential", "operator: task state and load-balancer endpoints",
+                f"when {c.name} exits or fails its health check the task stays RUNNING and, in a service, registered "
+                "with its load balancers (the operator writes the endpoints), as in ECS; but the Pod's Ready condition "
+                "counts every container, so a Deployment counts the task unavailable, which holds rolling updates "
+                "and PodDisruptionBudget evictions")
 
 
 def _labels(rev: Revision) -> dict[str, str]:

@@ -51,7 +51,9 @@ RUNTIME_DEFAULT_APPARMOR = frozenset({"runtime/default", "docker-default"})
 # Label and annotation prefixes (the part before "/") reserved for the operator and for Kubernetes;
 # app.kubernetes.io is Kubernetes' prefix for the recommended labels applications set themselves.
 RESERVED_DOMAINS = (API_GROUP, "kubernetes.io", "k8s.io")
-APPLICATION_DOMAIN = "app.kubernetes.io"
+"""These domains and their subdomains (the operator's `memberof.ecs.operator.dev/` node labels among them)."""
+OPEN_DOMAINS = ("app.kubernetes.io", f"sim.{API_GROUP}")
+"""Subdomains anyone may use: Kubernetes' recommended application labels, the sandbox's simulation annotations."""
 
 PRIVILEGED_PORT_BELOW = 1024
 
@@ -177,9 +179,9 @@ def _profile_annotation(key: str) -> str:
 
 def _reserved(key: str) -> bool:
     domain = key.partition("/")[0] if "/" in key else ""
-    if domain == APPLICATION_DOMAIN:
+    if domain in OPEN_DOMAINS:
         return False
-    return domain == API_GROUP or any(domain == d or domain.endswith(f".{d}") for d in RESERVED_DOMAINS[1:])
+    return any(domain == d or domain.endswith(f".{d}") for d in RESERVED_DOMAINS)
 
 
 def _is_root(user: str) -> bool:

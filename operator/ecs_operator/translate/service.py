@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -14,6 +15,7 @@ from ecs_operator.scaling.rolling import DeploymentBounds, deployment_bounds
 from ecs_operator.scaling.strategy_split import split
 from ecs_operator.settings import Settings
 
+from .endpoints import endpoint_slices
 from .fidelity import FidelityReport
 from .launch import Target, compatibility_problems, launch_choice, scheduling_for, target_for_provider
 from .names import dns_label
@@ -92,12 +94,15 @@ def service_objects(
     provider_access: Mapping[str, Sequence[str] | None] | None = None,
     owner: dict[str, Any] | None = None,
     template_labels: dict[str, str] | None = None,
+    member_of_labels: AbstractSet[str] = frozenset(),
     connect_namespace: str = "",
     host_aliases: list[dict[str, Any]] | None = None,
+    pods: Sequence[dict[str, Any]] = (),
 ) -> ServicePlan:
     """Everything a Service resource owns. Names are derived from `name`, so applying twice changes nothing.
     `connect_namespace`: the Cloud Map namespace of its Service Connect; `host_aliases`: the dotted Service
-    Connect names its tasks resolve (docs/ecs-semantics.md §Service Connect)."""
+    Connect names its tasks resolve (docs/ecs-semantics.md §Service Connect); `pods`: the service's live
+    tasks, listed in the EndpointSlices of its Kubernetes Services."""
     plan = ServicePlan(template_report=FidelityReport("TaskDefinition"))
     td = revision.definition
     ecs_name = service_name(svc, name)
@@ -129,6 +134,7 @@ def service_objects(
             constraints=svc.placementConstraints or [],
             strategies=None if daemon else svc.placementStrategy,
             group=plan.group, service=True, launch_type=target.launch_type, instances=instances, report=plan.report,
+            namespace=namespace, labels_in_use=member_of_labels,
             binpack_profiles=settings.binpack_scheduler_profiles,
         )
         if placement.problems:
@@ -149,7 +155,7 @@ def service_objects(
         template["metadata"]["labels"].update(
             {**scheduling.labels, **selector, L.GROUP: L.group_label_value(plan.group), **(template_labels or {})}
         )
-        template["metadata"]["annotations"][f"{L.API_GROUP}/group"] = plan.group
+        template["metadata"]["annotations"].update({**placement.maintained, f"{L.API_GROUP}/group": plan.group})
         bounds = deployment_bounds(replicas, svc.deploymentConfiguration, "DAEMON" if daemon else "REPLICA")
         if plan.bounds is None or bounds.stuck:
             plan.bounds = bounds
@@ -169,6 +175,10 @@ def service_objects(
             plan.extra.append(_disruption_budget(name, namespace, service_label, total.min_healthy, owner))
             plan.origins[("PodDisruptionBudget", name)] = "deploymentConfiguration.minimumHealthyPercent"
     plan.services = _kubernetes_services(svc, name, namespace, service_label, td, settings, owner, plan, connect_namespace)
+    for kubernetes_service in plan.services:
+        for piece in endpoint_slices(kubernetes_service, pods):
+            plan.extra.append(piece)
+            plan.origins[("EndpointSlice", piece["metadata"]["name"])] = plan.origins[("Service", kubernetes_service["metadata"]["name"])]
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.SERVICE: service_label}, owner))
         plan.origins[("NetworkPolicy", f"{name}-isolated")] = "taskDefinition.networkMode"
@@ -231,7 +241,6 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
     ports is refused, naming both fields (docs/ecs-semantics.md §Service Connect)."""
     out: dict[str, dict[str, Any]] = {}
     port_origins: dict[tuple[str, int, str], str] = {}
-    selector = {L.SERVICE: service_label}
     kind = (svc.kubernetes.loadBalancerServiceType if svc.kubernetes and svc.kubernetes.loadBalancerServiceType
             else settings.load_balancer_service_type)
 
@@ -244,7 +253,7 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
         service_name = dns_label(service_name)
         existing = out.get(service_name)
         if existing is None:
-            spec: dict[str, Any] = {"selector": selector, "ports": []}
+            spec: dict[str, Any] = {"ports": []}  # no selector: the operator writes the endpoints (endpoints.py)
             if headless:
                 spec["clusterIP"] = "None"
             else:

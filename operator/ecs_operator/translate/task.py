@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -62,6 +63,7 @@ def task_pods(
     policy: WorkloadPolicy = WorkloadPolicy(),
     provider_access: Mapping[str, Sequence[str] | None] | None = None,
     owner: dict[str, Any] | None = None,
+    member_of_labels: AbstractSet[str] = frozenset(),
 ) -> TaskPlan:
     """The Pods of a Task resource, named `<name>-<index>` so creating them twice creates nothing."""
     plan = TaskPlan()
@@ -95,6 +97,8 @@ def task_pods(
             launch_type=target.launch_type,
             instances=instances,
             report=plan.report,
+            namespace=namespace,
+            labels_in_use=member_of_labels,
             binpack_profiles=settings.binpack_scheduler_profiles,
         )
         if placement.problems:
@@ -122,7 +126,7 @@ def _pod(task: TaskSpec, name: str, namespace: str, index: int, target: Target, 
         L.TASK: L.group_label_value(name),
         L.GROUP: L.group_label_value(group),
     }
-    annotations = {**template["metadata"]["annotations"], f"{L.API_GROUP}/group": group}
+    annotations = {**template["metadata"]["annotations"], **placement.maintained, f"{L.API_GROUP}/group": group}
     if task.startedBy:
         annotations[L.STARTED_BY] = task.startedBy
     metadata: dict[str, Any] = {"name": f"{name}-{index}", "namespace": namespace, "labels": labels, "annotations": annotations}

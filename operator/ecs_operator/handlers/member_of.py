@@ -1,0 +1,143 @@
+"""Operator-maintained memberOf node labels: kept current on the container instances.
+
+The labels a workload needs come from its Pod template's annotations (a Service's Deployment or
+DaemonSet, a standalone Task's Pods); a label is set where its expression holds now and removed where
+it does not or when no workload needs it any more. A change of a Node (its attributes, readiness),
+of a task Pod on it (runningTasksCount, task:group) or of the workloads recomputes the labels,
+coalesced; a slow resync repairs anything missed (docs/ecs-semantics.md §memberOf is evaluated at
+placement time). Only labels under memberof.ecs.operator.dev/ are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, fields
+from typing import Any
+
+import kopf
+
+from ecs_operator import API_GROUP, API_VERSION
+from ecs_operator import labels as L
+from ecs_operator.adapters.kube import Kube
+from ecs_operator.instances import is_active
+from ecs_operator.member_of import Use, bounded, label_patch, uses_of, wanted
+from ecs_operator.ownership import controller_of
+
+from .common import lock_for
+from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS
+from .wakeups import later
+
+COALESCE_SECONDS = 1.0
+"""Changes within this window lead to one recomputation (and at most one write per Node)."""
+RESYNC_SECONDS = 60
+MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
+_ALL = ("member-of", "*")
+
+
+def _controlled_by(body: kopf.Body, kind: str) -> bool:
+    ref = controller_of(body)
+    return ref is not None and ref.get("apiVersion") == f"{API_GROUP}/{API_VERSION}" and ref.get("kind") == kind
+
+
+def _template_uses(body: kopf.Body, namespace: str, **_: Any) -> dict[str, tuple[Use, ...]]:
+    """namespace -> the labels the Pod template of an ECS Service's workload asks for."""
+    if not _controlled_by(body, "Service"):
+        return {}
+    meta = ((body.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    uses = uses_of(namespace, meta.get("labels") or {}, meta.get("annotations") or {})
+    return {namespace: uses} if uses else {}
+
+
+member_of_deployments = kopf.index(*DEPLOYMENTS, labels=MANAGED, id="member_of_deployments")(_template_uses)
+member_of_daemon_sets = kopf.index(*DAEMON_SETS, labels=MANAGED, id="member_of_daemon_sets")(_template_uses)
+
+
+@kopf.index(*PODS, labels=MANAGED)
+def member_of_task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[str, tuple[Use, ...]]:
+    """namespace -> the labels a standalone Task's Pod asks for while it is not finished."""
+    if not _controlled_by(body, "Task") or not is_active(dict(body)):
+        return {}
+    meta = body.metadata
+    uses = uses_of(namespace, dict(meta.labels), dict(meta.annotations))
+    return {namespace: uses} if uses else {}
+
+
+@dataclass(frozen=True)
+class Views:
+    nodes: kopf.Index
+    node_pods: kopf.Index
+    member_of_deployments: kopf.Index
+    member_of_daemon_sets: kopf.Index
+    member_of_task_pods: kopf.Index
+
+    @classmethod
+    def of(cls, kwargs: dict[str, Any]) -> Views:
+        return cls(**{f.name: kwargs[f.name] for f in fields(cls)})
+
+    def uses(self) -> list[Use]:
+        """Every use, unbounded."""
+        indexes = (self.member_of_deployments, self.member_of_daemon_sets, self.member_of_task_pods)
+        return [u for index in indexes for entries in index.values() for uses in entries for u in uses]
+
+
+def labels_in_use(namespace: str, *indexes: kopf.Index) -> AbstractSet[str]:
+    """The operator-maintained labels the namespace's workloads use now (member_of_* indexes), for the
+    per-namespace bound the translation checks."""
+    return {u.label for index in indexes for uses in index.get(namespace, []) for u in uses}
+
+
+@kopf.on.event(*NODES)
+def member_of_node_changed(type: str, name: str, memo: Any, **kwargs: Any) -> None:
+    """A Node joined or changed (attributes, readiness, registration): its labels are looked at; the
+    first Node event also starts the resync (kopf lists every Node when the operator starts)."""
+    if type == "DELETED":
+        return
+    views = Views.of(kwargs)
+    later(("member-of", name), COALESCE_SECONDS, lambda: sync_node(memo.kube, views, name))
+    later(("member-of", "resync"), RESYNC_SECONDS, lambda: _resync(memo.kube, views))
+
+
+@kopf.on.event(*DEPLOYMENTS, labels=MANAGED)
+@kopf.on.event(*DAEMON_SETS, labels=MANAGED)
+async def member_of_workload_changed(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """A Service's workload came, changed or went: the labels in use may have (only schedules a look)."""
+    if _controlled_by(body, "Service"):
+        views = Views.of(kwargs)
+        later(_ALL, COALESCE_SECONDS, lambda: sync_all(memo.kube, views))
+
+
+@kopf.on.event(*PODS, labels=MANAGED)
+async def member_of_pod_changed(body: kopf.Body, spec: kopf.Spec, memo: Any, **kwargs: Any) -> None:
+    """A Task's Pod may need labels; any task starting or stopping on a node changes what expressions
+    about tasks say there."""
+    views = Views.of(kwargs)
+    if _controlled_by(body, "Task") and any(k.startswith(L.MEMBER_OF_PREFIX) for k in body.metadata.annotations):
+        later(_ALL, COALESCE_SECONDS, lambda: sync_all(memo.kube, views))
+    node = spec.get("nodeName")
+    if node:
+        later(("member-of", node), COALESCE_SECONDS, lambda: sync_node(memo.kube, views, node))
+
+
+def _resync(kube: Kube, views: Views) -> None:
+    later(("member-of", "resync"), RESYNC_SECONDS, lambda: _resync(kube, views))  # first: a failed look retries
+    sync_all(kube, views)
+
+
+def sync_all(kube: Kube, views: Views) -> None:
+    uses = bounded(views.uses())
+    for name in list(views.nodes):
+        _sync(kube, views, name, uses)
+
+
+def sync_node(kube: Kube, views: Views, name: str) -> None:
+    _sync(kube, views, name, bounded(views.uses()))
+
+
+def _sync(kube: Kube, views: Views, name: str, uses: list[Use]) -> None:
+    node = next(iter(views.nodes.get(name, [])), None)
+    if node is None:
+        return
+    with lock_for("member-of", name):
+        patch = label_patch(node, wanted(node, views.node_pods.get(name, []), uses))
+        if patch is not None:
+            kube.patch("Node", None, name, patch, uid=node["metadata"]["uid"])
