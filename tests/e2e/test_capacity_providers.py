@@ -42,6 +42,7 @@ from capacity_support import (
 )
 from ecs_objects import API_GROUP, changes_during, condition, status, unique
 from operator_fixtures import kubectl_wait, wait_for
+from service_support import is_ready, watch_pods
 
 from ecs_operator import labels as L
 
@@ -202,6 +203,45 @@ def test_managed_draining_drains_a_busy_node_before_it_leaves_the_pool(
     wait_for(lambda: service_running(sandbox, namespace, "web", 3), timeout=120, what="3 tasks RUNNING again")
     node_watch.stop()
     pod_watch.stop()
+
+
+def test_managed_draining_at_ecs_defaults_replaces_the_task_before_the_node_leaves(
+        sandbox: Cluster, namespace: str, providers: list[str]) -> None:
+    """No deploymentConfiguration (ECS's minimumHealthyPercent 100, maximumPercent 200): the task of the
+    instance chosen for scale-in starts again on the other instance first, then stops, then the instance
+    leaves (issue 14.1: it stayed DRAINING forever). 768 CPU units: two tasks fit an m5.large, so 3 tasks
+    make 2 instances; at 2 tasks each instance runs one (the ReplicaSet removes a doubled-up task first),
+    and maxSize 1 makes one of them go."""
+    provider = new_provider(providers)
+    start_service(sandbox, namespace, provider, 3, cpu=768, memory=1024)
+    wait_for(lambda: service_running(sandbox, namespace, "web", 3), timeout=180, what="3 tasks RUNNING")
+    scale_service(sandbox, namespace, 2)
+    wait_for(lambda: service_running(sandbox, namespace, "web", 2)
+             and sorted(running_on(service_pods(sandbox, namespace, "web")).values()) == [1, 1], 60, what="one task per instance")
+    before = {p["spec"]["nodeName"]: p["metadata"]["uid"] for p in service_pods(sandbox, namespace, "web")}
+    node_watch, pods_seen = Watch.nodes(sandbox, provider), watch_pods(sandbox, namespace)
+
+    patch(sandbox, CAPACITY_PROVIDERS, provider, {"spec": {"kubernetes": {"nodePool": {"maxSize": 1}}}})
+    (scale_in,) = activities_seen(sandbox, provider, 1, "scale-in")
+    victim = scale_in.rsplit("(draining ", 1)[1].split(" ")[0]
+    assert victim in before, scale_in
+    wait_pool(sandbox, provider, 1, timeout=120)
+    wait_for(lambda: service_running(sandbox, namespace, "web", 2), 60, what="2 tasks RUNNING on the instance left")
+    pods_seen.stop()
+    node_watch.stop()
+
+    (survivor,) = pool_node_names(sandbox, provider)
+    assert survivor != victim and running_on(service_pods(sandbox, namespace, "web")) == {survivor: 2}
+    assert min(sum(1 for p in snapshot.values() if is_ready(p) and not p["metadata"].get("deletionTimestamp"))
+               for snapshot in pods_seen.snapshots) == 2  # the replacement ran before the task stopped
+    moved = before[victim]
+    stopped_at = next(c.at for c in pods_seen.changes if c.object["metadata"]["uid"] == moved and c.object["metadata"].get("deletionTimestamp"))
+    node_gone = node_watch.deleted_at(victim)
+    assert node_gone is not None and stopped_at <= node_gone
+    drained_note = f"drained instance(s) {victim} left the pool: their service tasks moved"
+    wait_for(lambda: drained_note in activities(sandbox, provider), 30, what="the activity of the drained instance leaving")
+    state = status(sandbox, SERVICES, "web", namespace)
+    assert f"(task {moved.replace('-', '')})" in " ".join(e["message"] for e in state["events"] if "has stopped" in e["message"])
 
 
 def test_step_sizes_and_pool_limits_are_respected(sandbox: Cluster, namespace: str, providers: list[str]) -> None:

@@ -110,7 +110,7 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
         assert args[:2] == [f"--namespace={namespace}", "--namespace=default"]
         assert verbs_for(cluster_rules, "", "pods") == set()
         for ns in (namespace, "default"):
-            assert verbs_for(rules(objects, "Role", ns), "", "pods") == {"get", "list", "watch", "create", "delete"}
+            assert verbs_for(rules(objects, "Role", ns), "", "pods") == {"get", "list", "watch", "create", "patch", "delete"}
         assert rules(objects, "Role", namespace) == rules(objects, "Role", "default")
         assert verbs_for(cluster_rules, "", "namespaces") == {"get", "list", "watch"}
     else:
@@ -655,6 +655,23 @@ def test_the_service_accounts_node_and_child_writes_are_narrowed(sandbox: Cluste
         pointed = as_sa("apply", "--server-side", "--force-conflicts", "--field-manager=ecs-operator", "-f", "-", input=json.dumps(td))
         assert pointed.returncode != 0 and (f"spec.containerDefinitions[0].secrets[0].valueFrom: {installed.user} may not get secret "
                                             f"{installed.work}/admin-token") in pointed.stderr, pointed.stderr
+        # a Pod of the operator's: only its pod-deletion-cost may change (draining); anyone else's Pod, nothing
+        cost = "controller.kubernetes.io/pod-deletion-cost"
+        for name, labels in ((f"ours-{suffix}", "app.kubernetes.io/managed-by=ecs-operator"), (f"theirs-{suffix}", "team=platform")):
+            sandbox.kubectl("run", name, "--image=busybox", "-n", installed.work, f"--labels={labels}")
+        ours_before = fingerprint(sandbox, "pod", f"ours-{suffix}", installed.work)
+        marked = as_sa("annotate", "pod", f"ours-{suffix}", "-n", installed.work, f"{cost}=-2147483648")
+        assert marked.returncode == 0, marked.stderr
+        for args in (("annotate", "pod", f"ours-{suffix}", "-n", installed.work, "example.com/owner=attacker"),
+                     ("label", "pod", f"ours-{suffix}", "-n", installed.work, "team=attacker"),
+                     ("patch", "pod", f"ours-{suffix}", "-n", installed.work, "-p", '{"spec": {"activeDeadlineSeconds": 5}}'),
+                     ("annotate", "pod", f"theirs-{suffix}", "-n", installed.work, f"{cost}=-2147483648")):
+            refused = as_sa(*args)
+            assert refused.returncode != 0 and "may update only pods controlled by an ECS object" in refused.stderr, (args, refused.stderr)
+        ours_after = fingerprint(sandbox, "pod", f"ours-{suffix}", installed.work)
+        assert ours_after["labels"] == ours_before["labels"] and "activeDeadlineSeconds" not in ours_after["spec"]
+        assert (ours_after["annotations"] or {}) == {cost: "-2147483648"}
+        assert cost not in (fingerprint(sandbox, "pod", f"theirs-{suffix}", installed.work)["annotations"] or {})
         pod = as_sa("run", f"narrow-{suffix}", "--image=busybox", "-n", "kube-system")
         assert pod.returncode != 0, pod.stderr
         if installed.variant == "clusterwide":  # RBAC grants Pods everywhere: the policy refuses kube-system

@@ -16,8 +16,10 @@ from ecs_objects import (
     API,
     API_GROUP,
     apply_all,
+    changes_during,
     cluster,
     container,
+    events,
     kwok_nodes,
     pods,
     resources,
@@ -30,9 +32,11 @@ from ecs_objects import (
 from ecs_operator import labels as L
 from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION, build_node, instance_type
 from operator_fixtures import wait_for
+from service_support import is_ready, watch_pods
 
 if TYPE_CHECKING:
     from conftest import Cluster
+    from operator_fixtures import Operator
 
 pytestmark = pytest.mark.usefixtures("running_operator")
 
@@ -153,6 +157,97 @@ def test_kubectl_get_ecs_lists_the_namespaces_objects_and_ecs_capacity_the_insta
         assert listed == [f"cluster.{API_GROUP}/{name}"], listed
         capacity = sandbox.kubectl("get", "ecs-capacity", "-o", "name").stdout.split()
         assert f"containerinstance.{API_GROUP}/{node}" in capacity, capacity
+
+
+def _drain_cluster(sandbox: Cluster, namespace: str, name: str, nodes: list[str], **spec: Any) -> dict[str, Any]:
+    """An ECS cluster on `nodes` with a service of 2 tasks (`spec`: more of its CreateService fields);
+    returns the service's first RUNNING task once both run."""
+    service = {"apiVersion": API, "kind": "Service", "metadata": {"name": "svc"},
+               "spec": {"serviceName": "svc", "cluster": name, "taskDefinition": "web", "desiredCount": 2, "launchType": "EC2", **spec}}
+    apply_all(sandbox, namespace, cluster(name), task_definition("web", container("web", memory=64)), service)
+    wait_for(lambda: (s := status(sandbox, "services.ecs.operator.dev", "svc", namespace)).get("runningCount") == 2
+             and s.get("rolloutState") == "COMPLETED", timeout=90, what="2 service tasks RUNNING")
+    return next(p for p in _live_service_pods(sandbox, namespace) if p["status"].get("phase") == "Running")
+
+
+def _live_service_pods(sandbox: Cluster, namespace: str) -> list[dict[str, Any]]:
+    return [p for p in pods(sandbox, namespace) if p["metadata"]["labels"].get(f"{API_GROUP}/service")
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+def _running(snapshot: dict[str, dict[str, Any]]) -> int:
+    """RUNNING service tasks in a snapshot of the namespace's Pods: Ready and not being stopped."""
+    return sum(1 for p in snapshot.values() if p["metadata"]["labels"].get(f"{API_GROUP}/service")
+               and not p["metadata"].get("deletionTimestamp") and is_ready(p))
+
+
+def test_draining_at_ecs_defaults_starts_the_replacement_before_stopping_the_task(
+        sandbox: Cluster, namespace: str, running_operator: Operator) -> None:
+    """No deploymentConfiguration: minimumHealthyPercent 100, maximumPercent 200. ECS starts a replacement
+    on another instance first and stops the task on the DRAINING instance once the replacement runs
+    (issue 14.1: the eviction was refused by the PodDisruptionBudget forever). An operator restart in
+    the middle continues from what exists: still one replacement."""
+    name = unique("drain-default")
+    nodes = [f"{name}-a", f"{name}-b", f"{name}-c"]
+    with kwok_nodes(sandbox, nodes, name, namespace, zones=("us-east-1a", "us-east-1b", "us-east-1c")):
+        first = _drain_cluster(sandbox, namespace, name, nodes)
+        victim = first["spec"]["nodeName"]
+        moving = sorted(p["metadata"]["uid"] for p in _live_service_pods(sandbox, namespace) if p["spec"]["nodeName"] == victim)
+        watch = watch_pods(sandbox, namespace)
+        sandbox.kubectl("patch", "containerinstance", victim, "--type", "merge", "-p", json.dumps({"spec": {"status": "DRAINING"}}))
+        replacing = f"(service svc) is replacing {len(moving)} tasks on DRAINING container instance(s) {victim}"
+        wait_for(lambda: any(e["message"].startswith(replacing) for e in status(sandbox, "services.ecs.operator.dev", "svc", namespace)["events"]),
+                 timeout=30, what="the replacement announced")
+        running_operator.restart()  # in the middle of the drain: the new operator goes on from what exists
+        wait_for(lambda: (i := instance(sandbox, victim)).get("runningTasksCount") == 0 and i["status"] == "DRAINING",
+                 timeout=90, what="the draining instance without tasks")
+        final = wait_for(lambda: (live := _live_service_pods(sandbox, namespace)) and len(live) == 2
+                         and all(is_ready(p) for p in live) and live, timeout=60, what="2 tasks RUNNING elsewhere")
+        watch.stop()
+        assert victim not in {p["spec"]["nodeName"] for p in final}
+        assert not set(moving) & {p["metadata"]["uid"] for p in final}
+        added = {c.object["metadata"]["uid"] for c in watch.changes if c.type == "ADDED"}
+        assert len(added) == len(moving), f"one replacement per task, never more: {added}"  # nothing duplicated by the restart
+        assert min(_running(s) for s in watch.snapshots) == 2  # each replacement ran before its task stopped
+        assert sandbox.kubectl_json("get", "deployment", "svc", "-n", namespace)["spec"]["replicas"] == 2
+        state = wait_for(lambda: (s := status(sandbox, "services.ecs.operator.dev", "svc", namespace)).get("runningCount") == 2 and s,
+                         what="the service's count back at 2")
+        assert (state["desiredCount"], state["rolloutState"]) == (2, "COMPLETED")
+        stopped = [e["message"] for e in state["events"] if e["message"].startswith("(service svc) has stopped")]
+        assert {t for m in stopped for t in moving if f"(task {t.replace('-', '')})" in m} == set(moving), stopped
+        assert sandbox.kubectl_json("get", "node", victim)["spec"].get("unschedulable") is True
+
+
+def test_draining_with_minimum_and_maximum_100_percent_stays_draining_and_says_why(sandbox: Cluster, namespace: str) -> None:
+    """minimumHealthyPercent 100 and maximumPercent 100: ECS can neither start a replacement first nor stop
+    the task first; the instance stays DRAINING with its task, and a Warning Event names deploymentConfiguration."""
+    name = unique("drain-stuck")
+    nodes = [f"{name}-a", f"{name}-b"]
+    with kwok_nodes(sandbox, nodes, name, namespace, zones=("us-east-1a", "us-east-1b")):
+        first = _drain_cluster(sandbox, namespace, name, nodes,
+                               deploymentConfiguration={"minimumHealthyPercent": 100, "maximumPercent": 100})
+        victim = first["spec"]["nodeName"]
+        sandbox.kubectl("patch", "containerinstance", victim, "--type", "merge", "-p", json.dumps({"spec": {"status": "DRAINING"}}))
+        warning = wait_for(lambda: next((e for e in events(sandbox, namespace, "svc", "ServiceEvent") if e["type"] == "Warning"), None),
+                           30, what="a Warning Event about the service")
+        assert warning["message"] == (
+            f"(service svc) was unable to replace 1 tasks on DRAINING container instance(s) {victim}: deploymentConfiguration "
+            "minimumHealthyPercent 100 and maximumPercent 100 allow neither starting a replacement first nor stopping a task "
+            "first. Update the minimumHealthyPercent or maximumPercent value."), warning["message"]
+        assert warning["message"] in [e["message"] for e in status(sandbox, "services.ecs.operator.dev", "svc", namespace)["events"]]
+        assert not changes_during(sandbox, 6, ("pods", namespace), ("deployments", namespace))  # nothing started or stopped
+        assert [p["metadata"]["uid"] for p in _live_service_pods(sandbox, namespace) if p["spec"]["nodeName"] == victim] == [first["metadata"]["uid"]]
+        assert (instance(sandbox, victim)["status"], instance(sandbox, victim)["runningTasksCount"]) == ("DRAINING", 1)
+
+        # as the event says: with minimumHealthyPercent 50 the task stops first, then its replacement starts elsewhere
+        sandbox.kubectl("patch", "services.ecs.operator.dev", "svc", "-n", namespace, "--type", "merge", "-p",
+                        json.dumps({"spec": {"deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 100}}}))
+        wait_for(lambda: instance(sandbox, victim).get("runningTasksCount") == 0, timeout=90, what="the task stopped")
+        wait_for(lambda: len(live := _live_service_pods(sandbox, namespace)) == 2 and all(is_ready(p) for p in live)
+                 and victim not in {p["spec"]["nodeName"] for p in live}, timeout=60, what="its replacement RUNNING elsewhere")
+        texts = [e["message"] for e in status(sandbox, "services.ecs.operator.dev", "svc", namespace)["events"]]
+        assert (f"(service svc) is stopping 1 tasks on DRAINING container instance(s) {victim} first (minimumHealthyPercent 50); "
+                "their replacements start on other instances.") in texts, texts
 
 
 def _instance_events(sandbox: Cluster, name: str) -> list[dict[str, Any]]:

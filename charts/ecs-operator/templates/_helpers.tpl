@@ -66,7 +66,7 @@ one Role per watched namespace. README.md explains each rule.
   verbs: [create]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, create, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [pods/eviction]
   verbs: [create]

@@ -130,10 +130,8 @@ def instance_changed(body: kopf.Body, name: str, spec: kopf.Spec, status: kopf.S
 
 
 @kopf.timer(*CONTAINER_INSTANCES, id="resync_instance", interval=60, initial_delay=60, idle=30)
-@kopf.timer(*CONTAINER_INSTANCES, id="continue_draining", interval=5,
-            when=lambda spec, **_: spec.get("status") == "DRAINING")
 def resync_instance(name: str, spec: kopf.Spec, memo: Any, **kwargs: Any) -> None:
-    """Level-triggered repair, and evictions a PodDisruptionBudget refused a moment ago tried again."""
+    """Level-triggered repair."""
     sync_instance(memo.kube, memo.settings, Views.of(kwargs), name, desired=spec.get("status") or "ACTIVE")
 
 
@@ -198,9 +196,9 @@ def instance_status(settings: Settings, node: dict[str, Any], pods: list[dict[st
 
 
 def _drain(kube: Kube, node: dict[str, Any], pods: list[dict[str, Any]]) -> None:
-    """UpdateContainerInstancesState DRAINING: no new tasks; service tasks move (PDBs keep
-    minimumHealthyPercent); DAEMON tasks leave (their affinity excludes draining nodes);
-    standalone tasks stay, as in ECS."""
+    """UpdateContainerInstancesState DRAINING: no new tasks (cordoned); REPLICA service tasks are
+    replaced by their Service (the label wakes it: service_draining.py); DAEMON tasks leave (their
+    affinity excludes draining nodes); standalone tasks stay, as in ECS (docs/ecs-semantics.md §Draining)."""
     meta = node["metadata"]
     if not (node.get("spec") or {}).get("unschedulable") or (meta.get("labels") or {}).get(DRAINING_LABEL) != "true":
         ours = {CORDONED_BY_US: "true"} if not (node.get("spec") or {}).get("unschedulable") else {}
@@ -210,8 +208,8 @@ def _drain(kube: Kube, node: dict[str, Any], pods: list[dict[str, Any]]) -> None
         })
     for pod in pods:
         pod_meta = pod["metadata"]
-        workload = (controller_of(pod) or {}).get("kind") in ("ReplicaSet", "DaemonSet")  # a service's, not a standalone task's
-        if workload and (pod_meta.get("labels") or {}).get(L.SERVICE) and not pod_meta.get("deletionTimestamp") and is_active(pod):
+        daemon = (controller_of(pod) or {}).get("kind") == "DaemonSet"  # a DAEMON service's, not a standalone task's
+        if daemon and (pod_meta.get("labels") or {}).get(L.SERVICE) and not pod_meta.get("deletionTimestamp") and is_active(pod):
             kube.evict(pod_meta["namespace"], pod_meta["name"], uid=pod_meta["uid"])
 
 

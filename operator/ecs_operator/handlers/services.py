@@ -50,10 +50,11 @@ from ecs_operator.models import ServiceSpec, problems_from_validation_error, val
 from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.ownership import CONFLICT_REASON, Conflict, conflict, conflicts_text, controller_of
 from ecs_operator.registry import UnknownTaskDefinition
+from ecs_operator.scaling.rolling import counts_as_healthy
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import ignored_read_only, summarize
 from ecs_operator.translate.pod import Revision
-from ecs_operator.translate.service import ServicePlan, desired_count_problems, service_objects
+from ecs_operator.translate.service import DRAINING_LABEL, ServicePlan, desired_count_problems, service_objects
 from ecs_operator.translate.service_connect import connect_namespace
 
 from .children import Key, claim, key_of
@@ -62,9 +63,10 @@ from .common import lock_for, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, instance_names, resolve_revision
 from .member_of import labels_in_use
 from .namespaces import workload_policy
-from .resources import DAEMON_SETS, DEPLOYMENTS, PODS, SERVICES
+from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS, SERVICES
+from .service_draining import drain, draining_nodes
 
-DEPLOYMENT_LABEL = f"{API_GROUP}/deployment"
+DEPLOYMENT_LABEL = L.DEPLOYMENT
 """Pod label: the ECS deployment (ecs-svc/<digits>) a service task belongs to."""
 APPLIED = f"{API_GROUP}/applied-hash"
 """Annotation on each child: the hash of what was last applied (no write while it still matches)."""
@@ -98,6 +100,8 @@ _stopping: set[str] = set()
 again, and their DELETED event is no stop of the scheduler's."""
 _wakeups: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
 _generations: dict[tuple[str, str], int | None] = {}
+_draining_nodes: dict[str, bool] = {}
+"""Nodes seen labelled DRAINING (a change of that wakes the services with tasks there)."""
 _pending_guard = threading.Lock()
 _deleter = ThreadPoolExecutor(max_workers=8, thread_name_prefix="service-stops")
 
@@ -265,6 +269,25 @@ def _predecessors(pod: kopf.Body, service: dict[str, Any]) -> bool:
     return str(pod.metadata.get("creationTimestamp", "")) < str(service["metadata"].get("creationTimestamp", ""))
 
 
+@kopf.on.event(*NODES)
+async def node_draining_changed(type: str, name: str, labels: kopf.Labels, node_pods: kopf.Index, services: kopf.Index,
+                                **_: Any) -> None:
+    """A container instance turning DRAINING (or ACTIVE again) wakes the services with tasks on it:
+    they move their own tasks (service_draining.py)."""
+    draining = type != "DELETED" and labels.get(DRAINING_LABEL) == "true"
+    if _draining_nodes.get(name, False) == draining:
+        return
+    if draining:
+        _draining_nodes[name] = True
+    else:
+        _draining_nodes.pop(name, None)
+    for pod in node_pods.get(name, []):
+        pod_labels = pod["metadata"].get("labels") or {}
+        if pod_labels.get(L.SERVICE):
+            namespace = pod["metadata"]["namespace"]
+            wake(namespace, _service_of(pod_labels, services, namespace))
+
+
 @kopf.on.event(*DEPLOYMENTS, labels={L.MANAGED_BY: L.MANAGED_BY_VALUE})
 @kopf.on.event(*DAEMON_SETS, labels={L.MANAGED_BY: L.MANAGED_BY_VALUE})
 async def workload_changed(body: kopf.Body, namespace: str, **_: Any) -> None:
@@ -387,6 +410,9 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     if plan.problems:
         return _refuse(kube, service, current, "InvalidParameterException", problems_text(plan.problems))
     messages += step.messages
+    messages += drain(kube, svc, ecs_name, plan.workloads, pods, draining_nodes(ix.nodes, pods),
+                      {w["metadata"]["name"]: w for w in ix.service_deployments.get((namespace, meta["uid"]), [])},
+                      lambda pod: _healthy(pod, moment, settings.service_task_ready_seconds))
     try:
         messages += _apply_plan(kube, plan, service, ix, _digits(target.id), ecs_name)
     except Conflicts as e:
@@ -640,6 +666,14 @@ def _task_view(pod: dict[str, Any], moment: datetime) -> TaskView:
         essential_health_check=bool(essential & set(health_settings(pod))),
         running_since=parse_time(record.startedAt),
     )
+
+
+def _healthy(pod: dict[str, Any], moment: datetime, ready_seconds: int) -> bool:
+    """Whether the task counts toward minimumHealthyPercent (ECS's rule, as for deployments)."""
+    view = _task_view(pod, moment)
+    return counts_as_healthy(last_status=view.last_status, health_status=view.health_status,
+                             essential_health_check=view.essential_health_check, running_since=view.running_since,
+                             now=moment, min_running_seconds=ready_seconds)
 
 
 def _digits(deployment_id: str) -> str:

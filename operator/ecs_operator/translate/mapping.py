@@ -396,7 +396,8 @@ CAPACITY_PROVIDER: list[tuple[str, Verdict, str, str]] = [
     ("autoScalingGroupProvider.managedScaling.maximumScalingStepSize", E, "operator", ""),
     ("autoScalingGroupProvider.managedScaling.instanceWarmupPeriod", E, "operator", ""),
     ("autoScalingGroupProvider.managedTerminationProtection", E, "operator: busy nodes are never removed", ""),
-    ("autoScalingGroupProvider.managedDraining", E, "operator: cordon and evict before removal", "evictions respect PodDisruptionBudgets"),
+    ("autoScalingGroupProvider.managedDraining", E, "operator: the ContainerInstance DRAINING (cordon; each Service replaces its tasks there) before removal",
+     "as ECS: stopped first within `minimumHealthyPercent`, or replaced first within `maximumPercent` (docs/ecs-semantics.md §Draining)"),
     ("managedInstancesProvider", U, "", "ECS Managed Instances are not modelled"),
     *_TAGS,
 ]
