@@ -116,7 +116,7 @@ def service_running(sandbox: Any, namespace: str, service: str, count: int, wait
 
 
 def provider_events(sandbox: Any, provider: str) -> list[dict[str, Any]]:
-    """Events about the cluster-scoped provider (kopf posts them in the default namespace), oldest first."""
+    """Events about the cluster-scoped provider (in the default namespace, as Kubernetes wants), oldest first."""
     items = sandbox.kubectl_json("get", "events", "-A", "--field-selector",
                                  f"involvedObject.kind=CapacityProvider,involvedObject.name={provider}")["items"]
     return sorted(items, key=event_time)

@@ -58,7 +58,7 @@ def test_every_crd_installs(crds: Cluster) -> None:
     for kind in KINDS:
         crd = crds.kubectl_json("get", "crd", f"{kind.plural}.{API_GROUP}")
         assert crd["spec"]["names"]["shortNames"] == [kind.short_name]
-        assert "ecs" in crd["spec"]["names"]["categories"]
+        assert crd["spec"]["names"]["categories"] == [kind.category]
         assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}["NamesAccepted"] == "True"
 
 

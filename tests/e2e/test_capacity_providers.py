@@ -97,6 +97,8 @@ def test_a_service_scales_an_empty_pool_out_to_what_ecs_formula_gives(
     assert activity.startswith(f"scale-out to {nodes} instances: CapacityProviderReservation 200% (M=3, N=0) "
                                f"is above targetCapacity {target}%: 0 -> {nodes} instances"), activity
     assert state["lastScalingActivity"]["action"] == "scale-out" and state["lastScalingActivity"]["reason"] == activity
+    described = sandbox.kubectl("describe", CAPACITY_PROVIDERS, provider).stdout.split("\nEvents:")[-1]
+    assert "ScaleOut" in described and f"scale-out to {nodes} instances" in described, described
 
     # the tasks run only on the pool's nodes, which are container instances of the cluster of this namespace
     for pod in service_pods(sandbox, namespace, "web"):

@@ -242,7 +242,8 @@ def install_guide() -> str:
 
 
 def documented_rights(values: dict[str, Any], scope: str) -> dict[tuple[str, str], set[str]]:
-    """The RBAC table's rows that apply with these values and in this scope ("namespace" or "cluster")."""
+    """The RBAC table's rows that apply with these values and in this scope ("namespace", "cluster" or
+    "default", the namespace where the Events of cluster-scoped objects go)."""
     text = install_guide()
     block = text.split("<!-- rbac:begin -->", 1)[1].split("<!-- rbac:end -->", 1)[0]
     rights: dict[tuple[str, str], set[str]] = {}
@@ -251,7 +252,7 @@ def documented_rights(values: dict[str, Any], scope: str) -> dict[tuple[str, str
         conditions = {"always": True, "`watchNamespaces`": bool(values.get("watchNamespaces")),
                       "`nodePools.kwok.enabled`": bool(values.get("nodePools.kwok.enabled")),
                       "`nodePools.scaleTargets`": False}  # added from the values below
-        if row_scope != scope or not conditions[when]:
+        if row_scope.strip("`") != scope or not conditions[when]:
             continue
         for resource in re.findall(r"`([^`]+)`", resources):
             name, _, sub = resource.partition("/")
@@ -287,9 +288,11 @@ def test_service_account_can_do_exactly_the_documented_list(sandbox: Cluster, in
     cluster = documented_rights(installed.values, "cluster")
     namespaced = documented_rights(installed.values, "namespace")
     assert own_rights(sandbox, installed, installed.work) == {**cluster, **namespaced}
+    in_default = documented_rights(installed.values, "default")
+    assert in_default == {("events", ""): {"create"}}
     if installed.variant == "namespaced":
-        assert own_rights(sandbox, installed, "default") == cluster
-        assert own_rights(sandbox, installed, installed.namespace) == {**cluster, ("events", ""): {"create"}}
+        assert own_rights(sandbox, installed, "default") == {**cluster, **in_default}
+        assert own_rights(sandbox, installed, installed.namespace) == cluster  # it posts nothing in its own namespace
     else:
         assert own_rights(sandbox, installed, "default") == {**cluster, **namespaced}
 
@@ -318,7 +321,7 @@ def test_service_account_cannot_do_anything_else(sandbox: Cluster, installed: In
         ("create", "pods", work, "", "", ""), ("create", "pods", work, "", "eviction", ""), ("patch", "nodes", None, "", "", ""),
         ("create", "nodes", None, "", "", ""), ("delete", "tasks", work, API_GROUP, "", ""),
         ("patch", "tasks", work, API_GROUP, "status", ""), ("update", "tasks", work, API_GROUP, "finalizers", ""),
-        ("create", "containerinstances", None, API_GROUP, "", ""), ("create", "events", ns, "", "", ""),
+        ("create", "containerinstances", None, API_GROUP, "", ""), ("create", "events", "default", "", "", ""),
         ("watch", "customresourcedefinitions", None, crds, "", ""),
     ]
     may_not: list[Check] = [
@@ -338,7 +341,8 @@ def test_service_account_cannot_do_anything_else(sandbox: Cluster, installed: In
     ]
     if namespaced:
         may.append(("patch", "machinedeployments", "capi", "cluster.x-k8s.io", "scale", "workers"))
-        may_not += [("create", "pods", "default", "", "", ""), ("create", "events", "default", "", "", ""),
+        may_not += [("create", "pods", "default", "", "", ""), ("create", "events", ns, "", "", ""),
+                    ("create", "events", "kube-system", "", "", ""), ("patch", "events", "default", "", "", ""),
                     ("create", "deployments", "kube-system", "apps", "", "")]
     answers = allowed(sandbox, installed, may + may_not)
     assert [c for c in may if not answers[c]] == [], "the ServiceAccount lacks these rights"
@@ -346,8 +350,8 @@ def test_service_account_cannot_do_anything_else(sandbox: Cluster, installed: In
 
 
 def service_account_kubeconfig(sandbox: Cluster, installed: Installed, path: Path) -> Path:
-    """The sandbox's cluster with a token of the chart's ServiceAccount; kopf posts the Events of
-    cluster-scoped objects in the context's namespace, as it does in the Pod's own namespace."""
+    """The sandbox's cluster with a token of the chart's ServiceAccount, in the release namespace as the
+    operator's Pod is (the Events of cluster-scoped objects still go to `default`)."""
     token = sandbox.kubectl("create", "token", f"{installed.release}-ecs-operator", "-n", installed.namespace,
                             "--duration=1h").stdout.strip()
     config = json.loads(sandbox.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout)
@@ -430,10 +434,16 @@ def run_scenario(sandbox: Cluster, installed: Installed) -> None:
 
     events = sandbox.kubectl_json("get", "events", "-n", ns)["items"]
     assert any(e["reason"] == "TaskRunning" and e["involvedObject"]["name"] == "nginx" for e in events)
-    # a cluster-scoped object's Events go to the operator's own namespace (the chart lets it post there)
-    wait_for(lambda: [e for e in sandbox.kubectl_json("get", "events", "-n", installed.namespace)["items"]
-                      if e["involvedObject"]["kind"] == "CapacityProvider" and e["involvedObject"]["name"] == pool],
-             timeout=30, what="the capacity provider's scaling Event in the release namespace")
+    # a cluster-scoped object's Events go to `default` without a namespace, where `kubectl describe` finds them
+    scaling = wait_for(lambda: [e for e in sandbox.kubectl_json("get", "events", "-n", "default")["items"]
+                                if e["involvedObject"]["kind"] == "CapacityProvider" and e["involvedObject"]["name"] == pool],
+                       timeout=30, what="the capacity provider's scaling Event in default")
+    assert "ScaleOut" in [e["reason"] for e in scaling] and not [e for e in scaling if "namespace" in e["involvedObject"]], scaling
+    described = sandbox.kubectl("describe", "capacityproviders.ecs.operator.dev", pool).stdout.split("\nEvents:")[-1]
+    assert "ScaleOut" in described, described
+    ecs_events_in_release_namespace = [e for e in sandbox.kubectl_json("get", "events", "-n", installed.namespace)["items"]
+                                       if e["involvedObject"].get("apiVersion", "").startswith(API_GROUP)]
+    assert ecs_events_in_release_namespace == []
 
 
 POOL_SCENARIO = """

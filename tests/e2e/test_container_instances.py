@@ -135,11 +135,28 @@ def test_draining_moves_service_tasks_and_leaves_standalone_tasks(sandbox: Clust
         assert wait_for(lambda: instance(sandbox, a).get("runningTasksCount") == 1, what="only the standalone task left")
         draining = [e for e in _instance_events(sandbox, a) if e["reason"] == "Draining"]
         assert len(draining) == 1 and "standalone tasks stay" in draining[0]["message"]
+        assert "namespace" not in draining[0]["involvedObject"]  # a cluster-scoped object's Event
+        described = sandbox.kubectl("describe", "containerinstance", a).stdout.split("\nEvents:")[-1]
+        assert "Draining" in described and f"container instance {a} is DRAINING" in described, described
 
         sandbox.kubectl("patch", "containerinstance", a, "--type", "merge", "-p", json.dumps({"spec": {"status": "ACTIVE"}}))
         wait_for(lambda: instance(sandbox, a).get("status") == "ACTIVE", what="the instance ACTIVE again")
         wait_for(lambda: not sandbox.kubectl_json("get", "node", a)["spec"].get("unschedulable"), what="the node uncordoned")
         assert f"{API_GROUP}/draining" not in sandbox.kubectl_json("get", "node", a)["metadata"]["labels"]
+
+
+def test_kubectl_get_ecs_lists_the_namespaces_objects_and_ecs_capacity_the_instances(sandbox: Cluster, namespace: str) -> None:
+    """`kubectl get ecs -n NS` is what a namespace holds; the cluster-scoped instances are listed by
+    `kubectl get ecs-capacity`."""
+    name = unique("listed")
+    node = f"{name}-a"
+    with kwok_nodes(sandbox, [node], name, namespace):
+        apply_all(sandbox, namespace, cluster(name))
+        wait_for(lambda: instance(sandbox, node).get("agentConnected"), what=f"container instance {node}")
+        listed = sandbox.kubectl("get", "ecs", "-n", namespace, "-o", "name").stdout.split()
+        assert listed == [f"cluster.{API_GROUP}/{name}"], listed
+        capacity = sandbox.kubectl("get", "ecs-capacity", "-o", "name").stdout.split()
+        assert f"containerinstance.{API_GROUP}/{node}" in capacity, capacity
 
 
 def _drain_cluster(sandbox: Cluster, namespace: str, name: str, nodes: list[str], **spec: Any) -> dict[str, Any]:
@@ -234,7 +251,7 @@ def test_draining_with_minimum_and_maximum_100_percent_stays_draining_and_says_w
 
 
 def _instance_events(sandbox: Cluster, name: str) -> list[dict[str, Any]]:
-    """Events about a cluster-scoped ContainerInstance (Kubernetes files them in the default namespace)."""
+    """Events about a cluster-scoped ContainerInstance (Kubernetes keeps them in the default namespace)."""
     items = sandbox.kubectl_json("get", "events", "-A", "--field-selector",
                                  f"involvedObject.kind=ContainerInstance,involvedObject.name={name}")["items"]
     return items

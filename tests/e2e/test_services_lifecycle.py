@@ -4,6 +4,7 @@ state, DeleteService draining (and its force form), and the events list (ecs-sem
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -94,6 +95,40 @@ def test_delete_scales_to_zero_drains_then_removes_the_service_and_its_children(
     assert not [p for p in pods(sandbox, namespace) if is_live(p)]
     wait_for(lambda: not any(get(sandbox, kind, name, namespace) for kind, name in children), 120,
              what="the Deployment, Kubernetes Service and PodDisruptionBudget removed with it")
+
+
+def test_a_recreated_service_reports_only_its_own_tasks(sandbox: Any, namespace: str, running_operator: Any) -> None:
+    """ECS service events belong to the service (its UID): tasks a service stopped just before it was
+    deleted are not reported by a new service of the same name."""
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    apply_all(sandbox, namespace, service(desired=3))
+    steady(sandbox, namespace, "web:1", 3)
+    old_tasks = {p["metadata"]["uid"].replace("-", "") for p in pods(sandbox, namespace)}
+    sandbox.kubectl("annotate", ECS_SERVICE, "web", "-n", namespace, f"{API_GROUP}/force-delete=true")
+    sandbox.kubectl("scale", ECS_SERVICE, "web", "-n", namespace, "--replicas=1")
+    wait_for(lambda: len([p for p in pods(sandbox, namespace) if is_live(p)]) == 1, 60, interval=0.1,
+             what="two tasks stopped by the scale-in")
+    sandbox.kubectl("delete", ECS_SERVICE, "web", "-n", namespace, "--wait=false")  # before the service reports them
+    wait_for(lambda: not get(sandbox, ECS_SERVICE, "web", namespace), 120, what="the first service gone")
+
+    apply_all(sandbox, namespace, service(desired=2))
+    state = steady(sandbox, namespace, "web:1", 2)
+    new_tasks = {p["metadata"]["uid"].replace("-", "") for p in pods(sandbox, namespace) if is_live(p)}
+    said = messages(state)
+    assert not [m for m in said if "has stopped" in m or any(t in m for t in old_tasks)], said
+    assert [m for m in said if "has started" in m and all(t in m for t in new_tasks)], said
+
+
+def test_a_refused_service_shows_ready_false_and_the_reason_in_kubectl_get(sandbox: Any, namespace: str,
+                                                                           running_operator: Any) -> None:
+    apply_all(sandbox, namespace, service(cluster="nowhere"))
+    wait_for(lambda: [c for c in status(sandbox, namespace).get("conditions") or [] if c["status"] == "False"],
+             what="the service refused")
+    header, row = sandbox.kubectl("get", ECS_SERVICE, "web", "-n", namespace).stdout.splitlines()
+    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", header)]
+    columns = {header[a:b].strip(): row[a:b].strip() for a, b in zip(starts, [*starts[1:], None])}
+    assert (columns["READY"], columns["REASON"]) == ("False", "ClusterNotFoundException"), columns
 
 
 def test_force_delete_annotation_skips_draining(sandbox: Any, namespace: str, running_operator: Any) -> None:

@@ -76,6 +76,9 @@ def test_daemon_runs_one_task_per_container_instance_and_follows_them(sandbox: A
     apply_all(sandbox, namespace, service(desired=None, schedulingStrategy="DAEMON"))
     first = wait_for(lambda: daemon_on(sandbox, namespace, instances), 120, what="one task per instance")
     assert first["schedulingStrategy"] == "DAEMON"
+    said = messages(steady(sandbox, namespace, "web:1", len(instances)))
+    started = next(i for i, m in enumerate(said) if " has started " in m)
+    assert not [m for m in said[:started] if "deployment completed" in m or "steady state" in m], said  # not before a task
     assert get(sandbox, "daemonset", "web", namespace), "a DAEMON service is a DaemonSet"
 
     joined = nodes.add("us-east-1a", registration_labels(namespace, "default"))  # instances of this namespace's cluster
@@ -88,6 +91,29 @@ def test_daemon_runs_one_task_per_container_instance_and_follows_them(sandbox: A
     final = wait_for(lambda: daemon_on(sandbox, namespace, instances), 180, what="the deleted instance's task gone")
     assert final["deployments"][0]["rolloutState"] == "COMPLETED"
     assert "(service web) has reached a steady state." in messages(final)
+
+
+def test_a_daemon_service_whose_tasks_cannot_be_placed_stays_in_progress(sandbox: Any, namespace: str,
+                                                                          running_operator: Any) -> None:
+    """A DAEMON deployment completes when a task runs on every eligible instance: pending tasks keep it
+    IN_PROGRESS, with no steady state, and a deployment that never ran is no rollback target."""
+    instances = {n["metadata"]["name"] for n in cluster_nodes(sandbox)}
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(memory=64 * 1024 * 1024), 1)  # 64 TiB: no instance has it
+    apply_all(sandbox, namespace, service(desired=None, schedulingStrategy="DAEMON"))
+    stuck = wait_for(lambda: (s := status(sandbox, namespace)).get("pendingCount") == len(instances)
+                     and any(m.startswith(UNABLE) for m in messages(s)) and s, 120, what="a pending task per instance")
+    assert (stuck["desiredCount"], stuck["runningCount"], stuck["rolloutState"]) == (len(instances), 0, "IN_PROGRESS"), stuck
+    assert [(d["desiredCount"], d["pendingCount"], d["rolloutState"]) for d in stuck["deployments"]] == [
+        (len(instances), len(instances), "IN_PROGRESS")]
+    assert not [m for m in messages(stuck) if "deployment completed" in m or "steady state" in m], messages(stuck)
+    assert "lastCompletedDeployment" not in stuck
+
+    register(sandbox, namespace, task_definition(), 2)
+    merge_patch(sandbox, namespace, ECS_SERVICE, "web", {"spec": {"taskDefinition": "web:2"}})
+    done = steady(sandbox, namespace, "web:2", len(instances))
+    assert done["lastCompletedDeployment"]["taskDefinition"] == "web:2"
+    assert len([m for m in messages(done) if "deployment completed" in m]) == 1, messages(done)
 
 
 def provider_pools(nodes: Nodes, namespace: str) -> tuple[str, str, dict[str, str]]:

@@ -5,6 +5,7 @@ the field named and nothing half-applied."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,6 +24,7 @@ from ecs_objects import (
     task_definition,
     wait_task,
 )
+from ecs_operator.cli import main
 from operator_fixtures import wait_for
 
 if TYPE_CHECKING:
@@ -177,6 +179,28 @@ def test_specs_only_the_operator_can_judge_are_reported_naming_the_field(sandbox
     assert condition(status(sandbox, "taskdefinition", "fargate-size", namespace))["status"] == "True"
     launched = wait_task(sandbox, namespace, "on-bad-size", "RUNNING")
     assert launched["taskDefinition"] == "fargate-size:1" and condition(launched)["reason"] == "Launched"
+
+
+def test_repository_credentials_become_the_pods_image_pull_secret(sandbox: Cluster, namespace: str, tmp_path: Path) -> None:
+    """A private registry's credentials: the Secret the fidelity report names (the secrets convention of
+    docs/conversion.md) is the Pod's imagePullSecret, on the control plane and in `convert --to k8s`."""
+    credentials = {"credentialsParameter": "arn:aws:secretsmanager:us-east-1:000000000000:secret:registry-creds-AbCdEf"}
+    definition = task_definition("private", container("app", "registry.example.com/team/app:1.0", memory=64,
+                                                      repositoryCredentials=credentials))
+    apply_all(sandbox, namespace, cluster(), definition, task("pull", "private"))
+    wait_task(sandbox, namespace, "pull", "RUNNING")
+    (pod,) = pods(sandbox, namespace, "pull")
+    assert pod["spec"].get("imagePullSecrets") == [{"name": "registry-creds-abcdef"}]
+    reported = {f["path"]: f for f in registered(sandbox, namespace, "private", 1)["fidelity"]["fields"]}
+    entry = reported["containerDefinitions[0].repositoryCredentials.credentialsParameter"]
+    assert entry["verdict"] == "approximated" and "registry-creds-abcdef" in entry["target"], entry
+
+    source = tmp_path / "private.yaml"
+    source.write_text(yaml.safe_dump(definition))
+    out = tmp_path / "out.yaml"
+    assert main(["convert", "--to", "k8s", "--report", "none", "-o", str(out), str(source)]) == 0
+    (template,) = [d["template"] for d in yaml.safe_load_all(out.read_text()) if d and d["kind"] == "PodTemplate"]
+    assert template["spec"].get("imagePullSecrets") == [{"name": "registry-creds-abcdef"}]
 
 
 READ_ONLY_OUTPUT = ["compatibilities", "registeredAt", "registeredBy", "requiresAttributes", "revision", "status",

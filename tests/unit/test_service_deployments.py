@@ -82,6 +82,28 @@ def test_a_new_revision_makes_a_new_primary_and_the_old_one_active_until_its_tas
     assert done.deployments[0].rolloutState == "COMPLETED"
 
 
+def test_a_daemon_deployment_completes_only_once_counted_and_running_on_every_instance() -> None:
+    """DAEMON: desiredCount is the eligible instances counted for the deployment; before that nothing
+    completes, and pending tasks keep it IN_PROGRESS (ecs-semantics.md §DAEMON services)."""
+    def daemon(previous: list[Deployment], counts: dict[str, int], tasks: list[TaskView], at: datetime) -> Advance:
+        return advance(service="web", service_uid="uid-1", previous=previous, last_completed=None, desired_count=counts,
+                       task_definition="web:1", config_key="k1", tasks=tasks, failed={}, breaker=None,
+                       threshold_configuration=None, now=at, min_running_seconds=40)
+
+    first = daemon([], {}, [], T0)  # no DaemonSet counted the instances yet
+    dep = first.deployments[0].id
+    assert (first.deployments[0].rolloutState, first.deployments[0].desiredCount, first.messages) == ("IN_PROGRESS", 0, [])
+    assert daemon(first.deployments, {"ecs-svc/other": 0}, [], T0).deployments[0].rolloutState == "IN_PROGRESS"
+    pending = daemon(first.deployments, {dep: 4}, [task(dep, "PENDING", n=i) for i in range(4)], T0 + timedelta(minutes=5))
+    assert [(d.desiredCount, d.pendingCount, d.rolloutState) for d in pending.deployments] == [(4, 4, "IN_PROGRESS")]
+    assert pending.messages == [] and pending.last_completed is None
+    running = [task(dep, since=T0, n=i) for i in range(4)]
+    done = daemon(pending.deployments, {dep: 4}, running, T0 + timedelta(minutes=5))
+    assert done.deployments[0].rolloutState == "COMPLETED" and done.messages[-1] == "(service web) has reached a steady state."
+    empty = daemon(first.deployments, {dep: 0}, [], T0)  # counted: no eligible instance, nothing to run
+    assert empty.deployments[0].rolloutState == "COMPLETED"
+
+
 def test_circuit_breaker_fails_at_the_threshold_and_rolls_back_to_the_last_completed() -> None:
     base = completed()
     rolling = step(base.deployments, key="k2", td="web:2", last=base.last_completed, at=T0 + timedelta(minutes=2))

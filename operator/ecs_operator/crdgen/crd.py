@@ -69,7 +69,7 @@ def crd_for(kind: Kind) -> dict[str, Any]:
                 "plural": kind.plural,
                 "singular": kind.singular,
                 "shortNames": [kind.short_name],
-                "categories": ["ecs"],
+                "categories": [kind.category],
             },
             "versions": [version],
         },

@@ -60,6 +60,7 @@ from ecs_operator.translate.provider_access import access_problems, allows
 
 from .common import now, owner_reference, problems_text, ready
 from .lookups import access_of
+from .notices import notify
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, DEPLOYMENTS, NODES, PODS, SERVICES
 
 logger = logging.getLogger(__name__)
@@ -315,9 +316,9 @@ def evaluate(*, name: str, memo: Any, view: ProviderView) -> None:
     labelled = [n for n in view.nodes if not n["metadata"].get("deletionTimestamp")]
     foreign = sorted(n["metadata"]["name"] for n in labelled if not backend.member(n))
     if foreign and foreign != current.get("foreignNodes"):
-        kopf.event(provider, type="Warning", reason="ForeignNodes", message=(
+        notify(provider, type="Warning", reason="ForeignNodes", message=(
             f"Node(s) {', '.join(foreign)} carry the label {L.CAPACITY_PROVIDER}={label} but were not launched by "
-            f"this pool: left alone (never scaled in, drained or deleted)")[:1024])
+            f"this pool: left alone (never scaled in, drained or deleted)"))
     status.pop("foreignNodes", None)
     if foreign:
         status["foreignNodes"] = foreign
@@ -354,7 +355,7 @@ def evaluate(*, name: str, memo: Any, view: ProviderView) -> None:
                       f"{size - decision.desired_size} instance(s) above it: they run tasks")
     if activity:
         action = "scale-in" if drained else decision.action
-        kopf.event(provider, type="Normal", reason="ScaleOut" if action == "scale-out" else "ScaleIn", message=activity[:1024])
+        notify(provider, type="Normal", reason="ScaleOut" if action == "scale-out" else "ScaleIn", message=activity)
         status["lastScalingActivity"] = {"time": _iso(moment), "action": action, "reason": activity}
     status.update({
         "capacityProviderReservation": round(decision.reservation),

@@ -7,11 +7,11 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-import kopf
-
 from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.models import Problem
+
+from .notices import notify
 
 _locks: defaultdict[tuple[str, ...], threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()
@@ -46,5 +46,5 @@ def condition(conditions: list[dict[str, Any]], body: Mapping[str, Any], type_: 
     """The conditions with `type_` set, with a Warning Event when it turns False for a new reason or message."""
     previous = next((c for c in conditions if c.get("type") == type_), None)
     if not ok and (previous is None or previous.get("reason") != reason or previous.get("message") != message[:1024]):
-        kopf.event(body, type="Warning", reason=reason, message=message[:1024])
+        notify(body, type="Warning", reason=reason, message=message)
     return set_condition(conditions, type_, ok, reason, message, body["metadata"].get("generation"), now())

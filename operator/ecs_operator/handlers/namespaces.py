@@ -1,22 +1,20 @@
 """Namespaces the operator cares about: a namespace's workload policy (its opt-in to host-level
-workloads, its request for non-root containers), and the operator's own namespace, where kopf
-posts the Events of cluster-scoped objects (CapacityProvider, ContainerInstance)."""
+workloads, its request for non-root containers), and `default`, where the Events of cluster-scoped
+objects (CapacityProvider, ContainerInstance) go."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 from typing import Any
 
 import kopf
-from kubernetes import config
 
 from ecs_operator.adapters.kube import Kube
 from ecs_operator.settings import Settings
 from ecs_operator.translate.policy import FEATURES, NON_ROOT_LABEL, OPT_IN_LABEL, WorkloadPolicy
 
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+from .notices import CLUSTER_SCOPED_EVENTS_NAMESPACE
 
 
 POLICY_CACHE_SECONDS = 5.0
@@ -39,24 +37,11 @@ def workload_policy(kube: Kube, namespace: str, settings: Settings) -> WorkloadP
     return policy
 
 
-def own_namespace() -> str | None:
-    """The Pod's namespace in a cluster, the kubeconfig context's namespace outside one."""
-    try:
-        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
-    except OSError:
-        pass
-    try:
-        _, context = config.list_kube_config_contexts()
-    except (config.ConfigException, OSError):
-        return None
-    return (context.get("context") or {}).get("namespace")
-
-
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """kopf's own login through the Kubernetes client, which knows no namespace: without this,
-    kopf posts cluster-scoped objects' Events in `default`, where a namespaced install (the
-    chart's `watchNamespaces`) may not post; the chart lets it post in its own namespace."""
+    """kopf's own login through the Kubernetes client, with the namespace where kopf posts its own
+    Events about cluster-scoped objects (handler warnings) set to `default`, beside the operator's:
+    kopf's other logins would use the Pod's or the kubeconfig context's namespace, where a namespaced
+    install (the chart's `watchNamespaces`) may not post."""
     info = kopf.login_via_client(**kwargs)
-    namespace = own_namespace()
-    return dataclasses.replace(info, default_namespace=namespace) if info is not None and namespace else info
+    return dataclasses.replace(info, default_namespace=CLUSTER_SCOPED_EVENTS_NAMESPACE) if info is not None else info

@@ -3,12 +3,25 @@ log: one line per change, where kopf's own lines say only that a handler ran."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import kopf
 
+from ecs_operator.adapters.kube import ApiError, Kube
+
 logger = logging.getLogger("ecs_operator")
+
+CLUSTER_SCOPED_EVENTS_NAMESPACE = "default"
+"""Where the Events of cluster-scoped objects go, as those of Nodes: the API server accepts an Event
+whose involvedObject has no namespace only there or in kube-system (where the operator never writes), and `kubectl describe` of a cluster-scoped object
+finds only such Events. kopf's own Events about them (handler warnings, filed here too: see
+namespaces.login) carry involvedObject.namespace, which `kubectl describe` never shows."""
+REPORTING_COMPONENT = "ecs-operator"
+_poster = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cluster-events")
 
 
 POSTING_BACKOFFS = (1.0, 3.0)
@@ -17,8 +30,41 @@ error) floods the log when a namespace is being deleted and refuses new Events."
 
 
 def notify(body: Mapping[str, Any], type: str, reason: str, message: str) -> None:
-    kopf.event(body, type=type, reason=reason, message=message[:1024], backoffs=POSTING_BACKOFFS)
+    """An Event about `body` (posted in the background, best effort) and its log line."""
+    if body["metadata"].get("namespace"):
+        kopf.event(body, type=type, reason=reason, message=message[:1024], backoffs=POSTING_BACKOFFS)
+    else:
+        _poster.submit(_post_cluster_scoped, cluster_scoped_event(body, type, reason, message[:1024]))
     log(body, logging.WARNING if type == "Warning" else logging.INFO, reason, message)
+
+
+def cluster_scoped_event(body: Mapping[str, Any], type: str, reason: str, message: str) -> dict[str, Any]:
+    """A core/v1 Event whose involvedObject has no namespace, with kopf's fields (eventTime orders
+    Events of one second)."""
+    meta = body["metadata"]
+    moment = datetime.now(timezone.utc)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": CLUSTER_SCOPED_EVENTS_NAMESPACE},
+        "involvedObject": {"apiVersion": body["apiVersion"], "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]},
+        "type": type, "reason": reason, "message": message, "action": reason,
+        "reportingComponent": REPORTING_COMPONENT, "reportingInstance": REPORTING_COMPONENT,
+        "source": {"component": REPORTING_COMPONENT},
+        "firstTimestamp": stamp, "lastTimestamp": stamp, "eventTime": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+
+
+@functools.cache
+def _kube() -> Kube:
+    return Kube()
+
+
+def _post_cluster_scoped(event: dict[str, Any]) -> None:
+    try:
+        _kube().create(event)
+    except ApiError as e:  # Events are auxiliary: as kopf, note the failure and go on
+        logger.warning("Failed to post an event: %s. Event: %s %s: %s", e, event["type"], event["reason"], event["message"])
 
 
 def log(body: Mapping[str, Any], level: int, reason: str, message: str) -> None:

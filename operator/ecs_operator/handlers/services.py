@@ -90,7 +90,8 @@ a burst of Pod events (a ReplicaSet creating several Pods, kwok or a kubelet sta
 one reconcile, one status write and one "has started N tasks" event, as in ECS."""
 
 _written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-# What Pod events saw since the service's last reconcile (consumed by it, under _pending_guard).
+# What Pod events saw since the service's last reconcile (consumed by it, under _pending_guard), by
+# (namespace, service UID): a re-created Service of the same name never reports its predecessor's tasks.
 _started: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
 _stopped: defaultdict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
 """The Pods the scheduler stopped, as last seen (their records are made at the reconcile)."""
@@ -245,9 +246,10 @@ async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels
     """Notes the tasks the scheduler started and stopped (reported together at the next reconcile)
     and wakes the service's worker."""
     name = _service_of(labels, services, namespace)
-    if (namespace, name) not in services:
+    service = next(iter(services.get((namespace, name), [])), None)
+    if service is None or _predecessors(body, service):
         return
-    key = (namespace, name)
+    key = (namespace, service["metadata"]["uid"])
     task_id = body.metadata.uid.replace("-", "")
     with _pending_guard:
         if type == "ADDED":
@@ -258,7 +260,13 @@ async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels
             # a task that exited or failed to start stopped by itself: not a stop of the scheduler's
             if not failed and stop_for(dict(body)) is None:
                 _stopped[key].append(copy.deepcopy(dict(body)))
-    wake(*key)
+    wake(namespace, name)
+
+
+def _predecessors(pod: kopf.Body, service: dict[str, Any]) -> bool:
+    """A Pod created before the Service was belongs to a deleted Service of the same name (its
+    garbage collection can end after the new one appears)."""
+    return str(pod.metadata.get("creationTimestamp", "")) < str(service["metadata"].get("creationTimestamp", ""))
 
 
 @kopf.on.event(*NODES)
@@ -293,6 +301,9 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
                    service_pods: kopf.Index, service_deployments: kopf.Index, **_: Any) -> None:
     """DeleteService: scale to zero, DRAINING until the tasks are gone, then INACTIVE (children go with it)."""
     label = L.group_label_value(name)
+    with _pending_guard:  # a service being deleted reports no more tasks
+        _started.pop((namespace, body.metadata.uid), None)
+        _stopped.pop((namespace, body.metadata.uid), None)
     if (body.metadata.annotations or {}).get(FORCE_DELETE) == "true":
         return
     for workload in service_deployments.get((namespace, body.metadata.uid), []):
@@ -324,7 +335,6 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     settings: Settings = ix.memo.settings
     meta = service["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    key = (namespace, name)
     current = _current_status(service)
     try:
         svc = ServiceSpec.model_validate(service.get("spec") or {})
@@ -354,22 +364,24 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     pods = [p for p in ix.service_pods.get((namespace, label), []) if not p["metadata"].get("deletionTimestamp")]
     pods, failed, failures = _stop_failed_tasks(kube, pods, svc, moment)
     with _pending_guard:
+        key = (namespace, meta["uid"])
         started, stopped = _started.pop(key, []), _stopped.pop(key, [])
     messages = ([started_event(ecs_name, started)] if started else []) + (
         [stopped_event(ecs_name, [_task_id(p) for p in stopped])] if stopped else []) + _failure_events(ecs_name, failures)
 
     daemon = svc.schedulingStrategy == "DAEMON"
     daemon_sets = list(ix.service_daemon_sets.get((namespace, meta["uid"]), []))
-    desired = _daemon_desired(daemon_sets) if daemon else (svc.desiredCount or 0)
     breaker = svc.deploymentConfiguration.deploymentCircuitBreaker if svc.deploymentConfiguration else None
     step = advance(
         service=ecs_name, service_uid=meta["uid"], previous=deployments,
         last_completed=Deployment.model_validate(current["lastCompletedDeployment"]) if current.get("lastCompletedDeployment") else None,
-        desired_count=desired, task_definition=revision.name, config_key=spec_key,
+        desired_count=_daemon_counts(daemon_sets) if daemon else (svc.desiredCount or 0),
+        task_definition=revision.name, config_key=spec_key,
         tasks=[_task_view(p, moment) for p in pods], failed=failed,
         breaker=breaker, threshold_configuration=breaker.thresholdConfiguration if breaker else None,
         now=moment, min_running_seconds=settings.service_task_ready_seconds,
     )
+    desired = step.deployments[0].desiredCount if daemon else (svc.desiredCount or 0)
     target, launch = workload_target(step)
     stopped_tasks = keep(current.get("stoppedTasks") or [], [
         _stopped_record(pod, stop, moment, settings, cluster_name)
@@ -628,9 +640,18 @@ def _launch_failures(workloads: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _daemon_desired(daemon_sets: list[dict[str, Any]]) -> int:
-    """A DAEMON service's desiredCount: the eligible container instances (the DaemonSet's nodes)."""
-    return sum((d.get("status") or {}).get("desiredNumberScheduled", 0) for d in daemon_sets)
+def _daemon_counts(daemon_sets: list[dict[str, Any]]) -> dict[str, int]:
+    """A DAEMON service's desiredCount per deployment: the eligible container instances (the DaemonSet's
+    nodes), known only once the DaemonSet controller counted them for the template that runs the
+    deployment (docs/ecs-semantics.md §DAEMON services). Before that the count is 0 or another
+    template's, which would complete a deployment before its tasks run."""
+    counts: defaultdict[str, int] = defaultdict(int)
+    for daemon_set in daemon_sets:
+        status = daemon_set.get("status") or {}
+        deployment = _deployment_of(daemon_set)
+        if deployment and status.get("observedGeneration", 0) >= daemon_set["metadata"].get("generation", 1):
+            counts[f"ecs-svc/{deployment}"] += status.get("desiredNumberScheduled", 0)
+    return dict(counts)
 
 
 def _task_view(pod: dict[str, Any], moment: datetime) -> TaskView:

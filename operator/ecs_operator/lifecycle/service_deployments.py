@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
@@ -77,7 +77,7 @@ def advance(
     service_uid: str,
     previous: list[Deployment],
     last_completed: Deployment | None,
-    desired_count: int,
+    desired_count: int | Mapping[str, int],
     task_definition: str,
     config_key: str,
     tasks: list[TaskView],
@@ -87,7 +87,12 @@ def advance(
     now: datetime,
     min_running_seconds: float,
 ) -> Advance:
-    """The deployments after this observation. `failed` counts tasks each deployment lost since the last call."""
+    """The deployments after this observation. `failed` counts tasks each deployment lost since the last call.
+
+    `desired_count` is a REPLICA service's desiredCount; for a DAEMON service, the eligible container
+    instances per deployment id, once counted for that deployment's tasks (docs/ecs-semantics.md §DAEMON
+    services): a deployment not counted yet is not known to be complete, whatever runs.
+    """
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     out = Advance([d.model_copy() for d in previous], last_completed)
     primary = next((d for d in out.deployments if d.status == "PRIMARY"), None)
@@ -101,11 +106,13 @@ def advance(
         mine = [t for t in tasks if t.deployment == d.id]
         d.runningCount = sum(1 for t in mine if t.last_status == "RUNNING")
         d.pendingCount = sum(1 for t in mine if t.last_status in ("PROVISIONING", "PENDING", "ACTIVATING"))
-        d.desiredCount = desired_count if d is primary else d.runningCount + d.pendingCount
+        if d is not primary:
+            d.desiredCount = d.runningCount + d.pendingCount
         d.updatedAt = stamp if failed.get(d.id) else d.updatedAt
+    counted = _count(primary, desired_count)
 
     if primary.rolloutState == "IN_PROGRESS" and breaker is not None and breaker.enable:
-        threshold = circuit_breaker_threshold(desired_count, threshold_configuration)
+        threshold = circuit_breaker_threshold(primary.desiredCount, threshold_configuration)
         if primary.failedTasks >= threshold:
             primary.rolloutState = "FAILED"
             primary.rolloutStateReason = "ECS deployment circuit breaker: tasks failed to start."
@@ -113,8 +120,9 @@ def advance(
             out.messages.append(f"(service {service}) (deployment {primary.id}) deployment failed: tasks failed to start.")
             target = out.last_completed
             if breaker.rollback and target is not None and target.configKey != primary.configKey:
-                primary = _return_to(out, target, primary.configKey, desired_count, stamp)
+                primary = _return_to(out, target, primary.configKey, stamp)
                 out.messages.append(f"(service {service}) rolling back to deployment {target.id}.")
+                counted = _count(primary, desired_count)
 
     healthy = sum(
         1
@@ -130,13 +138,14 @@ def advance(
         )
     )
     others = [d for d in out.deployments if d is not primary and d.runningCount + d.pendingCount > 0]
-    if primary.rolloutState == "IN_PROGRESS" and healthy >= desired_count and not others:
+    complete = counted is not None and healthy >= counted and not others
+    if primary.rolloutState == "IN_PROGRESS" and complete:
         primary.rolloutState = "COMPLETED"
         primary.rolloutStateReason = f"ECS deployment {primary.id} completed."
         primary.updatedAt = stamp
         out.last_completed = primary.model_copy()
         out.messages.append(f"(service {service}) (deployment {primary.id}) deployment completed.")
-    if primary.rolloutState == "COMPLETED" and healthy >= desired_count and not others:
+    if primary.rolloutState == "COMPLETED" and complete:
         out.messages.append(f"(service {service}) has reached a steady state.")
     # fully replaced deployments leave the list (INACTIVE), as in describe-services; a FAILED one
     # stays until the deployment that replaced it (its rollback) completes
@@ -145,6 +154,15 @@ def advance(
         if d is primary or d.runningCount + d.pendingCount > 0 or (d.rolloutState == "FAILED" and primary.rolloutState != "COMPLETED")
     ]
     return out
+
+
+def _count(primary: Deployment, desired_count: int | Mapping[str, int]) -> int | None:
+    """Sets the primary deployment's desiredCount and returns it; None, leaving the count as it was,
+    while a DAEMON deployment's instances are not counted."""
+    counted = desired_count if isinstance(desired_count, int) else desired_count.get(primary.id)
+    if counted is not None:
+        primary.desiredCount = counted
+    return counted
 
 
 def workload_target(step: Advance) -> tuple[Deployment, bool]:
@@ -162,7 +180,7 @@ def workload_target(step: Advance) -> tuple[Deployment, bool]:
     return primary, False
 
 
-def _return_to(out: Advance, completed: Deployment, failed_key: str, desired_count: int, stamp: str) -> Deployment:
+def _return_to(out: Advance, completed: Deployment, failed_key: str, stamp: str) -> Deployment:
     """Rollback: the last COMPLETED deployment is PRIMARY and IN_PROGRESS again, with its id and the
     tasks it still has (a copy of it when none are left); the failed one stays ACTIVE, FAILED, until
     its tasks are stopped (docs/ecs-semantics.md §Circuit breaker rollback)."""
@@ -174,7 +192,7 @@ def _return_to(out: Advance, completed: Deployment, failed_key: str, desired_cou
         out.deployments.remove(back)
     back.status, back.rolloutState, back.rollbackOf = "PRIMARY", "IN_PROGRESS", failed_key
     back.rolloutStateReason = f"ECS deployment circuit breaker: rolling back to deploymentId {completed.id}."
-    back.desiredCount, back.updatedAt = desired_count, stamp
+    back.updatedAt = stamp
     out.deployments.insert(0, back)
     return back
 

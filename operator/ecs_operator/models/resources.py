@@ -40,8 +40,18 @@ class Kind:
     def singular(self) -> str:
         return self.kind.lower()
 
+    @property
+    def category(self) -> str:
+        return CATEGORY if self.scope == "Namespaced" else CAPACITY_CATEGORY
+
 
 AGE = Column("Age", ".metadata.creationTimestamp", "date")
+READY = Column("Ready", '.status.conditions[?(@.type=="Ready")].status',
+               description="False when the operator refused or cannot act on the object")
+REASON = Column("Reason", '.status.conditions[?(@.type=="Ready")].reason', description="why Ready is False")
+CATEGORY = "ecs"
+"""`kubectl get ecs -n NS`: the namespaced kinds. The cluster-scoped ones are in CAPACITY_CATEGORY."""
+CAPACITY_CATEGORY = "ecs-capacity"
 
 KINDS: tuple[Kind, ...] = (
     Kind(
@@ -52,6 +62,8 @@ KINDS: tuple[Kind, ...] = (
             Column("Services", ".status.activeServicesCount", "integer"),
             Column("Running", ".status.runningTasksCount", "integer"),
             Column("Pending", ".status.pendingTasksCount", "integer"),
+            READY,
+            REASON,
             AGE,
         ),
         name_field="clusterName",
@@ -63,6 +75,8 @@ KINDS: tuple[Kind, ...] = (
             Column("Status", ".status.status"),
             Column("Compatibilities", ".status.compatibilitiesText", priority=1),
             Column("Fidelity", ".status.fidelity.summary", description="exact/approximated/unsupported fields"),
+            READY,
+            REASON,
             AGE,
         ),
         name_field="family",
@@ -77,6 +91,8 @@ KINDS: tuple[Kind, ...] = (
             Column("Pending", ".status.pendingCount", "integer"),
             Column("Rollout", ".status.rolloutState"),
             Column("Status", ".status.status", priority=1),
+            READY,
+            REASON,
             AGE,
         ),
         scale=True,
@@ -91,6 +107,8 @@ KINDS: tuple[Kind, ...] = (
             Column("Health", ".status.healthStatus"),
             Column("Stop Code", ".status.stopCode", priority=1),
             Column("Stopped Reason", ".status.stoppedReason", priority=1),
+            READY,
+            REASON,
             AGE,
         ),
     ),
@@ -102,6 +120,8 @@ KINDS: tuple[Kind, ...] = (
             Column("Desired", ".status.desiredSize", "integer"),
             Column("Current", ".status.currentSize", "integer"),
             Column("Last Activity", ".status.lastScalingActivity.reason", priority=1),
+            READY,
+            REASON,
             AGE,
         ),
         name_field="name",

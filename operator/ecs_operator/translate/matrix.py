@@ -69,7 +69,7 @@ def render() -> str:
         "ECS refers to AWS resources that Kubernetes does not have; the translation expects Kubernetes objects named",
         "after them, in the namespace of the task:",
         "",
-        *_convention("Secrets (`secrets[].valueFrom`)", names.secret_ref),
+        *_convention("Secrets (`secrets[].valueFrom`, `repositoryCredentials.credentialsParameter`)", names.secret_ref),
         *_convention("ConfigMaps (`environmentFiles[].value`)", names.environment_file_configmap),
         *_convention("Container and volume names", names.dns_label),
         "",

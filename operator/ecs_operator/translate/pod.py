@@ -14,6 +14,7 @@ from .containers import build_container, container_name
 from .dependencies import StartOrder, ignore_exit_code, report_dependencies, start_order
 from .fidelity import FidelityReport
 from .health import health_settings
+from .names import secret_ref
 from .resources import pod_resources
 from .volumes import task_volumes
 
@@ -101,6 +102,7 @@ def pod_template(
     _pod_wide_container_settings(td, spec, report)
     _process_settings(td, spec, report)
     _node_selector(td, spec, report)
+    _image_pull_secrets(td, spec, report)
     if rev.kubernetes is not None and rev.kubernetes.serviceAccountName:
         spec["serviceAccountName"] = rev.kubernetes.serviceAccountName
 
@@ -232,6 +234,22 @@ def _process_settings(td: RegisterTaskDefinition, spec: dict[str, Any], report: 
         spec["hostIPC"] = True
     elif td.ipcMode == "none":
         report.unsupported("ipcMode", "a Pod's containers always share an IPC namespace")
+
+
+def _image_pull_secrets(td: RegisterTaskDefinition, spec: dict[str, Any], report: FidelityReport) -> None:
+    """Private registry credentials: the Secret named by the secrets convention (names.secret_ref), as the
+    chart's reference admission policy names it when it checks `get` on it."""
+    names: list[str] = []
+    for i, c in enumerate(td.containerDefinitions):
+        if c.repositoryCredentials is None:
+            continue
+        name = secret_ref(c.repositoryCredentials.credentialsParameter)[0]
+        names += [name] if name not in names else []
+        report.approximated(f"containerDefinitions[{i}].repositoryCredentials.credentialsParameter",
+                            f"imagePullSecrets[].name {name}",
+                            "a docker-registry Secret of this name must exist; the Pod's pull secrets serve all its containers")
+    if names:
+        spec["imagePullSecrets"] = [{"name": n} for n in names]
 
 
 def _node_selector(td: RegisterTaskDefinition, spec: dict[str, Any], report: FidelityReport) -> None:

@@ -1,0 +1,26 @@
+"""The Pod a task definition becomes: private registry credentials as imagePullSecrets."""
+
+from __future__ import annotations
+
+from ecs_operator.models import RegisterTaskDefinition
+from ecs_operator.translate.pod import Revision, pod_template
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:team/registry-AbCdEf"
+
+
+def test_repository_credentials_name_one_pull_secret_per_secret_and_the_report_says_which() -> None:
+    definition = RegisterTaskDefinition.model_validate({"family": "app", "containerDefinitions": [
+        {"name": "a", "image": "registry.example.com/a", "memory": 64, "repositoryCredentials": {"credentialsParameter": SECRET_ARN}},
+        {"name": "b", "image": "registry.example.com/b", "memory": 64, "repositoryCredentials": {"credentialsParameter": SECRET_ARN}},
+        {"name": "c", "image": "nginx", "memory": 64},
+    ]})
+    translation = pod_template(Revision("app", 1, definition), for_service=False)
+    assert translation.template["spec"]["imagePullSecrets"] == [{"name": "team-registry-abcdef"}]
+    entry = translation.report.overrides["containerDefinitions[1].repositoryCredentials.credentialsParameter"]
+    assert (entry.verdict, entry.target) == ("approximated", "imagePullSecrets[].name team-registry-abcdef")
+
+
+def test_no_repository_credentials_no_pull_secrets() -> None:
+    definition = RegisterTaskDefinition.model_validate({"family": "app", "containerDefinitions": [
+        {"name": "c", "image": "nginx", "memory": 64}]})
+    assert "imagePullSecrets" not in pod_template(Revision("app", 1, definition), for_service=False).template["spec"]
