@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import urllib3
 from kubernetes import client, config, watch
 from operator_fixtures import get, wait_for
 
@@ -134,6 +135,9 @@ class Watch:
     current: dict[str, dict[str, Any]] = field(default_factory=dict)
     snapshots: list[dict[str, dict[str, Any]]] = field(default_factory=list)
     """The objects after each change (one entry per change, in order)."""
+    errors: list[BaseException] = field(default_factory=list)
+    """Broken watch connections it resumed after (a test's timeout message shows them)."""
+    _version: str = ""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -149,24 +153,33 @@ class Watch:
         return self
 
     def _run(self, version: str) -> None:
+        self._version = version
         while not self._stop.is_set():
-            stream = watch.Watch()
-            for event in stream.stream(self.list_call, *self.args, resource_version=version, timeout_seconds=5,
-                                       allow_watch_bookmarks=True):
-                raw = event["raw_object"]
-                version = raw["metadata"]["resourceVersion"]
-                if event["type"] == "BOOKMARK":
-                    continue
-                with self._lock:
-                    name = raw["metadata"]["name"]
-                    if event["type"] == "DELETED":
-                        self.current.pop(name, None)
-                    else:
-                        self.current[name] = raw
-                    self.changes.append(Change(event["type"], raw, time.monotonic()))
-                    self.snapshots.append(dict(self.current))
-                if self._stop.is_set():
-                    stream.stop()
+            try:
+                self._follow()
+            except (client.exceptions.ApiException, urllib3.exceptions.HTTPError) as error:  # a broken watch: resume, say so
+                self.errors.append(error)
+                time.sleep(0.5)
+
+    def _follow(self) -> None:
+        """One watch request, from the last version delivered (so a resumed watch repeats nothing)."""
+        stream = watch.Watch()
+        for event in stream.stream(self.list_call, *self.args, resource_version=self._version, timeout_seconds=5,
+                                   allow_watch_bookmarks=True):
+            raw = event["raw_object"]
+            self._version = raw["metadata"]["resourceVersion"]
+            if event["type"] == "BOOKMARK":
+                continue
+            with self._lock:
+                name = raw["metadata"]["name"]
+                if event["type"] == "DELETED":
+                    self.current.pop(name, None)
+                else:
+                    self.current[name] = raw
+                self.changes.append(Change(event["type"], raw, time.monotonic()))
+                self.snapshots.append(dict(self.current))
+            if self._stop.is_set():
+                stream.stop()
 
     def stop(self) -> Watch:
         self._stop.set()

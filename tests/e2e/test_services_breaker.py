@@ -63,7 +63,11 @@ def failed_deployment(service_watch: Any) -> tuple[dict[str, Any], float]:
                     return d, change.at
         return None
 
-    return wait_for(seen, 120, what="the web:2 deployment FAILED")
+    try:
+        return wait_for(seen, 120, what="the web:2 deployment FAILED")
+    except AssertionError as timeout:  # say what the service showed instead, and whether the watch held
+        shown = [(c.object.get("status") or {}).get("deployments") for c in service_watch.since(0)][-3:]
+        raise AssertionError(f"{timeout}; last deployments seen: {shown}; watch errors: {service_watch.errors}") from None
 
 
 def test_circuit_breaker_fails_the_deployment_and_rolls_back(sandbox: Any, namespace: str, running_operator: Any) -> None:
