@@ -147,6 +147,23 @@ def test_rollback_keeps_the_completed_deployments_tasks_and_completes_it_again()
     assert done.messages[0] == f"(service web) (deployment {old}) deployment completed."
 
 
+def test_a_rollback_whose_tasks_all_run_completes_at_the_next_observation_not_the_one_that_started_it() -> None:
+    """Every new task failed in one observation and the old ones all run: the FAILED deployment and the
+    rollback IN_PROGRESS are still what this observation reports (ECS shows both before it completes)."""
+    base = completed()
+    old = base.deployments[0].id
+    kept = [task(old, n=i) for i in range(4)]
+    rolling = step(base.deployments, key="k2", td="web:2", last=base.last_completed, tasks=kept, at=T0 + timedelta(minutes=2))
+    new = rolling.deployments[0].id
+    back = step(rolling.deployments, key="k2", td="web:2", last=base.last_completed, tasks=kept, failed={new: 4})
+    assert [(d.id, d.status, d.rolloutState) for d in back.deployments] == [
+        (old, "PRIMARY", "IN_PROGRESS"), (new, "ACTIVE", "FAILED")]
+    assert back.again
+    done = step(back.deployments, key="k2", td="web:2", last=back.last_completed, tasks=kept, at=T0 + timedelta(minutes=3))
+    assert [(d.id, d.status, d.rolloutState) for d in done.deployments] == [(old, "PRIMARY", "COMPLETED")]
+    assert not done.again
+
+
 def test_rollback_to_a_completed_deployment_without_tasks_left_keeps_its_id() -> None:
     base = completed()
     old = base.deployments[0].id

@@ -81,6 +81,8 @@ TRIGGERS = ("networkConfiguration", "loadBalancers", "serviceRegistries", "servi
 
 RESYNC_SECONDS = 30
 RETRY_SECONDS = 3
+AGAIN_SECONDS = 1.0
+"""How soon a rollout step that needs a second observation (a rollback just started) gets it."""
 CONFLICT_RETRY_SECONDS = 10
 """A child name held by a foreign object is looked at again this often (it may be removed or renamed)."""
 COALESCE_QUIET = 0.5
@@ -436,7 +438,8 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     if stopped_tasks:
         status["stoppedTasks"] = stopped_tasks
     _write(kube, service, current, status)
-    return _next_check(pods, svc.healthCheckGracePeriodSeconds or 0, settings.service_task_ready_seconds, moment)
+    due = _next_check(pods, svc.healthCheckGracePeriodSeconds or 0, settings.service_task_ready_seconds, moment)
+    return min(due if due is not None else AGAIN_SECONDS, AGAIN_SECONDS) if step.again else due
 
 
 def _started_hosts(workloads: Any, deployment: str, current: Callable[[], list[dict[str, Any]] | None]) -> list[dict[str, Any]] | None:

@@ -63,6 +63,9 @@ class Advance:
     returns to it."""
     messages: list[str] = field(default_factory=list)
     """ECS service event messages that happened now (newest last)."""
+    again: bool = False
+    """Observe again soon: a rollback started now and completes at a later observation, never in the one
+    that failed its predecessor (describe-services shows the FAILED deployment and the rollback IN_PROGRESS)."""
 
 
 def deployment_id(service_uid: str, config_key: str, created: str) -> str:
@@ -123,6 +126,7 @@ def advance(
                 primary = _return_to(out, target, primary.configKey, stamp)
                 out.messages.append(f"(service {service}) rolling back to deployment {target.id}.")
                 counted = _count(primary, desired_count)
+                out.again = True
 
     healthy = sum(
         1
@@ -138,7 +142,7 @@ def advance(
         )
     )
     others = [d for d in out.deployments if d is not primary and d.runningCount + d.pendingCount > 0]
-    complete = counted is not None and healthy >= counted and not others
+    complete = counted is not None and healthy >= counted and not others and not out.again
     if primary.rolloutState == "IN_PROGRESS" and complete:
         primary.rolloutState = "COMPLETED"
         primary.rolloutStateReason = f"ECS deployment {primary.id} completed."
