@@ -1,0 +1,109 @@
+"""CreateCluster, DescribeClusters, ListClusters, DeleteCluster over Cluster resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from ecs_operator.arns import cluster_arn, parse_ref
+from ecs_operator.lifecycle.cluster_deletion import too_late
+from ecs_operator.models import ClusterSpec, problems_from_validation_error, validate
+
+from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
+from .errors import ApiError, cluster_not_found, invalid_parameter
+from .operations import operation
+
+DEFAULT = "default"
+STATUS_WAIT_SECONDS = 5.0
+"""How long CreateCluster waits for the operator's first status (ECS answers ACTIVE at once)."""
+
+
+def cluster_name(ref: str | None) -> str:
+    """The cluster a request names (short name or ARN); ECS's `default` when it names none."""
+    try:
+        return parse_ref(ref, "cluster")[0] if ref else DEFAULT
+    except ValueError as e:
+        raise invalid_parameter(str(e)) from None
+
+
+async def find_cluster(account: Account, ref: str | None) -> dict[str, Any]:
+    """The named Cluster resource, or ClusterNotFoundException."""
+    found = await account.find("Cluster", cluster_name(ref))
+    if found is None:
+        raise cluster_not_found()
+    return found
+
+
+def describe_cluster(account: Account, obj: dict[str, Any], include: list[str] | None = None) -> dict[str, Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    name = ecs_name(obj)
+    out = {**spec, **status, "clusterName": name, "clusterArn": cluster_arn(account.settings, name),
+           "status": status.get("status") or "PROVISIONING"}
+    if "TAGS" not in (include or []):
+        out.pop("tags", None)
+    return out
+
+
+@operation("CreateCluster")
+async def create_cluster(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    name = request.get("clusterName") or DEFAULT
+    existing = await account.find("Cluster", name)
+    if existing is not None:  # ECS: CreateCluster of an existing cluster answers it
+        return {"cluster": describe_cluster(account, existing, ["TAGS"])}
+    spec = {**request, "clusterName": name}
+    try:
+        problems = validate(ClusterSpec.model_validate(spec))
+    except ValidationError as e:
+        problems = problems_from_validation_error(e)
+    if problems:
+        raise invalid_parameter("; ".join(map(str, problems)))
+    created = await account.create(resource("Cluster", kube_name(name), spec))
+    ready = await wait_for(lambda: _with_status(account, created["metadata"]["name"]), STATUS_WAIT_SECONDS)
+    return {"cluster": describe_cluster(account, ready or created, ["TAGS"])}
+
+
+async def _with_status(account: Account, name: str) -> dict[str, Any] | None:
+    found = await account.get("Cluster", name)
+    return found if found and (found.get("status") or {}).get("status") else None
+
+
+@operation("DescribeClusters")
+async def describe_clusters(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    by_name = {ecs_name(c): c for c in await account.items("Cluster")}
+    clusters, failures = [], []
+    for ref in request.get("clusters") or [DEFAULT]:
+        name = cluster_name(ref)
+        if name in by_name:
+            clusters.append(describe_cluster(account, by_name[name], request.get("include")))
+        else:
+            failures.append({"arn": cluster_arn(account.settings, name), "reason": "MISSING"})
+    return {"clusters": clusters, "failures": failures}
+
+
+@operation("ListClusters")
+async def list_clusters(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    arns = sorted(cluster_arn(account.settings, ecs_name(c)) for c in await account.items("Cluster"))
+    page, token = paginate(arns, request.get("maxResults"), request.get("nextToken"))
+    return {"clusterArns": page, "nextToken": token}
+
+
+@operation("DeleteCluster")
+async def delete_cluster(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    """Refused while services or active tasks remain, as ECS does (the operator would keep the Cluster
+    ACTIVE behind its finalizer meanwhile; refusing up front leaves it untouched)."""
+    cluster = await find_cluster(account, request["cluster"])
+    name = ecs_name(cluster)
+    deletion = cluster["metadata"].get("deletionTimestamp")
+    services = [s for s in await account.items("Service.ecs") if (s["spec"].get("cluster") or DEFAULT) == name
+                and (s.get("status") or {}).get("status") != "INACTIVE" and not s["metadata"].get("deletionTimestamp")
+                and not too_late(s["metadata"].get("creationTimestamp"), bool((s.get("status") or {}).get("deployments")), deletion)]
+    if services:
+        raise ApiError("ClusterContainsServicesException",
+                       f"The Cluster cannot be deleted while Services are active: {', '.join(sorted(map(ecs_name, services))[:5])}.")
+    tasks = [t for t in await account.items("Task") if (t["spec"].get("cluster") or DEFAULT) == name
+             and (t.get("status") or {}).get("lastStatus") not in (None, "STOPPED")]
+    if tasks:
+        raise ApiError("ClusterContainsTasksException", "The Cluster cannot be deleted while Tasks are active.")
+    await account.delete("Cluster", cluster["metadata"]["name"])
+    return {"cluster": {**describe_cluster(account, cluster), "status": "INACTIVE"}}

@@ -1,0 +1,28 @@
+"""The registry of implemented ECS operations: name -> async handler(account, request) -> answer.
+
+Each resource family's module registers its operations with `@operation`; the README's table of
+supported operations is checked against this registry."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .account import Account
+
+Handler = Callable[[Account, dict[str, Any]], Awaitable[dict[str, Any]]]
+OPERATIONS: dict[str, Handler] = {}
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        OPERATIONS[name] = handler
+        return handler
+    return register
+
+
+def load() -> dict[str, Handler]:
+    """Every operation (importing the modules registers them)."""
+    from . import clusters, services, task_definitions, tasks  # noqa: F401
+
+    return OPERATIONS
