@@ -99,7 +99,8 @@ _stopping: set[str] = set()
 """Pods this process deletes as failed: a second look before the deletion shows must not count them
 again, and their DELETED event is no stop of the scheduler's."""
 _wakeups: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
-_generations: dict[tuple[str, str], int | None] = {}
+_generations: dict[tuple[str, str], tuple[int | None, str | None]] = {}
+"""What last woke each Service's worker: its generation and force-new-deployment annotation."""
 _draining_nodes: dict[str, bool] = {}
 """Nodes seen labelled DRAINING (a change of that wakes the services with tasks there)."""
 _pending_guard = threading.Lock()
@@ -166,9 +167,10 @@ owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", l
 
 @kopf.on.event(*SERVICES)
 async def service_event(namespace: str, name: str, body: kopf.Body, **_: Any) -> None:
-    """A new generation (a spec change) wakes the worker; the operator's own status writes do not.
+    """A new generation (a spec change) or a new force-new-deployment annotation (UpdateService
+    --force-new-deployment: no spec change) wakes the worker; the operator's own status writes do not.
     (No on.create/on.update handlers: they would cost kopf's annotation and progress writes.)"""
-    generation = body.metadata.get("generation")
+    generation = (body.metadata.get("generation"), (body.metadata.annotations or {}).get(FORCE_NEW_DEPLOYMENT))
     if _generations.get((namespace, name)) != generation:
         _generations[(namespace, name)] = generation
         wake(namespace, name)
