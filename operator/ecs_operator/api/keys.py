@@ -10,7 +10,7 @@ import asyncio
 import base64
 import json
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from ecs_operator.adapters.kube import Kube
 
@@ -30,6 +30,10 @@ def parse_keys(data: dict[str, str]) -> dict[str, AccessKey]:
         except (ValueError, TypeError, KeyError):
             log.warning("access key %s: the entry is not JSON with secretAccessKey and namespace; ignored", key_id)
     return keys
+
+
+class KeyLookup(Protocol):
+    async def lookup(self, access_key_id: str) -> AccessKey | None: ...
 
 
 class KeyStore:

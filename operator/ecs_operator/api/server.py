@@ -19,17 +19,22 @@ from ecs_operator.settings import Settings
 from .account import Account
 from .auth import parse_authorization, verify
 from .errors import ApiError, serialization, server_error, unknown_operation, unrecognized_client, unsupported
-from .keys import KeyStore
+from .keys import KeyLookup
 from .operations import Handler, load
 from .shapes import check_input, ecs_model, operation_model, shape_output
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 log = logging.getLogger(__name__)
+KUBE = web.AppKey("kube", Kube)
+KEYS = web.AppKey("keys", KeyLookup)
+SETTINGS = web.AppKey("settings", Settings)
+OPERATIONS = web.AppKey("operations", dict[str, Handler])
+"""The operations served (tests serve fakes)."""
 
 
-def make_app(kube: Kube, keys: KeyStore, settings: Settings) -> web.Application:
+def make_app(kube: Kube, keys: KeyLookup, settings: Settings) -> web.Application:
     app = web.Application()
-    app["kube"], app["keys"], app["settings"], app["operations"] = kube, keys, settings, load()
+    app[KUBE], app[KEYS], app[SETTINGS], app[OPERATIONS] = kube, keys, settings, load()
     app.router.add_post("/", handle)
     return app
 
@@ -53,7 +58,7 @@ async def _answer(request: web.Request) -> dict[str, Any]:
     body = await request.read()
     headers = request.headers
     signed = parse_authorization(headers)
-    key = await request.app["keys"].lookup(signed.access_key_id)
+    key = await request.app[KEYS].lookup(signed.access_key_id)
     if key is None:
         raise unrecognized_client()
     verify(signed, key, request.method, request.path_qs, headers, body)
@@ -63,14 +68,14 @@ async def _answer(request: web.Request) -> dict[str, Any]:
     operation = operation_model(name) if prefix == ecs_model().metadata["targetPrefix"] else None
     if operation is None:
         raise unknown_operation(target)
-    handler: Handler | None = request.app["operations"].get(name)
+    handler: Handler | None = request.app[OPERATIONS].get(name)
     if handler is None:
         raise unsupported(f"{name} is not implemented by ecs-operator api.")
     try:
         params = json.loads(body) if body.strip() else {}
     except (ValueError, UnicodeDecodeError) as e:
         raise serialization(f"The request body is not valid JSON: {e}") from None
-    account = Account(key.namespace, request.app["kube"], request.app["settings"])
+    account = Account(key.namespace, request.app[KUBE], request.app[SETTINGS])
     return shape_output(operation, await handler(account, check_input(operation, params)))
 
 
