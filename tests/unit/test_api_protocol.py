@@ -24,6 +24,7 @@ from botocore.credentials import Credentials
 from ecs_operator.api.account import Account
 from ecs_operator.api.auth import AccessKey
 from ecs_operator.api.errors import ApiError, cluster_not_found
+from ecs_operator.api.operations import Handler
 from ecs_operator.api.server import OPERATIONS, make_app
 from ecs_operator.api.shapes import check_input, operation_model, shape_output
 from ecs_operator.settings import Settings
@@ -58,9 +59,11 @@ async def list_services(account: Account, request: dict[str, Any]) -> dict[str, 
 @contextmanager
 def serving() -> Iterator[str]:
     """The API app on a free loopback port, in a thread of its own (its operations replaced by fakes)."""
-    app = make_app(None, Keys(), Settings())  # type: ignore[arg-type]  (the fakes never reach Kubernetes)
-    app[OPERATIONS] = {"ListClusters": list_clusters, "DescribeClusters": describe_clusters,
-                         "DeleteCluster": delete_cluster, "ListServices": list_services}
+    # no Kubernetes: the fake operations never reach it
+    app = make_app(None, Keys(), Settings())  # type: ignore[arg-type]
+    fakes: dict[str, Handler] = {"ListClusters": list_clusters, "DescribeClusters": describe_clusters,
+                                 "DeleteCluster": delete_cluster, "ListServices": list_services}
+    app[OPERATIONS] = fakes
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app)
     loop.run_until_complete(runner.setup())

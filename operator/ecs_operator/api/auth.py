@@ -110,4 +110,4 @@ def expected_signature(signed: SignedRequest, key: AccessKey, method: str, path:
     request.context["timestamp"] = headers.get("X-Amz-Date", "")
     signer = SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), signed.service, signed.region)
     canonical = signer.canonical_request(request)
-    return signer.signature(signer.string_to_sign(request, canonical), request)
+    return str(signer.signature(signer.string_to_sign(request, canonical), request))

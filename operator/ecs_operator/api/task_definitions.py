@@ -70,7 +70,7 @@ async def register_task_definition(account: Account, request: dict[str, Any]) ->
     seen = await wait_for(lambda: _observed(account, name, generation), REGISTRATION_SECONDS)
     if seen is None:
         raise server_error(f"the operator did not register {family} within {REGISTRATION_SECONDS:.0f} s")
-    ready = next((c for c in seen["status"].get("conditions") or [] if c["type"] == "Ready"), {})
+    ready: dict[str, Any] = next((c for c in seen["status"].get("conditions") or [] if c["type"] == "Ready"), {})
     if ready.get("status") != "True":
         if existing is None:
             await account.delete("TaskDefinition", name)

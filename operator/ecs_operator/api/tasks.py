@@ -90,12 +90,12 @@ async def run_task(account: Account, request: dict[str, Any]) -> dict[str, Any]:
 
 async def _launched(account: Account, names: list[str]) -> list[dict[str, Any]] | None:
     """Every Task resource once each has its task's ARN or has been refused (None before)."""
-    found = [await account.get("Task", name) for name in names]
-    return found if all(o is not None and (_records(o) or _refusal(o)) for o in found) else None  # type: ignore[misc]
+    found = [o for o in [await account.get("Task", name) for name in names] if o is not None]
+    return found if len(found) == len(names) and all(_records(o) or _refusal(o) for o in found) else None
 
 
 def _refusal(obj: dict[str, Any]) -> str:
-    ready = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+    ready: dict[str, Any] = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
     return f"{ready.get('reason')}: {ready.get('message')}" if ready.get("status") == "False" else ""
 
 
