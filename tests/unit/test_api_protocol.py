@@ -189,3 +189,8 @@ def test_output_timestamps_are_epoch_seconds_and_unknown_members_go() -> None:
         "deployments": [{"id": "ecs-svc/1", "configKey": "abc", "updatedAt": "2026-01-02T03:04:06Z"}]}], "failures": []})
     assert shaped == {"services": [{"serviceName": "web", "createdAt": 1767323045.0,
                                     "deployments": [{"id": "ecs-svc/1", "updatedAt": 1767323046.0}]}], "failures": []}
+
+
+def test_a_body_over_one_mib_is_a_client_error(endpoint: str) -> None:
+    status, answer = post(endpoint, TARGET + "ListClusters", b'{"nextToken": "' + b"x" * (1024 * 1024) + b'"}')
+    assert (status, answer["__type"]) == (400, "ClientException")

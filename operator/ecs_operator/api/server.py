@@ -18,12 +18,14 @@ from ecs_operator.settings import Settings
 
 from .account import Account
 from .auth import parse_authorization, verify
-from .errors import ApiError, serialization, server_error, unknown_operation, unrecognized_client, unsupported
+from .errors import ApiError, client_error, serialization, server_error, unknown_operation, unrecognized_client, unsupported
 from .keys import KeyLookup
 from .operations import Handler, load
 from .shapes import check_input, ecs_model, operation_model, shape_output
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
+MAX_BODY = 1024 * 1024
+"""ECS's largest requests (a task definition of 10 containers) are far below 1 MiB."""
 log = logging.getLogger(__name__)
 KUBE = web.AppKey("kube", Kube)
 KEYS = web.AppKey("keys", KeyLookup)
@@ -33,7 +35,7 @@ OPERATIONS = web.AppKey("operations", dict[str, Handler])
 
 
 def make_app(kube: Kube, keys: KeyLookup, settings: Settings) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY)
     app[KUBE], app[KEYS], app[SETTINGS], app[OPERATIONS] = kube, keys, settings, load()
     app.router.add_post("/", handle)
     return app
@@ -55,7 +57,10 @@ async def handle(request: web.Request) -> web.Response:
 
 
 async def _answer(request: web.Request) -> dict[str, Any]:
-    body = await request.read()
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise client_error(f"The request body is larger than {MAX_BODY} bytes.") from None
     headers = request.headers
     signed = parse_authorization(headers)
     key = await request.app[KEYS].lookup(signed.access_key_id)

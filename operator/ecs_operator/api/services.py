@@ -56,10 +56,11 @@ async def find_service(account: Account, cluster_ref: str | None, ref: str) -> d
 
 
 def _revision_arn(account: Account, ref: str | None) -> str | None:
-    if not ref:
-        return None
-    family, number = parse_task_definition_ref(ref)
-    return task_definition_arn(account.settings, family, number) if number is not None else ref
+    try:
+        family, number = parse_task_definition_ref(ref or "")
+    except ValueError:  # a spec written with kubectl that the operator refused: shown as written
+        return ref
+    return task_definition_arn(account.settings, family, number) if ref and number is not None else ref
 
 
 def describe_service(account: Account, obj: dict[str, Any], include: list[str] | None = None) -> dict[str, Any]:

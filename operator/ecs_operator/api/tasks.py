@@ -37,10 +37,9 @@ def _records(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in (obj.get("status") or {}).get("tasks") or [] if r.get("taskArn")]
 
 
-def describe_task(account: Account, obj: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+def describe_task(account: Account, obj: dict[str, Any], record: dict[str, Any], include: list[str] | None = None) -> dict[str, Any]:
     """describe-tasks' Task: one record of the Task resource's status, with the fields its tasks share."""
     spec, status = obj["spec"], obj.get("status") or {}
-    cluster = cluster_name(spec.get("cluster"))
     arn = record["taskArn"]
     return {
         **record,
@@ -53,8 +52,7 @@ def describe_task(account: Account, obj: dict[str, Any], record: dict[str, Any])
         "overrides": spec.get("overrides") or {"containerOverrides": []},
         "containers": [{**c, "taskArn": arn, "containerArn": f"{arn.replace(':task/', ':container/', 1)}/{c['name']}"}
                        for c in record.get("containers") or []],
-        "tags": spec.get("tags"),
-        "clusterName": cluster,
+        "tags": spec.get("tags") if "TAGS" in (include or []) else None,
     }
 
 
@@ -107,7 +105,7 @@ async def describe_tasks(account: Account, request: dict[str, Any]) -> dict[str,
     for ref in request["tasks"]:
         task_id = _task_id(ref)
         if task_id in by_id:
-            tasks.append(describe_task(account, *by_id[task_id]))
+            tasks.append(describe_task(account, *by_id[task_id], request.get("include")))
         else:
             failures.append({"arn": task_arn(account.settings, cluster, task_id), "reason": "MISSING"})
     return {"tasks": tasks, "failures": failures}
