@@ -129,6 +129,13 @@ def test_a_service_and_tasks_through_boto3_agree_with_kubectl(sandbox: Cluster, 
     assert [d["id"] for d in service["deployments"]] == [d["id"] for d in crd["status"]["deployments"]]
     assert service["taskDefinition"] == f"{ARN}:task-definition/web:1"
     assert ecs.list_services(cluster="default")["serviceArns"] == [created["serviceArn"]]
+    service_tasks = ecs.list_tasks(cluster="default", serviceName="web")["taskArns"]
+    pods = sandbox.kubectl_json("get", "pods", "-n", namespace, "-l", "ecs.operator.dev/service=web")["items"]
+    assert sorted(service_tasks) == sorted(f"{ARN}:task/default/{p['metadata']['uid'].replace('-', '')}" for p in pods)
+    described = ecs.describe_tasks(cluster="default", tasks=service_tasks)["tasks"]
+    assert {(t["lastStatus"], t["startedBy"], t["group"]) for t in described} == {("RUNNING", service["deployments"][0]["id"], "service:web")}
+    with pytest.raises(ecs.exceptions.ServiceNotFoundException):
+        ecs.list_tasks(cluster="default", serviceName="nothing")
 
     # revision 2, then a forced new deployment of it
     second = ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.29"))["taskDefinition"]
