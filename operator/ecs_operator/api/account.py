@@ -16,7 +16,7 @@ from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator.adapters.kube import ApiError as KubeError, Kube
 from ecs_operator.settings import Settings
 
-from .errors import ApiError, invalid_parameter, server_error
+from .errors import invalid_parameter, server_error
 
 T = TypeVar("T")
 ECS_NAME = {"Cluster": "clusterName", "TaskDefinition": "family", "Service.ecs": "serviceName"}
@@ -39,9 +39,9 @@ def ecs_name(obj: dict[str, Any]) -> str:
     return str((obj.get("spec") or {}).get(ECS_NAME.get(kind, "")) or obj["metadata"]["name"])
 
 
-def resource(kind: str, name: str, spec: dict[str, Any], **metadata: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": kind.split(".")[0],
-            "metadata": {"name": name, **metadata}, "spec": spec}
+def resource(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A new custom resource of ours (`kind` as in its manifests: Cluster, Service...)."""
+    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": kind, "metadata": {"name": name}, "spec": spec}
 
 
 def paginate(items: list[T], max_results: int | None, next_token: str | None, limit: int = 100) -> tuple[list[T], str | None]:

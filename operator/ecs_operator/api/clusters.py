@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from ecs_operator.arns import cluster_arn, parse_ref
 from ecs_operator.lifecycle.cluster_deletion import too_late
-from ecs_operator.models import ClusterSpec, problems_from_validation_error, validate
+from ecs_operator.models import ClusterSpec
 
 from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
 from .errors import ApiError, cluster_not_found, invalid_parameter
 from .operations import operation
+from .rules import problems
 
 DEFAULT = "default"
 STATUS_WAIT_SECONDS = 5.0
@@ -52,12 +51,8 @@ async def create_cluster(account: Account, request: dict[str, Any]) -> dict[str,
     if existing is not None:  # ECS: CreateCluster of an existing cluster answers it
         return {"cluster": describe_cluster(account, existing, ["TAGS"])}
     spec = {**request, "clusterName": name}
-    try:
-        problems = validate(ClusterSpec.model_validate(spec))
-    except ValidationError as e:
-        problems = problems_from_validation_error(e)
-    if problems:
-        raise invalid_parameter("; ".join(map(str, problems)))
+    if refused := problems(ClusterSpec, spec):
+        raise invalid_parameter(refused)
     created = await account.create(resource("Cluster", kube_name(name), spec))
     ready = await wait_for(lambda: _with_status(account, created["metadata"]["name"]), STATUS_WAIT_SECONDS)
     return {"cluster": describe_cluster(account, ready or created, ["TAGS"])}

@@ -11,16 +11,15 @@ import hashlib
 import uuid
 from typing import Any
 
-from pydantic import ValidationError
-
+from ecs_operator import labels as L
 from ecs_operator.arns import cluster_arn, parse_ref, parse_task_definition_ref, service_arn, task_definition_arn
-from ecs_operator.handlers.services import FORCE_NEW_DEPLOYMENT
-from ecs_operator.models import ServiceSpec, problems_from_validation_error, validate
+from ecs_operator.models import ServiceSpec
 
 from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
 from .clusters import cluster_name, find_cluster
 from .errors import invalid_parameter, service_not_active, service_not_found
 from .operations import operation
+from .rules import problems
 from .task_definitions import find_revision
 
 OBSERVED_SECONDS = 15.0
@@ -91,15 +90,6 @@ def describe_service(account: Account, obj: dict[str, Any], include: list[str] |
     return out
 
 
-async def _validated(spec: dict[str, Any]) -> None:
-    try:
-        problems = validate(ServiceSpec.model_validate(spec))
-    except ValidationError as e:
-        problems = problems_from_validation_error(e)
-    if problems:
-        raise invalid_parameter("; ".join(map(str, problems)))
-
-
 async def _observed(account: Account, name: str, generation: int, trigger: str | None) -> dict[str, Any] | None:
     """The Service once the operator has acted on `generation` (and on a new force-new-deployment trigger)."""
     found = await account.get("Service.ecs", name)
@@ -118,7 +108,8 @@ async def create_service(account: Account, request: dict[str, Any]) -> dict[str,
     if request.get("taskDefinition"):
         await find_revision(account, request["taskDefinition"])
     spec = {**request, "cluster": cluster}
-    await _validated(spec)
+    if refused := problems(ServiceSpec, spec):
+        raise invalid_parameter(refused)
     resource_name = kube_name(name)
     if await account.get("Service.ecs", resource_name) is not None:  # that name serves another cluster's service
         resource_name = f"{resource_name[:50]}-{hashlib.sha256(f'{cluster}/{name}'.encode()).hexdigest()[:10]}"
@@ -135,12 +126,13 @@ async def update_service(account: Account, request: dict[str, Any]) -> dict[str,
     if request.get("taskDefinition"):
         await find_revision(account, request["taskDefinition"])
     spec = {**obj["spec"], **{k: v for k, v in request.items() if k not in UPDATE_FIELDS}}
-    await _validated(spec)
+    if refused := problems(ServiceSpec, spec):
+        raise invalid_parameter(refused)
     meta = obj["metadata"]
     annotations = dict(meta.get("annotations") or {})
     trigger = None
     if request.get("forceNewDeployment"):
-        annotations[FORCE_NEW_DEPLOYMENT] = uuid.uuid4().hex
+        annotations[L.FORCE_NEW_DEPLOYMENT] = uuid.uuid4().hex
         trigger = (obj.get("status") or {}).get("deploymentTrigger")
     written = await account.replace({**obj, "metadata": {**meta, "annotations": annotations}, "spec": spec})
     # Not acted on in time (the operator is down or busy): the change is written and the answer shows

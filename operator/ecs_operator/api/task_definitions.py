@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from ecs_operator.arns import parse_task_definition_ref, task_definition_arn
-from ecs_operator.models import TaskDefinitionSpec, problems_from_validation_error, validate
+from ecs_operator.models import TaskDefinitionSpec
 
 from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
 from .errors import ApiError, client_error, server_error
 from .operations import operation
+from .rules import problems
 
 REGISTRATION_SECONDS = 30.0
 """How long RegisterTaskDefinition waits for the operator to register the revision."""
@@ -54,12 +53,8 @@ async def describe_revision(account: Account, obj: dict[str, Any], number: int) 
 @operation("RegisterTaskDefinition")
 async def register_task_definition(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     family = request["family"]
-    try:
-        problems = validate(TaskDefinitionSpec.model_validate(request))
-    except ValidationError as e:
-        problems = problems_from_validation_error(e)
-    if problems:
-        raise client_error("; ".join(map(str, problems)))
+    if refused := problems(TaskDefinitionSpec, request):
+        raise client_error(refused)
     existing = await account.find("TaskDefinition", family)
     if existing is None:
         written = await account.create(resource("TaskDefinition", kube_name(family), dict(request)))

@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import ValidationError
-
 from ecs_operator import labels as L
 from ecs_operator.arns import cluster_arn, parse_ref, task_arn
 from ecs_operator.lifecycle.task_state import STOPPED_BY_USER, new_record, observe
-from ecs_operator.models import TaskSpec, problems_from_validation_error, validate
+from ecs_operator.models import TaskSpec
 
 from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
 from .clusters import cluster_name, find_cluster
 from .errors import client_error, invalid_parameter, service_not_found, unsupported
 from .operations import operation
+from .rules import problems
 from .task_definitions import find_revision
 
 LAUNCH_SECONDS = 20.0
@@ -128,12 +127,8 @@ async def run_task(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     if state != "ACTIVE":
         raise client_error("TaskDefinition is inactive")
     spec = {**{k: v for k, v in request.items() if k != "count"}, "cluster": cluster}
-    try:
-        problems = validate(TaskSpec.model_validate(spec))
-    except ValidationError as e:
-        problems = problems_from_validation_error(e)
-    if problems:
-        raise invalid_parameter("; ".join(map(str, problems)))
+    if refused := problems(TaskSpec, spec):
+        raise invalid_parameter(refused)
     prefix = kube_name(ecs_name(definition))[:40].strip("-")
     names = [f"{prefix}-{uuid.uuid4().hex[:12]}" for _ in range(request.get("count") or 1)]
     for name in names:

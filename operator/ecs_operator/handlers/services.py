@@ -71,9 +71,6 @@ DEPLOYMENT_LABEL = L.DEPLOYMENT
 APPLIED = f"{API_GROUP}/applied-hash"
 """Annotation on each child: the hash of what was last applied (no write while it still matches)."""
 FORCE_DELETE = f"{API_GROUP}/force-delete"
-FORCE_NEW_DEPLOYMENT = f"{API_GROUP}/force-new-deployment"
-"""Service annotation: a new value starts a new deployment of the same revision (UpdateService's
-forceNewDeployment; as `kubectl rollout restart` writes restartedAt)."""
 """Annotation "true" on a Service: delete it without draining its tasks first (DeleteService force)."""
 TRIGGERS = ("networkConfiguration", "loadBalancers", "serviceRegistries", "serviceConnectConfiguration",
             "volumeConfigurations", "platformVersion")
@@ -170,7 +167,7 @@ async def service_event(namespace: str, name: str, body: kopf.Body, **_: Any) ->
     """A new generation (a spec change) or a new force-new-deployment annotation (UpdateService
     --force-new-deployment: no spec change) wakes the worker; the operator's own status writes do not.
     (No on.create/on.update handlers: they would cost kopf's annotation and progress writes.)"""
-    generation = (body.metadata.get("generation"), (body.metadata.annotations or {}).get(FORCE_NEW_DEPLOYMENT))
+    generation = (body.metadata.get("generation"), (body.metadata.annotations or {}).get(L.FORCE_NEW_DEPLOYMENT))
     if _generations.get((namespace, name)) != generation:
         _generations[(namespace, name)] = generation
         wake(namespace, name)
@@ -354,7 +351,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     if too_late(meta.get("creationTimestamp"), bool(current.get("deployments")), cluster["deleting"]):
         return _refuse(kube, service, current, "ClusterNotFoundException", inactive_message(cluster_name, namespace), retry=True)
     deployments = [Deployment.model_validate(d) for d in current.get("deployments") or []]
-    force = (meta.get("annotations") or {}).get(FORCE_NEW_DEPLOYMENT)
+    force = (meta.get("annotations") or {}).get(L.FORCE_NEW_DEPLOYMENT)
     trigger = _config_key(svc, svc.taskDefinition or "", force)
     try:
         revision, spec_key = _requested(svc, deployments, current.get("deploymentTrigger") == trigger, namespace, ix, settings, force)
@@ -686,7 +683,7 @@ def _digits(deployment_id: str) -> str:
 def _config_key(svc: ServiceSpec, revision: str, force: str | None) -> str:
     triggers = {k: v for k, v in svc.to_json().items() if k in TRIGGERS}
     if force:
-        triggers[FORCE_NEW_DEPLOYMENT] = force
+        triggers[L.FORCE_NEW_DEPLOYMENT] = force
     return hashlib.sha256(json.dumps([revision, triggers], sort_keys=True).encode()).hexdigest()[:16]
 
 
