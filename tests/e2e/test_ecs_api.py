@@ -154,6 +154,10 @@ def test_a_service_and_tasks_through_boto3_agree_with_kubectl(sandbox: Cluster, 
     assert forced["deployments"][0]["taskDefinition"] == second["taskDefinitionArn"]
     assert "ecs.operator.dev/force-new-deployment" in kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["metadata"]["annotations"]
     ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
+    assert ecs.update_service(service="web", desiredCount=3)["service"]["desiredCount"] == 3  # the default cluster
+    ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
+    scaled = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")
+    assert (scaled["spec"]["desiredCount"], scaled["status"]["runningCount"]) == (3, 3)
 
     # RunTask count 2, StopTask one of them
     run = ecs.run_task(cluster="default", taskDefinition="web:1", count=2, startedBy="api-e2e", group="batch",
@@ -213,6 +217,12 @@ def test_task_definitions_and_clusters_by_name_and_arn(sandbox: Cluster, namespa
     (cluster,) = ecs.describe_clusters(clusters=[made["clusterArn"]], include=["TAGS"])["clusters"]
     assert cluster["tags"] == [{"key": "team", "value": "a"}] and cluster["status"] == "ACTIVE"
     assert ecs.list_clusters()["clusterArns"] == [made["clusterArn"]]
+    assert ecs.deregister_task_definition(taskDefinition=arns[0])["taskDefinition"]["status"] == "INACTIVE"
+    assert ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"] == arns[:1]
+    assert ecs.list_task_definitions()["taskDefinitionArns"] == arns[1:]
+    assert kubectl_get(sandbox, "taskdefinitions.ecs.operator.dev", namespace)[0]["spec"]["kubernetes"]["deregisteredRevisions"] == [1]
+    with pytest.raises(ecs.exceptions.ClientException, match="inactive"):
+        ecs.run_task(cluster="Team_Cluster", taskDefinition="Batch_Job:1")
     assert api.client(api.other_key_id, "other").list_clusters()["clusterArns"] == []  # another namespace, another account
     assert ecs.delete_cluster(cluster="Team_Cluster")["cluster"]["status"] == "INACTIVE"
     wait_for(lambda: ecs.describe_clusters(clusters=["Team_Cluster"])["failures"] == [
@@ -232,6 +242,16 @@ def test_error_paths(api: Api) -> None:
         ecs.run_task(cluster="default", taskDefinition="ghost")
     assert ecs.describe_tasks(cluster="default", tasks=["0123456789abcdef0123456789abcdef"])["failures"] == [
         {"arn": f"{ARN}:task/default/0123456789abcdef0123456789abcdef", "reason": "MISSING"}]
+    with pytest.raises(ecs.exceptions.ClientException, match=r"containerDefinitions\[0\].memory"):
+        ecs.register_task_definition(family="bad", containerDefinitions=[{"name": "c", "image": "nginx", "memory": -1}])
+    ecs.register_task_definition(family="one", containerDefinitions=container("nginx:1.29"))
+    (task,) = ecs.run_task(cluster="default", taskDefinition="one")["tasks"]
+    with pytest.raises(ecs.exceptions.ClusterContainsTasksException):
+        ecs.delete_cluster(cluster="default")
+    ecs.stop_task(cluster="default", task=task["taskArn"])
+    ecs.get_waiter("tasks_stopped").wait(cluster="default", tasks=[task["taskArn"]], WaiterConfig=FAST)
+    assert ecs.describe_tasks(cluster="default", tasks=[task["taskArn"]])["tasks"][0]["stoppedReason"] == "Task stopped by user"
+    assert ecs.delete_cluster(cluster="default")["cluster"]["status"] == "INACTIVE"
 
     for client, code in ((api.client("AKIDNOBODY", "x"), "UnrecognizedClientException"),
                          (api.client(secret="wrong"), "InvalidSignatureException")):

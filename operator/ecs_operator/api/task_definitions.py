@@ -1,8 +1,10 @@
-"""RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions over TaskDefinition resources.
+"""RegisterTaskDefinition, DeregisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions over
+TaskDefinition resources.
 
 One resource per family; its spec is the latest RegisterTaskDefinition, and each change of it
 registers a revision (a ControllerRevision the operator writes). Registering = writing the
-family's spec, then waiting for the operator's status to show the revision.
+family's spec, then waiting for the operator's status to show the revision; deregistering = listing
+the revision in the spec's `kubernetes.deregisteredRevisions`.
 """
 
 from __future__ import annotations
@@ -103,3 +105,18 @@ async def list_task_definitions(account: Account, request: dict[str, Any]) -> di
     arns = [task_definition_arn(account.settings, family, number) for family, number in found]
     page, token = paginate(arns, request.get("maxResults"), request.get("nextToken"))
     return {"taskDefinitionArns": page, "nextToken": token}
+
+
+@operation("DeregisterTaskDefinition")
+async def deregister_task_definition(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    """The revision becomes INACTIVE: running tasks and services keep it, new tasks are refused it."""
+    ref = request["taskDefinition"]
+    if parse_task_definition_ref(ref)[1] is None:
+        raise client_error("The specified task definition identifier is invalid. Specify a valid revision.")
+    obj, number, _ = await find_revision(account, ref)
+    kubernetes = dict(obj["spec"].get("kubernetes") or {})
+    kubernetes["deregisteredRevisions"] = sorted({*(kubernetes.get("deregisteredRevisions") or []), number})
+    written = await account.replace({**obj, "spec": {**obj["spec"], "kubernetes": kubernetes}})
+    seen = await wait_for(lambda: _observed(account, obj["metadata"]["name"], written["metadata"]["generation"]),
+                          REGISTRATION_SECONDS)
+    return {"taskDefinition": await describe_revision(account, seen or obj, number)}
