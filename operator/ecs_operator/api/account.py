@@ -16,11 +16,12 @@ from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator.adapters.kube import ApiError as KubeError, Kube
 from ecs_operator.settings import Settings
 
-from .errors import invalid_parameter, server_error
+from .errors import ApiError, invalid_parameter, server_error
 
 T = TypeVar("T")
 ECS_NAME = {"Cluster": "clusterName", "TaskDefinition": "family", "Service.ecs": "serviceName"}
 """The spec field holding each kind's ECS name (absent: the resource's metadata.name)."""
+CONFLICT_RETRIES = 5
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -66,9 +67,7 @@ class Account:
         try:
             return await asyncio.to_thread(fn, *args)
         except KubeError as e:
-            if e.status in (400, 409, 422):
-                raise invalid_parameter(f"Kubernetes refused the change: {e.message}") from None
-            raise server_error(f"the Kubernetes API failed: {e}") from None
+            raise _ecs_error(e) from None
 
     async def items(self, kind: str) -> list[dict[str, Any]]:
         found = await self.call(self.kube.list, kind, self.namespace)
@@ -87,14 +86,32 @@ class Account:
         created, _ = await self.call(self.kube.create, obj)
         return created
 
-    async def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
-        return await self.call(self.kube.replace, obj)
+    async def update(self, kind: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any]],
+                     missing: ApiError) -> dict[str, Any]:
+        """Read the resource, write back `change(it)`; a concurrent write in between (409) makes it
+        read and change again. `missing` is raised when the resource is gone."""
+        for _ in range(CONFLICT_RETRIES):
+            current = await self.get(kind, name)
+            if current is None:
+                raise missing
+            try:
+                return await asyncio.to_thread(self.kube.replace, change(current))
+            except KubeError as e:
+                if e.status != 409:
+                    raise _ecs_error(e) from None
+        raise server_error(f"{kind} {name} kept changing under {CONFLICT_RETRIES} attempts to update it")
 
     async def patch(self, kind: str, name: str, patch: dict[str, Any]) -> dict[str, Any] | None:
         return await self.call(self.kube.patch, kind, self.namespace, name, patch)
 
     async def delete(self, kind: str, name: str) -> bool:
         return await self.call(self.kube.delete, kind, self.namespace, name)
+
+
+def _ecs_error(e: KubeError) -> ApiError:
+    if e.status in (400, 409, 422):  # e.g. the CRD's own validation
+        return invalid_parameter(f"Kubernetes refused the change: {e.message}")
+    return server_error(f"the Kubernetes API failed: {e}")
 
 
 async def wait_for(check: Callable[[], Awaitable[T | None]], timeout: float, interval: float = 0.25) -> T | None:

@@ -125,19 +125,22 @@ async def update_service(account: Account, request: dict[str, Any]) -> dict[str,
         raise service_not_active()
     if request.get("taskDefinition"):
         await find_revision(account, request["taskDefinition"])
-    spec = {**obj["spec"], **{k: v for k, v in request.items() if k not in UPDATE_FIELDS}}
-    if refused := problems(ServiceSpec, spec):
-        raise invalid_parameter(refused)
-    meta = obj["metadata"]
-    annotations = dict(meta.get("annotations") or {})
-    trigger = None
-    if request.get("forceNewDeployment"):
-        annotations[L.FORCE_NEW_DEPLOYMENT] = uuid.uuid4().hex
-        trigger = (obj.get("status") or {}).get("deploymentTrigger")
-    written = await account.replace({**obj, "metadata": {**meta, "annotations": annotations}, "spec": spec})
+    changes = {k: v for k, v in request.items() if k not in UPDATE_FIELDS}
+    force = uuid.uuid4().hex if request.get("forceNewDeployment") else None
+    trigger = (obj.get("status") or {}).get("deploymentTrigger") if force else None
+
+    def updated(current: dict[str, Any]) -> dict[str, Any]:
+        spec = {**current["spec"], **changes}
+        if refused := problems(ServiceSpec, spec):
+            raise invalid_parameter(refused)
+        annotations = {**(current["metadata"].get("annotations") or {}), **({L.FORCE_NEW_DEPLOYMENT: force} if force else {})}
+        return {**current, "metadata": {**current["metadata"], "annotations": annotations}, "spec": spec}
+
+    name = obj["metadata"]["name"]
+    written = await account.update("Service.ecs", name, updated, service_not_found())
     # Not acted on in time (the operator is down or busy): the change is written and the answer shows
     # the service as it is; an error would make the client retry, and a retry force a second deployment.
-    seen = await wait_for(lambda: _observed(account, meta["name"], written["metadata"]["generation"], trigger), OBSERVED_SECONDS)
+    seen = await wait_for(lambda: _observed(account, name, written["metadata"]["generation"], trigger), OBSERVED_SECONDS)
     return {"service": describe_service(account, seen or written)}
 
 

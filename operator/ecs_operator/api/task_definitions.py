@@ -61,8 +61,8 @@ async def register_task_definition(account: Account, request: dict[str, Any]) ->
     if existing is None:
         written = await account.create(resource("TaskDefinition", kube_name(family), dict(request)))
     else:  # the family's Kubernetes-only settings (podLabels, deregistered revisions...) stay
-        kubernetes = existing["spec"].get("kubernetes")
-        written = await account.replace({**existing, "spec": {**request, **({"kubernetes": kubernetes} if kubernetes else {})}})
+        written = await account.update("TaskDefinition", existing["metadata"]["name"], lambda current: {
+            **current, "spec": {**request, **{k: v for k, v in current["spec"].items() if k == "kubernetes"}}}, _gone(family))
     name, generation = written["metadata"]["name"], written["metadata"]["generation"]
     seen = await wait_for(lambda: _observed(account, name, generation), REGISTRATION_SECONDS)
     if seen is None:
@@ -72,10 +72,14 @@ async def register_task_definition(account: Account, request: dict[str, Any]) ->
         if existing is None:
             await account.delete("TaskDefinition", name)
         else:
-            await account.replace({**seen, "spec": existing["spec"]})
+            await account.update("TaskDefinition", name, lambda current: {**current, "spec": existing["spec"]}, _gone(family))
         raise client_error(ready.get("message") or "the task definition was refused")
     described = await describe_revision(account, seen, seen["status"]["revision"])
     return {"taskDefinition": described, "tags": request.get("tags") or []}
+
+
+def _gone(family: str) -> ApiError:
+    return client_error(f"The task definition family {family} was deleted meanwhile.")
 
 
 async def _observed(account: Account, name: str, generation: int) -> dict[str, Any] | None:
@@ -114,9 +118,13 @@ async def deregister_task_definition(account: Account, request: dict[str, Any]) 
     if parse_task_definition_ref(ref)[1] is None:
         raise client_error("The specified task definition identifier is invalid. Specify a valid revision.")
     obj, number, _ = await find_revision(account, ref)
-    kubernetes = dict(obj["spec"].get("kubernetes") or {})
-    kubernetes["deregisteredRevisions"] = sorted({*(kubernetes.get("deregisteredRevisions") or []), number})
-    written = await account.replace({**obj, "spec": {**obj["spec"], "kubernetes": kubernetes}})
+
+    def deregistered(current: dict[str, Any]) -> dict[str, Any]:
+        kubernetes = dict(current["spec"].get("kubernetes") or {})
+        kubernetes["deregisteredRevisions"] = sorted({*(kubernetes.get("deregisteredRevisions") or []), number})
+        return {**current, "spec": {**current["spec"], "kubernetes": kubernetes}}
+
+    written = await account.update("TaskDefinition", obj["metadata"]["name"], deregistered, _gone(ecs_name(obj)))
     seen = await wait_for(lambda: _observed(account, obj["metadata"]["name"], written["metadata"]["generation"]),
                           REGISTRATION_SECONDS)
     return {"taskDefinition": await describe_revision(account, seen or obj, number)}
