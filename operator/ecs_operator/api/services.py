@@ -42,7 +42,10 @@ def _service_name(ref: str) -> tuple[str | None, str]:
 
 
 async def services_of(account: Account, cluster: str) -> list[dict[str, Any]]:
-    return [s for s in await account.items("Service.ecs") if _cluster_of(s) == cluster]
+    """The cluster's services, live ones first: a name can be both a draining service's and its
+    re-created successor's, and the successor is the one a name means."""
+    found = [s for s in await account.items("Service.ecs") if _cluster_of(s) == cluster]
+    return sorted(found, key=lambda s: bool(s["metadata"].get("deletionTimestamp")))
 
 
 async def find_service(account: Account, cluster_ref: str | None, ref: str) -> dict[str, Any]:
@@ -147,7 +150,9 @@ async def update_service(account: Account, request: dict[str, Any]) -> dict[str,
 @operation("DescribeServices")
 async def describe_services(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    by_name = {ecs_name(s): s for s in await services_of(account, cluster)}
+    by_name: dict[str, dict[str, Any]] = {}
+    for service in await services_of(account, cluster):
+        by_name.setdefault(ecs_name(service), service)
     services, failures = [], []
     for ref in request["services"]:
         _, name = _service_name(ref)
