@@ -285,6 +285,13 @@ def test_aws_cli(sandbox: Cluster, namespace: str, api: Api) -> None:
     assert time.monotonic() - started < 120
     (service,) = json.loads(cli("describe-services", "--cluster", "default", "--services", "cli").stdout)["services"]
     assert service["runningCount"] == kubectl_get(sandbox, ECS_SERVICE, namespace, "cli")["status"]["runningCount"] == 1
+    run = json.loads(cli("run-task", "--cluster", "default", "--task-definition", "cli:1", "--started-by", "cli").stdout)
+    (arn,) = [t["taskArn"] for t in run["tasks"]]
+    cli("wait", "tasks-running", "--cluster", "default", "--tasks", arn)
+    cli("stop-task", "--cluster", "default", "--task", arn, "--reason", "stopped with aws-cli")
+    cli("wait", "tasks-stopped", "--cluster", "default", "--tasks", arn)
+    (task,) = json.loads(cli("describe-tasks", "--cluster", "default", "--tasks", arn).stdout)["tasks"]
+    assert (task["lastStatus"], task["stoppedReason"]) == ("STOPPED", "stopped with aws-cli")
     refused = cli("delete-cluster", "--cluster", "default", check=False)
     assert refused.returncode != 0 and "ClusterContainsServicesException" in refused.stderr, refused.stderr
     missing = cli("describe-services", "--cluster", "nowhere", "--services", "cli", check=False)
