@@ -21,7 +21,7 @@ from .auth import parse_authorization, verify
 from .errors import ApiError, client_error, serialization, server_error, unknown_operation, unrecognized_client, unsupported
 from .keys import KeyLookup
 from .operations import Handler, load
-from .shapes import check_input, ecs_model, operation_model, shape_output
+from .shapes import check_input, ecs_model, operation_model, output_problems, shape_output
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 MAX_BODY = 1024 * 1024
@@ -81,7 +81,10 @@ async def _answer(request: web.Request) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as e:
         raise serialization(f"The request body is not valid JSON: {e}") from None
     account = Account(key.namespace, request.app[KUBE], request.app[SETTINGS])
-    return shape_output(operation, await handler(account, check_input(operation, params)))
+    answer = shape_output(operation, await handler(account, check_input(operation, params)))
+    if operation.output_shape is not None and (problems := output_problems(answer, operation.output_shape)):
+        log.warning("%s answered outside botocore's model (a bug of ecs-operator api): %s", name, "; ".join(problems))
+    return answer
 
 
 def _respond(body: dict[str, Any], status: int, request_id: str) -> web.Response:

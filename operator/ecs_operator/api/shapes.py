@@ -85,3 +85,36 @@ def _epoch(value: Any) -> float | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
     return None
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "boolean": (bool,), "integer": (int,), "long": (int,), "float": (int, float),
+    "double": (int, float), "timestamp": (int, float), "blob": (str,),
+}
+
+
+def output_problems(value: Any, shape: Shape, path: str = "") -> list[str]:
+    """Where a shaped answer breaks `shape` (botocore validates only inputs): wrong JSON types, values
+    outside an enum, missing required members. What botocore's parser would misread or clients rely on."""
+    where = path or "answer"
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, got {type(value).__name__}"]
+        missing = [f"{where}: missing required member {name}" for name in shape.required_members if value.get(name) is None]
+        return missing + [p for name, member in shape.members.items() if value.get(name) is not None
+                          for p in output_problems(value[name], member, f"{path}.{name}" if path else name)]
+    if kind == "list":
+        if not isinstance(value, list):
+            return [f"{where}: expected a list, got {type(value).__name__}"]
+        return [p for i, item in enumerate(value) for p in output_problems(item, shape.member, f"{where}[{i}]")]
+    if kind == "map":
+        if not isinstance(value, dict):
+            return [f"{where}: expected a map, got {type(value).__name__}"]
+        return [p for key, item in value.items() for p in output_problems(item, shape.value, f"{where}.{key}")]
+    expected = _JSON_TYPES.get(kind, (object,))
+    if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+        return [f"{where}: expected {kind}, got {type(value).__name__} {value!r}"]
+    if kind == "string" and shape.enum and value not in shape.enum:
+        return [f"{where}: {value!r} is not one of {', '.join(shape.enum)}"]
+    return []
