@@ -108,11 +108,13 @@ class FakeKube:
 def seeded() -> FakeKube:
     """A cluster `default` with the task definition `web` (revision 1), the service `web` and one RunTask task."""
     kube = FakeKube()
-    kube.create({"kind": "Cluster", "metadata": {"name": "default"}, "spec": {"clusterName": "default", "tags": [{"key": "a", "value": "b"}]}})
+    kube.create({"kind": "Cluster", "metadata": {"name": "default"}, "spec": {"clusterName": "default", "tags": [{"key": "a", "value": "b"}],
+                                                                                 "serviceConnectDefaults": {"namespace": "apps"}}})
     kube.create({"kind": "TaskDefinition", "metadata": {"name": "web"}, "spec": DEFINITION})
     kube.create({"kind": "ControllerRevision", "metadata": {"name": "web-1"}, "data": {"content": {"taskDefinition": DEFINITION}}})
     kube.create({"kind": "Service", "metadata": {"name": "web"},
-                 "spec": {"serviceName": "web", "cluster": "default", "taskDefinition": "web:1", "desiredCount": 1}})
+                 "spec": {"serviceName": "web", "cluster": "default", "taskDefinition": "web:1", "desiredCount": 1,
+                                                                     "serviceConnectConfiguration": {"enabled": True}}})
     kube.create({"kind": "Task", "metadata": {"name": "web-0123"}, "spec": {"cluster": "default", "taskDefinition": "web:1"}})
     kube.create(pod("web-abcd", "web"))
     return kube
@@ -127,14 +129,24 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "DescribeClusters": {"clusters": ["default", "missing"], "include": ["TAGS"]},
     "ListClusters": {"maxResults": 1},
     "DeleteCluster": {"cluster": "default"},
+    "UpdateCluster": {"cluster": "default", "settings": [{"name": "containerInsights", "value": "enabled"}],
+                      "serviceConnectDefaults": {"namespace": "apps"}},
+    "UpdateClusterSettings": {"cluster": "default", "settings": [{"name": "containerInsights", "value": "disabled"}]},
+    "PutClusterCapacityProviders": {"cluster": "default", "capacityProviders": ["FARGATE"],
+                                    "defaultCapacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]},
     "RegisterTaskDefinition": DEFINITION,
     "DeregisterTaskDefinition": {"taskDefinition": "web:1"},
     "DescribeTaskDefinition": {"taskDefinition": "web", "include": ["TAGS"]},
     "ListTaskDefinitions": {"familyPrefix": "w"},
+    "ListTaskDefinitionFamilies": {"familyPrefix": "w", "status": "ALL"},
     "CreateService": {"cluster": "default", "serviceName": "api", "taskDefinition": "web", "desiredCount": 1},
     "UpdateService": {"cluster": "default", "service": "web", "desiredCount": 2},
     "DescribeServices": {"cluster": "default", "services": ["web", "missing"], "include": ["TAGS"]},
     "ListServices": {"cluster": "default"},
+    "ListServicesByNamespace": {"namespace": "apps"},
+    "ListServiceDeployments": {"cluster": "default", "service": "web", "status": ["SUCCESSFUL"]},
+    "DescribeServiceDeployments": {"serviceDeploymentArns": [service_arn(SETTINGS, "default", "web").replace(":service/", ":service-deployment/") + "/1111",
+                                                             service_arn(SETTINGS, "default", "web").replace(":service/", ":service-deployment/") + "/2"]},
     "DeleteService": {"cluster": "default", "service": "web", "force": True},
     "RunTask": {"cluster": "default", "taskDefinition": "web:1", "count": 2},
     "DescribeTasks": {"cluster": "default", "tasks": ["TASK", "0123456789abcdef0123456789abcdef"], "include": ["TAGS"]},

@@ -1,4 +1,5 @@
-"""CreateCluster, DescribeClusters, ListClusters, DeleteCluster over Cluster resources."""
+"""CreateCluster, DescribeClusters, ListClusters, DeleteCluster, UpdateCluster, UpdateClusterSettings and
+PutClusterCapacityProviders over Cluster resources (the spec is CreateCluster's request; updates change it)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 from ecs_operator.arns import cluster_arn, parse_ref
 from ecs_operator.lifecycle.cluster_deletion import too_late
 from ecs_operator.models import ClusterSpec
+from ecs_operator.translate.launch import FARGATE_PROVIDERS
+from ecs_operator.translate.provider_access import allows, visible_to
 
 from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
-from .errors import ApiError, cluster_not_found, invalid_parameter
+from .errors import ApiError, access_denied, cluster_not_found, invalid_parameter
 from .operations import operation
 from .rules import problems
 
@@ -102,3 +105,61 @@ async def delete_cluster(account: Account, request: dict[str, Any]) -> dict[str,
         raise ApiError("ClusterContainsTasksException", "The Cluster cannot be deleted while Tasks are active.")
     await account.delete("Cluster", cluster["metadata"]["name"])
     return {"cluster": {**describe_cluster(account, cluster), "status": "INACTIVE"}}
+
+
+async def _update_cluster(account: Account, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Write `changes` into the cluster's spec (checked by the operator's rules first): the answer."""
+    cluster = await find_cluster(account, ref)
+
+    def updated(current: dict[str, Any]) -> dict[str, Any]:
+        spec = {**current["spec"], **changes}
+        if refused := problems(ClusterSpec, spec):
+            raise invalid_parameter(refused)
+        return {**current, "spec": spec}
+
+    written = await account.update("Cluster", cluster["metadata"]["name"], updated, cluster_not_found())
+    return {"cluster": describe_cluster(account, written)}
+
+
+@operation("UpdateCluster")
+async def update_cluster(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    """Only the members given change (settings, configuration, serviceConnectDefaults), as ECS's."""
+    return await _update_cluster(account, request["cluster"], {k: v for k, v in request.items() if k != "cluster"})
+
+
+@operation("UpdateClusterSettings")
+async def update_cluster_settings(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    """A setting given replaces the one of its name; the others stay."""
+    cluster = await find_cluster(account, request["cluster"])
+    given = {s.get("name"): s for s in request["settings"]}
+    kept = [s for s in cluster["spec"].get("settings") or [] if s.get("name") not in given]
+    return await _update_cluster(account, request["cluster"], {"settings": kept + list(given.values())})
+
+
+@operation("PutClusterCapacityProviders")
+async def put_cluster_capacity_providers(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    """Replaces the cluster's providers and default strategy (empty lists remove them). A provider must be
+    visible to the key's namespace (its allowedNamespaces lists it), and usable by this cluster; one that a
+    service of the cluster still names in its strategy may not be removed (ResourceInUseException)."""
+    cluster = await find_cluster(account, request["cluster"])
+    name = ecs_name(cluster)
+    access = {p["metadata"]["name"]: ((p.get("spec") or {}).get("kubernetes") or {}).get("allowedNamespaces")
+              for p in await account.call(account.kube.list, "CapacityProvider", None)}
+    for provider in request["capacityProviders"]:
+        if provider in FARGATE_PROVIDERS:
+            continue
+        allowed = access.get(provider)
+        if provider not in access or not visible_to(allowed, account.namespace):
+            raise invalid_parameter(f"The specified capacity provider {provider} does not exist.")
+        if not allows(allowed, account.namespace, name):
+            raise access_denied(f"The capacity provider {provider} does not allow cluster {name}.")
+    removed = set(cluster["spec"].get("capacityProviders") or []) - set(request["capacityProviders"])
+    for service in await account.items("Service.ecs"):
+        used = {i.get("capacityProvider") for i in service["spec"].get("capacityProviderStrategy") or []}
+        if cluster_name(service["spec"].get("cluster")) == name and used & removed and not service["metadata"].get("deletionTimestamp"):
+            raise ApiError("ResourceInUseException", f"The specified capacity provider {sorted(used & removed)[0]} is in use "
+                           f"by service {ecs_name(service)} and cannot be removed.")
+    return await _update_cluster(account, request["cluster"], {
+        "capacityProviders": request["capacityProviders"],
+        "defaultCapacityProviderStrategy": request["defaultCapacityProviderStrategy"]})
+

@@ -36,6 +36,10 @@ def service_not_active(message: str = "Service was not ACTIVE.") -> ApiError:
     return ApiError("ServiceNotActiveException", message)
 
 
+def access_denied(message: str) -> ApiError:
+    return ApiError("AccessDeniedException", message)
+
+
 def unsupported(message: str) -> ApiError:
     return ApiError("UnsupportedFeatureException", message)
 

@@ -72,13 +72,13 @@ def _shaped(value: Any, shape: Shape) -> Any:
     if kind == "map":
         return {k: _shaped(v, shape.value) for k, v in value.items()} if isinstance(value, dict) else None
     if kind == "timestamp":
-        return _epoch(value)
+        return epoch(value)
     if kind in ("integer", "long") and isinstance(value, str) and value.isdigit():
         return int(value)
     return value
 
 
-def _epoch(value: Any) -> float | None:
+def epoch(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):

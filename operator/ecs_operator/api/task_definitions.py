@@ -1,5 +1,5 @@
-"""RegisterTaskDefinition, DeregisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions over
-TaskDefinition resources.
+"""RegisterTaskDefinition, DeregisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions and
+ListTaskDefinitionFamilies over TaskDefinition resources.
 
 One resource per family; its spec is the latest RegisterTaskDefinition, and each change of it
 registers a revision (a ControllerRevision the operator writes). Registering = writing the
@@ -109,6 +109,20 @@ async def list_task_definitions(account: Account, request: dict[str, Any]) -> di
     arns = [task_definition_arn(account.settings, family, number) for family, number in found]
     page, token = paginate(arns, request.get("maxResults"), request.get("nextToken"))
     return {"taskDefinitionArns": page, "nextToken": token}
+
+
+@operation("ListTaskDefinitionFamilies")
+async def list_task_definition_families(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    """Families by prefix; ACTIVE: those with an ACTIVE revision, INACTIVE: those with none, ALL (ECS's default): both."""
+    prefix, wanted = request.get("familyPrefix") or "", request.get("status") or "ALL"
+    families = []
+    for obj in await account.items("TaskDefinition"):
+        states = {r["status"] for r in (obj.get("status") or {}).get("revisions") or []}
+        state = "ACTIVE" if "ACTIVE" in states else "INACTIVE"
+        if states and ecs_name(obj).startswith(prefix) and wanted in ("ALL", state):
+            families.append(ecs_name(obj))
+    page, token = paginate(sorted(families), request.get("maxResults"), request.get("nextToken"))
+    return {"families": page, "nextToken": token}
 
 
 @operation("DeregisterTaskDefinition")
