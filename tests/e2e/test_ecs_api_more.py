@@ -17,6 +17,7 @@ import pytest
 
 from ecs_operator.api.operations import load
 from ecs_operator.api.shapes import output_problems
+from service_support import ECS_SERVICE
 from test_ecs_api import ARN, FAST, Api, api, container, kubectl_get  # noqa: F401  (api: the fixture)
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster
     ecs.create_service(cluster="default", serviceName="web", taskDefinition="web:1", desiredCount=1)
     ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
     ecs.update_service(cluster="default", service="web", taskDefinition="web:2")
+    ecs.list_service_deployments(cluster="default", service="web")  # one in progress, one replaced
     ecs.describe_services(cluster="default", services=["web", "missing"], include=["TAGS"])
     ecs.list_services(cluster="default")
     (task,) = ecs.run_task(cluster="default", taskDefinition="web:2")["tasks"]
@@ -73,7 +75,14 @@ def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster
     ecs.get_waiter("tasks_stopped").wait(cluster="default", tasks=[task["taskArn"]], WaiterConfig=FAST)
     ecs.delete_service(cluster="default", service="web", force=True)
     ecs.deregister_task_definition(taskDefinition="web:1")
-    ecs.create_cluster(clusterName="spare")
+    ecs.update_cluster(cluster="default", settings=[{"name": "containerInsights", "value": "enabled"}])
+    ecs.update_cluster_settings(cluster="default", settings=[{"name": "containerInsights", "value": "disabled"}])
+    ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=["FARGATE"], defaultCapacityProviderStrategy=[])
+    ecs.list_task_definition_families()
+    deployments = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
+    ecs.describe_service_deployments(serviceDeploymentArns=[d["serviceDeploymentArn"] for d in deployments])
+    ecs.create_cluster(clusterName="spare", serviceConnectDefaults={"namespace": "apps"})
+    ecs.list_services_by_namespace(namespace="apps")
     ecs.delete_cluster(cluster="spare")
     assert recorder.problems() == []
     assert sorted(set(load()) - {name for name, _ in recorder.answers}) == []
@@ -98,3 +107,89 @@ def test_list_operations_page_with_max_results_and_next_token(namespace: str, re
     assert [arn.rsplit("/", 1)[-1] for page in pages for arn in page["taskDefinitionArns"]] == ["a:1", "b:1", "c:1"]
     for operation, key, args in (("list_services", "serviceArns", {"cluster": "c0"}), ("list_tasks", "taskArns", {"cluster": "c0"})):
         assert [x for page in ecs.get_paginator(operation).paginate(**args, PaginationConfig={"PageSize": 1}) for x in page[key]] == []
+
+
+def test_cluster_updates_and_capacity_providers(sandbox: Cluster, namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    ecs.create_cluster(clusterName="default", settings=[{"name": "containerInsights", "value": "enabled"}])
+    updated = ecs.update_cluster(cluster="default", serviceConnectDefaults={"namespace": "apps"})["cluster"]
+    assert updated["serviceConnectDefaults"] == {"namespace": "apps"} and updated["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+    ecs.update_cluster_settings(cluster="default", settings=[{"name": "containerInsights", "value": "disabled"}])
+    spec = kubectl_get(sandbox, "clusters.ecs.operator.dev", namespace, "default")["spec"]
+    assert (spec["settings"], spec["serviceConnectDefaults"]) == ([{"name": "containerInsights", "value": "disabled"}], {"namespace": "apps"})
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.update_cluster_settings(cluster="default", settings=[{"name": "containerInsights", "value": "sometimes"}])
+    with pytest.raises(ecs.exceptions.ClusterNotFoundException):
+        ecs.update_cluster(cluster="nowhere", settings=[])
+
+    ours, theirs, elsewhere = (f"{namespace[:40]}-{suffix}" for suffix in ("ours", "theirs", "other"))
+    allowed = {ours: [namespace], theirs: [f"{namespace}/other"], elsewhere: ["some-other-namespace"]}
+    for name, entries in allowed.items():
+        sandbox.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "CapacityProvider", "metadata": {"name": name},
+            "spec": {"kubernetes": {"allowedNamespaces": entries}}}))
+    try:
+        put = ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[ours, "FARGATE"],
+                                                 defaultCapacityProviderStrategy=[{"capacityProvider": ours, "weight": 1}])["cluster"]
+        assert put["capacityProviders"] == [ours, "FARGATE"]
+        assert kubectl_get(sandbox, "clusters.ecs.operator.dev", namespace, "default")["spec"]["capacityProviders"] == [ours, "FARGATE"]
+        with pytest.raises(ecs.exceptions.AccessDeniedException):
+            ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[theirs], defaultCapacityProviderStrategy=[])
+        for hidden in (elsewhere, "never-made"):
+            with pytest.raises(ecs.exceptions.InvalidParameterException, match="does not exist"):
+                ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[hidden], defaultCapacityProviderStrategy=[])
+        with pytest.raises(ecs.exceptions.InvalidParameterException, match="not in capacityProviders"):
+            ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=["FARGATE"],
+                                               defaultCapacityProviderStrategy=[{"capacityProvider": ours, "weight": 1}])
+        ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.29"))
+        ecs.create_service(cluster="default", serviceName="web", taskDefinition="web", desiredCount=0,
+                           capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}])
+        with pytest.raises(ecs.exceptions.ResourceInUseException):
+            ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[ours], defaultCapacityProviderStrategy=[])
+        cleared = ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[ours, "FARGATE"], defaultCapacityProviderStrategy=[])
+        assert cleared["cluster"].get("defaultCapacityProviderStrategy", []) == []
+    finally:
+        sandbox.kubectl("delete", "capacityproviders.ecs.operator.dev", *allowed, "--wait=false", check=False)
+
+
+def test_task_definition_families(recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    for family in ("web", "worker", "api"):
+        ecs.register_task_definition(family=family, containerDefinitions=container("nginx:1.29"))
+    ecs.deregister_task_definition(taskDefinition="worker:1")
+    assert ecs.list_task_definition_families()["families"] == ["api", "web", "worker"]
+    assert ecs.list_task_definition_families(status="ACTIVE")["families"] == ["api", "web"]
+    assert ecs.list_task_definition_families(status="INACTIVE")["families"] == ["worker"]
+    assert ecs.list_task_definition_families(familyPrefix="w", status="ALL")["families"] == ["web", "worker"]
+    pages = ecs.get_paginator("list_task_definition_families").paginate(PaginationConfig={"PageSize": 1})
+    assert [f for page in pages for f in page["families"]] == ["api", "web", "worker"]
+
+
+def test_service_deployments_and_namespaces(sandbox: Cluster, namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    ecs.create_cluster(clusterName="default", serviceConnectDefaults={"namespace": "apps"})
+    ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.28"))
+    ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.29"))
+    ecs.create_service(cluster="default", serviceName="web", taskDefinition="web:1", desiredCount=1,
+                       serviceConnectConfiguration={"enabled": True})
+    ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
+    first = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["status"]["deployments"][0]["id"]
+    (done,) = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
+    arn = f"{ARN}:service-deployment/default/web/{first.removeprefix('ecs-svc/')}"
+    assert (done["serviceDeploymentArn"], done["status"], done["serviceArn"]) == (arn, "SUCCESSFUL", f"{ARN}:service/default/web")
+    ecs.update_service(cluster="default", service="web", taskDefinition="web:2")
+    ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
+    second = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["status"]["deployments"][0]["id"]
+    listed = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
+    assert listed[0]["serviceDeploymentArn"].endswith("/" + second.removeprefix("ecs-svc/")) and listed[0]["status"] == "SUCCESSFUL"
+    assert ecs.list_service_deployments(cluster="default", service="web", status=["IN_PROGRESS"])["serviceDeployments"] == []
+    described = ecs.describe_service_deployments(serviceDeploymentArns=[listed[0]["serviceDeploymentArn"], arn + "0"])
+    (deployment,) = described["serviceDeployments"]
+    assert deployment["targetServiceRevision"]["runningTaskCount"] == 1 and deployment["status"] == "SUCCESSFUL"
+    assert described["failures"] == [{"arn": arn + "0", "reason": "MISSING"}]
+    with pytest.raises(ecs.exceptions.ServiceNotFoundException):
+        ecs.list_service_deployments(cluster="default", service="ghost")
+
+    assert ecs.list_services_by_namespace(namespace="apps")["serviceArns"] == [f"{ARN}:service/default/web"]
+    with pytest.raises(ecs.exceptions.NamespaceNotFoundException):
+        ecs.list_services_by_namespace(namespace="nowhere")

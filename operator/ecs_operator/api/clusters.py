@@ -40,7 +40,8 @@ async def find_cluster(account: Account, ref: str | None) -> dict[str, Any]:
 def describe_cluster(account: Account, obj: dict[str, Any], include: list[str] | None = None) -> dict[str, Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     name = ecs_name(obj)
-    out = {**spec, **status, "clusterName": name, "clusterArn": cluster_arn(account.settings, name),
+    # the status copies the spec's providers, strategy and settings once the operator sees a change: the spec is newer
+    out = {**status, **spec, "clusterName": name, "clusterArn": cluster_arn(account.settings, name),
            "status": status.get("status") or "PROVISIONING"}
     if "TAGS" not in (include or []):
         out.pop("tags", None)
@@ -143,7 +144,7 @@ async def put_cluster_capacity_providers(account: Account, request: dict[str, An
     service of the cluster still names in its strategy may not be removed (ResourceInUseException)."""
     cluster = await find_cluster(account, request["cluster"])
     name = ecs_name(cluster)
-    access = {p["metadata"]["name"]: ((p.get("spec") or {}).get("kubernetes") or {}).get("allowedNamespaces")
+    access = {(p.get("spec") or {}).get("name") or p["metadata"]["name"]: ((p.get("spec") or {}).get("kubernetes") or {}).get("allowedNamespaces")
               for p in await account.call(account.kube.list, "CapacityProvider", None)}
     for provider in request["capacityProviders"]:
         if provider in FARGATE_PROVIDERS:

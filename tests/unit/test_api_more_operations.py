@@ -1,0 +1,128 @@
+"""The mapping of the operations beyond the first ones, on test_api_outputs' in-memory Kubernetes:
+cluster settings and capacity providers (who may use which), task definition families, service
+deployments' states and ARNs, services by Service Connect namespace."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from ecs_operator.api.account import Account
+from ecs_operator.api.deployments import service_deployments
+from ecs_operator.api.errors import ApiError
+from ecs_operator.api.operations import load
+from test_api_outputs import DEPLOYMENT, SETTINGS, FakeKube, seeded
+
+ARN = "arn:aws:ecs:us-east-1:000000000000"
+
+
+def call(kube: FakeKube, name: str, request: dict[str, Any]) -> dict[str, Any]:
+    return asyncio.run(load()[name](Account("team-a", kube, SETTINGS), request))  # type: ignore[arg-type]
+
+
+def refused(kube: FakeKube, name: str, request: dict[str, Any]) -> ApiError:
+    with pytest.raises(ApiError) as raised:
+        call(kube, name, request)
+    return raised.value
+
+
+def test_update_cluster_settings_replaces_the_named_setting_only() -> None:
+    kube = seeded()
+    call(kube, "UpdateCluster", {"cluster": "default", "settings": [{"name": "containerInsights", "value": "enabled"}]})
+    answer = call(kube, "UpdateClusterSettings", {"cluster": "default", "settings": [{"name": "containerInsights", "value": "enhanced"}]})
+    assert answer["cluster"]["settings"] == [{"name": "containerInsights", "value": "enhanced"}]
+    spec = kube.objects[("Cluster", "default")]["spec"]
+    assert spec["serviceConnectDefaults"] == {"namespace": "apps"} and spec["settings"] == [{"name": "containerInsights", "value": "enhanced"}]
+    assert refused(kube, "UpdateCluster", {"cluster": "nowhere"}).code == "ClusterNotFoundException"
+    assert refused(kube, "UpdateClusterSettings", {"cluster": "default", "settings": [{"name": "containerInsights", "value": "x"}]}).code == \
+        "InvalidParameterException"
+
+
+def provider(kube: FakeKube, name: str, allowed: list[str]) -> None:
+    kube.objects[("CapacityProvider", name)] = {"kind": "CapacityProvider", "metadata": {"name": name},
+                                               "spec": {"kubernetes": {"allowedNamespaces": allowed}}}
+
+
+@pytest.mark.parametrize(("providers", "code"), [
+    (["hidden"], "InvalidParameterException"),  # allows another namespace only: as if it did not exist
+    (["nowhere"], "InvalidParameterException"),
+    (["pair"], "AccessDeniedException"),  # visible (team-a/other may use it) but not to cluster default
+])
+def test_a_provider_must_allow_the_namespace_and_the_cluster(providers: list[str], code: str) -> None:
+    kube = seeded()
+    provider(kube, "hidden", ["team-b"])
+    provider(kube, "pair", ["team-a/other"])
+    error = refused(kube, "PutClusterCapacityProviders", {"cluster": "default", "capacityProviders": providers,
+                                                          "defaultCapacityProviderStrategy": []})
+    assert error.code == code
+    assert "capacityProviders" not in kube.objects[("Cluster", "default")]["spec"]
+
+
+def test_put_capacity_providers_replaces_both_lists_and_keeps_providers_in_use() -> None:
+    kube = seeded()
+    provider(kube, "ours", ["*"])
+    strategy = [{"capacityProvider": "ours", "weight": 1}]
+    answer = call(kube, "PutClusterCapacityProviders", {"cluster": "default", "capacityProviders": ["ours", "FARGATE"],
+                                                        "defaultCapacityProviderStrategy": strategy})
+    assert (answer["cluster"]["capacityProviders"], answer["cluster"]["defaultCapacityProviderStrategy"]) == (["ours", "FARGATE"], strategy)
+    kube.objects[("Service.ecs", "web")]["spec"]["capacityProviderStrategy"] = strategy
+    error = refused(kube, "PutClusterCapacityProviders", {"cluster": "default", "capacityProviders": ["FARGATE"],
+                                                          "defaultCapacityProviderStrategy": []})
+    assert (error.code, error.message) == ("ResourceInUseException", "The specified capacity provider ours is in use by service web "
+                                                                      "and cannot be removed.")
+
+
+def test_task_definition_families_by_status() -> None:
+    kube = seeded()
+    kube.create({"kind": "TaskDefinition", "metadata": {"name": "worker"}, "spec": {"family": "worker"}})
+    kube.objects[("TaskDefinition", "worker")]["status"]["revisions"] = [{"revision": 1, "status": "INACTIVE"}]
+    assert call(kube, "ListTaskDefinitionFamilies", {})["families"] == ["web", "worker"]
+    assert call(kube, "ListTaskDefinitionFamilies", {"status": "ACTIVE"})["families"] == ["web"]
+    assert call(kube, "ListTaskDefinitionFamilies", {"status": "INACTIVE", "familyPrefix": "w"})["families"] == ["worker"]
+    assert call(kube, "ListTaskDefinitionFamilies", {"familyPrefix": "x"})["families"] == []
+
+
+def deployment(number: str, status: str, rollout: str, **more: Any) -> dict[str, Any]:
+    return {**DEPLOYMENT, "id": f"ecs-svc/{number}", "status": status, "rolloutState": rollout, **more}
+
+
+@pytest.mark.parametrize(("deployments", "states"), [
+    ([deployment("2", "PRIMARY", "IN_PROGRESS"), deployment("1", "ACTIVE", "COMPLETED")], ["IN_PROGRESS", "SUCCESSFUL"]),
+    ([deployment("3", "PRIMARY", "IN_PROGRESS"), deployment("2", "ACTIVE", "IN_PROGRESS")], ["IN_PROGRESS", "STOPPED"]),
+    ([deployment("1", "PRIMARY", "IN_PROGRESS", rollbackOf="k2"), deployment("2", "ACTIVE", "FAILED")],
+     ["ROLLBACK_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"]),
+    ([deployment("1", "PRIMARY", "COMPLETED"), deployment("2", "ACTIVE", "FAILED")], ["SUCCESSFUL", "ROLLBACK_SUCCESSFUL"]),
+    ([deployment("2", "PRIMARY", "FAILED")], ["STOPPED"]),
+])
+def test_service_deployment_states_follow_the_rollout(deployments: list[dict[str, Any]], states: list[str]) -> None:
+    service = seeded().objects[("Service.ecs", "web")]
+    service["status"]["deployments"] = deployments
+    found = service_deployments(Account("team-a", None, SETTINGS), service)  # type: ignore[arg-type]
+    assert [d["status"] for d in found] == states
+    assert found[0]["serviceDeploymentArn"] == f"{ARN}:service-deployment/default/web/{deployments[0]['id'].removeprefix('ecs-svc/')}"
+    assert [r["arn"] for r in found[0]["sourceServiceRevisions"]] == [
+        f"{ARN}:service-revision/default/web/{d['id'].removeprefix('ecs-svc/')}" for d in deployments[1:]]
+
+
+def test_the_last_completed_deployment_is_listed_once_replaced() -> None:
+    kube = seeded()
+    status = kube.objects[("Service.ecs", "web")]["status"]
+    status["deployments"] = [deployment("2", "PRIMARY", "IN_PROGRESS", createdAt="2026-01-02T04:00:00Z")]
+    status["lastCompletedDeployment"] = deployment("1", "PRIMARY", "COMPLETED")
+    listed = call(kube, "ListServiceDeployments", {"service": "web"})["serviceDeployments"]
+    assert [(d["serviceDeploymentArn"].rsplit("/", 1)[-1], d["status"]) for d in listed] == [("2", "IN_PROGRESS"), ("1", "SUCCESSFUL")]
+    assert call(kube, "ListServiceDeployments", {"service": "web", "createdAt": {"after": 1767326000.0}})["serviceDeployments"] == listed[:1]
+    assert refused(kube, "ListServiceDeployments", {"service": "ghost"}).code == "ServiceNotFoundException"
+    assert refused(kube, "DescribeServiceDeployments", {"serviceDeploymentArns": [f"{ARN}:service/default/web"]}).code == \
+        "InvalidParameterException"
+
+
+def test_services_by_namespace_their_own_or_their_clusters() -> None:
+    kube = seeded()
+    kube.create({"kind": "Service", "metadata": {"name": "api"}, "spec": {
+        "serviceName": "api", "cluster": "default", "serviceConnectConfiguration": {"enabled": True, "namespace": "arn:aws:x:namespace/other"}}})
+    assert call(kube, "ListServicesByNamespace", {"namespace": "apps"})["serviceArns"] == [f"{ARN}:service/default/web"]
+    assert call(kube, "ListServicesByNamespace", {"namespace": "other"})["serviceArns"] == [f"{ARN}:service/default/api"]
+    assert refused(kube, "ListServicesByNamespace", {"namespace": "nowhere"}).code == "NamespaceNotFoundException"
