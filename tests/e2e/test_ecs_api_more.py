@@ -17,6 +17,7 @@ import pytest
 
 from ecs_operator.api.operations import load
 from ecs_operator.api.shapes import output_problems
+from operator_fixtures import wait_for
 from service_support import ECS_SERVICE
 from test_ecs_api import ARN, FAST, Api, api, container, kubectl_get  # noqa: F401  (api: the fixture)
 
@@ -174,14 +175,20 @@ def test_service_deployments_and_namespaces(sandbox: Cluster, namespace: str, re
                        serviceConnectConfiguration={"enabled": True})
     ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
     first = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["status"]["deployments"][0]["id"]
-    (done,) = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
+
+    def completed() -> list[dict[str, Any]] | None:
+        """The service's deployments once the newest completed (rolloutState COMPLETED follows steadiness)."""
+        found = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
+        return found if found[0]["status"] == "SUCCESSFUL" else None
+
+    (done,) = wait_for(completed, timeout=90, what="the deployment to complete")
     arn = f"{ARN}:service-deployment/default/web/{first.removeprefix('ecs-svc/')}"
     assert (done["serviceDeploymentArn"], done["status"], done["serviceArn"]) == (arn, "SUCCESSFUL", f"{ARN}:service/default/web")
     ecs.update_service(cluster="default", service="web", taskDefinition="web:2")
     ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
     second = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["status"]["deployments"][0]["id"]
-    listed = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
-    assert listed[0]["serviceDeploymentArn"].endswith("/" + second.removeprefix("ecs-svc/")) and listed[0]["status"] == "SUCCESSFUL"
+    listed = wait_for(completed, timeout=90, what="the second deployment to complete")
+    assert listed[0]["serviceDeploymentArn"].endswith("/" + second.removeprefix("ecs-svc/"))
     assert ecs.list_service_deployments(cluster="default", service="web", status=["IN_PROGRESS"])["serviceDeployments"] == []
     described = ecs.describe_service_deployments(serviceDeploymentArns=[listed[0]["serviceDeploymentArn"], arn + "0"])
     (deployment,) = described["serviceDeployments"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ecs_operator import labels as L
-from ecs_operator.api import clusters, services, task_definitions, tasks
+from ecs_operator.api import capacity_providers, clusters, services, task_definitions, tasks
 from ecs_operator.api.account import Account
 from ecs_operator.api.operations import load
 from ecs_operator.api.shapes import check_input, operation_model, output_problems, shape_output
@@ -60,6 +60,10 @@ STATUS: dict[str, Any] = {
                                 "events": [{"id": "e1", "createdAt": NOW, "message": "(service web) has reached a steady state."}],
                                 "serviceArn": service_arn(SETTINGS, "default", "web"), "fidelity": {"summary": "exact"}},
     "Task": lambda obj: task_status(obj["metadata"]["name"]),
+    "CapacityProvider": lambda obj: {"name": obj["spec"].get("name") or obj["metadata"]["name"], "status": "ACTIVE",
+                                     "type": "EC2_AUTOSCALING", "updateStatus": "CREATE_COMPLETE",
+                                     "autoScalingGroupProvider": {"managedScaling": {"status": "ENABLED", "targetCapacity": 100},
+                                                                  "managedTerminationProtection": "DISABLED"}},
 }
 """What the operator writes into each kind's status (written here at once: no handler waits)."""
 
@@ -106,7 +110,8 @@ class FakeKube:
 
 
 def seeded() -> FakeKube:
-    """A cluster `default` with the task definition `web` (revision 1), the service `web` and one RunTask task."""
+    """A cluster `default` with the task definition `web` (revision 1), the service `web` and one RunTask task;
+    capacity providers of team-a alone (`own`), of everyone (`shared`) and of team-b alone (`theirs`)."""
     kube = FakeKube()
     kube.create({"kind": "Cluster", "metadata": {"name": "default"}, "spec": {"clusterName": "default", "tags": [{"key": "a", "value": "b"}],
                                                                                  "serviceConnectDefaults": {"namespace": "apps"}}})
@@ -117,6 +122,9 @@ def seeded() -> FakeKube:
                                                                      "serviceConnectConfiguration": {"enabled": True}}})
     kube.create({"kind": "Task", "metadata": {"name": "web-0123"}, "spec": {"cluster": "default", "taskDefinition": "web:1"}})
     kube.create(pod("web-abcd", "web"))
+    kube.create({"kind": "CapacityProvider", "metadata": {"name": "own"}, "spec": {"kubernetes": {"allowedNamespaces": ["team-a"]}}})
+    kube.create({"kind": "CapacityProvider", "metadata": {"name": "shared"}, "spec": {"kubernetes": {"allowedNamespaces": ["*"]}}})
+    kube.create({"kind": "CapacityProvider", "metadata": {"name": "theirs"}, "spec": {"kubernetes": {"allowedNamespaces": ["team-b"]}}})
     return kube
 
 
@@ -134,6 +142,11 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "UpdateClusterSettings": {"cluster": "default", "settings": [{"name": "containerInsights", "value": "disabled"}]},
     "PutClusterCapacityProviders": {"cluster": "default", "capacityProviders": ["FARGATE"],
                                     "defaultCapacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]},
+    "CreateCapacityProvider": {"name": "mine", "autoScalingGroupProvider": {"autoScalingGroupArn": "arn:aws:autoscaling:x"},
+                               "tags": [{"key": "k", "value": "v"}]},
+    "DescribeCapacityProviders": {"include": ["TAGS"]},
+    "UpdateCapacityProvider": {"name": "own", "autoScalingGroupProvider": {"managedScaling": {"targetCapacity": 80}}},
+    "DeleteCapacityProvider": {"capacityProvider": "own"},
     "RegisterTaskDefinition": DEFINITION,
     "DeregisterTaskDefinition": {"taskDefinition": "web:1"},
     "DescribeTaskDefinition": {"taskDefinition": "web", "include": ["TAGS"]},
@@ -159,7 +172,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fake writes the operator's status with every write: a handler's first look finds it."""
-    for module, name in ((clusters, "STATUS_WAIT_SECONDS"), (services, "OBSERVED_SECONDS"),
+    for module, name in ((clusters, "STATUS_WAIT_SECONDS"), (capacity_providers, "STATUS_WAIT_SECONDS"), (services, "OBSERVED_SECONDS"),
                          (task_definitions, "REGISTRATION_SECONDS"), (tasks, "LAUNCH_SECONDS")):
         monkeypatch.setattr(module, name, 0.0)
 
