@@ -80,6 +80,11 @@ def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster
     ecs.update_cluster_settings(cluster="default", settings=[{"name": "containerInsights", "value": "disabled"}])
     ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=["FARGATE"], defaultCapacityProviderStrategy=[])
     ecs.list_task_definition_families()
+    provider = ecs.create_capacity_provider(name=f"{namespace[:40]}-pipeline", autoScalingGroupProvider={
+        "autoScalingGroupArn": "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x:autoScalingGroupName/asg"})["capacityProvider"]
+    ecs.describe_capacity_providers(include=["TAGS"])
+    ecs.update_capacity_provider(name=provider["name"], autoScalingGroupProvider={"managedTerminationProtection": "DISABLED"})
+    ecs.delete_capacity_provider(capacityProvider=provider["name"])
     deployments = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
     ecs.describe_service_deployments(serviceDeploymentArns=[d["serviceDeploymentArn"] for d in deployments])
     ecs.create_cluster(clusterName="spare", serviceConnectDefaults={"namespace": "apps"})
@@ -200,3 +205,54 @@ def test_service_deployments_and_namespaces(sandbox: Cluster, namespace: str, re
     assert ecs.list_services_by_namespace(namespace="apps")["serviceArns"] == [f"{ARN}:service/default/web"]
     with pytest.raises(ecs.exceptions.NamespaceNotFoundException):
         ecs.list_services_by_namespace(namespace="nowhere")
+
+
+def test_capacity_providers_within_the_namespace_boundary(sandbox: Cluster, namespace: str, api: Api,
+                                                          recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    mine, shared, theirs = (f"{namespace[:40]}-{suffix}" for suffix in ("mine", "shared", "theirs"))
+    for name, entries in ((shared, [namespace, "someone-else"]), (theirs, ["someone-else"])):
+        sandbox.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "CapacityProvider", "metadata": {"name": name},
+            "spec": {"kubernetes": {"allowedNamespaces": entries}}}))
+    try:
+        made = ecs.create_capacity_provider(name=mine, tags=[{"key": "team", "value": "a"}], autoScalingGroupProvider={
+            "autoScalingGroupArn": "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x:autoScalingGroupName/asg",
+            "managedScaling": {"status": "ENABLED", "targetCapacity": 90}})["capacityProvider"]
+        assert (made["name"], made["capacityProviderArn"], made["status"]) == (mine, f"{ARN}:capacity-provider/{mine}", "ACTIVE")
+        resource = sandbox.kubectl_json("get", "capacityproviders.ecs.operator.dev", mine)
+        assert resource["spec"]["kubernetes"]["allowedNamespaces"] == [namespace]
+        with pytest.raises(ecs.exceptions.ClientException, match="already exists"):
+            ecs.create_capacity_provider(name=theirs, autoScalingGroupProvider={"autoScalingGroupArn": "arn:x"})
+        with pytest.raises(ecs.exceptions.InvalidParameterException, match="must not start with"):
+            ecs.create_capacity_provider(name="ecs-reserved", autoScalingGroupProvider={"autoScalingGroupArn": "arn:x"})
+
+        every = [p["name"] for p in ecs.describe_capacity_providers()["capacityProviders"]]
+        assert every == ["FARGATE", "FARGATE_SPOT", *sorted([mine, shared])]
+        named = ecs.describe_capacity_providers(capacityProviders=[mine, theirs], include=["TAGS"])
+        assert [p["tags"] for p in named["capacityProviders"]] == [[{"key": "team", "value": "a"}]]
+        assert named["failures"] == [{"arn": f"{ARN}:capacity-provider/{theirs}", "reason": "MISSING"}]
+        assert [p["name"] for p in api.client(api.other_key_id, "other").describe_capacity_providers()["capacityProviders"]] == [
+            "FARGATE", "FARGATE_SPOT"]
+
+        updated = ecs.update_capacity_provider(name=mine, autoScalingGroupProvider={"managedScaling": {"targetCapacity": 70}})
+        assert updated["capacityProvider"]["updateStatus"] == "UPDATE_IN_PROGRESS"
+        scaling = sandbox.kubectl_json("get", "capacityproviders.ecs.operator.dev", mine)["spec"]["autoScalingGroupProvider"]["managedScaling"]
+        assert scaling == {"status": "ENABLED", "targetCapacity": 70}
+        with pytest.raises(ecs.exceptions.AccessDeniedException):
+            ecs.update_capacity_provider(name=shared, autoScalingGroupProvider={"managedDraining": "DISABLED"})
+        with pytest.raises(ecs.exceptions.InvalidParameterException, match="does not exist"):
+            ecs.delete_capacity_provider(capacityProvider=theirs)
+        with pytest.raises(ecs.exceptions.AccessDeniedException):
+            ecs.delete_capacity_provider(capacityProvider=shared)
+
+        ecs.create_cluster(clusterName="default", capacityProviders=[mine])
+        with pytest.raises(ecs.exceptions.ResourceInUseException):
+            ecs.delete_capacity_provider(capacityProvider=f"{ARN}:capacity-provider/{mine}")
+        ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[], defaultCapacityProviderStrategy=[])
+        deleted = ecs.delete_capacity_provider(capacityProvider=mine)["capacityProvider"]
+        assert deleted["updateStatus"] == "DELETE_IN_PROGRESS"
+        wait_for(lambda: sandbox.kubectl("get", "capacityproviders.ecs.operator.dev", mine, check=False).returncode != 0,
+                 timeout=60, what="the provider to go")
+    finally:
+        sandbox.kubectl("delete", "capacityproviders.ecs.operator.dev", mine, shared, theirs, "--wait=false", "--ignore-not-found", check=False)

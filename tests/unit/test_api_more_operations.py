@@ -126,3 +126,50 @@ def test_services_by_namespace_their_own_or_their_clusters() -> None:
     assert call(kube, "ListServicesByNamespace", {"namespace": "apps"})["serviceArns"] == [f"{ARN}:service/default/web"]
     assert call(kube, "ListServicesByNamespace", {"namespace": "other"})["serviceArns"] == [f"{ARN}:service/default/api"]
     assert refused(kube, "ListServicesByNamespace", {"namespace": "nowhere"}).code == "NamespaceNotFoundException"
+
+
+def test_a_namespace_sees_the_providers_that_allow_it_and_fargates() -> None:
+    kube = seeded()
+    provider(kube, "pair", ["team-a/default"])
+    listed = call(kube, "DescribeCapacityProviders", {})["capacityProviders"]
+    assert [(p["name"], p["type"]) for p in listed] == [
+        ("FARGATE", "FARGATE"), ("FARGATE_SPOT", "FARGATE_SPOT"), ("own", "EC2_AUTOSCALING"), ("pair", "EC2_AUTOSCALING"),
+        ("shared", "EC2_AUTOSCALING")]
+    named = call(kube, "DescribeCapacityProviders", {"capacityProviders": ["theirs", f"{ARN}:capacity-provider/own"]})
+    assert [p["name"] for p in named["capacityProviders"]] == ["own"]
+    assert named["failures"] == [{"arn": f"{ARN}:capacity-provider/theirs", "reason": "MISSING"}]
+    page = call(kube, "DescribeCapacityProviders", {"maxResults": 2})
+    assert [p["name"] for p in page["capacityProviders"]] == ["FARGATE", "FARGATE_SPOT"] and page["nextToken"]
+
+
+def test_a_created_provider_allows_its_namespace_alone() -> None:
+    kube = seeded()
+    made = call(kube, "CreateCapacityProvider", {"name": "Batch_Pool", "autoScalingGroupProvider": {"autoScalingGroupArn": "arn:asg"}})
+    (obj,) = [o for (k, _), o in kube.objects.items() if k == "CapacityProvider" and o["spec"].get("name") == "Batch_Pool"]
+    assert obj["spec"]["kubernetes"] == {"allowedNamespaces": ["team-a"]} and "namespace" not in obj["metadata"]
+    assert made["capacityProvider"]["capacityProviderArn"] == f"{ARN}:capacity-provider/Batch_Pool"
+    for name, code in (("theirs", "ClientException"), ("fargate-x", "InvalidParameterException")):
+        assert refused(kube, "CreateCapacityProvider", {"name": name, "autoScalingGroupProvider": {"autoScalingGroupArn": "a"}}).code == code
+
+
+@pytest.mark.parametrize(("name", "code"), [("theirs", "InvalidParameterException"), ("shared", "AccessDeniedException"),
+                                            ("FARGATE", "InvalidParameterException")])
+def test_only_its_own_providers_may_be_changed(name: str, code: str) -> None:
+    kube = seeded()
+    assert refused(kube, "UpdateCapacityProvider", {"name": name, "autoScalingGroupProvider": {"managedDraining": "DISABLED"}}).code == code
+    assert refused(kube, "DeleteCapacityProvider", {"capacityProvider": name}).code == code
+
+
+def test_update_merges_managed_scaling_and_delete_waits_for_no_user() -> None:
+    kube = seeded()
+    kube.objects[("CapacityProvider", "own")]["spec"]["autoScalingGroupProvider"] = {"managedScaling": {"status": "ENABLED", "targetCapacity": 90}}
+    call(kube, "UpdateCapacityProvider", {"name": "own", "autoScalingGroupProvider": {"managedScaling": {"targetCapacity": 60},
+                                                                                     "managedDraining": "DISABLED"}})
+    assert kube.objects[("CapacityProvider", "own")]["spec"]["autoScalingGroupProvider"] == {
+        "managedScaling": {"status": "ENABLED", "targetCapacity": 60}, "managedDraining": "DISABLED"}
+    kube.objects[("Cluster", "default")]["spec"]["capacityProviders"] = ["own"]
+    assert refused(kube, "DeleteCapacityProvider", {"capacityProvider": "own"}).message == \
+        "The capacity provider own is in use by cluster default: remove it from them first."
+    kube.objects[("Cluster", "default")]["spec"]["capacityProviders"] = []
+    assert call(kube, "DeleteCapacityProvider", {"capacityProvider": "own"})["capacityProvider"]["updateStatus"] == "DELETE_IN_PROGRESS"
+    assert ("CapacityProvider", "own") not in kube.objects
