@@ -9,13 +9,17 @@ The API process and its keys are test_ecs_api's `api` fixture.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
 import pytest
 
+from ecs_operator import labels as L
 from ecs_operator.api.operations import load
+from ecs_operator.nodepool.instance_types import build_node, instance_type
 from ecs_operator.api.shapes import output_problems
 from operator_fixtures import wait_for
 from service_support import ECS_SERVICE
@@ -41,6 +45,18 @@ class Recorder:
     def problems(self) -> list[str]:
         return [f"{name}: {p}" for name, answer in self.answers
                 for p in output_problems(answer, ECS_MODEL.operation_model(name).output_shape)]
+
+
+@contextmanager
+def own_instance(sandbox: Cluster, namespace: str, cluster: str) -> Iterator[str]:
+    """A kwok Node registered with the namespace's `cluster` (a container instance of its own), removed afterwards."""
+    name = f"api-{uuid.uuid4().hex[:10]}"
+    node = build_node(name, instance_type("m5.large"), "us-east-1a", labels={L.CLUSTER: cluster, L.CLUSTER_NAMESPACE: namespace})
+    sandbox.kubectl("apply", "-f", "-", input=json.dumps(node))
+    try:
+        yield name
+    finally:
+        sandbox.kubectl("delete", "node", name, "--wait=false", check=False)
 
 
 @pytest.fixture
@@ -74,6 +90,8 @@ def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster
     ecs.describe_tasks(cluster="default", tasks=ecs.list_tasks(cluster="default")["taskArns"], include=["TAGS"])
     ecs.stop_task(cluster="default", task=task["taskArn"])
     ecs.get_waiter("tasks_stopped").wait(cluster="default", tasks=[task["taskArn"]], WaiterConfig=FAST)
+    deployments = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
+    ecs.describe_service_deployments(serviceDeploymentArns=[d["serviceDeploymentArn"] for d in deployments])
     ecs.delete_service(cluster="default", service="web", force=True)
     ecs.deregister_task_definition(taskDefinition="web:1")
     ecs.update_cluster(cluster="default", settings=[{"name": "containerInsights", "value": "enabled"}])
@@ -85,8 +103,11 @@ def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster
     ecs.describe_capacity_providers(include=["TAGS"])
     ecs.update_capacity_provider(name=provider["name"], autoScalingGroupProvider={"managedTerminationProtection": "DISABLED"})
     ecs.delete_capacity_provider(capacityProvider=provider["name"])
-    deployments = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
-    ecs.describe_service_deployments(serviceDeploymentArns=[d["serviceDeploymentArn"] for d in deployments])
+    with own_instance(sandbox, namespace, "default") as node:
+        arn = f"{ARN}:container-instance/default/{node}"
+        wait_for(lambda: arn in ecs.list_container_instances(cluster="default")["containerInstanceArns"], what="the instance")
+        ecs.describe_container_instances(cluster="default", containerInstances=[arn, "missing"])
+        ecs.update_container_instances_state(cluster="default", containerInstances=[node], status="DRAINING")
     ecs.create_cluster(clusterName="spare", serviceConnectDefaults={"namespace": "apps"})
     ecs.list_services_by_namespace(namespace="apps")
     ecs.delete_cluster(cluster="spare")
@@ -256,3 +277,41 @@ def test_capacity_providers_within_the_namespace_boundary(sandbox: Cluster, name
                  timeout=60, what="the provider to go")
     finally:
         sandbox.kubectl("delete", "capacityproviders.ecs.operator.dev", mine, shared, theirs, "--wait=false", "--ignore-not-found", check=False)
+
+
+def test_container_instances_of_the_namespaces_cluster(sandbox: Cluster, namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    ecs.create_cluster(clusterName="ci")
+    ecs.create_cluster(clusterName="default")  # the sandbox's nodes are shared instances of every namespace's `default`
+    shared = ecs.list_container_instances(cluster="default")["containerInstanceArns"]
+    assert shared and all(a.startswith(f"{ARN}:container-instance/default/") for a in shared)
+    with pytest.raises(ecs.exceptions.AccessDeniedException):
+        ecs.update_container_instances_state(cluster="default", containerInstances=shared[:1], status="DRAINING")
+    assert "DRAINING" != sandbox.kubectl_json("get", "containerinstances.ecs.operator.dev", shared[0].rsplit("/", 1)[-1]).get(
+        "spec", {}).get("status")
+
+    with own_instance(sandbox, namespace, "ci") as node:
+        arn = f"{ARN}:container-instance/ci/{node}"
+        assert wait_for(lambda: ecs.list_container_instances(cluster="ci")["containerInstanceArns"], what="the instance") == [arn]
+        (described,) = ecs.describe_container_instances(cluster="ci", containerInstances=[node])["containerInstances"]
+        status = sandbox.kubectl_json("get", "containerinstances.ecs.operator.dev", node)["status"]
+        assert (described["containerInstanceArn"], described["ec2InstanceId"], described["status"]) == (arn, node, "ACTIVE")
+        resources = {r["name"]: r.get("integerValue") for r in described["registeredResources"]}
+        assert resources == {r["name"]: r.get("integerValue") for r in status["registeredResources"]} and resources["CPU"] == 2048
+        assert ecs.list_container_instances(cluster="ci", filter="attribute:ecs.instance-type == m5.large")["containerInstanceArns"] == [arn]
+        assert ecs.list_container_instances(cluster="ci", filter="attribute:ecs.instance-type == c5.xlarge")["containerInstanceArns"] == []
+        with pytest.raises(ecs.exceptions.InvalidParameterException):
+            ecs.list_container_instances(cluster="ci", filter="attribute:ecs.instance-type ==")
+
+        drained = ecs.update_container_instances_state(cluster="ci", containerInstances=[arn, "gone"], status="DRAINING")
+        assert [i["status"] for i in drained["containerInstances"]] == ["DRAINING"]
+        assert drained["failures"] == [{"arn": "gone", "reason": "MISSING"}]
+        assert sandbox.kubectl_json("get", "containerinstances.ecs.operator.dev", node)["spec"]["status"] == "DRAINING"
+        wait_for(lambda: sandbox.kubectl_json("get", "node", node)["spec"].get("unschedulable"), what="the node to be cordoned")
+        assert ecs.list_container_instances(cluster="ci", status="DRAINING")["containerInstanceArns"] == [arn]
+        assert ecs.list_container_instances(cluster="ci", status="ACTIVE")["containerInstanceArns"] == []
+        with pytest.raises(ecs.exceptions.InvalidParameterException):
+            ecs.update_container_instances_state(cluster="ci", containerInstances=[arn], status="DEREGISTERING")
+        ecs.update_container_instances_state(cluster="ci", containerInstances=[node], status="ACTIVE")
+        wait_for(lambda: not sandbox.kubectl_json("get", "node", node)["spec"].get("unschedulable"), what="the node to be uncordoned")
+        assert not [a for a in ecs.list_container_instances(cluster="default")["containerInstanceArns"] if a.endswith("/" + node)]

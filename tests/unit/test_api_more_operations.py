@@ -173,3 +173,29 @@ def test_update_merges_managed_scaling_and_delete_waits_for_no_user() -> None:
     kube.objects[("Cluster", "default")]["spec"]["capacityProviders"] = []
     assert call(kube, "DeleteCapacityProvider", {"capacityProvider": "own"})["capacityProvider"]["updateStatus"] == "DELETE_IN_PROGRESS"
     assert ("CapacityProvider", "own") not in kube.objects
+
+
+def test_a_clusters_instances_are_the_namespaces_own_and_the_shared_ones() -> None:
+    kube = seeded()
+    listed = call(kube, "ListContainerInstances", {"cluster": "default"})["containerInstanceArns"]
+    assert listed == [f"{ARN}:container-instance/default/node-own", f"{ARN}:container-instance/default/node-shared"]
+    described = call(kube, "DescribeContainerInstances", {"cluster": "default", "containerInstances": [listed[0], "node-other"]})
+    assert [i["ec2InstanceId"] for i in described["containerInstances"]] == ["node-own"]
+    assert described["failures"] == [{"arn": "node-other", "reason": "MISSING"}]
+    assert call(kube, "ListContainerInstances", {"cluster": "default", "filter": "attribute:ecs.instance-type != m5.large"}) == {
+        "containerInstanceArns": [], "nextToken": None}
+    assert refused(kube, "ListContainerInstances", {"cluster": "default", "filter": "attribute:"}).code == "InvalidParameterException"
+
+
+def test_only_the_namespaces_own_instances_change_state() -> None:
+    kube = seeded()
+    assert refused(kube, "UpdateContainerInstancesState", {"cluster": "default", "containerInstances": ["node-own", "node-shared"],
+                                                           "status": "DRAINING"}).code == "AccessDeniedException"
+    assert kube.objects[("ContainerInstance", "node-own")]["spec"] == {}  # nothing changed
+    assert refused(kube, "UpdateContainerInstancesState", {"cluster": "default", "containerInstances": ["node-own"],
+                                                           "status": "REGISTERING"}).code == "InvalidParameterException"
+    answer = call(kube, "UpdateContainerInstancesState", {"cluster": "default", "containerInstances": ["node-own"], "status": "DRAINING"})
+    assert [i["status"] for i in answer["containerInstances"]] == ["DRAINING"]
+    assert kube.objects[("ContainerInstance", "node-own")]["spec"] == {"status": "DRAINING"}
+    assert call(kube, "ListContainerInstances", {"cluster": "default", "status": "DRAINING"})["containerInstanceArns"] == [
+        f"{ARN}:container-instance/default/node-own"]

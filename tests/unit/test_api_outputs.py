@@ -48,6 +48,17 @@ def task_status(name: str) -> dict[str, Any]:
             "conditions": [{"type": "Ready", "status": "True"}]}
 
 
+def instance_status(node: str, namespace: str | None) -> dict[str, Any]:
+    """A ContainerInstance's status as the operator writes it for a Node of cluster `default` (namespace None: shared)."""
+    resources = [{"name": "CPU", "type": "INTEGER", "integerValue": 2048}, {"name": "MEMORY", "type": "INTEGER", "integerValue": 7680},
+                 {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22"]}]
+    return {"clusterName": "default", "clusterNamespace": namespace, "sharedInstance": namespace is None, "ec2InstanceId": node,
+            "containerInstanceArn": f"arn:aws:ecs:us-east-1:000000000000:container-instance/default/{node}", "status": "ACTIVE",
+            "agentConnected": True, "registeredResources": resources, "remainingResources": resources, "remainingCpu": 2048,
+            "remainingMemory": 7680, "runningTasksCount": 0, "pendingTasksCount": 0, "registeredAt": NOW,
+            "attributes": [{"name": "ecs.instance-type", "value": "m5.large"}, {"name": "ecs.capability.docker-remote-api.1.17"}]}
+
+
 STATUS: dict[str, Any] = {
     "Cluster": lambda obj: {"status": "ACTIVE", "clusterArn": cluster_arn(SETTINGS, obj["spec"]["clusterName"]),
                             "registeredContainerInstancesCount": 1, "runningTasksCount": 1, "pendingTasksCount": 0,
@@ -122,6 +133,9 @@ def seeded() -> FakeKube:
                                                                      "serviceConnectConfiguration": {"enabled": True}}})
     kube.create({"kind": "Task", "metadata": {"name": "web-0123"}, "spec": {"cluster": "default", "taskDefinition": "web:1"}})
     kube.create(pod("web-abcd", "web"))
+    for node, namespace in (("node-own", "team-a"), ("node-shared", None), ("node-other", "team-b")):
+        kube.objects[("ContainerInstance", node)] = {"kind": "ContainerInstance", "metadata": {"name": node}, "spec": {},
+                                                     "status": instance_status(node, namespace)}
     kube.create({"kind": "CapacityProvider", "metadata": {"name": "own"}, "spec": {"kubernetes": {"allowedNamespaces": ["team-a"]}}})
     kube.create({"kind": "CapacityProvider", "metadata": {"name": "shared"}, "spec": {"kubernetes": {"allowedNamespaces": ["*"]}}})
     kube.create({"kind": "CapacityProvider", "metadata": {"name": "theirs"}, "spec": {"kubernetes": {"allowedNamespaces": ["team-b"]}}})
@@ -147,6 +161,9 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "DescribeCapacityProviders": {"include": ["TAGS"]},
     "UpdateCapacityProvider": {"name": "own", "autoScalingGroupProvider": {"managedScaling": {"targetCapacity": 80}}},
     "DeleteCapacityProvider": {"capacityProvider": "own"},
+    "ListContainerInstances": {"cluster": "default", "filter": "attribute:ecs.instance-type == m5.large"},
+    "DescribeContainerInstances": {"cluster": "default", "containerInstances": ["node-own", "node-shared", "node-other"]},
+    "UpdateContainerInstancesState": {"cluster": "default", "containerInstances": ["node-own", "missing"], "status": "DRAINING"},
     "RegisterTaskDefinition": DEFINITION,
     "DeregisterTaskDefinition": {"taskDefinition": "web:1"},
     "DescribeTaskDefinition": {"taskDefinition": "web", "include": ["TAGS"]},
