@@ -13,7 +13,7 @@ from ecs_operator.api.account import Account
 from ecs_operator.api.deployments import service_deployments
 from ecs_operator.api.errors import ApiError
 from ecs_operator.api.operations import load
-from test_api_outputs import DEPLOYMENT, SETTINGS, FakeKube, seeded
+from test_api_outputs import DEPLOYMENT, SETTINGS, FakeKube, seeded, task_id
 
 ARN = "arn:aws:ecs:us-east-1:000000000000"
 
@@ -199,3 +199,34 @@ def test_only_the_namespaces_own_instances_change_state() -> None:
     assert kube.objects[("ContainerInstance", "node-own")]["spec"] == {"status": "DRAINING"}
     assert call(kube, "ListContainerInstances", {"cluster": "default", "status": "DRAINING"})["containerInstanceArns"] == [
         f"{ARN}:container-instance/default/node-own"]
+
+
+def test_tags_by_arn_on_each_kind() -> None:
+    kube = seeded()
+    cluster, service = f"{ARN}:cluster/default", f"{ARN}:service/default/web"
+    call(kube, "TagResource", {"resourceArn": cluster, "tags": [{"key": "a", "value": "new"}, {"key": "b", "value": "2"}]})
+    assert call(kube, "ListTagsForResource", {"resourceArn": cluster})["tags"] == [{"key": "a", "value": "new"}, {"key": "b", "value": "2"}]
+    call(kube, "UntagResource", {"resourceArn": cluster, "tagKeys": ["a", "b"]})
+    assert "tags" not in kube.objects[("Cluster", "default")]["spec"]
+    call(kube, "TagResource", {"resourceArn": service, "tags": [{"key": "team", "value": "a"}]})
+    assert kube.objects[("Service.ecs", "web")]["spec"]["tags"] == [{"key": "team", "value": "a"}]
+    task = f"{ARN}:task/default/{task_id()}"
+    call(kube, "TagResource", {"resourceArn": task, "tags": [{"key": "run", "value": "1"}]})
+    assert call(kube, "ListTagsForResource", {"resourceArn": task})["tags"] == [{"key": "run", "value": "1"}]
+    provider = f"{ARN}:capacity-provider/own"
+    call(kube, "TagResource", {"resourceArn": provider, "tags": [{"key": "p", "value": "1"}]})
+    assert kube.objects[("CapacityProvider", "own")]["spec"]["tags"] == [{"key": "p", "value": "1"}]
+    assert call(kube, "ListTagsForResource", {"resourceArn": f"{ARN}:task-definition/web:1"})["tags"] == []
+
+
+@pytest.mark.parametrize(("arn", "tags", "code"), [
+    (f"{ARN}:cluster/nowhere", [{"key": "a", "value": "b"}], "ResourceNotFoundException"),
+    (f"{ARN}:service/default/ghost", [{"key": "a", "value": "b"}], "ResourceNotFoundException"),
+    (f"{ARN}:cluster/default", [{"key": "aws:x", "value": "b"}], "InvalidParameterException"),
+    (f"{ARN}:task-definition/web:1", [{"key": "a", "value": "b"}], "UnsupportedFeatureException"),
+    (f"{ARN}:capacity-provider/shared", [{"key": "a", "value": "b"}], "AccessDeniedException"),
+    (f"{ARN}:container-instance/default/node-own", [{"key": "a", "value": "b"}], "InvalidParameterException"),
+    ("default", [{"key": "a", "value": "b"}], "InvalidParameterException"),
+])
+def test_tags_refused(arn: str, tags: list[dict[str, str]], code: str) -> None:
+    assert refused(seeded(), "TagResource", {"resourceArn": arn, "tags": tags}).code == code

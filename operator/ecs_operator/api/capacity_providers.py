@@ -53,16 +53,16 @@ async def _providers(account: Account) -> list[dict[str, Any]]:
     return await account.call(account.kube.list, "CapacityProvider", None)
 
 
-async def _visible(account: Account) -> dict[str, dict[str, Any]]:
+async def visible(account: Account) -> dict[str, dict[str, Any]]:
     return {provider_name(p): p for p in await _providers(account) if visible_to(_allowed(p), account.namespace)}
 
 
-async def _own_provider(account: Account, ref: str) -> dict[str, Any]:
+async def own_provider(account: Account, ref: str) -> dict[str, Any]:
     """The named provider if the key's namespace may change it; else why not."""
     name = _ref(ref)
     if name in FARGATE_PROVIDERS:
         raise invalid_parameter(f"The capacity provider {name} is reserved by ECS and cannot be changed.")
-    found = (await _visible(account)).get(name)
+    found = (await visible(account)).get(name)
     if found is None:
         raise invalid_parameter(f"The specified capacity provider {name} does not exist.")
     if not _own(found, account.namespace):
@@ -114,7 +114,7 @@ async def _with_status(account: Account, name: str) -> dict[str, Any] | None:
 @operation("DescribeCapacityProviders")
 async def describe_capacity_providers(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     """Named ones (unknown or not visible: MISSING failures), or all the namespace sees, FARGATE's first."""
-    visible = await _visible(account)
+    seen = await visible(account)
     include = request.get("include")
     if request.get("capacityProviders"):
         found, failures = [], []
@@ -122,12 +122,12 @@ async def describe_capacity_providers(account: Account, request: dict[str, Any])
             name = _ref(ref)
             if name in FARGATE_PROVIDERS:
                 found.append(_builtin(account, name))
-            elif name in visible:
-                found.append(describe_provider(account, visible[name], include))
+            elif name in seen:
+                found.append(describe_provider(account, seen[name], include))
             else:
                 failures.append({"arn": capacity_provider_arn(account.settings, name), "reason": "MISSING"})
         return {"capacityProviders": found, "failures": failures}
-    every = [_builtin(account, n) for n in FARGATE_PROVIDERS] + [describe_provider(account, visible[n], include) for n in sorted(visible)]
+    every = [_builtin(account, n) for n in FARGATE_PROVIDERS] + [describe_provider(account, seen[n], include) for n in sorted(seen)]
     page, token = paginate(every, request.get("maxResults"), request.get("nextToken"), limit=10)
     return {"capacityProviders": page, "failures": [], "nextToken": token}
 
@@ -135,7 +135,7 @@ async def describe_capacity_providers(account: Account, request: dict[str, Any])
 @operation("UpdateCapacityProvider")
 async def update_capacity_provider(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     """The autoScalingGroupProvider members given replace the spec's (managedScaling member by member)."""
-    found = await _own_provider(account, request["name"])
+    found = await own_provider(account, request["name"])
     given = request.get("autoScalingGroupProvider") or {}
 
     def updated(current: dict[str, Any]) -> dict[str, Any]:
@@ -158,7 +158,7 @@ async def update_capacity_provider(account: Account, request: dict[str, Any]) ->
 async def delete_capacity_provider(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     """Refused while a cluster of the namespace lists it or a service's strategy names it, as ECS does
     (the operator would hold the deletion back meanwhile); else DELETE_IN_PROGRESS until its nodes are gone."""
-    found = await _own_provider(account, request["capacityProvider"])
+    found = await own_provider(account, request["capacityProvider"])
     name = provider_name(found)
     users = [f"cluster {c['spec'].get('clusterName') or c['metadata']['name']}" for c in await account.items("Cluster")
              if name in (c["spec"].get("capacityProviders") or [])]

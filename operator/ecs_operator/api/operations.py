@@ -23,6 +23,6 @@ def operation(name: str) -> Callable[[Handler], Handler]:
 
 def load() -> dict[str, Handler]:
     """Every operation (importing the modules registers them)."""
-    from . import capacity_providers, clusters, container_instances, deployments, services, task_definitions, tasks  # noqa: F401
+    from . import capacity_providers, clusters, container_instances, deployments, services, tags, task_definitions, tasks  # noqa: F401
 
     return OPERATIONS
