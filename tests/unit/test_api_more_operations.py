@@ -230,3 +230,21 @@ def test_tags_by_arn_on_each_kind() -> None:
 ])
 def test_tags_refused(arn: str, tags: list[dict[str, str]], code: str) -> None:
     assert refused(seeded(), "TagResource", {"resourceArn": arn, "tags": tags}).code == code
+
+
+def test_account_settings_are_kept_in_the_namespaces_config_map() -> None:
+    kube = seeded()
+    root, user = "arn:aws:iam::000000000000:root", "arn:aws:iam::000000000000:user/ci"
+    assert call(kube, "ListAccountSettings", {}) == {"settings": [], "nextToken": None}
+    effective = call(kube, "ListAccountSettings", {"effectiveSettings": True, "name": "containerInsights"})["settings"]
+    assert effective == [{"name": "containerInsights", "value": "disabled", "principalArn": root, "type": "aws_managed"}]
+    assert call(kube, "PutAccountSettingDefault", {"name": "containerInsights", "value": "enabled"})["setting"]["principalArn"] == root
+    call(kube, "PutAccountSetting", {"name": "containerInsights", "value": "enhanced", "principalArn": user})
+    assert ("ConfigMap", "ecs-account-settings") in kube.objects
+    assert call(kube, "ListAccountSettings", {})["settings"] == [
+        {"name": "containerInsights", "value": "enabled", "principalArn": root, "type": "user"}]
+    assert call(kube, "ListAccountSettings", {"principalArn": user, "effectiveSettings": True, "name": "containerInsights"})["settings"] == [
+        {"name": "containerInsights", "value": "enhanced", "principalArn": user, "type": "user"}]
+    page = call(kube, "ListAccountSettings", {"effectiveSettings": True, "maxResults": 5})
+    assert len(page["settings"]) == 5 and page["nextToken"]
+    assert refused(kube, "PutAccountSetting", {"name": "taskLongArnFormat", "value": "disabled"}).code == "InvalidParameterException"

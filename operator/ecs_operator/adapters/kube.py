@@ -50,6 +50,7 @@ RESOURCES: dict[str, Resource] = {
     "Namespace": Resource("", "v1", "namespaces", False),
     "Event": Resource("", "v1", "events", True),
     "Secret": Resource("", "v1", "secrets", True),
+    "ConfigMap": Resource("", "v1", "configmaps", True),
     "Deployment": Resource("apps", "v1", "deployments", True),
     "DaemonSet": Resource("apps", "v1", "daemonsets", True),
     "ReplicaSet": Resource("apps", "v1", "replicasets", True),

@@ -23,6 +23,8 @@ def operation(name: str) -> Callable[[Handler], Handler]:
 
 def load() -> dict[str, Handler]:
     """Every operation (importing the modules registers them)."""
-    from . import capacity_providers, clusters, container_instances, deployments, services, tags, task_definitions, tasks  # noqa: F401
+    from . import (  # noqa: F401
+        account_settings, capacity_providers, clusters, container_instances, deployments, services, tags, task_definitions, tasks,
+    )
 
     return OPERATIONS
