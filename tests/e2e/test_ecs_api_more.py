@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,12 @@ def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster
         wait_for(lambda: arn in ecs.list_container_instances(cluster="default")["containerInstanceArns"], what="the instance")
         ecs.describe_container_instances(cluster="default", containerInstances=[arn, "missing"])
         ecs.update_container_instances_state(cluster="default", containerInstances=[node], status="DRAINING")
+    ecs.tag_resource(resourceArn=f"{ARN}:cluster/default", tags=[{"key": "k", "value": "v"}])
+    ecs.untag_resource(resourceArn=f"{ARN}:cluster/default", tagKeys=["k"])
+    ecs.list_tags_for_resource(resourceArn=f"{ARN}:task-definition/web:1")
+    ecs.put_account_setting_default(name="containerInsights", value="enabled")
+    ecs.put_account_setting(name="awsvpcTrunking", value="enabled")
+    ecs.list_account_settings(effectiveSettings=True)
     ecs.create_cluster(clusterName="spare", serviceConnectDefaults={"namespace": "apps"})
     ecs.list_services_by_namespace(namespace="apps")
     ecs.delete_cluster(cluster="spare")
@@ -315,3 +322,83 @@ def test_container_instances_of_the_namespaces_cluster(sandbox: Cluster, namespa
         ecs.update_container_instances_state(cluster="ci", containerInstances=[node], status="ACTIVE")
         wait_for(lambda: not sandbox.kubectl_json("get", "node", node)["spec"].get("unschedulable"), what="the node to be uncordoned")
         assert not [a for a in ecs.list_container_instances(cluster="default")["containerInstanceArns"] if a.endswith("/" + node)]
+
+
+def test_tags_and_account_settings(sandbox: Cluster, namespace: str, api: Api, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    cluster = ecs.create_cluster(clusterName="default", tags=[{"key": "team", "value": "a"}])["cluster"]["clusterArn"]
+    ecs.tag_resource(resourceArn=cluster, tags=[{"key": "team", "value": "b"}, {"key": "cost", "value": "42"}])
+    assert kubectl_get(sandbox, "clusters.ecs.operator.dev", namespace, "default")["spec"]["tags"] == [
+        {"key": "team", "value": "b"}, {"key": "cost", "value": "42"}]
+    ecs.untag_resource(resourceArn=cluster, tagKeys=["team"])
+    assert ecs.list_tags_for_resource(resourceArn=cluster)["tags"] == [{"key": "cost", "value": "42"}]
+    ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.29"), tags=[{"key": "app", "value": "web"}])
+    definition = f"{ARN}:task-definition/web:1"
+    assert ecs.list_tags_for_resource(resourceArn=definition)["tags"] == [{"key": "app", "value": "web"}]
+    with pytest.raises(ecs.exceptions.UnsupportedFeatureException):
+        ecs.tag_resource(resourceArn=definition, tags=[{"key": "x", "value": "y"}])
+    service = ecs.create_service(cluster="default", serviceName="web", taskDefinition="web", desiredCount=0)["service"]["serviceArn"]
+    ecs.tag_resource(resourceArn=service, tags=[{"key": "tier", "value": "front"}])
+    assert kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["spec"]["tags"] == [{"key": "tier", "value": "front"}]
+    (task,) = ecs.run_task(cluster="default", taskDefinition="web")["tasks"]
+    ecs.tag_resource(resourceArn=task["taskArn"], tags=[{"key": "run", "value": "1"}])
+    assert ecs.describe_tasks(cluster="default", tasks=[task["taskArn"]], include=["TAGS"])["tasks"][0]["tags"] == [{"key": "run", "value": "1"}]
+    ecs.stop_task(cluster="default", task=task["taskArn"])
+    with pytest.raises(ecs.exceptions.ResourceNotFoundException):
+        ecs.list_tags_for_resource(resourceArn=f"{ARN}:cluster/nowhere")
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.tag_resource(resourceArn=cluster, tags=[{"key": "aws:reserved", "value": "x"}])
+
+    root = "arn:aws:iam::000000000000:root"
+    assert ecs.list_account_settings(name="containerInsights", effectiveSettings=True)["settings"] == [
+        {"name": "containerInsights", "value": "disabled", "principalArn": root, "type": "aws_managed"}]
+    ecs.put_account_setting_default(name="containerInsights", value="enabled")
+    assert ecs.list_account_settings(name="containerInsights", effectiveSettings=True)["settings"][0]["value"] == "enabled"
+    stored = sandbox.kubectl_json("get", "configmap", "ecs-account-settings", "-n", namespace)["data"]["settings.json"]
+    assert json.loads(stored)["default"] == {"containerInsights": "enabled"}
+    assert api.client(api.other_key_id, "other").list_account_settings()["settings"] == []  # another account
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.put_account_setting(name="serviceLongArnFormat", value="disabled")
+    pages = ecs.get_paginator("list_account_settings").paginate(effectiveSettings=True, PaginationConfig={"PageSize": 4})
+    assert len([s for page in pages for s in page["settings"]]) == 11
+
+
+def test_fifty_clients_at_once_lose_and_duplicate_nothing(sandbox: Cluster, namespace: str, api: Api) -> None:
+    """50 threads, each with its own boto3 client, create, describe, list and update at once: every call
+    answers (no 5xx: retries are off), every answer is within the model, and kubectl shows exactly what was made."""
+    threads, clusters = 50, 5
+    clients = [api.client() for _ in range(threads)]
+    recorders = [Recorder() for _ in range(threads)]
+    for client, recorder in zip(clients, recorders):
+        client.meta.events.register("after-call.ecs", recorder)
+
+    def work(i: int) -> str:
+        ecs, cluster = clients[i], f"load-{i % clusters}"
+        assert ecs.create_cluster(clusterName=cluster)["cluster"]["clusterName"] == cluster  # 10 threads per name: idempotent
+        ecs.register_task_definition(family=f"fam-{i}", containerDefinitions=container("nginx:1.29"))
+        assert f"{ARN}:cluster/{cluster}" in ecs.list_clusters()["clusterArns"]
+        ecs.create_service(cluster=cluster, serviceName=f"svc-{i}", taskDefinition=f"fam-{i}", desiredCount=0)
+        ecs.update_service(cluster=cluster, service=f"svc-{i}", deploymentConfiguration={"maximumPercent": 150})
+        ecs.tag_resource(resourceArn=f"{ARN}:service/{cluster}/svc-{i}", tags=[{"key": "thread", "value": str(i)}])
+        (described,) = ecs.describe_services(cluster=cluster, services=[f"svc-{i}"], include=["TAGS"])["services"]
+        assert described["tags"] == [{"key": "thread", "value": str(i)}]
+        ecs.describe_clusters(clusters=[cluster])
+        ecs.list_services(cluster=cluster)
+        return f"svc-{i}"
+
+    with ThreadPoolExecutor(threads) as pool:
+        made = list(pool.map(work, range(threads)))
+    assert sorted(made) == sorted(f"svc-{i}" for i in range(threads))
+    assert [p for r in recorders for p in r.problems()] == []
+
+    assert sorted(c["spec"]["clusterName"] for c in kubectl_get(sandbox, "clusters.ecs.operator.dev", namespace)) == [
+        f"load-{n}" for n in range(clusters)]
+    services = kubectl_get(sandbox, ECS_SERVICE, namespace)
+    assert sorted(s["spec"]["serviceName"] for s in services) == sorted(made)
+    assert all(s["spec"]["tags"] == [{"key": "thread", "value": s["spec"]["serviceName"].removeprefix("svc-")}]
+               and s["spec"]["deploymentConfiguration"]["maximumPercent"] == 150 for s in services)
+    families = kubectl_get(sandbox, "taskdefinitions.ecs.operator.dev", namespace)
+    assert sorted((f["spec"]["family"], f["status"]["revision"]) for f in families) == sorted((f"fam-{i}", 1) for i in range(threads))
+    listed = [a for c in range(clusters) for page in clients[0].get_paginator("list_services").paginate(cluster=f"load-{c}")
+              for a in page["serviceArns"]]
+    assert len(listed) == len(set(listed)) == threads

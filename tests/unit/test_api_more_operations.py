@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ecs_operator.api import task_definitions
 from ecs_operator.api.account import Account
 from ecs_operator.api.deployments import service_deployments
 from ecs_operator.api.errors import ApiError
@@ -248,3 +249,23 @@ def test_account_settings_are_kept_in_the_namespaces_config_map() -> None:
     page = call(kube, "ListAccountSettings", {"effectiveSettings": True, "maxResults": 5})
     assert len(page["settings"]) == 5 and page["nextToken"]
     assert refused(kube, "PutAccountSetting", {"name": "taskLongArnFormat", "value": "disabled"}).code == "InvalidParameterException"
+
+
+@pytest.mark.parametrize(("kind", "name", "request_"), [
+    ("Cluster", "CreateCluster", {"clusterName": "default"}),
+    ("TaskDefinition", "RegisterTaskDefinition", {"family": "web", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64}]}),
+])
+def test_a_concurrent_creation_of_the_same_name_is_not_an_error(kind: str, name: str, request_: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first look finds nothing, the creation then meets the resource another request made meanwhile."""
+    monkeypatch.setattr(task_definitions, "REGISTRATION_SECONDS", 0.0)
+    kube, looked = seeded(), []
+    real_list = kube.list
+
+    def racing(kind_: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        looked.append(kind_)
+        return [] if kind_ == kind and looked.count(kind) == 1 else real_list(kind_, namespace, label_selector)
+
+    kube.list = racing  # type: ignore[method-assign]
+    assert call(kube, name, request_)
+    assert looked.count(kind) >= 2

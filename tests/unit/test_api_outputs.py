@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ecs_operator import labels as L
+from ecs_operator.adapters.kube import ApiError as KubeError
 from ecs_operator.api import capacity_providers, clusters, services, task_definitions, tasks
 from ecs_operator.api.account import Account
 from ecs_operator.api.operations import load
@@ -97,6 +98,8 @@ class FakeKube:
 
     def create(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         kind = self._kind(obj)
+        if (kind, obj["metadata"]["name"]) in self.objects:
+            raise KubeError(409, "AlreadyExists", f"{kind} {obj['metadata']['name']} already exists")
         obj = copy.deepcopy(obj)
         obj["metadata"].update(generation=1, creationTimestamp=NOW, uid="u-" + obj["metadata"]["name"])
         if kind in STATUS:

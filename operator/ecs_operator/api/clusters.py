@@ -57,7 +57,13 @@ async def create_cluster(account: Account, request: dict[str, Any]) -> dict[str,
     spec = {**request, "clusterName": name}
     if refused := problems(ClusterSpec, spec):
         raise invalid_parameter(refused)
-    created = await account.create(resource("Cluster", kube_name(name), spec))
+    try:
+        created = await account.create(resource("Cluster", kube_name(name), spec))
+    except ApiError:  # created by a concurrent CreateCluster meanwhile: answered as it is, as ECS does
+        existing = await account.find("Cluster", name)
+        if existing is None:
+            raise
+        return {"cluster": describe_cluster(account, existing, ["TAGS"])}
     ready = await wait_for(lambda: _with_status(account, created["metadata"]["name"]), STATUS_WAIT_SECONDS)
     return {"cluster": describe_cluster(account, ready or created, ["TAGS"])}
 

@@ -59,8 +59,13 @@ async def register_task_definition(account: Account, request: dict[str, Any]) ->
         raise client_error(refused)
     existing = await account.find("TaskDefinition", family)
     if existing is None:
-        written = await account.create(resource("TaskDefinition", kube_name(family), dict(request)))
-    else:  # the family's Kubernetes-only settings (podLabels, deregistered revisions...) stay
+        try:
+            written = await account.create(resource("TaskDefinition", kube_name(family), dict(request)))
+        except ApiError:  # a concurrent registration created the family meanwhile: this one updates it
+            existing = await account.find("TaskDefinition", family)
+            if existing is None:
+                raise
+    if existing is not None:  # the family's Kubernetes-only settings (podLabels, deregistered revisions...) stay
         written = await account.update("TaskDefinition", existing["metadata"]["name"], lambda current: {
             **current, "spec": {**request, **{k: v for k, v in current["spec"].items() if k == "kubernetes"}}}, _gone(family))
     name, generation = written["metadata"]["name"], written["metadata"]["generation"]
