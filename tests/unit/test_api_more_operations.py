@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ecs_operator.api import task_definitions
-from ecs_operator.api.account import Account
+from ecs_operator.api.account import Account, paginate
 from ecs_operator.api.deployments import service_deployments
 from ecs_operator.api.errors import ApiError
 from ecs_operator.api.operations import load
@@ -269,3 +269,10 @@ def test_a_concurrent_creation_of_the_same_name_is_not_an_error(kind: str, name:
     kube.list = racing  # type: ignore[method-assign]
     assert call(kube, name, request_)
     assert looked.count(kind) >= 2
+
+
+def test_pages_hold_max_results_up_to_the_limit_and_the_operations_default_without_it() -> None:
+    items = list(range(150))
+    assert [len(paginate(items, m, None, default=d)[0]) for m, d in ((None, 20), (50, 20), (500, 20), (None, None))] == [20, 50, 100, 100]
+    page, token = paginate(items, 100, None)
+    assert paginate(items, 100, token) == (items[100:], None)

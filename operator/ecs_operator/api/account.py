@@ -45,13 +45,15 @@ def resource(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": kind, "metadata": {"name": name}, "spec": spec}
 
 
-def paginate(items: list[T], max_results: int | None, next_token: str | None, limit: int = 100) -> tuple[list[T], str | None]:
-    """ECS's nextToken/maxResults over a sorted list: the token is the opaque offset of the next page."""
+def paginate(items: list[T], max_results: int | None, next_token: str | None, limit: int = 100,
+             default: int | None = None) -> tuple[list[T], str | None]:
+    """ECS's nextToken/maxResults over a sorted list: the token is the opaque offset of the next page.
+    A page holds `maxResults`, at most `limit`; without it, the operation's `default` (else `limit`)."""
     try:
         start = int(base64.urlsafe_b64decode(next_token.encode()).decode()) if next_token else 0
     except (ValueError, UnicodeDecodeError):
         raise invalid_parameter("Invalid nextToken.") from None
-    end = start + min(max_results or limit, limit)
+    end = start + min(max_results or default or limit, limit)
     token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
     return items[start:end], token
 

@@ -84,7 +84,7 @@ async def list_service_deployments(account: Account, request: dict[str, Any]) ->
              if (not wanted or d["status"] in wanted)
              and (window.get("after") is None or (epoch(d["createdAt"]) or 0.0) >= epoch(window["after"]))  # type: ignore[operator]
              and (window.get("before") is None or (epoch(d["createdAt"]) or 0.0) <= epoch(window["before"]))]  # type: ignore[operator]
-    page, token = paginate(found, request.get("maxResults"), request.get("nextToken"), limit=20)
+    page, token = paginate(found, request.get("maxResults"), request.get("nextToken"), default=20)
     return {"serviceDeployments": page, "nextToken": token}
 
 
@@ -127,5 +127,5 @@ async def list_services_by_namespace(account: Account, request: dict[str, Any]) 
                 arns.append(described["serviceArn"])
     if not named:
         raise ApiError("NamespaceNotFoundException", f"The namespace {request['namespace']} was not found.")
-    page, token = paginate(sorted(arns), request.get("maxResults"), request.get("nextToken"))
+    page, token = paginate(sorted(arns), request.get("maxResults"), request.get("nextToken"), default=10)
     return {"serviceArns": page, "nextToken": token}
