@@ -80,10 +80,11 @@ def service_deployments(account: Account, service: dict[str, Any]) -> list[dict[
 async def list_service_deployments(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     service = await find_service(account, request.get("cluster"), request["service"])
     wanted, window = request.get("status"), request.get("createdAt") or {}
+    after, before = epoch(window.get("after")), epoch(window.get("before"))
     found = [d for d in service_deployments(account, service)
              if (not wanted or d["status"] in wanted)
-             and (window.get("after") is None or (epoch(d["createdAt"]) or 0.0) >= epoch(window["after"]))  # type: ignore[operator]
-             and (window.get("before") is None or (epoch(d["createdAt"]) or 0.0) <= epoch(window["before"]))]  # type: ignore[operator]
+             and (after is None or (epoch(d["createdAt"]) or 0.0) >= after)
+             and (before is None or (epoch(d["createdAt"]) or 0.0) <= before)]
     page, token = paginate(found, request.get("maxResults"), request.get("nextToken"), default=20)
     return {"serviceDeployments": page, "nextToken": token}
 
