@@ -209,10 +209,10 @@ def test_service_deployments_and_namespaces(sandbox: Cluster, namespace: str, re
     ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
     first = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["status"]["deployments"][0]["id"]
 
-    def completed() -> list[dict[str, Any]] | None:
+    def completed() -> list[dict[str, Any]]:
         """The service's deployments once the newest completed (rolloutState COMPLETED follows steadiness)."""
-        found = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
-        return found if found[0]["status"] == "SUCCESSFUL" else None
+        found: list[dict[str, Any]] = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
+        return found if found[0]["status"] == "SUCCESSFUL" else []
 
     (done,) = wait_for(completed, timeout=90, what="the deployment to complete")
     arn = f"{ARN}:service-deployment/default/web/{first.removeprefix('ecs-svc/')}"

@@ -266,7 +266,7 @@ def test_a_concurrent_creation_of_the_same_name_is_not_an_error(kind: str, name:
         looked.append(kind_)
         return [] if kind_ == kind and looked.count(kind) == 1 else real_list(kind_, namespace, label_selector)
 
-    kube.list = racing  # type: ignore[method-assign]
+    monkeypatch.setattr(kube, "list", racing)
     assert call(kube, name, request_)
     assert looked.count(kind) >= 2
 
