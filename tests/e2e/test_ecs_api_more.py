@@ -115,6 +115,7 @@ def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster
     ecs.put_account_setting_default(name="containerInsights", value="enabled")
     ecs.put_account_setting(name="awsvpcTrunking", value="enabled")
     ecs.list_account_settings(effectiveSettings=True)
+    ecs.delete_account_setting(name="awsvpcTrunking")
     ecs.create_cluster(clusterName="spare", serviceConnectDefaults={"namespace": "apps"})
     ecs.list_services_by_namespace(namespace="apps")
     ecs.delete_cluster(cluster="spare")

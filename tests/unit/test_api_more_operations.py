@@ -249,6 +249,11 @@ def test_account_settings_are_kept_in_the_namespaces_config_map() -> None:
     page = call(kube, "ListAccountSettings", {"effectiveSettings": True, "maxResults": 5})
     assert len(page["settings"]) == 5 and page["nextToken"]
     assert refused(kube, "PutAccountSetting", {"name": "taskLongArnFormat", "value": "disabled"}).code == "InvalidParameterException"
+    assert call(kube, "DeleteAccountSetting", {"name": "containerInsights"})["setting"] == {
+        "name": "containerInsights", "value": "enabled", "principalArn": root, "type": "user"}
+    assert call(kube, "ListAccountSettings", {})["settings"] == []
+    assert call(kube, "DeleteAccountSetting", {"name": "containerInsights"})["setting"]["type"] == "aws_managed"
+    assert call(kube, "ListAccountSettings", {"principalArn": user})["settings"][0]["value"] == "enhanced"  # the user's stays
 
 
 @pytest.mark.parametrize(("kind", "name", "request_"), [

@@ -173,6 +173,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "PutAccountSetting": {"name": "containerInsights", "value": "enhanced", "principalArn": "arn:aws:iam::000000000000:user/ci"},
     "PutAccountSettingDefault": {"name": "awsvpcTrunking", "value": "enabled"},
     "ListAccountSettings": {"effectiveSettings": True},
+    "DeleteAccountSetting": {"name": "containerInsights"},
     "RegisterTaskDefinition": DEFINITION,
     "DeregisterTaskDefinition": {"taskDefinition": "web:1"},
     "DescribeTaskDefinition": {"taskDefinition": "web", "include": ["TAGS"]},

@@ -156,7 +156,7 @@ def test_an_unsigned_request_is_refused(endpoint: str) -> None:
     (TARGET + "ListClusters", b'{"maxResults": "ten"}', "InvalidParameterException"),
     (TARGET + "ListClusters", b'{"unknownMember": 1}', "InvalidParameterException"),
     (TARGET + "DeleteCluster", b"{}", "InvalidParameterException"),
-    (TARGET + "DeleteAccountSetting", b'{"name": "serviceLongArnFormat"}', "UnsupportedFeatureException"),
+    (TARGET + "DeleteAttributes", b'{"attributes": [{"name": "x"}]}', "UnsupportedFeatureException"),
 ])
 def test_bad_requests_are_400s_with_ecs_error_bodies(endpoint: str, target: str, body: bytes, code: str) -> None:
     status, answer = post(endpoint, target, body)
