@@ -370,7 +370,7 @@ def test_fifty_clients_at_once_lose_and_duplicate_nothing(sandbox: Cluster, name
     threads, clusters = 50, 5
     clients = [api.client() for _ in range(threads)]
     recorders = [Recorder() for _ in range(threads)]
-    for client, recorder in zip(clients, recorders):
+    for client, recorder in zip(clients, recorders, strict=True):
         client.meta.events.register("after-call.ecs", recorder)
 
     def work(i: int) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from ecs_operator.arns import cluster_arn, parse_ref, service_arn
 
 from .account import Account, ecs_name, paginate
-from .clusters import cluster_name, find_cluster
+from .clusters import cluster_name
 from .errors import ApiError, invalid_parameter
 from .operations import operation
 from .services import describe_service, find_service, services_of

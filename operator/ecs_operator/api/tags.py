@@ -14,7 +14,7 @@ from ecs_operator.models import CapacityProviderSpec, ClusterSpec, ServiceSpec, 
 from ecs_operator.models.base import EcsModel
 
 from . import capacity_providers
-from .account import Account, ecs_name
+from .account import Account
 from .clusters import cluster_name
 from .errors import ApiError, invalid_parameter, unsupported
 from .operations import operation
