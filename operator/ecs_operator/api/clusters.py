@@ -3,6 +3,7 @@ PutClusterCapacityProviders over Cluster resources (the spec is CreateCluster's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ecs_operator.arns import cluster_arn, parse_ref
@@ -114,12 +115,12 @@ async def delete_cluster(account: Account, request: dict[str, Any]) -> dict[str,
     return {"cluster": {**describe_cluster(account, cluster), "status": "INACTIVE"}}
 
 
-async def _update_cluster(account: Account, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Write `changes` into the cluster's spec (checked by the operator's rules first): the answer."""
+async def _update_cluster(account: Account, ref: str, changes: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """Write `changes(spec)` into the cluster's spec, from its latest read (checked by the operator's rules first)."""
     cluster = await find_cluster(account, ref)
 
     def updated(current: dict[str, Any]) -> dict[str, Any]:
-        spec = {**current["spec"], **changes}
+        spec = {**current["spec"], **changes(current["spec"])}
         if refused := problems(ClusterSpec, spec):
             raise invalid_parameter(refused)
         return {**current, "spec": spec}
@@ -131,16 +132,15 @@ async def _update_cluster(account: Account, ref: str, changes: dict[str, Any]) -
 @operation("UpdateCluster")
 async def update_cluster(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     """Only the members given change (settings, configuration, serviceConnectDefaults), as ECS's."""
-    return await _update_cluster(account, request["cluster"], {k: v for k, v in request.items() if k != "cluster"})
+    return await _update_cluster(account, request["cluster"], lambda _: {k: v for k, v in request.items() if k != "cluster"})
 
 
 @operation("UpdateClusterSettings")
 async def update_cluster_settings(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     """A setting given replaces the one of its name; the others stay."""
-    cluster = await find_cluster(account, request["cluster"])
     given = {s.get("name"): s for s in request["settings"]}
-    kept = [s for s in cluster["spec"].get("settings") or [] if s.get("name") not in given]
-    return await _update_cluster(account, request["cluster"], {"settings": kept + list(given.values())})
+    return await _update_cluster(account, request["cluster"], lambda spec: {
+        "settings": [s for s in spec.get("settings") or [] if s.get("name") not in given] + list(given.values())})
 
 
 @operation("PutClusterCapacityProviders")
@@ -166,7 +166,7 @@ async def put_cluster_capacity_providers(account: Account, request: dict[str, An
         if cluster_name(service["spec"].get("cluster")) == name and used & removed and not service["metadata"].get("deletionTimestamp"):
             raise ApiError("ResourceInUseException", f"The specified capacity provider {sorted(used & removed)[0]} is in use "
                            f"by service {ecs_name(service)} and cannot be removed.")
-    return await _update_cluster(account, request["cluster"], {
+    return await _update_cluster(account, request["cluster"], lambda _: {
         "capacityProviders": request["capacityProviders"],
         "defaultCapacityProviderStrategy": request["defaultCapacityProviderStrategy"]})
 
