@@ -99,9 +99,15 @@ async def create_capacity_provider(account: Account, request: dict[str, Any]) ->
     spec = {**request, "kubernetes": {"allowedNamespaces": [account.namespace]}}
     if refused := problems(CapacityProviderSpec, spec):
         raise invalid_parameter(refused)
+    taken = client_error(f"The specified capacity provider {name} already exists.")
     if any(provider_name(p) == name or p["metadata"]["name"] == kube_name(name) for p in await _providers(account)):
-        raise client_error(f"The specified capacity provider {name} already exists.")
-    created, _ = await account.call(account.kube.create, resource("CapacityProvider", kube_name(name), spec))
+        raise taken
+    try:
+        created, _ = await account.call(account.kube.create, resource("CapacityProvider", kube_name(name), spec))
+    except ApiError:  # created by a concurrent call meanwhile (anyone's: the resource is cluster-scoped)
+        if await account.get("CapacityProvider", kube_name(name)) is not None:
+            raise taken from None
+        raise
     ready = await wait_for(lambda: _with_status(account, created["metadata"]["name"]), STATUS_WAIT_SECONDS)
     return {"capacityProvider": describe_provider(account, ready or created, ["TAGS"])}
 
