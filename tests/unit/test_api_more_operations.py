@@ -281,3 +281,11 @@ def test_pages_hold_max_results_up_to_the_limit_and_the_operations_default_witho
     assert [len(paginate(items, m, None, default=d)[0]) for m, d in ((None, 20), (50, 20), (500, 20), (None, None))] == [20, 50, 100, 100]
     page, token = paginate(items, 100, None)
     assert paginate(items, 100, token) == (items[100:], None)
+
+
+def test_a_provider_created_meanwhile_by_anyone_is_already_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = seeded()
+    monkeypatch.setattr(kube, "list", lambda kind, namespace, label_selector=None: [])  # the look misses `theirs`, made meanwhile
+    error = refused(kube, "CreateCapacityProvider", {"name": "theirs", "autoScalingGroupProvider": {"autoScalingGroupArn": "a"}})
+    assert (error.code, error.message) == ("ClientException", "The specified capacity provider theirs already exists.")
+    assert kube.objects[("CapacityProvider", "theirs")]["spec"]["kubernetes"] == {"allowedNamespaces": ["team-b"]}
