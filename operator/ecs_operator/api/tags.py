@@ -53,6 +53,9 @@ async def _resource(account: Account, arn: str, changing: bool) -> tuple[str, di
                 if changing:
                     raise unsupported(f"Task {parts[1]} is a task of service {task.service}: tag the service (propagateTags).")
                 return "Pod", {"spec": {}}
+            if changing and len((task.owner.get("status") or {}).get("tasks") or []) > 1:  # made by kubectl with count
+                raise unsupported(f"Task {parts[1]} shares its Task resource {task.owner['metadata']['name']} with others: "
+                                  "tagging it would tag them all; set spec.tags on that resource instead.")
             return "Task", task.owner
         if kind == "task-definition" and len(parts) == 1:
             family = parts[0].split(":")[0]
