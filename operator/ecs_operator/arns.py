@@ -41,3 +41,14 @@ def parse_task_definition_ref(ref: str) -> tuple[str, int | None]:
     if revision and not revision.isdigit():
         raise ValueError(f"{ref!r}: the revision after ':' must be a number")
     return family, int(revision) if revision else None
+
+
+def parse_ref(ref: str, resource: str) -> list[str]:
+    """A short name (or task ID) or an ARN of `resource` ("cluster", "service", "task") -> the parts
+    after `resource/`: `[name]`, or `[cluster, name]` for the long service and task ARN formats."""
+    if not ref.startswith("arn:"):
+        return [ref]
+    _, found, tail = ref.partition(f":{resource}/")
+    if not found or not all(tail.split("/")):
+        raise ValueError(f"{ref!r} is not the ARN of a {resource}")
+    return tail.split("/")

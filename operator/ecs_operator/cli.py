@@ -12,6 +12,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("ecs_operator.runner", "run the operator (kopf) against the current kubeconfig"),
     "sandbox": ("ecs_operator.sandbox.command", "a local Kubernetes control plane with simulated nodes"),
     "crds": ("ecs_operator.crdgen.command", "write the generated CustomResourceDefinitions"),
+    "api": ("ecs_operator.api.command", "serve ECS's API (aws-cli, boto3) on the custom resources"),
 }
 
 

@@ -65,6 +65,11 @@ STARTED_BY = f"{API_GROUP}/started-by"
 CONTAINER_NAMES = f"{API_GROUP}/container-names"
 """Comma-separated ECS container names in definition order (Kubernetes may reorder them into init containers)."""
 
+# --- Service annotations ---
+FORCE_NEW_DEPLOYMENT = f"{API_GROUP}/force-new-deployment"
+"""Service annotation: a new value starts a new deployment of the same revision (UpdateService's
+forceNewDeployment; as `kubectl rollout restart` writes restartedAt)."""
+
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 

@@ -49,6 +49,8 @@ RESOURCES: dict[str, Resource] = {
     "Node": Resource("", "v1", "nodes", False),
     "Namespace": Resource("", "v1", "namespaces", False),
     "Event": Resource("", "v1", "events", True),
+    "Secret": Resource("", "v1", "secrets", True),
+    "ConfigMap": Resource("", "v1", "configmaps", True),
     "Deployment": Resource("apps", "v1", "deployments", True),
     "DaemonSet": Resource("apps", "v1", "daemonsets", True),
     "ReplicaSet": Resource("apps", "v1", "replicasets", True),
@@ -170,6 +172,12 @@ class Kube:
         if not controlled_by(existing, owner):
             raise OwnershipConflict(existing)
         return existing, False
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object; its metadata.resourceVersion makes a concurrent change a 409 ApiError."""
+        meta = obj["metadata"]
+        return self._call("PUT", self.resource_of(obj).path(meta.get("namespace"), meta["name"]), body=obj,
+                          query=[("fieldManager", FIELD_MANAGER)])
 
     def get_like(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """The live object of `obj`'s kind, namespace and name (None if there is none)."""

@@ -71,9 +71,6 @@ DEPLOYMENT_LABEL = L.DEPLOYMENT
 APPLIED = f"{API_GROUP}/applied-hash"
 """Annotation on each child: the hash of what was last applied (no write while it still matches)."""
 FORCE_DELETE = f"{API_GROUP}/force-delete"
-FORCE_NEW_DEPLOYMENT = f"{API_GROUP}/force-new-deployment"
-"""Service annotation: a new value starts a new deployment of the same revision (UpdateService's
-forceNewDeployment; as `kubectl rollout restart` writes restartedAt)."""
 """Annotation "true" on a Service: delete it without draining its tasks first (DeleteService force)."""
 TRIGGERS = ("networkConfiguration", "loadBalancers", "serviceRegistries", "serviceConnectConfiguration",
             "volumeConfigurations", "platformVersion")
@@ -101,7 +98,8 @@ _stopping: set[str] = set()
 """Pods this process deletes as failed: a second look before the deletion shows must not count them
 again, and their DELETED event is no stop of the scheduler's."""
 _wakeups: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
-_generations: dict[tuple[str, str], int | None] = {}
+_generations: dict[tuple[str, str], tuple[int | None, str | None]] = {}
+"""What last woke each Service's worker: its generation and force-new-deployment annotation."""
 _draining_nodes: dict[str, bool] = {}
 """Nodes seen labelled DRAINING (a change of that wakes the services with tasks there)."""
 _pending_guard = threading.Lock()
@@ -168,9 +166,10 @@ owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", l
 
 @kopf.on.event(*SERVICES)
 async def service_event(namespace: str, name: str, body: kopf.Body, **_: Any) -> None:
-    """A new generation (a spec change) wakes the worker; the operator's own status writes do not.
+    """A new generation (a spec change) or a new force-new-deployment annotation (UpdateService
+    --force-new-deployment: no spec change) wakes the worker; the operator's own status writes do not.
     (No on.create/on.update handlers: they would cost kopf's annotation and progress writes.)"""
-    generation = body.metadata.get("generation")
+    generation = (body.metadata.get("generation"), (body.metadata.annotations or {}).get(L.FORCE_NEW_DEPLOYMENT))
     if _generations.get((namespace, name)) != generation:
         _generations[(namespace, name)] = generation
         wake(namespace, name)
@@ -354,7 +353,7 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     if too_late(meta.get("creationTimestamp"), bool(current.get("deployments")), cluster["deleting"]):
         return _refuse(kube, service, current, "ClusterNotFoundException", inactive_message(cluster_name, namespace), retry=True)
     deployments = [Deployment.model_validate(d) for d in current.get("deployments") or []]
-    force = (meta.get("annotations") or {}).get(FORCE_NEW_DEPLOYMENT)
+    force = (meta.get("annotations") or {}).get(L.FORCE_NEW_DEPLOYMENT)
     trigger = _config_key(svc, svc.taskDefinition or "", force)
     try:
         revision, spec_key = _requested(svc, deployments, current.get("deploymentTrigger") == trigger, namespace, ix, settings, force)
@@ -687,7 +686,7 @@ def _digits(deployment_id: str) -> str:
 def _config_key(svc: ServiceSpec, revision: str, force: str | None) -> str:
     triggers = {k: v for k, v in svc.to_json().items() if k in TRIGGERS}
     if force:
-        triggers[FORCE_NEW_DEPLOYMENT] = force
+        triggers[L.FORCE_NEW_DEPLOYMENT] = force
     return hashlib.sha256(json.dumps([revision, triggers], sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -19,6 +19,12 @@ def allows(allowed: Sequence[str] | None, namespace: str, cluster: str) -> bool:
     return any(entry in (EVERY_NAMESPACE, namespace, f"{namespace}/{cluster}") for entry in allowed or ())
 
 
+def visible_to(allowed: Sequence[str] | None, namespace: str) -> bool:
+    """Whether `namespace` may see a provider with this list at all: it allows the namespace, one of its
+    clusters, or every namespace (the API shows a tenant only those)."""
+    return any(entry in (EVERY_NAMESPACE, namespace) or entry.startswith(f"{namespace}/") for entry in allowed or ())
+
+
 def refusal(provider: str, allowed: Sequence[str] | None, namespace: str, cluster: str) -> str:
     """Why cluster `cluster` of `namespace` may not use `provider`, and what an administrator would change."""
     listed = ", ".join(allowed or ()) or "nobody"

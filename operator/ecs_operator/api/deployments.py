@@ -1,0 +1,132 @@
+"""ListServiceDeployments and DescribeServiceDeployments from the Service status's deployments, and
+ListServicesByNamespace (Service Connect namespaces, as the specs name them).
+
+A service deployment is one of the status's `deployments` (or its `lastCompletedDeployment`); its ARN is
+ECS's `service-deployment/CLUSTER/SERVICE/ID`, ID the number of the deployment's `ecs-svc/` id, and the
+revision it deploys `service-revision/CLUSTER/SERVICE/ID`. Replaced deployments leave the status (as they
+leave describe-services), so only the current ones and the last completed one are listed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecs_operator.arns import cluster_arn, parse_ref, service_arn
+
+from .account import Account, ecs_name, paginate
+from .clusters import cluster_name
+from .errors import ApiError, invalid_parameter
+from .operations import operation
+from .services import describe_service, find_service, services_of
+from .shapes import epoch
+
+PREFIX = "ecs-svc/"
+
+
+def _arn(account: Account, kind: str, cluster: str, service: str, deployment_id: str) -> str:
+    return service_arn(account.settings, cluster, service).replace(":service/", f":{kind}/", 1) + "/" + deployment_id.removeprefix(PREFIX)
+
+
+def _state(d: dict[str, Any], primary: dict[str, Any]) -> str:
+    """ECS's ServiceDeploymentStatus for a deployment of the status (`primary`: the service's PRIMARY one)."""
+    rollout = d.get("rolloutState")
+    if d is primary:
+        if rollout == "COMPLETED":
+            return "SUCCESSFUL"
+        if rollout == "FAILED":  # the circuit breaker stopped it and nothing rolls back
+            return "STOPPED"
+        return "ROLLBACK_IN_PROGRESS" if d.get("rollbackOf") else "IN_PROGRESS"
+    if rollout == "FAILED":  # rolled back to the primary
+        return "ROLLBACK_IN_PROGRESS" if primary.get("rolloutState") == "IN_PROGRESS" else "ROLLBACK_SUCCESSFUL"
+    return "SUCCESSFUL" if rollout == "COMPLETED" else "STOPPED"  # replaced by the primary before it completed
+
+
+def service_deployments(account: Account, service: dict[str, Any]) -> list[dict[str, Any]]:
+    """The service's deployments as describe-service-deployments' ServiceDeployment, newest first."""
+    status = service.get("status") or {}
+    current = list(status.get("deployments") or [])
+    last = status.get("lastCompletedDeployment")
+    if last and all(d.get("id") != last.get("id") for d in current):
+        current.append(last)
+    if not current:
+        return []
+    primary, name, cluster = current[0], ecs_name(service), cluster_name(service["spec"].get("cluster"))
+
+    def revision(d: dict[str, Any]) -> dict[str, Any]:
+        return {"arn": _arn(account, "service-revision", cluster, name, d["id"]), "requestedTaskCount": d.get("desiredCount", 0),
+                "runningTaskCount": d.get("runningCount", 0), "pendingTaskCount": d.get("pendingCount", 0)}
+
+    out = []
+    for d in current:
+        state = _state(d, primary)
+        done = state in ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+        out.append({
+            "serviceDeploymentArn": _arn(account, "service-deployment", cluster, name, d["id"]),
+            "serviceArn": service_arn(account.settings, cluster, name),
+            "clusterArn": cluster_arn(account.settings, cluster),
+            "createdAt": d.get("createdAt"), "startedAt": d.get("createdAt"), "updatedAt": d.get("updatedAt"),
+            "finishedAt": d.get("updatedAt") if done else None,
+            "targetServiceRevision": revision(d),
+            "targetServiceRevisionArn": revision(d)["arn"],
+            "sourceServiceRevisions": [revision(s) for s in current if s is not d and s is not last] if d is primary else [],
+            "status": state,
+            "statusReason": d.get("rolloutStateReason") or None,
+            "deploymentConfiguration": service["spec"].get("deploymentConfiguration"),
+        })
+    return sorted(out, key=lambda s: epoch(s["createdAt"]) or 0.0, reverse=True)
+
+
+@operation("ListServiceDeployments")
+async def list_service_deployments(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    service = await find_service(account, request.get("cluster"), request["service"])
+    wanted, window = request.get("status"), request.get("createdAt") or {}
+    after, before = epoch(window.get("after")), epoch(window.get("before"))
+    found = [d for d in service_deployments(account, service)
+             if (not wanted or d["status"] in wanted)
+             and (after is None or (epoch(d["createdAt"]) or 0.0) >= after)
+             and (before is None or (epoch(d["createdAt"]) or 0.0) <= before)]
+    page, token = paginate(found, request.get("maxResults"), request.get("nextToken"), default=20)
+    return {"serviceDeployments": page, "nextToken": token}
+
+
+@operation("DescribeServiceDeployments")
+async def describe_service_deployments(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    found, failures = [], []
+    for arn in request["serviceDeploymentArns"]:
+        try:
+            cluster, service, _ = parse_ref(arn, "service-deployment")
+        except ValueError:
+            raise invalid_parameter(f"Invalid service deployment ARN: {arn}") from None
+        try:
+            deployments = service_deployments(account, await find_service(account, cluster, service))
+        except ApiError:  # its cluster or service is gone
+            deployments = []
+        match = next((d for d in deployments if d["serviceDeploymentArn"] == arn), None)
+        if match is None:
+            failures.append({"arn": arn, "reason": "MISSING"})
+        else:
+            found.append(match)
+    return {"serviceDeployments": found, "failures": failures}
+
+
+@operation("ListServicesByNamespace")
+async def list_services_by_namespace(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    """The ACTIVE services using the Service Connect namespace (by name or ARN): their own
+    serviceConnectConfiguration's, or their cluster's serviceConnectDefaults' when they name none. A
+    namespace no cluster or service names is ECS's NamespaceNotFoundException."""
+    namespace = request["namespace"].rsplit("/", 1)[-1]
+    defaults = {ecs_name(c): ((c["spec"].get("serviceConnectDefaults") or {}).get("namespace") or "").rsplit("/", 1)[-1]
+                for c in await account.items("Cluster")}
+    named, arns = namespace in defaults.values(), []
+    for cluster in defaults:
+        for service in await services_of(account, cluster):
+            connect = service["spec"].get("serviceConnectConfiguration") or {}
+            used = (connect.get("namespace") or "").rsplit("/", 1)[-1]
+            named = named or used == namespace
+            described = describe_service(account, service)
+            if connect.get("enabled") and (used or defaults[cluster]) == namespace and described["status"] == "ACTIVE":
+                arns.append(described["serviceArn"])
+    if not named:
+        raise ApiError("NamespaceNotFoundException", f"The namespace {request['namespace']} was not found.")
+    page, token = paginate(sorted(arns), request.get("maxResults"), request.get("nextToken"), default=10)
+    return {"serviceArns": page, "nextToken": token}

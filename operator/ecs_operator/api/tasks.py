@@ -1,0 +1,214 @@
+"""RunTask, DescribeTasks, ListTasks, StopTask over Task resources and the Pods of services.
+
+RunTask with `count` N makes N Task resources of one task each, so that StopTask stops exactly the
+task it names (a Task resource's desiredStatus stops all of its tasks). A task's ARN ends with its
+Pod's UID: RunTask waits for the operator to create the Pods and answers with their ARNs.
+A service's tasks are its Pods (and the stoppedTasks of its status): describe-tasks and list-tasks
+show them too, read as the operator reads them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ecs_operator import labels as L
+from ecs_operator.arns import cluster_arn, parse_ref, task_arn
+from ecs_operator.lifecycle.task_state import STOPPED_BY_USER, new_record, observe
+from ecs_operator.models import TaskSpec
+
+from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
+from .clusters import cluster_name, find_cluster
+from .errors import client_error, invalid_parameter, service_not_found, unsupported
+from .operations import operation
+from .rules import problems
+from .task_definitions import find_revision
+
+LAUNCH_SECONDS = 20.0
+"""How long RunTask waits for the operator to launch the tasks (their Pods give them their ARNs)."""
+ZONE = "topology.kubernetes.io/zone"
+
+
+@dataclass(frozen=True)
+class Found:
+    """One task of a cluster: its describe-tasks view and where it comes from."""
+
+    task: dict[str, Any]
+    owner: dict[str, Any]
+    """The Task resource that ran it, or the Service resource whose task it is."""
+
+    @property
+    def id(self) -> str:
+        return str(self.task["taskArn"]).rsplit("/", 1)[-1]
+
+    @property
+    def service(self) -> str | None:
+        return ecs_name(self.owner) if self.owner["kind"] == "Service" else None
+
+
+def _short(ref: str, kind: str = "task") -> str:
+    """The task ID (or service name, with kind="service") of a short reference or an ARN."""
+    try:
+        return parse_ref(ref, kind)[-1]
+    except ValueError as e:
+        raise invalid_parameter(str(e)) from None
+
+
+def _records(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in (obj.get("status") or {}).get("tasks") or [] if r.get("taskArn")]
+
+
+def _described(record: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """describe-tasks' Task: a task record (the operator's) over the fields its owner gives all its tasks."""
+    arn = record["taskArn"]
+    task = {**shared, **{k: v for k, v in record.items() if v is not None}}
+    task["containers"] = [{**c, "taskArn": arn, "containerArn": f"{arn.replace(':task/', ':container/', 1)}/{c['name']}"}
+                          for c in record.get("containers") or []]
+    return task
+
+
+def describe_task(obj: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """A task of a Task resource: its record, with the fields the resource's tasks share."""
+    spec, status = obj["spec"], obj.get("status") or {}
+    return _described(record, {
+        "clusterArn": status.get("clusterArn"),
+        "taskDefinitionArn": status.get("taskDefinitionArn"),
+        "launchType": status.get("launchType") or spec.get("launchType"),
+        "capacityProviderName": status.get("capacityProviderName"),
+        "group": status.get("group"),
+        "startedBy": status.get("startedBy"),
+        "overrides": spec.get("overrides") or {"containerOverrides": []},
+        "tags": spec.get("tags"),
+    })
+
+
+def describe_service_task(account: Account, cluster: str, pod: dict[str, Any]) -> dict[str, Any]:
+    """A running task of a service: its Pod, read as the operator reads it."""
+    meta = pod["metadata"]
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    arn = task_arn(account.settings, cluster, meta["uid"].replace("-", ""))
+    record = observe(pod, new_record(meta["name"], arn), datetime.now(timezone.utc), labels.get(ZONE))
+    shared = _service_shared(account, cluster, labels.get(L.DEPLOYMENT), annotations)
+    return _described(record.to_json(), {**shared, "launchType": labels.get(L.LAUNCH_TYPE)})
+
+
+def _service_shared(account: Account, cluster: str, deployment: str | None, annotations: dict[str, str]) -> dict[str, Any]:
+    return {"clusterArn": cluster_arn(account.settings, cluster), "startedBy": f"ecs-svc/{deployment}" if deployment else None,
+            "group": annotations.get(L.GROUP), "taskDefinitionArn": annotations.get(L.TASK_DEFINITION_ARN),
+            "overrides": {"containerOverrides": []}}
+
+
+async def cluster_tasks(account: Account, cluster: str) -> list[Found]:
+    """Every task of the cluster: RunTask's (launched), its services' running ones and their recently stopped ones."""
+    found = [Found(describe_task(obj, r), obj) for obj in await account.items("Task")
+             if cluster_name(obj["spec"].get("cluster")) == cluster for r in _records(obj)]
+    services = {L.group_label_value(s["metadata"]["name"]): s for s in await account.items("Service.ecs")
+                if cluster_name(s["spec"].get("cluster")) == cluster}
+    if not services:
+        return found
+    pods = await account.call(account.kube.list, "Pod", account.namespace, f"{L.SERVICE},{L.CLUSTER}={L.group_label_value(cluster)}")
+    for pod in pods:
+        service = services.get((pod["metadata"].get("labels") or {}).get(L.SERVICE, ""))
+        if service is not None:
+            found.append(Found(describe_service_task(account, cluster, pod), service))
+    for service in services.values():
+        for record in (service.get("status") or {}).get("stoppedTasks") or []:
+            shared = _service_shared(account, cluster, None, {})
+            found.append(Found(_described(record, {**shared, "startedBy": record.get("startedBy")}), service))
+    return found
+
+
+@operation("RunTask")
+async def run_task(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
+    definition, _, state = await find_revision(account, request["taskDefinition"])
+    if state != "ACTIVE":
+        raise client_error("TaskDefinition is inactive")
+    spec = {**{k: v for k, v in request.items() if k != "count"}, "cluster": cluster}
+    if refused := problems(TaskSpec, spec):
+        raise invalid_parameter(refused)
+    prefix = kube_name(ecs_name(definition))[:40].strip("-")
+    names = [f"{prefix}-{uuid.uuid4().hex[:12]}" for _ in range(request.get("count") or 1)]
+    for name in names:
+        await account.create(resource("Task", name, spec))
+    launched = await wait_for(lambda: _launched(account, names), LAUNCH_SECONDS)
+    if launched is None:
+        return {"tasks": [], "failures": [{"reason": f"the operator did not launch the tasks within {LAUNCH_SECONDS:.0f} s"}]}
+    return {"tasks": [describe_task(obj, r) for obj in launched for r in _records(obj)],
+            "failures": [{"arn": f"task/{cluster}/{obj['metadata']['name']}", "reason": _refusal(obj)}
+                         for obj in launched if not _records(obj)]}
+
+
+async def _launched(account: Account, names: list[str]) -> list[dict[str, Any]] | None:
+    """Every Task resource once each has its task's ARN or has been refused (None before)."""
+    found = [o for o in [await account.get("Task", name) for name in names] if o is not None]
+    return found if len(found) == len(names) and all(_records(o) or _refusal(o) for o in found) else None
+
+
+def _refusal(obj: dict[str, Any]) -> str:
+    ready: dict[str, Any] = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+    return f"{ready.get('reason')}: {ready.get('message')}" if ready.get("status") == "False" else ""
+
+
+@operation("DescribeTasks")
+async def describe_tasks(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
+    by_id = {f.id: f for f in await cluster_tasks(account, cluster)}
+    tasks, failures = [], []
+    for ref in request["tasks"]:
+        task_id = _short(ref)
+        if task_id in by_id:
+            task = by_id[task_id].task
+            tasks.append(task if "TAGS" in (request.get("include") or []) else {k: v for k, v in task.items() if k != "tags"})
+        else:
+            failures.append({"arn": task_arn(account.settings, cluster, task_id), "reason": "MISSING"})
+    return {"tasks": tasks, "failures": failures}
+
+
+@operation("ListTasks")
+async def list_tasks(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    if request.get("daemonName"):
+        raise unsupported("ListTasks by daemonName is not supported (ECS daemons are not part of ecs-operator).")
+    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
+    found = await cluster_tasks(account, cluster)
+    service = _short(request["serviceName"], "service") if request.get("serviceName") else None
+    if service and not any(ecs_name(s) == service and cluster_name(s["spec"].get("cluster")) == cluster
+                           for s in await account.items("Service.ecs")):
+        raise service_not_found()
+    wanted = request.get("desiredStatus") or "RUNNING"
+    arns = sorted(
+        f.task["taskArn"] for f in found
+        if f.task.get("desiredStatus") == wanted
+        and service in (None, f.service)
+        and request.get("family") in (None, _family_of(f.task.get("taskDefinitionArn")))
+        and request.get("startedBy") in (None, f.task.get("startedBy"))
+        and request.get("launchType") in (None, f.task.get("launchType"))
+        and request.get("containerInstance") in (None, f.task.get("containerInstance"))
+    )
+    page, token = paginate(arns, request.get("maxResults"), request.get("nextToken"))
+    return {"taskArns": page, "nextToken": token}
+
+
+def _family_of(task_definition_arn: str | None) -> str | None:
+    return task_definition_arn.rsplit("/", 1)[-1].split(":")[0] if task_definition_arn else None
+
+
+@operation("StopTask")
+async def stop_task(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
+    task_id = _short(request["task"])
+    found = next((f for f in await cluster_tasks(account, cluster) if f.id == task_id), None)
+    if found is None:
+        raise invalid_parameter("The referenced task was not found.")
+    if found.service is not None:
+        raise unsupported(f"task {task_id} is a task of service {found.service}: stopping a service's task is not "
+                          "supported yet (UpdateService with forceNewDeployment replaces them all)")
+    obj = found.owner
+    if len(_records(obj)) > 1:
+        raise unsupported(f"task {task_id} belongs to Task {obj['metadata']['name']}, which runs {len(_records(obj))} tasks: "
+                          "StopTask would stop them all; set spec.desiredStatus to STOPPED on that resource instead")
+    reason = request.get("reason") or STOPPED_BY_USER
+    await account.patch("Task", obj["metadata"]["name"], {"spec": {"desiredStatus": "STOPPED", "reason": reason}})
+    return {"task": {**found.task, "desiredStatus": "STOPPED", "stoppedReason": reason}}

@@ -1,0 +1,405 @@
+"""More of `ecs-operator api` on the real control plane: every answer of a pipeline over all the
+operations served validated against botocore's output shapes, pagination, and the operations beyond
+the first ones (cluster settings, task definition families, service deployments...), each checked
+against what `kubectl get` shows.
+
+The API process and its keys are test_ecs_api's `api` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import botocore.session
+import pytest
+
+from ecs_operator import labels as L
+from ecs_operator.api.operations import load
+from ecs_operator.nodepool.instance_types import build_node, instance_type
+from ecs_operator.api.shapes import output_problems
+from operator_fixtures import wait_for
+from service_support import ECS_SERVICE
+from test_ecs_api import ARN, FAST, Api, api, container, kubectl_get  # noqa: F401  (api: the fixture)
+
+if TYPE_CHECKING:
+    from conftest import Cluster
+
+pytestmark = pytest.mark.usefixtures("running_operator")
+ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
+
+
+class Recorder:
+    """Every successful answer a client got, as sent (JSON, before botocore parses it)."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, http_response: Any, model: Any, **_: Any) -> None:
+        if http_response.status_code == 200:
+            self.answers.append((model.name, json.loads(http_response.content)))
+
+    def problems(self) -> list[str]:
+        return [f"{name}: {p}" for name, answer in self.answers
+                for p in output_problems(answer, ECS_MODEL.operation_model(name).output_shape)]
+
+
+@contextmanager
+def own_instance(sandbox: Cluster, namespace: str, cluster: str) -> Iterator[str]:
+    """A kwok Node registered with the namespace's `cluster` (a container instance of its own), removed afterwards."""
+    name = f"api-{uuid.uuid4().hex[:10]}"
+    node = build_node(name, instance_type("m5.large"), "us-east-1a", labels={L.CLUSTER: cluster, L.CLUSTER_NAMESPACE: namespace})
+    sandbox.kubectl("apply", "-f", "-", input=json.dumps(node))
+    try:
+        yield name
+    finally:
+        sandbox.kubectl("delete", "node", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def recorded(api: Api) -> Iterator[tuple[Any, Recorder]]:
+    """A boto3 client whose every answer is recorded, and the recorder (validated after the test)."""
+    ecs, recorder = api.client(), Recorder()
+    ecs.meta.events.register("after-call.ecs", recorder)
+    yield ecs, recorder
+    assert recorder.problems() == []
+
+
+def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster, namespace: str,
+                                                               recorded: tuple[Any, Recorder]) -> None:
+    ecs, recorder = recorded
+    ecs.create_cluster(clusterName="default", tags=[{"key": "team", "value": "a"}])
+    ecs.describe_clusters(clusters=["default", "missing"], include=["TAGS"])
+    ecs.list_clusters()
+    ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.28"))
+    ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.29"))
+    ecs.describe_task_definition(taskDefinition="web:1", include=["TAGS"])
+    ecs.list_task_definitions(familyPrefix="w")
+    ecs.create_service(cluster="default", serviceName="web", taskDefinition="web:1", desiredCount=1)
+    ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
+    ecs.update_service(cluster="default", service="web", taskDefinition="web:2")
+    ecs.list_service_deployments(cluster="default", service="web")  # one in progress, one replaced
+    ecs.describe_services(cluster="default", services=["web", "missing"], include=["TAGS"])
+    ecs.list_services(cluster="default")
+    (task,) = ecs.run_task(cluster="default", taskDefinition="web:2")["tasks"]
+    ecs.get_waiter("tasks_running").wait(cluster="default", tasks=[task["taskArn"]], WaiterConfig=FAST)
+    ecs.list_tasks(cluster="default")
+    ecs.describe_tasks(cluster="default", tasks=ecs.list_tasks(cluster="default")["taskArns"], include=["TAGS"])
+    ecs.stop_task(cluster="default", task=task["taskArn"])
+    ecs.get_waiter("tasks_stopped").wait(cluster="default", tasks=[task["taskArn"]], WaiterConfig=FAST)
+    deployments = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
+    ecs.describe_service_deployments(serviceDeploymentArns=[d["serviceDeploymentArn"] for d in deployments])
+    ecs.delete_service(cluster="default", service="web", force=True)
+    ecs.deregister_task_definition(taskDefinition="web:1")
+    ecs.update_cluster(cluster="default", settings=[{"name": "containerInsights", "value": "enabled"}])
+    ecs.update_cluster_settings(cluster="default", settings=[{"name": "containerInsights", "value": "disabled"}])
+    ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=["FARGATE"], defaultCapacityProviderStrategy=[])
+    ecs.list_task_definition_families()
+    provider = ecs.create_capacity_provider(name=f"{namespace[:40]}-pipeline", autoScalingGroupProvider={
+        "autoScalingGroupArn": "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x:autoScalingGroupName/asg"})["capacityProvider"]
+    ecs.describe_capacity_providers(include=["TAGS"])
+    ecs.update_capacity_provider(name=provider["name"], autoScalingGroupProvider={"managedTerminationProtection": "DISABLED"})
+    ecs.delete_capacity_provider(capacityProvider=provider["name"])
+    with own_instance(sandbox, namespace, "default") as node:
+        arn = f"{ARN}:container-instance/default/{node}"
+        wait_for(lambda: arn in ecs.list_container_instances(cluster="default")["containerInstanceArns"], what="the instance")
+        ecs.describe_container_instances(cluster="default", containerInstances=[arn, "missing"])
+        ecs.update_container_instances_state(cluster="default", containerInstances=[node], status="DRAINING")
+    ecs.tag_resource(resourceArn=f"{ARN}:cluster/default", tags=[{"key": "k", "value": "v"}])
+    ecs.untag_resource(resourceArn=f"{ARN}:cluster/default", tagKeys=["k"])
+    ecs.list_tags_for_resource(resourceArn=f"{ARN}:task-definition/web:1")
+    ecs.put_account_setting_default(name="containerInsights", value="enabled")
+    ecs.put_account_setting(name="awsvpcTrunking", value="enabled")
+    ecs.list_account_settings(effectiveSettings=True)
+    ecs.delete_account_setting(name="awsvpcTrunking")
+    ecs.create_cluster(clusterName="spare", serviceConnectDefaults={"namespace": "apps"})
+    ecs.list_services_by_namespace(namespace="apps")
+    ecs.delete_cluster(cluster="spare")
+    assert recorder.problems() == []
+    assert sorted(set(load()) - {name for name, _ in recorder.answers}) == []
+
+
+def test_list_operations_page_with_max_results_and_next_token(namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    names = [f"c{i}" for i in range(5)]
+    for name in names:
+        ecs.create_cluster(clusterName=name)
+    first = ecs.list_clusters(maxResults=2)
+    assert first["clusterArns"] == [f"{ARN}:cluster/c0", f"{ARN}:cluster/c1"] and first["nextToken"]
+    pages = ecs.get_paginator("list_clusters").paginate(PaginationConfig={"PageSize": 2})
+    assert [arn for page in pages for arn in page["clusterArns"]] == [f"{ARN}:cluster/{n}" for n in names]
+    last = ecs.list_clusters(maxResults=2, nextToken=ecs.list_clusters(maxResults=4)["nextToken"])
+    assert last["clusterArns"] == [f"{ARN}:cluster/c4"] and "nextToken" not in last
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.list_clusters(nextToken="not-a-token")
+    for family in ("a", "b", "c"):
+        ecs.register_task_definition(family=family, containerDefinitions=container("nginx:1.29"))
+    pages = ecs.get_paginator("list_task_definitions").paginate(PaginationConfig={"PageSize": 2})
+    assert [arn.rsplit("/", 1)[-1] for page in pages for arn in page["taskDefinitionArns"]] == ["a:1", "b:1", "c:1"]
+    for operation, key, args in (("list_services", "serviceArns", {"cluster": "c0"}), ("list_tasks", "taskArns", {"cluster": "c0"})):
+        assert [x for page in ecs.get_paginator(operation).paginate(**args, PaginationConfig={"PageSize": 1}) for x in page[key]] == []
+
+
+def test_cluster_updates_and_capacity_providers(sandbox: Cluster, namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    ecs.create_cluster(clusterName="default", settings=[{"name": "containerInsights", "value": "enabled"}])
+    updated = ecs.update_cluster(cluster="default", serviceConnectDefaults={"namespace": "apps"})["cluster"]
+    assert updated["serviceConnectDefaults"] == {"namespace": "apps"} and updated["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+    ecs.update_cluster_settings(cluster="default", settings=[{"name": "containerInsights", "value": "disabled"}])
+    spec = kubectl_get(sandbox, "clusters.ecs.operator.dev", namespace, "default")["spec"]
+    assert (spec["settings"], spec["serviceConnectDefaults"]) == ([{"name": "containerInsights", "value": "disabled"}], {"namespace": "apps"})
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.update_cluster_settings(cluster="default", settings=[{"name": "containerInsights", "value": "sometimes"}])
+    with pytest.raises(ecs.exceptions.ClusterNotFoundException):
+        ecs.update_cluster(cluster="nowhere", settings=[])
+
+    ours, theirs, elsewhere = (f"{namespace[:40]}-{suffix}" for suffix in ("ours", "theirs", "other"))
+    allowed = {ours: [namespace], theirs: [f"{namespace}/other"], elsewhere: ["some-other-namespace"]}
+    for name, entries in allowed.items():
+        sandbox.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "CapacityProvider", "metadata": {"name": name},
+            "spec": {"kubernetes": {"allowedNamespaces": entries}}}))
+    try:
+        put = ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[ours, "FARGATE"],
+                                                 defaultCapacityProviderStrategy=[{"capacityProvider": ours, "weight": 1}])["cluster"]
+        assert put["capacityProviders"] == [ours, "FARGATE"]
+        assert kubectl_get(sandbox, "clusters.ecs.operator.dev", namespace, "default")["spec"]["capacityProviders"] == [ours, "FARGATE"]
+        with pytest.raises(ecs.exceptions.AccessDeniedException):
+            ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[theirs], defaultCapacityProviderStrategy=[])
+        for hidden in (elsewhere, "never-made"):
+            with pytest.raises(ecs.exceptions.InvalidParameterException, match="does not exist"):
+                ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[hidden], defaultCapacityProviderStrategy=[])
+        with pytest.raises(ecs.exceptions.InvalidParameterException, match="not in capacityProviders"):
+            ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=["FARGATE"],
+                                               defaultCapacityProviderStrategy=[{"capacityProvider": ours, "weight": 1}])
+        ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.29"))
+        ecs.create_service(cluster="default", serviceName="web", taskDefinition="web", desiredCount=0,
+                           capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}])
+        with pytest.raises(ecs.exceptions.ResourceInUseException):
+            ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[ours], defaultCapacityProviderStrategy=[])
+        cleared = ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[ours, "FARGATE"], defaultCapacityProviderStrategy=[])
+        assert cleared["cluster"].get("defaultCapacityProviderStrategy", []) == []
+    finally:
+        sandbox.kubectl("delete", "capacityproviders.ecs.operator.dev", *allowed, "--wait=false", check=False)
+
+
+def test_task_definition_families(recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    for family in ("web", "worker", "api"):
+        ecs.register_task_definition(family=family, containerDefinitions=container("nginx:1.29"))
+    ecs.deregister_task_definition(taskDefinition="worker:1")
+    assert ecs.list_task_definition_families()["families"] == ["api", "web", "worker"]
+    assert ecs.list_task_definition_families(status="ACTIVE")["families"] == ["api", "web"]
+    assert ecs.list_task_definition_families(status="INACTIVE")["families"] == ["worker"]
+    assert ecs.list_task_definition_families(familyPrefix="w", status="ALL")["families"] == ["web", "worker"]
+    pages = ecs.get_paginator("list_task_definition_families").paginate(PaginationConfig={"PageSize": 1})
+    assert [f for page in pages for f in page["families"]] == ["api", "web", "worker"]
+
+
+def test_service_deployments_and_namespaces(sandbox: Cluster, namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    ecs.create_cluster(clusterName="default", serviceConnectDefaults={"namespace": "apps"})
+    ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.28"))
+    ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.29"))
+    ecs.create_service(cluster="default", serviceName="web", taskDefinition="web:1", desiredCount=1,
+                       serviceConnectConfiguration={"enabled": True})
+    ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
+    first = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["status"]["deployments"][0]["id"]
+
+    def completed() -> list[dict[str, Any]]:
+        """The service's deployments once the newest completed (rolloutState COMPLETED follows steadiness)."""
+        found: list[dict[str, Any]] = ecs.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
+        return found if found[0]["status"] == "SUCCESSFUL" else []
+
+    (done,) = wait_for(completed, timeout=90, what="the deployment to complete")
+    arn = f"{ARN}:service-deployment/default/web/{first.removeprefix('ecs-svc/')}"
+    assert (done["serviceDeploymentArn"], done["status"], done["serviceArn"]) == (arn, "SUCCESSFUL", f"{ARN}:service/default/web")
+    ecs.update_service(cluster="default", service="web", taskDefinition="web:2")
+    ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
+    second = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["status"]["deployments"][0]["id"]
+    listed = wait_for(completed, timeout=90, what="the second deployment to complete")
+    assert listed[0]["serviceDeploymentArn"].endswith("/" + second.removeprefix("ecs-svc/"))
+    assert ecs.list_service_deployments(cluster="default", service="web", status=["IN_PROGRESS"])["serviceDeployments"] == []
+    described = ecs.describe_service_deployments(serviceDeploymentArns=[listed[0]["serviceDeploymentArn"], arn + "0"])
+    (deployment,) = described["serviceDeployments"]
+    assert deployment["targetServiceRevision"]["runningTaskCount"] == 1 and deployment["status"] == "SUCCESSFUL"
+    assert described["failures"] == [{"arn": arn + "0", "reason": "MISSING"}]
+    with pytest.raises(ecs.exceptions.ServiceNotFoundException):
+        ecs.list_service_deployments(cluster="default", service="ghost")
+
+    assert ecs.list_services_by_namespace(namespace="apps")["serviceArns"] == [f"{ARN}:service/default/web"]
+    with pytest.raises(ecs.exceptions.NamespaceNotFoundException):
+        ecs.list_services_by_namespace(namespace="nowhere")
+
+
+def test_capacity_providers_within_the_namespace_boundary(sandbox: Cluster, namespace: str, api: Api,
+                                                          recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    mine, shared, theirs = (f"{namespace[:40]}-{suffix}" for suffix in ("mine", "shared", "theirs"))
+    for name, entries in ((shared, [namespace, "someone-else"]), (theirs, ["someone-else"])):
+        sandbox.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "ecs.operator.dev/v1alpha1", "kind": "CapacityProvider", "metadata": {"name": name},
+            "spec": {"kubernetes": {"allowedNamespaces": entries}}}))
+    try:
+        made = ecs.create_capacity_provider(name=mine, tags=[{"key": "team", "value": "a"}], autoScalingGroupProvider={
+            "autoScalingGroupArn": "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x:autoScalingGroupName/asg",
+            "managedScaling": {"status": "ENABLED", "targetCapacity": 90}})["capacityProvider"]
+        assert (made["name"], made["capacityProviderArn"], made["status"]) == (mine, f"{ARN}:capacity-provider/{mine}", "ACTIVE")
+        resource = sandbox.kubectl_json("get", "capacityproviders.ecs.operator.dev", mine)
+        assert resource["spec"]["kubernetes"]["allowedNamespaces"] == [namespace]
+        with pytest.raises(ecs.exceptions.ClientException, match="already exists"):
+            ecs.create_capacity_provider(name=theirs, autoScalingGroupProvider={"autoScalingGroupArn": "arn:x"})
+        with pytest.raises(ecs.exceptions.InvalidParameterException, match="must not start with"):
+            ecs.create_capacity_provider(name="ecs-reserved", autoScalingGroupProvider={"autoScalingGroupArn": "arn:x"})
+
+        every = [p["name"] for p in ecs.describe_capacity_providers()["capacityProviders"]]
+        assert every == ["FARGATE", "FARGATE_SPOT", *sorted([mine, shared])]
+        named = ecs.describe_capacity_providers(capacityProviders=[mine, theirs], include=["TAGS"])
+        assert [p["tags"] for p in named["capacityProviders"]] == [[{"key": "team", "value": "a"}]]
+        assert named["failures"] == [{"arn": f"{ARN}:capacity-provider/{theirs}", "reason": "MISSING"}]
+        assert [p["name"] for p in api.client(api.other_key_id, "other").describe_capacity_providers()["capacityProviders"]] == [
+            "FARGATE", "FARGATE_SPOT"]
+
+        updated = ecs.update_capacity_provider(name=mine, autoScalingGroupProvider={"managedScaling": {"targetCapacity": 70}})
+        assert updated["capacityProvider"]["updateStatus"] == "UPDATE_IN_PROGRESS"
+        scaling = sandbox.kubectl_json("get", "capacityproviders.ecs.operator.dev", mine)["spec"]["autoScalingGroupProvider"]["managedScaling"]
+        assert scaling == {"status": "ENABLED", "targetCapacity": 70}
+        with pytest.raises(ecs.exceptions.AccessDeniedException):
+            ecs.update_capacity_provider(name=shared, autoScalingGroupProvider={"managedDraining": "DISABLED"})
+        with pytest.raises(ecs.exceptions.InvalidParameterException, match="does not exist"):
+            ecs.delete_capacity_provider(capacityProvider=theirs)
+        with pytest.raises(ecs.exceptions.AccessDeniedException):
+            ecs.delete_capacity_provider(capacityProvider=shared)
+
+        ecs.create_cluster(clusterName="default", capacityProviders=[mine])
+        with pytest.raises(ecs.exceptions.ResourceInUseException):
+            ecs.delete_capacity_provider(capacityProvider=f"{ARN}:capacity-provider/{mine}")
+        ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=[], defaultCapacityProviderStrategy=[])
+        deleted = ecs.delete_capacity_provider(capacityProvider=mine)["capacityProvider"]
+        assert deleted["updateStatus"] == "DELETE_IN_PROGRESS"
+        wait_for(lambda: sandbox.kubectl("get", "capacityproviders.ecs.operator.dev", mine, check=False).returncode != 0,
+                 timeout=60, what="the provider to go")
+    finally:
+        sandbox.kubectl("delete", "capacityproviders.ecs.operator.dev", mine, shared, theirs, "--wait=false", "--ignore-not-found", check=False)
+
+
+def test_container_instances_of_the_namespaces_cluster(sandbox: Cluster, namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    ecs.create_cluster(clusterName="ci")
+    ecs.create_cluster(clusterName="default")  # the sandbox's nodes are shared instances of every namespace's `default`
+    shared = ecs.list_container_instances(cluster="default")["containerInstanceArns"]
+    assert shared and all(a.startswith(f"{ARN}:container-instance/default/") for a in shared)
+    with pytest.raises(ecs.exceptions.AccessDeniedException):
+        ecs.update_container_instances_state(cluster="default", containerInstances=shared[:1], status="DRAINING")
+    assert "DRAINING" != sandbox.kubectl_json("get", "containerinstances.ecs.operator.dev", shared[0].rsplit("/", 1)[-1]).get(
+        "spec", {}).get("status")
+
+    with own_instance(sandbox, namespace, "ci") as node:
+        arn = f"{ARN}:container-instance/ci/{node}"
+        assert wait_for(lambda: ecs.list_container_instances(cluster="ci")["containerInstanceArns"], what="the instance") == [arn]
+        (described,) = ecs.describe_container_instances(cluster="ci", containerInstances=[node])["containerInstances"]
+        status = sandbox.kubectl_json("get", "containerinstances.ecs.operator.dev", node)["status"]
+        assert (described["containerInstanceArn"], described["ec2InstanceId"], described["status"]) == (arn, node, "ACTIVE")
+        resources = {r["name"]: r.get("integerValue") for r in described["registeredResources"]}
+        assert resources == {r["name"]: r.get("integerValue") for r in status["registeredResources"]} and resources["CPU"] == 2048
+        assert ecs.list_container_instances(cluster="ci", filter="attribute:ecs.instance-type == m5.large")["containerInstanceArns"] == [arn]
+        assert ecs.list_container_instances(cluster="ci", filter="attribute:ecs.instance-type == c5.xlarge")["containerInstanceArns"] == []
+        with pytest.raises(ecs.exceptions.InvalidParameterException):
+            ecs.list_container_instances(cluster="ci", filter="attribute:ecs.instance-type ==")
+
+        drained = ecs.update_container_instances_state(cluster="ci", containerInstances=[arn, "gone"], status="DRAINING")
+        assert [i["status"] for i in drained["containerInstances"]] == ["DRAINING"]
+        assert drained["failures"] == [{"arn": "gone", "reason": "MISSING"}]
+        assert sandbox.kubectl_json("get", "containerinstances.ecs.operator.dev", node)["spec"]["status"] == "DRAINING"
+        wait_for(lambda: sandbox.kubectl_json("get", "node", node)["spec"].get("unschedulable"), what="the node to be cordoned")
+        assert ecs.list_container_instances(cluster="ci", status="DRAINING")["containerInstanceArns"] == [arn]
+        assert ecs.list_container_instances(cluster="ci", status="ACTIVE")["containerInstanceArns"] == []
+        with pytest.raises(ecs.exceptions.InvalidParameterException):
+            ecs.update_container_instances_state(cluster="ci", containerInstances=[arn], status="DEREGISTERING")
+        ecs.update_container_instances_state(cluster="ci", containerInstances=[node], status="ACTIVE")
+        wait_for(lambda: not sandbox.kubectl_json("get", "node", node)["spec"].get("unschedulable"), what="the node to be uncordoned")
+        assert not [a for a in ecs.list_container_instances(cluster="default")["containerInstanceArns"] if a.endswith("/" + node)]
+
+
+def test_tags_and_account_settings(sandbox: Cluster, namespace: str, api: Api, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    cluster = ecs.create_cluster(clusterName="default", tags=[{"key": "team", "value": "a"}])["cluster"]["clusterArn"]
+    ecs.tag_resource(resourceArn=cluster, tags=[{"key": "team", "value": "b"}, {"key": "cost", "value": "42"}])
+    assert kubectl_get(sandbox, "clusters.ecs.operator.dev", namespace, "default")["spec"]["tags"] == [
+        {"key": "team", "value": "b"}, {"key": "cost", "value": "42"}]
+    ecs.untag_resource(resourceArn=cluster, tagKeys=["team"])
+    assert ecs.list_tags_for_resource(resourceArn=cluster)["tags"] == [{"key": "cost", "value": "42"}]
+    ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.29"), tags=[{"key": "app", "value": "web"}])
+    definition = f"{ARN}:task-definition/web:1"
+    assert ecs.list_tags_for_resource(resourceArn=definition)["tags"] == [{"key": "app", "value": "web"}]
+    with pytest.raises(ecs.exceptions.UnsupportedFeatureException):
+        ecs.tag_resource(resourceArn=definition, tags=[{"key": "x", "value": "y"}])
+    service = ecs.create_service(cluster="default", serviceName="web", taskDefinition="web", desiredCount=0)["service"]["serviceArn"]
+    ecs.tag_resource(resourceArn=service, tags=[{"key": "tier", "value": "front"}])
+    assert kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["spec"]["tags"] == [{"key": "tier", "value": "front"}]
+    (task,) = ecs.run_task(cluster="default", taskDefinition="web")["tasks"]
+    ecs.tag_resource(resourceArn=task["taskArn"], tags=[{"key": "run", "value": "1"}])
+    assert ecs.describe_tasks(cluster="default", tasks=[task["taskArn"]], include=["TAGS"])["tasks"][0]["tags"] == [{"key": "run", "value": "1"}]
+    ecs.stop_task(cluster="default", task=task["taskArn"])
+    with pytest.raises(ecs.exceptions.ResourceNotFoundException):
+        ecs.list_tags_for_resource(resourceArn=f"{ARN}:cluster/nowhere")
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.tag_resource(resourceArn=cluster, tags=[{"key": "aws:reserved", "value": "x"}])
+
+    root = "arn:aws:iam::000000000000:root"
+    assert ecs.list_account_settings(name="containerInsights", effectiveSettings=True)["settings"] == [
+        {"name": "containerInsights", "value": "disabled", "principalArn": root, "type": "aws_managed"}]
+    ecs.put_account_setting_default(name="containerInsights", value="enabled")
+    assert ecs.list_account_settings(name="containerInsights", effectiveSettings=True)["settings"][0]["value"] == "enabled"
+    stored = sandbox.kubectl_json("get", "configmap", "ecs-account-settings", "-n", namespace)["data"]["settings.json"]
+    assert json.loads(stored)["default"] == {"containerInsights": "enabled"}
+    assert api.client(api.other_key_id, "other").list_account_settings()["settings"] == []  # another account
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.put_account_setting(name="serviceLongArnFormat", value="disabled")
+    pages = ecs.get_paginator("list_account_settings").paginate(effectiveSettings=True, PaginationConfig={"PageSize": 4})
+    assert len([s for page in pages for s in page["settings"]]) == 11
+
+
+def test_fifty_clients_at_once_lose_and_duplicate_nothing(sandbox: Cluster, namespace: str, api: Api) -> None:
+    """50 threads, each with its own boto3 client, create, describe, list and update at once: every call
+    answers (no 5xx: retries are off), every answer is within the model, and kubectl shows exactly what was made."""
+    threads, clusters = 50, 5
+    clients = [api.client() for _ in range(threads)]
+    recorders = [Recorder() for _ in range(threads)]
+    for client, recorder in zip(clients, recorders, strict=True):
+        client.meta.events.register("after-call.ecs", recorder)
+
+    def work(i: int) -> str:
+        ecs, cluster = clients[i], f"load-{i % clusters}"
+        assert ecs.create_cluster(clusterName=cluster)["cluster"]["clusterName"] == cluster  # 10 threads per name: idempotent
+        ecs.register_task_definition(family=f"fam-{i}", containerDefinitions=container("nginx:1.29"))
+        assert f"{ARN}:cluster/{cluster}" in ecs.list_clusters()["clusterArns"]
+        ecs.create_service(cluster=cluster, serviceName=f"svc-{i}", taskDefinition=f"fam-{i}", desiredCount=0)
+        ecs.update_service(cluster=cluster, service=f"svc-{i}", deploymentConfiguration={"maximumPercent": 150})
+        ecs.tag_resource(resourceArn=f"{ARN}:service/{cluster}/svc-{i}", tags=[{"key": "thread", "value": str(i)}])
+        (described,) = ecs.describe_services(cluster=cluster, services=[f"svc-{i}"], include=["TAGS"])["services"]
+        assert described["tags"] == [{"key": "thread", "value": str(i)}]
+        ecs.describe_clusters(clusters=[cluster])
+        ecs.list_services(cluster=cluster)
+        return f"svc-{i}"
+
+    with ThreadPoolExecutor(threads) as pool:
+        made = list(pool.map(work, range(threads)))
+    assert sorted(made) == sorted(f"svc-{i}" for i in range(threads))
+    assert [p for r in recorders for p in r.problems()] == []
+
+    assert sorted(c["spec"]["clusterName"] for c in kubectl_get(sandbox, "clusters.ecs.operator.dev", namespace)) == [
+        f"load-{n}" for n in range(clusters)]
+    services = kubectl_get(sandbox, ECS_SERVICE, namespace)
+    assert sorted(s["spec"]["serviceName"] for s in services) == sorted(made)
+    assert all(s["spec"]["tags"] == [{"key": "thread", "value": s["spec"]["serviceName"].removeprefix("svc-")}]
+               and s["spec"]["deploymentConfiguration"]["maximumPercent"] == 150 for s in services)
+    families = kubectl_get(sandbox, "taskdefinitions.ecs.operator.dev", namespace)
+    assert sorted((f["spec"]["family"], f["status"]["revision"]) for f in families) == sorted((f"fam-{i}", 1) for i in range(threads))
+    listed = [a for c in range(clusters) for page in clients[0].get_paginator("list_services").paginate(cluster=f"load-{c}")
+              for a in page["serviceArns"]]
+    assert len(listed) == len(set(listed)) == threads

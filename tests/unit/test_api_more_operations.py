@@ -1,0 +1,291 @@
+"""The mapping of the operations beyond the first ones, on test_api_outputs' in-memory Kubernetes:
+cluster settings and capacity providers (who may use which), task definition families, service
+deployments' states and ARNs, services by Service Connect namespace."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from ecs_operator.api import task_definitions
+from ecs_operator.api.account import Account, paginate
+from ecs_operator.api.deployments import service_deployments
+from ecs_operator.api.errors import ApiError
+from ecs_operator.api.operations import load
+from test_api_outputs import DEPLOYMENT, SETTINGS, FakeKube, seeded, task_id
+
+ARN = "arn:aws:ecs:us-east-1:000000000000"
+
+
+def call(kube: FakeKube, name: str, request: dict[str, Any]) -> dict[str, Any]:
+    return asyncio.run(load()[name](Account("team-a", kube, SETTINGS), request))  # type: ignore[arg-type]
+
+
+def refused(kube: FakeKube, name: str, request: dict[str, Any]) -> ApiError:
+    with pytest.raises(ApiError) as raised:
+        call(kube, name, request)
+    return raised.value
+
+
+def test_update_cluster_settings_replaces_the_named_setting_only() -> None:
+    kube = seeded()
+    call(kube, "UpdateCluster", {"cluster": "default", "settings": [{"name": "containerInsights", "value": "enabled"}]})
+    answer = call(kube, "UpdateClusterSettings", {"cluster": "default", "settings": [{"name": "containerInsights", "value": "enhanced"}]})
+    assert answer["cluster"]["settings"] == [{"name": "containerInsights", "value": "enhanced"}]
+    spec = kube.objects[("Cluster", "default")]["spec"]
+    assert spec["serviceConnectDefaults"] == {"namespace": "apps"} and spec["settings"] == [{"name": "containerInsights", "value": "enhanced"}]
+    assert refused(kube, "UpdateCluster", {"cluster": "nowhere"}).code == "ClusterNotFoundException"
+    assert refused(kube, "UpdateClusterSettings", {"cluster": "default", "settings": [{"name": "containerInsights", "value": "x"}]}).code == \
+        "InvalidParameterException"
+
+
+def provider(kube: FakeKube, name: str, allowed: list[str]) -> None:
+    kube.objects[("CapacityProvider", name)] = {"kind": "CapacityProvider", "metadata": {"name": name},
+                                               "spec": {"kubernetes": {"allowedNamespaces": allowed}}}
+
+
+@pytest.mark.parametrize(("providers", "code"), [
+    (["hidden"], "InvalidParameterException"),  # allows another namespace only: as if it did not exist
+    (["nowhere"], "InvalidParameterException"),
+    (["pair"], "AccessDeniedException"),  # visible (team-a/other may use it) but not to cluster default
+])
+def test_a_provider_must_allow_the_namespace_and_the_cluster(providers: list[str], code: str) -> None:
+    kube = seeded()
+    provider(kube, "hidden", ["team-b"])
+    provider(kube, "pair", ["team-a/other"])
+    error = refused(kube, "PutClusterCapacityProviders", {"cluster": "default", "capacityProviders": providers,
+                                                          "defaultCapacityProviderStrategy": []})
+    assert error.code == code
+    assert "capacityProviders" not in kube.objects[("Cluster", "default")]["spec"]
+
+
+def test_put_capacity_providers_replaces_both_lists_and_keeps_providers_in_use() -> None:
+    kube = seeded()
+    provider(kube, "ours", ["*"])
+    strategy = [{"capacityProvider": "ours", "weight": 1}]
+    answer = call(kube, "PutClusterCapacityProviders", {"cluster": "default", "capacityProviders": ["ours", "FARGATE"],
+                                                        "defaultCapacityProviderStrategy": strategy})
+    assert (answer["cluster"]["capacityProviders"], answer["cluster"]["defaultCapacityProviderStrategy"]) == (["ours", "FARGATE"], strategy)
+    kube.objects[("Service.ecs", "web")]["spec"]["capacityProviderStrategy"] = strategy
+    error = refused(kube, "PutClusterCapacityProviders", {"cluster": "default", "capacityProviders": ["FARGATE"],
+                                                          "defaultCapacityProviderStrategy": []})
+    assert (error.code, error.message) == ("ResourceInUseException", "The specified capacity provider ours is in use by service web "
+                                                                      "and cannot be removed.")
+
+
+def test_task_definition_families_by_status() -> None:
+    kube = seeded()
+    kube.create({"kind": "TaskDefinition", "metadata": {"name": "worker"}, "spec": {"family": "worker"}})
+    kube.objects[("TaskDefinition", "worker")]["status"]["revisions"] = [{"revision": 1, "status": "INACTIVE"}]
+    assert call(kube, "ListTaskDefinitionFamilies", {})["families"] == ["web", "worker"]
+    assert call(kube, "ListTaskDefinitionFamilies", {"status": "ACTIVE"})["families"] == ["web"]
+    assert call(kube, "ListTaskDefinitionFamilies", {"status": "INACTIVE", "familyPrefix": "w"})["families"] == ["worker"]
+    assert call(kube, "ListTaskDefinitionFamilies", {"familyPrefix": "x"})["families"] == []
+
+
+def deployment(number: str, status: str, rollout: str, **more: Any) -> dict[str, Any]:
+    return {**DEPLOYMENT, "id": f"ecs-svc/{number}", "status": status, "rolloutState": rollout, **more}
+
+
+@pytest.mark.parametrize(("deployments", "states"), [
+    ([deployment("2", "PRIMARY", "IN_PROGRESS"), deployment("1", "ACTIVE", "COMPLETED")], ["IN_PROGRESS", "SUCCESSFUL"]),
+    ([deployment("3", "PRIMARY", "IN_PROGRESS"), deployment("2", "ACTIVE", "IN_PROGRESS")], ["IN_PROGRESS", "STOPPED"]),
+    ([deployment("1", "PRIMARY", "IN_PROGRESS", rollbackOf="k2"), deployment("2", "ACTIVE", "FAILED")],
+     ["ROLLBACK_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"]),
+    ([deployment("1", "PRIMARY", "COMPLETED"), deployment("2", "ACTIVE", "FAILED")], ["SUCCESSFUL", "ROLLBACK_SUCCESSFUL"]),
+    ([deployment("2", "PRIMARY", "FAILED")], ["STOPPED"]),
+])
+def test_service_deployment_states_follow_the_rollout(deployments: list[dict[str, Any]], states: list[str]) -> None:
+    service = seeded().objects[("Service.ecs", "web")]
+    service["status"]["deployments"] = deployments
+    found = service_deployments(Account("team-a", None, SETTINGS), service)  # type: ignore[arg-type]
+    assert [d["status"] for d in found] == states
+    assert found[0]["serviceDeploymentArn"] == f"{ARN}:service-deployment/default/web/{deployments[0]['id'].removeprefix('ecs-svc/')}"
+    assert [r["arn"] for r in found[0]["sourceServiceRevisions"]] == [
+        f"{ARN}:service-revision/default/web/{d['id'].removeprefix('ecs-svc/')}" for d in deployments[1:]]
+
+
+def test_the_last_completed_deployment_is_listed_once_replaced() -> None:
+    kube = seeded()
+    status = kube.objects[("Service.ecs", "web")]["status"]
+    status["deployments"] = [deployment("2", "PRIMARY", "IN_PROGRESS", createdAt="2026-01-02T04:00:00Z")]
+    status["lastCompletedDeployment"] = deployment("1", "PRIMARY", "COMPLETED")
+    listed = call(kube, "ListServiceDeployments", {"service": "web"})["serviceDeployments"]
+    assert [(d["serviceDeploymentArn"].rsplit("/", 1)[-1], d["status"]) for d in listed] == [("2", "IN_PROGRESS"), ("1", "SUCCESSFUL")]
+    assert call(kube, "ListServiceDeployments", {"service": "web", "createdAt": {"after": 1767326000.0}})["serviceDeployments"] == listed[:1]
+    assert refused(kube, "ListServiceDeployments", {"service": "ghost"}).code == "ServiceNotFoundException"
+    assert refused(kube, "DescribeServiceDeployments", {"serviceDeploymentArns": [f"{ARN}:service/default/web"]}).code == \
+        "InvalidParameterException"
+
+
+def test_services_by_namespace_their_own_or_their_clusters() -> None:
+    kube = seeded()
+    kube.create({"kind": "Service", "metadata": {"name": "api"}, "spec": {
+        "serviceName": "api", "cluster": "default", "serviceConnectConfiguration": {"enabled": True, "namespace": "arn:aws:x:namespace/other"}}})
+    assert call(kube, "ListServicesByNamespace", {"namespace": "apps"})["serviceArns"] == [f"{ARN}:service/default/web"]
+    assert call(kube, "ListServicesByNamespace", {"namespace": "other"})["serviceArns"] == [f"{ARN}:service/default/api"]
+    assert refused(kube, "ListServicesByNamespace", {"namespace": "nowhere"}).code == "NamespaceNotFoundException"
+
+
+def test_a_namespace_sees_the_providers_that_allow_it_and_fargates() -> None:
+    kube = seeded()
+    provider(kube, "pair", ["team-a/default"])
+    listed = call(kube, "DescribeCapacityProviders", {})["capacityProviders"]
+    assert [(p["name"], p["type"]) for p in listed] == [
+        ("FARGATE", "FARGATE"), ("FARGATE_SPOT", "FARGATE_SPOT"), ("own", "EC2_AUTOSCALING"), ("pair", "EC2_AUTOSCALING"),
+        ("shared", "EC2_AUTOSCALING")]
+    named = call(kube, "DescribeCapacityProviders", {"capacityProviders": ["theirs", f"{ARN}:capacity-provider/own"]})
+    assert [p["name"] for p in named["capacityProviders"]] == ["own"]
+    assert named["failures"] == [{"arn": f"{ARN}:capacity-provider/theirs", "reason": "MISSING"}]
+    page = call(kube, "DescribeCapacityProviders", {"maxResults": 2})
+    assert [p["name"] for p in page["capacityProviders"]] == ["FARGATE", "FARGATE_SPOT"] and page["nextToken"]
+
+
+def test_a_created_provider_allows_its_namespace_alone() -> None:
+    kube = seeded()
+    made = call(kube, "CreateCapacityProvider", {"name": "Batch_Pool", "autoScalingGroupProvider": {"autoScalingGroupArn": "arn:asg"}})
+    (obj,) = [o for (k, _), o in kube.objects.items() if k == "CapacityProvider" and o["spec"].get("name") == "Batch_Pool"]
+    assert obj["spec"]["kubernetes"] == {"allowedNamespaces": ["team-a"]} and "namespace" not in obj["metadata"]
+    assert made["capacityProvider"]["capacityProviderArn"] == f"{ARN}:capacity-provider/Batch_Pool"
+    for name, code in (("theirs", "ClientException"), ("fargate-x", "InvalidParameterException")):
+        assert refused(kube, "CreateCapacityProvider", {"name": name, "autoScalingGroupProvider": {"autoScalingGroupArn": "a"}}).code == code
+
+
+@pytest.mark.parametrize(("name", "code"), [("theirs", "InvalidParameterException"), ("shared", "AccessDeniedException"),
+                                            ("FARGATE", "InvalidParameterException")])
+def test_only_its_own_providers_may_be_changed(name: str, code: str) -> None:
+    kube = seeded()
+    assert refused(kube, "UpdateCapacityProvider", {"name": name, "autoScalingGroupProvider": {"managedDraining": "DISABLED"}}).code == code
+    assert refused(kube, "DeleteCapacityProvider", {"capacityProvider": name}).code == code
+
+
+def test_update_merges_managed_scaling_and_delete_waits_for_no_user() -> None:
+    kube = seeded()
+    kube.objects[("CapacityProvider", "own")]["spec"]["autoScalingGroupProvider"] = {"managedScaling": {"status": "ENABLED", "targetCapacity": 90}}
+    call(kube, "UpdateCapacityProvider", {"name": "own", "autoScalingGroupProvider": {"managedScaling": {"targetCapacity": 60},
+                                                                                     "managedDraining": "DISABLED"}})
+    assert kube.objects[("CapacityProvider", "own")]["spec"]["autoScalingGroupProvider"] == {
+        "managedScaling": {"status": "ENABLED", "targetCapacity": 60}, "managedDraining": "DISABLED"}
+    kube.objects[("Cluster", "default")]["spec"]["capacityProviders"] = ["own"]
+    assert refused(kube, "DeleteCapacityProvider", {"capacityProvider": "own"}).message == \
+        "The capacity provider own is in use by cluster default: remove it from them first."
+    kube.objects[("Cluster", "default")]["spec"]["capacityProviders"] = []
+    assert call(kube, "DeleteCapacityProvider", {"capacityProvider": "own"})["capacityProvider"]["updateStatus"] == "DELETE_IN_PROGRESS"
+    assert ("CapacityProvider", "own") not in kube.objects
+
+
+def test_a_clusters_instances_are_the_namespaces_own_and_the_shared_ones() -> None:
+    kube = seeded()
+    listed = call(kube, "ListContainerInstances", {"cluster": "default"})["containerInstanceArns"]
+    assert listed == [f"{ARN}:container-instance/default/node-own", f"{ARN}:container-instance/default/node-shared"]
+    described = call(kube, "DescribeContainerInstances", {"cluster": "default", "containerInstances": [listed[0], "node-other"]})
+    assert [i["ec2InstanceId"] for i in described["containerInstances"]] == ["node-own"]
+    assert described["failures"] == [{"arn": "node-other", "reason": "MISSING"}]
+    assert call(kube, "ListContainerInstances", {"cluster": "default", "filter": "attribute:ecs.instance-type != m5.large"}) == {
+        "containerInstanceArns": [], "nextToken": None}
+    assert refused(kube, "ListContainerInstances", {"cluster": "default", "filter": "attribute:"}).code == "InvalidParameterException"
+
+
+def test_only_the_namespaces_own_instances_change_state() -> None:
+    kube = seeded()
+    assert refused(kube, "UpdateContainerInstancesState", {"cluster": "default", "containerInstances": ["node-own", "node-shared"],
+                                                           "status": "DRAINING"}).code == "AccessDeniedException"
+    assert kube.objects[("ContainerInstance", "node-own")]["spec"] == {}  # nothing changed
+    assert refused(kube, "UpdateContainerInstancesState", {"cluster": "default", "containerInstances": ["node-own"],
+                                                           "status": "REGISTERING"}).code == "InvalidParameterException"
+    answer = call(kube, "UpdateContainerInstancesState", {"cluster": "default", "containerInstances": ["node-own"], "status": "DRAINING"})
+    assert [i["status"] for i in answer["containerInstances"]] == ["DRAINING"]
+    assert kube.objects[("ContainerInstance", "node-own")]["spec"] == {"status": "DRAINING"}
+    assert call(kube, "ListContainerInstances", {"cluster": "default", "status": "DRAINING"})["containerInstanceArns"] == [
+        f"{ARN}:container-instance/default/node-own"]
+
+
+def test_tags_by_arn_on_each_kind() -> None:
+    kube = seeded()
+    cluster, service = f"{ARN}:cluster/default", f"{ARN}:service/default/web"
+    call(kube, "TagResource", {"resourceArn": cluster, "tags": [{"key": "a", "value": "new"}, {"key": "b", "value": "2"}]})
+    assert call(kube, "ListTagsForResource", {"resourceArn": cluster})["tags"] == [{"key": "a", "value": "new"}, {"key": "b", "value": "2"}]
+    call(kube, "UntagResource", {"resourceArn": cluster, "tagKeys": ["a", "b"]})
+    assert "tags" not in kube.objects[("Cluster", "default")]["spec"]
+    call(kube, "TagResource", {"resourceArn": service, "tags": [{"key": "team", "value": "a"}]})
+    assert kube.objects[("Service.ecs", "web")]["spec"]["tags"] == [{"key": "team", "value": "a"}]
+    task = f"{ARN}:task/default/{task_id()}"
+    call(kube, "TagResource", {"resourceArn": task, "tags": [{"key": "run", "value": "1"}]})
+    assert call(kube, "ListTagsForResource", {"resourceArn": task})["tags"] == [{"key": "run", "value": "1"}]
+    provider = f"{ARN}:capacity-provider/own"
+    call(kube, "TagResource", {"resourceArn": provider, "tags": [{"key": "p", "value": "1"}]})
+    assert kube.objects[("CapacityProvider", "own")]["spec"]["tags"] == [{"key": "p", "value": "1"}]
+    assert call(kube, "ListTagsForResource", {"resourceArn": f"{ARN}:task-definition/web:1"})["tags"] == []
+
+
+@pytest.mark.parametrize(("arn", "tags", "code"), [
+    (f"{ARN}:cluster/nowhere", [{"key": "a", "value": "b"}], "ResourceNotFoundException"),
+    (f"{ARN}:service/default/ghost", [{"key": "a", "value": "b"}], "ResourceNotFoundException"),
+    (f"{ARN}:cluster/default", [{"key": "aws:x", "value": "b"}], "InvalidParameterException"),
+    (f"{ARN}:task-definition/web:1", [{"key": "a", "value": "b"}], "UnsupportedFeatureException"),
+    (f"{ARN}:capacity-provider/shared", [{"key": "a", "value": "b"}], "AccessDeniedException"),
+    (f"{ARN}:container-instance/default/node-own", [{"key": "a", "value": "b"}], "InvalidParameterException"),
+    ("default", [{"key": "a", "value": "b"}], "InvalidParameterException"),
+])
+def test_tags_refused(arn: str, tags: list[dict[str, str]], code: str) -> None:
+    assert refused(seeded(), "TagResource", {"resourceArn": arn, "tags": tags}).code == code
+
+
+def test_account_settings_are_kept_in_the_namespaces_config_map() -> None:
+    kube = seeded()
+    root, user = "arn:aws:iam::000000000000:root", "arn:aws:iam::000000000000:user/ci"
+    assert call(kube, "ListAccountSettings", {}) == {"settings": [], "nextToken": None}
+    effective = call(kube, "ListAccountSettings", {"effectiveSettings": True, "name": "containerInsights"})["settings"]
+    assert effective == [{"name": "containerInsights", "value": "disabled", "principalArn": root, "type": "aws_managed"}]
+    assert call(kube, "PutAccountSettingDefault", {"name": "containerInsights", "value": "enabled"})["setting"]["principalArn"] == root
+    call(kube, "PutAccountSetting", {"name": "containerInsights", "value": "enhanced", "principalArn": user})
+    assert ("ConfigMap", "ecs-account-settings") in kube.objects
+    assert call(kube, "ListAccountSettings", {})["settings"] == [
+        {"name": "containerInsights", "value": "enabled", "principalArn": root, "type": "user"}]
+    assert call(kube, "ListAccountSettings", {"principalArn": user, "effectiveSettings": True, "name": "containerInsights"})["settings"] == [
+        {"name": "containerInsights", "value": "enhanced", "principalArn": user, "type": "user"}]
+    page = call(kube, "ListAccountSettings", {"effectiveSettings": True, "maxResults": 5})
+    assert len(page["settings"]) == 5 and page["nextToken"]
+    assert refused(kube, "PutAccountSetting", {"name": "taskLongArnFormat", "value": "disabled"}).code == "InvalidParameterException"
+    assert call(kube, "DeleteAccountSetting", {"name": "containerInsights"})["setting"] == {
+        "name": "containerInsights", "value": "enabled", "principalArn": root, "type": "user"}
+    assert call(kube, "ListAccountSettings", {})["settings"] == []
+    assert call(kube, "DeleteAccountSetting", {"name": "containerInsights"})["setting"]["type"] == "aws_managed"
+    assert call(kube, "ListAccountSettings", {"principalArn": user})["settings"][0]["value"] == "enhanced"  # the user's stays
+
+
+@pytest.mark.parametrize(("kind", "name", "request_"), [
+    ("Cluster", "CreateCluster", {"clusterName": "default"}),
+    ("TaskDefinition", "RegisterTaskDefinition", {"family": "web", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64}]}),
+])
+def test_a_concurrent_creation_of_the_same_name_is_not_an_error(kind: str, name: str, request_: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first look finds nothing, the creation then meets the resource another request made meanwhile."""
+    monkeypatch.setattr(task_definitions, "REGISTRATION_SECONDS", 0.0)
+    kube, looked = seeded(), []
+    real_list = kube.list
+
+    def racing(kind_: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        looked.append(kind_)
+        return [] if kind_ == kind and looked.count(kind) == 1 else real_list(kind_, namespace, label_selector)
+
+    monkeypatch.setattr(kube, "list", racing)
+    assert call(kube, name, request_)
+    assert looked.count(kind) >= 2
+
+
+def test_pages_hold_max_results_up_to_the_limit_and_the_operations_default_without_it() -> None:
+    items = list(range(150))
+    assert [len(paginate(items, m, None, default=d)[0]) for m, d in ((None, 20), (50, 20), (500, 20), (None, None))] == [20, 50, 100, 100]
+    page, token = paginate(items, 100, None)
+    assert paginate(items, 100, token) == (items[100:], None)
+
+
+def test_a_provider_created_meanwhile_by_anyone_is_already_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = seeded()
+    monkeypatch.setattr(kube, "list", lambda kind, namespace, label_selector=None: [])  # the look misses `theirs`, made meanwhile
+    error = refused(kube, "CreateCapacityProvider", {"name": "theirs", "autoScalingGroupProvider": {"autoScalingGroupArn": "a"}})
+    assert (error.code, error.message) == ("ClientException", "The specified capacity provider theirs already exists.")
+    assert kube.objects[("CapacityProvider", "theirs")]["spec"]["kubernetes"] == {"allowedNamespaces": ["team-b"]}
