@@ -44,7 +44,7 @@ def leaves(values: dict[str, Any], prefix: str = "") -> Iterator[str]:
 
 
 # Values that are whole Kubernetes structures (or label maps): documented as one row.
-FREE_FORM = {"resources", "livenessProbe", "podSecurityContext", "securityContext", "ecs.fargateNodeSelector",
+FREE_FORM = {"resources", "api.resources", "livenessProbe", "podSecurityContext", "securityContext", "ecs.fargateNodeSelector",
              "ecs.fargateSpotNodeSelector"}
 
 
