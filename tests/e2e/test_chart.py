@@ -8,6 +8,7 @@ image; the RBAC is proven by running the operator from this checkout as that Ser
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -61,24 +62,39 @@ def variants(namespace: str) -> dict[str, dict[str, Any]]:
         "scale": {"nodePools.scaleTargets": [{"apiGroup": "cluster.x-k8s.io", "resource": "machinedeployments",
                                                "resourceNames": ["workers"]}, {"apiGroup": "apps", "resource": "statefulsets"}]},
         "policy": {"workloadPolicy.allowedFeatures": ["hostPath", "capabilities"], "ecs.fargateNodeSelector": {"a": "1", "b": "2"}},
+        "api": {"api.enabled": True, "api.keys": [{"accessKeyId": "AKIATEST", "secretAccessKey": "s3cret", "namespace": namespace}]},
+        "api-namespaces": {"api.enabled": True, "api.keysSecret": "team-keys", "watchNamespaces": [namespace, "default"]},
     }
 
 
-@pytest.mark.parametrize("variant", ["defaults", "namespaces", "kwok", "scale", "policy"])
+def is_api(obj: dict[str, Any]) -> bool:
+    """One of the ECS API's objects (templates/api.yaml)."""
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "api"
+
+
+@pytest.mark.parametrize("variant", ["defaults", "namespaces", "kwok", "scale", "policy", "api", "api-namespaces"])
 def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, variant: str) -> None:
     values = variants(namespace)[variant]
     lint = sandbox.helm("lint", "--strict", str(CHART), *set_args(values))
     assert "0 chart(s) failed" in lint.stdout
-    objects = render(sandbox, "dry", namespace, values, "--include-crds")
+    every_object = render(sandbox, "dry", namespace, values, "--include-crds")
     sandbox.kubectl("apply", "--dry-run=server", "--server-side", "--field-manager=dry-run", "-f", "-",
-                    input=yaml.safe_dump_all(objects))
+                    input=yaml.safe_dump_all(every_object))
+    api_objects = [o for o in every_object if is_api(o)]
+    assert bool(api_objects) == variant.startswith("api")
+    if api_objects:
+        check_api_objects(api_objects, values, namespace)
+    objects = [o for o in every_object if not is_api(o)]  # the operator's: unchanged by api.*
 
-    every_rule = [r for o in objects if o["kind"] in ("ClusterRole", "Role") for r in o["rules"]]
+    every_rule = [r for o in every_object if o["kind"] in ("ClusterRole", "Role") for r in o["rules"]]
     for rule in every_rule:
         assert "*" not in rule["apiGroups"] + rule["resources"], rule
         assert not set(rule["verbs"]) & FORBIDDEN_VERBS, rule
         assert not {"admissionregistration.k8s.io", "rbac.authorization.k8s.io"} & set(rule["apiGroups"]), rule
-        assert not {"secrets", "configmaps", "serviceaccounts"} & set(rule["resources"]), rule
+        assert not {"configmaps", "serviceaccounts"} & set(rule["resources"]), rule
+        if "secrets" in rule["resources"]:  # only the API's, only its key Secret, by name
+            assert rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                            "resourceNames": [values.get("api.keysSecret", "ecs-api-keys")]}, rule
     cluster_rules = rules(objects, "ClusterRole")
     node_verbs = verbs_for(cluster_rules, "", "nodes")
     if variant == "kwok":
@@ -105,8 +121,9 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
     assert delete_annotations == ("['cluster.x-k8s.io/delete-machine']" if variant == "scale" else "[]")
 
     deployment = next(o for o in objects if o["kind"] == "Deployment")
+    assert deployment["metadata"]["name"] == "dry-ecs-operator"
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    if variant == "namespaces":
+    if values.get("watchNamespaces"):
         assert args[:2] == [f"--namespace={namespace}", "--namespace=default"]
         assert verbs_for(cluster_rules, "", "pods") == set()
         for ns in (namespace, "default"):
@@ -122,6 +139,80 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
         assert [a for a in args if a.startswith("--allow-workload-feature")] == [
             "--allow-workload-feature=hostPath", "--allow-workload-feature=capabilities"]
         assert "--fargate-node-selector=a=1,b=2" in args
+
+
+def documented_api_rights(scope: str, keys_secret: str = "ecs-api-keys") -> dict[tuple[str, str], set[str]]:
+    """The README's table of the ECS API's rights in `scope` ("namespace" or "release"), as can-i lists them."""
+    block = install_guide().split("<!-- api-rbac:begin -->", 1)[1].split("<!-- api-rbac:end -->", 1)[0]
+    rights: dict[tuple[str, str], set[str]] = {}
+    for line in block.strip().splitlines()[2:]:
+        group, resources, verbs, row_scope, _ = (c.strip() for c in line.strip().strip("|").split("|"))
+        if row_scope != scope:
+            continue
+        for resource in re.findall(r"`([^`]+)`", resources.split("(")[0]):
+            key = resource if group == "core" else f"{resource}.{group.strip('`')}"
+            names = keys_secret if resource == "secrets" else ""
+            rights.setdefault((key, names), set()).update(v.strip() for v in verbs.split(","))
+    return rights
+
+
+def rendered_rights(rule_list: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    rights: dict[tuple[str, str], set[str]] = {}
+    for rule in rule_list:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                key = (resource if not group else f"{resource}.{group}", " ".join(rule.get("resourceNames", [])))
+                rights.setdefault(key, set()).update(rule["verbs"])
+    return rights
+
+
+def check_api_objects(objects: list[dict[str, Any]], values: dict[str, Any], namespace: str) -> None:
+    """The API's RBAC is the README's table, its Pod as hardened as the operator's, its keys from api.keys."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        by_kind.setdefault(obj["kind"], []).append(obj)
+    name, keys_secret = "dry-ecs-operator-api", values.get("api.keysSecret", "ecs-api-keys")
+    [account] = by_kind["ServiceAccount"]
+    assert account["metadata"]["name"] == name
+    watched = values.get("watchNamespaces")
+    roles = {o["metadata"]["namespace"]: o for o in by_kind["Role"] if o["metadata"]["name"] == name}
+    [keys_role] = [o for o in by_kind["Role"] if o["metadata"]["name"] == f"{name}-keys"]
+    assert keys_role["metadata"]["namespace"] == namespace
+    assert rendered_rights(keys_role["rules"]) == documented_api_rights("release", keys_secret)
+    if watched:
+        assert "ClusterRole" not in by_kind and sorted(roles) == sorted(watched)
+        for role in roles.values():
+            assert rendered_rights(role["rules"]) == documented_api_rights("namespace")
+    else:
+        [cluster_role] = by_kind["ClusterRole"]
+        assert rendered_rights(cluster_role["rules"]) == documented_api_rights("namespace") and not roles
+    bindings = [b for kind in ("RoleBinding", "ClusterRoleBinding") for b in by_kind.get(kind, [])]
+    assert len(bindings) == len(roles) + 1 + (0 if watched else 1)
+    assert all(b["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": namespace}] for b in bindings)
+
+    [deployment] = by_kind["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert pod["serviceAccountName"] == name and pod["securityContext"] == defaults["podSecurityContext"]
+    assert container["securityContext"] == defaults["securityContext"]
+    assert container["command"] == ["ecs-operator", "api"]
+    assert container["args"][:3] == ["--host=0.0.0.0", "--port=8085", f"--keys-secret={keys_secret}"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector["app.kubernetes.io/name"] == "ecs-operator-api"  # the operator's selector never matches its Pods
+    [service] = by_kind["Service"]
+    assert service["spec"]["selector"] == selector and service["spec"]["ports"][0]["port"] == 8085
+
+    secrets = by_kind.get("Secret", [])
+    if values.get("api.keys"):
+        [secret] = secrets
+        decoded = {k: json.loads(base64.b64decode(v)) for k, v in secret["data"].items()}
+        assert secret["metadata"]["name"] == keys_secret
+        assert decoded == {"AKIATEST": {"secretAccessKey": "s3cret", "namespace": namespace}}
+    else:
+        assert secrets == []  # the chart expects an existing Secret
 
 
 def test_values_schema_refuses_unknown_features_and_keys(sandbox: Cluster) -> None:
