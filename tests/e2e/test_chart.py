@@ -11,14 +11,20 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
+import subprocess
+import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 import yaml
+from botocore.config import Config
 
 from ecs_operator import API_GROUP
 from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION, build_node, instance_type
@@ -222,6 +228,10 @@ def test_values_schema_refuses_unknown_features_and_keys(sandbox: Cluster) -> No
     assert typo.returncode != 0 and "watchNamespace" in typo.stderr
     kube_system = sandbox.helm("template", "x", str(CHART), *set_args({"watchNamespaces": ["apps", "kube-system"]}), check=False)
     assert kube_system.returncode != 0 and "watchNamespaces" in kube_system.stderr
+    keyless = sandbox.helm("template", "x", str(CHART), *set_args({"api.enabled": True, "api.keys": [{"accessKeyId": "AKIA1"}]}), check=False)
+    assert keyless.returncode != 0 and "secretAccessKey" in keyless.stderr
+    tls = sandbox.helm("template", "x", str(CHART), *set_args({"api.tls": {"secretName": "t"}}), check=False)
+    assert tls.returncode != 0 and "tls" in tls.stderr  # the API serves plain HTTP: no value pretends otherwise
 
 
 # -- install, upgrade, uninstall ---------------------------------------------------------------
@@ -274,6 +284,98 @@ def test_install_upgrade_uninstall(sandbox: Cluster, namespace: str) -> None:
     assert crds <= cluster_scoped(sandbox), "the CRDs stay after uninstall (documented)"
     assert sandbox.kubectl_json("get", "all,serviceaccounts,roles,rolebindings", "-n", namespace,
                                 "-l", f"app.kubernetes.io/instance={release}")["items"] == []
+
+
+# -- the ECS API: installed, its ServiceAccount's rights, and boto3 served with them ------------
+
+def token_kubeconfig(sandbox: Cluster, account: str, namespace: str, path: Path) -> Path:
+    """The sandbox's cluster with a token of ServiceAccount `namespace/account`, as its Pod would have."""
+    token = sandbox.kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
+    config = json.loads(sandbox.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout)
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    config["contexts"][0]["context"].update(user=account, namespace=namespace)
+    path.write_text(json.dumps(config))
+    return path
+
+
+def rights_of(sandbox: Cluster, user: str, release_namespace: str, namespace: str) -> dict[tuple[str, str], set[str]]:
+    """What `user` can do in `namespace` beyond what every ServiceAccount can."""
+    everyone = can_i_list(sandbox, f"system:serviceaccount:{release_namespace}:default", namespace)
+    ours = can_i_list(sandbox, user, namespace)
+    return {k: v - everyone.get(k, set()) for k, v in ours.items() if v - everyone.get(k, set())}
+
+
+def test_api_release_serves_boto3_with_exactly_its_documented_rights(
+    sandbox: Cluster, namespace: str, running_operator: Operator, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:5]
+    release, home = f"api-{suffix}", f"e2e-api-home-{suffix}"
+    key_id, secret = f"AKIA{suffix.upper()}00000000000", uuid.uuid4().hex
+    sandbox.kubectl("create", "namespace", home)
+    sandbox.kubectl("label", "namespace", home, "pod-security.kubernetes.io/enforce=restricted")
+    values = {"api.enabled": True, "api.keys": [{"accessKeyId": key_id, "secretAccessKey": secret, "namespace": namespace}]}
+    api_log = tmp_path / "api.log"
+    try:
+        sandbox.helm("install", release, str(CHART), "--namespace", home, *set_args(values), "--wait", "--timeout", "180s")
+        name = f"{release}-ecs-operator-api"
+        deployment = sandbox.kubectl_json("get", "deployment", name, "-n", home)
+        assert deployment["status"].get("availableReplicas") == 1
+        user = f"system:serviceaccount:{home}:{name}"
+        assert rights_of(sandbox, user, home, namespace) == documented_api_rights("namespace")
+        assert rights_of(sandbox, user, home, home) == {**documented_api_rights("namespace"), **documented_api_rights("release")}
+
+        # the API from this checkout, as the release's ServiceAccount (kwok fakes the Deployment's container)
+        env = {**sandbox.env, "KUBECONFIG": str(token_kubeconfig(sandbox, name, home, tmp_path / "api.kubeconfig"))}
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with api_log.open("wb") as log:
+            process = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "api", "--port", str(port),
+                                        "--namespace", home, "--keys-secret", "ecs-api-keys"],
+                                       env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz") if process.poll() is None
+                     else pytest.fail(api_log.read_text()), timeout=30, what="the API")
+            exercise_every_kubernetes_call(boto3.client(
+                "ecs", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1", aws_access_key_id=key_id,
+                aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1})))
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+        text = api_log.read_text(errors="replace")
+        assert "Traceback" not in text and "Forbidden" not in text and "forbidden" not in text, text
+    finally:
+        sandbox.helm("uninstall", release, "--namespace", home, "--wait", check=False)
+        sandbox.kubectl("delete", "namespace", home, "--wait=false", check=False)
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def exercise_every_kubernetes_call(ecs: Any) -> None:
+    """Operations that between them make every call of the API's RBAC table (a refused one is a ServerException)."""
+    fast = {"Delay": 1, "MaxAttempts": 120}
+    cluster = ecs.create_cluster(clusterName="default")["cluster"]["clusterArn"]  # clusters: create, list, get
+    assert ecs.list_clusters()["clusterArns"] == [cluster]
+    container = [{"name": "web", "image": "nginx:1.29", "memory": 128}]
+    ecs.register_task_definition(family="web", containerDefinitions=container)  # taskdefinitions: create
+    ecs.register_task_definition(family="web", containerDefinitions=[{**container[0], "image": "nginx:1.30"}])  # update
+    assert ecs.describe_task_definition(taskDefinition="web:1")["taskDefinition"]["revision"] == 1  # controllerrevisions: get
+    ecs.create_service(cluster="default", serviceName="web", taskDefinition="web:2", desiredCount=1)  # services: create
+    ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=fast)
+    [service_task] = ecs.list_tasks(cluster="default", serviceName="web")["taskArns"]  # pods: list
+    assert ecs.describe_tasks(cluster="default", tasks=[service_task])["tasks"][0]["lastStatus"] == "RUNNING"
+    [task] = [t["taskArn"] for t in ecs.run_task(cluster="default", taskDefinition="web:2")["tasks"]]  # tasks: create, get
+    ecs.stop_task(cluster="default", task=task, reason="done")  # tasks: patch
+    ecs.update_service(cluster="default", service="web", desiredCount=0)  # services: update
+    ecs.delete_service(cluster="default", service="web")  # services: delete
+    ecs.deregister_task_definition(taskDefinition="web:1")  # taskdefinitions: update
+    ecs.get_waiter("tasks_stopped").wait(cluster="default", tasks=[task], WaiterConfig=fast)
 
 
 # -- the installed ServiceAccount: its rights, and the operator running with them ----------------
