@@ -61,9 +61,15 @@ def test_up_with_operator_and_api_then_clients_status_and_down(tmp_path: Path) -
 
         status = cli("status", "--json", *flags)
         assert status.returncode == 0, status.stdout
-        attached = json.loads(status.stdout)["attached"]
+        report = json.loads(status.stdout)
+        attached = report["attached"]
         assert sorted(attached) == ["api", "operator"] and all(p["alive"] for p in attached.values()), attached
-        assert "api" in cli("status", *flags).stdout
+        assert report["ecs_api"] == {"endpoint": env["AWS_ENDPOINT_URL_ECS"], "access_key_id": env["AWS_ACCESS_KEY_ID"]}
+        assert f"ECS API: {env['AWS_ENDPOINT_URL_ECS']}" in cli("status", *flags).stdout
+
+        again = cli("up", "--no-build", "--nodes", "1", "--operator", "--api", *flags)  # starts nothing twice
+        assert again.returncode == 0 and "already running" in again.stdout and "operator already running" in again.stderr, again.stderr
+        assert exported(cli("env", *flags).stdout) == variables and json.loads(cli("status", "--json", *flags).stdout)["attached"] == attached
     finally:
         started = every_process(state_dir) if (state_dir / "state.json").exists() else []
         down = cli("down", *flags)

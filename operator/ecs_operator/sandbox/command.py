@@ -145,7 +145,11 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    report = Sandbox(args.state_dir).status()
+    sandbox = Sandbox(args.state_dir)
+    report = sandbox.status()
+    access = ecs.ApiAccess.read(sandbox.layout.ecs_api) if report["attached"].get(ecs.API, {}).get("alive") else None
+    if access:
+        report["ecs_api"] = {"endpoint": access.endpoint, "access_key_id": access.access_key_id}
     if args.json:
         print(json.dumps(report, indent=2))
     elif not report["components"]:
@@ -158,6 +162,8 @@ def _status(args: argparse.Namespace) -> int:
         for name, process in report["attached"].items():
             print(f"  {name:<24} {'running' if process['alive'] else 'exited':<8} pid {process['pid']:<8} "
                   f"(attached; log {process['log']})")
+        if access:
+            print(f"  ECS API: {access.endpoint} (access key {access.access_key_id}, namespace {ecs.API_NAMESPACE})")
         print(f"  readyz: {report.get('readyz')}  version: {report.get('version', '-')}  "
               f"nodes Ready: {report.get('nodes_ready', '-')}  started in: {report.get('ready_seconds')}s")
         print(f"  kubeconfig: {report['kubeconfig']}")
