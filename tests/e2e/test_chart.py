@@ -344,6 +344,11 @@ def test_api_release_serves_boto3_with_exactly_its_documented_rights(
             process.wait(timeout=20)
         text = api_log.read_text(errors="replace")
         assert "Traceback" not in text and "Forbidden" not in text and "forbidden" not in text, text
+        sandbox.helm("uninstall", release, "--namespace", home, "--wait")
+        left = sandbox.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name").stdout.split()
+        assert [o for o in left if o.endswith(f"/{name}")] == [], "uninstall left the API's cluster-scoped RBAC"
+        assert sandbox.kubectl_json("get", "all,serviceaccounts,roles,rolebindings,secrets", "-n", home,
+                                    "-l", f"app.kubernetes.io/instance={release}")["items"] == []
     finally:
         sandbox.helm("uninstall", release, "--namespace", home, "--wait", check=False)
         sandbox.kubectl("delete", "namespace", home, "--wait=false", check=False)
