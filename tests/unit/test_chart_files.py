@@ -7,6 +7,7 @@ runs as the user the chart's security context names.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import tomllib
@@ -15,6 +16,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from ecs_operator.adapters.kube import RESOURCES
 from ecs_operator.crdgen.crd import render_all
 from ecs_operator.translate.policy import FEATURES
 
@@ -106,3 +108,50 @@ def test_hardened_defaults() -> None:
     assert container == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
                          "capabilities": {"drop": ["ALL"]}}
     assert VALUES["workloadPolicy"]["allowedFeatures"] == [] and VALUES["nodePools"]["kwok"]["enabled"] is False
+
+
+# Kubernetes verbs of Account's methods (operator/ecs_operator/api/account.py): `update` reads, then PUTs.
+ACCOUNT_VERBS = {"items": {"list"}, "find": {"list"}, "get": {"get"}, "create": {"create"}, "update": {"get", "update"},
+                 "patch": {"patch"}, "delete": {"delete"}}
+
+
+def api_calls() -> dict[str, set[str]]:
+    """The API operations' Kubernetes calls, as `resource[.group]` -> verbs, read from their source:
+    `account.<method>("Kind", ...)`, `account.create(resource("Kind", ...))` and `account.call(account.kube.<verb>, "Kind", ...)`."""
+    calls: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "operator" / "ecs_operator" / "api").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "account"):
+                continue
+            method, args = node.func.attr, node.args
+            if method == "call":
+                fn = args[0]
+                assert isinstance(fn, ast.Attribute) and ast.unparse(fn.value) == "account.kube", f"{path.name}:{node.lineno}"
+                verbs, kind_node = {fn.attr}, args[1]
+            elif method in ACCOUNT_VERBS:
+                verbs, kind_node = ACCOUNT_VERBS[method], args[0]
+                if method == "create":
+                    assert isinstance(kind_node, ast.Call) and ast.unparse(kind_node.func) == "resource", f"{path.name}:{node.lineno}"
+                    kind_node = kind_node.args[0]
+            else:
+                continue
+            assert isinstance(kind_node, ast.Constant), f"{path.name}:{node.lineno}: the kind must be a literal for this check"
+            kind = "Service.ecs" if method == "create" and kind_node.value == "Service" else kind_node.value
+            resource = RESOURCES[kind]
+            calls.setdefault(resource.plural + (f".{resource.group}" if resource.group else ""), set()).update(verbs)
+    return calls
+
+
+def test_the_api_rbac_table_is_exactly_what_the_api_code_calls() -> None:
+    """A new operation that reads or writes another kind fails here until the chart and README grant it
+    (tests/e2e/test_chart.py checks the chart against this table)."""
+    documented: dict[str, set[str]] = {}
+    for group, resources, verbs, scope, _ in table(install_guide(), "api-rbac"):
+        if scope == "namespace":
+            for resource in re.findall(r"`([^`]+)`", resources):
+                key = resource if group == "core" else f"{resource}.{group.strip('`')}"
+                documented.setdefault(key, set()).update(v.strip() for v in verbs.split(","))
+        else:
+            assert (group, resources.split(" ")[0], verbs, scope) == ("core", "`secrets`", "get", "release")
+    assert api_calls() == documented
