@@ -117,7 +117,7 @@ ACCOUNT_VERBS = {"items": {"list"}, "find": {"list"}, "get": {"get"}, "create": 
 
 def api_calls() -> dict[str, set[str]]:
     """The API operations' Kubernetes calls, as `resource[.group]` -> verbs, read from their source:
-    `account.<method>("Kind", ...)`, `account.create(resource("Kind", ...))` and `account.call(account.kube.<verb>, "Kind", ...)`."""
+    `account.<method>("Kind", ...)` and `account.call(account.kube.<verb>, "Kind", ...)`, the kind also as `resource("Kind", ...)` or a manifest's `"kind"`."""
     calls: dict[str, set[str]] = {}
     for path in sorted((ROOT / "operator" / "ecs_operator" / "api").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -131,13 +131,17 @@ def api_calls() -> dict[str, set[str]]:
                 verbs, kind_node = {fn.attr}, args[1]
             elif method in ACCOUNT_VERBS:
                 verbs, kind_node = ACCOUNT_VERBS[method], args[0]
-                if method == "create":
-                    assert isinstance(kind_node, ast.Call) and ast.unparse(kind_node.func) == "resource", f"{path.name}:{node.lineno}"
-                    kind_node = kind_node.args[0]
             else:
                 continue
-            assert isinstance(kind_node, ast.Constant), f"{path.name}:{node.lineno}: the kind must be a literal for this check"
-            kind = "Service.ecs" if method == "create" and kind_node.value == "Service" else kind_node.value
+            new = isinstance(kind_node, ast.Call) and ast.unparse(kind_node.func) == "resource"  # one of our kinds
+            if new:
+                kind_node = kind_node.args[0]
+            elif isinstance(kind_node, ast.Dict):  # a manifest written out: its "kind"
+                kind_node = next(v for k, v in zip(kind_node.keys, kind_node.values) if isinstance(k, ast.Constant) and k.value == "kind")
+            if not isinstance(kind_node, ast.Constant):
+                continue  # a kind in a variable (e.g. tagging any resource): the kinds it takes are called literally elsewhere
+            kind = "Service.ecs" if new and kind_node.value == "Service" else kind_node.value
+            assert kind in RESOURCES, f"{path.name}:{node.lineno}: {kind} is not in adapters/kube.py's RESOURCES"
             resource = RESOURCES[kind]
             calls.setdefault(resource.plural + (f".{resource.group}" if resource.group else ""), set()).update(verbs)
     return calls
