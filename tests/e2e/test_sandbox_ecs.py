@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
-
 from ecs_operator.sandbox.processes import ProcessRecord
 from test_sandbox_lifecycle import cli, wait_dead
 
@@ -48,12 +46,14 @@ def test_up_with_operator_and_api_then_clients_status_and_down(tmp_path: Path) -
                                 env=env, capture_output=True, text=True, timeout=60)
         assert listed.returncode == 0 and json.loads(listed.stdout) == {"clusterArns": []}, listed.stderr
 
-        ecs = boto3.client(
-            "ecs", endpoint_url=env["AWS_ENDPOINT_URL_ECS"], region_name=env["AWS_DEFAULT_REGION"],
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-        made = ecs.create_cluster(clusterName="demo")["cluster"]
-        assert made["clusterArn"].endswith(":cluster/demo")
-        assert ecs.list_clusters()["clusterArns"] == [made["clusterArn"]]
+        # boto3 in a process of its own, configured by nothing but that environment
+        script = ("import boto3, json; ecs = boto3.client('ecs'); made = ecs.create_cluster(clusterName='demo')['cluster'];"
+                  " print(json.dumps([made['clusterArn'], made['status'], ecs.list_clusters()['clusterArns']]))")
+        made = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert made.returncode == 0, made.stderr
+        arn, cluster_status, listed_arns = json.loads(made.stdout)
+        assert arn == "arn:aws:ecs:us-east-1:000000000000:cluster/demo" and listed_arns == [arn]
+        assert cluster_status == "ACTIVE"  # the sandbox's operator reconciled it
         kubeconfig = {**env, "KUBECONFIG": variables["KUBECONFIG"]}
         stored = subprocess.run([str(Path(sys.executable).parent / "kubectl"), "get", "clusters.ecs.operator.dev", "-n", "default",
                                  "-o", "jsonpath={.items[*].metadata.name}"], env=kubeconfig, capture_output=True, text=True, timeout=60)
