@@ -381,6 +381,7 @@ def exercise_every_kubernetes_call(ecs: Any) -> None:
     ecs.delete_service(cluster="default", service="web")  # services: delete
     ecs.deregister_task_definition(taskDefinition="web:1")  # taskdefinitions: update
     ecs.get_waiter("tasks_stopped").wait(cluster="default", tasks=[task], WaiterConfig=fast)
+    assert ecs.delete_cluster(cluster="default")["cluster"]["status"] == "INACTIVE"  # clusters: delete
 
 
 # -- the installed ServiceAccount: its rights, and the operator running with them ----------------
