@@ -32,26 +32,29 @@ up: controlplane
 down:
 	@if [ -x $(ECS) ]; then $(ECS) sandbox down; else echo "nothing to stop (no $(VENV))"; fi
 
-demo: up
+# The sandbox with the operator and the ECS API as its components (`sandbox down` stops them), the
+# examples applied with kubectl, and the ECS API answering about them with aws-cli.
+demo: controlplane
+	@echo "==> starting the sandbox, the operator and the ECS API"
+	$(ECS) sandbox up --operator --api
 	@set -euo pipefail; \
 	eval "$$($(ECS) sandbox env)"; \
-	echo "==> installing the CustomResourceDefinitions"; \
-	crds="$$(mktemp -d)"; $(ECS) crds --out "$$crds" >/dev/null; \
-	$(KUBECTL) apply -f "$$crds"; $(KUBECTL) wait --for=condition=Established -f "$$crds" --timeout=60s; \
-	rm -rf "$$crds"; \
-	echo "==> starting the operator in the background"; \
-	$(ECS) sandbox attach operator -- $(ECS) run; \
 	echo "==> applying examples/"; $(KUBECTL) apply -R -f examples/; \
 	echo "==> waiting for the nginx-demo task to run and the services to complete their rollouts"; \
 	$(KUBECTL) wait --for=jsonpath='{.status.lastStatus}'=RUNNING tasks.ecs.operator.dev/nginx-demo --timeout=60s || true; \
 	$(KUBECTL) wait --for=jsonpath='{.status.rolloutState}'=COMPLETED services.ecs.operator.dev --all -A --timeout=90s || true; \
 	echo "==> kubectl get ecs -A"; \
 	$(KUBECTL) get ecs -A || echo "(\`$(ECS) sandbox status\` shows the operator's log file)"; \
+	echo "==> the same service through the ECS API: aws ecs describe-services --cluster default --services web-app"; \
+	$(BIN)/aws ecs describe-services --cluster default --services web-app \
+	  --query 'services[].{service:serviceName,status:status,desired:desiredCount,running:runningCount,rollout:deployments[0].rolloutState}' \
+	  --output table; \
 	echo; \
 	echo "Look further:"; \
-	echo "  eval \"\$$($(ECS) sandbox env)\"    # KUBECONFIG, and kubectl v1.37 + helm on PATH"; \
+	echo "  eval \"\$$($(ECS) sandbox env)\"    # KUBECONFIG, kubectl v1.37 + helm on PATH, AWS_* for the ECS API"; \
 	echo "  kubectl get ecs,all -A"; \
-	echo "  $(ECS) sandbox status          # components, PIDs, logs"; \
+	echo "  aws ecs list-services --cluster default"; \
+	echo "  $(ECS) sandbox status          # components (operator, api), PIDs, logs"; \
 	echo "Stop: make down"
 
 # One pytest run: the e2e fixture starts (and stops) a sandbox of its own, beside any `make up` one.

@@ -8,16 +8,23 @@ image; the RBAC is proven by running the operator from this checkout as that Ser
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import socket
+import subprocess
+import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 import yaml
+from botocore.config import Config
 
 from ecs_operator import API_GROUP
 from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION, build_node, instance_type
@@ -61,24 +68,47 @@ def variants(namespace: str) -> dict[str, dict[str, Any]]:
         "scale": {"nodePools.scaleTargets": [{"apiGroup": "cluster.x-k8s.io", "resource": "machinedeployments",
                                                "resourceNames": ["workers"]}, {"apiGroup": "apps", "resource": "statefulsets"}]},
         "policy": {"workloadPolicy.allowedFeatures": ["hostPath", "capabilities"], "ecs.fargateNodeSelector": {"a": "1", "b": "2"}},
+        "api": {"api.enabled": True, "api.keys": [{"accessKeyId": "AKIATEST", "secretAccessKey": "s3cret", "namespace": namespace}]},
+        "api-namespaces": {"api.enabled": True, "api.keysSecret": "team-keys", "watchNamespaces": [namespace, "default"]},
     }
 
 
-@pytest.mark.parametrize("variant", ["defaults", "namespaces", "kwok", "scale", "policy"])
+def is_api_rule(objects: list[dict[str, Any]], rule: dict[str, Any]) -> bool:
+    """`rule` is one of a Role or ClusterRole of the ECS API."""
+    return any(is_api(o) and rule in o.get("rules", []) for o in objects if o["kind"] in ("ClusterRole", "Role"))
+
+
+def is_api(obj: dict[str, Any]) -> bool:
+    """One of the ECS API's objects (templates/api.yaml)."""
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "api"
+
+
+@pytest.mark.parametrize("variant", ["defaults", "namespaces", "kwok", "scale", "policy", "api", "api-namespaces"])
 def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, variant: str) -> None:
     values = variants(namespace)[variant]
     lint = sandbox.helm("lint", "--strict", str(CHART), *set_args(values))
     assert "0 chart(s) failed" in lint.stdout
-    objects = render(sandbox, "dry", namespace, values, "--include-crds")
+    every_object = render(sandbox, "dry", namespace, values, "--include-crds")
     sandbox.kubectl("apply", "--dry-run=server", "--server-side", "--field-manager=dry-run", "-f", "-",
-                    input=yaml.safe_dump_all(objects))
+                    input=yaml.safe_dump_all(every_object))
+    api_objects = [o for o in every_object if is_api(o)]
+    assert bool(api_objects) == variant.startswith("api")
+    if api_objects:
+        check_api_objects(api_objects, values, namespace)
+    objects = [o for o in every_object if not is_api(o)]  # the operator's: unchanged by api.*
 
-    every_rule = [r for o in objects if o["kind"] in ("ClusterRole", "Role") for r in o["rules"]]
+    every_rule = [r for o in every_object if o["kind"] in ("ClusterRole", "Role") for r in o["rules"]]
     for rule in every_rule:
         assert "*" not in rule["apiGroups"] + rule["resources"], rule
         assert not set(rule["verbs"]) & FORBIDDEN_VERBS, rule
         assert not {"admissionregistration.k8s.io", "rbac.authorization.k8s.io"} & set(rule["apiGroups"]), rule
-        assert not {"secrets", "configmaps", "serviceaccounts"} & set(rule["resources"]), rule
+        assert "serviceaccounts" not in rule["resources"], rule
+        if "configmaps" in rule["resources"]:  # only the API's, for the tenants' `ecs-account-settings`
+            assert is_api_rule(every_object, rule) and rule == {"apiGroups": [""], "resources": ["configmaps"],
+                                                               "verbs": ["get", "create", "update"]}, rule
+        if "secrets" in rule["resources"]:  # only the API's, only its key Secret, by name
+            assert rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                            "resourceNames": [values.get("api.keysSecret", "ecs-api-keys")]}, rule
     cluster_rules = rules(objects, "ClusterRole")
     node_verbs = verbs_for(cluster_rules, "", "nodes")
     if variant == "kwok":
@@ -105,8 +135,9 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
     assert delete_annotations == ("['cluster.x-k8s.io/delete-machine']" if variant == "scale" else "[]")
 
     deployment = next(o for o in objects if o["kind"] == "Deployment")
+    assert deployment["metadata"]["name"] == "dry-ecs-operator"
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    if variant == "namespaces":
+    if values.get("watchNamespaces"):
         assert args[:2] == [f"--namespace={namespace}", "--namespace=default"]
         assert verbs_for(cluster_rules, "", "pods") == set()
         for ns in (namespace, "default"):
@@ -124,6 +155,83 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
         assert "--fargate-node-selector=a=1,b=2" in args
 
 
+def documented_api_rights(scope: str, keys_secret: str = "ecs-api-keys") -> dict[tuple[str, str], set[str]]:
+    """The README's table of the ECS API's rights in `scope` ("namespace", "cluster" or "release"), as can-i lists them."""
+    block = install_guide().split("<!-- api-rbac:begin -->", 1)[1].split("<!-- api-rbac:end -->", 1)[0]
+    rights: dict[tuple[str, str], set[str]] = {}
+    for line in block.strip().splitlines()[2:]:
+        group, resources, verbs, row_scope, _ = (c.strip() for c in line.strip().strip("|").split("|"))
+        if row_scope != scope:
+            continue
+        for resource in re.findall(r"`([^`]+)`", resources.split("(")[0]):
+            key = resource if group == "core" else f"{resource}.{group.strip('`')}"
+            names = keys_secret if resource == "secrets" else ""
+            rights.setdefault((key, names), set()).update(v.strip() for v in verbs.split(","))
+    return rights
+
+
+def rendered_rights(rule_list: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    rights: dict[tuple[str, str], set[str]] = {}
+    for rule in rule_list:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                key = (resource if not group else f"{resource}.{group}", " ".join(rule.get("resourceNames", [])))
+                rights.setdefault(key, set()).update(rule["verbs"])
+    return rights
+
+
+def check_api_objects(objects: list[dict[str, Any]], values: dict[str, Any], namespace: str) -> None:
+    """The API's RBAC is the README's table, its Pod as hardened as the operator's, its keys from api.keys."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        by_kind.setdefault(obj["kind"], []).append(obj)
+    name, keys_secret = "dry-ecs-operator-api", values.get("api.keysSecret", "ecs-api-keys")
+    [account] = by_kind["ServiceAccount"]
+    assert account["metadata"]["name"] == name
+    watched = values.get("watchNamespaces")
+    roles = {o["metadata"]["namespace"]: o for o in by_kind["Role"] if o["metadata"]["name"] == name}
+    [keys_role] = [o for o in by_kind["Role"] if o["metadata"]["name"] == f"{name}-keys"]
+    assert keys_role["metadata"]["namespace"] == namespace
+    assert rendered_rights(keys_role["rules"]) == documented_api_rights("release", keys_secret)
+    # cluster-scoped kinds: a ClusterRole of their own, with or without watchNamespaces (a Role cannot grant them)
+    cluster_roles = {o["metadata"]["name"]: o for o in by_kind["ClusterRole"]}
+    assert rendered_rights(cluster_roles.pop(f"{name}-cluster")["rules"]) == documented_api_rights("cluster")
+    if watched:
+        assert not cluster_roles and sorted(roles) == sorted(watched)
+        for role in roles.values():
+            assert rendered_rights(role["rules"]) == documented_api_rights("namespace")
+    else:
+        [cluster_role] = cluster_roles.values()
+        assert rendered_rights(cluster_role["rules"]) == documented_api_rights("namespace") and not roles
+    bindings = [b for kind in ("RoleBinding", "ClusterRoleBinding") for b in by_kind.get(kind, [])]
+    assert len(bindings) == len(roles) + 1 + 1 + (0 if watched else 1)
+    assert all(b["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": namespace}] for b in bindings)
+
+    [deployment] = by_kind["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert pod["serviceAccountName"] == name and pod["securityContext"] == defaults["podSecurityContext"]
+    assert container["securityContext"] == defaults["securityContext"]
+    assert container["command"] == ["ecs-operator", "api"]
+    assert container["args"][:3] == ["--host=0.0.0.0", "--port=8085", f"--keys-secret={keys_secret}"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector["app.kubernetes.io/name"] == "ecs-operator-api"  # the operator's selector never matches its Pods
+    [service] = by_kind["Service"]
+    assert service["spec"]["selector"] == selector and service["spec"]["ports"][0]["port"] == 8085
+
+    secrets = by_kind.get("Secret", [])
+    if values.get("api.keys"):
+        [secret] = secrets
+        decoded = {k: json.loads(base64.b64decode(v)) for k, v in secret["data"].items()}
+        assert secret["metadata"]["name"] == keys_secret
+        assert decoded == {"AKIATEST": {"secretAccessKey": "s3cret", "namespace": namespace}}
+    else:
+        assert secrets == []  # the chart expects an existing Secret
+
+
 def test_values_schema_refuses_unknown_features_and_keys(sandbox: Cluster) -> None:
     bad_feature = sandbox.helm("template", "x", str(CHART), *set_args({"workloadPolicy.allowedFeatures": ["sysAdmin"]}), check=False)
     assert bad_feature.returncode != 0 and "allowedFeatures" in bad_feature.stderr
@@ -131,6 +239,10 @@ def test_values_schema_refuses_unknown_features_and_keys(sandbox: Cluster) -> No
     assert typo.returncode != 0 and "watchNamespace" in typo.stderr
     kube_system = sandbox.helm("template", "x", str(CHART), *set_args({"watchNamespaces": ["apps", "kube-system"]}), check=False)
     assert kube_system.returncode != 0 and "watchNamespaces" in kube_system.stderr
+    keyless = sandbox.helm("template", "x", str(CHART), *set_args({"api.enabled": True, "api.keys": [{"accessKeyId": "AKIA1"}]}), check=False)
+    assert keyless.returncode != 0 and "secretAccessKey" in keyless.stderr
+    tls = sandbox.helm("template", "x", str(CHART), *set_args({"api.tls": {"secretName": "t"}}), check=False)
+    assert tls.returncode != 0 and "tls" in tls.stderr  # the API serves plain HTTP: no value pretends otherwise
 
 
 # -- install, upgrade, uninstall ---------------------------------------------------------------
@@ -183,6 +295,116 @@ def test_install_upgrade_uninstall(sandbox: Cluster, namespace: str) -> None:
     assert crds <= cluster_scoped(sandbox), "the CRDs stay after uninstall (documented)"
     assert sandbox.kubectl_json("get", "all,serviceaccounts,roles,rolebindings", "-n", namespace,
                                 "-l", f"app.kubernetes.io/instance={release}")["items"] == []
+
+
+# -- the ECS API: installed, its ServiceAccount's rights, and boto3 served with them ------------
+
+def token_kubeconfig(sandbox: Cluster, account: str, namespace: str, path: Path) -> Path:
+    """The sandbox's cluster with a token of ServiceAccount `namespace/account`, as its Pod would have."""
+    token = sandbox.kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
+    config = json.loads(sandbox.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout)
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    config["contexts"][0]["context"].update(user=account, namespace=namespace)
+    path.write_text(json.dumps(config))
+    return path
+
+
+def rights_of(sandbox: Cluster, user: str, release_namespace: str, namespace: str) -> dict[tuple[str, str], set[str]]:
+    """What `user` can do in `namespace` beyond what every ServiceAccount can."""
+    everyone = can_i_list(sandbox, f"system:serviceaccount:{release_namespace}:default", namespace)
+    ours = can_i_list(sandbox, user, namespace)
+    return {k: v - everyone.get(k, set()) for k, v in ours.items() if v - everyone.get(k, set())}
+
+
+def test_api_release_serves_boto3_with_exactly_its_documented_rights(
+    sandbox: Cluster, namespace: str, running_operator: Operator, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:5]
+    release, home = f"api-{suffix}", f"e2e-api-home-{suffix}"
+    key_id, secret = f"AKIA{suffix.upper()}00000000000", uuid.uuid4().hex
+    sandbox.kubectl("create", "namespace", home)
+    sandbox.kubectl("label", "namespace", home, "pod-security.kubernetes.io/enforce=restricted")
+    values = {"api.enabled": True, "api.keys": [{"accessKeyId": key_id, "secretAccessKey": secret, "namespace": namespace}]}
+    api_log = tmp_path / "api.log"
+    try:
+        sandbox.helm("install", release, str(CHART), "--namespace", home, *set_args(values), "--wait", "--timeout", "180s")
+        name = f"{release}-ecs-operator-api"
+        deployment = sandbox.kubectl_json("get", "deployment", name, "-n", home)
+        assert deployment["status"].get("availableReplicas") == 1
+        user = f"system:serviceaccount:{home}:{name}"
+        cluster_wide = {**documented_api_rights("namespace"), **documented_api_rights("cluster")}
+        assert rights_of(sandbox, user, home, namespace) == cluster_wide
+        assert rights_of(sandbox, user, home, home) == {**cluster_wide, **documented_api_rights("release")}
+
+        # the API from this checkout, as the release's ServiceAccount (kwok fakes the Deployment's container)
+        env = {**sandbox.env, "KUBECONFIG": str(token_kubeconfig(sandbox, name, home, tmp_path / "api.kubeconfig"))}
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with api_log.open("wb") as log:
+            process = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "api", "--port", str(port),
+                                        "--namespace", home, "--keys-secret", "ecs-api-keys"],
+                                       env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz") if process.poll() is None
+                     else pytest.fail(api_log.read_text()), timeout=30, what="the API")
+            exercise_every_kubernetes_call(namespace, boto3.client(
+                "ecs", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1", aws_access_key_id=key_id,
+                aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1})))
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+        text = api_log.read_text(errors="replace")
+        assert "Traceback" not in text and "Forbidden" not in text and "forbidden" not in text, text
+        sandbox.helm("uninstall", release, "--namespace", home, "--wait")
+        left = sandbox.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name").stdout.split()
+        assert [o for o in left if o.split("/")[-1] in (name, f"{name}-cluster")] == [], "uninstall left the API's cluster-scoped RBAC"
+        assert sandbox.kubectl_json("get", "all,serviceaccounts,roles,rolebindings,secrets", "-n", home,
+                                    "-l", f"app.kubernetes.io/instance={release}")["items"] == []
+    finally:
+        sandbox.helm("uninstall", release, "--namespace", home, "--wait", check=False)
+        sandbox.kubectl("delete", "namespace", home, "--wait=false", check=False)
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def exercise_every_kubernetes_call(namespace: str, ecs: Any) -> None:
+    """Operations that between them make every call of the API's RBAC table (a refused one is a ServerException)."""
+    fast = {"Delay": 1, "MaxAttempts": 120}
+    cluster = ecs.create_cluster(clusterName="default")["cluster"]["clusterArn"]  # clusters: create, list, get
+    assert ecs.list_clusters()["clusterArns"] == [cluster]
+    ecs.list_container_instances(cluster="default")  # containerinstances: list (patch, UpdateContainerInstancesState, would drain a shared Node)
+    container = [{"name": "web", "image": "nginx:1.29", "memory": 128}]
+    ecs.register_task_definition(family="web", containerDefinitions=container)  # taskdefinitions: create
+    ecs.register_task_definition(family="web", containerDefinitions=[{**container[0], "image": "nginx:1.30"}])  # update
+    assert ecs.describe_task_definition(taskDefinition="web:1")["taskDefinition"]["revision"] == 1  # controllerrevisions: get
+    ecs.create_service(cluster="default", serviceName="web", taskDefinition="web:2", desiredCount=1)  # services: create
+    ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=fast)
+    [service_task] = ecs.list_tasks(cluster="default", serviceName="web")["taskArns"]  # pods: list
+    assert ecs.describe_tasks(cluster="default", tasks=[service_task])["tasks"][0]["lastStatus"] == "RUNNING"
+    [task] = [t["taskArn"] for t in ecs.run_task(cluster="default", taskDefinition="web:2")["tasks"]]  # tasks: create, get
+    ecs.tag_resource(resourceArn=task, tags=[{"key": "k", "value": "v"}])  # tasks: get, update
+    ecs.stop_task(cluster="default", task=task, reason="done")  # tasks: patch
+    ecs.update_service(cluster="default", service="web", desiredCount=0)  # services: update
+    ecs.delete_service(cluster="default", service="web")  # services: delete
+    ecs.deregister_task_definition(taskDefinition="web:1")  # taskdefinitions: update
+    ecs.get_waiter("tasks_stopped").wait(cluster="default", tasks=[task], WaiterConfig=fast)
+    assert ecs.delete_cluster(cluster="default")["cluster"]["status"] == "INACTIVE"  # clusters: delete
+    ecs.put_account_setting_default(name="containerInsights", value="enabled")  # configmaps: get, create
+    ecs.put_account_setting(name="awsvpcTrunking", value="enabled")  # configmaps: get, update
+    ecs.list_account_settings(effectiveSettings=True)
+    ecs.delete_account_setting(name="awsvpcTrunking")
+    provider = ecs.create_capacity_provider(name=f"{namespace[:40]}-api", autoScalingGroupProvider={  # capacityproviders: create
+        "autoScalingGroupArn": "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x:autoScalingGroupName/asg"})["capacityProvider"]
+    ecs.describe_capacity_providers(include=["TAGS"])  # capacityproviders: list
+    ecs.update_capacity_provider(name=provider["name"], autoScalingGroupProvider={"managedTerminationProtection": "DISABLED"})
+    ecs.delete_capacity_provider(capacityProvider=provider["name"])  # capacityproviders: get, update, delete
 
 
 # -- the installed ServiceAccount: its rights, and the operator running with them ----------------

@@ -141,6 +141,11 @@ def test_a_wrong_secret_is_an_invalid_signature(endpoint: str) -> None:
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
+def test_healthz_answers_without_a_signature_or_kubernetes(endpoint: str) -> None:
+    with urllib.request.urlopen(endpoint + "/healthz") as response:
+        assert (response.status, response.read()) == (200, b"ok")
+
+
 def test_an_unsigned_request_is_refused(endpoint: str) -> None:
     assert post(endpoint, TARGET + "ListClusters", b"{}", sign=False) == (
         403, {"__type": "MissingAuthenticationTokenException", "message": "Missing Authentication Token"})

@@ -7,6 +7,7 @@ runs as the user the chart's security context names.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import tomllib
@@ -15,6 +16,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from ecs_operator.adapters.kube import RESOURCES
 from ecs_operator.crdgen.crd import render_all
 from ecs_operator.translate.policy import FEATURES
 
@@ -44,7 +46,7 @@ def leaves(values: dict[str, Any], prefix: str = "") -> Iterator[str]:
 
 
 # Values that are whole Kubernetes structures (or label maps): documented as one row.
-FREE_FORM = {"resources", "livenessProbe", "podSecurityContext", "securityContext", "ecs.fargateNodeSelector",
+FREE_FORM = {"resources", "api.resources", "livenessProbe", "podSecurityContext", "securityContext", "ecs.fargateNodeSelector",
              "ecs.fargateSpotNodeSelector"}
 
 
@@ -106,3 +108,62 @@ def test_hardened_defaults() -> None:
     assert container == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
                          "capabilities": {"drop": ["ALL"]}}
     assert VALUES["workloadPolicy"]["allowedFeatures"] == [] and VALUES["nodePools"]["kwok"]["enabled"] is False
+
+
+# Kubernetes verbs of Account's methods (operator/ecs_operator/api/account.py): `update` reads, then PUTs.
+ACCOUNT_VERBS = {"items": {"list"}, "find": {"list"}, "get": {"get"}, "create": {"create"}, "update": {"get", "update"},
+                 "patch": {"patch"}, "delete": {"delete"}}
+
+
+def api_calls() -> dict[str, set[str]]:
+    """The API operations' Kubernetes calls, as `resource[.group]` -> verbs, read from their source:
+    `account.<method>("Kind", ...)` and `account.call(account.kube.<verb>, "Kind", ...)`, the kind also as `resource("Kind", ...)` or a manifest's `"kind"`."""
+    calls: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "operator" / "ecs_operator" / "api").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "account"):
+                continue
+            method, args = node.func.attr, node.args
+            if method == "call":
+                fn = args[0]
+                assert isinstance(fn, ast.Attribute) and ast.unparse(fn.value) == "account.kube", f"{path.name}:{node.lineno}"
+                verbs, kind_node = {fn.attr}, args[1]
+            elif method in ACCOUNT_VERBS:
+                verbs, kind_node = ACCOUNT_VERBS[method], args[0]
+            else:
+                continue
+            new = isinstance(kind_node, ast.Call) and ast.unparse(kind_node.func) == "resource"  # one of our kinds
+            if new:
+                kind_node = kind_node.args[0]
+            elif isinstance(kind_node, ast.Dict):  # a manifest written out: its "kind"
+                kind_node = next(v for k, v in zip(kind_node.keys, kind_node.values) if isinstance(k, ast.Constant) and k.value == "kind")
+            if not isinstance(kind_node, ast.Constant):
+                continue  # a kind in a variable (e.g. tagging any resource): the kinds it takes are called literally elsewhere
+            kind = "Service.ecs" if new and kind_node.value == "Service" else kind_node.value
+            assert kind in RESOURCES, f"{path.name}:{node.lineno}: {kind} is not in adapters/kube.py's RESOURCES"
+            resource = RESOURCES[kind]
+            calls.setdefault(resource.plural + (f".{resource.group}" if resource.group else ""), set()).update(verbs)
+    return calls
+
+
+def test_the_api_rbac_table_is_exactly_what_the_api_code_calls() -> None:
+    """A new operation that reads or writes another kind fails here until the chart and README grant it
+    (tests/e2e/test_chart.py checks the chart against this table)."""
+    documented: dict[str, set[str]] = {}
+    for group, resources, verbs, scope, _ in table(install_guide(), "api-rbac"):
+        if scope in ("namespace", "cluster"):  # cluster: cluster-scoped kinds, in a ClusterRole even with watchNamespaces
+            for resource in re.findall(r"`([^`]+)`", resources):
+                key = resource if group == "core" else f"{resource}.{group.strip('`')}"
+                documented.setdefault(key, set()).update(v.strip() for v in verbs.split(","))
+        else:
+            assert (group, resources.split(" ")[0], verbs, scope) == ("core", "`secrets`", "get", "release")
+    calls = api_calls()
+    for resource, verbs in VARIABLE_KIND_CALLS.items():
+        calls.setdefault(resource, set()).update(verbs)
+    assert calls == documented
+
+
+# Calls whose kind is a variable, which api_calls() skips: tags.py `_retag` calls `account.update(kind, ...)` for
+# Cluster, Service, Task and CapacityProvider. Only Task is not updated literally elsewhere.
+VARIABLE_KIND_CALLS = {"tasks.ecs.operator.dev": ACCOUNT_VERBS["update"]}

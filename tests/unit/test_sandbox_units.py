@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from cryptography import x509
 from ecs_operator.nodepool.instance_types import (
     INSTANCE_TYPES, KWOK_ANNOTATION, ZONES, build_node, instance_type, private_ip_for, zone_for,
 )
-from ecs_operator.sandbox import build, components, pki
+from ecs_operator.sandbox import build, components, ecs, pki
+from ecs_operator.sandbox.launcher import STATE_ENTRIES
 
 
 def test_node_has_kwok_annotation_and_well_known_labels() -> None:
@@ -124,3 +126,22 @@ def test_stage_files_are_stages() -> None:
 def test_ports_are_distinct() -> None:
     ports = components.Ports.pick()
     assert len(set(ports.to_json().values())) == 5
+
+
+def test_the_api_access_file_is_private_and_holds_what_env_exports(tmp_path: Path) -> None:
+    access = ecs.ApiAccess("http://127.0.0.1:8085", ecs.new_access_key_id(), "s3cret", "us-east-1")
+    path = tmp_path / "ecs-api.json"
+    access.write(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert ecs.ApiAccess.read(path) == access and ecs.ApiAccess.read(tmp_path / "none") is None
+    assert access.env() == {"AWS_ENDPOINT_URL_ECS": "http://127.0.0.1:8085", "AWS_ACCESS_KEY_ID": access.access_key_id,
+                            "AWS_SECRET_ACCESS_KEY": "s3cret", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def test_access_key_ids_have_aws_shape_and_differ() -> None:
+    ids = {ecs.new_access_key_id() for _ in range(20)}
+    assert len(ids) == 20 and all(re.fullmatch(r"AKIA[A-Z2-7]{16}", i) for i in ids)
+
+
+def test_the_access_file_is_a_state_directory_entry() -> None:
+    assert components.Layout(Path("/s")).ecs_api.name in STATE_ENTRIES

@@ -126,3 +126,57 @@ one Role per watched namespace. README.md explains each rule.
 {{- range .Values.nodePools.scaleTargets }}{{ $keys = append $keys (printf "'%s'" (.deleteAnnotation | default "cluster.x-k8s.io/delete-machine")) }}{{ end }}
 {{- printf "[%s]" (join ", " (uniq $keys)) }}
 {{- end }}
+
+{{/* The ECS API's objects (api-*.yaml): a name of their own, so neither Deployment's selector matches the other's Pods. */}}
+{{- define "ecs-operator.apiName" -}}
+{{- printf "%s-api" (include "ecs-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ecs-operator.apiSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-api" (include "ecs-operator.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{- define "ecs-operator.apiLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "ecs-operator.apiSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+The ECS API's rights on ECS objects: exactly the Kubernetes calls of its operations (operator/ecs_operator/api/),
+in a ClusterRole or, with watchNamespaces, one Role per watched namespace. README.md explains each rule.
+*/}}
+{{- define "ecs-operator.apiRules" -}}
+- apiGroups: [ecs.operator.dev]
+  resources: [clusters]
+  verbs: [get, list, create, update, delete]
+- apiGroups: [ecs.operator.dev]
+  resources: [taskdefinitions, services]
+  verbs: [get, list, create, update, delete]
+- apiGroups: [ecs.operator.dev]
+  resources: [tasks]
+  verbs: [get, list, create, update, patch]
+- apiGroups: [apps]
+  resources: [controllerrevisions]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, create, update]
+{{- end }}
+
+{{- /* The ECS API's rules on cluster-scoped kinds (README "RBAC of the ECS API", scope `cluster`):
+always in a ClusterRole, since a Role cannot grant them. */}}
+{{- define "ecs-operator.apiClusterRules" -}}
+- apiGroups: [ecs.operator.dev]
+  resources: [capacityproviders]
+  verbs: [get, list, create, update, delete]
+- apiGroups: [ecs.operator.dev]
+  resources: [containerinstances]
+  verbs: [list, patch]
+{{- end }}

@@ -38,7 +38,13 @@ def make_app(kube: Kube, keys: KeyLookup, settings: Settings) -> web.Application
     app = web.Application(client_max_size=MAX_BODY)
     app[KUBE], app[KEYS], app[SETTINGS], app[OPERATIONS] = kube, keys, settings, load()
     app.router.add_post("/", handle)
+    app.router.add_get("/healthz", healthz)
     return app
+
+
+async def healthz(_: web.Request) -> web.Response:
+    """Unauthenticated liveness for probes and `sandbox up`: the server answers (Kubernetes is not asked)."""
+    return web.Response(text="ok")
 
 
 async def handle(request: web.Request) -> web.Response:

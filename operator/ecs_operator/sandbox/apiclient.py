@@ -31,12 +31,12 @@ class ApiClient:
         self.context = ssl.create_default_context(cafile=str(pki.ca_cert))
         self.context.load_cert_chain(str(pki.cert(client)), str(pki.key(client)))
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
         """The decoded JSON answer (or the text, for endpoints such as /readyz)."""
         connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context, timeout=self.timeout)
         try:
             payload = None if body is None else json.dumps(body)
-            headers = {"Content-Type": "application/json"} if payload else {}
+            headers = {"Content-Type": content_type} if payload else {}
             connection.request(method, path, body=payload, headers=headers)
             response = connection.getresponse()
             data = response.read().decode(errors="replace")
@@ -55,3 +55,8 @@ class ApiClient:
 
     def create(self, path: str, body: dict[str, Any]) -> Any:
         return self.request("POST", path, body)
+
+    def apply(self, path: str, body: dict[str, Any]) -> Any:
+        """Server-side apply (forced) of the object at `path`: creates it or brings it up to date."""
+        return self.request("PATCH", f"{path}?fieldManager=ecs-operator-sandbox&force=true", body,
+                            content_type="application/apply-patch+yaml")

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, INSTANCE_TYPES
-from ecs_operator.sandbox import build
-from ecs_operator.sandbox.launcher import Sandbox, SandboxError, default_state_dir
+from ecs_operator.sandbox import build, ecs
+from ecs_operator.sandbox.launcher import Sandbox, SandboxError, State, default_state_dir
 
 
 def _progress(message: str) -> None:
@@ -41,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="EC2 instance type the nodes imitate (default: %(default)s)")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness (default: %(default)s)")
     up.add_argument("--no-build", action="store_true", help="fail instead of building missing binaries")
+    up.add_argument("--operator", action="store_true",
+                    help="also install the CRDs and run `ecs-operator run` against the sandbox (stopped by `down`)")
+    up.add_argument("--api", action="store_true",
+                    help="also install the CRDs and run `ecs-operator api` with a key for namespace default "
+                         "(`sandbox env` exports the AWS_* variables for aws-cli and boto3)")
 
     actions.add_parser("down", parents=[common], help="stop the sandbox's processes and remove its state")
     status = actions.add_parser("status", parents=[common], help="report each component (exit 1 if not running)")
@@ -49,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                 help="run a command in the background against the sandbox; `down` stops it")
     attach.add_argument("name", help="name for status and the log file (logs/NAME.log)")
     attach.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command and its arguments")
-    actions.add_parser("env", parents=[common], help="print shell exports (KUBECONFIG, PATH with helm and kubectl)")
+    actions.add_parser("env", parents=[common], help="print shell exports (KUBECONFIG, PATH with helm and kubectl, "
+                                                     "and AWS_* for the ECS API when it runs)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +107,8 @@ def _up(args: argparse.Namespace) -> int:
     else:
         print(f"sandbox ready in {state.ready_seconds:.1f}s: {len(state.nodes)} x {state.instance_type} nodes "
               f"(Kubernetes {sandbox.client(state).get('/version')['gitVersion']})")
+    if args.operator or args.api:
+        _start_ecs(sandbox, state, args)
     path = ":".join(_path_entries(state.bin_dir))
     print(f"""
 Use it:
@@ -111,6 +119,19 @@ Use it:
 Status: ecs-operator sandbox status{_state_flag(args)}    Logs: {sandbox.layout.logs}
 Stop:   ecs-operator sandbox down{_state_flag(args)}""")
     return 0
+
+
+def _start_ecs(sandbox: Sandbox, state: State, args: argparse.Namespace) -> None:
+    """The CRDs, then the operator and/or the API as attached processes (`down` stops them)."""
+    _progress("installing the CRDs" + " and starting the operator" * args.operator + " and the ECS API" * args.api)
+    client = sandbox.client(state)
+    ecs.install_crds(client, args.timeout, _progress)
+    if args.operator:
+        ecs.start_operator(sandbox.attach, args.timeout, _progress)
+    if args.api:
+        access = ecs.start_api(sandbox.attach, client, sandbox.layout.ecs_api, args.timeout, _progress)
+        print(f"ECS API on {access.endpoint} (access key {access.access_key_id}, namespace {ecs.API_NAMESPACE}): "
+              f"after `eval \"$(ecs-operator sandbox env{_state_flag(args)})\"`, `aws ecs list-clusters` uses it")
 
 
 def _state_flag(args: argparse.Namespace) -> str:
@@ -124,7 +145,11 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    report = Sandbox(args.state_dir).status()
+    sandbox = Sandbox(args.state_dir)
+    report = sandbox.status()
+    access = ecs.ApiAccess.read(sandbox.layout.ecs_api) if report["attached"].get(ecs.API, {}).get("alive") else None
+    if access:
+        report["ecs_api"] = {"endpoint": access.endpoint, "access_key_id": access.access_key_id}
     if args.json:
         print(json.dumps(report, indent=2))
     elif not report["components"]:
@@ -137,6 +162,8 @@ def _status(args: argparse.Namespace) -> int:
         for name, process in report["attached"].items():
             print(f"  {name:<24} {'running' if process['alive'] else 'exited':<8} pid {process['pid']:<8} "
                   f"(attached; log {process['log']})")
+        if access:
+            print(f"  ECS API: {access.endpoint} (access key {access.access_key_id}, namespace {ecs.API_NAMESPACE})")
         print(f"  readyz: {report.get('readyz')}  version: {report.get('version', '-')}  "
               f"nodes Ready: {report.get('nodes_ready', '-')}  started in: {report.get('ready_seconds')}s")
         print(f"  kubeconfig: {report['kubeconfig']}")
@@ -159,4 +186,9 @@ def _env(args: argparse.Namespace) -> int:
     path = ":".join(_path_entries(state.bin_dir))
     print(f"export KUBECONFIG={shlex.quote(str(Sandbox(args.state_dir).kubeconfig))}")
     print(f'export PATH={shlex.quote(path)}:"$PATH"')
+    api = next((p for p in state.attached if p.name == ecs.API), None)
+    if api is not None and api.alive():
+        access = ecs.ApiAccess.read(Sandbox(args.state_dir).layout.ecs_api)
+        for name, value in (access.env() if access else {}).items():
+            print(f"export {name}={shlex.quote(value)}")
     return 0

@@ -84,6 +84,11 @@ class Layout:
     def etcd_data(self) -> Path:
         return self.root / "etcd"
 
+    @property
+    def ecs_api(self) -> Path:
+        """How to reach the ECS API of `sandbox up --api` (endpoint and key: see ecs.py)."""
+        return self.root / "ecs-api.json"
+
     def component_kubeconfig(self, client: str) -> Path:
         return self.root / f"{client}.kubeconfig"
 

@@ -39,7 +39,7 @@ from ecs_operator.sandbox.processes import ProcessRecord, spawn, stop
 # What a state directory may contain: anything else means --state-dir names some other directory,
 # which is then never deleted.
 STATE_ENTRIES = frozenset({"state.json", "state.tmp", "kubeconfig", "pki", "logs", "etcd", "scheduler.yaml",
-                           "apiserver", "controller-manager", "scheduler", "flexvolume",
+                           "apiserver", "controller-manager", "scheduler", "flexvolume", "ecs-api.json",
                            *(f"{c}.kubeconfig" for c in ("controller-manager", "scheduler", "kwok"))})
 NODE_LABELS = {L.CLUSTER: "default", L.SHARED_INSTANCE: "true", L.FARGATE: "true"}
 """The sandbox's nodes are shared container instances of the ECS cluster "default" of every namespace (each
