@@ -107,6 +107,31 @@ def test_complete_starts_the_dependent_whatever_the_exit_code(sandbox: Cluster, 
     assert note["verdict"] == "approximated" and "exit code" in note["note"], note
 
 
+def test_an_essential_proxy_started_as_a_native_sidecar_stops_the_task_when_it_exits(
+        sandbox: Cluster, namespace: str) -> None:
+    """The migration needs the proxy started (START) and the app the migration done (SUCCESS): the proxy
+    runs as a native sidecar. It is essential, so its exit stops the task, as ECS does."""
+    apply_all(sandbox, namespace, cluster(),
+              task_definition("proxied",
+                              container("envoy", "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29", memory=128),
+                              container("migrate", "public.ecr.aws/acme/api:2.4", memory=64, essential=False,
+                                        command=["./migrate.sh"],
+                                        dependsOn=[{"containerName": "envoy", "condition": "START"}]),
+                              container("app", "public.ecr.aws/acme/api:2.4", memory=128,
+                                        dependsOn=[{"containerName": "migrate", "condition": "SUCCESS"}]),
+                              kubernetes=exits("envoy", 1)),
+              task("proxied", "proxied"))
+    (pod,) = wait_for(lambda: pods(sandbox, namespace, "proxied"), 30, what="the task's Pod")
+    assert {c["name"]: c.get("restartPolicy") for c in pod["spec"]["initContainers"]} == {
+        "envoy": "Always", "migrate": None}
+    stopped = wait_for(lambda: (s := status(sandbox, "task", "proxied", namespace)).get("lastStatus") == "STOPPED" and s,
+                       timeout=90, what="task STOPPED")
+
+    assert (stopped["stopCode"], stopped["stoppedReason"]) == ("EssentialContainerExited",
+                                                               "Essential container in task exited")
+    assert containers_of(stopped)["envoy"]["exitCode"] == 1
+
+
 def ready_endpoints(sandbox: Cluster, namespace: str, service_name: str) -> set[str]:
     slices = sandbox.kubectl_json("get", "endpointslices", "-n", namespace, "-l",
                                   f"kubernetes.io/service-name={service_name}")["items"]

@@ -219,6 +219,20 @@ def test_simulated_exit_code(sandbox: Cluster, namespace: str) -> None:
     assert container(pod(sandbox, namespace, "one-fails"), "logger")["state"]["terminated"]["exitCode"] == 137
 
 
+def test_simulated_exit_of_a_native_sidecar(sandbox: Cluster, namespace: str) -> None:
+    """Each listed container exits, native sidecars (init containers with restartPolicy Always) too."""
+    apply_pod(sandbox, namespace, "proxy-exits", {"sim.ecs.operator.dev/exit": "proxy=2"}, init_containers=[
+        {"name": "proxy", "image": "example.com/proxy:1", "restartPolicy": "Always"}])
+    exited = wait_for("the sidecar to exit", lambda: (p := pod(sandbox, namespace, "proxy-exits"))["status"].get(
+        "initContainerStatuses") and "terminated" in p["status"]["initContainerStatuses"][0]["state"] and p, timeout=30)
+    (proxy,) = exited["status"]["initContainerStatuses"]
+    assert (proxy["state"]["terminated"]["exitCode"], proxy["state"]["terminated"]["reason"]) == (2, "Error")
+    assert (proxy["ready"], proxy["started"]) == (False, False)
+    assert all("running" in s["state"] for s in exited["status"]["containerStatuses"])
+    assert exited["status"]["phase"] == "Running"
+    assert condition(exited, "Ready") == "False"
+
+
 def test_simulated_unready_container(sandbox: Cluster, namespace: str) -> None:
     apply_pod(sandbox, namespace, "half-ready", {"sim.ecs.operator.dev/unready": "app"})
     running = wait_for("the pod to run", lambda: (p := pod(sandbox, namespace, "half-ready"))["status"].get(
