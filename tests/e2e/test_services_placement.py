@@ -7,6 +7,7 @@ Tests that need more instances add kwok nodes (build_node) and delete them after
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -181,6 +182,10 @@ def test_distinct_instance_places_one_task_per_instance_and_reports_the_rest(san
     assert state["pendingCount"] == 1 and state["deployments"][0]["rolloutState"] == "IN_PROGRESS"
     events = sandbox.kubectl_json("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=web")["items"]
     assert any(e["type"] == "Warning" and e["message"].startswith(UNABLE) for e in events)
+    # ECS reports a task started once it is placed: the unplaced one is in no "has started" event
+    started = {t for m in messages(state) if " has started " in m for t in re.findall(r"\(task ([0-9a-f]+)\)", m)}
+    unplaced = [p["metadata"]["uid"].replace("-", "") for p in pods(sandbox, namespace) if is_live(p) and not p["spec"].get("nodeName")]
+    assert len(unplaced) == 1 and unplaced[0] not in started, (unplaced, messages(state))
 
 
 def test_spread_by_zone_balances_the_zones(sandbox: Any, namespace: str, running_operator: Any) -> None:

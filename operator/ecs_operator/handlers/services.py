@@ -94,6 +94,9 @@ _written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
 _started: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
 _stopped: defaultdict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
 """The Pods the scheduler stopped, as last seen (their records are made at the reconcile)."""
+_placed: set[str] = set()
+"""Pods seen on a node: ECS reports a task started once it is placed, never one that waits for an
+instance (docs/ecs-semantics.md, A task is started once it is placed), and reports each once."""
 _stopping: set[str] = set()
 """Pods this process deletes as failed: a second look before the deletion shows must not count them
 again, and their DELETED event is no stop of the scheduler's."""
@@ -244,23 +247,28 @@ def wake(namespace: str, name: str) -> None:
 
 @kopf.on.event(*PODS, labels={L.SERVICE: kopf.PRESENT})
 async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels: kopf.Labels, services: kopf.Index, **_: Any) -> None:
-    """Notes the tasks the scheduler started and stopped (reported together at the next reconcile)
-    and wakes the service's worker."""
+    """Notes the tasks the scheduler started (placed on an instance) and stopped, reported together
+    at the next reconcile, and wakes the service's worker."""
     name = _service_of(labels, services, namespace)
     service = next(iter(services.get((namespace, name), [])), None)
     if service is None or _predecessors(body, service):
         return
     key = (namespace, service["metadata"]["uid"])
-    task_id = body.metadata.uid.replace("-", "")
+    uid = body.metadata.uid
+    placed = bool(body.spec.get("nodeName"))
     with _pending_guard:
-        if type == "ADDED":
-            _started[key].append(task_id)
-        elif type == "DELETED":
-            failed = body.metadata.uid in _stopping
-            _stopping.discard(body.metadata.uid)
+        if type == "DELETED":
+            failed = uid in _stopping
+            _stopping.discard(uid)
+            was_placed = uid in _placed
+            _placed.discard(uid)
             # a task that exited or failed to start stopped by itself: not a stop of the scheduler's
-            if not failed and stop_for(dict(body)) is None:
+            if was_placed and not failed and stop_for(dict(body)) is None:
                 _stopped[key].append(copy.deepcopy(dict(body)))
+        elif placed and uid not in _placed:
+            _placed.add(uid)
+            if type is not None:  # None: the listing at start-up, tasks placed before this process
+                _started[key].append(uid.replace("-", ""))
     wake(namespace, name)
 
 
