@@ -335,6 +335,21 @@ def test_external_tasks_run_only_on_external_instances_and_ec2_on_the_cluster_in
         assert "ecs.capability.external" in attributes
 
 
+def test_kubectl_get_shows_how_many_tasks_of_a_count_n_call_run(sandbox: Cluster, namespace: str) -> None:
+    """RunTask count 3 with distinctInstance on two instances: two run, one waits; `kubectl get` says so."""
+    name = unique("spread")
+    with kwok_nodes(sandbox, [f"{name}-a", f"{name}-b"], name, namespace):
+        apply_all(sandbox, namespace, cluster(name), task_definition("web", container("web", memory=64)),
+                  task("spread", "web", cluster=name, count=3, placementConstraints=[{"type": "distinctInstance"}]))
+        wait_for(lambda: (s := status(sandbox, "task", "spread", namespace)).get("runningCount") == 2
+                 and s.get("failures"), 90, what="two tasks RUNNING, one unplaced")
+
+        header, row = sandbox.kubectl("get", "ecstask", "spread", "-n", namespace).stdout.splitlines()
+        starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", header)]
+        columns = {header[a:b].strip(): row[a:b].strip() for a, b in zip(starts, [*starts[1:], None])}
+        assert (columns["LAST STATUS"], columns["DESIRED"], columns["RUNNING"]) == ("PROVISIONING", "3", "2"), columns
+
+
 def test_network_modes(sandbox: Cluster, namespace: str) -> None:
     sandbox.kubectl("label", "namespace", namespace, f"{API_GROUP}/allow-privileged-workloads=true")  # host mode, host port
     port = {"containerPort": 80, "hostPort": 8080}

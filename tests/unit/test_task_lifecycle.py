@@ -169,6 +169,8 @@ def test_summary_of_several_tasks_is_led_by_the_least_advanced() -> None:
     summary = summarize_tasks([rec("RUNNING", startedAt=STAMP), rec("PENDING")])
     assert (summary["lastStatus"], summary["runningCount"], summary["pendingCount"]) == ("PENDING", 1, 1)
     assert "taskArn" not in summary  # several tasks: no single ARN on top
+    assert summary["desiredCount"] == 2  # kubectl get's DESIRED column beside RUNNING
+    assert summarize_tasks([rec("RUNNING"), rec("STOPPED", desiredStatus="STOPPED")])["desiredCount"] == 1
     stopped = summarize_tasks([rec("STOPPED", desiredStatus="STOPPED", stopCode="UserInitiated",
                                    stoppedReason="Task stopped by user", stoppedAt=STAMP)])
     assert (stopped["lastStatus"], stopped["desiredStatus"], stopped["stopCode"], stopped["stoppedAt"]) == (

@@ -9,7 +9,8 @@ from .records import ORDER, TaskRecord
 
 def summarize_tasks(records: list[TaskRecord]) -> dict[str, Any]:
     """(At least one record.) Top-level fields read like ECS's for one task; with several (RunTask count), the least advanced
-    one leads (RUNNING only when all run, STOPPED only when all stopped)."""
+    one leads (RUNNING only when all run, STOPPED only when all stopped); desiredCount (tasks meant to
+    run) and runningCount show how far the whole RunTask call is."""
     count = len(records)
     lead_status = min(records, key=lambda r: ORDER.index(r.lastStatus)).lastStatus
     stopped = [r for r in records if r.stopped]
@@ -19,6 +20,7 @@ def summarize_tasks(records: list[TaskRecord]) -> dict[str, Any]:
         "lastStatus": lead_status,
         "desiredStatus": "STOPPED" if all(r.desiredStatus == "STOPPED" for r in records) else "RUNNING",
         "healthStatus": "UNHEALTHY" if "UNHEALTHY" in health else ("UNKNOWN" if "UNKNOWN" in health else "HEALTHY"),
+        "desiredCount": sum(1 for r in records if r.desiredStatus == "RUNNING"),
         "runningCount": sum(1 for r in records if r.lastStatus == "RUNNING"),
         "pendingCount": sum(1 for r in records if r.lastStatus in ("PROVISIONING", "PENDING", "ACTIVATING")),
         "stoppedCount": len(stopped),

@@ -105,6 +105,8 @@ KINDS: tuple[Kind, ...] = (
             Column("Last Status", ".status.lastStatus"),
             Column("Desired Status", ".status.desiredStatus"),
             Column("Health", ".status.healthStatus"),
+            Column("Desired", ".status.desiredCount", "integer", description="tasks of this RunTask call meant to run"),
+            Column("Running", ".status.runningCount", "integer", description="tasks of this RunTask call RUNNING"),
             Column("Stop Code", ".status.stopCode", priority=1),
             Column("Stopped Reason", ".status.stoppedReason", priority=1),
             READY,
