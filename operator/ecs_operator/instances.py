@@ -127,6 +127,13 @@ def is_active(pod: dict[str, Any]) -> bool:
     return phase not in ("Succeeded", "Failed")
 
 
+def on_instance(pod: dict[str, Any]) -> bool:
+    """A task ECS counts on its container instance: not a FARGATE one, which ECS counts in its cluster only,
+    even where the node it runs on is a container instance too (docs/ecs-semantics.md §FARGATE runs on
+    nodes an administrator sets aside)."""
+    return ((pod.get("metadata") or {}).get("labels") or {}).get(L.LAUNCH_TYPE) != "FARGATE"
+
+
 def remaining_resources(node: dict[str, Any], pods: Iterable[dict[str, Any]]) -> Resources:
     registered = registered_resources(node)
     active = [pod_reservation(p) for p in pods if is_active(p)]
@@ -156,7 +163,7 @@ def pod_group(pod: dict[str, Any]) -> str | None:
 
 def instance_for_placement(node: dict[str, Any], pods: Iterable[dict[str, Any]]) -> Instance:
     """What the cluster query language sees of a node."""
-    active = [p for p in pods if is_active(p)]
+    active = [p for p in pods if is_active(p) and on_instance(p)]
     meta = node.get("metadata") or {}
     return Instance(
         ec2InstanceId=meta.get("name", ""),

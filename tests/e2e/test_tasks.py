@@ -317,6 +317,34 @@ def test_fargate_needs_awsvpc_and_becomes_pod_level_resources(sandbox: Cluster, 
     assert warning["type"] == "Warning"
 
 
+def test_a_fargate_task_is_not_counted_on_the_container_instance_whose_node_it_shares(
+        sandbox: Cluster, namespace: str) -> None:
+    """The sandbox's nodes are container instances and FARGATE nodes at once. ECS counts a FARGATE task in
+    its cluster, never on a container instance: describe-container-instances counts only the EC2 tasks."""
+    fargate = {"requiresCompatibilities": ["FARGATE", "EC2"], "networkMode": "awsvpc", "cpu": "256", "memory": "512"}
+    network = {"awsvpcConfiguration": {"subnets": ["subnet-12345678"]}}
+    apply_all(sandbox, namespace, cluster(), task_definition("fg", container("app"), **fargate),
+              task("fg", "fg", launchType="FARGATE", networkConfiguration=network))
+    wait_task(sandbox, namespace, "fg", "RUNNING")
+    (pod,) = pods(sandbox, namespace, "fg")
+    node = pod["spec"]["nodeName"]
+    apply_all(sandbox, namespace, task("ec2", "fg", launchType="EC2", placementConstraints=[
+        {"type": "memberOf", "expression": f"ec2InstanceId == {node}"}]))
+    wait_task(sandbox, namespace, "ec2", "RUNNING")
+
+    def ec2_tasks_on_node() -> int:
+        on_node = sandbox.kubectl_json("get", "pods", "-A", "--field-selector", f"spec.nodeName={node}",
+                                       "-l", "app.kubernetes.io/managed-by=ecs-operator")["items"]
+        return sum(1 for p in on_node if p["metadata"]["labels"].get(f"{API_GROUP}/launch-type") != "FARGATE"
+                   and p["status"].get("phase") not in ("Succeeded", "Failed"))
+
+    counted = wait_for(lambda: (s := status(sandbox, "containerinstance", node)).get("runningTasksCount") == ec2_tasks_on_node()
+                       and s, 60, what="the instance's count without the FARGATE task")
+    assert counted["runningTasksCount"] >= 1  # the EC2 task is counted
+    wait_for(lambda: status(sandbox, "cluster", "default", namespace).get("runningTasksCount") == 2, 60,
+             what="the cluster counting both tasks")
+
+
 def test_external_tasks_run_only_on_external_instances_and_ec2_on_the_cluster_instances(
         sandbox: Cluster, namespace: str) -> None:
     name = unique("ext")

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 from ecs_operator import labels as L
-from ecs_operator.instances import attributes_of, ecs_resources, pod_reservation, registered_resources, remaining_resources
+from ecs_operator.instances import (
+    attributes_of,
+    ecs_resources,
+    instance_for_placement,
+    pod_reservation,
+    registered_resources,
+    remaining_resources,
+)
 from ecs_operator.models import TaskDefinitionSpec
 from ecs_operator.registry import UnknownTaskDefinition, content_hash, next_revision, resolve, revision_content, stored
 
@@ -122,3 +129,12 @@ def test_every_valid_kubernetes_quantity_is_read(cpu: str, units: int, memory: s
     """Kubernetes accepts decimal, binary and exponent suffixes on Node capacity (issue 14.14: `1k` crashed)."""
     registered = registered_resources(node(cpu=cpu, memory=memory))
     assert (registered.cpu, registered.memory) == (units, mib)
+
+
+def test_a_fargate_task_counts_on_no_container_instance_but_takes_its_share_of_the_node() -> None:
+    ec2 = task_pod([{"name": "a", "resources": {"requests": {"cpu": "256m", "memory": "256Mi"}}}])
+    fargate = task_pod([{"name": "a"}], pod_resources={"requests": {"cpu": "250m", "memory": "512Mi"}})
+    fargate["metadata"]["labels"] = {L.LAUNCH_TYPE: "FARGATE"}
+    seen = instance_for_placement(node(), [ec2, fargate])
+    assert seen.runningTasksCount == 1  # what memberOf's runningTasksCount compares
+    assert remaining_resources(node(), [ec2, fargate]).memory == 16384 - 256 - 512  # the scheduler's view

@@ -25,6 +25,7 @@ from ecs_operator.instances import (
     cluster_key,
     ecs_resources,
     is_active,
+    on_instance,
     registered_resources,
     remaining_resources,
 )
@@ -172,7 +173,7 @@ def instance_status(settings: Settings, node: dict[str, Any], pods: list[dict[st
     key = cluster_key(node["metadata"].get("labels") or {}) or ("", "")
     cluster = key[1]
     registered, remaining = registered_resources(node), remaining_resources(node, pods)
-    states = [pod_last_status(p) for p in pods if is_active(p)]
+    states = [pod_last_status(p) for p in pods if is_active(p) and on_instance(p)]
     attributes = attributes_of(node)
     return {
         "clusterName": cluster,
