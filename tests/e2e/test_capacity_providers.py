@@ -45,6 +45,7 @@ from operator_fixtures import kubectl_wait, wait_for
 from service_support import is_ready, watch_pods
 
 from ecs_operator import labels as L
+from ecs_operator.adapters.nodepools import WARMED_UP_AT
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -331,3 +332,26 @@ def test_an_operator_killed_in_the_middle_of_a_scale_out_does_not_over_provision
         "scale-out to 3 instances: CapacityProviderReservation 150% (M=3, N=2)"), 30, what="the last scaling activity in the status")
     assert not [line for line in changes_during(sandbox, 8, ("nodes", None)) if provider in line]
     watch.stop()
+
+
+def test_a_launched_instance_takes_tasks_when_its_warmup_ends_not_at_the_next_evaluation(
+        sandbox: Cluster, namespace: str, providers: list[str], running_operator: Operator) -> None:
+    """At the operator's default evaluation interval (15 s), an instanceWarmupPeriod of 4 s ends 4 s
+    after the launch: the instance is in service then, not at the evaluation after it."""
+    running_operator.stop()
+    running_operator.start("--capacity-evaluation-seconds", "15")
+    try:
+        provider = new_provider(providers)
+        start_service(sandbox, namespace, provider, 1, instanceWarmupPeriod=4)
+        wait_pool(sandbox, provider, 1)
+        warmed = wait_for(lambda: (n := pool_nodes(sandbox, provider)[0])["metadata"].get("annotations", {}).get(
+            WARMED_UP_AT) and n, 60, what="the warm-up ended")
+        created = datetime.fromisoformat(warmed["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+        ended = datetime.fromisoformat(warmed["metadata"]["annotations"][WARMED_UP_AT].replace("Z", "+00:00"))
+        assert 3 <= (ended - created).total_seconds() <= 6, (created, ended)  # both in whole seconds
+        assert not [t for t in warmed["spec"].get("taints") or [] if t["key"] == f"{API_GROUP}/warming-up"]
+        wait_for(lambda: service_running(sandbox, namespace, "web", 1), timeout=60, what="the task RUNNING")
+    finally:
+        running_operator.stop()
+        running_operator.extra_args = ()
+        running_operator.start()

@@ -3,9 +3,11 @@ nodes exist) and the tasks a service wants before their Pods exist (ECS creates 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ecs_operator.handlers.capacity_providers import _needing, _refused, _unborn, observe
+from ecs_operator.adapters.nodepools import WARMING_UP_TAINT
+from ecs_operator.handlers.capacity_providers import _needing, _refused, _unborn, _warmup_due, observe
 from ecs_operator.scaling.managed_scaling import TaskRequest
 
 
@@ -69,3 +71,13 @@ def test_a_round_sees_its_tasks_and_their_nodes_room_from_one_moment() -> None:
     indexes["node_pods"]["n1"] = [placed]
     assert (view.pods, view.node_pods, view.nodes, view.clusters) == ([waiting], {"n1": []}, [node], ["ns/c"])
     assert (view.instances, view.node_count) == ({"n1": [{"desired": "ACTIVE"}]}, 1)
+
+
+def test_the_next_evaluation_comes_when_a_warm_up_ends() -> None:
+    now = datetime(2026, 12, 7, 12, 0, 10, tzinfo=timezone.utc)
+    warming = {"metadata": {"creationTimestamp": "2026-12-07T12:00:05Z"}, "spec": {"taints": [{"key": WARMING_UP_TAINT}]}}
+    warm = {"metadata": {"creationTimestamp": "2026-12-07T11:00:00Z"}, "spec": {}}
+    assert _warmup_due([warming, warm], now, timedelta(seconds=20), launched=False) == 15.0
+    assert _warmup_due([warm], now, timedelta(seconds=20), launched=True) == 20.0  # launched this round
+    assert _warmup_due([warm], now, timedelta(seconds=20), launched=False) is None
+    assert _warmup_due([warm], now, timedelta(0), launched=True) is None  # no warm-up: nothing to wait for

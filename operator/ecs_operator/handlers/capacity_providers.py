@@ -162,15 +162,19 @@ async def provider_worker(name: str, spec: kopf.Spec, stopped: kopf.DaemonStoppe
     wakeup = asyncio.Event()
     label = L.group_label_value(spec.get("name") or name)
     _wakeups[label] = (asyncio.get_running_loop(), wakeup)
+    interval: float = memo.settings.capacity_evaluation_seconds
+    due: float | None = None
     try:
         while not stopped:
-            await _next_round(wakeup, stopped, memo.settings.capacity_evaluation_seconds)
+            await _next_round(wakeup, stopped, interval if due is None else max(0.0, min(interval, due)))
             if stopped:
                 break
+            due = None
             context = contextvars.copy_context()
             view = observe(name, spec, **kwargs)  # here, in the event loop: one moment's state, never torn
             try:
-                await asyncio.get_running_loop().run_in_executor(None, lambda: context.run(evaluate, name=name, memo=memo, view=view))
+                due = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: context.run(evaluate, name=name, memo=memo, view=view))
             except ApiError as e:
                 if e.temporary:
                     logger.warning("capacity provider %s: evaluation failed: %s", name, e)
@@ -273,14 +277,15 @@ class Pool:
                    for p in self.node_pods.get(node, []))
 
 
-def evaluate(*, name: str, memo: Any, view: ProviderView) -> None:
-    """One round of managed scaling for the provider: status, and at most one scaling action."""
+def evaluate(*, name: str, memo: Any, view: ProviderView) -> float | None:
+    """One round of managed scaling for the provider: status, and at most one scaling action. Returns
+    the seconds until an instance's warm-up ends, when that comes before the next evaluation would."""
     kube: Kube = memo.kube
     provider = view.body
     current = {k: v for k, v in (provider.get("status") or {}).items() if k != "kopf"}
     spec = _parse(kube, name, provider, current)
     if spec is None:
-        return
+        return None
     ecs_name = spec.name or name
     label = L.group_label_value(ecs_name)
     asg = spec.autoScalingGroupProvider or AutoScalingGroupProvider()
@@ -296,7 +301,8 @@ def evaluate(*, name: str, memo: Any, view: ProviderView) -> None:
     pool_spec = spec.kubernetes.nodePool if spec.kubernetes else None
     if pool_spec is None:
         status["conditions"] = ready(current, provider, True, "NoNodePool", "no spec.kubernetes.nodePool: nothing to scale")
-        return _write(kube, name, current, status)
+        _write(kube, name, current, status)
+        return None
 
     allowed = spec.kubernetes.allowedNamespaces if spec.kubernetes else None
     # whoever the provider does not allow counts for nothing: no scaling, no nodes
@@ -312,7 +318,8 @@ def evaluate(*, name: str, memo: Any, view: ProviderView) -> None:
     except ApiError as e:
         target = pool_spec.scaleTarget
         message = f"kubernetes.nodePool.scaleTarget: {target.kind if target else ''} {target.name if target else ''}: {e}"
-        return _write(kube, name, current, {**status, "conditions": ready(current, provider, False, "ScaleTargetUnavailable", message)})
+        _write(kube, name, current, {**status, "conditions": ready(current, provider, False, "ScaleTargetUnavailable", message)})
+        return None
     labelled = [n for n in view.nodes if not n["metadata"].get("deletionTimestamp")]
     foreign = sorted(n["metadata"]["name"] for n in labelled if not backend.member(n))
     if foreign and foreign != current.get("foreignNodes"):
@@ -372,6 +379,7 @@ def evaluate(*, name: str, memo: Any, view: ProviderView) -> None:
         "conditions": ready(current, provider, True, "Active", reason),
     })
     _write(kube, name, current, status)
+    return _warmup_due(pool.nodes, moment, warmup, launched=decision.action == "scale-out")
 
 
 def _estimate(pool: Pool, unborn: list[TaskRequest], capacity: InstanceCapacity, leaving: list[str], moment: datetime,
@@ -505,6 +513,17 @@ def _end_warmup(kube: Kube, nodes: list[dict[str, Any]], moment: datetime, warmu
                 "metadata": {"annotations": {WARMED_UP_AT: _iso(moment)}},
                 "spec": {"taints": [t for t in taints if t.get("key") != WARMING_UP_TAINT]},
             })
+
+
+def _warmup_due(nodes: list[dict[str, Any]], moment: datetime, warmup: timedelta, launched: bool) -> float | None:
+    """Seconds until the first warming instance (or one launched this round) passes instanceWarmupPeriod:
+    it takes tasks then, not at the evaluation after."""
+    ends = [started + warmup for node in nodes
+            if any(t.get("key") == WARMING_UP_TAINT for t in (node.get("spec") or {}).get("taints") or [])
+            and (started := parse_time(node["metadata"].get("creationTimestamp")))]
+    if launched and warmup:
+        ends.append(moment + warmup)
+    return min((end - moment).total_seconds() for end in ends) if ends else None
 
 
 def _rooms(pool: Pool, leaving: list[str], moment: datetime) -> list[InstanceRoom]:
