@@ -227,7 +227,7 @@ def check_api_objects(objects: list[dict[str, Any]], values: dict[str, Any], nam
         [secret] = secrets
         decoded = {k: json.loads(base64.b64decode(v)) for k, v in secret["data"].items()}
         assert secret["metadata"]["name"] == keys_secret
-        assert decoded == {"AKIATEST": {"secretAccessKey": "s3cret", "namespace": namespace}}
+        assert decoded == {"AKIATEST": {"secretAccessKey": "s3cret", "namespace": namespace, "capacityProviders": False}}
     else:
         assert secrets == []  # the chart expects an existing Secret
 

@@ -78,7 +78,8 @@ def api(sandbox: Cluster, namespace: str, tmp_path: Any) -> Iterator[Api]:
     key_id, secret, other = f"AKID{uuid.uuid4().hex[:12].upper()}", uuid.uuid4().hex, f"AKID{uuid.uuid4().hex[:12].upper()}"
     empty = f"{namespace[:50]}-empty"
     sandbox.kubectl("create", "namespace", empty)
-    entries = {key_id: {"secretAccessKey": secret, "namespace": namespace}, other: {"secretAccessKey": "other", "namespace": empty}}
+    entries = {key_id: {"secretAccessKey": secret, "namespace": namespace, "capacityProviders": True},
+               other: {"secretAccessKey": "other", "namespace": empty}}
     sandbox.kubectl("apply", "-f", "-", input=json.dumps({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ecs-api-keys", "namespace": namespace},
         "data": {k: base64.b64encode(json.dumps(v).encode()).decode() for k, v in entries.items()}}))

@@ -261,8 +261,11 @@ def test_capacity_providers_within_the_namespace_boundary(sandbox: Cluster, name
         named = ecs.describe_capacity_providers(capacityProviders=[mine, theirs], include=["TAGS"])
         assert [p["tags"] for p in named["capacityProviders"]] == [[{"key": "team", "value": "a"}]]
         assert named["failures"] == [{"arn": f"{ARN}:capacity-provider/{theirs}", "reason": "MISSING"}]
-        assert [p["name"] for p in api.client(api.other_key_id, "other").describe_capacity_providers()["capacityProviders"]] == [
-            "FARGATE", "FARGATE_SPOT"]
+        plain = api.client(api.other_key_id, "other")  # a key without "capacityProviders": true
+        assert [p["name"] for p in plain.describe_capacity_providers()["capacityProviders"]] == ["FARGATE", "FARGATE_SPOT"]
+        with pytest.raises(plain.exceptions.AccessDeniedException, match="capacityProviders"):
+            plain.create_capacity_provider(name=f"{namespace[:40]}-plain", autoScalingGroupProvider={"autoScalingGroupArn": "arn:x"})
+        assert not sandbox.kubectl("get", "capacityproviders.ecs.operator.dev", f"{namespace[:40]}-plain", check=False).stdout
 
         updated = ecs.update_capacity_provider(name=mine, autoScalingGroupProvider={"managedScaling": {"targetCapacity": 70}})
         assert updated["capacityProvider"]["updateStatus"] == "UPDATE_IN_PROGRESS"

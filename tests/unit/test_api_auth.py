@@ -104,3 +104,7 @@ def test_the_key_secret_format() -> None:
     entry = base64.b64encode(json.dumps({"secretAccessKey": "s", "namespace": "team-a"}).encode()).decode()
     keys = parse_keys({"AKID1": entry, "AKID2": base64.b64encode(b"not json").decode()})
     assert keys == {"AKID1": AccessKey("AKID1", "s", "team-a")}  # a malformed entry is skipped, not fatal
+    assert keys["AKID1"].capacity_providers is False  # off unless the entry says so
+    for said, right in ((True, True), ("true", False), (1, False)):
+        granted = base64.b64encode(json.dumps({"secretAccessKey": "s", "namespace": "a", "capacityProviders": said}).encode())
+        assert parse_keys({"K": granted.decode()})["K"].capacity_providers is right  # only JSON true grants it

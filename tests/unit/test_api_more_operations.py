@@ -19,13 +19,15 @@ from test_api_outputs import DEPLOYMENT, SETTINGS, FakeKube, seeded, task_id
 ARN = "arn:aws:ecs:us-east-1:000000000000"
 
 
-def call(kube: FakeKube, name: str, request: dict[str, Any]) -> dict[str, Any]:
-    return asyncio.run(load()[name](Account("team-a", kube, SETTINGS), request))  # type: ignore[arg-type]
+def call(kube: FakeKube, name: str, request: dict[str, Any], capacity_providers: bool = True) -> dict[str, Any]:
+    """As team-a's key; by default one an administrator let write capacity providers."""
+    account = Account("team-a", kube, SETTINGS, capacity_providers)  # type: ignore[arg-type]
+    return asyncio.run(load()[name](account, request))
 
 
-def refused(kube: FakeKube, name: str, request: dict[str, Any]) -> ApiError:
+def refused(kube: FakeKube, name: str, request: dict[str, Any], capacity_providers: bool = True) -> ApiError:
     with pytest.raises(ApiError) as raised:
-        call(kube, name, request)
+        call(kube, name, request, capacity_providers)
     return raised.value
 
 
@@ -151,6 +153,22 @@ def test_a_created_provider_allows_its_namespace_alone() -> None:
     assert made["capacityProvider"]["capacityProviderArn"] == f"{ARN}:capacity-provider/Batch_Pool"
     for name, code in (("theirs", "ClientException"), ("fargate-x", "InvalidParameterException")):
         assert refused(kube, "CreateCapacityProvider", {"name": name, "autoScalingGroupProvider": {"autoScalingGroupArn": "a"}}).code == code
+
+
+@pytest.mark.parametrize(("operation", "request_"), [
+    ("CreateCapacityProvider", {"name": "mine", "autoScalingGroupProvider": {"autoScalingGroupArn": "arn:asg"}}),
+    ("UpdateCapacityProvider", {"name": "own", "autoScalingGroupProvider": {"managedDraining": "DISABLED"}}),
+    ("DeleteCapacityProvider", {"capacityProvider": "own"}),
+    ("TagResource", {"resourceArn": f"{ARN}:capacity-provider/own", "tags": [{"key": "team", "value": "a"}]}),
+])
+def test_a_plain_key_may_not_write_cluster_scoped_providers(operation: str, request_: dict[str, Any]) -> None:
+    """Beyond what the namespace's own rights reach: only a key marked capacityProviders may (api/keys.py)."""
+    kube = seeded()
+    before = {k: dict(v) for k, v in kube.objects.items() if k[0] == "CapacityProvider"}
+    error = refused(kube, operation, request_, capacity_providers=False)
+    assert error.code == "AccessDeniedException" and "capacityProviders" in error.message, error.message
+    assert {k: v for k, v in kube.objects.items() if k[0] == "CapacityProvider"} == before
+    assert call(kube, "DescribeCapacityProviders", {"capacityProviders": ["own"]}, capacity_providers=False)["capacityProviders"]
 
 
 @pytest.mark.parametrize(("name", "code"), [("theirs", "InvalidParameterException"), ("shared", "AccessDeniedException"),

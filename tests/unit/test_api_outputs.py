@@ -217,7 +217,7 @@ def test_the_answer_is_valid_for_the_output_shape(name: str) -> None:
     kube = seeded()
     if name == "DeleteCluster":  # refused while the service and the task remain
         kube.objects = {k: v for k, v in kube.objects.items() if k[0] not in ("Service.ecs", "Task")}
-    answer = shape_output(operation, asyncio.run(load()[name](Account("team-a", kube, SETTINGS), request)))  # type: ignore[arg-type]
+    answer = shape_output(operation, asyncio.run(load()[name](Account("team-a", kube, SETTINGS, capacity_providers=True), request)))  # type: ignore[arg-type]
     assert (answer or not operation.output_shape.members) and output_problems(answer, operation.output_shape) == []
 
 

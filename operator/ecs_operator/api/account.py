@@ -63,6 +63,8 @@ class Account:
     namespace: str
     kube: Kube
     settings: Settings
+    capacity_providers: bool = False
+    """The key's right to write CapacityProviders (api/keys.py)."""
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """A Kubernetes call in a thread; the API server's failures are ECS's ServerException."""

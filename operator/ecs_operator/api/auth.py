@@ -33,6 +33,9 @@ class AccessKey:
     secret_access_key: str
     namespace: str
     """The namespace this key may act in: its Cluster resources are the account's ECS clusters."""
+    capacity_providers: bool = False
+    """May create, update and delete (its own) CapacityProviders: cluster-scoped resources a namespace's
+    own Kubernetes rights never reach, so only a key an administrator marks so may."""
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,11 @@ A key's namespace sees only the providers whose `spec.kubernetes.allowedNamespac
 (itself, one of its clusters, or `*`), plus ECS's built-in FARGATE and FARGATE_SPOT; any other is, to
 it, a provider that does not exist. It may change or delete only its own providers (every entry its
 namespace or one of its clusters): one shared with other namespaces belongs to an administrator
-(AccessDeniedException). A provider it creates allows it alone; its node pool
-(`spec.kubernetes.nodePool`, not an ECS field) is for an administrator to add.
+(AccessDeniedException). Creating, updating or deleting one at all needs a key marked
+`"capacityProviders": true` (api/keys.py): a CapacityProvider is cluster-scoped, beyond what a namespace's
+own rights reach, so a plain key that could write one would grant more than its holder has. A provider
+it creates allows it alone; its node pool (`spec.kubernetes.nodePool`, not an ECS field) is for an
+administrator to add.
 """
 
 from __future__ import annotations
@@ -57,8 +60,15 @@ async def visible(account: Account) -> dict[str, dict[str, Any]]:
     return {provider_name(p): p for p in await _providers(account) if visible_to(_allowed(p), account.namespace)}
 
 
-async def own_provider(account: Account, ref: str) -> dict[str, Any]:
-    """The named provider if the key's namespace may change it; else why not."""
+def _may_write(account: Account, what: str) -> None:
+    if not account.capacity_providers:
+        raise access_denied(f"This access key may not {what} capacity providers: they are cluster-scoped resources; "
+                            f"an administrator grants it per key (\"capacityProviders\": true in its entry of the keys Secret).")
+
+
+async def own_provider(account: Account, ref: str, what: str) -> dict[str, Any]:
+    """The named provider if this key may `what` it; else why not."""
+    _may_write(account, what)
     name = _ref(ref)
     if name in FARGATE_PROVIDERS:
         raise invalid_parameter(f"The capacity provider {name} is reserved by ECS and cannot be changed.")
@@ -93,6 +103,7 @@ def _builtin(account: Account, name: str) -> dict[str, Any]:
 
 @operation("CreateCapacityProvider")
 async def create_capacity_provider(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    _may_write(account, "create")
     name = request["name"]
     if request.get("cluster"):
         await find_cluster(account, request["cluster"])
@@ -141,7 +152,7 @@ async def describe_capacity_providers(account: Account, request: dict[str, Any])
 @operation("UpdateCapacityProvider")
 async def update_capacity_provider(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     """The autoScalingGroupProvider members given replace the spec's (managedScaling member by member)."""
-    found = await own_provider(account, request["name"])
+    found = await own_provider(account, request["name"], "update")
     given = request.get("autoScalingGroupProvider") or {}
 
     def updated(current: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +175,7 @@ async def update_capacity_provider(account: Account, request: dict[str, Any]) ->
 async def delete_capacity_provider(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     """Refused while a cluster of the namespace lists it or a service's strategy names it, as ECS does
     (the operator would hold the deletion back meanwhile); else DELETE_IN_PROGRESS until its nodes are gone."""
-    found = await own_provider(account, request["capacityProvider"])
+    found = await own_provider(account, request["capacityProvider"], "delete")
     name = provider_name(found)
     users = [f"cluster {c['spec'].get('clusterName') or c['metadata']['name']}" for c in await account.items("Cluster")
              if name in (c["spec"].get("capacityProviders") or [])]

@@ -1,7 +1,8 @@
 """The API's access keys: one Kubernetes Secret, read on every request (a removed key stops working at once).
 
 Secret `ecs-api-keys` (in the API's namespace) has one data entry per access key:
-the access key ID -> JSON `{"secretAccessKey": "...", "namespace": "..."}`.
+the access key ID -> JSON `{"secretAccessKey": "...", "namespace": "..."}`, plus `"capacityProviders": true`
+for a key that may create, update and delete capacity providers (off by default).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def parse_keys(data: dict[str, str]) -> dict[str, AccessKey]:
     for key_id, encoded in (data or {}).items():
         try:
             entry: Any = json.loads(base64.b64decode(encoded))
-            keys[key_id] = AccessKey(key_id, str(entry["secretAccessKey"]), str(entry["namespace"]))
+            keys[key_id] = AccessKey(key_id, str(entry["secretAccessKey"]), str(entry["namespace"]),
+                                     entry.get("capacityProviders") is True)
         except (ValueError, TypeError, KeyError):
             log.warning("access key %s: the entry is not JSON with secretAccessKey and namespace; ignored", key_id)
     return keys

@@ -86,7 +86,7 @@ async def _answer(request: web.Request) -> dict[str, Any]:
         params = json.loads(body) if body.strip() else {}
     except (ValueError, UnicodeDecodeError) as e:
         raise serialization(f"The request body is not valid JSON: {e}") from None
-    account = Account(key.namespace, request.app[KUBE], request.app[SETTINGS])
+    account = Account(key.namespace, request.app[KUBE], request.app[SETTINGS], key.capacity_providers)
     answer = shape_output(operation, await handler(account, check_input(operation, params)))
     if operation.output_shape is not None and (problems := output_problems(answer, operation.output_shape)):
         log.warning("%s answered outside botocore's model (a bug of ecs-operator api): %s", name, "; ".join(problems))

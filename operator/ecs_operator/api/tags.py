@@ -67,7 +67,7 @@ async def _resource(account: Account, arn: str, changing: bool) -> tuple[str, di
             return "TaskDefinition", found
         if kind == "capacity-provider" and len(parts) == 1:
             if changing:
-                return "CapacityProvider", await capacity_providers.own_provider(account, parts[0])
+                return "CapacityProvider", await capacity_providers.own_provider(account, parts[0], "tag")
             found = (await capacity_providers.visible(account)).get(parts[0])
             if found is None:
                 raise not_found(arn)

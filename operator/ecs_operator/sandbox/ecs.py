@@ -102,7 +102,8 @@ def start_api(attach: Attach, client: ApiClient, access_file: Path, timeout: flo
     previous = ApiAccess.read(access_file)
     key_id = previous.access_key_id if previous else new_access_key_id()
     secret = previous.secret_access_key if previous else secrets.token_urlsafe(30)
-    entry = json.dumps({"secretAccessKey": secret, "namespace": API_NAMESPACE}).encode()
+    # the sandbox's user is its administrator: the key may write capacity providers too
+    entry = json.dumps({"secretAccessKey": secret, "namespace": API_NAMESPACE, "capacityProviders": True}).encode()
     client.apply(f"/api/v1/namespaces/{API_NAMESPACE}/secrets/{DEFAULT_SECRET}", {
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": DEFAULT_SECRET, "namespace": API_NAMESPACE},
         "data": {key_id: base64.b64encode(entry).decode()}})
