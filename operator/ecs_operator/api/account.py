@@ -85,6 +85,11 @@ class Account:
         found = await self.call(self.kube.get, kind, self.namespace, name)
         return {**found, "kind": kind.split(".")[0]} if found else None
 
+    async def with_status(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The resource once the operator has written its ECS status (what a Create answers with)."""
+        found = await self.get(kind, name)
+        return found if found and (found.get("status") or {}).get("status") else None
+
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         obj["metadata"]["namespace"] = self.namespace
         created, _ = await self.call(self.kube.create, obj)

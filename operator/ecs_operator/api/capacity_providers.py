@@ -119,13 +119,8 @@ async def create_capacity_provider(account: Account, request: dict[str, Any]) ->
         if await account.get("CapacityProvider", kube_name(name)) is not None:
             raise taken from None
         raise
-    ready = await wait_for(lambda: _with_status(account, created["metadata"]["name"]), STATUS_WAIT_SECONDS)
+    ready = await wait_for(lambda: account.with_status("CapacityProvider", created["metadata"]["name"]), STATUS_WAIT_SECONDS)
     return {"capacityProvider": describe_provider(account, ready or created, ["TAGS"])}
-
-
-async def _with_status(account: Account, name: str) -> dict[str, Any] | None:
-    found = await account.get("CapacityProvider", name)
-    return found if found and (found.get("status") or {}).get("status") else None
 
 
 @operation("DescribeCapacityProviders")

@@ -65,13 +65,8 @@ async def create_cluster(account: Account, request: dict[str, Any]) -> dict[str,
         if existing is None:
             raise
         return {"cluster": describe_cluster(account, existing, ["TAGS"])}
-    ready = await wait_for(lambda: _with_status(account, created["metadata"]["name"]), STATUS_WAIT_SECONDS)
+    ready = await wait_for(lambda: account.with_status("Cluster", created["metadata"]["name"]), STATUS_WAIT_SECONDS)
     return {"cluster": describe_cluster(account, ready or created, ["TAGS"])}
-
-
-async def _with_status(account: Account, name: str) -> dict[str, Any] | None:
-    found = await account.get("Cluster", name)
-    return found if found and (found.get("status") or {}).get("status") else None
 
 
 @operation("DescribeClusters")

@@ -77,15 +77,14 @@ async def list_container_instances(account: Account, request: dict[str, Any]) ->
 @operation("DescribeContainerInstances")
 async def describe_container_instances(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    instances = await instances_of(account, cluster)
-    found, failures = [], []
-    for ref in request["containerInstances"]:
-        obj = instances.get(_id(ref))
-        if obj is None:
-            failures.append({"arn": ref, "reason": "MISSING"})
-        else:
-            found.append(describe_instance(obj))
-    return {"containerInstances": found, "failures": failures}
+    found, failures = _named(await instances_of(account, cluster), request["containerInstances"])
+    return {"containerInstances": [describe_instance(obj) for _, obj in found], "failures": failures}
+
+
+def _named(instances: dict[str, dict[str, Any]], refs: list[str]) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, str]]]:
+    """The instances the references (ARNs or IDs) name, and a MISSING failure for each other one."""
+    found = [(ref, instances[_id(ref)]) for ref in refs if _id(ref) in instances]
+    return found, [{"arn": ref, "reason": "MISSING"} for ref in refs if _id(ref) not in instances]
 
 
 @operation("UpdateContainerInstancesState")
@@ -96,22 +95,16 @@ async def update_container_instances_state(account: Account, request: dict[str, 
     if wanted not in SETTABLE:
         raise invalid_parameter(f"Container instances can only be set to {' or '.join(SETTABLE)}, not {wanted}.")
     cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    instances = await instances_of(account, cluster)
-    chosen, failures = [], []
-    for ref in request["containerInstances"]:
-        obj = instances.get(_id(ref))
-        if obj is None:
-            failures.append({"arn": ref, "reason": "MISSING"})
-        elif (obj.get("status") or {}).get("clusterNamespace") != account.namespace:
+    chosen, failures = _named(await instances_of(account, cluster), request["containerInstances"])
+    for ref, obj in chosen:
+        if (obj.get("status") or {}).get("clusterNamespace") != account.namespace:
             raise access_denied(f"Container instance {_id(ref)} is a shared instance of every namespace's cluster {cluster}: "
                                 f"only an administrator may change its state.")
-        else:
-            chosen.append(obj)
     updated = []
-    for obj in chosen:  # cluster-scoped: Account's namespace is ignored in the path
+    for ref, obj in chosen:  # cluster-scoped: Account's namespace is ignored in the path
         written = await account.patch("ContainerInstance", obj["metadata"]["name"], {"spec": {"status": wanted}})
-        if written is None:
-            failures.append({"arn": (obj.get("status") or {}).get("containerInstanceArn"), "reason": "MISSING"})
+        if written is None:  # deleted meanwhile
+            failures.append({"arn": ref, "reason": "MISSING"})
         else:
             updated.append(describe_instance(written))
     return {"containerInstances": updated, "failures": failures}
