@@ -108,6 +108,7 @@ def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster
         arn = f"{ARN}:container-instance/default/{node}"
         wait_for(lambda: arn in ecs.list_container_instances(cluster="default")["containerInstanceArns"], what="the instance")
         ecs.describe_container_instances(cluster="default", containerInstances=[arn, "missing"])
+        ecs.start_task(cluster="default", taskDefinition="web:2", containerInstances=[arn])
         ecs.update_container_instances_state(cluster="default", containerInstances=[node], status="DRAINING")
     ecs.tag_resource(resourceArn=f"{ARN}:cluster/default", tags=[{"key": "k", "value": "v"}])
     ecs.untag_resource(resourceArn=f"{ARN}:cluster/default", tagKeys=["k"])
@@ -326,6 +327,25 @@ def test_container_instances_of_the_namespaces_cluster(sandbox: Cluster, namespa
         ecs.update_container_instances_state(cluster="ci", containerInstances=[node], status="ACTIVE")
         wait_for(lambda: not sandbox.kubectl_json("get", "node", node)["spec"].get("unschedulable"), what="the node to be uncordoned")
         assert not [a for a in ecs.list_container_instances(cluster="default")["containerInstanceArns"] if a.endswith("/" + node)]
+
+
+def test_start_task_runs_on_the_named_instances(sandbox: Cluster, namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    ecs.create_cluster(clusterName="default")
+    ecs.register_task_definition(family="job", containerDefinitions=container("nginx:1.29"))
+    first, second = sorted(ecs.list_container_instances(cluster="default")["containerInstanceArns"])[:2]
+    started = ecs.start_task(cluster="default", taskDefinition="job", startedBy="nightly",
+                             containerInstances=[first, second.rsplit("/", 1)[-1], "i-gone"])
+    assert started["failures"] == [{"arn": "i-gone", "reason": "MISSING"}]
+    arns = [t["taskArn"] for t in started["tasks"]]
+    assert len(arns) == 2 and {t["startedBy"] for t in started["tasks"]} == {"nightly"}
+    ecs.get_waiter("tasks_running").wait(cluster="default", tasks=arns, WaiterConfig=FAST)
+    described = ecs.describe_tasks(cluster="default", tasks=arns)["tasks"]
+    assert sorted(t["containerInstanceArn"] for t in described) == [first, second]
+    pods = sandbox.kubectl_json("get", "pods", "-n", namespace)["items"]
+    assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(a.rsplit("/", 1)[-1] for a in (first, second))
+    with pytest.raises(ecs.exceptions.InvalidParameterException, match="containerInstances"):
+        ecs.start_task(cluster="default", taskDefinition="job", containerInstances=[f"i-{n}" for n in range(11)])
 
 
 def test_tags_and_account_settings(sandbox: Cluster, namespace: str, api: Api, recorded: tuple[Any, Recorder]) -> None:

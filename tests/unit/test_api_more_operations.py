@@ -307,3 +307,18 @@ def test_a_provider_created_meanwhile_by_anyone_is_already_there(monkeypatch: py
     error = refused(kube, "CreateCapacityProvider", {"name": "theirs", "autoScalingGroupProvider": {"autoScalingGroupArn": "a"}})
     assert (error.code, error.message) == ("ClientException", "The specified capacity provider theirs already exists.")
     assert kube.objects[("CapacityProvider", "theirs")]["spec"]["kubernetes"] == {"allowedNamespaces": ["team-b"]}
+
+
+def test_start_task_runs_one_task_on_each_named_instance() -> None:
+    kube = seeded()
+    before = {name for kind, name in kube.objects if kind == "Task"}
+    answer = call(kube, "StartTask", {"cluster": "default", "taskDefinition": "web:1", "startedBy": "ci",
+                                      "containerInstances": [f"{ARN}:container-instance/default/node-own", "gone"]})
+    assert answer["failures"] == [{"arn": "gone", "reason": "MISSING"}]
+    (made,) = [o for (kind, name), o in kube.objects.items() if kind == "Task" and name not in before]
+    assert made["spec"]["launchType"] == "EC2" and made["spec"]["startedBy"] == "ci"
+    assert made["spec"]["placementConstraints"] == [{"type": "memberOf", "expression": "ec2InstanceId == node-own"}]
+    assert "containerInstances" not in made["spec"]
+    eleven = [f"i-{n}" for n in range(11)]
+    error = refused(kube, "StartTask", {"cluster": "default", "taskDefinition": "web:1", "containerInstances": eleven})
+    assert error.code == "InvalidParameterException" and "containerInstances" in error.message

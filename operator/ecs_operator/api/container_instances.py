@@ -77,11 +77,11 @@ async def list_container_instances(account: Account, request: dict[str, Any]) ->
 @operation("DescribeContainerInstances")
 async def describe_container_instances(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    found, failures = _named(await instances_of(account, cluster), request["containerInstances"])
+    found, failures = named_instances(await instances_of(account, cluster), request["containerInstances"])
     return {"containerInstances": [describe_instance(obj) for _, obj in found], "failures": failures}
 
 
-def _named(instances: dict[str, dict[str, Any]], refs: list[str]) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, str]]]:
+def named_instances(instances: dict[str, dict[str, Any]], refs: list[str]) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, str]]]:
     """The instances the references (ARNs or IDs) name, and a MISSING failure for each other one."""
     found = [(ref, instances[_id(ref)]) for ref in refs if _id(ref) in instances]
     return found, [{"arn": ref, "reason": "MISSING"} for ref in refs if _id(ref) not in instances]
@@ -95,7 +95,7 @@ async def update_container_instances_state(account: Account, request: dict[str, 
     if wanted not in SETTABLE:
         raise invalid_parameter(f"Container instances can only be set to {' or '.join(SETTABLE)}, not {wanted}.")
     cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    chosen, failures = _named(await instances_of(account, cluster), request["containerInstances"])
+    chosen, failures = named_instances(await instances_of(account, cluster), request["containerInstances"])
     for ref, obj in chosen:
         if (obj.get("status") or {}).get("clusterNamespace") != account.namespace:
             raise access_denied(f"Container instance {_id(ref)} is a shared instance of every namespace's cluster {cluster}: "

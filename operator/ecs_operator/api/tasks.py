@@ -1,4 +1,4 @@
-"""RunTask, DescribeTasks, ListTasks, StopTask over Task resources and the Pods of services.
+"""RunTask, StartTask, DescribeTasks, ListTasks, StopTask over Task resources and the Pods of services.
 
 RunTask with `count` N makes N Task resources of one task each, so that StopTask stops exactly the
 task it names (a Task resource's desiredStatus stops all of its tasks). A task's ARN ends with its
@@ -21,11 +21,14 @@ from ecs_operator.models import TaskSpec
 
 from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
 from .clusters import cluster_name, find_cluster
+from .container_instances import instances_of, named_instances
 from .errors import client_error, invalid_parameter, service_not_found, unsupported
 from .operations import operation
 from .rules import problems
 from .task_definitions import find_revision
 
+MAX_START_INSTANCES = 10
+"""StartTask's limit on containerInstances (ECS's)."""
 LAUNCH_SECONDS = 20.0
 """How long RunTask waits for the operator to launch the tasks (their Pods give them their ARNs)."""
 ZONE = "topology.kubernetes.io/zone"
@@ -66,6 +69,8 @@ def _described(record: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]
     task = {**shared, **{k: v for k, v in record.items() if v is not None}}
     task["containers"] = [{**c, "taskArn": arn, "containerArn": f"{arn.replace(':task/', ':container/', 1)}/{c['name']}"}
                           for c in record.get("containers") or []]
+    if record.get("containerInstance") and task.get("clusterArn"):  # the node: the instance's ID in its cluster
+        task["containerInstanceArn"] = f"{task['clusterArn'].replace(':cluster/', ':container-instance/', 1)}/{record['containerInstance']}"
     return task
 
 
@@ -123,22 +128,48 @@ async def cluster_tasks(account: Account, cluster: str) -> list[Found]:
 @operation("RunTask")
 async def run_task(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    definition, _, state = await find_revision(account, request["taskDefinition"])
+    spec = {**{k: v for k, v in request.items() if k != "count"}, "cluster": cluster}
+    return await _launch(account, cluster, [spec] * (request.get("count") or 1), [])
+
+
+@operation("StartTask")
+async def start_task(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    """RunTask on the named container instances, one task on each: a Task resource per instance whose
+    memberOf constraint names it (`ec2InstanceId == <id>`), launch type EC2. An instance the cluster
+    does not have is a MISSING failure; nothing is launched when more than 10 are named."""
+    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
+    named = request["containerInstances"]
+    if not 1 <= len(named) <= MAX_START_INSTANCES:
+        raise invalid_parameter(f"containerInstances: between 1 and {MAX_START_INSTANCES} container instances, not {len(named)}.")
+    found, failures = named_instances(await instances_of(account, cluster), named)
+    base = {k: v for k, v in request.items() if k != "containerInstances"}
+    specs = [{**base, "cluster": cluster, "launchType": "EC2",
+              "placementConstraints": [{"type": "memberOf", "expression": f"ec2InstanceId == {obj['metadata']['name']}"}]}
+             for _, obj in found]
+    return await _launch(account, cluster, specs, failures)
+
+
+async def _launch(account: Account, cluster: str, specs: list[dict[str, Any]], failures: list[dict[str, str]]) -> dict[str, Any]:
+    """One Task resource per spec (all checked first: none is created when one is refused), then the
+    operator's launches, as RunTask answers: the tasks, and a failure for each one it refused."""
+    if not specs:
+        return {"tasks": [], "failures": failures}
+    definition, _, state = await find_revision(account, specs[0]["taskDefinition"])
     if state != "ACTIVE":
         raise client_error("TaskDefinition is inactive")
-    spec = {**{k: v for k, v in request.items() if k != "count"}, "cluster": cluster}
-    if refused := problems(TaskSpec, spec):
-        raise invalid_parameter(refused)
+    for spec in specs:
+        if refused := problems(TaskSpec, spec):
+            raise invalid_parameter(refused)
     prefix = kube_name(ecs_name(definition))[:40].strip("-")
-    names = [f"{prefix}-{uuid.uuid4().hex[:12]}" for _ in range(request.get("count") or 1)]
-    for name in names:
+    names = [f"{prefix}-{uuid.uuid4().hex[:12]}" for _ in specs]
+    for name, spec in zip(names, specs):
         await account.create(resource("Task", name, spec))
     launched = await wait_for(lambda: _launched(account, names), LAUNCH_SECONDS)
     if launched is None:
-        return {"tasks": [], "failures": [{"reason": f"the operator did not launch the tasks within {LAUNCH_SECONDS:.0f} s"}]}
+        return {"tasks": [], "failures": [*failures, {"reason": f"the operator did not launch the tasks within {LAUNCH_SECONDS:.0f} s"}]}
     return {"tasks": [describe_task(obj, r) for obj in launched for r in _records(obj)],
-            "failures": [{"arn": f"task/{cluster}/{obj['metadata']['name']}", "reason": _refusal(obj)}
-                         for obj in launched if not _records(obj)]}
+            "failures": [*failures, *({"arn": f"task/{cluster}/{obj['metadata']['name']}", "reason": _refusal(obj)}
+                                      for obj in launched if not _records(obj))]}
 
 
 async def _launched(account: Account, names: list[str]) -> list[dict[str, Any]] | None:
