@@ -69,6 +69,10 @@ CONTAINER_NAMES = f"{API_GROUP}/container-names"
 FORCE_NEW_DEPLOYMENT = f"{API_GROUP}/force-new-deployment"
 """Service annotation: a new value starts a new deployment of the same revision (UpdateService's
 forceNewDeployment; as `kubectl rollout restart` writes restartedAt)."""
+STOP_TASK_PREFIX = f"stop-task.{API_GROUP}/"
+"""A Service annotation `stop-task.ecs.operator.dev/<task id>: <reason>` is StopTask of that service
+task: the operator stops it (UserInitiated, the reason as stoppedReason), the scheduler replaces it,
+and the annotation goes once the task is gone."""
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 

@@ -348,6 +348,33 @@ def test_start_task_runs_on_the_named_instances(sandbox: Cluster, namespace: str
         ecs.start_task(cluster="default", taskDefinition="job", containerInstances=[f"i-{n}" for n in range(11)])
 
 
+def test_stop_task_of_a_service_task_is_replaced_as_in_ecs(sandbox: Cluster, namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    """StopTask of a service's task: it stops (UserInitiated, the reason given), the service starts a
+    replacement, and the deployment neither fails nor counts it as a failed task."""
+    ecs, _ = recorded
+    ecs.create_cluster(clusterName="default")
+    ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.29"))
+    ecs.create_service(cluster="default", serviceName="web", taskDefinition="web", desiredCount=2,
+                       deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+    ecs.get_waiter("services_stable").wait(cluster="default", services=["web"], WaiterConfig=FAST)
+    victim, survivor = sorted(ecs.list_tasks(cluster="default", serviceName="web")["taskArns"])
+
+    answer = ecs.stop_task(cluster="default", task=victim, reason="rotating credentials")["task"]
+    assert (answer["taskArn"], answer["desiredStatus"]) == (victim, "STOPPED")
+    ecs.get_waiter("tasks_stopped").wait(cluster="default", tasks=[victim], WaiterConfig=FAST)
+    (stopped,) = ecs.describe_tasks(cluster="default", tasks=[victim])["tasks"]
+    assert (stopped["stopCode"], stopped["stoppedReason"]) == ("UserInitiated", "rotating credentials"), stopped
+    running = wait_for(lambda: len(arns := ecs.list_tasks(cluster="default", serviceName="web")["taskArns"]) == 2
+                       and victim not in arns and arns, what="a replacement task")
+    assert survivor in running
+    service = wait_for(lambda: (s := ecs.describe_services(cluster="default", services=["web"])["services"][0])["deployments"][0][
+        "rolloutState"] == "COMPLETED" and s, what="the deployment COMPLETED")
+    assert [(d["rolloutState"], d["failedTasks"]) for d in service["deployments"]] == [("COMPLETED", 0)]
+    assert service["runningCount"] == 2
+    annotations = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["metadata"].get("annotations") or {}
+    assert not [k for k in annotations if k.startswith("stop-task.")], annotations  # gone with the task
+
+
 def test_tags_and_account_settings(sandbox: Cluster, namespace: str, api: Api, recorded: tuple[Any, Recorder]) -> None:
     ecs, _ = recorded
     cluster = ecs.create_cluster(clusterName="default", tags=[{"key": "team", "value": "a"}])["cluster"]["clusterArn"]

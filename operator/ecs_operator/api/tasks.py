@@ -233,13 +233,19 @@ async def stop_task(account: Account, request: dict[str, Any]) -> dict[str, Any]
     found = next((f for f in await cluster_tasks(account, cluster) if f.id == task_id), None)
     if found is None:
         raise invalid_parameter("The referenced task was not found.")
-    if found.service is not None:
-        raise unsupported(f"task {task_id} is a task of service {found.service}: stopping a service's task is not "
-                          "supported yet (UpdateService with forceNewDeployment replaces them all)")
+    reason = request.get("reason") or STOPPED_BY_USER
     obj = found.owner
+    if found.service is not None:
+        if found.task.get("lastStatus") != "STOPPED":  # the operator stops it; the service starts a replacement
+            def annotated(current: dict[str, Any]) -> dict[str, Any]:
+                meta = current["metadata"]
+                return {**current, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}),
+                                                                         f"{L.STOP_TASK_PREFIX}{task_id}": reason}}}
+
+            await account.update("Service.ecs", obj["metadata"]["name"], annotated, invalid_parameter("The referenced task was not found."))
+        return {"task": {**found.task, "desiredStatus": "STOPPED", "stoppedReason": found.task.get("stoppedReason") or reason}}
     if len(_records(obj)) > 1:
         raise unsupported(f"task {task_id} belongs to Task {obj['metadata']['name']}, which runs {len(_records(obj))} tasks: "
                           "StopTask would stop them all; set spec.desiredStatus to STOPPED on that resource instead")
-    reason = request.get("reason") or STOPPED_BY_USER
     await account.patch("Task", obj["metadata"]["name"], {"spec": {"desiredStatus": "STOPPED", "reason": reason}})
     return {"task": {**found.task, "desiredStatus": "STOPPED", "stoppedReason": reason}}

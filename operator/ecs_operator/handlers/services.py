@@ -44,8 +44,8 @@ from ecs_operator.lifecycle.service_deployments import (
     workload_target,
 )
 from ecs_operator.lifecycle.records import TaskRecord
-from ecs_operator.lifecycle.service_tasks import HEALTH_CHECKS_FAILED, keep, scaling_stop, stopped_record
-from ecs_operator.lifecycle.task_state import Stop, new_record, observe, stop_for
+from ecs_operator.lifecycle.service_tasks import HEALTH_CHECKS_FAILED, keep, scaling_stop, stop_requests, stopped_record
+from ecs_operator.lifecycle.task_state import STOPPED_BY_USER, Stop, new_record, observe, stop_for
 from ecs_operator.models import ServiceSpec, problems_from_validation_error, validate
 from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.ownership import CONFLICT_REASON, Conflict, conflict, conflicts_text, controller_of
@@ -101,7 +101,7 @@ _stopping: set[str] = set()
 """Pods this process deletes as failed: a second look before the deletion shows must not count them
 again, and their DELETED event is no stop of the scheduler's."""
 _wakeups: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
-_generations: dict[tuple[str, str], tuple[int | None, str | None]] = {}
+_generations: dict[tuple[str, str], tuple[int | None, str | None, tuple[str, ...]]] = {}
 """What last woke each Service's worker: its generation and force-new-deployment annotation."""
 _draining_nodes: dict[str, bool] = {}
 """Nodes seen labelled DRAINING (a change of that wakes the services with tasks there)."""
@@ -169,10 +169,13 @@ owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", l
 
 @kopf.on.event(*SERVICES)
 async def service_event(namespace: str, name: str, body: kopf.Body, **_: Any) -> None:
-    """A new generation (a spec change) or a new force-new-deployment annotation (UpdateService
-    --force-new-deployment: no spec change) wakes the worker; the operator's own status writes do not.
+    """A new generation (a spec change), a new force-new-deployment annotation (UpdateService
+    --force-new-deployment: no spec change) or stop-task annotation (StopTask) wakes the worker; the
+    operator's own status writes do not.
     (No on.create/on.update handlers: they would cost kopf's annotation and progress writes.)"""
-    generation = (body.metadata.get("generation"), (body.metadata.annotations or {}).get(L.FORCE_NEW_DEPLOYMENT))
+    annotations = body.metadata.annotations or {}
+    generation = (body.metadata.get("generation"), annotations.get(L.FORCE_NEW_DEPLOYMENT),
+                  tuple(sorted(k for k in annotations if k.startswith(L.STOP_TASK_PREFIX))))
     if _generations.get((namespace, name)) != generation:
         _generations[(namespace, name)] = generation
         wake(namespace, name)
@@ -371,7 +374,9 @@ def _reconcile(service: dict[str, Any], ix: Any) -> float | None:
     label = L.group_label_value(name)
     moment = now()
     pods = [p for p in ix.service_pods.get((namespace, label), []) if not p["metadata"].get("deletionTimestamp")]
-    pods, failed, failures = _stop_failed_tasks(kube, pods, svc, moment)
+    requested = stop_requests(meta.get("annotations") or {})
+    pods, failed, failures = _stop_failed_tasks(kube, pods, svc, moment, requested)
+    _forget_stop_requests(kube, service, requested, ix.service_pods.get((namespace, label), []))
     with _pending_guard:
         key = (namespace, meta["uid"])
         started, stopped = _started.pop(key, []), _stopped.pop(key, [])
@@ -479,16 +484,17 @@ def _requested(svc: ServiceSpec, deployments: list[Deployment], unchanged: bool,
     return revision, _config_key(svc, revision.name, force)
 
 
-def _stop_failed_tasks(kube: Kube, pods: list[dict[str, Any]], svc: ServiceSpec, moment: datetime
+def _stop_failed_tasks(kube: Kube, pods: list[dict[str, Any]], svc: ServiceSpec, moment: datetime, requested: dict[str, str]
                        ) -> tuple[list[dict[str, Any]], dict[str, int], list[tuple[dict[str, Any], Stop]]]:
     """Stops what ECS would stop (an essential container exited, the task cannot start, unhealthy
-    past healthCheckGracePeriodSeconds): the remaining pods, failed tasks per deployment, and the
-    stopped pods with ECS's reason. Deletions run in parallel: a crash-looping service can leave
-    many stopped tasks at once."""
+    past healthCheckGracePeriodSeconds) and what StopTask asked (`requested`: task id -> reason):
+    the remaining pods, failed tasks per deployment (a user's stop is no failure), and the stopped
+    pods with ECS's reason. Deletions run in parallel: a crash-looping service can leave many
+    stopped tasks at once."""
     with _pending_guard:
         candidates = [p for p in pods if p["metadata"]["uid"] not in _stopping]
     grace = svc.healthCheckGracePeriodSeconds or 0
-    reasons = {p["metadata"]["uid"]: _failure(p, grace, moment) for p in candidates}
+    reasons = {p["metadata"]["uid"]: _failure(p, grace, moment) or _requested_stop(p, requested) for p in candidates}
     doomed = [p for p in candidates if reasons[p["metadata"]["uid"]] is not None]
 
     def stop(pod: dict[str, Any]) -> bool:
@@ -506,8 +512,10 @@ def _stop_failed_tasks(kube: Kube, pods: list[dict[str, Any]], svc: ServiceSpec,
     stopped: list[tuple[dict[str, Any], Stop]] = []
     for pod, deleted in zip(doomed, _deleter.map(stop, doomed)):
         if deleted:
-            failed[_deployment_id(pod)] += 1
-            stopped.append((pod, reasons[pod["metadata"]["uid"]]))  # type: ignore[arg-type]
+            why = reasons[pod["metadata"]["uid"]]
+            if why is not None and why.code != "UserInitiated":
+                failed[_deployment_id(pod)] += 1
+            stopped.append((pod, why))  # type: ignore[arg-type]
     return [p for p in candidates if reasons[p["metadata"]["uid"]] is None], dict(failed), stopped
 
 
@@ -521,6 +529,21 @@ def _failure(pod: dict[str, Any], grace: int, moment: datetime) -> Stop | None:
     if record.healthStatus == "UNHEALTHY" and started is not None and (moment - started).total_seconds() >= grace:
         return Stop("ServiceSchedulerInitiated", HEALTH_CHECKS_FAILED)
     return None
+
+
+def _requested_stop(pod: dict[str, Any], requested: dict[str, str]) -> Stop | None:
+    reason = requested.get(_task_id(pod))
+    return None if reason is None else Stop("UserInitiated", reason or STOPPED_BY_USER)
+
+
+def _forget_stop_requests(kube: Kube, service: dict[str, Any], requested: dict[str, str], pods: list[dict[str, Any]]) -> None:
+    """A StopTask annotation goes once its task is gone (stopped, or never one of this service's)."""
+    present = {_task_id(p) for p in pods}
+    done = [task_id for task_id in requested if task_id not in present]
+    if done:
+        meta = service["metadata"]
+        kube.patch("Service.ecs", meta["namespace"], meta["name"],
+                   {"metadata": {"annotations": {f"{L.STOP_TASK_PREFIX}{t}": None for t in done}}}, uid=meta["uid"])
 
 
 def _failure_events(ecs_name: str, failures: list[tuple[dict[str, Any], Stop]]) -> list[str]:

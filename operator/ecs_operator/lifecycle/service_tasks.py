@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ecs_operator import labels as L
+
 from .pods import parse_time
 from .records import TaskRecord
 from .task_state import Stop, new_record, observe
@@ -18,6 +20,11 @@ MAX_STOPPED_TASKS = 50
 """The status is one object (etcd takes at most 1.5 MiB) written whole: 50 records of up to 10
 containers stay under 150 KiB. A crash-looping service keeps its most recent failures."""
 HEALTH_CHECKS_FAILED = "Task failed container health checks"
+
+
+def stop_requests(annotations: dict[str, str]) -> dict[str, str]:
+    """StopTask of service tasks, from the Service's annotations: task id -> reason (labels.STOP_TASK_PREFIX)."""
+    return {k.removeprefix(L.STOP_TASK_PREFIX): v for k, v in annotations.items() if k.startswith(L.STOP_TASK_PREFIX)}
 
 
 def scaling_stop(deployment_id: str) -> Stop:
