@@ -375,6 +375,24 @@ def test_stop_task_of_a_service_task_is_replaced_as_in_ecs(sandbox: Cluster, nam
     assert not [k for k in annotations if k.startswith("stop-task.")], annotations  # gone with the task
 
 
+def test_a_pipeline_retrying_with_its_client_token_gets_the_same_tasks_and_service(
+        sandbox: Cluster, namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    ecs, _ = recorded
+    ecs.create_cluster(clusterName="default")
+    ecs.register_task_definition(family="job", containerDefinitions=container("nginx:1.29"))
+    first = ecs.run_task(cluster="default", taskDefinition="job", count=2, clientToken="build-1234")["tasks"]
+    again = ecs.run_task(cluster="default", taskDefinition="job", count=2, clientToken="build-1234")["tasks"]
+    assert sorted(t["taskArn"] for t in again) == sorted(t["taskArn"] for t in first) and len(first) == 2
+    assert len(kubectl_get(sandbox, "tasks.ecs.operator.dev", namespace)) == 2
+
+    made = ecs.create_service(cluster="default", serviceName="web", taskDefinition="job", desiredCount=1, clientToken="svc-1")
+    retried = ecs.create_service(cluster="default", serviceName="web", taskDefinition="job", desiredCount=1, clientToken="svc-1")
+    assert retried["service"]["serviceArn"] == made["service"]["serviceArn"]
+    with pytest.raises(ecs.exceptions.InvalidParameterException, match="not idempotent"):
+        ecs.create_service(cluster="default", serviceName="web", taskDefinition="job", desiredCount=3, clientToken="svc-2")
+    assert [s["spec"]["desiredCount"] for s in kubectl_get(sandbox, ECS_SERVICE, namespace)] == [1]
+
+
 def test_tags_and_account_settings(sandbox: Cluster, namespace: str, api: Api, recorded: tuple[Any, Recorder]) -> None:
     ecs, _ = recorded
     cluster = ecs.create_cluster(clusterName="default", tags=[{"key": "team", "value": "a"}])["cluster"]["clusterArn"]

@@ -322,3 +322,25 @@ def test_start_task_runs_one_task_on_each_named_instance() -> None:
     eleven = [f"i-{n}" for n in range(11)]
     error = refused(kube, "StartTask", {"cluster": "default", "taskDefinition": "web:1", "containerInstances": eleven})
     assert error.code == "InvalidParameterException" and "containerInstances" in error.message
+
+
+def test_a_retried_run_task_with_its_client_token_launches_nothing_more() -> None:
+    kube = seeded()
+    request = {"cluster": "default", "taskDefinition": "web:1", "count": 2, "clientToken": "deploy-42"}
+    first = call(kube, "RunTask", request)
+    tasks = {name for kind, name in kube.objects if kind == "Task"}
+    again = call(kube, "RunTask", request)
+    assert [t["taskArn"] for t in again["tasks"]] == [t["taskArn"] for t in first["tasks"]] and len(first["tasks"]) == 2
+    assert {name for kind, name in kube.objects if kind == "Task"} == tasks
+    error = refused(kube, "RunTask", {**request, "taskDefinition": "web"})
+    assert error.code == "InvalidParameterException" and "clientToken" in error.message
+
+
+def test_a_retried_create_service_answers_the_service_it_made() -> None:
+    kube = seeded()
+    request = {"cluster": "default", "serviceName": "api", "taskDefinition": "web:1", "desiredCount": 1, "clientToken": "t-1"}
+    made = call(kube, "CreateService", request)["service"]
+    assert call(kube, "CreateService", request)["service"]["serviceArn"] == made["serviceArn"]
+    assert len([name for kind, name in kube.objects if kind == "Service.ecs"]) == 2  # the seeded `web` and `api`
+    error = refused(kube, "CreateService", {**request, "desiredCount": 3})
+    assert (error.code, error.message) == ("InvalidParameterException", "Creation of service was not idempotent.")

@@ -105,12 +105,15 @@ async def _observed(account: Account, name: str, generation: int, trigger: str |
 async def create_service(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     cluster = ecs_name(await find_cluster(account, request.get("cluster")))
     name = request["serviceName"]
-    taken = await services_of(account, cluster)
-    if any(ecs_name(s) == name and (s.get("status") or {}).get("status") != "INACTIVE" for s in taken):
-        raise invalid_parameter("Creation of service was not idempotent.")
+    spec = {**request, "cluster": cluster}
+    existing = next((s for s in await services_of(account, cluster)
+                     if ecs_name(s) == name and (s.get("status") or {}).get("status") != "INACTIVE"), None)
+    if existing is not None:  # a retried call (same parameters, clientToken included) answers the service it made
+        if existing["spec"] != spec:
+            raise invalid_parameter("Creation of service was not idempotent.")
+        return {"service": describe_service(account, existing, ["TAGS"])}
     if request.get("taskDefinition"):
         await find_revision(account, request["taskDefinition"])
-    spec = {**request, "cluster": cluster}
     if refused := problems(ServiceSpec, spec):
         raise invalid_parameter(refused)
     resource_name = kube_name(name)

@@ -9,6 +9,7 @@ show them too, read as the operator reads them.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -161,9 +162,16 @@ async def _launch(account: Account, cluster: str, specs: list[dict[str, Any]], f
         if refused := problems(TaskSpec, spec):
             raise invalid_parameter(refused)
     prefix = kube_name(ecs_name(definition))[:40].strip("-")
-    names = [f"{prefix}-{uuid.uuid4().hex[:12]}" for _ in specs]
+    token = specs[0].get("clientToken")
+    # with a clientToken the names are the token's: a retried call finds the tasks it launched
+    names = [f"{prefix}-{hashlib.sha256(f'{token}/{i}'.encode()).hexdigest()[:12]}" if token else f"{prefix}-{uuid.uuid4().hex[:12]}"
+             for i in range(len(specs))]
     for name, spec in zip(names, specs):
-        await account.create(resource("Task", name, spec))
+        existing = await account.get("Task", name) if token else None
+        if existing is None:
+            await account.create(resource("Task", name, spec))
+        elif existing["spec"].get("clientToken") != token or existing["spec"].get("taskDefinition") != spec["taskDefinition"]:
+            raise invalid_parameter(f"clientToken: {token} was used by another RunTask call with other parameters.")
     launched = await wait_for(lambda: _launched(account, names), LAUNCH_SECONDS)
     if launched is None:
         return {"tasks": [], "failures": [*failures, {"reason": f"the operator did not launch the tasks within {LAUNCH_SECONDS:.0f} s"}]}
