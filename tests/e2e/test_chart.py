@@ -70,6 +70,7 @@ def variants(namespace: str) -> dict[str, dict[str, Any]]:
         "policy": {"workloadPolicy.allowedFeatures": ["hostPath", "capabilities"], "ecs.fargateNodeSelector": {"a": "1", "b": "2"}},
         "api": {"api.enabled": True, "api.keys": [{"accessKeyId": "AKIATEST", "secretAccessKey": "s3cret", "namespace": namespace}]},
         "api-namespaces": {"api.enabled": True, "api.keysSecret": "team-keys", "watchNamespaces": [namespace, "default"]},
+        "api-tls": {"api.enabled": True, "api.tls.secretName": "api-serving-cert"},
     }
 
 
@@ -83,7 +84,7 @@ def is_api(obj: dict[str, Any]) -> bool:
     return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "api"
 
 
-@pytest.mark.parametrize("variant", ["defaults", "namespaces", "kwok", "scale", "policy", "api", "api-namespaces"])
+@pytest.mark.parametrize("variant", ["defaults", "namespaces", "kwok", "scale", "policy", "api", "api-namespaces", "api-tls"])
 def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, variant: str) -> None:
     values = variants(namespace)[variant]
     lint = sandbox.helm("lint", "--strict", str(CHART), *set_args(values))
@@ -215,8 +216,16 @@ def check_api_objects(objects: list[dict[str, Any]], values: dict[str, Any], nam
     assert container["securityContext"] == defaults["securityContext"]
     assert container["command"] == ["ecs-operator", "api"]
     assert container["args"][:3] == ["--host=0.0.0.0", "--port=8085", f"--keys-secret={keys_secret}"]
+    tls = values.get("api.tls.secretName")
     for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http", "scheme": "HTTPS" if tls else "HTTP"}
+    tls_args = [a for a in container["args"] if a.startswith("--tls-")]
+    if tls:  # the kubelet mounts the certificate: the API's ServiceAccount never reads that Secret
+        assert tls_args == ["--tls-cert=/etc/ecs-api/tls/tls.crt", "--tls-key=/etc/ecs-api/tls/tls.key"]
+        assert {"name": "tls", "secret": {"secretName": tls}} in pod["volumes"]
+        assert {"name": "tls", "mountPath": "/etc/ecs-api/tls", "readOnly": True} in container["volumeMounts"]
+    else:
+        assert not tls_args and "tls" not in {v["name"] for v in pod["volumes"]}
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector["app.kubernetes.io/name"] == "ecs-operator-api"  # the operator's selector never matches its Pods
     [service] = by_kind["Service"]
@@ -241,8 +250,8 @@ def test_values_schema_refuses_unknown_features_and_keys(sandbox: Cluster) -> No
     assert kube_system.returncode != 0 and "watchNamespaces" in kube_system.stderr
     keyless = sandbox.helm("template", "x", str(CHART), *set_args({"api.enabled": True, "api.keys": [{"accessKeyId": "AKIA1"}]}), check=False)
     assert keyless.returncode != 0 and "secretAccessKey" in keyless.stderr
-    tls = sandbox.helm("template", "x", str(CHART), *set_args({"api.tls": {"secretName": "t"}}), check=False)
-    assert tls.returncode != 0 and "tls" in tls.stderr  # the API serves plain HTTP: no value pretends otherwise
+    tls = sandbox.helm("template", "x", str(CHART), *set_args({"api.tls": {"secretName": "t", "certFile": "x"}}), check=False)
+    assert tls.returncode != 0 and "certFile" in tls.stderr
 
 
 # -- install, upgrade, uninstall ---------------------------------------------------------------

@@ -30,6 +30,8 @@ from botocore.credentials import Credentials
 from operator_fixtures import wait_for
 from service_support import ECS_SERVICE
 
+from ecs_operator.sandbox.pki import create as create_pki
+
 if TYPE_CHECKING:
     from conftest import Cluster
 
@@ -297,3 +299,28 @@ def test_aws_cli(sandbox: Cluster, namespace: str, api: Api) -> None:
     assert refused.returncode != 0 and "ClusterContainsServicesException" in refused.stderr, refused.stderr
     missing = cli("describe-services", "--cluster", "nowhere", "--services", "cli", check=False)
     assert missing.returncode != 0 and "ClusterNotFoundException" in missing.stderr, missing.stderr
+
+
+def test_aws_cli_over_https(sandbox: Cluster, namespace: str, api: Api, tmp_path: Path) -> None:
+    """`--tls-cert`/`--tls-key`: aws-cli with the CA bundle talks to it; without the CA it refuses the server."""
+    pki = create_pki(tmp_path / "pki")  # a CA and a serving certificate for 127.0.0.1
+    port = _free_port()
+    log = open(tmp_path / "api-tls.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "api", "--port", str(port), "--namespace", namespace,
+                                "--tls-cert", str(pki.cert("apiserver")), "--tls-key", str(pki.key("apiserver"))],
+                               env=sandbox.env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: _listening(port), timeout=30, what="the HTTPS API to listen")
+        env = {**sandbox.env, "AWS_ACCESS_KEY_ID": api.key_id, "AWS_SECRET_ACCESS_KEY": api.secret, "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_ENDPOINT_URL_ECS": f"https://127.0.0.1:{port}", "AWS_CONFIG_FILE": "/dev/null",
+               "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+        aws = [str(Path(sys.executable).parent / "aws"), "ecs", "--output", "json"]
+        made = sandbox.run(*aws, "create-cluster", "--cluster-name", "secure", env={**env, "AWS_CA_BUNDLE": str(pki.ca_cert)}, timeout=60)
+        assert json.loads(made.stdout)["cluster"]["clusterArn"] == f"{ARN}:cluster/secure"
+        assert kubectl_get(sandbox, "clusters.ecs.operator.dev", namespace, "secure")["metadata"]["name"] == "secure"
+        untrusted = sandbox.run(*aws, "list-clusters", env=env, check=False, timeout=60)
+        assert untrusted.returncode != 0 and "SSL" in untrusted.stderr, untrusted.stderr
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert "https://" in (tmp_path / "api-tls.log").read_text()

@@ -4,13 +4,16 @@ answers cut to the model's output shapes, and no 500 for anything a caller sends
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import ssl
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -23,10 +26,12 @@ from botocore.credentials import Credentials
 
 from ecs_operator.api.account import Account
 from ecs_operator.api.auth import AccessKey
+from ecs_operator.api.command import run, tls_context
 from ecs_operator.api.errors import ApiError, cluster_not_found
 from ecs_operator.api.operations import Handler
 from ecs_operator.api.server import OPERATIONS, make_app
 from ecs_operator.api.shapes import check_input, operation_model, shape_output
+from ecs_operator.sandbox.pki import create as create_pki
 from ecs_operator.settings import Settings
 
 KEY = AccessKey("AKIDUNIT", "unit-secret", "team-a")
@@ -57,7 +62,7 @@ async def list_services(account: Account, request: dict[str, Any]) -> dict[str, 
 
 
 @contextmanager
-def serving() -> Iterator[str]:
+def serving(context: ssl.SSLContext | None = None) -> Iterator[str]:
     """The API app on a free loopback port, in a thread of its own (its operations replaced by fakes)."""
     # no Kubernetes: the fake operations never reach it
     app = make_app(None, Keys(), Settings())  # type: ignore[arg-type]
@@ -67,13 +72,13 @@ def serving() -> Iterator[str]:
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app)
     loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     loop.run_until_complete(site.start())
     port = runner.addresses[0][1]
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if context else 'http'}://127.0.0.1:{port}"
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
@@ -199,3 +204,21 @@ def test_output_timestamps_are_epoch_seconds_and_unknown_members_go() -> None:
 def test_a_body_over_one_mib_is_a_client_error(endpoint: str) -> None:
     status, answer = post(endpoint, TARGET + "ListClusters", b'{"nextToken": "' + b"x" * (1024 * 1024) + b'"}')
     assert (status, answer["__type"]) == (400, "ClientException")
+
+
+def test_https_with_a_certificate_and_key(tmp_path: Path) -> None:
+    """`--tls-cert`/`--tls-key`: boto3 verifies the server against the CA and gets its answer."""
+    pki = create_pki(tmp_path)  # the sandbox's: a CA and a serving certificate for 127.0.0.1
+    with serving(tls_context(str(pki.cert("apiserver")), str(pki.key("apiserver")))) as url:
+        ecs = botocore.session.get_session().create_client(
+            "ecs", endpoint_url=url, region_name="us-east-1", verify=str(pki.ca_cert), aws_access_key_id=KEY.access_key_id,
+            aws_secret_access_key=KEY.secret_access_key, config=Config(retries={"max_attempts": 1}))
+        assert ecs.list_clusters()["clusterArns"] == ["arn:aws:ecs:us-east-1:000000000000:cluster/default"]
+        with pytest.raises(urllib.error.URLError):  # a client that does not know the CA
+            urllib.request.urlopen(url + "/healthz", timeout=5)
+
+
+def test_the_command_refuses_half_a_tls_configuration(tmp_path: Path) -> None:
+    args = argparse.Namespace(tls_cert=str(tmp_path / "api.crt"), tls_key=None)
+    assert run(args) == 2
+    assert run(argparse.Namespace(tls_cert=str(tmp_path / "missing.crt"), tls_key=str(tmp_path / "missing.key"))) == 2
