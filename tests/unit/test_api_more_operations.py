@@ -5,6 +5,7 @@ deployments' states and ARNs, services by Service Connect namespace."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -289,3 +290,22 @@ def test_a_provider_created_meanwhile_by_anyone_is_already_there(monkeypatch: py
     error = refused(kube, "CreateCapacityProvider", {"name": "theirs", "autoScalingGroupProvider": {"autoScalingGroupArn": "a"}})
     assert (error.code, error.message) == ("ClientException", "The specified capacity provider theirs already exists.")
     assert kube.objects[("CapacityProvider", "theirs")]["spec"]["kubernetes"] == {"allowedNamespaces": ["team-b"]}
+
+
+def test_list_tasks_lists_each_kind_once_and_the_tasks_services_and_pods_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API server's round trips are most of a read's time (benchmarks/bench_api.py): one after another
+    the three lists would never meet at the barrier."""
+    kube, together = seeded(), threading.Barrier(3, timeout=5)
+    listed: list[str] = []
+    real = kube.list
+
+    def list_(kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        listed.append(kind)
+        if kind in ("Task", "Service.ecs", "Pod"):
+            together.wait()
+        return real(kind, namespace, label_selector)
+
+    monkeypatch.setattr(kube, "list", list_)
+    assert len(call(kube, "ListTasks", {"cluster": "default", "serviceName": "web"})["taskArns"]) == 1
+    assert sorted(listed) == ["Cluster", "Pod", "Service.ecs", "Task"]
+    assert refused(kube, "ListTasks", {"cluster": "default", "serviceName": "nothing"}).code == "ServiceNotFoundException"
