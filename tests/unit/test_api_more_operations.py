@@ -5,6 +5,7 @@ deployments' states and ARNs, services by Service Connect namespace."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -344,3 +345,22 @@ def test_a_retried_create_service_answers_the_service_it_made() -> None:
     assert len([name for kind, name in kube.objects if kind == "Service.ecs"]) == 2  # the seeded `web` and `api`
     error = refused(kube, "CreateService", {**request, "desiredCount": 3})
     assert (error.code, error.message) == ("InvalidParameterException", "Creation of service was not idempotent.")
+
+
+def test_list_tasks_lists_each_kind_once_and_the_tasks_services_and_pods_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API server's round trips are most of a read's time (benchmarks/bench_api.py): one after another
+    the three lists would never meet at the barrier."""
+    kube, together = seeded(), threading.Barrier(3, timeout=5)
+    listed: list[str] = []
+    real = kube.list
+
+    def list_(kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        listed.append(kind)
+        if kind in ("Task", "Service.ecs", "Pod"):
+            together.wait()
+        return real(kind, namespace, label_selector)
+
+    monkeypatch.setattr(kube, "list", list_)
+    assert len(call(kube, "ListTasks", {"cluster": "default", "serviceName": "web"})["taskArns"]) == 1
+    assert sorted(listed) == ["Cluster", "Pod", "Service.ecs", "Task"]
+    assert refused(kube, "ListTasks", {"cluster": "default", "serviceName": "nothing"}).code == "ServiceNotFoundException"

@@ -9,6 +9,7 @@ show them too, read as the operator reads them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -108,13 +109,18 @@ def _service_shared(account: Account, cluster: str, deployment: str | None, anno
 
 async def cluster_tasks(account: Account, cluster: str) -> list[Found]:
     """Every task of the cluster: RunTask's (launched), its services' running ones and their recently stopped ones."""
-    found = [Found(describe_task(obj, r), obj) for obj in await account.items("Task")
-             if cluster_name(obj["spec"].get("cluster")) == cluster for r in _records(obj)]
-    services = {L.group_label_value(s["metadata"]["name"]): s for s in await account.items("Service.ecs")
-                if cluster_name(s["spec"].get("cluster")) == cluster}
-    if not services:
-        return found
-    pods = await account.call(account.kube.list, "Pod", account.namespace, f"{L.SERVICE},{L.CLUSTER}={L.group_label_value(cluster)}")
+    return (await tasks_and_services(account, cluster))[0]
+
+
+async def tasks_and_services(account: Account, cluster: str) -> tuple[list[Found], list[dict[str, Any]]]:
+    """The cluster's tasks (as cluster_tasks) and its Service resources. The Tasks, Services and Pods are
+    listed concurrently: a request waits for one round trip to the API server, not three in a row."""
+    tasks, listed, pods = await asyncio.gather(
+        account.items("Task"), account.items("Service.ecs"),
+        account.call(account.kube.list, "Pod", account.namespace, f"{L.SERVICE},{L.CLUSTER}={L.group_label_value(cluster)}"))
+    found = [Found(describe_task(obj, r), obj) for obj in tasks if cluster_name(obj["spec"].get("cluster")) == cluster for r in _records(obj)]
+    mine = [s for s in listed if cluster_name(s["spec"].get("cluster")) == cluster]
+    services = {L.group_label_value(s["metadata"]["name"]): s for s in mine}
     for pod in pods:
         service = services.get((pod["metadata"].get("labels") or {}).get(L.SERVICE, ""))
         if service is not None:
@@ -123,7 +129,7 @@ async def cluster_tasks(account: Account, cluster: str) -> list[Found]:
         for record in (service.get("status") or {}).get("stoppedTasks") or []:
             shared = _service_shared(account, cluster, None, {})
             found.append(Found(_described(record, {**shared, "startedBy": record.get("startedBy")}), service))
-    return found
+    return found, mine
 
 
 @operation("RunTask")
@@ -211,10 +217,9 @@ async def list_tasks(account: Account, request: dict[str, Any]) -> dict[str, Any
     if request.get("daemonName"):
         raise unsupported("ListTasks by daemonName is not supported (ECS daemons are not part of ecs-operator).")
     cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    found = await cluster_tasks(account, cluster)
+    found, services = await tasks_and_services(account, cluster)
     service = _short(request["serviceName"], "service") if request.get("serviceName") else None
-    if service and not any(ecs_name(s) == service and cluster_name(s["spec"].get("cluster")) == cluster
-                           for s in await account.items("Service.ecs")):
+    if service and not any(ecs_name(s) == service for s in services):
         raise service_not_found()
     wanted = request.get("desiredStatus") or "RUNNING"
     arns = sorted(
