@@ -195,8 +195,14 @@ def test_a_service_and_tasks_through_boto3_agree_with_kubectl(sandbox: Cluster, 
     deleted = ecs.delete_service(cluster="default", service="web", force=True)["service"]
     assert (deleted["status"], deleted["desiredCount"]) == ("DRAINING", 0)
     wait_for(lambda: not ecs.list_services(cluster="default")["serviceArns"], timeout=60, what="the service to go")
+    ecs.get_waiter("services_inactive").wait(cluster="default", services=["web"], WaiterConfig=FAST)
     wait_for(lambda: sandbox.kubectl("get", ECS_SERVICE, "web", "-n", namespace, check=False).returncode != 0,
              timeout=60, what="the Service resource to go")
+    # gone from Kubernetes, still INACTIVE to describe-services (for the stopped-task TTL), as in ECS
+    (inactive,) = ecs.describe_services(cluster="default", services=[created["serviceArn"]])["services"]
+    assert (inactive["status"], inactive["desiredCount"], inactive["serviceArn"]) == ("INACTIVE", 0, created["serviceArn"])
+    with pytest.raises(ecs.exceptions.ServiceNotActiveException):
+        ecs.update_service(cluster="default", service="web", desiredCount=1)
 
 
 def test_task_definitions_and_clusters_by_name_and_arn(sandbox: Cluster, namespace: str, api: Api) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.arns import cluster_arn, parse_ref, parse_task_definition_ref, service_arn, task_definition_arn
+from ecs_operator.lifecycle.pods import parse_time
 from ecs_operator.models import ServiceSpec
 
 from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
@@ -49,12 +51,28 @@ async def services_of(account: Account, cluster: str) -> list[dict[str, Any]]:
 
 
 async def find_service(account: Account, cluster_ref: str | None, ref: str) -> dict[str, Any]:
-    cluster = ecs_name(await find_cluster(account, cluster_ref))
+    """The live Service resource; a deleted one still remembered as INACTIVE is ServiceNotActiveException."""
+    cluster = await find_cluster(account, cluster_ref)
     named_cluster, name = _service_name(ref)
-    found = next((s for s in await services_of(account, named_cluster or cluster) if ecs_name(s) == name), None)
+    found = next((s for s in await services_of(account, named_cluster or ecs_name(cluster)) if ecs_name(s) == name), None)
     if found is None:
-        raise service_not_found()
+        raise service_not_active() if name in inactive_services(account, cluster) else service_not_found()
     return found
+
+
+def inactive_services(account: Account, cluster: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The cluster's deleted services the operator remembers (its status's `inactiveServices`, within
+    the stopped-task TTL), as Service resources that describe_service shows INACTIVE."""
+    oldest = datetime.now(timezone.utc) - timedelta(seconds=account.settings.stopped_task_ttl_seconds)
+    out = {}
+    for name, record in ((cluster.get("status") or {}).get("inactiveServices") or {}).items():
+        deleted = parse_time(record.get("deletedAt"))
+        if record and deleted is not None and deleted >= oldest:
+            out[name] = {"kind": "Service", "spec": {**record.get("spec", {}), "serviceName": name},
+                         "metadata": {"name": name, "creationTimestamp": record.get("createdAt"), "deletionTimestamp": record["deletedAt"]},
+                         "status": {"status": "INACTIVE", "taskDefinition": record.get("taskDefinition"),
+                                    "events": record.get("events") or [], "deployments": []}}
+    return out
 
 
 def _revision_arn(account: Account, ref: str | None) -> str | None:
@@ -152,9 +170,10 @@ async def update_service(account: Account, request: dict[str, Any]) -> dict[str,
 
 @operation("DescribeServices")
 async def describe_services(account: Account, request: dict[str, Any]) -> dict[str, Any]:
-    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
+    found = await find_cluster(account, request.get("cluster"))
+    cluster = ecs_name(found)
     by_name: dict[str, dict[str, Any]] = {}
-    for service in await services_of(account, cluster):
+    for service in [*await services_of(account, cluster), *inactive_services(account, found).values()]:
         by_name.setdefault(ecs_name(service), service)
     services, failures = [], []
     for ref in request["services"]:

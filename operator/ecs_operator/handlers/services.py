@@ -310,13 +310,14 @@ async def workload_changed(body: kopf.Body, namespace: str, **_: Any) -> None:
 
 @kopf.on.delete(*SERVICES)
 def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, memo: Any,
-                   service_pods: kopf.Index, service_deployments: kopf.Index, **_: Any) -> None:
+                   service_pods: kopf.Index, service_deployments: kopf.Index, clusters: kopf.Index, **_: Any) -> None:
     """DeleteService: scale to zero, DRAINING until the tasks are gone, then INACTIVE (children go with it)."""
     label = L.group_label_value(name)
     with _pending_guard:  # a service being deleted reports no more tasks
         _started.pop((namespace, body.metadata.uid), None)
         _stopped.pop((namespace, body.metadata.uid), None)
     if (body.metadata.annotations or {}).get(FORCE_DELETE) == "true":
+        _keep_inactive(memo.kube, memo.settings, dict(body), clusters)
         return
     for workload in service_deployments.get((namespace, body.metadata.uid), []):
         if (workload.get("spec") or {}).get("replicas"):
@@ -330,6 +331,27 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
         raise kopf.TemporaryError(f"draining: {len(remaining)} task(s) still running", delay=2)
     memo.kube.patch_status("Service.ecs", namespace, name, {"status": "INACTIVE", "desiredCount": 0, "runningCount": 0})
     _written.pop((namespace, name), None)
+    _keep_inactive(memo.kube, memo.settings, dict(body), clusters)
+
+
+def _keep_inactive(kube: Kube, settings: Settings, service: dict[str, Any], clusters: kopf.Index) -> None:
+    """The deleted service stays describable as INACTIVE (describe-services, the services_inactive waiter)
+    for the stopped-task TTL: a record in its Cluster's `status.inactiveServices`, keyed by its name so
+    that concurrent deletions merge (docs/ecs-semantics.md §Deleted services)."""
+    meta, spec, status = service["metadata"], service.get("spec") or {}, service.get("status") or {}
+    found = find_cluster(clusters, meta["namespace"], spec.get("cluster") or "default")
+    cluster = kube.get("Cluster", meta["namespace"], found["name"]) if found else None
+    if cluster is None:
+        return
+    moment = now()
+    current = (cluster.get("status") or {}).get("inactiveServices") or {}
+    oldest = moment - timedelta(seconds=settings.stopped_task_ttl_seconds)
+    expired = {n: None for n, r in current.items() if (parse_time(r.get("deletedAt")) or moment) < oldest}
+    record = {"spec": {k: v for k, v in spec.items() if k != "kubernetes"}, "createdAt": meta.get("creationTimestamp"),
+              "deletedAt": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "taskDefinition": status.get("taskDefinition"),
+              "events": (status.get("events") or [])[:10]}
+    kube.patch_status("Cluster", meta["namespace"], cluster["metadata"]["name"],
+                      {"inactiveServices": {**expired, spec.get("serviceName") or meta["name"]: record}})
 
 
 def reconcile_service(service: dict[str, Any], **kwargs: Any) -> float | None:
