@@ -19,11 +19,11 @@ from ecs_operator.translate.pod import Revision
 def revision_content(spec: TaskDefinitionSpec, family: str) -> dict[str, Any]:
     """What a revision records: the ECS definition (family filled in) and the Pod-shaping extension.
 
-    Deregistration is not part of a revision: changing it registers nothing.
+    Deregistration and deletion are not part of a revision: changing them registers nothing.
     """
     ecs = spec.ecs_part().to_json()
     ecs["family"] = family
-    kubernetes = spec.kubernetes.model_dump(mode="json", exclude_none=True, exclude={"deregisteredRevisions"}) if spec.kubernetes else {}
+    kubernetes = spec.kubernetes.model_dump(mode="json", exclude_none=True, exclude={"deregisteredRevisions", "deletedRevisions"}) if spec.kubernetes else {}
     return {"taskDefinition": ecs, "kubernetes": kubernetes}
 
 

@@ -95,6 +95,7 @@ def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster
     ecs.describe_service_deployments(serviceDeploymentArns=[d["serviceDeploymentArn"] for d in deployments])
     ecs.delete_service(cluster="default", service="web", force=True)
     ecs.deregister_task_definition(taskDefinition="web:1")
+    ecs.delete_task_definitions(taskDefinitions=["web:1"])
     ecs.update_cluster(cluster="default", settings=[{"name": "containerInsights", "value": "enabled"}])
     ecs.update_cluster_settings(cluster="default", settings=[{"name": "containerInsights", "value": "disabled"}])
     ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=["FARGATE"], defaultCapacityProviderStrategy=[])
@@ -391,6 +392,30 @@ def test_a_pipeline_retrying_with_its_client_token_gets_the_same_tasks_and_servi
     with pytest.raises(ecs.exceptions.InvalidParameterException, match="not idempotent"):
         ecs.create_service(cluster="default", serviceName="web", taskDefinition="job", desiredCount=3, clientToken="svc-2")
     assert [s["spec"]["desiredCount"] for s in kubectl_get(sandbox, ECS_SERVICE, namespace)] == [1]
+
+
+def test_delete_task_definitions_as_a_cleanup_job_does(sandbox: Cluster, namespace: str, recorded: tuple[Any, Recorder]) -> None:
+    """Deregister old revisions, then delete them: DELETE_IN_PROGRESS, refused to new tasks, listed by that
+    status; the ACTIVE one is a failure and stays; the next registration takes a new number."""
+    ecs, _ = recorded
+    ecs.create_cluster(clusterName="default")
+    for image in ("nginx:1.27", "nginx:1.28", "nginx:1.29"):
+        ecs.register_task_definition(family="web", containerDefinitions=container(image))
+    ecs.deregister_task_definition(taskDefinition="web:1")
+    ecs.deregister_task_definition(taskDefinition="web:2")
+    answer = ecs.delete_task_definitions(taskDefinitions=["web:1", f"{ARN}:task-definition/web:2", "web:3"])
+    assert [(d["revision"], d["status"]) for d in answer["taskDefinitions"]] == [(1, "DELETE_IN_PROGRESS"), (2, "DELETE_IN_PROGRESS")]
+    assert [f["arn"] for f in answer["failures"]] == [f"{ARN}:task-definition/web:3"] and "ACTIVE" in answer["failures"][0]["reason"]
+    resource = kubectl_get(sandbox, "taskdefinitions.ecs.operator.dev", namespace, "web")
+    assert resource["spec"]["kubernetes"]["deletedRevisions"] == [1, 2]
+    assert [(r["revision"], r["status"]) for r in resource["status"]["revisions"]] == [
+        (1, "DELETE_IN_PROGRESS"), (2, "DELETE_IN_PROGRESS"), (3, "ACTIVE")]
+    assert ecs.list_task_definitions(status="DELETE_IN_PROGRESS")["taskDefinitionArns"] == [
+        f"{ARN}:task-definition/web:1", f"{ARN}:task-definition/web:2"]
+    assert ecs.describe_task_definition(taskDefinition="web:1")["taskDefinition"]["status"] == "DELETE_IN_PROGRESS"
+    with pytest.raises(ecs.exceptions.ClientException, match="inactive"):
+        ecs.run_task(cluster="default", taskDefinition="web:2")
+    assert ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.30"))["taskDefinition"]["revision"] == 4
 
 
 def test_tags_and_account_settings(sandbox: Cluster, namespace: str, api: Api, recorded: tuple[Any, Recorder]) -> None:

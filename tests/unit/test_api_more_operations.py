@@ -364,3 +364,14 @@ def test_list_tasks_lists_each_kind_once_and_the_tasks_services_and_pods_at_once
     assert len(call(kube, "ListTasks", {"cluster": "default", "serviceName": "web"})["taskArns"]) == 1
     assert sorted(listed) == ["Cluster", "Pod", "Service.ecs", "Task"]
     assert refused(kube, "ListTasks", {"cluster": "default", "serviceName": "nothing"}).code == "ServiceNotFoundException"
+
+
+def test_delete_task_definitions_refuses_what_is_not_inactive_revision_by_revision() -> None:
+    kube = seeded()
+    answer = call(kube, "DeleteTaskDefinitions", {"taskDefinitions": ["web:1", "web:9", "web"]})
+    assert answer["taskDefinitions"] == []
+    assert [f["reason"] for f in answer["failures"]] == [
+        "The task definition is ACTIVE: deregister it before deleting it.", "Unable to describe task definition.",
+        "The specified task definition identifier is invalid. Specify a valid revision."]
+    assert "deletedRevisions" not in (kube.objects[("TaskDefinition", "web")]["spec"].get("kubernetes") or {})
+    assert refused(kube, "DeleteTaskDefinitions", {"taskDefinitions": [f"web:{n}" for n in range(11)]}).code == "InvalidParameterException"

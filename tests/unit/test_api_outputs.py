@@ -189,6 +189,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
                                                              service_arn(SETTINGS, "default", "web").replace(":service/", ":service-deployment/") + "/2"]},
     "DeleteService": {"cluster": "default", "service": "web", "force": True},
     "RunTask": {"cluster": "default", "taskDefinition": "web:1", "count": 2},
+    "DeleteTaskDefinitions": {"taskDefinitions": ["web:1", "web:9", "web"]},
     "StartTask": {"cluster": "default", "taskDefinition": "web:1", "containerInstances": ["node-own", "missing"], "startedBy": "ci"},
     "DescribeTasks": {"cluster": "default", "tasks": ["TASK", "0123456789abcdef0123456789abcdef"], "include": ["TAGS"]},
     "ListTasks": {"cluster": "default"},

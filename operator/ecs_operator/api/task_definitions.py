@@ -1,10 +1,10 @@
-"""RegisterTaskDefinition, DeregisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions and
-ListTaskDefinitionFamilies over TaskDefinition resources.
+"""RegisterTaskDefinition, DeregisterTaskDefinition, DeleteTaskDefinitions, DescribeTaskDefinition,
+ListTaskDefinitions and ListTaskDefinitionFamilies over TaskDefinition resources.
 
 One resource per family; its spec is the latest RegisterTaskDefinition, and each change of it
 registers a revision (a ControllerRevision the operator writes). Registering = writing the
 family's spec, then waiting for the operator's status to show the revision; deregistering = listing
-the revision in the spec's `kubernetes.deregisteredRevisions`.
+the revision in the spec's `kubernetes.deregisteredRevisions`, deleting = in `kubernetes.deletedRevisions`.
 """
 
 from __future__ import annotations
@@ -102,8 +102,6 @@ async def describe_task_definition(account: Account, request: dict[str, Any]) ->
 @operation("ListTaskDefinitions")
 async def list_task_definitions(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     prefix, wanted = request.get("familyPrefix") or "", request.get("status") or "ACTIVE"
-    if wanted not in ("ACTIVE", "INACTIVE"):
-        raise ApiError("InvalidParameterException", "status: only ACTIVE and INACTIVE task definitions can be listed.")
     found = sorted(
         (ecs_name(obj), r["revision"])
         for obj in await account.items("TaskDefinition") if ecs_name(obj).startswith(prefix)
@@ -147,3 +145,43 @@ async def deregister_task_definition(account: Account, request: dict[str, Any]) 
     seen = await wait_for(lambda: _observed(account, obj["metadata"]["name"], written["metadata"]["generation"]),
                           REGISTRATION_SECONDS)
     return {"taskDefinition": await describe_revision(account, seen or obj, number)}
+
+
+MAX_DELETED = 10
+"""DeleteTaskDefinitions' limit on taskDefinitions (ECS's)."""
+
+
+@operation("DeleteTaskDefinitions")
+async def delete_task_definitions(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    """Each named INACTIVE revision becomes DELETE_IN_PROGRESS (listed in the spec's
+    `kubernetes.deletedRevisions`): refused to new tasks and services, kept for what already runs on it.
+    An ACTIVE revision, or one that does not exist, is a failure; the others are deleted."""
+    refs = request["taskDefinitions"]
+    if not 1 <= len(refs) <= MAX_DELETED:
+        raise ApiError("InvalidParameterException", f"taskDefinitions: between 1 and {MAX_DELETED} task definitions, not {len(refs)}.")
+    chosen: dict[str, tuple[dict[str, Any], set[int]]] = {}
+    failures = []
+    for ref in refs:
+        try:
+            if parse_task_definition_ref(ref)[1] is None:
+                raise client_error("The specified task definition identifier is invalid. Specify a valid revision.")
+            obj, number, state = await find_revision(account, ref)
+        except ApiError as e:
+            failures.append({"arn": ref, "reason": e.message})
+            continue
+        if state == "ACTIVE":
+            failures.append({"arn": task_definition_arn(account.settings, ecs_name(obj), number),
+                             "reason": "The task definition is ACTIVE: deregister it before deleting it."})
+            continue
+        chosen.setdefault(obj["metadata"]["name"], (obj, set()))[1].add(number)
+    deleted = []
+    for name, (obj, numbers) in chosen.items():
+        def marked(current: dict[str, Any], numbers: set[int] = numbers) -> dict[str, Any]:
+            kubernetes = dict(current["spec"].get("kubernetes") or {})
+            kubernetes["deletedRevisions"] = sorted({*(kubernetes.get("deletedRevisions") or []), *numbers})
+            return {**current, "spec": {**current["spec"], "kubernetes": kubernetes}}
+
+        written = await account.update("TaskDefinition", name, marked, _gone(ecs_name(obj)))
+        seen = await wait_for(lambda: _observed(account, name, written["metadata"]["generation"]), REGISTRATION_SECONDS)
+        deleted += [await describe_revision(account, seen or written, n) for n in sorted(numbers)]
+    return {"taskDefinitions": deleted, "failures": failures}

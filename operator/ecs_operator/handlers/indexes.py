@@ -63,8 +63,10 @@ def revisions(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str]
 def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, family) -> the TaskDefinition that registers it and its deregistered revisions."""
     family = spec.get("family") or name
-    deregistered = (spec.get("kubernetes") or {}).get("deregisteredRevisions") or []
-    return {(namespace, family): {"name": name, "deregistered": list(deregistered)}}
+    kubernetes = spec.get("kubernetes") or {}
+    # a deleted revision (DELETE_IN_PROGRESS) is refused to new tasks as an INACTIVE one is
+    deregistered = {*(kubernetes.get("deregisteredRevisions") or []), *(kubernetes.get("deletedRevisions") or [])}
+    return {(namespace, family): {"name": name, "deregistered": sorted(deregistered)}}
 
 
 @kopf.index(*CLUSTERS)

@@ -85,12 +85,11 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
             patch.status.update(_changes(current, wanted))
             return
 
-    deregistered = set((model.kubernetes.deregisteredRevisions if model.kubernetes else None) or [])
-    wanted = {**current, **_describe(settings, model, family, existing, deregistered), "observedGeneration": generation}
-    newly_inactive = sorted(r["revision"] for r in wanted["revisions"] if r["status"] == "INACTIVE"
-                            and r["revision"] not in _inactive(current))
-    for revision in newly_inactive:
-        notify(body, type="Normal", reason="Deregistered", message=f"task definition {family}:{revision} is INACTIVE")
+    wanted = {**current, **_describe(settings, model, family, existing), "observedGeneration": generation}
+    for state, reason in (("INACTIVE", "Deregistered"), ("DELETE_IN_PROGRESS", "Deleted")):
+        for revision in sorted(r["revision"] for r in wanted["revisions"] if r["status"] == state
+                               and r["revision"] not in _in_state(current, state)):
+            notify(body, type="Normal", reason=reason, message=f"task definition {family}:{revision} is {state}")
     latest = existing[-1].revision
     wanted["conditions"] = ready(current, body, True, "Registered", f"{family}:{latest} is registered")
     patch.status.update(_changes(current, wanted))
@@ -134,8 +133,15 @@ def _register(kube: Any, body: kopf.Body, name: str, namespace: str, family: str
     return stored([{"revision": number, "data": created["data"]}])[0]
 
 
-def _describe(settings: Settings, model: TaskDefinitionSpec, family: str, existing: list[StoredRevision],
-              deregistered: set[int]) -> dict[str, Any]:
+def revision_status(model: TaskDefinitionSpec, revision: int) -> str:
+    """ACTIVE, INACTIVE (deregistered) or DELETE_IN_PROGRESS (deleted)."""
+    kubernetes = model.kubernetes
+    if kubernetes and revision in (kubernetes.deletedRevisions or []):
+        return "DELETE_IN_PROGRESS"
+    return "INACTIVE" if kubernetes and revision in (kubernetes.deregisteredRevisions or []) else "ACTIVE"
+
+
+def _describe(settings: Settings, model: TaskDefinitionSpec, family: str, existing: list[StoredRevision]) -> dict[str, Any]:
     """describe-task-definition's view of the family: latest revision, ARNs, statuses, fidelity."""
     latest = existing[-1]
     translation = pod_template(latest.as_revision(settings), for_service=False, region=settings.region)
@@ -146,11 +152,11 @@ def _describe(settings: Settings, model: TaskDefinitionSpec, family: str, existi
         "revision": latest.revision,
         "taskDefinition": f"{family}:{latest.revision}",
         "taskDefinitionArn": task_definition_arn(settings, family, latest.revision),
-        "status": "INACTIVE" if latest.revision in deregistered else "ACTIVE",
+        "status": revision_status(model, latest.revision),
         "revisions": [
             {
                 "revision": r.revision,
-                "status": "INACTIVE" if r.revision in deregistered else "ACTIVE",
+                "status": revision_status(model, r.revision),
                 "registeredAt": r.registeredAt,
                 "taskDefinitionArn": task_definition_arn(settings, family, r.revision),
             }
@@ -163,8 +169,8 @@ def _describe(settings: Settings, model: TaskDefinitionSpec, family: str, existi
     }
 
 
-def _inactive(status: dict[str, Any]) -> set[int]:
-    return {r["revision"] for r in status.get("revisions") or [] if r.get("status") == "INACTIVE"}
+def _in_state(status: dict[str, Any], state: str) -> set[int]:
+    return {r["revision"] for r in status.get("revisions") or [] if r.get("status") == state}
 
 
 def _changes(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:

@@ -116,6 +116,9 @@ class TaskDefinitionKubernetes(EcsModel):
     """The ServiceAccount the Pods run as (the closest thing to taskRoleArn)."""
     deregisteredRevisions: list[int] | None = None
     """DeregisterTaskDefinition: these revisions become INACTIVE (running tasks keep running, new ones are refused)."""
+    deletedRevisions: list[int] | None = None
+    """DeleteTaskDefinitions: these revisions are DELETE_IN_PROGRESS (and, like INACTIVE ones, refused to new
+    tasks). Their records stay: revision numbers are never reused (docs/ecs-semantics.md §Deleting task definitions)."""
 
 
 class RegisterTaskDefinition(EcsModel):
