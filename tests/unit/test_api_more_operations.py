@@ -85,6 +85,22 @@ def test_task_definition_families_by_status() -> None:
     assert call(kube, "ListTaskDefinitionFamilies", {"familyPrefix": "x"})["families"] == []
 
 
+def test_a_description_lists_what_ecs_always_lists() -> None:
+    """ecs-deploy registers a description again as it is and fails on a missing `volumes` (a TypeError)."""
+    described = call(seeded(), "DescribeTaskDefinition", {"taskDefinition": "web"})["taskDefinition"]
+    assert (described["volumes"], described["placementConstraints"]) == ([], [])
+    (web,) = described["containerDefinitions"]
+    assert web == {"name": "web", "image": "nginx", "memory": 128,
+                   "portMappings": [], "environment": [], "mountPoints": [], "volumesFrom": []}
+    kube = seeded()
+    volume = {"name": "data", "host": {"sourcePath": "/data"}}
+    mount = {"sourceVolume": "data", "containerPath": "/data"}
+    stored = {"family": "web", "volumes": [volume], "containerDefinitions": [{"name": "web", "image": "nginx", "mountPoints": [mount]}]}
+    kube.objects[("ControllerRevision", "web-1")]["data"]["content"]["taskDefinition"] = stored
+    described = call(kube, "DescribeTaskDefinition", {"taskDefinition": "web:1"})["taskDefinition"]
+    assert described["volumes"] == [volume] and described["containerDefinitions"][0]["mountPoints"] == [mount]
+
+
 def deployment(number: str, status: str, rollout: str, **more: Any) -> dict[str, Any]:
     return {**DEPLOYMENT, "id": f"ecs-svc/{number}", "status": status, "rolloutState": rollout, **more}
 
