@@ -6,27 +6,16 @@ Each test runs its own API process, with a key Secret binding its access keys to
 
 from __future__ import annotations
 
-import base64
 import json
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
 
+from api_support import Api, free_port, listening, api  # noqa: F401  (api: the fixture)
 from operator_fixtures import wait_for
 from service_support import ECS_SERVICE
 
@@ -40,69 +29,6 @@ pytestmark = pytest.mark.usefixtures("running_operator")
 TARGET = "AmazonEC2ContainerServiceV20141113."
 ARN = "arn:aws:ecs:us-east-1:000000000000"
 FAST = {"Delay": 1, "MaxAttempts": 120}
-
-
-@dataclass
-class Api:
-    endpoint: str
-    key_id: str
-    secret: str
-    other_key_id: str
-    """A key bound to another (empty) namespace."""
-
-    def client(self, key_id: str | None = None, secret: str | None = None) -> Any:
-        return boto3.client("ecs", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=key_id or self.key_id, aws_secret_access_key=secret or self.secret,
-                            config=Config(retries={"max_attempts": 1}))
-
-    def post(self, target: str, body: bytes, secret: str | None = None) -> tuple[int, dict[str, Any]]:
-        """A request signed as botocore signs it, sent as it is (for bodies botocore would never send)."""
-        request = AWSRequest("POST", self.endpoint + "/", data=body,
-                             headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
-        SigV4Auth(Credentials(self.key_id, secret or self.secret), "ecs", "us-east-1").add_auth(request)
-        prepared = request.prepare()
-        raw = urllib.request.Request(self.endpoint + "/", data=prepared.body, headers=dict(prepared.headers), method="POST")
-        try:
-            with urllib.request.urlopen(raw, timeout=30) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def api(sandbox: Cluster, namespace: str, tmp_path: Any) -> Iterator[Api]:
-    key_id, secret, other = f"AKID{uuid.uuid4().hex[:12].upper()}", uuid.uuid4().hex, f"AKID{uuid.uuid4().hex[:12].upper()}"
-    empty = f"{namespace[:50]}-empty"
-    sandbox.kubectl("create", "namespace", empty)
-    entries = {key_id: {"secretAccessKey": secret, "namespace": namespace, "capacityProviders": True},
-               other: {"secretAccessKey": "other", "namespace": empty}}
-    sandbox.kubectl("apply", "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ecs-api-keys", "namespace": namespace},
-        "data": {k: base64.b64encode(json.dumps(v).encode()).decode() for k, v in entries.items()}}))
-    port = _free_port()
-    log = open(tmp_path / "api.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "api", "--port", str(port), "--namespace", namespace],
-                               env=sandbox.env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: _listening(port), timeout=30, what="the API to listen")
-        yield Api(f"http://127.0.0.1:{port}", key_id, secret, other)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        sandbox.kubectl("delete", "namespace", empty, "--wait=false", check=False)
-        api_log = (tmp_path / "api.log").read_text(errors="replace")
-        assert "Traceback" not in api_log, api_log
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def kubectl_get(sandbox: Cluster, kind: str, namespace: str, name: str | None = None) -> Any:
@@ -310,13 +236,13 @@ def test_aws_cli(sandbox: Cluster, namespace: str, api: Api) -> None:
 def test_aws_cli_over_https(sandbox: Cluster, namespace: str, api: Api, tmp_path: Path) -> None:
     """`--tls-cert`/`--tls-key`: aws-cli with the CA bundle talks to it; without the CA it refuses the server."""
     pki = create_pki(tmp_path / "pki")  # a CA and a serving certificate for 127.0.0.1
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "api-tls.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "api", "--port", str(port), "--namespace", namespace,
                                 "--tls-cert", str(pki.cert("apiserver")), "--tls-key", str(pki.key("apiserver"))],
                                env=sandbox.env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: _listening(port), timeout=30, what="the HTTPS API to listen")
+        wait_for(lambda: listening(port), timeout=30, what="the HTTPS API to listen")
         env = {**sandbox.env, "AWS_ACCESS_KEY_ID": api.key_id, "AWS_SECRET_ACCESS_KEY": api.secret, "AWS_DEFAULT_REGION": "us-east-1",
                "AWS_ENDPOINT_URL_ECS": f"https://127.0.0.1:{port}", "AWS_CONFIG_FILE": "/dev/null",
                "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}

@@ -3,7 +3,7 @@ operations served validated against botocore's output shapes, pagination, and th
 the first ones (cluster settings, task definition families, service deployments...), each checked
 against what `kubectl get` shows.
 
-The API process and its keys are test_ecs_api's `api` fixture.
+The API process and its keys are api_support's `api` fixture.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from ecs_operator.nodepool.instance_types import build_node, instance_type
 from ecs_operator.api.shapes import output_problems
 from operator_fixtures import wait_for
 from service_support import ECS_SERVICE
-from test_ecs_api import ARN, FAST, Api, api, container, kubectl_get  # noqa: F401  (api: the fixture)
+from api_support import Api, api  # noqa: F401  (api: the fixture)
+from test_ecs_api import ARN, FAST, container, kubectl_get
 
 if TYPE_CHECKING:
     from conftest import Cluster

@@ -88,6 +88,33 @@ def test_task_definition_families_by_status() -> None:
     assert call(kube, "ListTaskDefinitionFamilies", {"familyPrefix": "x"})["families"] == []
 
 
+def test_a_description_lists_what_ecs_always_lists() -> None:
+    """ecs-deploy registers a description again as it is and fails on a missing `volumes` (a TypeError)."""
+    described = call(seeded(), "DescribeTaskDefinition", {"taskDefinition": "web"})["taskDefinition"]
+    assert (described["volumes"], described["placementConstraints"]) == ([], [])
+    (web,) = described["containerDefinitions"]
+    assert web == {"name": "web", "image": "nginx", "memory": 128,
+                   "portMappings": [], "environment": [], "mountPoints": [], "volumesFrom": []}
+    kube = seeded()
+    volume = {"name": "data", "host": {"sourcePath": "/data"}}
+    mount = {"sourceVolume": "data", "containerPath": "/data"}
+    stored = {"family": "web", "volumes": [volume], "containerDefinitions": [{"name": "web", "image": "nginx", "mountPoints": [mount]}]}
+    kube.objects[("ControllerRevision", "web-1")]["data"]["content"]["taskDefinition"] = stored
+    described = call(kube, "DescribeTaskDefinition", {"taskDefinition": "web:1"})["taskDefinition"]
+    assert described["volumes"] == [volume] and described["containerDefinitions"][0]["mountPoints"] == [mount]
+
+
+@pytest.mark.parametrize(("started_by", "code"), [("ECS Deploy", None), ("AWS Step Functions", None), ("ci/job_7-a", None),
+                                                ("rm -rf *", "InvalidParameterException"), ("x" * 129, "InvalidParameterException")])
+def test_started_by_takes_what_ecs_takes(started_by: str, code: str | None) -> None:
+    """Spaces as ECS takes them (ecs-deploy's `ecs run` starts tasks as "ECS Deploy"); other characters refused."""
+    request = {"cluster": "default", "taskDefinition": "web:1", "startedBy": started_by}
+    if code is None:
+        assert len(call(seeded(), "RunTask", request)["tasks"]) == 1
+    else:
+        assert refused(seeded(), "RunTask", request).code == code
+
+
 def deployment(number: str, status: str, rollout: str, **more: Any) -> dict[str, Any]:
     return {**DEPLOYMENT, "id": f"ecs-svc/{number}", "status": status, "rolloutState": rollout, **more}
 

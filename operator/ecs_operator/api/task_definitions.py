@@ -22,6 +22,11 @@ from .rules import problems
 REGISTRATION_SECONDS = 30.0
 """How long RegisterTaskDefinition waits for the operator to register the revision."""
 
+ALWAYS_LISTED = ("volumes", "placementConstraints")
+CONTAINER_ALWAYS_LISTED = ("portMappings", "environment", "mountPoints", "volumesFrom")
+"""Members ECS answers even when empty: deploy tools register a description again as it is, and read
+these without a default (ecs-deploy fails on a missing `volumes`)."""
+
 
 async def find_revision(account: Account, ref: str) -> tuple[dict[str, Any], int, str]:
     """(the family's resource, revision number, its status) for `family`, `family:revision` or an ARN;
@@ -47,7 +52,9 @@ async def describe_revision(account: Account, obj: dict[str, Any], number: int) 
     status = obj.get("status") or {}
     entry = next(r for r in status.get("revisions") or [] if r["revision"] == number)
     content = stored["data"]["content"]["taskDefinition"]
-    return {**content, "taskDefinitionArn": task_definition_arn(account.settings, content["family"], number),
+    containers = [{**{k: [] for k in CONTAINER_ALWAYS_LISTED}, **c} for c in content.get("containerDefinitions") or []]
+    return {**{k: [] for k in ALWAYS_LISTED}, **content, "containerDefinitions": containers,
+            "taskDefinitionArn": task_definition_arn(account.settings, content["family"], number),
             "revision": number, "status": entry["status"], "registeredAt": entry.get("registeredAt"),
             "compatibilities": status.get("compatibilities"), "registeredBy": "ecs-operator"}
 

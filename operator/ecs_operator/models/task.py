@@ -71,7 +71,8 @@ class RunTask(EcsModel):
     platformVersion: str | None = None
     propagateTags: PropagateTags | None = None
     referenceId: str | None = None
-    startedBy: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9/_-]*$")
+    # ECS documents no space, yet takes one: Step Functions starts tasks as "AWS Step Functions", ecs-deploy as "ECS Deploy".
+    startedBy: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9/_ -]*$")
     tags: list[Tag] | None = Field(None, max_length=50)
     taskDefinition: str = Field(min_length=1)
     """family, family:revision, or the task definition ARN."""
