@@ -417,6 +417,8 @@ def test_delete_task_definitions_as_a_cleanup_job_does(sandbox: Cluster, namespa
     with pytest.raises(ecs.exceptions.ClientException, match="inactive"):
         ecs.run_task(cluster="default", taskDefinition="web:2")
     assert ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.30"))["taskDefinition"]["revision"] == 4
+    # as in ECS, every registration numbers a revision, one identical to the last too
+    assert ecs.register_task_definition(family="web", containerDefinitions=container("nginx:1.30"))["taskDefinition"]["revision"] == 5
 
 
 def test_tags_and_account_settings(sandbox: Cluster, namespace: str, api: Api, recorded: tuple[Any, Recorder]) -> None:

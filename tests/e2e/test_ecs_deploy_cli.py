@@ -93,28 +93,27 @@ def test_deploy_scale_and_run(sandbox: Cluster, namespace: str, api: Api, web: A
              what="the Service status's runningCount 3")
     wait_for(lambda: images(sandbox, namespace) == ["nginx:1.29"] * 3, timeout=60, what="3 pods of nginx:1.29")
 
-    # a redeploy that changes nothing gets web:2 back (see README): a pipeline keeps it registered and forces the deployment
+    # a redeploy that changes nothing (to pull the images again) registers web:3, as ECS numbers every
+    # registration, rolls the service onto it and deregisters web:2
     def names() -> set[str]:
         return {p["metadata"]["name"] for p in service_pods(sandbox, namespace)}
 
     before = names()
-    first = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["status"]["deployments"][0]["id"]
-    out = succeeded(ecs_cli(sandbox, api, "deploy", "default", "web", "--force-new-deployment", "--no-deregister", "--timeout", "240"))
-    assert "Successfully changed task definition to: web:2" in out and "Deployment successful" in out, out
-    forced = kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["status"]["deployments"]
-    assert forced[0]["id"] != first and forced[0]["taskDefinition"] == "web:2", forced
+    out = succeeded(ecs_cli(sandbox, api, "deploy", "default", "web", "--timeout", "240"))
+    assert "Successfully changed task definition to: web:3" in out and "Deployment successful" in out, out
+    assert kubectl_get(sandbox, ECS_SERVICE, namespace, "web")["status"]["deployments"][0]["taskDefinition"] == "web:3"
     wait_for(lambda: len(images(sandbox, namespace)) == 3 and not before & names(), timeout=120, what="3 new pods in place of the 3 before")
-    assert web.describe_task_definition(taskDefinition="web:2")["taskDefinition"]["status"] == "ACTIVE"
+    assert [web.describe_task_definition(taskDefinition=f"web:{n}")["taskDefinition"]["status"] for n in (2, 3)] == ["INACTIVE", "ACTIVE"]
 
     out = succeeded(ecs_cli(sandbox, api, "run", "default", "web", "-c", "web", "sleep 300"))
-    assert "Successfully started 1 instances of task: web:2" in out, out
+    assert "Successfully started 1 instances of task: web:3" in out, out
     (arn,) = [line.removeprefix("- ") for line in out.splitlines() if line.startswith(f"- {ARN}:task/default/")]
     web.get_waiter("tasks_running").wait(cluster="default", tasks=[arn], WaiterConfig=FAST)
     (task,) = [t for t in kubectl_get(sandbox, "tasks.ecs.operator.dev", namespace) if t["spec"].get("startedBy") == "ECS Deploy"]
     assert task["status"]["tasks"][0]["taskArn"] == arn
     assert task["spec"]["overrides"]["containerOverrides"] == [{"name": "web", "command": ["sleep", "300"]}]
     (described,) = web.describe_tasks(cluster="default", tasks=[arn])["tasks"]
-    assert (described["lastStatus"], described["taskDefinitionArn"]) == ("RUNNING", f"{ARN}:task-definition/web:2")
+    assert (described["lastStatus"], described["taskDefinitionArn"]) == ("RUNNING", f"{ARN}:task-definition/web:3")
 
 
 def test_unplaceable_deployment_fails_and_rolls_back(sandbox: Cluster, namespace: str, api: Api, web: Any) -> None:

@@ -9,6 +9,7 @@ the revision in the spec's `kubernetes.deregisteredRevisions`, deleting = in `ku
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from ecs_operator.arns import parse_task_definition_ref, task_definition_arn
@@ -64,17 +65,20 @@ async def register_task_definition(account: Account, request: dict[str, Any]) ->
     family = request["family"]
     if refused := problems(TaskDefinitionSpec, request):
         raise client_error(refused)
+    registration = uuid.uuid4().hex  # every call numbers a revision, as in ECS
     existing = await account.find("TaskDefinition", family)
     if existing is None:
         try:
-            written = await account.create(resource("TaskDefinition", kube_name(family), dict(request)))
+            written = await account.create(resource("TaskDefinition", kube_name(family),
+                                                    {**request, "kubernetes": {"registration": registration}}))
         except ApiError:  # a concurrent registration created the family meanwhile: this one updates it
             existing = await account.find("TaskDefinition", family)
             if existing is None:
                 raise
     if existing is not None:  # the family's Kubernetes-only settings (podLabels, deregistered revisions...) stay
         written = await account.update("TaskDefinition", existing["metadata"]["name"], lambda current: {
-            **current, "spec": {**request, **{k: v for k, v in current["spec"].items() if k == "kubernetes"}}}, _gone(family))
+            **current, "spec": {**request, "kubernetes": {**(current["spec"].get("kubernetes") or {}), "registration": registration}}},
+            _gone(family))
     name, generation = written["metadata"]["name"], written["metadata"]["generation"]
     seen = await wait_for(lambda: _observed(account, name, generation), REGISTRATION_SECONDS)
     if seen is None:

@@ -119,6 +119,10 @@ class TaskDefinitionKubernetes(EcsModel):
     deletedRevisions: list[int] | None = None
     """DeleteTaskDefinitions: these revisions are DELETE_IN_PROGRESS (and, like INACTIVE ones, refused to new
     tasks). Their records stay: revision numbers are never reused (docs/ecs-semantics.md §Deleting task definitions)."""
+    registration: str | None = Field(None, max_length=64)
+    """A new value per RegisterTaskDefinition call of the ECS API: part of the revision's content, so each
+    call numbers a revision, as in ECS, even with the content of the last one (an unchanged `kubectl apply`
+    registers nothing, as Kubernetes users expect)."""
 
 
 class RegisterTaskDefinition(EcsModel):
