@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 
 import pytest
 from ecs_operator.models.common import CapacityProviderStrategyItem
-from ecs_operator.scaling.strategy_split import choose_provider, choose_provider_to_remove, split
+from ecs_operator.scaling.strategy_split import choose_provider, split
 
 
 def item(name: str, weight: int | None = None, base: int | None = None) -> CapacityProviderStrategyItem:
@@ -89,41 +88,13 @@ def test_all_zero_weights_are_refused_unless_one_provider() -> None:
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_scale_in_retraces_scale_out(strategy: list[CapacityProviderStrategyItem]) -> None:
+    """split(n - 1) is split(n) less one task: a scale-in by one stops one task and moves none."""
     for desired in range(1, 40):
-        counts = split(strategy, desired)
-        counts[choose_provider_to_remove(strategy, counts)] -= 1
-        assert counts == split(strategy, desired - 1)
+        more, fewer = split(strategy, desired), split(strategy, desired - 1)
+        assert all(more[p] >= fewer[p] for p in more) and sum(more.values()) - sum(fewer.values()) == 1
 
 
 def test_scale_in_removes_base_last() -> None:
-    counts = {"FARGATE": 4, "FARGATE_SPOT": 6}
-    removed = []
-    for _ in range(10):
-        provider = choose_provider_to_remove(FARGATE_MIX, counts)
-        counts[provider] -= 1
-        removed.append(provider)
+    removed = [next(p for p, n in split(FARGATE_MIX, k).items() if n > split(FARGATE_MIX, k - 1)[p]) for k in range(10, 0, -1)]
     assert removed[-2:] == ["FARGATE", "FARGATE"]
     assert removed.count("FARGATE_SPOT") == 6
-
-
-def test_scale_in_removes_tasks_the_strategy_no_longer_wants_first() -> None:
-    strategy = [item("a", weight=1), item("b", weight=0)]
-    assert choose_provider_to_remove(strategy, {"a": 5, "b": 1, "gone": 2}) == "b"
-    assert choose_provider_to_remove([item("a", weight=1)], {"a": 5, "gone": 2}) == "gone"
-    with pytest.raises(ValueError, match="no provider has a task"):
-        choose_provider_to_remove(strategy, {"a": 0})
-
-
-def test_repeated_scale_in_converges_to_the_split() -> None:
-    strategy = [item("a", weight=1, base=1), item("b", weight=2)]
-    for a, b in itertools.product(range(8), range(8)):
-        counts = {"a": a, "b": b}
-        while sum(counts.values()) > 0:
-            counts[choose_provider_to_remove(strategy, counts)] -= 1
-            total = sum(counts.values())
-            if counts == split(strategy, total):
-                # Once on the split, it stays on it.
-                while sum(counts.values()) > 0:
-                    counts[choose_provider_to_remove(strategy, counts)] -= 1
-                    assert counts == split(strategy, sum(counts.values()))
-        assert counts == {"a": 0, "b": 0}

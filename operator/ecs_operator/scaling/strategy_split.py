@@ -1,11 +1,10 @@
 """capacityProviderStrategy distribution: which capacity provider each task of a service or RunTask goes to.
 
-ECS (ecs-semantics.md 5.2): the first `base` tasks go to the one provider with a base; the rest are
-split in proportion to `weight`, and weight-0 providers get nothing beyond their base. ECS does not
-publish its tie-breaking; this is the reference's deterministic emulation (choose_provider). Adding
-tasks one at a time with it hands out "slots" in a fixed global order, so removing the most recently
-handed-out slot first (choose_provider_to_remove) makes scale-in retrace scale-out: proportions stay
-and the base goes last.
+ECS: the first `base` tasks go to the one provider with a base; the rest are split in proportion to
+`weight`, and weight-0 providers get nothing beyond their base. ECS does not publish its
+tie-breaking; this is a deterministic emulation (choose_provider). Adding tasks one at a time with it
+hands out "slots" in a fixed global order, so `split(n - 1)` is `split(n)` less one task: scale-in
+retraces scale-out, proportions stay and the base goes last.
 """
 
 from __future__ import annotations
@@ -27,24 +26,6 @@ def choose_provider(items: Sequence[CapacityProviderStrategyItem], counts: Mappi
         weighted,
         key=lambda i: (Fraction(_extra(items, counts, i) + 1, weighted[i]), -weighted[i], _index(items, i)),
     )
-
-
-def choose_provider_to_remove(items: Sequence[CapacityProviderStrategyItem], counts: Mapping[str, int]) -> str:
-    """The provider that gives up a task on scale-in: tasks on providers no longer in the strategy (or
-    with weight 0, beyond their base) first, then the inverse of choose_provider, the base last."""
-    running = {p: n for p, n in counts.items() if n > 0}
-    if not running:
-        raise ValueError("no provider has a task to remove")
-    weighted = _weighted(items)
-    strays = sorted(p for p in running if p not in weighted and _extra(items, counts, p) > 0)
-    if strays:
-        return strays[0]
-    over = [p for p in weighted if _extra(items, counts, p) > 0]
-    if over:
-        return max(
-            over, key=lambda p: (Fraction(_extra(items, counts, p), weighted[p]), -weighted[p], _index(items, p))
-        )
-    return min(running)  # only base tasks remain: there is one provider with a base
 
 
 def split(items: Sequence[CapacityProviderStrategyItem], desired_count: int) -> dict[str, int]:

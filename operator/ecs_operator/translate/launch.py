@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.models import Problem, RegisterTaskDefinition
@@ -93,6 +92,3 @@ def compatibility_problems(td: RegisterTaskDefinition, target: Target, task_defi
         for path, message in compatibility_findings(td, target.launch_type)
     ]
 
-
-def labels_selector(labels: dict[str, str]) -> dict[str, Any]:
-    return {"matchLabels": dict(labels)}

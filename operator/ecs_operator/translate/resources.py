@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from ecs_operator.models import ContainerDefinition, RegisterTaskDefinition
 from ecs_operator.models.units import cpu_units, memory_mib
@@ -45,33 +44,3 @@ def pod_resources(td: RegisterTaskDefinition) -> dict[str, dict[str, str]] | Non
     if td.memory is not None:
         values["memory"] = memory_quantity(memory_mib(td.memory))
     return {"requests": dict(values), "limits": dict(values)} if values else None
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """What a task reserves on a container instance (ecs-semantics.md 1.3), in ECS units."""
-
-    cpu: int
-    memory: int
-    gpu: int
-    ports: frozenset[int]
-    udp_ports: frozenset[int]
-
-
-def task_reservation(td: RegisterTaskDefinition) -> Reservation:
-    cpu = cpu_units(td.cpu) if td.cpu is not None else sum(c.cpu or 0 for c in td.containerDefinitions)
-    memory = (
-        memory_mib(td.memory)
-        if td.memory is not None
-        else sum(c.memoryReservation or c.memory or 0 for c in td.containerDefinitions)
-    )
-    gpu = sum(int(r.value or 0) for c in td.containerDefinitions for r in c.resourceRequirements or [] if r.type == "GPU")
-    tcp: set[int] = set()
-    udp: set[int] = set()
-    if td.effective_network_mode in ("bridge", "host"):
-        for c in td.containerDefinitions:
-            for p in c.portMappings or []:
-                port = p.hostPort if td.effective_network_mode == "bridge" else (p.hostPort or p.containerPort)
-                if port:
-                    (udp if p.protocol == "udp" else tcp).add(port)
-    return Reservation(cpu, memory, gpu, frozenset(tcp), frozenset(udp))
