@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox_support import control_plane
+
 ROOT = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "ecs.operator.dev", "v1alpha1"
 TARGET = "AmazonEC2ContainerServiceV20141113."
@@ -55,23 +57,6 @@ POLL = 0.25
 
 
 # -- the control plane and the processes -----------------------------------------------------------------------
-@contextmanager
-def control_plane(kubeconfig: str | None, nodes: int) -> Iterator[str]:
-    if kubeconfig:
-        yield kubeconfig
-        return
-    state = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    cli = [sys.executable, "-m", "ecs_operator.cli", "sandbox"]
-    started = subprocess.run([*cli, "up", "--no-build", "--nodes", str(nodes), "--state-dir", str(state)],
-                             capture_output=True, text=True)
-    try:
-        if started.returncode != 0:
-            raise SystemExit(f"the sandbox did not start:\n{started.stderr}")
-        yield str(state / "kubeconfig")
-    finally:
-        subprocess.run([*cli, "down", "--state-dir", str(state)], capture_output=True)
-
-
 @contextmanager
 def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "wb") as out:
@@ -346,7 +331,7 @@ def main() -> None:
     levels = [int(c) for c in args.clients.split(",")]
     pods = args.service_tasks + 2 * args.runs * len(levels)
 
-    with control_plane(args.kubeconfig, nodes=-(-pods // 58) + 1) as kubeconfig:
+    with control_plane(args.kubeconfig, prefix="bench-api", nodes=-(-pods // 58) + 1) as kubeconfig:
         env = {**os.environ, "KUBECONFIG": kubeconfig}
         subprocess.run([str(Path(sys.executable).parent / "kubectl"), "apply", "--server-side", "--force-conflicts",
                         "-f", str(ROOT / "crds")], env=env, check=True, capture_output=True)

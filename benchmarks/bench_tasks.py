@@ -33,11 +33,12 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from sandbox_support import control_plane
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "ecs.operator.dev", "v1alpha1"
@@ -63,23 +64,6 @@ def operator_owned(key: Key) -> bool:
 
 
 # -- the control plane --------------------------------------------------------------------------------------------
-@contextmanager
-def control_plane(kubeconfig: str | None, nodes: int) -> Iterator[str]:
-    if kubeconfig:
-        yield kubeconfig
-        return
-    state = Path(tempfile.mkdtemp(prefix="bench-tasks-"))
-    cli = [sys.executable, "-m", "ecs_operator.cli", "sandbox"]
-    started = subprocess.run([*cli, "up", "--no-build", "--nodes", str(nodes), "--state-dir", str(state)],
-                             capture_output=True, text=True)
-    try:
-        if started.returncode != 0:
-            raise SystemExit(f"the sandbox did not start:\n{started.stderr}")
-        yield str(state / "kubeconfig")
-    finally:
-        subprocess.run([*cli, "down", "--state-dir", str(state)], capture_output=True)
-
-
 class Api:
     """The few calls the benchmark makes, with the kubernetes client (as the operator's adapter does)."""
 
@@ -360,7 +344,7 @@ def main() -> None:
                         help="seconds of the steady-state window (covers the 60 s resyncs; default: %(default)s)")
     parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     args = parser.parse_args()
-    with control_plane(args.kubeconfig, nodes=-(-args.tasks // 58) + 1) as kubeconfig:
+    with control_plane(args.kubeconfig, prefix="bench-tasks", nodes=-(-args.tasks // 58) + 1) as kubeconfig:
         from kubernetes import config  # noqa: F401  (fail early if the client is missing)
 
         api = Api(kubeconfig)
