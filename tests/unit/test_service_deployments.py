@@ -231,7 +231,7 @@ def test_started_and_stopped_messages_name_every_task() -> None:
 def test_events_newest_first_with_state_messages_repeated_only_after_a_change() -> None:
     steady = "(service web) has reached a steady state."
     events, fresh = add_events([], [steady], T0)
-    assert fresh == [steady] and events[0]["message"] == steady and events[0]["createdAt"] == "2026-01-01T12:00:00Z"
+    assert fresh == [steady] and events[0]["message"] == steady and events[0]["createdAt"] == "2026-01-01T12:00:00.000Z"
     events, fresh = add_events(events, [steady], T0 + timedelta(minutes=5))
     assert fresh == [] and len(events) == 1  # nothing changed: no new event, no status write
     started = started_event("web", ["x"])

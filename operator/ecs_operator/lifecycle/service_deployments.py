@@ -68,6 +68,12 @@ class Advance:
     that failed its predecessor (describe-services shows the FAILED deployment and the rollback IN_PROGRESS)."""
 
 
+def millisecond_stamp(moment: datetime) -> str:
+    """ECS's event and deployment times have milliseconds: a client that looks for the events after a
+    deployment began (ecs-deploy: strictly later) must not lose those of its first second."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def deployment_id(service_uid: str, config_key: str, created: str) -> str:
     """`ecs-svc/` and 19 digits, stable for one deployment (ECS's id shape)."""
     digest = hashlib.sha256(f"{service_uid}/{config_key}/{created}".encode()).hexdigest()
@@ -96,7 +102,7 @@ def advance(
     instances per deployment id, once counted for that deployment's tasks (docs/ecs-semantics.md §DAEMON
     services): a deployment not counted yet is not known to be complete, whatever runs.
     """
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = millisecond_stamp(now)
     out = Advance([d.model_copy() for d in previous], last_completed)
     primary = next((d for d in out.deployments if d.status == "PRIMARY"), None)
 
@@ -247,7 +253,7 @@ def add_events(events: list[dict[str, str]], messages: list[str], now: datetime)
     A message identical to one since the last change is suppressed (ECS: "until the cause changes"),
     for at most six hours: a steady state is announced again after each change and every six hours.
     """
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = millisecond_stamp(now)
     fresh: list[str] = []
     out = list(events)
     for message in messages:
