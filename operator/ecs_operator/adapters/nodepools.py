@@ -9,7 +9,7 @@ asks for the same thing again.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from ecs_operator import API_GROUP
@@ -51,6 +51,13 @@ class NodePoolBackend(Protocol):
         """Take these nodes out; the pool's size becomes `size`."""
 
 
+JOIN_GRACE = timedelta(seconds=60)
+"""How long a Node this process created counts as joining while the Node index does not show it yet."""
+_created: dict[str, dict[str, datetime]] = {}
+"""provider -> Nodes this process created and the index has not shown yet (its watch lags the create):
+they count as joining, so a round right after a scale-out neither launches them again nor misses them."""
+
+
 class KwokPool:
     """Simulated Nodes, named `<provider>-<n>`, spread over the pool's zones. Each is launched with a
     controller ownerReference to the CapacityProvider (`owner`): only those are ever removed; a Node
@@ -61,10 +68,17 @@ class KwokPool:
         self.kube, self.provider, self.pool, self.cluster, self.owner = kube, provider, pool, cluster, owner
 
     def size(self, nodes: list[dict[str, Any]]) -> int:
-        return len(nodes)
+        return len(nodes) + self.joining(nodes)
 
     def joining(self, nodes: list[dict[str, Any]]) -> int:
-        return 0
+        return len(self._unseen(nodes))
+
+    def _unseen(self, nodes: list[dict[str, Any]]) -> set[str]:
+        seen, oldest = {n["metadata"]["name"] for n in nodes}, datetime.now(timezone.utc) - JOIN_GRACE
+        mine = _created.setdefault(self.provider, {})
+        for name in [n for n, at in mine.items() if n in seen or at < oldest]:
+            del mine[name]
+        return set(mine)
 
     def gone(self, node: dict[str, Any]) -> bool:
         return False
@@ -74,7 +88,8 @@ class KwokPool:
         return controlled_by(node, self.owner)
 
     def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
-        used = {n["metadata"]["name"] for n in nodes}
+        unseen = self._unseen(nodes)
+        used = {n["metadata"]["name"] for n in nodes} | unseen
         zones = self.pool.zones or list(ZONES)
         itype = instance_type(self.pool.instanceType)
         labels = {L.CAPACITY_PROVIDER: L.group_label_value(self.provider), **(self.pool.nodeLabels or {})}
@@ -85,16 +100,17 @@ class KwokPool:
             taints.append({"key": WARMING_UP_TAINT, "value": "true", "effect": "NoSchedule"})
         added: list[str] = []
         index = 0
-        while len(nodes) + len(added) < size:
+        while len(nodes) + len(unseen) + len(added) < size:
             name = f"{self.provider.lower().replace('_', '-')}-{index}"
             if name not in used:
-                zone = zones[(len(nodes) + len(added)) % len(zones)]
+                zone = zones[(len(nodes) + len(unseen) + len(added)) % len(zones)]
                 node = build_node(name, itype, zone, labels=labels, taints=taints, internal_ip=private_ip_for(index))
                 node["metadata"]["annotations"][f"{API_GROUP}/launched-at"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
                 node["metadata"]["ownerReferences"] = [{**self.owner, "controller": True}]
                 try:
                     self.kube.create(node)
                     added.append(name)
+                    _created.setdefault(self.provider, {})[name] = datetime.now(timezone.utc)
                 except OwnershipConflict:  # a Node of that name the pool did not launch: the next name
                     logger.warning("CapacityProvider %s: Node %s exists and was not launched by its pool; "
                                    "left alone, launching another name", self.provider, name)
