@@ -125,7 +125,10 @@ def test_minimum_100_maximum_100_is_stuck_with_ecs_event_until_the_configuration
     assert first["deployments"][0]["id"] not in {d["id"] for d in final["deployments"]}
     for snapshot in watch.snapshots:
         live = [p for p in snapshot.values() if is_live(p)]
-        assert len(live) <= 4 and sum(1 for p in live if is_ready(p)) >= 2
+        # RUNNING within maximumPercent; a new ReplicaSet's Pod may be created (PENDING) a moment before the
+        # old one's is marked for deletion: both controllers act on the scaled specs (docs/conversion.md)
+        running = [p for p in live if (p.get("status") or {}).get("phase") == "Running"]
+        assert len(running) <= 4 and sum(1 for p in live if is_ready(p)) >= 2, [p["metadata"]["name"] for p in live]
 
 
 def test_operator_killed_during_a_rollout_finishes_it_after_restart(sandbox: Any, namespace: str, running_operator: Any) -> None:

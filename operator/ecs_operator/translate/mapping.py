@@ -261,7 +261,7 @@ SERVICE: list[tuple[str, Verdict, str, str]] = [
     ("deploymentConfiguration.deploymentCircuitBreaker.thresholdConfiguration.type", E, "operator", ""),
     ("deploymentConfiguration.deploymentCircuitBreaker.thresholdConfiguration.value", E, "operator", ""),
     ("deploymentConfiguration.maximumPercent", A, "strategy.rollingUpdate.maxSurge",
-     "integer floor(desired*max/100) - desired, ECS's rounding; Kubernetes counts surge Pods per Deployment (one per capacity provider) and terminating Pods not at all"),
+     "integer floor(desired*max/100) - desired, ECS's rounding; Kubernetes counts surge Pods per Deployment (one per capacity provider) and terminating Pods not at all, and bounds the ReplicaSets' scaled specs, not their Pods: for a moment after each step a new Pod may be PENDING before the old one is marked for deletion"),
     ("deploymentConfiguration.minimumHealthyPercent", A, "strategy.rollingUpdate.maxUnavailable + PodDisruptionBudget",
      "integer desired - ceil(desired*min/100), ECS's rounding; Kubernetes counts available (ready for minReadySeconds) Pods per Deployment"),
     ("deploymentConfiguration.alarms", U, "", "no CloudWatch alarms"),
