@@ -1,4 +1,4 @@
-"""The deployment circuit breaker and healthCheckGracePeriodSeconds (ecs-semantics.md 4.3, 4.4, 4.6).
+"""The deployment circuit breaker and healthCheckGracePeriodSeconds (docs/ecs-semantics.md §Rolling deployments, §Circuit breaker rollback).
 
 Failing tasks come from kwok stages: `sim.ecs.operator.dev/exit` makes the essential container
 exit once running; `sim.ecs.operator.dev/unready` fails its health check.

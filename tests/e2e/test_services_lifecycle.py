@@ -1,5 +1,5 @@
 """An ECS Service's life: desiredCount through the scale subresource, no API writes at steady
-state, DeleteService draining (and its force form), and the events list (ecs-semantics.md 4.1, 4.5)."""
+state, DeleteService draining (and its force form), and the events list (docs/ecs-semantics.md §Deleted services, §Rolling deployments)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """loadBalancers, serviceRegistries and serviceConnectConfiguration as Kubernetes Services that
-select exactly the service's ready tasks, owned by the ECS Service (ecs-semantics.md 4.6)."""
+select exactly the service's ready tasks, owned by the ECS Service (docs/conversion.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Where service tasks run: DAEMON over the container instances, capacity provider strategies,
-placement constraints and strategies (ecs-semantics.md 4.1, 5.2, 7, 8).
+placement constraints and strategies (docs/ecs-semantics.md §Placement, §DAEMON services).
 
 Tests that need more instances add kwok nodes (build_node) and delete them afterwards.
 """

@@ -1,4 +1,4 @@
-"""Rolling updates of an ECS Service on the real control plane (ecs-semantics.md 4.2, 4.3, 4.5).
+"""Rolling updates of an ECS Service on the real control plane (docs/ecs-semantics.md §Rolling deployments).
 
 Every Pod change during a rollout is sampled through a watch: on every sample the service keeps
 at least ceil(desired * minimumHealthyPercent / 100) healthy tasks and runs at most

@@ -1,5 +1,5 @@
 """Capacity provider managed scaling: bin-packing M, CapacityProviderReservation, the scaling decision, and
-which instances go on scale-in (ecs-semantics.md 5.3)."""
+which instances go on scale-in (docs/ecs-semantics.md §Managed scaling)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ ZONE = "attribute:ecs.availability-zone"
 TYPE = "attribute:ecs.instance-type"
 
 
-# --- the ECS guide's examples (ecs-semantics.md 8.4) --------------------------------------------
+# --- the ECS guide's examples (docs/ecs-semantics.md §The cluster query language) --------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Task definition revisions as ECS numbers and resolves them (ecs-semantics.md 1.1), and Nodes as
+"""Task definition revisions as ECS numbers and resolves them (docs/ecs-semantics.md §Task definitions), and Nodes as
 ECS container instances: attributes, registered and remaining resources in ECS units (section 7)."""
 
 from __future__ import annotations

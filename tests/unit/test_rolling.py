@@ -1,4 +1,4 @@
-"""Rolling deployment bounds, the circuit breaker threshold and the healthy-task rule (ecs-semantics.md 4.2, 4.4)."""
+"""Rolling deployment bounds, the circuit breaker threshold and the healthy-task rule (docs/ecs-semantics.md §Rolling deployments)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""An ECS service's deployments as describe-services reports them (ecs-semantics.md 4.3-4.5)."""
+"""An ECS service's deployments as describe-services reports them (docs/ecs-semantics.md §Rolling deployments, §Circuit breaker rollback)."""
 
 from __future__ import annotations
 

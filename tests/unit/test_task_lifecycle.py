@@ -1,4 +1,4 @@
-"""ECS's task life cycle read off Pods (ecs-semantics.md 3.2-3.5): lastStatus, stop codes and
+"""ECS's task life cycle read off Pods (docs/ecs-semantics.md §Health status, §Essential containers): lastStatus, stop codes and
 reasons, container records, health by ECS's rule and when it changes without a Pod event, and the
 Task resource's summary."""
 

@@ -1,5 +1,5 @@
 """CreateService -> Deployments (one per capacity provider) or a DaemonSet, Kubernetes Services and a
-PodDisruptionBudget (translate/service.py; ecs-semantics.md 4, 5.2 and the mapping table in 10)."""
+PodDisruptionBudget (translate/service.py; docs/ecs-semantics.md §Rolling deployments and docs/conversion.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ECS health status from Kubernetes readiness (ecs-semantics.md 1.8 and 3.5)."""
+"""ECS health status from Kubernetes readiness (docs/ecs-semantics.md §Health status)."""
 
 from __future__ import annotations
 

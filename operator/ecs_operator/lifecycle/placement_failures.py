@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-# Scheduler phrases -> ECS failure reasons (ecs-semantics.md 8.1).
+# Scheduler phrases -> ECS failure reasons (docs/ecs-semantics.md §A task is started once it is placed).
 _REASONS: tuple[tuple[str, str], ...] = (
     (r"Insufficient memory", "RESOURCE:MEMORY"),
     (r"Insufficient cpu", "RESOURCE:CPU"),

@@ -247,7 +247,7 @@ def compatibilities(td: RegisterTaskDefinition) -> list[str]:
 
 
 def compatibility_findings(td: RegisterTaskDefinition, launch_type: str) -> Findings:
-    """Why `td` cannot run with `launch_type` (ecs-semantics.md 1.5 and 9), at registration or at launch."""
+    """Why `td` cannot run with `launch_type` (docs/ecs-semantics.md §Compatibilities), at registration or at launch."""
     mode = td.networkMode
     if launch_type == "FARGATE":
         if mode != "awsvpc":

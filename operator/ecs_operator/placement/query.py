@@ -1,6 +1,6 @@
 """ECS's cluster query language (memberOf `expression`, ListContainerInstances `filter`): parser and evaluator.
 
-Grammar (ecs-semantics.md 8.4), `and` binding tighter than `or`:
+Grammar (docs/ecs-semantics.md §The cluster query language), `and` binding tighter than `or`:
 
     expr   := and (("or" | "||") and)*
     and    := unary (("and" | "&&") unary)*

@@ -1,4 +1,4 @@
-"""Capacity provider managed scaling (cluster auto scaling, ecs-semantics.md 5.3), with the clock injected.
+"""Capacity provider managed scaling (cluster auto scaling, docs/ecs-semantics.md §Managed scaling), with the clock injected.
 
     N = instances in the pool; M = instances needed for the provider's tasks (bin-packed, see instances_needed)
     CapacityProviderReservation = M / N * 100  (N = 0: 200 if M > 0, else 100)

@@ -1,5 +1,5 @@
 """Rolling deployments: the bounds deploymentConfiguration's minimumHealthyPercent and maximumPercent
-set, the deployment circuit breaker threshold, and which tasks count as healthy (ecs-semantics.md 4.2, 4.4).
+set, the deployment circuit breaker threshold, and which tasks count as healthy (docs/ecs-semantics.md §Rolling deployments).
 """
 
 from __future__ import annotations
