@@ -333,7 +333,9 @@ def test_api_release_serves_boto3_with_exactly_its_documented_rights(
     key_id, secret = f"AKIA{suffix.upper()}00000000000", uuid.uuid4().hex
     sandbox.kubectl("create", "namespace", home)
     sandbox.kubectl("label", "namespace", home, "pod-security.kubernetes.io/enforce=restricted")
-    values = {"api.enabled": True, "api.keys": [{"accessKeyId": key_id, "secretAccessKey": secret, "namespace": namespace}]}
+    # a key an administrator lets write capacity providers: every call the API makes is exercised
+    values = {"api.enabled": True, "api.keys": [{"accessKeyId": key_id, "secretAccessKey": secret, "namespace": namespace,
+                                                 "capacityProviders": True}]}
     api_log = tmp_path / "api.log"
     try:
         sandbox.helm("install", release, str(CHART), "--namespace", home, *set_args(values), "--wait", "--timeout", "180s")

@@ -70,10 +70,13 @@ def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> di
 
 
 @kopf.index(*CLUSTERS)
-def clusters(name: str, namespace: str, spec: kopf.Spec, uid: str, meta: kopf.Meta, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """(namespace, clusterName) -> the Cluster; `deleting`: when its deletion was asked for (or None)."""
+def clusters(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, uid: str, meta: kopf.Meta,
+             **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, clusterName) -> the Cluster; `deleting`: when its deletion was asked for (or None);
+    `inactive`: its deleted services' deletion times (status.inactiveServices)."""
+    inactive = {n: (r or {}).get("deletedAt") for n, r in (status.get("inactiveServices") or {}).items()}
     return {(namespace, spec.get("clusterName") or name): {"name": name, "uid": uid, "spec": copy.deepcopy(dict(spec)),
-                                                          "deleting": meta.get("deletionTimestamp")}}
+                                                          "deleting": meta.get("deletionTimestamp"), "inactive": inactive}}
 
 
 @kopf.index(*SERVICES)

@@ -339,18 +339,16 @@ def _keep_inactive(kube: Kube, settings: Settings, service: dict[str, Any], clus
     for the stopped-task TTL: a record in its Cluster's `status.inactiveServices`, keyed by its name so
     that concurrent deletions merge (docs/ecs-semantics.md §Deleted services)."""
     meta, spec, status = service["metadata"], service.get("spec") or {}, service.get("status") or {}
-    found = find_cluster(clusters, meta["namespace"], spec.get("cluster") or "default")
-    cluster = kube.get("Cluster", meta["namespace"], found["name"]) if found else None
+    cluster = find_cluster(clusters, meta["namespace"], spec.get("cluster") or "default")
     if cluster is None:
         return
     moment = now()
-    current = (cluster.get("status") or {}).get("inactiveServices") or {}
     oldest = moment - timedelta(seconds=settings.stopped_task_ttl_seconds)
-    expired = {n: None for n, r in current.items() if (parse_time(r.get("deletedAt")) or moment) < oldest}
+    expired = {n: None for n, at in (cluster.get("inactive") or {}).items() if (parse_time(at) or moment) < oldest}
     record = {"spec": {k: v for k, v in spec.items() if k != "kubernetes"}, "createdAt": meta.get("creationTimestamp"),
               "deletedAt": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "taskDefinition": status.get("taskDefinition"),
               "events": (status.get("events") or [])[:10]}
-    kube.patch_status("Cluster", meta["namespace"], cluster["metadata"]["name"],
+    kube.patch_status("Cluster", meta["namespace"], cluster["name"],
                       {"inactiveServices": {**expired, spec.get("serviceName") or meta["name"]: record}})
 
 
