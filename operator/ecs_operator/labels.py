@@ -65,6 +65,18 @@ STARTED_BY = f"{API_GROUP}/started-by"
 CONTAINER_NAMES = f"{API_GROUP}/container-names"
 """Comma-separated ECS container names in definition order (Kubernetes may reorder them into init containers)."""
 
+# --- Node pool (capacity provider) taints and annotations ---
+WARMING_UP_TAINT = f"{API_GROUP}/warming-up"
+"""A new kwok node takes no tasks until instanceWarmupPeriod has passed (an instance still booting)."""
+WARMED_UP_AT = f"{API_GROUP}/warmed-up-at"
+"""Node annotation: when the warming-up taint came off (the scheduler has tried waiting tasks on it since)."""
+LEAVING = f"{API_GROUP}/leaving"
+"""Node annotation: chosen for scale-in while it runs tasks (managed draining); it goes once they moved."""
+REGISTERED_AT = f"{API_GROUP}/registered-at"
+"""Node annotation: when the operator registered the pool's node with its cluster (labelled it)."""
+LAUNCHED_AT = f"{API_GROUP}/launched-at"
+"""Node annotation: when a kwok pool launched the node."""
+
 # --- Service annotations ---
 FORCE_NEW_DEPLOYMENT = f"{API_GROUP}/force-new-deployment"
 """Service annotation: a new value starts a new deployment of the same revision (UpdateService's

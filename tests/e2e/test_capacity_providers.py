@@ -46,7 +46,7 @@ from operator_fixtures import kubectl_wait, wait_for
 from service_support import is_ready, watch_pods
 
 from ecs_operator import labels as L
-from ecs_operator.adapters.nodepools import WARMED_UP_AT
+from ecs_operator.labels import WARMED_UP_AT
 
 if TYPE_CHECKING:
     from conftest import Cluster

@@ -3,12 +3,14 @@ nodes exist) and the tasks a service wants before their Pods exist (ECS creates 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
-from ecs_operator.adapters.nodepools import WARMING_UP_TAINT
-from ecs_operator.handlers.capacity_providers import _needing, _refused, _unborn, _warmup_due, observe
-from ecs_operator.scaling.managed_scaling import TaskRequest
+from ecs_operator.handlers.capacity_providers import observe
+from ecs_operator.labels import WARMING_UP_TAINT
+from ecs_operator.scaling.pool import needing, refused, unborn_tasks, warmup_due
+from ecs_operator.models.capacity_provider import ManagedScaling
+from ecs_operator.scaling.managed_scaling import ScalingSettings, TaskRequest
 
 
 def pending(message: str | None, labels: dict[str, str] | None = None, namespace: str = "ns") -> dict[str, Any]:
@@ -17,12 +19,12 @@ def pending(message: str | None, labels: dict[str, str] | None = None, namespace
 
 
 def test_a_verdict_counts_only_for_the_nodes_the_scheduler_tried() -> None:
-    assert _refused(pending("0/5 nodes are available: 5 Insufficient cpu."), node_count=5)
-    assert not _refused(pending("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."), node_count=5)
-    assert _refused(pending("no node fits"), node_count=5)  # no count to compare: believe it
-    assert _refused(pending("0/5 nodes are available: 2 node(s) didn't have free ports for the requested pod ports, "
+    assert refused(pending("0/5 nodes are available: 5 Insufficient cpu."), node_count=5)
+    assert not refused(pending("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."), node_count=5)
+    assert refused(pending("no node fits"), node_count=5)  # no count to compare: believe it
+    assert refused(pending("0/5 nodes are available: 2 node(s) didn't have free ports for the requested pod ports, "
                             "3 node(s) didn't match Pod's node affinity/selector."), node_count=5)
-    assert not _refused(pending(None), node_count=5)  # not tried yet
+    assert not refused(pending(None), node_count=5)  # not tried yet
 
 
 def test_a_verdict_without_a_room_reason_says_nothing_about_the_ready_nodes() -> None:
@@ -30,8 +32,8 @@ def test_a_verdict_without_a_room_reason_says_nothing_about_the_ready_nodes() ->
     scheduler tries again once they are; until then the tasks count on their room, not on new instances."""
     not_ready = ("0/8 nodes are available: 3 node(s) had untolerated taint(s), 5 node(s) didn't match Pod's node "
                  "affinity/selector. preemption: 0/8 nodes are available: 3 Insufficient cpu, 5 Preemption is not helpful.")
-    assert not _refused(pending(not_ready), node_count=8)
-    assert _refused(pending("0/8 nodes are available: 3 Insufficient cpu, 5 node(s) didn't match Pod's node "
+    assert not refused(pending(not_ready), node_count=8)
+    assert refused(pending("0/8 nodes are available: 3 Insufficient cpu, 5 node(s) didn't match Pod's node "
                             "affinity/selector. preemption: 0/8 nodes are available: 8 Preemption is not helpful."), node_count=8)
 
 
@@ -40,20 +42,20 @@ def test_tasks_a_service_wants_count_before_their_pods_exist() -> None:
     workload = {"namespace": "ns", "cluster": "c", "selector": {"svc": "web"}, "replicas": 5, "spec": template}
     pods = [pending(None, {"svc": "web", "x": "y"}), pending(None, {"svc": "web"}), pending(None, {"svc": "other"}),
             pending(None, {"svc": "web"}, namespace="elsewhere")]
-    assert _unborn([workload], pods) == [(("ns", "c"), TaskRequest(cpu=256, memory=512))] * 3
-    assert _unborn([{**workload, "replicas": 1}], pods) == []  # scaling down: more Pods than wanted
+    assert unborn_tasks([workload], pods) == [(("ns", "c"), TaskRequest(cpu=256, memory=512))] * 3
+    assert unborn_tasks([{**workload, "replicas": 1}], pods) == []  # scaling down: more Pods than wanted
 
 
 def test_new_nodes_go_to_the_cluster_whose_tasks_wait_most() -> None:
     a, b = ("team-a", "default"), ("team-b", "default")
     waiting = [pending(None, {"ecs.operator.dev/cluster": "default"}, namespace="team-b")]
     placed = {**pending(None, {"ecs.operator.dev/cluster": "default"}, namespace="team-a"), "spec": {"nodeName": "n1"}}
-    assert _needing([a, b], waiting + [placed], [a]) == a  # one each: ties go to the first
-    assert _needing([a, b], waiting + [placed], []) == b  # a placed task needs no node
-    assert _needing([a, b], waiting, [a, a]) == a  # tasks a service wants before their Pods exist count too
-    assert _needing([a, b], [], []) == a  # nobody waits: the first cluster the provider serves
-    assert _needing([a], waiting, []) == a  # a cluster the provider does not serve is never chosen
-    assert _needing([], waiting, []) is None
+    assert needing([a, b], waiting + [placed], [a]) == a  # one each: ties go to the first
+    assert needing([a, b], waiting + [placed], []) == b  # a placed task needs no node
+    assert needing([a, b], waiting, [a, a]) == a  # tasks a service wants before their Pods exist count too
+    assert needing([a, b], [], []) == a  # nobody waits: the first cluster the provider serves
+    assert needing([a], waiting, []) == a  # a cluster the provider does not serve is never chosen
+    assert needing([], waiting, []) is None
 
 
 def test_a_round_sees_its_tasks_and_their_nodes_room_from_one_moment() -> None:
@@ -77,7 +79,7 @@ def test_the_next_evaluation_comes_when_a_warm_up_ends() -> None:
     now = datetime(2026, 12, 7, 12, 0, 10, tzinfo=timezone.utc)
     warming = {"metadata": {"creationTimestamp": "2026-12-07T12:00:05Z"}, "spec": {"taints": [{"key": WARMING_UP_TAINT}]}}
     warm = {"metadata": {"creationTimestamp": "2026-12-07T11:00:00Z"}, "spec": {}}
-    assert _warmup_due([warming, warm], now, timedelta(seconds=20), launched=False) == 15.0
-    assert _warmup_due([warm], now, timedelta(seconds=20), launched=True) == 20.0  # launched this round
-    assert _warmup_due([warm], now, timedelta(seconds=20), launched=False) is None
-    assert _warmup_due([warm], now, timedelta(0), launched=True) is None  # no warm-up: nothing to wait for
+    assert warmup_due([warming, warm], now, ScalingSettings.of(ManagedScaling(instanceWarmupPeriod=20)), launched=False) == 15.0
+    assert warmup_due([warm], now, ScalingSettings.of(ManagedScaling(instanceWarmupPeriod=20)), launched=True) == 20.0  # launched this round
+    assert warmup_due([warm], now, ScalingSettings.of(ManagedScaling(instanceWarmupPeriod=20)), launched=False) is None
+    assert warmup_due([warm], now, ScalingSettings.of(ManagedScaling(instanceWarmupPeriod=0)), launched=True) is None  # no warm-up: nothing to wait for

@@ -12,24 +12,16 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from ecs_operator import API_GROUP
 from ecs_operator import labels as L
 from ecs_operator.instances import registration_labels
 from ecs_operator.models.capacity_provider import NodePool
 from ecs_operator.nodepool.instance_types import ZONES, build_node, instance_type, private_ip_for
 from ecs_operator.ownership import controlled_by
+from ecs_operator.scaling.pool import PoolFacts
 
 from .kube import Kube, OwnershipConflict
 
 logger = logging.getLogger("ecs_operator")
-
-WARMING_UP_TAINT = f"{API_GROUP}/warming-up"
-"""A new kwok node takes no tasks until instanceWarmupPeriod has passed (an instance still booting)."""
-WARMED_UP_AT = f"{API_GROUP}/warmed-up-at"
-"""Node annotation: when the warming-up taint came off (the scheduler has tried waiting tasks on it since)."""
-LEAVING = f"{API_GROUP}/leaving"
-"""Node annotation: chosen for scale-in while it runs tasks (managed draining); it goes once they moved."""
-
 
 class NodePoolBackend(Protocol):
     def size(self, nodes: list[dict[str, Any]]) -> int:
@@ -44,8 +36,10 @@ class NodePoolBackend(Protocol):
     def member(self, node: dict[str, Any]) -> bool:
         """The node labelled for the provider belongs to the pool (only members are scaled, drained, removed)."""
 
-    def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
-        """Grow the pool to `size`; returns what was added (node names, or the new replica count)."""
+    def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int,
+             cluster: tuple[str, str] | None) -> list[str]:
+        """Grow the pool to `size`, new nodes registering with `cluster` (namespace, cluster) where the
+        backend launches them itself; returns what was added (node names, or the new replica count)."""
 
     def remove(self, nodes: list[dict[str, Any]], names: list[str], size: int) -> None:
         """Take these nodes out; the pool's size becomes `size`."""
@@ -63,9 +57,8 @@ class KwokPool:
     controller ownerReference to the CapacityProvider (`owner`): only those are ever removed; a Node
     the pool did not launch (labelled for the provider by someone else) is left alone."""
 
-    def __init__(self, kube: Kube, provider: str, pool: NodePool, cluster: tuple[str, str] | None, owner: dict[str, Any]) -> None:
-        """`cluster`: (namespace, cluster) new nodes register with (None: they join no cluster)."""
-        self.kube, self.provider, self.pool, self.cluster, self.owner = kube, provider, pool, cluster, owner
+    def __init__(self, kube: Kube, provider: str, pool: NodePool, owner: dict[str, Any]) -> None:
+        self.kube, self.provider, self.pool, self.owner = kube, provider, pool, owner
 
     def size(self, nodes: list[dict[str, Any]]) -> int:
         return len(nodes) + self.joining(nodes)
@@ -87,17 +80,18 @@ class KwokPool:
         """Only the Nodes the pool launched: one labelled for the provider by someone else is left alone."""
         return controlled_by(node, self.owner)
 
-    def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
+    def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int,
+             cluster: tuple[str, str] | None) -> list[str]:
         unseen = self._unseen(nodes)
         used = {n["metadata"]["name"] for n in nodes} | unseen
         zones = self.pool.zones or list(ZONES)
         itype = instance_type(self.pool.instanceType)
         labels = {L.CAPACITY_PROVIDER: L.group_label_value(self.provider), **(self.pool.nodeLabels or {})}
-        if self.cluster:
-            labels.update(registration_labels(*self.cluster))
+        if cluster:
+            labels.update(registration_labels(*cluster))
         taints = [t.model_dump(exclude_none=True) for t in self.pool.taints or []]
         if warmup_seconds > 0:
-            taints.append({"key": WARMING_UP_TAINT, "value": "true", "effect": "NoSchedule"})
+            taints.append({"key": L.WARMING_UP_TAINT, "value": "true", "effect": "NoSchedule"})
         added: list[str] = []
         index = 0
         while len(nodes) + len(unseen) + len(added) < size:
@@ -105,7 +99,7 @@ class KwokPool:
             if name not in used:
                 zone = zones[(len(nodes) + len(unseen) + len(added)) % len(zones)]
                 node = build_node(name, itype, zone, labels=labels, taints=taints, internal_ip=private_ip_for(index))
-                node["metadata"]["annotations"][f"{API_GROUP}/launched-at"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+                node["metadata"]["annotations"][L.LAUNCHED_AT] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
                 node["metadata"]["ownerReferences"] = [{**self.owner, "controller": True}]
                 try:
                     self.kube.create(node)
@@ -149,14 +143,15 @@ class ScalePool:
         """The scale target's controller launches the Nodes and labels them for the provider."""
         return True
 
-    def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int) -> list[str]:
+    def grow(self, nodes: list[dict[str, Any]], size: int, now: datetime, warmup_seconds: int,
+             cluster: tuple[str, str] | None) -> list[str]:
         self._set(size)
         return [f"replicas={size}"]
 
     def remove(self, nodes: list[dict[str, Any]], names: list[str], size: int) -> None:
         """The delete annotation first (the node-pool controller removes marked machines first when the count drops)."""
         for name in names:
-            self.kube.patch("Node", None, name, {"metadata": {"annotations": {self.target.deleteAnnotation: "yes", LEAVING: None}}})
+            self.kube.patch("Node", None, name, {"metadata": {"annotations": {self.target.deleteAnnotation: "yes", L.LEAVING: None}}})
         self._set(size)
 
     def _set(self, replicas: int) -> None:
@@ -164,8 +159,13 @@ class ScalePool:
         self.replicas = replicas
 
 
-def backend_for(kube: Kube, provider: str, pool: NodePool, cluster: tuple[str, str] | None,
-                owner: dict[str, Any]) -> NodePoolBackend:
-    """`cluster`: where new nodes register; `owner`: the CapacityProvider's ownerReference (a kwok pool's
-    Nodes are controlled by it)."""
-    return KwokPool(kube, provider, pool, cluster, owner) if pool.backend == "kwok" else ScalePool(kube, pool)
+def backend_for(kube: Kube, provider: str, pool: NodePool, owner: dict[str, Any]) -> NodePoolBackend:
+    """`owner`: the CapacityProvider's ownerReference (a kwok pool's Nodes are controlled by it)."""
+    return KwokPool(kube, provider, pool, owner) if pool.backend == "kwok" else ScalePool(kube, pool)
+
+
+def pool_facts(backend: NodePoolBackend, labelled: list[dict[str, Any]]) -> PoolFacts:
+    """What the backend says of the Nodes labelled for the provider (those being deleted excluded)."""
+    members = [n for n in labelled if not n["metadata"].get("deletionTimestamp") and backend.member(n)]
+    return PoolFacts(members=members, gone=frozenset(n["metadata"]["name"] for n in members if backend.gone(n)),
+                     size=backend.size(members), joining=backend.joining(members))

@@ -24,6 +24,37 @@ SCALE_IN_AFTER_SECONDS = 900
 
 
 @dataclass(frozen=True)
+class ScalingSettings:
+    """managedScaling with ECS's defaults filled in, as DescribeCapacityProviders shows them
+    (docs/ecs-semantics.md §Managed scaling): the one place those defaults live."""
+
+    status: str
+    targetCapacity: int
+    minimumScalingStepSize: int
+    maximumScalingStepSize: int
+    instanceWarmupPeriod: int
+
+    @classmethod
+    def of(cls, ms: ManagedScaling | None) -> ScalingSettings:
+        ms = ms or ManagedScaling()
+        return cls(
+            status=ms.status or "ENABLED",
+            targetCapacity=ms.targetCapacity or 100,
+            minimumScalingStepSize=ms.minimumScalingStepSize or 1,
+            maximumScalingStepSize=ms.maximumScalingStepSize or 10000,
+            instanceWarmupPeriod=300 if ms.instanceWarmupPeriod is None else ms.instanceWarmupPeriod,
+        )
+
+    @property
+    def warmup(self) -> timedelta:
+        return timedelta(seconds=self.instanceWarmupPeriod)
+
+    def target_size(self, needed: int) -> int:
+        """ceil(M * 100 / targetCapacity): the pool size target tracking drives toward."""
+        return -(-needed * 100 // self.targetCapacity)
+
+
+@dataclass(frozen=True)
 class TaskRequest:
     """What one task reserves on an instance."""
 
@@ -183,10 +214,8 @@ def decide(
     hold off further scale-out). `below_target_since`: when the reservation last went below
     targetCapacity (None if it is not below); scale-in waits `scale_in_after` seconds from then.
     """
-    ms = managed_scaling or ManagedScaling()
-    target = ms.targetCapacity or 100
-    min_step, max_step = ms.minimumScalingStepSize or 1, ms.maximumScalingStepSize or 10000
-    warmup = timedelta(seconds=300 if ms.instanceWarmupPeriod is None else ms.instanceWarmupPeriod)
+    ms = ScalingSettings.of(managed_scaling)
+    target, min_step, max_step, warmup = ms.targetCapacity, ms.minimumScalingStepSize, ms.maximumScalingStepSize, ms.warmup
     N, M = current_size, needed
     reservation = capacity_provider_reservation(M, N)
     metric = f"CapacityProviderReservation {_percent(reservation)}% (M={M}, N={N})"
@@ -201,7 +230,7 @@ def decide(
         action: Action = "scale-out" if size > N else "scale-in"
         return decision(action, size, f"the pool has {N} instances, outside minSize..maxSize {min_size}..{max_size}")
 
-    goal = -(-M * 100 // target)  # ceil(M * 100 / targetCapacity)
+    goal = ms.target_size(M)
     if goal > N:
         above = f"{metric} is above targetCapacity {target}%"
         if N >= max_size:
