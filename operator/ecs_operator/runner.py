@@ -142,13 +142,14 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     import ecs_operator.handlers  # noqa: F401  (registers the handlers)
+    from ecs_operator.runtime.context import Context
 
     kopf.configure(
         log_format={"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}[args.log_format],
         verbose=args.log_level == "DEBUG",
     )
     logging.getLogger().setLevel(args.log_level)
-    memo = kopf.Memo(settings=settings_from(args), kube=kube)
+    memo = Context(kube=kube, settings=settings_from(args))
     kopf.run(
         standalone=args.peering is None,
         peering_name=args.peering,

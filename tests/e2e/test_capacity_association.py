@@ -29,7 +29,7 @@ from capacity_support import (
 from ecs_objects import API_GROUP, condition, events_seen, kwok_nodes, pods, status, task, unique, wait_task
 from operator_fixtures import get, wait_for
 
-from ecs_operator.handlers.capacity_providers import IN_USE
+from ecs_operator.handlers.capacity_association import IN_USE
 
 if TYPE_CHECKING:
     from conftest import Cluster

@@ -334,7 +334,7 @@ def test_an_operator_killed_in_the_middle_of_a_scale_out_does_not_over_provision
     def last_reason() -> str:
         return (provider_status(sandbox, provider).get("lastScalingActivity") or {}).get("reason") or ""
     last = wait_for(lambda: last_reason().startswith("scale-out to 3 instances:") and last_reason(), 30,
-                    what="the last scaling activity in the status")
+                    what=f"the last scaling activity in the status (now {last_reason()!r})")
     assert re.match(r"scale-out to 3 instances: CapacityProviderReservation (150% \(M=3, N=2\)|300% \(M=3, N=1\))", last), last
     assert not [line for line in changes_during(sandbox, 8, ("nodes", None)) if provider in line]
     watch.stop()

@@ -1,3 +1,14 @@
 """kopf handlers: thin, one module per ECS kind. Importing this package registers them."""
 
-from . import capacity_providers, clusters, container_instances, indexes, member_of, services, setup, task_definitions, tasks  # noqa: F401
+from . import (  # noqa: F401
+    capacity_association,
+    capacity_providers,
+    clusters,
+    container_instances,
+    indexes,
+    member_of,
+    services,
+    setup,
+    task_definitions,
+    tasks,
+)

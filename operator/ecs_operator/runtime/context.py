@@ -1,0 +1,34 @@
+"""The operator's per-process context, given to every handler as kopf's memo (kopf copies the memo
+shallowly for each object, so all of them share the one API client, settings and workers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ecs_operator.adapters.kube import Kube
+from ecs_operator.settings import Settings
+
+from .status import StatusWriter
+from .workers import Workers
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Context:
+    kube: Kube
+    settings: Settings
+    workers: Workers = field(default_factory=Workers)
+    clock: Callable[[], datetime] = utc_now
+    """The time the pure plans are given."""
+    writers: dict[str, StatusWriter] = field(default_factory=dict)
+
+    def status(self, kind: str) -> StatusWriter:
+        """The status writer of `kind` (one per kind and process)."""
+        if kind not in self.writers:
+            self.writers[kind] = StatusWriter(self.kube, kind)
+        return self.writers[kind]

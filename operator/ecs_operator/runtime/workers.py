@@ -1,0 +1,113 @@
+"""One async worker per object: it reconciles at once, then whenever woken, when its last reconcile
+asked to be called again, and at a resync interval anyway (level-triggered repair of missed events).
+Each round observes in the event loop (kopf updates its indexes only between awaits, so a copy taken
+there is one moment's state, never torn) and reconciles what it observed in a thread.
+
+Wake-ups are batched as Karpenter's Batcher does: after the first, the worker waits until none came for
+the idle window, at most the max window after the first, so a burst of events is one reconcile. The
+reconcile runs in a thread (the Kubernetes client blocks) with the handler's context variables
+(kopf.event() needs them); a stop (the object deleted, the operator exiting) ends any wait at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+
+@dataclass(frozen=True)
+class Batching:
+    idle: float
+    """A burst ends once no wake-up came for this long (seconds)."""
+    max: float
+    """... or this long after its first wake-up."""
+
+
+@dataclass(frozen=True)
+class Cadence:
+    resync: float
+    """The longest time between two reconciles."""
+    batching: Batching
+
+
+class Stopped(Protocol):
+    """kopf's DaemonStopped, or an asyncio.Event (tests)."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self) -> Awaitable[Any]: ...
+
+
+T = TypeVar("T")
+Failed = Callable[[Exception], float | None]
+"""Handles a reconcile's exception (reports it); returns when to try again (None: at the resync)."""
+
+
+class Workers:
+    """The registry of running workers, so that any handler (in any thread) can wake one."""
+
+    def __init__(self) -> None:
+        self._wakeups: dict[tuple[str, Hashable], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+
+    def wake(self, kind: str, key: Hashable) -> None:
+        """Ask the worker of `kind` `key` to reconcile soon (nothing if it does not run)."""
+        entry = self._wakeups.get((kind, key))
+        if entry is not None:
+            loop, event = entry
+            loop.call_soon_threadsafe(event.set)
+
+    async def run(self, kind: str, key: Hashable, observe: Callable[[], T | None], reconcile: Callable[[T], float | None],
+                  stopped: Stopped, cadence: Cadence, failed: Failed) -> None:
+        """The worker's loop, until `stopped` is set. `observe` returns None while there is nothing to
+        reconcile (the object not in the index yet); `reconcile` returns the seconds until it wants to be
+        called again (None: at the resync)."""
+        loop = asyncio.get_running_loop()
+        wakeup = asyncio.Event()
+        self._wakeups[(kind, key)] = (loop, wakeup)
+        delay = 0.0
+        try:
+            while not stopped.is_set():
+                if delay > 0:
+                    await _next_round(wakeup, stopped, delay, cadence.batching)
+                    if stopped.is_set():
+                        break
+                wakeup.clear()
+                observed = observe()
+                if observed is None:
+                    delay = cadence.resync
+                    continue
+                context = contextvars.copy_context()
+                try:
+                    due = await loop.run_in_executor(None, context.run, reconcile, observed)
+                except Exception as e:  # a worker never dies: `failed` reports, the next round repairs
+                    due = context.run(failed, e)
+                delay = cadence.resync if due is None else max(0.0, min(cadence.resync, due))
+        finally:
+            if self._wakeups.get((kind, key), (None, None))[1] is wakeup:
+                del self._wakeups[(kind, key)]
+
+
+async def _next_round(wakeup: asyncio.Event, stopped: Stopped, timeout: float, batching: Batching) -> None:
+    """Wait `timeout`, or for a wake-up and then the end of its burst; a stop ends the wait at once."""
+    if not await _first(wakeup, stopped, timeout) or stopped.is_set():
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + batching.max
+    while not stopped.is_set() and (left := deadline - loop.time()) > 0:
+        wakeup.clear()
+        if not await _first(wakeup, stopped, min(batching.idle, left)):
+            return
+
+
+async def _first(wakeup: asyncio.Event, stopped: Stopped, timeout: float) -> bool:
+    """Whether `wakeup` was set within `timeout` (a stop also ends the wait)."""
+    woken, halted = asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({woken, halted}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        halted.cancel()
+    return wakeup.is_set()
