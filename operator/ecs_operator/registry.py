@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ecs_operator.arns import parse_task_definition_ref, task_definition_arn
 from ecs_operator.models import RegisterTaskDefinition, TaskDefinitionSpec
@@ -23,7 +24,8 @@ def revision_content(spec: TaskDefinitionSpec, family: str) -> dict[str, Any]:
     """
     ecs = spec.ecs_part().to_json()
     ecs["family"] = family
-    kubernetes = spec.kubernetes.model_dump(mode="json", exclude_none=True, exclude={"deregisteredRevisions", "deletedRevisions"}) if spec.kubernetes else {}
+    kubernetes = (spec.kubernetes.model_dump(mode="json", exclude_none=True, exclude={"deregisteredRevisions", "deletedRevisions"})
+                  if spec.kubernetes else {})
     return {"taskDefinition": ecs, "kubernetes": kubernetes}
 
 

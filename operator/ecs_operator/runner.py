@@ -109,7 +109,8 @@ def liveness_problem(endpoint: str) -> str | None:
         try:
             probe.bind((host, port))
         except OSError as e:
-            return f"--liveness {endpoint}: cannot listen on {host}:{port}: {e.strerror or e} (choose another port, or --liveness '' for none)"
+            return (f"--liveness {endpoint}: cannot listen on {host}:{port}: {e.strerror or e} "
+                    "(choose another port, or --liveness '' for none)")
     return None
 
 

@@ -9,11 +9,10 @@ asks for the same thing again.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ecs_operator import API_GROUP
-from ecs_operator import labels as L
+from ecs_operator import API_GROUP, labels as L
 from ecs_operator.instances import registration_labels
 from ecs_operator.models.capacity_provider import NodePool
 from ecs_operator.nodepool.instance_types import ZONES, build_node, instance_type, private_ip_for
@@ -74,7 +73,7 @@ class KwokPool:
         return len(self._unseen(nodes))
 
     def _unseen(self, nodes: list[dict[str, Any]]) -> set[str]:
-        seen, oldest = {n["metadata"]["name"] for n in nodes}, datetime.now(timezone.utc) - JOIN_GRACE
+        seen, oldest = {n["metadata"]["name"] for n in nodes}, datetime.now(UTC) - JOIN_GRACE
         mine = _created.setdefault(self.provider, {})
         for name in [n for n, at in mine.items() if n in seen or at < oldest]:
             del mine[name]
@@ -110,7 +109,7 @@ class KwokPool:
                 try:
                     self.kube.create(node)
                     added.append(name)
-                    _created.setdefault(self.provider, {})[name] = datetime.now(timezone.utc)
+                    _created.setdefault(self.provider, {})[name] = datetime.now(UTC)
                 except OwnershipConflict:  # a Node of that name the pool did not launch: the next name
                     logger.warning("CapacityProvider %s: Node %s exists and was not launched by its pool; "
                                    "left alone, launching another name", self.provider, name)

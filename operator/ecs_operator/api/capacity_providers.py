@@ -177,6 +177,7 @@ async def delete_capacity_provider(account: Account, request: dict[str, Any]) ->
     users += [f"service {s['spec'].get('serviceName') or s['metadata']['name']}" for s in await account.items("Service.ecs")
               if name in {i.get("capacityProvider") for i in s["spec"].get("capacityProviderStrategy") or []}]
     if users:
-        raise ApiError("ResourceInUseException", f"The capacity provider {name} is in use by {', '.join(users)}: remove it from them first.")
+        raise ApiError("ResourceInUseException",
+                       f"The capacity provider {name} is in use by {', '.join(users)}: remove it from them first.")
     await account.delete("CapacityProvider", found["metadata"]["name"])
     return {"capacityProvider": {**describe_provider(account, found), "updateStatus": "DELETE_IN_PROGRESS"}}

@@ -145,7 +145,8 @@ async def put_cluster_capacity_providers(account: Account, request: dict[str, An
     service of the cluster still names in its strategy may not be removed (ResourceInUseException)."""
     cluster = await find_cluster(account, request["cluster"])
     name = ecs_name(cluster)
-    access = {(p.get("spec") or {}).get("name") or p["metadata"]["name"]: ((p.get("spec") or {}).get("kubernetes") or {}).get("allowedNamespaces")
+    access = {(p.get("spec") or {}).get("name") or p["metadata"]["name"]:
+              ((p.get("spec") or {}).get("kubernetes") or {}).get("allowedNamespaces")
               for p in await account.call(account.kube.list, "CapacityProvider", None)}
     for provider in request["capacityProviders"]:
         if provider in FARGATE_PROVIDERS:

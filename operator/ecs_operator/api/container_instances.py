@@ -8,7 +8,7 @@ instances may be drained: a shared one serves every namespace's cluster (AccessD
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ecs_operator.arns import parse_ref
@@ -50,7 +50,7 @@ def _for_query(described: dict[str, Any]) -> Instance:
         ec2InstanceId=described.get("ec2InstanceId") or "",
         attributes={a["name"]: a.get("value") or "" for a in described.get("attributes") or []},
         agentConnected=bool(described.get("agentConnected", True)),
-        registeredAt=parse_time(described.get("registeredAt")) or datetime(1970, 1, 1, tzinfo=timezone.utc),
+        registeredAt=parse_time(described.get("registeredAt")) or datetime(1970, 1, 1, tzinfo=UTC),
         runningTasksCount=int(described.get("runningTasksCount") or 0),
     )
 

@@ -24,7 +24,15 @@ def operation(name: str) -> Callable[[Handler], Handler]:
 def load() -> dict[str, Handler]:
     """Every operation (importing the modules registers them)."""
     from . import (  # noqa: F401
-        account_settings, capacity_providers, clusters, container_instances, deployments, services, tags, task_definitions, tasks,
+        account_settings,
+        capacity_providers,
+        clusters,
+        container_instances,
+        deployments,
+        services,
+        tags,
+        task_definitions,
+        tasks,
     )
 
     return OPERATIONS

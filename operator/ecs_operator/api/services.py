@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ecs_operator import labels as L
@@ -63,7 +63,7 @@ async def find_service(account: Account, cluster_ref: str | None, ref: str) -> d
 def inactive_services(account: Account, cluster: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The cluster's deleted services the operator remembers (its status's `inactiveServices`, within
     the stopped-task TTL), as Service resources that describe_service shows INACTIVE."""
-    oldest = datetime.now(timezone.utc) - timedelta(seconds=account.settings.stopped_task_ttl_seconds)
+    oldest = datetime.now(UTC) - timedelta(seconds=account.settings.stopped_task_ttl_seconds)
     out = {}
     for name, record in ((cluster.get("status") or {}).get("inactiveServices") or {}).items():
         deleted = parse_time(record.get("deletedAt"))

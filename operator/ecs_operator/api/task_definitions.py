@@ -9,6 +9,7 @@ the revision in the spec's `kubernetes.deregisteredRevisions`, deleting = in `ku
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -193,6 +194,6 @@ async def delete_task_definitions(account: Account, request: dict[str, Any]) -> 
             return {**current, "spec": {**current["spec"], "kubernetes": kubernetes}}
 
         written = await account.update("TaskDefinition", name, marked, _gone(ecs_name(obj)))
-        seen = await wait_for(lambda: _observed(account, name, written["metadata"]["generation"]), REGISTRATION_SECONDS)
+        seen = await wait_for(functools.partial(_observed, account, name, written["metadata"]["generation"]), REGISTRATION_SECONDS)
         deleted += [await describe_revision(account, seen or written, n) for n in sorted(numbers)]
     return {"taskDefinitions": deleted, "failures": failures}

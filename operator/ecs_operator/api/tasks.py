@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ecs_operator import labels as L
@@ -96,7 +96,7 @@ def describe_service_task(account: Account, cluster: str, pod: dict[str, Any]) -
     meta = pod["metadata"]
     labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
     arn = task_arn(account.settings, cluster, meta["uid"].replace("-", ""))
-    record = observe(pod, new_record(meta["name"], arn), datetime.now(timezone.utc), labels.get(ZONE))
+    record = observe(pod, new_record(meta["name"], arn), datetime.now(UTC), labels.get(ZONE))
     shared = _service_shared(account, cluster, labels.get(L.DEPLOYMENT), annotations)
     return _described(record.to_json(), {**shared, "launchType": labels.get(L.LAUNCH_TYPE)})
 
@@ -118,7 +118,8 @@ async def tasks_and_services(account: Account, cluster: str) -> tuple[list[Found
     tasks, listed, pods = await asyncio.gather(
         account.items("Task"), account.items("Service.ecs"),
         account.call(account.kube.list, "Pod", account.namespace, f"{L.SERVICE},{L.CLUSTER}={L.group_label_value(cluster)}"))
-    found = [Found(describe_task(obj, r), obj) for obj in tasks if cluster_name(obj["spec"].get("cluster")) == cluster for r in _records(obj)]
+    found = [Found(describe_task(obj, r), obj) for obj in tasks if cluster_name(obj["spec"].get("cluster")) == cluster
+             for r in _records(obj)]
     mine = [s for s in listed if cluster_name(s["spec"].get("cluster")) == cluster]
     services = {L.group_label_value(s["metadata"]["name"]): s for s in mine}
     for pod in pods:
@@ -172,7 +173,7 @@ async def _launch(account: Account, cluster: str, specs: list[dict[str, Any]], f
     # with a clientToken the names are the token's: a retried call finds the tasks it launched
     names = [f"{prefix}-{hashlib.sha256(f'{token}/{i}'.encode()).hexdigest()[:12]}" if token else f"{prefix}-{uuid.uuid4().hex[:12]}"
              for i in range(len(specs))]
-    for name, spec in zip(names, specs):
+    for name, spec in zip(names, specs, strict=True):
         existing = await account.get("Task", name) if token else None
         if existing is None:
             await account.create(resource("Task", name, spec))

@@ -14,8 +14,7 @@ from typing import Any
 
 import kopf
 
-from ecs_operator import API_GROUP, API_VERSION
-from ecs_operator import labels as L
+from ecs_operator import API_GROUP, API_VERSION, labels as L
 from ecs_operator.adapters.kube import Kube, OwnershipConflict
 from ecs_operator.arns import container_instance_arn
 from ecs_operator.instances import (

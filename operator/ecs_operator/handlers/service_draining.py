@@ -12,7 +12,8 @@ same batch.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import Kube
@@ -35,7 +36,7 @@ TEMPLATE_HASH = "pod-template-hash"
 
 def draining_nodes(nodes: Any, pods: list[dict[str, Any]]) -> set[str]:
     """The nodes of these Pods whose ContainerInstance is DRAINING (the label comes with the cordon)."""
-    names = {(p.get("spec") or {}).get("nodeName") for p in pods} - {None}
+    names: set[str] = {name for p in pods if (name := (p.get("spec") or {}).get("nodeName")) is not None}
     return {n for n in names if any((node["metadata"].get("labels") or {}).get(DRAINING_LABEL) == "true"
                                     for node in nodes.get(n, []))}
 
@@ -92,4 +93,4 @@ def _rolling_out(workload: dict[str, Any], pods: list[dict[str, Any]]) -> bool:
     """Tasks of more than one template, or of another than the one applied now: a deployment is under way."""
     wanted = workload["spec"]["template"]["metadata"]["labels"].get(L.DEPLOYMENT)
     labels = [p["metadata"].get("labels") or {} for p in pods]
-    return len({l.get(TEMPLATE_HASH) for l in labels}) > 1 or any(l.get(L.DEPLOYMENT) != wanted for l in labels)
+    return len({lbl.get(TEMPLATE_HASH) for lbl in labels}) > 1 or any(lbl.get(L.DEPLOYMENT) != wanted for lbl in labels)

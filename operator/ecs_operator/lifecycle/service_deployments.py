@@ -10,9 +10,10 @@ IN_PROGRESS, same id and tasks (docs/ecs-semantics.md §Circuit breaker rollback
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import itertools
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Iterable
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -46,7 +48,7 @@ def _attribute_docstrings(module: str) -> dict[str, dict[str, str]]:
         if isinstance(node, ast.ClassDef):
             out[node.name] = {
                 field.target.id: inspect.cleandoc(doc.value.value)
-                for field, doc in zip(node.body, node.body[1:])
+                for field, doc in itertools.pairwise(node.body)
                 if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
                 and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)
             }

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from .base import EcsModel, EcsName
-from .readonly import accepting_read_only
 from .common import EnabledDisabled, Tag
+from .readonly import accepting_read_only
 
 
 class ManagedScaling(EcsModel):
@@ -88,6 +88,6 @@ class CreateCapacityProvider(EcsModel):
 
 
 class CapacityProviderSpec(accepting_read_only("CapacityProvider", CreateCapacityProvider)):  # type: ignore[misc]
-    """The CapacityProvider resource's spec: CreateCapacityProvider (describe-capacity-providers output too) plus the node pool behind it."""
+    """The CapacityProvider resource's spec: CreateCapacityProvider (describe-capacity-providers output too) plus the node pool behind it."""  # noqa: E501 (the CRD's description)
 
     kubernetes: CapacityProviderKubernetes | None = None

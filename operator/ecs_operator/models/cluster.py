@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field
 
 from .base import EcsModel, EcsName, NameRef
-from .readonly import accepting_read_only
 from .common import CapacityProviderStrategyItem, Tag
+from .readonly import accepting_read_only
 
 
 class ClusterSetting(EcsModel):

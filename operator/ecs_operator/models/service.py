@@ -7,7 +7,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .base import EcsModel, EcsName
-from .readonly import accepting_read_only
 from .common import (
     CapacityProviderStrategyItem,
     LaunchType,
@@ -18,6 +17,7 @@ from .common import (
     PropagateTags,
     Tag,
 )
+from .readonly import accepting_read_only
 
 TASKS_PER_SERVICE = 5000
 """ECS's quota of tasks per service (docs/ecs-semantics.md §Bounds)."""

@@ -18,8 +18,7 @@ from .common import (
     PropagateTags,
     Tag,
 )
-from .container import ResourceRequirement
-from .container import EnvironmentFile
+from .container import EnvironmentFile, ResourceRequirement
 
 
 class ContainerOverride(EcsModel):

@@ -161,7 +161,7 @@ class RegisterTaskDefinition(EcsModel):
 
 
 class TaskDefinitionSpec(accepting_read_only("TaskDefinition", RegisterTaskDefinition)):  # type: ignore[misc]
-    """The TaskDefinition resource's spec: RegisterTaskDefinition (describe-task-definition output too) plus Kubernetes-only settings."""
+    """The TaskDefinition resource's spec: RegisterTaskDefinition (describe-task-definition output too) plus Kubernetes-only settings."""  # noqa: E501 (the CRD's description)
 
     kubernetes: TaskDefinitionKubernetes | None = None
 

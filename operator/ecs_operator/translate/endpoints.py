@@ -8,7 +8,8 @@ by ECS's rule (lifecycle.task_state.in_service, docs/ecs-semantics.md §Essentia
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ecs_operator.lifecycle.task_state import in_service
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Set as AbstractSet
+from collections.abc import Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.models import Problem, ServiceSpec
@@ -24,8 +24,7 @@ from .pod import Revision, pod_template
 from .policy import WorkloadPolicy, policy_violations, service_policy_violations
 from .provider_access import launch_access_problems
 from .scheduling import add_scheduling
-from .service_connect import Endpoint
-from .service_connect import endpoints as connect_endpoints
+from .service_connect import Endpoint, endpoints as connect_endpoints
 from .task import isolation_policy
 
 WORKLOAD = f"{L.API_GROUP}/workload"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Set as AbstractSet
+from collections.abc import Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.models import Problem, TaskSpec, validate
