@@ -11,7 +11,7 @@ KUBECTL := $(BIN)/kubectl
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv controlplane up down demo test unit e2e
+.PHONY: venv controlplane up down demo test unit e2e lint
 
 venv: $(INSTALLED)
 
@@ -62,6 +62,17 @@ test: controlplane
 	@echo "==> unit and end-to-end tests"
 	@$(BIN)/pytest tests/unit tests/e2e $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+# Static checks (CI runs them before the tests): ruff, mypy with the pydantic plugin, and the import contracts
+# of pyproject.toml (the pure core imports no kopf, Kubernetes client, handlers or adapters; handlers reach the
+# API through adapters). Their configuration is in pyproject.toml.
+lint: venv
+	@echo "==> ruff"
+	$(BIN)/ruff check operator/ecs_operator
+	@echo "==> mypy"
+	$(BIN)/mypy
+	@echo "==> import contracts"
+	$(BIN)/lint-imports --no-cache
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
