@@ -66,13 +66,13 @@ test: controlplane
 # Static checks (CI runs them before the tests): ruff, mypy with the pydantic plugin, and the import contracts
 # of pyproject.toml (the pure core imports no kopf, Kubernetes client, handlers or adapters; handlers reach the
 # API through adapters). Their configuration is in pyproject.toml.
+# All three run (one finding does not hide the others' findings); any failure fails the target.
 lint: venv
-	@echo "==> ruff"
-	$(BIN)/ruff check operator/ecs_operator
-	@echo "==> mypy"
-	$(BIN)/mypy
-	@echo "==> import contracts"
-	$(BIN)/lint-imports --no-cache
+	@rc=0; \
+	echo "==> ruff check operator/ecs_operator"; $(BIN)/ruff check operator/ecs_operator || rc=1; \
+	echo "==> mypy"; $(BIN)/mypy || rc=1; \
+	echo "==> lint-imports"; $(BIN)/lint-imports --no-cache || rc=1; \
+	exit $$rc
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
