@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +51,15 @@ def test_chart_crds_equal_crds() -> None:
     if chart.is_dir():
         theirs = {p.name: p.read_text() for p in chart.glob("*.yaml")}
         assert theirs == ours, "charts/ecs-operator/crds differs from crds/: run `ecs-operator crds`"
+
+
+def test_model_fields_are_documented_with_field_descriptions() -> None:
+    """A field's CRD description is its Field(description=...): an attribute docstring would reach no CRD."""
+    docstrings = []
+    for path in sorted((ROOT / "operator" / "ecs_operator" / "models").glob("*.py")):
+        for cls in (n for n in ast.parse(path.read_text()).body if isinstance(n, ast.ClassDef)):
+            docstrings += [f"{path.name}: {cls.name}.{field.target.id}" for field, doc in itertools.pairwise(cls.body)
+                           if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
+                           and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+                           and isinstance(doc.value.value, str) and cls.name != "Kind"]
+    assert not docstrings, "use Field(description=...) instead of an attribute docstring: " + ", ".join(docstrings)

@@ -47,8 +47,7 @@ class ClusterServiceConnectDefaultsRequest(EcsModel):
 class CreateCluster(EcsModel):
     """The CreateCluster request (with PutClusterCapacityProviders' fields, which it shares)."""
 
-    clusterName: EcsName | None = None
-    """Defaults to the resource's metadata.name."""
+    clusterName: EcsName | None = Field(None, description="Defaults to the resource's metadata.name.")
     tags: list[Tag] | None = Field(None, max_length=50)
     settings: list[ClusterSetting] | None = None
     configuration: ClusterConfiguration | None = None

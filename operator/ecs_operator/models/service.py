@@ -123,23 +123,21 @@ class ServiceVolumeConfiguration(EcsModel):
 class ServiceKubernetes(EcsModel):
     """Kubernetes-only settings of a Service (never ECS fields)."""
 
-    loadBalancerServiceType: Literal["ClusterIP", "NodePort", "LoadBalancer"] | None = None
-    """Type of the Kubernetes Service made for loadBalancers (default: the operator's setting, ClusterIP)."""
+    loadBalancerServiceType: Literal["ClusterIP", "NodePort", "LoadBalancer"] | None = Field(None, description=(
+        "Type of the Kubernetes Service made for loadBalancers (default: the operator's setting, ClusterIP)."))
 
 
 class CreateService(EcsModel):
     """The CreateService request."""
 
     cluster: str | None = None
-    serviceName: EcsName | None = None
-    """Defaults to the resource's metadata.name."""
-    taskDefinition: str | None = None
-    """family, family:revision, or the task definition ARN."""
+    serviceName: EcsName | None = Field(None, description="Defaults to the resource's metadata.name.")
+    taskDefinition: str | None = Field(None, description="family, family:revision, or the task definition ARN.")
     availabilityZoneRebalancing: Literal["ENABLED", "DISABLED"] | None = None
     loadBalancers: list[LoadBalancer] | None = Field(None, max_length=5)
     serviceRegistries: list[ServiceRegistry] | None = Field(None, max_length=1)
-    desiredCount: int | None = Field(None, ge=0, le=TASKS_PER_SERVICE)
-    """Tasks to keep running: at most 5,000, ECS's quota of tasks per service (the operator's setting may allow fewer)."""
+    desiredCount: int | None = Field(None, ge=0, le=TASKS_PER_SERVICE, description=(
+        "Tasks to keep running: at most 5,000, ECS's quota of tasks per service (the operator's setting may allow fewer)."))
     clientToken: str | None = None
     launchType: LaunchType | None = None
     capacityProviderStrategy: list[CapacityProviderStrategyItem] | None = Field(None, max_length=20)

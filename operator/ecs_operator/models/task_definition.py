@@ -108,40 +108,35 @@ class TrustedExecutionConfiguration(EcsModel):
 class TaskDefinitionKubernetes(EcsModel):
     """Kubernetes-only settings of a TaskDefinition (never ECS fields)."""
 
-    podLabels: dict[str, str] | None = None
-    """Extra labels on every Pod of this task definition."""
-    podAnnotations: dict[str, str] | None = None
-    """Extra annotations on every Pod of this task definition."""
-    serviceAccountName: str | None = Field(None, max_length=253)
-    """The ServiceAccount the Pods run as (the closest thing to taskRoleArn)."""
-    deregisteredRevisions: list[int] | None = None
-    """DeregisterTaskDefinition: these revisions become INACTIVE (running tasks keep running, new ones are refused)."""
-    deletedRevisions: list[int] | None = None
-    """DeleteTaskDefinitions: these revisions are DELETE_IN_PROGRESS (and, like INACTIVE ones, refused to new
-    tasks). Their records stay: revision numbers are never reused (docs/ecs-semantics.md §Deleting task definitions)."""
-    registration: str | None = Field(None, max_length=64)
-    """A new value per RegisterTaskDefinition call of the ECS API: part of the revision's content, so each
-    call numbers a revision, as in ECS, even with the content of the last one (an unchanged `kubectl apply`
-    registers nothing, as Kubernetes users expect)."""
+    podLabels: dict[str, str] | None = Field(None, description="Extra labels on every Pod of this task definition.")
+    podAnnotations: dict[str, str] | None = Field(None, description="Extra annotations on every Pod of this task definition.")
+    serviceAccountName: str | None = Field(None, max_length=253, description=(
+        "The ServiceAccount the Pods run as (the closest thing to taskRoleArn)."))
+    deregisteredRevisions: list[int] | None = Field(None, description=(
+        "DeregisterTaskDefinition: these revisions become INACTIVE (running tasks keep running, new ones are refused)."))
+    deletedRevisions: list[int] | None = Field(None, description=(
+        "DeleteTaskDefinitions: these revisions are DELETE_IN_PROGRESS (and, like INACTIVE ones, refused to new\n"
+        "tasks). Their records stay: revision numbers are never reused (docs/ecs-semantics.md §Deleting task "
+        "definitions)."))
+    registration: str | None = Field(None, max_length=64, description=(
+        "A new value per RegisterTaskDefinition call of the ECS API: part of the revision's content, so each\n"
+        "call numbers a revision, as in ECS, even with the content of the last one (an unchanged `kubectl apply`\n"
+        "registers nothing, as Kubernetes users expect)."))
 
 
 class RegisterTaskDefinition(EcsModel):
     """The RegisterTaskDefinition request: what ECS users paste."""
 
-    family: EcsName | None = None
-    """Defaults to the resource's metadata.name."""
+    family: EcsName | None = Field(None, description="Defaults to the resource's metadata.name.")
     taskRoleArn: str | None = None
     executionRoleArn: str | None = None
-    networkMode: NetworkMode | None = None
-    """Default bridge (Linux EC2)."""
+    networkMode: NetworkMode | None = Field(None, description="Default bridge (Linux EC2).")
     containerDefinitions: list[ContainerDefinition] = Field(min_length=1, max_length=10)
     volumes: list[Volume] | None = Field(None, max_length=100)
     placementConstraints: list[TaskDefinitionPlacementConstraint] | None = Field(None, max_length=10)
     requiresCompatibilities: list[Compatibility] | None = None
-    cpu: int | str | None = None
-    """CPU units ("1024") or vCPU ("1 vCPU"); a number is accepted too."""
-    memory: int | str | None = None
-    """MiB ("2048") or GB ("2 GB"); a number is accepted too."""
+    cpu: int | str | None = Field(None, description='CPU units ("1024") or vCPU ("1 vCPU"); a number is accepted too.')
+    memory: int | str | None = Field(None, description='MiB ("2048") or GB ("2 GB"); a number is accepted too.')
     tags: list[Tag] | None = Field(None, max_length=50)
     pidMode: Literal["host", "task"] | None = None
     ipcMode: Literal["host", "task", "none"] | None = None
