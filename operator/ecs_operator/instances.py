@@ -113,7 +113,8 @@ def pod_reservation(pod: dict[str, Any]) -> Resources:
             for c in containers
         )
     gpu = sum(int(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0)) for c in containers)
-    tcp = {p["hostPort"] for c in containers for p in c.get("ports") or [] if p.get("hostPort") and p.get("protocol", "TCP") == "TCP"}
+    tcp = {p["hostPort"] for c in containers for p in c.get("ports") or []
+           if p.get("hostPort") and p.get("protocol", "TCP") == "TCP"}
     udp = {p["hostPort"] for c in containers for p in c.get("ports") or [] if p.get("hostPort") and p.get("protocol") == "UDP"}
     if spec.get("hostNetwork"):
         tcp |= {p["containerPort"] for c in containers for p in c.get("ports") or [] if p.get("protocol", "TCP") == "TCP"}

@@ -164,7 +164,8 @@ class Kube:
         resource = self.resource_of(obj)
         meta = obj["metadata"]
         try:
-            return self._call("POST", resource.path(meta.get("namespace")), body=obj, query=[("fieldManager", FIELD_MANAGER)]), True
+            return self._call("POST", resource.path(meta.get("namespace")), body=obj,
+                              query=[("fieldManager", FIELD_MANAGER)]), True
         except ApiError as e:
             if e.status != 409 or owner is None:
                 raise
@@ -302,7 +303,8 @@ class Kube:
 def _owner_of(obj: dict[str, Any]) -> dict[str, Any]:
     owner = controller_of(obj)
     if owner is None:
-        raise ValueError(f"{obj['kind']} {obj['metadata']['name']}: the operator writes only objects with a controller ownerReference")
+        raise ValueError(f"{obj['kind']} {obj['metadata']['name']}: "
+                         "the operator writes only objects with a controller ownerReference")
     return dict(owner)
 
 

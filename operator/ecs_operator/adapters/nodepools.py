@@ -155,7 +155,8 @@ class ScalePool:
     def remove(self, nodes: list[dict[str, Any]], names: list[str], size: int) -> None:
         """The delete annotation first (the node-pool controller removes marked machines first when the count drops)."""
         for name in names:
-            self.kube.patch("Node", None, name, {"metadata": {"annotations": {self.target.deleteAnnotation: "yes", LEAVING: None}}})
+            self.kube.patch("Node", None, name,
+                            {"metadata": {"annotations": {self.target.deleteAnnotation: "yes", LEAVING: None}}})
         self._set(size)
 
     def _set(self, replicas: int) -> None:

@@ -90,8 +90,9 @@ def describe_provider(account: Account, obj: dict[str, Any], include: list[str] 
     asg = out.get("autoScalingGroupProvider") or {}
     if not asg.get("autoScalingGroupArn"):  # required in ECS's answer; a provider made with kubectl may have none
         settings = account.settings
-        out["autoScalingGroupProvider"] = {**asg, "autoScalingGroupArn": f"arn:aws:autoscaling:{settings.region}:{settings.account_id}:"
-                                                                          f"autoScalingGroup:ecs-operator:autoScalingGroupName/{name}"}
+        out["autoScalingGroupProvider"] = {
+            **asg, "autoScalingGroupArn": f"arn:aws:autoscaling:{settings.region}:{settings.account_id}:"
+                                          f"autoScalingGroup:ecs-operator:autoScalingGroupName/{name}"}
     if "TAGS" not in (include or []):
         out.pop("tags", None)
     return out
@@ -139,7 +140,8 @@ async def describe_capacity_providers(account: Account, request: dict[str, Any])
             else:
                 failures.append({"arn": capacity_provider_arn(account.settings, name), "reason": "MISSING"})
         return {"capacityProviders": found, "failures": failures}
-    every = [_builtin(account, n) for n in FARGATE_PROVIDERS] + [describe_provider(account, seen[n], include) for n in sorted(seen)]
+    every = ([_builtin(account, n) for n in FARGATE_PROVIDERS]
+             + [describe_provider(account, seen[n], include) for n in sorted(seen)])
     page, token = paginate(every, request.get("maxResults"), request.get("nextToken"), limit=10)
     return {"capacityProviders": page, "failures": [], "nextToken": token}
 
@@ -155,7 +157,8 @@ async def update_capacity_provider(account: Account, request: dict[str, Any]) ->
         scaling = {**(asg.get("managedScaling") or {}), **(given.get("managedScaling") or {})}
         asg.update({**given, **({"managedScaling": scaling} if scaling else {})})
         spec = {**current["spec"], "autoScalingGroupProvider": asg,
-                **({"managedInstancesProvider": request["managedInstancesProvider"]} if "managedInstancesProvider" in request else {})}
+                **({"managedInstancesProvider": request["managedInstancesProvider"]}
+                   if "managedInstancesProvider" in request else {})}
         if refused := problems(CapacityProviderSpec, spec):
             raise invalid_parameter(refused)
         return {**current, "spec": spec}

@@ -69,7 +69,8 @@ def inactive_services(account: Account, cluster: dict[str, Any]) -> dict[str, di
         deleted = parse_time(record.get("deletedAt"))
         if record and deleted is not None and deleted >= oldest:
             out[name] = {"kind": "Service", "spec": {**record.get("spec", {}), "serviceName": name},
-                         "metadata": {"name": name, "creationTimestamp": record.get("createdAt"), "deletionTimestamp": record["deletedAt"]},
+                         "metadata": {"name": name, "creationTimestamp": record.get("createdAt"),
+                                      "deletionTimestamp": record["deletedAt"]},
                          "status": {"status": "INACTIVE", "taskDefinition": record.get("taskDefinition"),
                                     "events": record.get("events") or [], "deployments": []}}
     return out
@@ -200,7 +201,8 @@ async def list_services(account: Account, request: dict[str, Any]) -> dict[str, 
 async def delete_service(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     """The operator drains the service (DRAINING, desiredCount 0) and deletes it once its tasks are gone."""
     obj = await find_service(account, request.get("cluster"), request["service"])
-    if (obj["spec"].get("desiredCount") or 0) > 0 and not request.get("force") and obj["spec"].get("schedulingStrategy") != "DAEMON":
+    if ((obj["spec"].get("desiredCount") or 0) > 0 and not request.get("force")
+            and obj["spec"].get("schedulingStrategy") != "DAEMON"):
         raise invalid_parameter("The service cannot be stopped while it is scaled above 0.")
     await account.delete("Service.ecs", obj["metadata"]["name"])
     return {"service": {**describe_service(account, obj), "status": "DRAINING", "desiredCount": 0}}

@@ -72,7 +72,8 @@ def _described(record: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]
     task["containers"] = [{**c, "taskArn": arn, "containerArn": f"{arn.replace(':task/', ':container/', 1)}/{c['name']}"}
                           for c in record.get("containers") or []]
     if record.get("containerInstance") and task.get("clusterArn"):  # the node: the instance's ID in its cluster
-        task["containerInstanceArn"] = f"{task['clusterArn'].replace(':cluster/', ':container-instance/', 1)}/{record['containerInstance']}"
+        arn_prefix = task["clusterArn"].replace(":cluster/", ":container-instance/", 1)
+        task["containerInstanceArn"] = f"{arn_prefix}/{record['containerInstance']}"
     return task
 
 
@@ -171,8 +172,8 @@ async def _launch(account: Account, cluster: str, specs: list[dict[str, Any]], f
     prefix = kube_name(ecs_name(definition))[:40].strip("-")
     token = specs[0].get("clientToken")
     # with a clientToken the names are the token's: a retried call finds the tasks it launched
-    names = [f"{prefix}-{hashlib.sha256(f'{token}/{i}'.encode()).hexdigest()[:12]}" if token else f"{prefix}-{uuid.uuid4().hex[:12]}"
-             for i in range(len(specs))]
+    names = [f"{prefix}-{hashlib.sha256(f'{token}/{i}'.encode()).hexdigest()[:12]}" if token
+             else f"{prefix}-{uuid.uuid4().hex[:12]}" for i in range(len(specs))]
     for name, spec in zip(names, specs, strict=True):
         existing = await account.get("Task", name) if token else None
         if existing is None:
@@ -181,7 +182,8 @@ async def _launch(account: Account, cluster: str, specs: list[dict[str, Any]], f
             raise invalid_parameter(f"clientToken: {token} was used by another RunTask call with other parameters.")
     launched = await wait_for(lambda: _launched(account, names), LAUNCH_SECONDS)
     if launched is None:
-        return {"tasks": [], "failures": [*failures, {"reason": f"the operator did not launch the tasks within {LAUNCH_SECONDS:.0f} s"}]}
+        not_launched = {"reason": f"the operator did not launch the tasks within {LAUNCH_SECONDS:.0f} s"}
+        return {"tasks": [], "failures": [*failures, not_launched]}
     return {"tasks": [describe_task(obj, r) for obj in launched for r in _records(obj)],
             "failures": [*failures, *({"arn": f"task/{cluster}/{obj['metadata']['name']}", "reason": _refusal(obj)}
                                       for obj in launched if not _records(obj))]}
@@ -256,7 +258,8 @@ async def stop_task(account: Account, request: dict[str, Any]) -> dict[str, Any]
                 return {**current, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}),
                                                                          f"{L.STOP_TASK_PREFIX}{task_id}": reason}}}
 
-            await account.update("Service.ecs", obj["metadata"]["name"], annotated, invalid_parameter("The referenced task was not found."))
+            await account.update("Service.ecs", obj["metadata"]["name"], annotated,
+                                 invalid_parameter("The referenced task was not found."))
         return {"task": {**found.task, "desiredStatus": "STOPPED", "stoppedReason": found.task.get("stoppedReason") or reason}}
     if len(_records(obj)) > 1:
         raise unsupported(f"task {task_id} belongs to Task {obj['metadata']['name']}, which runs {len(_records(obj))} tasks: "

@@ -117,7 +117,7 @@ def _custom_resource(document: Document, data: dict[str, Any]) -> EcsObject:
 def _wrapper_key(data: dict[str, Any]) -> str | None:
     for key, (_, many) in WRAPPERS.items():
         value = data.get(key)
-        if many:  # noqa: SIM108 (two cases read better than one long conditional expression)
+        if many:
             shaped = isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
         else:
             shaped = isinstance(value, dict)

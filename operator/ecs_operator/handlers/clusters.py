@@ -84,7 +84,8 @@ def cluster_status(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, 
     conditions = ready(status, body, True, "Active", f"cluster {cluster} is ACTIVE")
     blocker = None
     if deletion:
-        active_tasks = [t["name"] for t in cluster_tasks.get((namespace, cluster), []) if t["lastStatus"] not in (None, "STOPPED")]
+        active_tasks = [t["name"] for t in cluster_tasks.get((namespace, cluster), [])
+                        if t["lastStatus"] not in (None, "STOPPED")]
         blocker = held_back([s["name"] for s in services], active_tasks)
         if blocker is not None:
             conditions = condition(conditions, body, "Deleted", False, *blocker)

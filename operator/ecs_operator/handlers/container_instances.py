@@ -58,7 +58,8 @@ class Views:
 
 
 @kopf.index(*CONTAINER_INSTANCES)
-def container_instances(body: kopf.Body, name: str, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, dict[str, Any]]:
+def container_instances(body: kopf.Body, name: str, uid: str, spec: kopf.Spec, status: kopf.Status,
+                        **_: Any) -> dict[str, dict[str, Any]]:
     """node name -> its ContainerInstance: desired state (ACTIVE/DRAINING), reported status, and the
     UID of the Node that controls it (None: not one the operator registered; it is left alone)."""
     reported = {k: copy.deepcopy(v) for k, v in status.items() if k != "kopf"}

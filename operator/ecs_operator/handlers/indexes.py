@@ -97,7 +97,8 @@ def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.St
 
 @kopf.index(*TASKS)
 @namespaced
-def cluster_tasks(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def cluster_tasks(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status,
+                  **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster) -> the standalone tasks in it."""
     return {(namespace, spec.get("cluster") or "default"): {"name": name, "lastStatus": status.get("lastStatus")}}
 

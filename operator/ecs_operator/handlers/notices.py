@@ -19,8 +19,8 @@ logger = logging.getLogger("ecs_operator")
 CLUSTER_SCOPED_EVENTS_NAMESPACE = "default"
 """Where the Events of cluster-scoped objects go, as those of Nodes: the API server accepts an Event
 whose involvedObject has no namespace only there or in kube-system (where the operator never writes), and
-`kubectl describe` of a cluster-scoped object finds only such Events. kopf's own Events about them (handler warnings, filed here too: see
-namespaces.login) carry involvedObject.namespace, which `kubectl describe` never shows."""
+`kubectl describe` of a cluster-scoped object finds only such Events. kopf's own Events about them (handler
+warnings, filed here too: see namespaces.login) carry involvedObject.namespace, which `kubectl describe` never shows."""
 REPORTING_COMPONENT = "ecs-operator"
 _poster = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cluster-events")
 

@@ -50,7 +50,8 @@ def drain(kube: Kube, svc: ServiceSpec, ecs_name: str, workloads: list[dict[str,
         if workload["kind"] != "Deployment":
             continue  # DAEMON tasks leave by the DaemonSet's node affinity
         selector = workload["spec"]["selector"]["matchLabels"]
-        mine = [p for p in pods if is_active(p) and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+        mine = [p for p in pods
+                if is_active(p) and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
         leaving = [p for p in mine if p["spec"].get("nodeName") in draining]
         bounds = deployment_bounds(workload["spec"]["replicas"], svc.deploymentConfiguration)
         _mark(kube, mine, leaving if replaces_first(bounds) else [])
@@ -65,7 +66,8 @@ def drain(kube: Kube, svc: ServiceSpec, ecs_name: str, workloads: list[dict[str,
             messages.append(STUCK_MESSAGE.format(service=ecs_name, count=len(leaving), instances=instances,
                                                  minimum=bounds.minimumHealthyPercent, maximum=bounds.maximumPercent))
         elif step.evict:  # each refused while it would take the service below minimumHealthyPercent
-            stopped = sum(kube.evict(p["metadata"]["namespace"], p["metadata"]["name"], uid=p["metadata"]["uid"]) for p in leaving)
+            stopped = sum(kube.evict(p["metadata"]["namespace"], p["metadata"]["name"], uid=p["metadata"]["uid"])
+                          for p in leaving)
             if stopped:
                 messages.append(STOPPING_MESSAGE.format(service=ecs_name, count=stopped, instances=instances,
                                                         minimum=bounds.minimumHealthyPercent))
@@ -86,7 +88,8 @@ def _mark(kube: Kube, pods: list[dict[str, Any]], leaving: list[dict[str, Any]])
         meta = pod["metadata"]
         if (meta["uid"] in chosen) != _marked(pod):
             kube.patch("Pod", meta["namespace"], meta["name"],
-                       {"metadata": {"annotations": {DELETION_COST: DRAINING_COST if meta["uid"] in chosen else None}}}, uid=meta["uid"])
+                       {"metadata": {"annotations": {DELETION_COST: DRAINING_COST if meta["uid"] in chosen else None}}},
+                       uid=meta["uid"])
 
 
 def _rolling_out(workload: dict[str, Any], pods: list[dict[str, Any]]) -> bool:

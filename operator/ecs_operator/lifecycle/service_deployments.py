@@ -162,7 +162,8 @@ def advance(
     # stays until the deployment that replaced it (its rollback) completes
     out.deployments = [
         d for d in out.deployments
-        if d is primary or d.runningCount + d.pendingCount > 0 or (d.rolloutState == "FAILED" and primary.rolloutState != "COMPLETED")
+        if d is primary or d.runningCount + d.pendingCount > 0
+        or (d.rolloutState == "FAILED" and primary.rolloutState != "COMPLETED")
     ]
     return out
 

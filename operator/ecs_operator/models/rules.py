@@ -643,7 +643,8 @@ _DAEMON = "has(self.schedulingStrategy) && self.schedulingStrategy == 'DAEMON'"
 
 @rule(
     CreateService,
-    Cel(f"({_DAEMON}) || has(self.desiredCount)", message="desiredCount is required for REPLICA services", field_path=".desiredCount"),
+    Cel(f"({_DAEMON}) || has(self.desiredCount)", message="desiredCount is required for REPLICA services",
+        field_path=".desiredCount"),
 )
 def service_desired_count(s: CreateService) -> Findings:
     if s.schedulingStrategy != "DAEMON" and s.desiredCount is None:
@@ -763,7 +764,8 @@ def capacity_provider_name(cp: CreateCapacityProvider) -> Findings:
 
 @rule(
     NodePool,
-    Cel("self.backend != 'scale' || has(self.scaleTarget)", message="the scale backend needs scaleTarget", field_path=".scaleTarget"),
+    Cel("self.backend != 'scale' || has(self.scaleTarget)", message="the scale backend needs scaleTarget",
+        field_path=".scaleTarget"),
 )
 def node_pool_target(pool: NodePool) -> Findings:
     if pool.backend == "scale" and pool.scaleTarget is None:

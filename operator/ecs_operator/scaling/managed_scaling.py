@@ -128,13 +128,15 @@ def instances_needed(
     return BinPacking(max(packed.instances, in_use + bin_pack(leftover, capacity).instances), packed.excluded)
 
 
-def _place(waiting: Sequence[WaitingTask], instances: Sequence[InstanceRoom], capacity: InstanceCapacity) -> tuple[list[TaskRequest], int]:
+def _place(waiting: Sequence[WaitingTask], instances: Sequence[InstanceRoom],
+           capacity: InstanceCapacity) -> tuple[list[TaskRequest], int]:
     """First-fit decreasing of the waiting tasks into the instances' free room: (tasks that fit none,
     instances in use afterwards). A refused task is only tried on instances the scheduler has not seen."""
     rooms = [[i.free.cpu, i.free.memory, i.free.gpu, i.free.pods] for i in instances]
     busy = [i.busy for i in instances]
     leftover: list[TaskRequest] = []
-    for task in sorted((w for w in waiting if capacity.holds(w.request)), key=lambda w: _share(w.request, capacity), reverse=True):
+    for task in sorted((w for w in waiting if capacity.holds(w.request)), key=lambda w: _share(w.request, capacity),
+                       reverse=True):
         need = (task.request.cpu, task.request.memory, task.request.gpu, 1)
         k = next((k for k, i in enumerate(instances) if not (task.refused and i.settled)
                   and all(n <= r for n, r in zip(need, rooms[k], strict=True))), None)

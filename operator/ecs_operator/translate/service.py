@@ -74,8 +74,9 @@ def desired_count_problems(svc: ServiceSpec, limit: int) -> list[Problem]:
     ECS's quota itself, docs/ecs-semantics.md §Bounds)."""
     if svc.desiredCount is None or svc.desiredCount <= limit:
         return []
-    return [Problem("desiredCount", f"{svc.desiredCount} tasks are more than this operator allows per service ({limit}); "
-                                    "ask the administrator (operator setting --max-service-tasks, chart value ecs.maxServiceTasks)")]
+    return [Problem("desiredCount",
+                    f"{svc.desiredCount} tasks are more than this operator allows per service ({limit}); "
+                    "ask the administrator (operator setting --max-service-tasks, chart value ecs.maxServiceTasks)")]
 
 
 def service_objects(
@@ -161,7 +162,8 @@ def service_objects(
         metadata = _metadata(workload, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner)
         metadata["annotations"] = {TASK_DEFINITION_ANNOTATION: revision.name}
         if daemon:
-            add_scheduling(spec, node_terms=[{"matchExpressions": [{"key": DRAINING_LABEL, "operator": "NotIn", "values": ["true"]}]}])
+            add_scheduling(spec, node_terms=[
+                {"matchExpressions": [{"key": DRAINING_LABEL, "operator": "NotIn", "values": ["true"]}]}])
             plan.workloads.append(_daemon_set(metadata, selector, template, bounds))
         else:
             plan.workloads.append(_deployment(metadata, selector, template, replicas, bounds,
@@ -177,7 +179,8 @@ def service_objects(
     for kubernetes_service in plan.services:
         for piece in endpoint_slices(kubernetes_service, pods):
             plan.extra.append(piece)
-            plan.origins[("EndpointSlice", piece["metadata"]["name"])] = plan.origins[("Service", kubernetes_service["metadata"]["name"])]
+            plan.origins[("EndpointSlice", piece["metadata"]["name"])] = \
+                plan.origins[("Service", kubernetes_service["metadata"]["name"])]
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.SERVICE: service_label}, owner))
         plan.origins[("NetworkPolicy", f"{name}-isolated")] = "taskDefinition.networkMode"
@@ -207,7 +210,8 @@ def _deployment(metadata: dict[str, Any], selector: dict[str, str], template: di
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
 
 
-def _daemon_set(metadata: dict[str, Any], selector: dict[str, str], template: dict[str, Any], bounds: DeploymentBounds) -> dict[str, Any]:
+def _daemon_set(metadata: dict[str, Any], selector: dict[str, str], template: dict[str, Any],
+                bounds: DeploymentBounds) -> dict[str, Any]:
     unavailable = max(1, bounds.maxUnavailable)
     return {
         "apiVersion": "apps/v1",
@@ -221,7 +225,8 @@ def _daemon_set(metadata: dict[str, Any], selector: dict[str, str], template: di
     }
 
 
-def _disruption_budget(name: str, namespace: str, service_label: str, min_available: int, owner: dict[str, Any] | None) -> dict[str, Any]:
+def _disruption_budget(name: str, namespace: str, service_label: str, min_available: int,
+                       owner: dict[str, Any] | None) -> dict[str, Any]:
     """Draining and evictions keep minimumHealthyPercent of the service, as ECS's draining does."""
     return {
         "apiVersion": "policy/v1",
@@ -259,7 +264,8 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
                 spec["type"] = kind
             existing = out[service_name] = {
                 "apiVersion": "v1", "kind": "Service",
-                "metadata": _metadata(service_name, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner),
+                "metadata": _metadata(service_name, namespace,
+                                      {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner),
                 "spec": spec,
             }
             plan.origins[("Service", service_name)] = path
@@ -279,7 +285,8 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
             elif taken["targetPort"] != port["targetPort"]:
                 plan.problems.append(Problem(path, f"port {port['port']} of the Kubernetes Service {service_name} is "
                                                    f"{port_origins[key]}'s (to containerPort {taken['targetPort']}); "
-                                                   f"this needs it to containerPort {port['targetPort']}: use another port or name"))
+                                                   f"this needs it to containerPort {port['targetPort']}: "
+                                                   "use another port or name"))
 
     for i, lb in enumerate(svc.loadBalancers or []):
         if lb.containerPort is None:
@@ -345,6 +352,7 @@ def _network_configuration_problems(svc: ServiceSpec, mode: str) -> list[Problem
 def _report_deployment(svc: ServiceSpec, plan: ServicePlan) -> None:
     dc = svc.deploymentConfiguration
     if dc is not None and dc.strategy not in (None, "ROLLING"):
-        plan.report.unsupported("deploymentConfiguration.strategy", f"{dc.strategy} deployments are not supported: rolling update instead")
+        plan.report.unsupported("deploymentConfiguration.strategy",
+                                f"{dc.strategy} deployments are not supported: rolling update instead")
     if svc.deploymentController is not None and svc.deploymentController.type != "ECS":
         plan.report.unsupported("deploymentController.type", f"{svc.deploymentController.type}: the operator rolls out itself")
