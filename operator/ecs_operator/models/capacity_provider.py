@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
 from .base import EcsModel, EcsName
 from .common import EnabledDisabled, Tag
-from .readonly import accepting_read_only
+from .readonly import ReadOnlyOutput, accepting_read_only
 
 
 class ManagedScaling(EcsModel):
@@ -84,7 +84,13 @@ class CreateCapacityProvider(EcsModel):
     tags: list[Tag] | None = Field(None, max_length=50)
 
 
-class CapacityProviderSpec(accepting_read_only("CapacityProvider", CreateCapacityProvider)):  # type: ignore[misc]
+if TYPE_CHECKING:  # what accepting_read_only builds, as mypy can see it
+    class _CapacityProviderSpecBase(CreateCapacityProvider, ReadOnlyOutput): ...
+else:
+    _CapacityProviderSpecBase = accepting_read_only("CapacityProvider", CreateCapacityProvider)
+
+
+class CapacityProviderSpec(_CapacityProviderSpecBase):
     """The CapacityProvider resource's spec: CreateCapacityProvider (describe-capacity-providers output too) plus the node pool behind it."""  # noqa: E501 (the CRD's description)
 
     kubernetes: CapacityProviderKubernetes | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -17,7 +17,7 @@ from .common import (
     PropagateTags,
     Tag,
 )
-from .readonly import accepting_read_only
+from .readonly import ReadOnlyOutput, accepting_read_only
 
 TASKS_PER_SERVICE = 5000
 """ECS's quota of tasks per service (docs/ecs-semantics.md §Bounds)."""
@@ -161,7 +161,13 @@ class CreateService(EcsModel):
     monitoring: FreeForm | None = None
 
 
-class ServiceSpec(accepting_read_only("Service", CreateService)):  # type: ignore[misc]
+if TYPE_CHECKING:  # what accepting_read_only builds, as mypy can see it
+    class _ServiceSpecBase(CreateService, ReadOnlyOutput): ...
+else:
+    _ServiceSpecBase = accepting_read_only("Service", CreateService)
+
+
+class ServiceSpec(_ServiceSpecBase):
     """The Service resource's spec: CreateService (describe-services output too) plus Kubernetes-only settings."""
 
     kubernetes: ServiceKubernetes | None = None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from .base import EcsModel, EcsName
 from .common import EnabledDisabled, EphemeralStorage, KeyValuePair, Tag
 from .container import ContainerDefinition
-from .readonly import accepting_read_only
+from .readonly import ReadOnlyOutput, accepting_read_only
 
 NetworkMode = Literal["bridge", "host", "awsvpc", "none"]
 Compatibility = Literal["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"]
@@ -155,7 +155,13 @@ class RegisterTaskDefinition(EcsModel):
         return self.networkMode or "bridge"
 
 
-class TaskDefinitionSpec(accepting_read_only("TaskDefinition", RegisterTaskDefinition)):  # type: ignore[misc]
+if TYPE_CHECKING:  # what accepting_read_only builds, as mypy can see it
+    class _TaskDefinitionSpecBase(RegisterTaskDefinition, ReadOnlyOutput): ...
+else:
+    _TaskDefinitionSpecBase = accepting_read_only("TaskDefinition", RegisterTaskDefinition)
+
+
+class TaskDefinitionSpec(_TaskDefinitionSpecBase):
     """The TaskDefinition resource's spec: RegisterTaskDefinition (describe-task-definition output too) plus Kubernetes-only settings."""  # noqa: E501 (the CRD's description)
 
     kubernetes: TaskDefinitionKubernetes | None = None

@@ -108,9 +108,8 @@ def service_objects(
     ecs_name = service_name(svc, name)
     plan.group = f"service:{ecs_name}"
     daemon = svc.schedulingStrategy == "DAEMON"
-    targets = {Target("EC2"): daemon_instance_count} if daemon and not svc.launchType else (
-        {Target(svc.launchType): daemon_instance_count} if daemon else service_targets(svc, cluster_default_strategy)
-    )
+    targets = ({Target(svc.launchType or "EC2"): daemon_instance_count} if daemon
+               else service_targets(svc, cluster_default_strategy))
     plan.problems += [Problem(f"taskDefinition.{p.path}", p.message) for p in policy_violations(td, revision.kubernetes, policy)]
     plan.problems += service_policy_violations(svc, policy, settings.load_balancer_service_type)
     for target in targets:
@@ -291,9 +290,9 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
     for i, lb in enumerate(svc.loadBalancers or []):
         if lb.containerPort is None:
             continue
-        port = {"name": f"port-{lb.containerPort}", "port": lb.containerPort, "targetPort": lb.containerPort,
-                "protocol": protocol(lb.containerName, lb.containerPort)}
-        add(name if i == 0 else f"{name}-{i}", [port], path=f"loadBalancers[{i}]")
+        lb_port = {"name": f"port-{lb.containerPort}", "port": lb.containerPort, "targetPort": lb.containerPort,
+                   "protocol": protocol(lb.containerName, lb.containerPort)}
+        add(name if i == 0 else f"{name}-{i}", [lb_port], path=f"loadBalancers[{i}]")
     for i, registry in enumerate(svc.serviceRegistries or []):
         port = registry.containerPort or registry.port
         ports = [{"name": f"port-{port}", "port": port, "targetPort": port,
