@@ -63,10 +63,10 @@ test: controlplane
 	@$(BIN)/pytest tests/unit tests/e2e $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
-# Static checks (CI runs them before the tests): ruff, mypy with the pydantic plugin, and the import contracts
-# of pyproject.toml (the pure core imports no kopf, Kubernetes client, handlers or adapters; handlers reach the
-# API through adapters). Their configuration is in pyproject.toml.
-# All three run (one finding does not hide the others' findings); any failure fails the target.
+# Static checks (CI runs them before the tests), configured in pyproject.toml: ruff, mypy with the pydantic
+# plugin (the package and tests/unit), and the import contracts (the pure core imports no kopf, Kubernetes
+# client, handlers or adapters; handlers reach the API through adapters). All three run (one finding does not
+# hide another's); any failure fails the target.
 lint: venv
 	@rc=0; \
 	echo "==> ruff check operator/ecs_operator"; $(BIN)/ruff check operator/ecs_operator || rc=1; \

@@ -5,12 +5,12 @@ supported operations is checked against this registry."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .account import Account
 
-Handler = Callable[[Account, dict[str, Any]], Awaitable[dict[str, Any]]]
+Handler = Callable[[Account, dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]  # async def operations
 OPERATIONS: dict[str, Handler] = {}
 
 
