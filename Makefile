@@ -11,7 +11,7 @@ KUBECTL := $(BIN)/kubectl
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv controlplane up down demo test unit e2e
+.PHONY: venv controlplane up down demo test unit e2e lint
 
 venv: $(INSTALLED)
 
@@ -62,6 +62,17 @@ test: controlplane
 	@echo "==> unit and end-to-end tests"
 	@$(BIN)/pytest tests/unit tests/e2e $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+# Static checks (CI runs them before the tests), configured in pyproject.toml: ruff, mypy with the pydantic
+# plugin (the package and tests/unit), and the import contracts (the pure core imports no kopf, Kubernetes
+# client, handlers or adapters; handlers reach the API through adapters). All three run (one finding does not
+# hide another's); any failure fails the target.
+lint: venv
+	@rc=0; \
+	echo "==> ruff check operator/ecs_operator"; $(BIN)/ruff check operator/ecs_operator || rc=1; \
+	echo "==> mypy"; $(BIN)/mypy || rc=1; \
+	echo "==> lint-imports"; $(BIN)/lint-imports --no-cache || rc=1; \
+	exit $$rc
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

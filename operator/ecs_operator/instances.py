@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
-
-from kubernetes.utils.quantity import parse_quantity
+from datetime import UTC, datetime
+from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.lifecycle.pods import parse_time
 from ecs_operator.placement.query import Instance
+from ecs_operator.quantity import parse_quantity
 
 _LABEL_TO_ATTRIBUTE = {label: name for name, label in L.BUILTIN_ATTRIBUTES.items()}
 SHARED = "*"
@@ -113,7 +113,8 @@ def pod_reservation(pod: dict[str, Any]) -> Resources:
             for c in containers
         )
     gpu = sum(int(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0)) for c in containers)
-    tcp = {p["hostPort"] for c in containers for p in c.get("ports") or [] if p.get("hostPort") and p.get("protocol", "TCP") == "TCP"}
+    tcp = {p["hostPort"] for c in containers for p in c.get("ports") or []
+           if p.get("hostPort") and p.get("protocol", "TCP") == "TCP"}
     udp = {p["hostPort"] for c in containers for p in c.get("ports") or [] if p.get("hostPort") and p.get("protocol") == "UDP"}
     if spec.get("hostNetwork"):
         tcp |= {p["containerPort"] for c in containers for p in c.get("ports") or [] if p.get("protocol", "TCP") == "TCP"}
@@ -169,7 +170,7 @@ def instance_for_placement(node: dict[str, Any], pods: Iterable[dict[str, Any]])
         ec2InstanceId=meta.get("name", ""),
         attributes=attributes_of(node),
         agentConnected=agent_connected(node),
-        registeredAt=parse_time(meta.get("creationTimestamp")) or datetime(1970, 1, 1, tzinfo=timezone.utc),
+        registeredAt=parse_time(meta.get("creationTimestamp")) or datetime(1970, 1, 1, tzinfo=UTC),
         runningTasksCount=len(active),
         task_groups=frozenset(g for g in (pod_group(p) for p in active) if g),
     )

@@ -10,7 +10,8 @@ beta and on by default from 1.34).
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MINIMUM = (1, 35)
 NEEDED_FOR = "container restart rules on regular containers (1.35) and Pod-level resources (1.34)"

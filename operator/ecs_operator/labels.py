@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ecs_operator import API_GROUP
+from ecs_operator import API_GROUP as API_GROUP  # re-exported: L.API_GROUP
 
 # --- Node labels ------------------------------------------------------------------------------
 CLUSTER = f"{API_GROUP}/cluster"

@@ -10,9 +10,10 @@ computed from those annotations: level-triggered, so the caller only compares an
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.instances import SHARED, cluster_key, instance_for_placement

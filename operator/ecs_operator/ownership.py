@@ -5,8 +5,9 @@ conflict to report, never an object to take over. Pure: the adapter and the hand
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 CONFLICT_REASON = "ResourceConflict"
 """Ready reason of an ECS object one of whose child names is taken by an object it does not control."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ecs_operator.arns import parse_task_definition_ref, task_definition_arn
 from ecs_operator.models import RegisterTaskDefinition, TaskDefinitionSpec
@@ -23,7 +24,8 @@ def revision_content(spec: TaskDefinitionSpec, family: str) -> dict[str, Any]:
     """
     ecs = spec.ecs_part().to_json()
     ecs["family"] = family
-    kubernetes = spec.kubernetes.model_dump(mode="json", exclude_none=True, exclude={"deregisteredRevisions", "deletedRevisions"}) if spec.kubernetes else {}
+    states = {"deregisteredRevisions", "deletedRevisions"}
+    kubernetes = spec.kubernetes.model_dump(mode="json", exclude_none=True, exclude=states) if spec.kubernetes else {}
     return {"taskDefinition": ecs, "kubernetes": kubernetes}
 
 
@@ -95,7 +97,8 @@ def resolve(ref: str, revisions: list[StoredRevision], deregistered: set[int], a
         return active[-1]
     found = next((r for r in revisions if r.revision == number), None)
     if found is None:
-        raise UnknownTaskDefinition(f"Unable to find task definition {family}:{number}: latest revision is {revisions[-1].revision}")
+        raise UnknownTaskDefinition(f"Unable to find task definition {family}:{number}: "
+                                    f"latest revision is {revisions[-1].revision}")
     if number in deregistered and not allow_inactive:
         raise UnknownTaskDefinition(f"TaskDefinition {family}:{number} is inactive (deregistered): new tasks cannot use it")
     return found

@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--liveness", default=env("ECS_OPERATOR_LIVENESS", "http://0.0.0.0:8080/healthz"),
                         help="liveness endpoint (default: %(default)s)")
     parser.add_argument("--log-format", choices=("plain", "full", "json"), default=env("ECS_OPERATOR_LOG_FORMAT", "full"))
-    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), default=env("ECS_OPERATOR_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        default=env("ECS_OPERATOR_LOG_LEVEL", "INFO"))
     parser.add_argument("--region", default=env("ECS_OPERATOR_REGION", Settings.region), help="region in ARNs")
     parser.add_argument("--account-id", default=env("ECS_OPERATOR_ACCOUNT_ID", Settings.account_id), help="account in ARNs")
     parser.add_argument("--fargate-node-selector",
@@ -109,7 +110,8 @@ def liveness_problem(endpoint: str) -> str | None:
         try:
             probe.bind((host, port))
         except OSError as e:
-            return f"--liveness {endpoint}: cannot listen on {host}:{port}: {e.strerror or e} (choose another port, or --liveness '' for none)"
+            return (f"--liveness {endpoint}: cannot listen on {host}:{port}: {e.strerror or e} "
+                    "(choose another port, or --liveness '' for none)")
     return None
 
 

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import botocore.session
 import pytest
@@ -104,7 +104,7 @@ def post(endpoint: str, target: str, body: bytes, sign: bool = True) -> tuple[in
     if sign:
         SigV4Auth(Credentials(KEY.access_key_id, KEY.secret_access_key), "ecs", "us-east-1").add_auth(request)
     prepared = request.prepare()
-    raw = urllib.request.Request(endpoint + "/", data=prepared.body, headers=dict(prepared.headers), method="POST")
+    raw = urllib.request.Request(endpoint + "/", data=cast(bytes, prepared.body), headers=dict(prepared.headers), method="POST")
     try:
         with urllib.request.urlopen(raw) as response:
             return response.status, json.loads(response.read())
@@ -213,7 +213,8 @@ def test_https_with_a_certificate_and_key(tmp_path: Path) -> None:
         ecs = botocore.session.get_session().create_client(
             "ecs", endpoint_url=url, region_name="us-east-1", verify=str(pki.ca_cert), aws_access_key_id=KEY.access_key_id,
             aws_secret_access_key=KEY.secret_access_key, config=Config(retries={"max_attempts": 1}))
-        assert ecs.list_clusters()["clusterArns"] == ["arn:aws:ecs:us-east-1:000000000000:cluster/default"]
+        clusters = ecs.list_clusters()  # type: ignore[attr-defined]  # botocore makes the operations at run time
+        assert clusters["clusterArns"] == ["arn:aws:ecs:us-east-1:000000000000:cluster/default"]
         with pytest.raises(urllib.error.URLError):  # a client that does not know the CA
             urllib.request.urlopen(url + "/healthz", timeout=5)
 

@@ -66,7 +66,7 @@ def test_a_round_sees_its_tasks_and_their_nodes_room_from_one_moment() -> None:
     indexes: dict[str, dict[Any, list[Any]]] = {
         "provider_nodes": {"cp": [node]}, "provider_pods": {"cp": [waiting]}, "provider_clusters": {"cp": ["ns/c"]},
         "provider_workloads": {"cp": []}, "node_pods": {}, "nodes": {"n1": [node]}, "container_instances": {"n1": [{"desired": "ACTIVE"}]}}
-    view = observe("cp", {}, body={"metadata": {"name": "cp"}, "spec": {}}, **indexes)
+    view = observe("cp", {}, body={"metadata": {"name": "cp"}, "spec": {}}, **indexes)  # type: ignore[arg-type]  # kopf's types
 
     placed = {**waiting, "spec": {"nodeName": "n1"}}  # the scheduler binds it while the round runs
     indexes["provider_pods"]["cp"][0] = placed

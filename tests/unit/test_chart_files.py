@@ -134,14 +134,14 @@ def api_calls() -> dict[str, set[str]]:
             else:
                 continue
             new = isinstance(kind_node, ast.Call) and ast.unparse(kind_node.func) == "resource"  # one of our kinds
-            if new:
+            if new and isinstance(kind_node, ast.Call):
                 kind_node = kind_node.args[0]
             elif isinstance(kind_node, ast.Dict):  # a manifest written out: its "kind"
                 kind_node = next(v for k, v in zip(kind_node.keys, kind_node.values) if isinstance(k, ast.Constant) and k.value == "kind")
             if not isinstance(kind_node, ast.Constant):
                 continue  # a kind in a variable (e.g. tagging any resource): the kinds it takes are called literally elsewhere
             kind = "Service.ecs" if new and kind_node.value == "Service" else kind_node.value
-            assert kind in RESOURCES, f"{path.name}:{node.lineno}: {kind} is not in adapters/kube.py's RESOURCES"
+            assert kind in RESOURCES, f"{path.name}:{node.lineno}: {kind!s} is not in adapters/kube.py's RESOURCES"
             resource = RESOURCES[kind]
             calls.setdefault(resource.plural + (f".{resource.group}" if resource.group else ""), set()).update(verbs)
     return calls
@@ -159,8 +159,8 @@ def test_the_api_rbac_table_is_exactly_what_the_api_code_calls() -> None:
         else:
             assert (group, resources.split(" ")[0], verbs, scope) == ("core", "`secrets`", "get", "release")
     calls = api_calls()
-    for resource, verbs in VARIABLE_KIND_CALLS.items():
-        calls.setdefault(resource, set()).update(verbs)
+    for resource, kind_verbs in VARIABLE_KIND_CALLS.items():
+        calls.setdefault(resource, set()).update(kind_verbs)
     assert calls == documented
 
 

@@ -21,7 +21,7 @@ SETTINGS = Settings()
 def matches(terms: list[dict[str, Any]], labels: dict[str, str]) -> bool:
     """nodeSelectorTerms as the scheduler reads them (In and NotIn): any term whose expressions all hold."""
     def holds(e: dict[str, Any]) -> bool:
-        return (labels.get(e["key"]) in e["values"]) == (e["operator"] == "In")
+        return bool((labels.get(e["key"]) in e["values"]) == (e["operator"] == "In"))
     return any(all(holds(e) for e in term["matchExpressions"]) for term in terms)
 
 

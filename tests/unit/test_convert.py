@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.session
+from botocore.model import StructureShape
 import pytest
 import yaml
 
@@ -17,7 +18,7 @@ from ecs_operator.cli import main
 from ecs_operator.convert.emit import to_yaml
 from ecs_operator.convert.load import strip_trailing_commas
 from ecs_operator.models import kind_named
-from ecs_operator.models.readonly import READ_ONLY
+from ecs_operator.models.readonly import READ_ONLY, ReadOnlyOutput
 
 # The mission document's example, verbatim (note the trailing comma).
 MISSION = """{
@@ -77,7 +78,8 @@ def docs(text: str) -> list[dict[str, Any]]:
 def report(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
     code, _, err = convert(capsys, *args, "--report", "json")
     assert code == 0, err
-    return json.loads(err)
+    entries: list[dict[str, Any]] = json.loads(err)
+    return entries
 
 
 # --- the mission example, tolerant JSON, YAML, several documents -------------------------------
@@ -137,7 +139,7 @@ def test_yaml_output_reads_back_as_the_same_data() -> None:
                "#x", "x ", " x", ".inf", "true", "nginx:1.29", "img@sha256:ab", "ecs.operator.dev/family", "/bin/sh -c",
                "a\nb", "tab\tx", "é", "😀", "\x85", "\u2028", "\x7f", "'q'", '"q"', "&a", "*a", "!x", "%x", "@x", "`x",
                "{x}", "[x]", "x,y", "?x", "|", ">", "<<", "=", "a=b", "x:", "_", "C:\\inetpub"]
-    data = {"strings": strings, "keys": {s: s for s in strings},
+    data: dict[str, Any] = {"strings": strings, "keys": {s: s for s in strings},
             "values": [0, -1, 10**20, True, False, None, [], {}, [[1, [2]], {"k": []}], [{"a": {"b": [{"c": 1}]}, "e": 2}]]}
     text = to_yaml([data, {"second": "document"}])
     assert list(yaml.safe_load_all(text)) == [data, {"second": "document"}]
@@ -511,7 +513,9 @@ def test_report_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 ])
 def test_read_only_fields_match_botocore(kind: str, output: str, request_shape: str) -> None:
     ecs = botocore.session.get_session().get_service_model("ecs")
-    expected = set(ecs.shape_for(output).members) - set(ecs.shape_for(request_shape).members)
+    output_shape, request = ecs.shape_for(output), ecs.shape_for(request_shape)
+    assert isinstance(output_shape, StructureShape) and isinstance(request, StructureShape)
+    expected = set(output_shape.members) - set(request.members)
     assert READ_ONLY[kind] == expected
 
 
@@ -519,9 +523,12 @@ def test_read_only_fields_match_botocore(kind: str, output: str, request_shape: 
 def test_specs_accept_and_ignore_exactly_the_read_only_fields(kind: str) -> None:
     spec_model = kind_named(kind).spec_model
     assert {n for n, f in spec_model.model_fields.items() if f.exclude} == READ_ONLY[kind]
-    minimal = {"TaskDefinition": {"containerDefinitions": [{"name": "web", "image": "nginx"}]},
-               "Service": {"taskDefinition": "web"}, "Cluster": {}, "CapacityProvider": {"name": "pool"}}[kind]
+    minimals: dict[str, dict[str, Any]] = {
+        "TaskDefinition": {"containerDefinitions": [{"name": "web", "image": "nginx"}]},
+        "Service": {"taskDefinition": "web"}, "Cluster": {}, "CapacityProvider": {"name": "pool"}}
+    minimal = minimals[kind]
     spec = spec_model.model_validate({**minimal, **{name: "x" for name in READ_ONLY[kind]}})
+    assert isinstance(spec, ReadOnlyOutput)
     assert spec.ignored_read_only_fields == sorted(READ_ONLY[kind])
     assert not set(spec.to_json()) & READ_ONLY[kind]  # never part of what the operator acts on
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from ecs_operator.models.service import DeploymentConfiguration
 from ecs_operator.scaling.draining import DrainStep, drain_step
-from ecs_operator.scaling.rolling import deployment_bounds
+from ecs_operator.scaling.rolling import DeploymentBounds, deployment_bounds
 
 
-def bounds(desired: int, minimum: int | None = None, maximum: int | None = None):  # noqa: ANN201
+def bounds(desired: int, minimum: int | None = None, maximum: int | None = None) -> DeploymentBounds:
     return deployment_bounds(desired, DeploymentConfiguration(minimumHealthyPercent=minimum, maximumPercent=maximum))
 
 

@@ -34,7 +34,8 @@ def test_only_the_controller_reference_with_the_owners_uid_api_version_and_kind_
     assert not controlled_by(obj("Service", "web", ref("Service", "u-1", api_version="v1")), owner)  # the core Service kind
     assert not controlled_by(obj("Service", "web", ref("Task", "u-1")), owner)
     assert not controlled_by(obj("Service", "kubernetes"), owner)  # default/kubernetes: no owner at all
-    assert controller_of(obj("Pod", "p", ref("ReplicaSet", "r", controller=False), ref("Task", "t")))["kind"] == "Task"
+    controller = controller_of(obj("Pod", "p", ref("ReplicaSet", "r", controller=False), ref("Task", "t")))
+    assert controller is not None and controller["kind"] == "Task"
 
 
 def test_a_name_held_by_another_is_a_conflict_naming_the_field_the_object_and_its_holder() -> None:

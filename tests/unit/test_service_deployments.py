@@ -106,6 +106,7 @@ def test_a_daemon_deployment_completes_only_once_counted_and_running_on_every_in
 
 def test_circuit_breaker_fails_at_the_threshold_and_rolls_back_to_the_last_completed() -> None:
     base = completed()
+    assert base.last_completed is not None
     rolling = step(base.deployments, key="k2", td="web:2", last=base.last_completed, at=T0 + timedelta(minutes=2))
     new = rolling.deployments[0].id
     two = step(rolling.deployments, key="k2", td="web:2", last=base.last_completed, failed={new: 2})

@@ -8,10 +8,12 @@ OwnershipConflict for a name held by anything else; deletes and patches can carr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -70,7 +72,7 @@ RESOURCES: dict[str, Resource] = {
 
 def resource_key(obj: dict[str, Any]) -> str:
     """Our Service kind shares its name with core/v1 Service: the registry keys ours as Service.ecs."""
-    kind = obj["kind"]
+    kind: str = obj["kind"]
     if kind == "Service" and obj.get("apiVersion", "").startswith(API_GROUP):
         return "Service.ecs"
     return kind
@@ -162,7 +164,8 @@ class Kube:
         resource = self.resource_of(obj)
         meta = obj["metadata"]
         try:
-            return self._call("POST", resource.path(meta.get("namespace")), body=obj, query=[("fieldManager", FIELD_MANAGER)]), True
+            return self._call("POST", resource.path(meta.get("namespace")), body=obj,
+                              query=[("fieldManager", FIELD_MANAGER)]), True
         except ApiError as e:
             if e.status != 409 or owner is None:
                 raise
@@ -204,7 +207,8 @@ class Kube:
         except ApiError as e:
             if e.status == 404:
                 return None
-            if uid is not None and e.status in (409, 422) and (self.get(kind, namespace, name) or {"metadata": {}})["metadata"].get("uid") != uid:
+            if (uid is not None and e.status in (409, 422)
+                    and (self.get(kind, namespace, name) or {"metadata": {}})["metadata"].get("uid") != uid):
                 return None
             raise
 
@@ -289,10 +293,8 @@ class Kube:
             )
         except ApiException as e:
             message = e.reason or ""
-            try:
+            with contextlib.suppress(ValueError):
                 message = json.loads(e.body or "{}").get("message", message)
-            except ValueError:
-                pass
             raise ApiError(e.status or 0, e.reason or "", message) from None
         data = response.data
         return json.loads(data) if data else {}
@@ -301,7 +303,8 @@ class Kube:
 def _owner_of(obj: dict[str, Any]) -> dict[str, Any]:
     owner = controller_of(obj)
     if owner is None:
-        raise ValueError(f"{obj['kind']} {obj['metadata']['name']}: the operator writes only objects with a controller ownerReference")
+        raise ValueError(f"{obj['kind']} {obj['metadata']['name']}: "
+                         "the operator writes only objects with a controller ownerReference")
     return dict(owner)
 
 

@@ -9,7 +9,7 @@ asks for the same thing again.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ecs_operator import labels as L
@@ -67,7 +67,7 @@ class KwokPool:
         return len(self._unseen(nodes))
 
     def _unseen(self, nodes: list[dict[str, Any]]) -> set[str]:
-        seen, oldest = {n["metadata"]["name"] for n in nodes}, datetime.now(timezone.utc) - JOIN_GRACE
+        seen, oldest = {n["metadata"]["name"] for n in nodes}, datetime.now(UTC) - JOIN_GRACE
         mine = _created.setdefault(self.provider, {})
         for name in [n for n, at in mine.items() if n in seen or at < oldest]:
             del mine[name]
@@ -104,7 +104,7 @@ class KwokPool:
                 try:
                     self.kube.create(node)
                     added.append(name)
-                    _created.setdefault(self.provider, {})[name] = datetime.now(timezone.utc)
+                    _created.setdefault(self.provider, {})[name] = datetime.now(UTC)
                 except OwnershipConflict:  # a Node of that name the pool did not launch: the next name
                     logger.warning("CapacityProvider %s: Node %s exists and was not launched by its pool; "
                                    "left alone, launching another name", self.provider, name)
@@ -151,7 +151,8 @@ class ScalePool:
     def remove(self, nodes: list[dict[str, Any]], names: list[str], size: int) -> None:
         """The delete annotation first (the node-pool controller removes marked machines first when the count drops)."""
         for name in names:
-            self.kube.patch("Node", None, name, {"metadata": {"annotations": {self.target.deleteAnnotation: "yes", L.LEAVING: None}}})
+            self.kube.patch("Node", None, name,
+                            {"metadata": {"annotations": {self.target.deleteAnnotation: "yes", L.LEAVING: None}}})
         self._set(size)
 
     def _set(self, replicas: int) -> None:

@@ -59,11 +59,13 @@ async def _change(account: Account, change: Callable[[dict[str, Any]], None]) ->
 
     if await account.get("ConfigMap", CONFIG_MAP) is None:
         try:
-            await account.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": CONFIG_MAP}, "data": written(None)})
+            await account.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": CONFIG_MAP},
+                                  "data": written(None)})
             return
         except ApiError:  # created by a concurrent call meanwhile: changed below
             pass
-    await account.update("ConfigMap", CONFIG_MAP, lambda current: {**current, "data": {**(current.get("data") or {}), **written(current)}},
+    await account.update("ConfigMap", CONFIG_MAP,
+                         lambda current: {**current, "data": {**(current.get("data") or {}), **written(current)}},
                          server_error(f"the ConfigMap {CONFIG_MAP} was deleted while being changed"))
 
 

@@ -11,7 +11,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -83,10 +83,10 @@ def verify(signed: SignedRequest, key: AccessKey, method: str, path: str, header
             raise invalid_signature(f"The request must sign the {required} header.")
     amz_date = headers.get("X-Amz-Date", "")
     try:
-        signed_at = datetime.strptime(amz_date, AMZ_DATE).replace(tzinfo=timezone.utc)
+        signed_at = datetime.strptime(amz_date, AMZ_DATE).replace(tzinfo=UTC)
     except ValueError:
         raise incomplete_signature(f"X-Amz-Date {amz_date!r} is not a date of the form YYYYMMDDTHHMMSSZ.") from None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if abs(now - signed_at) > MAX_SKEW:
         raise invalid_signature(f"Signature expired: {amz_date} is now earlier than "
                                 f"{(now - MAX_SKEW).strftime(AMZ_DATE)} ({now.strftime(AMZ_DATE)} - 5 min.)"

@@ -90,8 +90,9 @@ def describe_provider(account: Account, obj: dict[str, Any], include: list[str] 
     asg = out.get("autoScalingGroupProvider") or {}
     if not asg.get("autoScalingGroupArn"):  # required in ECS's answer; a provider made with kubectl may have none
         settings = account.settings
-        out["autoScalingGroupProvider"] = {**asg, "autoScalingGroupArn": f"arn:aws:autoscaling:{settings.region}:{settings.account_id}:"
-                                                                          f"autoScalingGroup:ecs-operator:autoScalingGroupName/{name}"}
+        out["autoScalingGroupProvider"] = {
+            **asg, "autoScalingGroupArn": f"arn:aws:autoscaling:{settings.region}:{settings.account_id}:"
+                                          f"autoScalingGroup:ecs-operator:autoScalingGroupName/{name}"}
     if "TAGS" not in (include or []):
         out.pop("tags", None)
     return out
@@ -139,7 +140,8 @@ async def describe_capacity_providers(account: Account, request: dict[str, Any])
             else:
                 failures.append({"arn": capacity_provider_arn(account.settings, name), "reason": "MISSING"})
         return {"capacityProviders": found, "failures": failures}
-    every = [_builtin(account, n) for n in FARGATE_PROVIDERS] + [describe_provider(account, seen[n], include) for n in sorted(seen)]
+    every = ([_builtin(account, n) for n in FARGATE_PROVIDERS]
+             + [describe_provider(account, seen[n], include) for n in sorted(seen)])
     page, token = paginate(every, request.get("maxResults"), request.get("nextToken"), limit=10)
     return {"capacityProviders": page, "failures": [], "nextToken": token}
 
@@ -155,7 +157,8 @@ async def update_capacity_provider(account: Account, request: dict[str, Any]) ->
         scaling = {**(asg.get("managedScaling") or {}), **(given.get("managedScaling") or {})}
         asg.update({**given, **({"managedScaling": scaling} if scaling else {})})
         spec = {**current["spec"], "autoScalingGroupProvider": asg,
-                **({"managedInstancesProvider": request["managedInstancesProvider"]} if "managedInstancesProvider" in request else {})}
+                **({"managedInstancesProvider": request["managedInstancesProvider"]}
+                   if "managedInstancesProvider" in request else {})}
         if refused := problems(CapacityProviderSpec, spec):
             raise invalid_parameter(refused)
         return {**current, "spec": spec}
@@ -177,6 +180,7 @@ async def delete_capacity_provider(account: Account, request: dict[str, Any]) ->
     users += [f"service {s['spec'].get('serviceName') or s['metadata']['name']}" for s in await account.items("Service.ecs")
               if name in {i.get("capacityProvider") for i in s["spec"].get("capacityProviderStrategy") or []}]
     if users:
-        raise ApiError("ResourceInUseException", f"The capacity provider {name} is in use by {', '.join(users)}: remove it from them first.")
+        raise ApiError("ResourceInUseException",
+                       f"The capacity provider {name} is in use by {', '.join(users)}: remove it from them first.")
     await account.delete("CapacityProvider", found["metadata"]["name"])
     return {"capacityProvider": {**describe_provider(account, found), "updateStatus": "DELETE_IN_PROGRESS"}}

@@ -98,10 +98,12 @@ async def delete_cluster(account: Account, request: dict[str, Any]) -> dict[str,
     deletion = cluster["metadata"].get("deletionTimestamp")
     services = [s for s in await account.items("Service.ecs") if (s["spec"].get("cluster") or DEFAULT) == name
                 and (s.get("status") or {}).get("status") != "INACTIVE" and not s["metadata"].get("deletionTimestamp")
-                and not too_late(s["metadata"].get("creationTimestamp"), bool((s.get("status") or {}).get("deployments")), deletion)]
+                and not too_late(s["metadata"].get("creationTimestamp"), bool((s.get("status") or {}).get("deployments")),
+                                 deletion)]
     if services:
         raise ApiError("ClusterContainsServicesException",
-                       f"The Cluster cannot be deleted while Services are active: {', '.join(sorted(map(ecs_name, services))[:5])}.")
+                       "The Cluster cannot be deleted while Services are active: "
+                       f"{', '.join(sorted(map(ecs_name, services))[:5])}.")
     tasks = [t for t in await account.items("Task") if (t["spec"].get("cluster") or DEFAULT) == name
              and (t.get("status") or {}).get("lastStatus") not in (None, "STOPPED")]
     if tasks:
@@ -145,7 +147,8 @@ async def put_cluster_capacity_providers(account: Account, request: dict[str, An
     service of the cluster still names in its strategy may not be removed (ResourceInUseException)."""
     cluster = await find_cluster(account, request["cluster"])
     name = ecs_name(cluster)
-    access = {(p.get("spec") or {}).get("name") or p["metadata"]["name"]: ((p.get("spec") or {}).get("kubernetes") or {}).get("allowedNamespaces")
+    access = {(p.get("spec") or {}).get("name") or p["metadata"]["name"]:
+              ((p.get("spec") or {}).get("kubernetes") or {}).get("allowedNamespaces")
               for p in await account.call(account.kube.list, "CapacityProvider", None)}
     for provider in request["capacityProviders"]:
         if provider in FARGATE_PROVIDERS:
@@ -158,7 +161,8 @@ async def put_cluster_capacity_providers(account: Account, request: dict[str, An
     removed = set(cluster["spec"].get("capacityProviders") or []) - set(request["capacityProviders"])
     for service in await account.items("Service.ecs"):
         used = {i.get("capacityProvider") for i in service["spec"].get("capacityProviderStrategy") or []}
-        if cluster_name(service["spec"].get("cluster")) == name and used & removed and not service["metadata"].get("deletionTimestamp"):
+        if (cluster_name(service["spec"].get("cluster")) == name and used & removed
+                and not service["metadata"].get("deletionTimestamp")):
             raise ApiError("ResourceInUseException", f"The specified capacity provider {sorted(used & removed)[0]} is in use "
                            f"by service {ecs_name(service)} and cannot be removed.")
     return await _update_cluster(account, request["cluster"], lambda _: {

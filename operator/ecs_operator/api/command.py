@@ -20,10 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="namespace of the access-key Secret (default: %(default)s)")
     parser.add_argument("--keys-secret", default=env("ECS_API_KEYS_SECRET", DEFAULT_SECRET),
                         help="name of the access-key Secret (default: %(default)s)")
-    parser.add_argument("--region", default=env("ECS_OPERATOR_REGION", Settings.region), help="region in ARNs (as the operator's)")
+    parser.add_argument("--region", default=env("ECS_OPERATOR_REGION", Settings.region),
+                        help="region in ARNs (as the operator's)")
     parser.add_argument("--account-id", default=env("ECS_OPERATOR_ACCOUNT_ID", Settings.account_id),
                         help="account in ARNs (as the operator's)")
-    parser.add_argument("--tls-cert", default=env("ECS_API_TLS_CERT"), help="PEM certificate (chain): serve HTTPS (with --tls-key)")
+    parser.add_argument("--tls-cert", default=env("ECS_API_TLS_CERT"),
+                        help="PEM certificate (chain): serve HTTPS (with --tls-key)")
     parser.add_argument("--tls-key", default=env("ECS_API_TLS_KEY"), help="PEM private key of --tls-cert")
 
 
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     kube = Kube()
-    app = make_app(kube, KeyStore(kube, args.namespace, args.keys_secret), Settings(region=args.region, account_id=args.account_id))
+    app = make_app(kube, KeyStore(kube, args.namespace, args.keys_secret),
+                   Settings(region=args.region, account_id=args.account_id))
     web.run_app(app, host=args.host, port=args.port, ssl_context=context, print=lambda _: logging.info(
         "ECS API on %s://%s:%d (keys: Secret %s/%s)", "https" if context else "http", args.host, args.port,
         args.namespace, args.keys_secret))

@@ -8,7 +8,7 @@ instances may be drained: a shared one serves every namespace's cluster (AccessD
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ecs_operator.arns import parse_ref
@@ -35,7 +35,8 @@ async def instances_of(account: Account, cluster: str) -> dict[str, dict[str, An
     found = await account.call(account.kube.list, "ContainerInstance", None)
     return {o["metadata"]["name"]: o for o in found
             if (o.get("status") or {}).get("clusterName") == cluster and (o.get("status") or {}).get("containerInstanceArn")
-            and ((o.get("status") or {}).get("clusterNamespace") == account.namespace or (o.get("status") or {}).get("sharedInstance"))}
+            and ((o.get("status") or {}).get("clusterNamespace") == account.namespace
+                 or (o.get("status") or {}).get("sharedInstance"))}
 
 
 def describe_instance(obj: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def _for_query(described: dict[str, Any]) -> Instance:
         ec2InstanceId=described.get("ec2InstanceId") or "",
         attributes={a["name"]: a.get("value") or "" for a in described.get("attributes") or []},
         agentConnected=bool(described.get("agentConnected", True)),
-        registeredAt=parse_time(described.get("registeredAt")) or datetime(1970, 1, 1, tzinfo=timezone.utc),
+        registeredAt=parse_time(described.get("registeredAt")) or datetime(1970, 1, 1, tzinfo=UTC),
         runningTasksCount=int(described.get("runningTasksCount") or 0),
     )
 
@@ -66,7 +67,8 @@ async def list_container_instances(account: Account, request: dict[str, Any]) ->
     arns = []
     for obj in (await instances_of(account, cluster)).values():
         described = describe_instance(obj)
-        if request.get("status") not in (None, described["status"]) or described["status"] == "INACTIVE" and not request.get("status"):
+        if (request.get("status") not in (None, described["status"])
+                or described["status"] == "INACTIVE" and not request.get("status")):
             continue
         if query is None or evaluate(query, _for_query(described)):
             arns.append(described["containerInstanceArn"])
@@ -81,7 +83,8 @@ async def describe_container_instances(account: Account, request: dict[str, Any]
     return {"containerInstances": [describe_instance(obj) for _, obj in found], "failures": failures}
 
 
-def named_instances(instances: dict[str, dict[str, Any]], refs: list[str]) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, str]]]:
+def named_instances(instances: dict[str, dict[str, Any]],
+                    refs: list[str]) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, str]]]:
     """The instances the references (ARNs or IDs) name, and a MISSING failure for each other one."""
     found = [(ref, instances[_id(ref)]) for ref in refs if _id(ref) in instances]
     return found, [{"arn": ref, "reason": "MISSING"} for ref in refs if _id(ref) not in instances]

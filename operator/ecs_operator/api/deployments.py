@@ -24,7 +24,8 @@ PREFIX = "ecs-svc/"
 
 
 def _arn(account: Account, kind: str, cluster: str, service: str, deployment_id: str) -> str:
-    return service_arn(account.settings, cluster, service).replace(":service/", f":{kind}/", 1) + "/" + deployment_id.removeprefix(PREFIX)
+    service_part = service_arn(account.settings, cluster, service).replace(":service/", f":{kind}/", 1)
+    return service_part + "/" + deployment_id.removeprefix(PREFIX)
 
 
 def _state(d: dict[str, Any], primary: dict[str, Any]) -> str:

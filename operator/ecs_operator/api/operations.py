@@ -5,12 +5,12 @@ supported operations is checked against this registry."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .account import Account
 
-Handler = Callable[[Account, dict[str, Any]], Awaitable[dict[str, Any]]]
+Handler = Callable[[Account, dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]  # async def operations
 OPERATIONS: dict[str, Handler] = {}
 
 
@@ -24,7 +24,15 @@ def operation(name: str) -> Callable[[Handler], Handler]:
 def load() -> dict[str, Handler]:
     """Every operation (importing the modules registers them)."""
     from . import (  # noqa: F401
-        account_settings, capacity_providers, clusters, container_instances, deployments, services, tags, task_definitions, tasks,
+        account_settings,
+        capacity_providers,
+        clusters,
+        container_instances,
+        deployments,
+        services,
+        tags,
+        task_definitions,
+        tasks,
     )
 
     return OPERATIONS

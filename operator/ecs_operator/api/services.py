@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ecs_operator import labels as L
@@ -63,13 +63,14 @@ async def find_service(account: Account, cluster_ref: str | None, ref: str) -> d
 def inactive_services(account: Account, cluster: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The cluster's deleted services the operator remembers (its status's `inactiveServices`, within
     the stopped-task TTL), as Service resources that describe_service shows INACTIVE."""
-    oldest = datetime.now(timezone.utc) - timedelta(seconds=account.settings.stopped_task_ttl_seconds)
+    oldest = datetime.now(UTC) - timedelta(seconds=account.settings.stopped_task_ttl_seconds)
     out = {}
     for name, record in ((cluster.get("status") or {}).get("inactiveServices") or {}).items():
         deleted = parse_time(record.get("deletedAt"))
         if record and deleted is not None and deleted >= oldest:
             out[name] = {"kind": "Service", "spec": {**record.get("spec", {}), "serviceName": name},
-                         "metadata": {"name": name, "creationTimestamp": record.get("createdAt"), "deletionTimestamp": record["deletedAt"]},
+                         "metadata": {"name": name, "creationTimestamp": record.get("createdAt"),
+                                      "deletionTimestamp": record["deletedAt"]},
                          "status": {"status": "INACTIVE", "taskDefinition": record.get("taskDefinition"),
                                     "events": record.get("events") or [], "deployments": []}}
     return out
@@ -200,7 +201,8 @@ async def list_services(account: Account, request: dict[str, Any]) -> dict[str, 
 async def delete_service(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     """The operator drains the service (DRAINING, desiredCount 0) and deletes it once its tasks are gone."""
     obj = await find_service(account, request.get("cluster"), request["service"])
-    if (obj["spec"].get("desiredCount") or 0) > 0 and not request.get("force") and obj["spec"].get("schedulingStrategy") != "DAEMON":
+    if ((obj["spec"].get("desiredCount") or 0) > 0 and not request.get("force")
+            and obj["spec"].get("schedulingStrategy") != "DAEMON"):
         raise invalid_parameter("The service cannot be stopped while it is scaled above 0.")
     await account.delete("Service.ecs", obj["metadata"]["name"])
     return {"service": {**describe_service(account, obj), "status": "DRAINING", "desiredCount": 0}}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import botocore.session
-from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StringShape, StructureShape
 from botocore.validate import ParamValidator
 
 from .errors import invalid_parameter
@@ -41,14 +41,14 @@ def check_input(operation: OperationModel, params: Any) -> dict[str, Any]:
 
 
 def _enum_problems(value: Any, shape: Shape, path: str) -> list[str]:
-    if shape.type_name == "structure" and isinstance(value, dict):
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
         return [p for name, member in shape.members.items() if name in value
                 for p in _enum_problems(value[name], member, f"{path}.{name}" if path else name)]
-    if shape.type_name == "list" and isinstance(value, list):
+    if isinstance(shape, ListShape) and isinstance(value, list):
         return [p for i, item in enumerate(value) for p in _enum_problems(item, shape.member, f"{path}[{i}]")]
-    if shape.type_name == "map" and isinstance(value, dict):
+    if isinstance(shape, MapShape) and isinstance(value, dict):
         return [p for key, item in value.items() for p in _enum_problems(item, shape.value, f"{path}.{key}")]
-    if shape.type_name == "string" and shape.enum and isinstance(value, str) and value not in shape.enum:
+    if isinstance(shape, StringShape) and shape.enum and isinstance(value, str) and value not in shape.enum:
         return [f"Invalid value {value!r} for parameter {path}: must be one of {', '.join(shape.enum)}"]
     return []
 
@@ -62,14 +62,14 @@ def shape_output(operation: OperationModel, data: dict[str, Any]) -> dict[str, A
 
 def _shaped(value: Any, shape: Shape) -> Any:
     kind = shape.type_name
-    if kind == "structure":
+    if isinstance(shape, StructureShape):
         if not isinstance(value, dict):
             return None
         out = {name: _shaped(value[name], member) for name, member in shape.members.items() if value.get(name) is not None}
         return {k: v for k, v in out.items() if v is not None}
-    if kind == "list":
+    if isinstance(shape, ListShape):
         return [v for v in (_shaped(item, shape.member) for item in value) if v is not None] if isinstance(value, list) else None
-    if kind == "map":
+    if isinstance(shape, MapShape):
         return {k: _shaped(v, shape.value) for k, v in value.items()} if isinstance(value, dict) else None
     if kind == "timestamp":
         return epoch(value)
@@ -83,7 +83,7 @@ def epoch(value: Any) -> float | None:
         return float(value)
     if isinstance(value, str):
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     return None
 
 
@@ -98,23 +98,23 @@ def output_problems(value: Any, shape: Shape, path: str = "") -> list[str]:
     outside an enum, missing required members. What botocore's parser would misread or clients rely on."""
     where = path or "answer"
     kind = shape.type_name
-    if kind == "structure":
+    if isinstance(shape, StructureShape):
         if not isinstance(value, dict):
             return [f"{where}: expected an object, got {type(value).__name__}"]
         missing = [f"{where}: missing required member {name}" for name in shape.required_members if value.get(name) is None]
         return missing + [p for name, member in shape.members.items() if value.get(name) is not None
                           for p in output_problems(value[name], member, f"{path}.{name}" if path else name)]
-    if kind == "list":
+    if isinstance(shape, ListShape):
         if not isinstance(value, list):
             return [f"{where}: expected a list, got {type(value).__name__}"]
         return [p for i, item in enumerate(value) for p in output_problems(item, shape.member, f"{where}[{i}]")]
-    if kind == "map":
+    if isinstance(shape, MapShape):
         if not isinstance(value, dict):
             return [f"{where}: expected a map, got {type(value).__name__}"]
         return [p for key, item in value.items() for p in output_problems(item, shape.value, f"{where}.{key}")]
     expected = _JSON_TYPES.get(kind, (object,))
     if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
         return [f"{where}: expected {kind}, got {type(value).__name__} {value!r}"]
-    if kind == "string" and shape.enum and value not in shape.enum:
+    if isinstance(shape, StringShape) and shape.enum and value not in shape.enum:
         return [f"{where}: {value!r} is not one of {', '.join(shape.enum)}"]
     return []

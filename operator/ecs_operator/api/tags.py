@@ -99,7 +99,8 @@ async def tag_resource(account: Account, request: dict[str, Any]) -> dict[str, A
     given = {t["key"]: t for t in request["tags"]}
     if reserved := sorted(k for k in given if k.lower().startswith("aws:")):
         raise invalid_parameter(f"Tag keys starting with 'aws:' are reserved: {', '.join(reserved)}.")
-    await _retag(account, request["resourceArn"], lambda tags: [t for t in tags if t.get("key") not in given] + list(given.values()))
+    await _retag(account, request["resourceArn"],
+                 lambda tags: [t for t in tags if t.get("key") not in given] + list(given.values()))
     return {}
 
 

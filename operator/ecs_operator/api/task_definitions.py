@@ -9,6 +9,7 @@ the revision in the spec's `kubernetes.deregisteredRevisions`, deleting = in `ku
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -77,7 +78,8 @@ async def register_task_definition(account: Account, request: dict[str, Any]) ->
                 raise
     if existing is not None:  # the family's Kubernetes-only settings (podLabels, deregistered revisions...) stay
         written = await account.update("TaskDefinition", existing["metadata"]["name"], lambda current: {
-            **current, "spec": {**request, "kubernetes": {**(current["spec"].get("kubernetes") or {}), "registration": registration}}},
+            **current,
+            "spec": {**request, "kubernetes": {**(current["spec"].get("kubernetes") or {}), "registration": registration}}},
             _gone(family))
     name, generation = written["metadata"]["name"], written["metadata"]["generation"]
     seen = await wait_for(lambda: _observed(account, name, generation), REGISTRATION_SECONDS)
@@ -169,7 +171,8 @@ async def delete_task_definitions(account: Account, request: dict[str, Any]) -> 
     An ACTIVE revision, or one that does not exist, is a failure; the others are deleted."""
     refs = request["taskDefinitions"]
     if not 1 <= len(refs) <= MAX_DELETED:
-        raise ApiError("InvalidParameterException", f"taskDefinitions: between 1 and {MAX_DELETED} task definitions, not {len(refs)}.")
+        raise ApiError("InvalidParameterException",
+                       f"taskDefinitions: between 1 and {MAX_DELETED} task definitions, not {len(refs)}.")
     chosen: dict[str, tuple[dict[str, Any], set[int]]] = {}
     failures = []
     for ref in refs:
@@ -193,6 +196,7 @@ async def delete_task_definitions(account: Account, request: dict[str, Any]) -> 
             return {**current, "spec": {**current["spec"], "kubernetes": kubernetes}}
 
         written = await account.update("TaskDefinition", name, marked, _gone(ecs_name(obj)))
-        seen = await wait_for(lambda: _observed(account, name, written["metadata"]["generation"]), REGISTRATION_SECONDS)
+        seen = await wait_for(functools.partial(_observed, account, name, written["metadata"]["generation"]),
+                              REGISTRATION_SECONDS)
         deleted += [await describe_revision(account, seen or written, n) for n in sorted(numbers)]
     return {"taskDefinitions": deleted, "failures": failures}

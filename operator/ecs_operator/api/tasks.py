@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ecs_operator import labels as L
@@ -72,7 +72,8 @@ def _described(record: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]
     task["containers"] = [{**c, "taskArn": arn, "containerArn": f"{arn.replace(':task/', ':container/', 1)}/{c['name']}"}
                           for c in record.get("containers") or []]
     if record.get("containerInstance") and task.get("clusterArn"):  # the node: the instance's ID in its cluster
-        task["containerInstanceArn"] = f"{task['clusterArn'].replace(':cluster/', ':container-instance/', 1)}/{record['containerInstance']}"
+        arn_prefix = task["clusterArn"].replace(":cluster/", ":container-instance/", 1)
+        task["containerInstanceArn"] = f"{arn_prefix}/{record['containerInstance']}"
     return task
 
 
@@ -96,7 +97,7 @@ def describe_service_task(account: Account, cluster: str, pod: dict[str, Any]) -
     meta = pod["metadata"]
     labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
     arn = task_arn(account.settings, cluster, meta["uid"].replace("-", ""))
-    record = observe(pod, new_record(meta["name"], arn), datetime.now(timezone.utc), labels.get(ZONE))
+    record = observe(pod, new_record(meta["name"], arn), datetime.now(UTC), labels.get(ZONE))
     shared = _service_shared(account, cluster, labels.get(L.DEPLOYMENT), annotations)
     return _described(record.to_json(), {**shared, "launchType": labels.get(L.LAUNCH_TYPE)})
 
@@ -118,7 +119,8 @@ async def tasks_and_services(account: Account, cluster: str) -> tuple[list[Found
     tasks, listed, pods = await asyncio.gather(
         account.items("Task"), account.items("Service.ecs"),
         account.call(account.kube.list, "Pod", account.namespace, f"{L.SERVICE},{L.CLUSTER}={L.group_label_value(cluster)}"))
-    found = [Found(describe_task(obj, r), obj) for obj in tasks if cluster_name(obj["spec"].get("cluster")) == cluster for r in _records(obj)]
+    found = [Found(describe_task(obj, r), obj) for obj in tasks if cluster_name(obj["spec"].get("cluster")) == cluster
+             for r in _records(obj)]
     mine = [s for s in listed if cluster_name(s["spec"].get("cluster")) == cluster]
     services = {L.group_label_value(s["metadata"]["name"]): s for s in mine}
     for pod in pods:
@@ -170,9 +172,9 @@ async def _launch(account: Account, cluster: str, specs: list[dict[str, Any]], f
     prefix = kube_name(ecs_name(definition))[:40].strip("-")
     token = specs[0].get("clientToken")
     # with a clientToken the names are the token's: a retried call finds the tasks it launched
-    names = [f"{prefix}-{hashlib.sha256(f'{token}/{i}'.encode()).hexdigest()[:12]}" if token else f"{prefix}-{uuid.uuid4().hex[:12]}"
-             for i in range(len(specs))]
-    for name, spec in zip(names, specs):
+    names = [f"{prefix}-{hashlib.sha256(f'{token}/{i}'.encode()).hexdigest()[:12]}" if token
+             else f"{prefix}-{uuid.uuid4().hex[:12]}" for i in range(len(specs))]
+    for name, spec in zip(names, specs, strict=True):
         existing = await account.get("Task", name) if token else None
         if existing is None:
             await account.create(resource("Task", name, spec))
@@ -180,7 +182,8 @@ async def _launch(account: Account, cluster: str, specs: list[dict[str, Any]], f
             raise invalid_parameter(f"clientToken: {token} was used by another RunTask call with other parameters.")
     launched = await wait_for(lambda: _launched(account, names), LAUNCH_SECONDS)
     if launched is None:
-        return {"tasks": [], "failures": [*failures, {"reason": f"the operator did not launch the tasks within {LAUNCH_SECONDS:.0f} s"}]}
+        not_launched = {"reason": f"the operator did not launch the tasks within {LAUNCH_SECONDS:.0f} s"}
+        return {"tasks": [], "failures": [*failures, not_launched]}
     return {"tasks": [describe_task(obj, r) for obj in launched for r in _records(obj)],
             "failures": [*failures, *({"arn": f"task/{cluster}/{obj['metadata']['name']}", "reason": _refusal(obj)}
                                       for obj in launched if not _records(obj))]}
@@ -255,7 +258,8 @@ async def stop_task(account: Account, request: dict[str, Any]) -> dict[str, Any]
                 return {**current, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}),
                                                                          f"{L.STOP_TASK_PREFIX}{task_id}": reason}}}
 
-            await account.update("Service.ecs", obj["metadata"]["name"], annotated, invalid_parameter("The referenced task was not found."))
+            await account.update("Service.ecs", obj["metadata"]["name"], annotated,
+                                 invalid_parameter("The referenced task was not found."))
         return {"task": {**found.task, "desiredStatus": "STOPPED", "stoppedReason": found.task.get("stoppedReason") or reason}}
     if len(_records(obj)) > 1:
         raise unsupported(f"task {task_id} belongs to Task {obj['metadata']['name']}, which runs {len(_records(obj))} tasks: "

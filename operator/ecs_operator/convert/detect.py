@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecs_operator import API_GROUP, API_VERSION
-from ecs_operator.models import CreateCapacityProvider, CreateCluster, CreateService, RegisterTaskDefinition, RunTask
+from ecs_operator.models import CreateCapacityProvider, CreateCluster, CreateService, EcsModel, RegisterTaskDefinition, RunTask
+from ecs_operator.models.readonly import READ_ONLY
 
 from .load import Document
 from .problems import InputError, InputProblem
-from ecs_operator.models.readonly import READ_ONLY
 
 API = f"{API_GROUP}/{API_VERSION}"
 CONVERTIBLE_KINDS = ("TaskDefinition", "Service", "Task", "Cluster", "CapacityProvider")
@@ -102,7 +102,7 @@ def _custom_resource(document: Document, data: dict[str, Any]) -> EcsObject:
     if kind not in CONVERTIBLE_KINDS:
         expected = ", ".join(CONVERTIBLE_KINDS)
         raise _refuse(document, f"kind {kind!r} cannot be converted; expected one of {expected}", "kind")
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    metadata: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
     name = metadata.get("name")
     if not isinstance(name, str) or not name:
         raise _refuse(document, "a custom resource needs metadata.name", "metadata.name")
@@ -170,16 +170,16 @@ def _kind_of(document: Document, data: dict[str, Any], path: str) -> str:
         raise _refuse(document, f"mixes fields of different ECS requests ({mixed})", path)
     if "taskDefinition" in data:
         return "Task"  # RunTask needs nothing but taskDefinition
-    found = ", ".join(sorted(data)) or "no fields"
+    present = ", ".join(sorted(data)) or "no fields"
     raise _refuse(document, "not an ECS document: expected containerDefinitions (task definition), serviceName or "
                   "desiredCount (service), count or overrides (run-task), clusterName (cluster) or "
-                  f"autoScalingGroupProvider (capacity provider); found {found}", path)
+                  f"autoScalingGroupProvider (capacity provider); found {present}", path)
 
 
 @functools.cache
 def _markers() -> dict[str, frozenset[str]]:
     """Per kind, the top-level fields (request or read-only output) no other kind has."""
-    requests = {"TaskDefinition": RegisterTaskDefinition, "Service": CreateService, "Task": RunTask,
+    requests: dict[str, type[EcsModel]] = {"TaskDefinition": RegisterTaskDefinition, "Service": CreateService, "Task": RunTask,
                 "Cluster": CreateCluster, "CapacityProvider": CreateCapacityProvider}
     fields = {kind: set(model.model_fields) | READ_ONLY.get(kind, set()) for kind, model in requests.items()}
     return {kind: frozenset(own - set().union(*(f for k, f in fields.items() if k != kind)))

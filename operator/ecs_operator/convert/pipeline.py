@@ -9,7 +9,7 @@ would create.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -25,6 +25,10 @@ from ecs_operator.translate.policy import ALLOW_ALL, WorkloadPolicy, policy_viol
 from .detect import EcsObject
 from .load import Document
 from .problems import InputProblem
+
+if TYPE_CHECKING:  # imported where they run: only runs with services or tasks need them
+    from ecs_operator.translate.service import ServicePlan
+    from ecs_operator.translate.task import TaskPlan
 
 Target = Literal["crs", "k8s"]
 DEFAULT_CLUSTER = "default"  # the operator's cluster for tasks and services that name none
@@ -190,6 +194,7 @@ def _launch(c: Conversion, to: Target, settings: Settings,
     if mapped is not None:
         c.task_definition["applied"] = mapped[0]
     cluster, namespace = c.model.cluster or DEFAULT_CLUSTER, c.namespace or ""
+    plan: ServicePlan | TaskPlan
     if c.obj.kind == "Service":
         from ecs_operator.translate.service import service_objects  # only runs with services need it
         from ecs_operator.translate.service_connect import connect_namespace

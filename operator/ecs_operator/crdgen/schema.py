@@ -60,7 +60,7 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], classes: dict[str, type
                 out[key] = node[key]
         return out
 
-    out: dict[str, Any] = {}
+    out = {}
     for key, value in node.items():
         if key in _DROP or (key == "default" and value is None):
             continue

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ecs_operator.adapters.kube import Kube
 from ecs_operator.ownership import Conflict, in_the_way

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -12,7 +13,7 @@ from ecs_operator.arns import cluster_arn
 from ecs_operator.lifecycle.cluster_deletion import held_back, too_late
 from ecs_operator.lifecycle.task_state import pod_last_status
 
-from .common import condition, ready
+from .common import condition, namespaced, ready
 from .lookups import instance_names
 from .resources import CLUSTERS
 from .tasks import Views as TaskViews, resync_tasks
@@ -33,6 +34,7 @@ def cluster_resync(**kwargs: Any) -> None:
 
 
 @kopf.on.delete(*CLUSTERS)
+@namespaced
 def delete_cluster(spec: kopf.Spec, name: str, namespace: str, memo: Any, cluster_tasks: kopf.Index, **kwargs: Any) -> None:
     """ECS refuses DeleteCluster while services or active tasks remain: the finalizer holds the deletion
     back and retries. kopf stops a deleted object's timers, so each retry also does the resync's work:
@@ -65,7 +67,7 @@ def cluster_status(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, 
     instances = instance_names(namespace, cluster, cluster_nodes)
     services = [s for s in cluster_services.get((namespace, cluster), [])
                 if s["status"] != "INACTIVE" and not too_late(s["created"], s["launched"], deletion)]
-    pods = cluster_pods.get((namespace, L.group_label_value(cluster)), [])
+    pods: Iterable[dict[str, Any]] = cluster_pods.get((namespace, L.group_label_value(cluster)), [])
     states = [pod_last_status(p) for p in pods]
     wanted: dict[str, Any] = {
         "clusterName": cluster,
@@ -82,7 +84,8 @@ def cluster_status(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, 
     conditions = ready(status, body, True, "Active", f"cluster {cluster} is ACTIVE")
     blocker = None
     if deletion:
-        active_tasks = [t["name"] for t in cluster_tasks.get((namespace, cluster), []) if t["lastStatus"] not in (None, "STOPPED")]
+        active_tasks = [t["name"] for t in cluster_tasks.get((namespace, cluster), [])
+                        if t["lastStatus"] not in (None, "STOPPED")]
         blocker = held_back([s["name"] for s in services], active_tasks)
         if blocker is not None:
             conditions = condition(conditions, body, "Deleted", False, *blocker)

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.models import Problem
 
 from .notices import notify
+
+R = TypeVar("R")
+
+
+def namespaced(handler: Callable[..., R]) -> Callable[..., R]:
+    """The handler itself, for kopf's decorators: kopf types `namespace` as `str | None` (None for
+    cluster-scoped kinds), the handlers of namespaced kinds take it as `str`."""
+    return handler
+
 
 _locks: defaultdict[tuple[str, ...], threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()
@@ -24,7 +34,7 @@ def lock_for(*key: str) -> threading.Lock:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ to the ClusterIPs of the Services other ECS Services control) and the ServiceCon
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import ValidationError
@@ -59,6 +59,6 @@ def connect_condition(conditions: list[dict[str, Any]], service: dict[str, Any],
     message = "; ".join(unserved) or "every client alias resolves in the tasks of its namespace"
     previous = next((c for c in conditions if c.get("type") == CONDITION), None)
     if unserved and (previous is None or previous.get("message") != message[:1024]):
-        kopf.event(service, type="Warning", reason="ServiceConnectNameNotServed", message=message[:1024])
+        kopf.event(cast(kopf.Body, service), type="Warning", reason="ServiceConnectNameNotServed", message=message[:1024])
     return set_condition(conditions, CONDITION, not unserved, "NameNotServed" if unserved else "NamesServed",
                          message, service["metadata"].get("generation"), now())

@@ -14,8 +14,7 @@ from typing import Any
 
 import kopf
 
-from ecs_operator import API_GROUP, API_VERSION
-from ecs_operator import labels as L
+from ecs_operator import API_GROUP, API_VERSION, labels as L
 from ecs_operator.adapters.kube import Kube, OwnershipConflict
 from ecs_operator.arns import container_instance_arn
 from ecs_operator.instances import (
@@ -59,7 +58,8 @@ class Views:
 
 
 @kopf.index(*CONTAINER_INSTANCES)
-def container_instances(body: kopf.Body, name: str, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, dict[str, Any]]:
+def container_instances(body: kopf.Body, name: str, uid: str, spec: kopf.Spec, status: kopf.Status,
+                        **_: Any) -> dict[str, dict[str, Any]]:
     """node name -> its ContainerInstance: desired state (ACTIVE/DRAINING), reported status, and the
     UID of the Node that controls it (None: not one the operator registered; it is left alone)."""
     reported = {k: copy.deepcopy(v) for k, v in status.items() if k != "kopf"}

@@ -6,15 +6,16 @@ Handlers read these instead of calling the API: a resync costs no requests.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import kopf
 
-from ecs_operator import API_GROUP, API_VERSION
-from ecs_operator import labels as L
+from ecs_operator import API_GROUP, API_VERSION, labels as L
 from ecs_operator.instances import cluster_key
 from ecs_operator.ownership import controller_of
 
+from .common import namespaced
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, CONTROLLER_REVISIONS, NODES, PODS, SERVICES, TASK_DEFINITIONS, TASKS
 from .setup import REVISION_KIND_LABEL
 
@@ -28,6 +29,7 @@ def _controller(body: kopf.Body, api_version: str, *kinds: str) -> Mapping[str, 
 
 
 @kopf.index(*PODS, labels=MANAGED)
+@namespaced
 def task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, Task name) -> the Pods an ECS Task controls (of any Task of that name: compare the UID)."""
     task = _controller(body, f"{API_GROUP}/{API_VERSION}", "Task")
@@ -35,6 +37,7 @@ def task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str]
 
 
 @kopf.index(*PODS, labels=MANAGED)
+@namespaced
 def service_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, service label value) -> the service's Pods: those of a ReplicaSet or DaemonSet (a
     service's workloads), never a standalone task's Pod that carries the label."""
@@ -51,6 +54,7 @@ def node_pods(body: kopf.Body, spec: kopf.Spec, **_: Any) -> dict[str, dict[str,
 
 
 @kopf.index(*CONTROLLER_REVISIONS, labels={REVISION_KIND_LABEL: kopf.PRESENT})
+@namespaced
 def revisions(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, family) -> registered revisions (immutable ControllerRevisions a TaskDefinition controls)."""
     if _controller(body, f"{API_GROUP}/{API_VERSION}", "TaskDefinition") is None:
@@ -60,6 +64,7 @@ def revisions(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str]
 
 
 @kopf.index(*TASK_DEFINITIONS)
+@namespaced
 def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, family) -> the TaskDefinition that registers it and its deregistered revisions."""
     family = spec.get("family") or name
@@ -70,6 +75,7 @@ def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> di
 
 
 @kopf.index(*CLUSTERS)
+@namespaced
 def clusters(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, uid: str, meta: kopf.Meta,
              **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, clusterName) -> the Cluster; `deleting`: when its deletion was asked for (or None);
@@ -80,6 +86,7 @@ def clusters(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, ui
 
 
 @kopf.index(*SERVICES)
+@namespaced
 def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
                      **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster) -> the ECS services in it; `launched`: it has deployments (it joined the cluster)."""
@@ -89,7 +96,9 @@ def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.St
 
 
 @kopf.index(*TASKS)
-def cluster_tasks(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+@namespaced
+def cluster_tasks(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status,
+                  **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster) -> the standalone tasks in it."""
     return {(namespace, spec.get("cluster") or "default"): {"name": name, "lastStatus": status.get("lastStatus")}}
 
@@ -114,6 +123,7 @@ def nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
 
 
 @kopf.index(*PODS, labels=MANAGED)
+@namespaced
 def cluster_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster label value) -> the ECS tasks (Pods) of the cluster."""
     cluster = labels.get(L.CLUSTER)

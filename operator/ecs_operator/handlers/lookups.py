@@ -42,7 +42,7 @@ def instance_names(namespace: str, cluster: str, cluster_nodes: kopf.Index) -> l
 def cluster_instances(namespace: str, cluster: str, cluster_nodes: kopf.Index, nodes: kopf.Index,
                       node_pods: kopf.Index) -> list[Instance]:
     """The cluster's container instances as the placement code sees them."""
-    out = []
+    out: list[Instance] = []
     for node_name in instance_names(namespace, cluster, cluster_nodes):
         node = next(iter(nodes.get(node_name, [])), None)
         if node is not None:
@@ -58,5 +58,6 @@ def access_of(provider_access: kopf.Index) -> dict[str, list[str]]:
 def node_zone(nodes: kopf.Index, node_name: str | None) -> str | None:
     if not node_name:
         return None
-    node = next(iter(nodes.get(node_name, [])), None)
-    return ((node or {}).get("metadata") or {}).get("labels", {}).get("topology.kubernetes.io/zone")
+    node: dict[str, Any] = next(iter(nodes.get(node_name, [])), {})
+    zone: str | None = (node.get("metadata") or {}).get("labels", {}).get("topology.kubernetes.io/zone")
+    return zone

@@ -16,7 +16,6 @@ from ecs_operator.translate.policy import FEATURES, NON_ROOT_LABEL, OPT_IN_LABEL
 
 from .notices import CLUSTER_SCOPED_EVENTS_NAMESPACE
 
-
 POLICY_CACHE_SECONDS = 5.0
 """A namespace's policy labels are read at most this often: a burst of tasks costs one request, and a
 label change takes effect within seconds (refused tasks are retried by their Cluster's resync)."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import kopf
 
@@ -17,9 +18,9 @@ logger = logging.getLogger("ecs_operator")
 
 CLUSTER_SCOPED_EVENTS_NAMESPACE = "default"
 """Where the Events of cluster-scoped objects go, as those of Nodes: the API server accepts an Event
-whose involvedObject has no namespace only there or in kube-system (where the operator never writes), and `kubectl describe` of a cluster-scoped object
-finds only such Events. kopf's own Events about them (handler warnings, filed here too: see
-namespaces.login) carry involvedObject.namespace, which `kubectl describe` never shows."""
+whose involvedObject has no namespace only there or in kube-system (where the operator never writes), and
+`kubectl describe` of a cluster-scoped object finds only such Events. kopf's own Events about them (handler
+warnings, filed here too: see namespaces.login) carry involvedObject.namespace, which `kubectl describe` never shows."""
 REPORTING_COMPONENT = "ecs-operator"
 _poster = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cluster-events")
 
@@ -32,7 +33,7 @@ error) floods the log when a namespace is being deleted and refuses new Events."
 def notify(body: Mapping[str, Any], type: str, reason: str, message: str) -> None:
     """An Event about `body` (posted in the background, best effort) and its log line."""
     if body["metadata"].get("namespace"):
-        kopf.event(body, type=type, reason=reason, message=message[:1024], backoffs=POSTING_BACKOFFS)
+        kopf.event(cast(kopf.Body, body), type=type, reason=reason, message=message[:1024], backoffs=POSTING_BACKOFFS)
     else:
         _poster.submit(_post_cluster_scoped, cluster_scoped_event(body, type, reason, message[:1024]))
     log(body, logging.WARNING if type == "Warning" else logging.INFO, reason, message)
@@ -42,7 +43,7 @@ def cluster_scoped_event(body: Mapping[str, Any], type: str, reason: str, messag
     """A core/v1 Event whose involvedObject has no namespace, with kopf's fields (eventTime orders
     Events of one second)."""
     meta = body["metadata"]
-    moment = datetime.now(timezone.utc)
+    moment = datetime.now(UTC)
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "apiVersion": "v1", "kind": "Event",

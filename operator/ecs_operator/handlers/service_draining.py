@@ -12,7 +12,8 @@ same batch.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import Kube
@@ -35,7 +36,7 @@ TEMPLATE_HASH = "pod-template-hash"
 
 def draining_nodes(nodes: Any, pods: list[dict[str, Any]]) -> set[str]:
     """The nodes of these Pods whose ContainerInstance is DRAINING (the label comes with the cordon)."""
-    names = {(p.get("spec") or {}).get("nodeName") for p in pods} - {None}
+    names: set[str] = {name for p in pods if (name := (p.get("spec") or {}).get("nodeName")) is not None}
     return {n for n in names if any((node["metadata"].get("labels") or {}).get(DRAINING_LABEL) == "true"
                                     for node in nodes.get(n, []))}
 
@@ -49,7 +50,8 @@ def drain(kube: Kube, svc: ServiceSpec, ecs_name: str, workloads: list[dict[str,
         if workload["kind"] != "Deployment":
             continue  # DAEMON tasks leave by the DaemonSet's node affinity
         selector = workload["spec"]["selector"]["matchLabels"]
-        mine = [p for p in pods if is_active(p) and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+        mine = [p for p in pods
+                if is_active(p) and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
         leaving = [p for p in mine if p["spec"].get("nodeName") in draining]
         bounds = deployment_bounds(workload["spec"]["replicas"], svc.deploymentConfiguration)
         _mark(kube, mine, leaving if replaces_first(bounds) else [])
@@ -64,7 +66,8 @@ def drain(kube: Kube, svc: ServiceSpec, ecs_name: str, workloads: list[dict[str,
             messages.append(STUCK_MESSAGE.format(service=ecs_name, count=len(leaving), instances=instances,
                                                  minimum=bounds.minimumHealthyPercent, maximum=bounds.maximumPercent))
         elif step.evict:  # each refused while it would take the service below minimumHealthyPercent
-            stopped = sum(kube.evict(p["metadata"]["namespace"], p["metadata"]["name"], uid=p["metadata"]["uid"]) for p in leaving)
+            stopped = sum(kube.evict(p["metadata"]["namespace"], p["metadata"]["name"], uid=p["metadata"]["uid"])
+                          for p in leaving)
             if stopped:
                 messages.append(STOPPING_MESSAGE.format(service=ecs_name, count=stopped, instances=instances,
                                                         minimum=bounds.minimumHealthyPercent))
@@ -85,11 +88,12 @@ def _mark(kube: Kube, pods: list[dict[str, Any]], leaving: list[dict[str, Any]])
         meta = pod["metadata"]
         if (meta["uid"] in chosen) != _marked(pod):
             kube.patch("Pod", meta["namespace"], meta["name"],
-                       {"metadata": {"annotations": {DELETION_COST: DRAINING_COST if meta["uid"] in chosen else None}}}, uid=meta["uid"])
+                       {"metadata": {"annotations": {DELETION_COST: DRAINING_COST if meta["uid"] in chosen else None}}},
+                       uid=meta["uid"])
 
 
 def _rolling_out(workload: dict[str, Any], pods: list[dict[str, Any]]) -> bool:
     """Tasks of more than one template, or of another than the one applied now: a deployment is under way."""
     wanted = workload["spec"]["template"]["metadata"]["labels"].get(L.DEPLOYMENT)
     labels = [p["metadata"].get("labels") or {} for p in pods]
-    return len({l.get(TEMPLATE_HASH) for l in labels}) > 1 or any(l.get(L.DEPLOYMENT) != wanted for l in labels)
+    return len({lbl.get(TEMPLATE_HASH) for lbl in labels}) > 1 or any(lbl.get(L.DEPLOYMENT) != wanted for lbl in labels)

@@ -8,8 +8,7 @@ from typing import Any
 
 import kopf
 
-from ecs_operator import API_GROUP
-from ecs_operator import labels as L
+from ecs_operator import API_GROUP, labels as L
 
 REVISION_KIND_LABEL = f"{API_GROUP}/revision-of"
 """Label on the ControllerRevisions that hold TaskDefinition revisions (value: the TaskDefinition's name)."""

@@ -42,7 +42,7 @@ from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.task import task_pods as plan_task_pods
 
 from .children import claim, key_of
-from .common import lock_for, now, owner_reference, problems_text, ready
+from .common import lock_for, namespaced, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, node_zone, resolve_revision
 from .member_of import labels_in_use
 from .namespaces import workload_policy
@@ -114,12 +114,14 @@ class Refused(Exception):
 
 
 @kopf.index(*TASKS)
+@namespaced
 def tasks(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, name) -> the Task."""
     return {(namespace, name): copy.deepcopy(dict(body))}
 
 
 @kopf.on.event(*TASKS)
+@namespaced
 def task_changed(type: str, body: kopf.Body, name: str, namespace: str, memo: Any, **kwargs: Any) -> None:
     """Every change of a Task, and each Task once at start-up. Level-triggered event handlers, no
     timers: kopf then puts no finalizer and no bookkeeping annotation on Tasks (two writes per task
@@ -142,6 +144,7 @@ def _echo(key: tuple[str, str], body: kopf.Body) -> bool:
 @kopf.on.event(*TASK_DEFINITIONS)
 @kopf.on.event(*CONTROLLER_REVISIONS, labels={REVISION_KIND_LABEL: kopf.PRESENT})
 @kopf.on.event(*CLUSTERS)
+@namespaced
 def launch_waiting(namespace: str, memo: Any, **kwargs: Any) -> None:
     """A revision registered, a TaskDefinition or Cluster changed: the Tasks waiting in that namespace try again."""
     views = Views.of(kwargs)
@@ -152,6 +155,7 @@ def launch_waiting(namespace: str, memo: Any, **kwargs: Any) -> None:
 
 
 @kopf.on.event(*PODS, labels={L.TASK: kopf.PRESENT})
+@namespaced
 def task_pod_changed(body: kopf.Body, name: str, namespace: str, memo: Any, **kwargs: Any) -> None:
     _forget_unindexed((namespace, name))  # from now on the index knows this Pod (or its deletion)
     owner = controller_of(body)
@@ -425,7 +429,8 @@ def sync_task(kube: Kube, settings: Settings, task_body: dict[str, Any], pods: d
             kube.delete("Pod", namespace, record.podName, grace_seconds=grace, uid=pod["metadata"]["uid"])
         message = unschedulable_message(pod) if pod is not None and new.lastStatus == "PROVISIONING" else None
         if message:
-            failures.append({"arn": new.taskArn or record.podName, "reason": ", ".join(placement_failure_reasons(message)), "detail": message})
+            failures.append({"arn": new.taskArn or record.podName, "reason": ", ".join(placement_failure_reasons(message)),
+                             "detail": message})
         _post_transition_events(task_body, current, record, new, message)
         updated.append(new)
     _write(kube, task_body, current,
@@ -503,7 +508,8 @@ def _post_transition_events(task_body: dict[str, Any], current: dict[str, Any], 
         notify(task_body, type="Normal", reason="TaskRunning", message=f"task {task_id} is RUNNING on {new.containerInstance}")
     if new.stopped and not old.stopped:
         kind = "Normal" if new.stopCode in ("UserInitiated", None) else "Warning"
-        notify(task_body, type=kind, reason="TaskStopped", message=f"task {task_id} STOPPED: {new.stopCode or ''} {new.stoppedReason or ''}".strip())
+        notify(task_body, type=kind, reason="TaskStopped",
+               message=f"task {task_id} STOPPED: {new.stopCode or ''} {new.stoppedReason or ''}".strip())
     if unschedulable:
         reasons = ", ".join(placement_failure_reasons(unschedulable))
         previous = next((f for f in current.get("failures") or [] if f.get("arn") == (new.taskArn or new.podName)), None)

@@ -21,7 +21,8 @@ def set_condition(
     out = [dict(c) for c in conditions or [] if c.get("type") != type_]
     previous = next((c for c in conditions or [] if c.get("type") == type_), None)
     value = "True" if status else "False"
-    transition = previous["lastTransitionTime"] if previous and previous.get("status") == value else now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    transition = (previous["lastTransitionTime"] if previous and previous.get("status") == value
+                  else now.strftime("%Y-%m-%dT%H:%M:%SZ"))
     condition = {
         "type": type_,
         "status": value,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from .pods import PodContainer, health_settings, parse_time, pod_containers
 from .records import HealthStatus

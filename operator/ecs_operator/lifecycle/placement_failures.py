@@ -32,7 +32,8 @@ def unable_to_place_event(name: str, message: str, kind: str = "service") -> str
     """ECS's service event text for a task no container instance can take."""
     reasons = placement_failure_reasons(message)
     if reasons == ["MISSING"]:
-        return f"({kind} {name}) was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster."
+        return (f"({kind} {name}) was unable to place a task because no container instance met all of its requirements. "
+                "Reason: No Container Instances were found in your cluster.")
     return (
         f"({kind} {name}) was unable to place a task because no container instance met all of its requirements. "
         f"Reason: {', '.join(reasons)} ({message.strip()})"

@@ -93,13 +93,14 @@ def pod_containers(pod: dict[str, Any]) -> list[PodContainer]:
 
 def health_settings(pod: dict[str, Any]) -> dict[str, dict[str, int]]:
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
-    return json.loads(annotations.get(L.HEALTH_CHECKED_CONTAINERS, "{}"))
+    settings: dict[str, dict[str, int]] = json.loads(annotations.get(L.HEALTH_CHECKED_CONTAINERS, "{}"))
+    return settings
 
 
 def unschedulable_message(pod: dict[str, Any]) -> str | None:
     """The scheduler's reason when the Pod fits no node (what ECS reports as RESOURCE:* failures)."""
     for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-            if condition.get("reason") == "Unschedulable":
-                return condition.get("message") or "no node fits"
+        if (condition.get("type") == "PodScheduled" and condition.get("status") == "False"
+                and condition.get("reason") == "Unschedulable"):
+            return condition.get("message") or "no node fits"
     return None

@@ -10,9 +10,10 @@ IN_PROGRESS, same id and tasks (docs/ecs-semantics.md §Circuit breaker rollback
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -161,7 +162,8 @@ def advance(
     # stays until the deployment that replaced it (its rollback) completes
     out.deployments = [
         d for d in out.deployments
-        if d is primary or d.runningCount + d.pendingCount > 0 or (d.rolloutState == "FAILED" and primary.rolloutState != "COMPLETED")
+        if d is primary or d.runningCount + d.pendingCount > 0
+        or (d.rolloutState == "FAILED" and primary.rolloutState != "COMPLETED")
     ]
     return out
 

@@ -49,7 +49,8 @@ def stop_for(pod: dict[str, Any]) -> Stop | None:
             return Stop("TaskFailedToStart", f"{_CREATE_ERRORS[reason]}: {message}")
         if c.init and not c.sidecar and c.terminated and c.terminated.get("exitCode", 0) != 0:
             code = c.terminated.get("exitCode")
-            return Stop("TaskFailedToStart", f"Task failed to start: container {c.ecs_name} exited with code {code} before its dependents started")
+            return Stop("TaskFailedToStart",
+                        f"Task failed to start: container {c.ecs_name} exited with code {code} before its dependents started")
     return None
 
 
@@ -97,7 +98,7 @@ def observe(
     state = _state(pod, containers, stopping=previous.desiredStatus == "STOPPED")
     stoppedAt = (_latest_finish(containers) or stamp) if state == "STOPPED" else None
 
-    essential_health = [r.healthStatus for c, r in zip(containers, records) if c.essential]
+    essential_health = [r.healthStatus for c, r in zip(containers, records, strict=True) if c.essential]
     stop = stop_for(pod) if previous.desiredStatus == "RUNNING" else None
     updates: dict[str, Any] = {
         "containers": records,
@@ -207,12 +208,12 @@ def _final_stop(containers: list[PodContainer], status: dict[str, Any]) -> tuple
 
 
 def _latest_start(containers: list[PodContainer]) -> str | None:
-    starts = [c.running.get("startedAt") for c in containers if c.running and c.running.get("startedAt")]
+    starts: list[str] = [c.running["startedAt"] for c in containers if c.running and c.running.get("startedAt")]
     return max(starts) if starts else None
 
 
 def _latest_finish(containers: list[PodContainer]) -> str | None:
-    ends = [c.terminated.get("finishedAt") for c in containers if c.terminated and c.terminated.get("finishedAt")]
+    ends: list[str] = [c.terminated["finishedAt"] for c in containers if c.terminated and c.terminated.get("finishedAt")]
     return max(ends) if ends else None
 
 

@@ -6,12 +6,9 @@ search for an ECS field name finds both its model and its translation.
 
 from __future__ import annotations
 
-import ast
-import functools
-import inspect
-import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Iterable
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -22,41 +19,12 @@ EcsName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=255)]
 NameRef = Annotated[str, Field(max_length=255)]
 
 
-def _describe_fields(schema: dict[str, Any], cls: type) -> None:
-    """JSON schema hook: attribute docstrings become field descriptions (the CRDs' field docs).
-
-    pydantic's own `use_attribute_docstrings` reads them while each class is created, which costs
-    ~0.2 s of every start-up on Python < 3.13 (the CLI's budget is 0.5 s); this reads them only when a
-    schema is generated.
-    """
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if issubclass(klass, EcsModel):
-            docs.update(_attribute_docstrings(klass.__module__).get(klass.__name__, {}))
-    for name, prop in schema.get("properties", {}).items():
-        if name in docs:
-            prop.setdefault("description", docs[name])
-
-
-@functools.cache
-def _attribute_docstrings(module: str) -> dict[str, dict[str, str]]:
-    """class name -> {attribute: the string literal right under its annotated assignment}."""
-    out: dict[str, dict[str, str]] = {}
-    for node in ast.parse(inspect.getsource(sys.modules[module])).body:
-        if isinstance(node, ast.ClassDef):
-            out[node.name] = {
-                field.target.id: inspect.cleandoc(doc.value.value)
-                for field, doc in zip(node.body, node.body[1:])
-                if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
-                and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)
-            }
-    return out
-
-
 class EcsModel(BaseModel):
     """Unknown fields are refused (as ECS's "Unknown parameter"), nulls are accepted as absent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False, json_schema_extra=_describe_fields, defer_build=True)
+    # A field's documentation (the CRD's field description) is its Field(description=...): attribute
+    # docstrings would need the source files read at run time (tests/unit/test_conversion_doc.py refuses them).
+    model_config = ConfigDict(extra="forbid", frozen=False, defer_build=True)
 
     def to_json(self) -> dict[str, Any]:
         """The ECS JSON of this object: absent and null fields left out."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
 from .base import EcsModel, EcsName
-from .readonly import accepting_read_only
 from .common import EnabledDisabled, Tag
+from .readonly import ReadOnlyOutput, accepting_read_only
 
 
 class ManagedScaling(EcsModel):
@@ -20,8 +20,8 @@ class ManagedScaling(EcsModel):
 
 
 class AutoScalingGroupProvider(EcsModel):
-    autoScalingGroupArn: str | None = None
-    """Optional here: the node pool in spec.kubernetes.nodePool stands for the Auto Scaling group."""
+    autoScalingGroupArn: str | None = Field(None, description=(
+        "Optional here: the node pool in spec.kubernetes.nodePool stands for the Auto Scaling group."))
     managedScaling: ManagedScaling | None = None
     managedTerminationProtection: EnabledDisabled | None = None
     managedDraining: EnabledDisabled | None = None
@@ -40,25 +40,23 @@ class ScaleTarget(EcsModel):
     kind: str
     name: str
     namespace: str | None = None
-    deleteAnnotation: str = "cluster.x-k8s.io/delete-machine"
-    """Set on the Nodes chosen for removal before the replica count is lowered."""
+    deleteAnnotation: str = Field("cluster.x-k8s.io/delete-machine", description=(
+        "Set on the Nodes chosen for removal before the replica count is lowered."))
 
 
 class NodePool(EcsModel):
     """The Kubernetes nodes behind a capacity provider (its "Auto Scaling group")."""
 
     backend: Literal["kwok", "scale"]
-    instanceType: str = "m5.large"
-    """Instance type of the pool's nodes (see ecs_operator/nodepool/instance_types.py): used for bin-packing."""
+    instanceType: str = Field("m5.large", description=(
+        "Instance type of the pool's nodes (see ecs_operator/nodepool/instance_types.py): used for bin-packing."))
     minSize: int = Field(0, ge=0)
     maxSize: int = Field(ge=0)
-    nodeLabels: dict[str, str] | None = None
-    """Extra labels on the kwok backend's nodes."""
+    nodeLabels: dict[str, str] | None = Field(None, description="Extra labels on the kwok backend's nodes.")
     taints: list[Taint] | None = None
-    zones: list[str] | None = None
-    """Zones the kwok backend spreads its nodes over (default us-east-1a, us-east-1b, us-east-1c)."""
-    scaleTarget: ScaleTarget | None = None
-    """Required for the scale backend."""
+    zones: list[str] | None = Field(None, description=(
+        "Zones the kwok backend spreads its nodes over (default us-east-1a, us-east-1b, us-east-1c)."))
+    scaleTarget: ScaleTarget | None = Field(None, description="Required for the scale backend.")
 
 
 ALLOWED_ENTRY_PATTERN = r"^(\*|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(/[A-Za-z0-9_-]{1,255})?)$"
@@ -68,26 +66,31 @@ AllowedEntry = Annotated[str, Field(pattern=ALLOWED_ENTRY_PATTERN, max_length=31
 class CapacityProviderKubernetes(EcsModel):
     """Kubernetes-only settings of a CapacityProvider (never ECS fields)."""
 
-    allowedNamespaces: list[AllowedEntry] | None = Field(None, max_length=256)
-    """Who may use the provider: `namespace` (its every cluster), `namespace/clusterName`, or `*` (every
-    namespace). Empty or absent: nobody (see docs/ecs-semantics.md §Capacity providers belong to an administrator)."""
+    allowedNamespaces: list[AllowedEntry] | None = Field(None, max_length=256, description=(
+        "Who may use the provider: `namespace` (its every cluster), `namespace/clusterName`, or `*` (every\n"
+        "namespace). Empty or absent: nobody (see docs/ecs-semantics.md §Capacity providers belong to an administrator)."))
     nodePool: NodePool | None = None
-    scaleInAfterSeconds: int | None = Field(None, ge=0)
-    """How long the reservation must stay below target before scale-in (ECS: 15 one-minute datapoints = 900 s)."""
+    scaleInAfterSeconds: int | None = Field(None, ge=0, description=(
+        "How long the reservation must stay below target before scale-in (ECS: 15 one-minute datapoints = 900 s)."))
 
 
 class CreateCapacityProvider(EcsModel):
     """The CreateCapacityProvider request."""
 
-    name: EcsName | None = None
-    """Defaults to the resource's metadata.name."""
+    name: EcsName | None = Field(None, description="Defaults to the resource's metadata.name.")
     cluster: str | None = None
     autoScalingGroupProvider: AutoScalingGroupProvider | None = None
     managedInstancesProvider: dict[str, Any] | None = None
     tags: list[Tag] | None = Field(None, max_length=50)
 
 
-class CapacityProviderSpec(accepting_read_only("CapacityProvider", CreateCapacityProvider)):  # type: ignore[misc]
-    """The CapacityProvider resource's spec: CreateCapacityProvider (describe-capacity-providers output too) plus the node pool behind it."""
+if TYPE_CHECKING:  # what accepting_read_only builds, as mypy can see it
+    class _CapacityProviderSpecBase(CreateCapacityProvider, ReadOnlyOutput): ...
+else:
+    _CapacityProviderSpecBase = accepting_read_only("CapacityProvider", CreateCapacityProvider)
+
+
+class CapacityProviderSpec(_CapacityProviderSpecBase):
+    """The CapacityProvider resource's spec: CreateCapacityProvider (describe-capacity-providers output too) plus the node pool behind it."""  # noqa: E501 (the CRD's description)
 
     kubernetes: CapacityProviderKubernetes | None = None

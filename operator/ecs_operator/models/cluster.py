@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from .base import EcsModel, EcsName, NameRef
-from .readonly import accepting_read_only
 from .common import CapacityProviderStrategyItem, Tag
+from .readonly import ReadOnlyOutput, accepting_read_only
 
 
 class ClusterSetting(EcsModel):
@@ -47,8 +47,7 @@ class ClusterServiceConnectDefaultsRequest(EcsModel):
 class CreateCluster(EcsModel):
     """The CreateCluster request (with PutClusterCapacityProviders' fields, which it shares)."""
 
-    clusterName: EcsName | None = None
-    """Defaults to the resource's metadata.name."""
+    clusterName: EcsName | None = Field(None, description="Defaults to the resource's metadata.name.")
     tags: list[Tag] | None = Field(None, max_length=50)
     settings: list[ClusterSetting] | None = None
     configuration: ClusterConfiguration | None = None
@@ -57,5 +56,11 @@ class CreateCluster(EcsModel):
     serviceConnectDefaults: ClusterServiceConnectDefaultsRequest | None = None
 
 
-class ClusterSpec(accepting_read_only("Cluster", CreateCluster)):  # type: ignore[misc]
+if TYPE_CHECKING:  # what accepting_read_only builds, as mypy can see it
+    class _ClusterSpecBase(CreateCluster, ReadOnlyOutput): ...
+else:
+    _ClusterSpecBase = accepting_read_only("Cluster", CreateCluster)
+
+
+class ClusterSpec(_ClusterSpecBase):
     """The Cluster resource's spec: CreateCluster verbatim (describe-clusters output too)."""

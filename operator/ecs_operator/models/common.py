@@ -25,8 +25,8 @@ class Tag(EcsModel):
 
 class Secret(EcsModel):
     name: str
-    valueFrom: str
-    """A Secrets Manager ARN or SSM parameter ARN/name (see docs/conversion.md for the Secret it maps to)."""
+    valueFrom: str = Field(description=(
+        "A Secrets Manager ARN or SSM parameter ARN/name (see docs/conversion.md for the Secret it maps to)."))
 
 
 class LogConfiguration(EcsModel):
@@ -43,8 +43,7 @@ class CapacityProviderStrategyItem(EcsModel):
 
 class PlacementConstraint(EcsModel):
     type: Literal["distinctInstance", "memberOf"] | None = None
-    expression: str | None = Field(None, max_length=2000)
-    """Cluster query language (memberOf only)."""
+    expression: str | None = Field(None, max_length=2000, description="Cluster query language (memberOf only).")
 
 
 class PlacementStrategy(EcsModel):

@@ -18,8 +18,7 @@ class RepositoryCredentials(EcsModel):
 
 class PortMapping(EcsModel):
     containerPort: int | None = Field(None, ge=1, le=65535)
-    hostPort: int | None = Field(None, ge=0, le=65535)
-    """0 or absent in bridge mode: a dynamic host port."""
+    hostPort: int | None = Field(None, ge=0, le=65535, description="0 or absent in bridge mode: a dynamic host port.")
     protocol: Literal["tcp", "udp"] | None = None
     name: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9_][a-z0-9_-]*$")
     appProtocol: Literal["http", "http2", "grpc"] | None = None
@@ -33,8 +32,7 @@ class ContainerRestartPolicy(EcsModel):
 
 
 class EnvironmentFile(EcsModel):
-    value: str
-    """S3 object ARN of a .env file."""
+    value: str = Field(description="S3 object ARN of a .env file.")
     type: Literal["s3"]
 
 
@@ -62,8 +60,7 @@ class Device(EcsModel):
 
 class Tmpfs(EcsModel):
     containerPath: str
-    size: int = Field(ge=1)
-    """MiB."""
+    size: int = Field(ge=1, description="MiB.")
     mountOptions: list[str] | None = None
 
 
@@ -97,8 +94,8 @@ class Ulimit(EcsModel):
 
 
 class HealthCheck(EcsModel):
-    command: list[Annotated[str, Field(max_length=8192)]] = Field(min_length=1, max_length=64)
-    """["CMD", arg...] runs the arguments; ["CMD-SHELL", "script"] runs them through the shell."""
+    command: list[Annotated[str, Field(max_length=8192)]] = Field(min_length=1, max_length=64, description=(
+        '["CMD", arg...] runs the arguments; ["CMD-SHELL", "script"] runs them through the shell.'))
     interval: int | None = Field(None, ge=5, le=300)
     timeout: int | None = Field(None, ge=2, le=60)
     retries: int | None = Field(None, ge=1, le=10)
@@ -134,16 +131,12 @@ class ContainerDefinition(EcsModel):
     name: EcsName
     image: str = Field(min_length=1, max_length=1024)
     repositoryCredentials: RepositoryCredentials | None = None
-    cpu: int | None = Field(None, ge=0)
-    """CPU units (1024 = one vCPU): a relative share, not a cap."""
-    memory: int | None = Field(None, ge=0)
-    """Hard limit in MiB."""
-    memoryReservation: int | None = Field(None, ge=0)
-    """Soft limit (reservation) in MiB."""
+    cpu: int | None = Field(None, ge=0, description="CPU units (1024 = one vCPU): a relative share, not a cap.")
+    memory: int | None = Field(None, ge=0, description="Hard limit in MiB.")
+    memoryReservation: int | None = Field(None, ge=0, description="Soft limit (reservation) in MiB.")
     links: list[str] | None = None
     portMappings: list[PortMapping] | None = Field(None, max_length=100)
-    essential: bool | None = None
-    """Default true: when an essential container stops, the whole task stops."""
+    essential: bool | None = Field(None, description="Default true: when an essential container stops, the whole task stops.")
     restartPolicy: ContainerRestartPolicy | None = None
     entryPoint: list[str] | None = None
     command: list[str] | None = None

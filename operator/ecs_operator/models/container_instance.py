@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from .base import EcsModel
 
 
 class ContainerInstanceSpec(EcsModel):
     """UpdateContainerInstancesState's settable part; the rest is status, kept by the operator."""
 
-    status: Literal["ACTIVE", "DRAINING"] | None = None
-    """DRAINING cordons the node and moves service tasks off it; ACTIVE (the default) undoes that."""
+    status: Literal["ACTIVE", "DRAINING"] | None = Field(None, description=(
+        "DRAINING cordons the node and moves service tasks off it; ACTIVE (the default) undoes that."))

@@ -10,7 +10,7 @@ shape, so a new ECS output field cannot slip through as an "unknown field" error
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import Field, create_model
 
@@ -55,4 +55,5 @@ def accepting_read_only(kind: str, request: type[M]) -> type[M]:
     """`request` plus ECS's read-only output fields of `kind`, as free-form fields excluded from every dump."""
     note = "Read-only ECS output (pasted describe-* output): accepted and ignored."
     fields: dict[str, Any] = {name: (Any, Field(None, exclude=True, description=note)) for name in sorted(READ_ONLY[kind])}
-    return create_model(f"{request.__name__}Output", __base__=(request, ReadOnlyOutput), **fields)  # type: ignore[call-overload, no-any-return]
+    bases: tuple[type[EcsModel], ...] = (request, ReadOnlyOutput)
+    return cast("type[M]", create_model(f"{request.__name__}Output", __base__=bases, **fields))  # a subclass of `request`

@@ -8,8 +8,10 @@ schema of that class, so `kubectl apply` refuses the same manifests with the sam
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .base import EcsModel, Problem
 from .capacity_provider import CreateCapacityProvider, NodePool
@@ -218,7 +220,7 @@ def _fargate_size_cel() -> Cel:
     digits = "'^[0-9]{1,9}$'"
     pairs = []
     for cpu, sizes in FARGATE_SIZES.items():
-        steps = {b - a for a, b in zip(sizes, sizes[1:])}
+        steps = {b - a for a, b in itertools.pairwise(sizes)}
         if len(steps) == 1:
             (step,) = steps
             memory = f"m >= {sizes[0]} && m <= {sizes[-1]} && (m - {sizes[0]}) % {step} == 0"
@@ -351,9 +353,9 @@ def ports_for_network_mode(td: RegisterTaskDefinition) -> Findings:
         seen: dict[int, str] = {}
         for j, p in enumerate(ports):
             here = f"containerDefinitions[{i}].portMappings[{j}]"
-            if mode in ("awsvpc", "host") and p.hostPort is not None and p.containerPort is not None:
-                if p.hostPort != p.containerPort:
-                    yield f"{here}.hostPort", f"must be omitted or equal to containerPort in {mode} network mode"
+            if (mode in ("awsvpc", "host") and p.hostPort is not None and p.containerPort is not None
+                    and p.hostPort != p.containerPort):
+                yield f"{here}.hostPort", f"must be omitted or equal to containerPort in {mode} network mode"
             if p.containerPortRange is not None:
                 if mode not in ("bridge", "awsvpc"):
                     yield f"{here}.containerPortRange", "only bridge and awsvpc network modes support port ranges"
@@ -641,7 +643,8 @@ _DAEMON = "has(self.schedulingStrategy) && self.schedulingStrategy == 'DAEMON'"
 
 @rule(
     CreateService,
-    Cel(f"({_DAEMON}) || has(self.desiredCount)", message="desiredCount is required for REPLICA services", field_path=".desiredCount"),
+    Cel(f"({_DAEMON}) || has(self.desiredCount)", message="desiredCount is required for REPLICA services",
+        field_path=".desiredCount"),
 )
 def service_desired_count(s: CreateService) -> Findings:
     if s.schedulingStrategy != "DAEMON" and s.desiredCount is None:
@@ -761,7 +764,8 @@ def capacity_provider_name(cp: CreateCapacityProvider) -> Findings:
 
 @rule(
     NodePool,
-    Cel("self.backend != 'scale' || has(self.scaleTarget)", message="the scale backend needs scaleTarget", field_path=".scaleTarget"),
+    Cel("self.backend != 'scale' || has(self.scaleTarget)", message="the scale backend needs scaleTarget",
+        field_path=".scaleTarget"),
 )
 def node_pool_target(pool: NodePool) -> Findings:
     if pool.backend == "scale" and pool.scaleTarget is None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from .base import EcsModel, EcsName
-from .readonly import accepting_read_only
 from .common import (
     CapacityProviderStrategyItem,
     LaunchType,
@@ -18,6 +17,7 @@ from .common import (
     PropagateTags,
     Tag,
 )
+from .readonly import ReadOnlyOutput, accepting_read_only
 
 TASKS_PER_SERVICE = 5000
 """ECS's quota of tasks per service (docs/ecs-semantics.md §Bounds)."""
@@ -123,23 +123,21 @@ class ServiceVolumeConfiguration(EcsModel):
 class ServiceKubernetes(EcsModel):
     """Kubernetes-only settings of a Service (never ECS fields)."""
 
-    loadBalancerServiceType: Literal["ClusterIP", "NodePort", "LoadBalancer"] | None = None
-    """Type of the Kubernetes Service made for loadBalancers (default: the operator's setting, ClusterIP)."""
+    loadBalancerServiceType: Literal["ClusterIP", "NodePort", "LoadBalancer"] | None = Field(None, description=(
+        "Type of the Kubernetes Service made for loadBalancers (default: the operator's setting, ClusterIP)."))
 
 
 class CreateService(EcsModel):
     """The CreateService request."""
 
     cluster: str | None = None
-    serviceName: EcsName | None = None
-    """Defaults to the resource's metadata.name."""
-    taskDefinition: str | None = None
-    """family, family:revision, or the task definition ARN."""
+    serviceName: EcsName | None = Field(None, description="Defaults to the resource's metadata.name.")
+    taskDefinition: str | None = Field(None, description="family, family:revision, or the task definition ARN.")
     availabilityZoneRebalancing: Literal["ENABLED", "DISABLED"] | None = None
     loadBalancers: list[LoadBalancer] | None = Field(None, max_length=5)
     serviceRegistries: list[ServiceRegistry] | None = Field(None, max_length=1)
-    desiredCount: int | None = Field(None, ge=0, le=TASKS_PER_SERVICE)
-    """Tasks to keep running: at most 5,000, ECS's quota of tasks per service (the operator's setting may allow fewer)."""
+    desiredCount: int | None = Field(None, ge=0, le=TASKS_PER_SERVICE, description=(
+        "Tasks to keep running: at most 5,000, ECS's quota of tasks per service (the operator's setting may allow fewer)."))
     clientToken: str | None = None
     launchType: LaunchType | None = None
     capacityProviderStrategy: list[CapacityProviderStrategyItem] | None = Field(None, max_length=20)
@@ -163,7 +161,13 @@ class CreateService(EcsModel):
     monitoring: FreeForm | None = None
 
 
-class ServiceSpec(accepting_read_only("Service", CreateService)):  # type: ignore[misc]
+if TYPE_CHECKING:  # what accepting_read_only builds, as mypy can see it
+    class _ServiceSpecBase(CreateService, ReadOnlyOutput): ...
+else:
+    _ServiceSpecBase = accepting_read_only("Service", CreateService)
+
+
+class ServiceSpec(_ServiceSpecBase):
     """The Service resource's spec: CreateService (describe-services output too) plus Kubernetes-only settings."""
 
     kubernetes: ServiceKubernetes | None = None

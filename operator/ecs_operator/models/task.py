@@ -18,8 +18,7 @@ from .common import (
     PropagateTags,
     Tag,
 )
-from .container import ResourceRequirement
-from .container import EnvironmentFile
+from .container import EnvironmentFile, ResourceRequirement
 
 
 class ContainerOverride(EcsModel):
@@ -58,8 +57,8 @@ class RunTask(EcsModel):
 
     capacityProviderStrategy: list[CapacityProviderStrategyItem] | None = Field(None, max_length=20)
     cluster: str | None = None
-    count: int | None = Field(None, ge=1, le=10)  # docs/ecs-semantics.md §Bounds
-    """Tasks to run: 1-10 per RunTask call, as in ECS."""
+    # docs/ecs-semantics.md §Bounds
+    count: int | None = Field(None, ge=1, le=10, description="Tasks to run: 1-10 per RunTask call, as in ECS.")
     enableECSManagedTags: bool | None = None
     enableExecuteCommand: bool | None = None
     group: str | None = Field(None, max_length=255)
@@ -74,8 +73,7 @@ class RunTask(EcsModel):
     # ECS documents no space, yet takes one: Step Functions starts tasks as "AWS Step Functions", ecs-deploy as "ECS Deploy".
     startedBy: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9/_ -]*$")
     tags: list[Tag] | None = Field(None, max_length=50)
-    taskDefinition: str = Field(min_length=1)
-    """family, family:revision, or the task definition ARN."""
+    taskDefinition: str = Field(min_length=1, description="family, family:revision, or the task definition ARN.")
     clientToken: str | None = Field(None, max_length=64)
     volumeConfigurations: list[TaskVolumeConfiguration] | None = None
 
@@ -83,7 +81,5 @@ class RunTask(EcsModel):
 class TaskSpec(RunTask):
     """The Task resource's spec: RunTask, plus StopTask's desired status and reason."""
 
-    desiredStatus: Literal["RUNNING", "STOPPED"] | None = None
-    """Set to STOPPED to stop the task (StopTask)."""
-    reason: str | None = Field(None, max_length=255)
-    """StopTask's reason, shown as stoppedReason."""
+    desiredStatus: Literal["RUNNING", "STOPPED"] | None = Field(None, description="Set to STOPPED to stop the task (StopTask).")
+    reason: str | None = Field(None, max_length=255, description="StopTask's reason, shown as stoppedReason.")

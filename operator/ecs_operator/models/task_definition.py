@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from .base import EcsModel, EcsName
 from .common import EnabledDisabled, EphemeralStorage, KeyValuePair, Tag
 from .container import ContainerDefinition
-from .readonly import accepting_read_only
+from .readonly import ReadOnlyOutput, accepting_read_only
 
 NetworkMode = Literal["bridge", "host", "awsvpc", "none"]
 Compatibility = Literal["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"]
@@ -108,40 +108,35 @@ class TrustedExecutionConfiguration(EcsModel):
 class TaskDefinitionKubernetes(EcsModel):
     """Kubernetes-only settings of a TaskDefinition (never ECS fields)."""
 
-    podLabels: dict[str, str] | None = None
-    """Extra labels on every Pod of this task definition."""
-    podAnnotations: dict[str, str] | None = None
-    """Extra annotations on every Pod of this task definition."""
-    serviceAccountName: str | None = Field(None, max_length=253)
-    """The ServiceAccount the Pods run as (the closest thing to taskRoleArn)."""
-    deregisteredRevisions: list[int] | None = None
-    """DeregisterTaskDefinition: these revisions become INACTIVE (running tasks keep running, new ones are refused)."""
-    deletedRevisions: list[int] | None = None
-    """DeleteTaskDefinitions: these revisions are DELETE_IN_PROGRESS (and, like INACTIVE ones, refused to new
-    tasks). Their records stay: revision numbers are never reused (docs/ecs-semantics.md §Deleting task definitions)."""
-    registration: str | None = Field(None, max_length=64)
-    """A new value per RegisterTaskDefinition call of the ECS API: part of the revision's content, so each
-    call numbers a revision, as in ECS, even with the content of the last one (an unchanged `kubectl apply`
-    registers nothing, as Kubernetes users expect)."""
+    podLabels: dict[str, str] | None = Field(None, description="Extra labels on every Pod of this task definition.")
+    podAnnotations: dict[str, str] | None = Field(None, description="Extra annotations on every Pod of this task definition.")
+    serviceAccountName: str | None = Field(None, max_length=253, description=(
+        "The ServiceAccount the Pods run as (the closest thing to taskRoleArn)."))
+    deregisteredRevisions: list[int] | None = Field(None, description=(
+        "DeregisterTaskDefinition: these revisions become INACTIVE (running tasks keep running, new ones are refused)."))
+    deletedRevisions: list[int] | None = Field(None, description=(
+        "DeleteTaskDefinitions: these revisions are DELETE_IN_PROGRESS (and, like INACTIVE ones, refused to new\n"
+        "tasks). Their records stay: revision numbers are never reused (docs/ecs-semantics.md §Deleting task "
+        "definitions)."))
+    registration: str | None = Field(None, max_length=64, description=(
+        "A new value per RegisterTaskDefinition call of the ECS API: part of the revision's content, so each\n"
+        "call numbers a revision, as in ECS, even with the content of the last one (an unchanged `kubectl apply`\n"
+        "registers nothing, as Kubernetes users expect)."))
 
 
 class RegisterTaskDefinition(EcsModel):
     """The RegisterTaskDefinition request: what ECS users paste."""
 
-    family: EcsName | None = None
-    """Defaults to the resource's metadata.name."""
+    family: EcsName | None = Field(None, description="Defaults to the resource's metadata.name.")
     taskRoleArn: str | None = None
     executionRoleArn: str | None = None
-    networkMode: NetworkMode | None = None
-    """Default bridge (Linux EC2)."""
+    networkMode: NetworkMode | None = Field(None, description="Default bridge (Linux EC2).")
     containerDefinitions: list[ContainerDefinition] = Field(min_length=1, max_length=10)
     volumes: list[Volume] | None = Field(None, max_length=100)
     placementConstraints: list[TaskDefinitionPlacementConstraint] | None = Field(None, max_length=10)
     requiresCompatibilities: list[Compatibility] | None = None
-    cpu: int | str | None = None
-    """CPU units ("1024") or vCPU ("1 vCPU"); a number is accepted too."""
-    memory: int | str | None = None
-    """MiB ("2048") or GB ("2 GB"); a number is accepted too."""
+    cpu: int | str | None = Field(None, description='CPU units ("1024") or vCPU ("1 vCPU"); a number is accepted too.')
+    memory: int | str | None = Field(None, description='MiB ("2048") or GB ("2 GB"); a number is accepted too.')
     tags: list[Tag] | None = Field(None, max_length=50)
     pidMode: Literal["host", "task"] | None = None
     ipcMode: Literal["host", "task", "none"] | None = None
@@ -160,8 +155,14 @@ class RegisterTaskDefinition(EcsModel):
         return self.networkMode or "bridge"
 
 
-class TaskDefinitionSpec(accepting_read_only("TaskDefinition", RegisterTaskDefinition)):  # type: ignore[misc]
-    """The TaskDefinition resource's spec: RegisterTaskDefinition (describe-task-definition output too) plus Kubernetes-only settings."""
+if TYPE_CHECKING:  # what accepting_read_only builds, as mypy can see it
+    class _TaskDefinitionSpecBase(RegisterTaskDefinition, ReadOnlyOutput): ...
+else:
+    _TaskDefinitionSpecBase = accepting_read_only("TaskDefinition", RegisterTaskDefinition)
+
+
+class TaskDefinitionSpec(_TaskDefinitionSpecBase):
+    """The TaskDefinition resource's spec: RegisterTaskDefinition (describe-task-definition output too) plus Kubernetes-only settings."""  # noqa: E501 (the CRD's description)
 
     kubernetes: TaskDefinitionKubernetes | None = None
 

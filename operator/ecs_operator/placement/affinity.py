@@ -26,20 +26,7 @@ from typing import Any
 from ecs_operator import labels
 
 from .podspec import HOSTNAME, Fidelity, PlacementFragment, is_label_key, is_label_value
-from .query import (
-    NEGATED,
-    ORDERING,
-    And,
-    Expr,
-    Instance,
-    Not,
-    Operator,
-    Or,
-    Term,
-    combine,
-    depends_on_tasks,
-    evaluate,
-)
+from .query import NEGATED, ORDERING, And, Expr, Instance, Not, Operator, Or, Term, combine, depends_on_tasks, evaluate
 
 MAX_NODE_SELECTOR_TERMS = 32
 """Beyond this many terms the DNF is not worth it: the node part is evaluated by the operator as a whole."""

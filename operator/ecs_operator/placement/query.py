@@ -18,8 +18,7 @@ early at a `)` it did not open and, inside a list, at `,` or `]`; so `not(attrib
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal

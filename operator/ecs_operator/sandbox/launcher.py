@@ -27,9 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ecs_operator import labels as L
-from ecs_operator.nodepool.instance_types import (
-    DEFAULT_INSTANCE_TYPE, build_node, instance_type, private_ip_for, zone_for,
-)
+from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, build_node, instance_type, private_ip_for, zone_for
 from ecs_operator.sandbox import components, pki
 from ecs_operator.sandbox.apiclient import ApiClient, ApiError
 from ecs_operator.sandbox.build import MULTICALL
@@ -137,7 +135,7 @@ class Sandbox:
         if not all(p.alive() for p in state.processes):
             return False
         try:
-            return self.client(state).get("/readyz") == "ok"
+            return bool(self.client(state).get("/readyz") == "ok")
         except ApiError:
             return False
 
@@ -347,13 +345,13 @@ def _healthz(port: int) -> bool:
 def _etcd_healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-            return json.loads(response.read()).get("health") == "true"
+            return bool(json.loads(response.read()).get("health") == "true")
     except (OSError, ValueError):
         return False
 
 
 def _readyz(client: ApiClient) -> bool:
-    return client.get("/readyz") == "ok"
+    return bool(client.get("/readyz") == "ok")
 
 
 def _exists(client: ApiClient, path: str) -> bool:

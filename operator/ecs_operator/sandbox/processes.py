@@ -8,6 +8,7 @@ process still has the start time recorded when it was launched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -65,10 +66,8 @@ def spawn(name: str, argv: list[str], log: Path, env: dict[str, str] | None = No
 
 def _reap(pid: int) -> None:
     """Collect an exited child of this process (when `up` and `down` run in one Python process)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def stop(records: list[ProcessRecord], grace: float = 5.0) -> None:

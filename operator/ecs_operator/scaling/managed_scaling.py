@@ -107,7 +107,7 @@ def bin_pack(tasks: Sequence[TaskRequest], capacity: InstanceCapacity) -> BinPac
     free: list[list[int]] = []  # per instance: cpu, memory, gpu, pods left
     for task in sorted(fitting, key=lambda t: _share(t, capacity), reverse=True):
         need = (task.cpu, task.memory, task.gpu, 1)
-        room = next((f for f in free if all(n <= r for n, r in zip(need, f))), None)
+        room = next((f for f in free if all(n <= r for n, r in zip(need, f, strict=True))), None)
         if room is None:
             room = [capacity.cpu, capacity.memory, capacity.gpu, capacity.pods]
             free.append(room)
@@ -159,20 +159,22 @@ def instances_needed(
     return BinPacking(max(packed.instances, in_use + bin_pack(leftover, capacity).instances), packed.excluded)
 
 
-def _place(waiting: Sequence[WaitingTask], instances: Sequence[InstanceRoom], capacity: InstanceCapacity) -> tuple[list[TaskRequest], int]:
+def _place(waiting: Sequence[WaitingTask], instances: Sequence[InstanceRoom],
+           capacity: InstanceCapacity) -> tuple[list[TaskRequest], int]:
     """First-fit decreasing of the waiting tasks into the instances' free room: (tasks that fit none,
     instances in use afterwards). A refused task is only tried on instances the scheduler has not seen."""
     rooms = [[i.free.cpu, i.free.memory, i.free.gpu, i.free.pods] for i in instances]
     busy = [i.busy for i in instances]
     leftover: list[TaskRequest] = []
-    for task in sorted((w for w in waiting if capacity.holds(w.request)), key=lambda w: _share(w.request, capacity), reverse=True):
+    for task in sorted((w for w in waiting if capacity.holds(w.request)), key=lambda w: _share(w.request, capacity),
+                       reverse=True):
         need = (task.request.cpu, task.request.memory, task.request.gpu, 1)
         k = next((k for k, i in enumerate(instances) if not (task.refused and i.settled)
-                  and all(n <= r for n, r in zip(need, rooms[k]))), None)
+                  and all(n <= r for n, r in zip(need, rooms[k], strict=True))), None)
         if k is None:
             leftover.append(task.request)
             continue
-        rooms[k] = [r - n for r, n in zip(rooms[k], need)]
+        rooms[k] = [r - n for r, n in zip(rooms[k], need, strict=True)]
         busy[k] = True
     return leftover, sum(busy)
 
@@ -233,7 +235,7 @@ def decide(
     goal = ms.target_size(M)
     if goal > N:
         above = f"{metric} is above targetCapacity {target}%"
-        if N >= max_size:
+        if max_size <= N:
             return decision("none", N, f"{above}, but the pool is at maxSize {max_size}")
         warming = [t for t in launch_times if now - t < warmup]
         if warming:

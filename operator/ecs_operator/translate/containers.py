@@ -45,7 +45,7 @@ def build_container(
     if c.pseudoTerminal:
         out["tty"] = True
 
-    env = [{"name": e.name, "value": e.value or ""} for e in c.environment or [] if e.name]
+    env: list[dict[str, Any]] = [{"name": e.name, "value": e.value or ""} for e in c.environment or [] if e.name]
     for s in c.secrets or []:
         name, key = secret_ref(s.valueFrom)
         env.append({"name": s.name, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}})

@@ -54,10 +54,10 @@ def start_order(td: RegisterTaskDefinition) -> StartOrder:
     init = set(to_completion)
     pending = list(to_completion)
     while pending:  # what an init container waits for must start before it: init containers too
-        for d in deps[pending.pop()]:
-            if d not in init:
-                init.add(d)
-                pending.append(d)
+        for target in deps[pending.pop()]:
+            if target not in init:
+                init.add(target)
+                pending.append(target)
     healthy = frozenset(t for t, conds in conditions.items() if "HEALTHY" in conds)
     return StartOrder(
         init=tuple((n, "run-to-completion" if n in to_completion else "sidecar")

@@ -8,7 +8,8 @@ by ECS's rule (lifecycle.task_state.in_service, docs/ecs-semantics.md §Essentia
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ecs_operator.lifecycle.task_state import in_service
 
@@ -46,5 +47,6 @@ def endpoint_slices(service: dict[str, Any], pods: Iterable[dict[str, Any]]) -> 
     chunks = [endpoints[i:i + MAX_ENDPOINTS] for i in range(0, len(endpoints), MAX_ENDPOINTS)] or [[]]
     return [{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
              "metadata": {"name": meta["name"] if i == 0 else f"{meta['name']}-{i + 1}", "namespace": meta["namespace"],
-                          "labels": labels, **({"ownerReferences": meta["ownerReferences"]} if "ownerReferences" in meta else {})},
+                          "labels": labels,
+                          **({"ownerReferences": meta["ownerReferences"]} if "ownerReferences" in meta else {})},
              "addressType": family, "ports": ports, "endpoints": chunk} for i, chunk in enumerate(chunks)]

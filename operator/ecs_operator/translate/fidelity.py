@@ -7,8 +7,9 @@ field path where the input decides (a static hostPort is exact, a dynamic one ap
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from ecs_operator.models.readonly import ReadOnlyOutput
 
@@ -66,7 +67,7 @@ class FidelityReport:
 
 
 def summarize(entries: list[Entry]) -> dict[str, Any]:
-    counts = {v: sum(1 for e in entries if e.verdict == v) for v in VERDICTS}
+    counts: dict[str, int] = {v: sum(1 for e in entries if e.verdict == v) for v in VERDICTS}
     return {
         **counts,
         "summary": f"{counts['exact']} exact, {counts['approximated']} approximated, {counts['unsupported']} unsupported",

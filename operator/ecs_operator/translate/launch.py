@@ -67,7 +67,8 @@ def scheduling_for(target: Target, cluster: str, namespace: str, settings: Setti
     member = {L.CLUSTER: L.group_label_value(cluster)}
     if target.capacity_provider:
         # the provider's nodes, once registered with this cluster: ECS places a task only on a registered
-        # container instance, so a node the pool just added waits for its cluster labels (docs/ecs-semantics.md §Registration before placement)
+        # container instance, so a node the pool just added waits for its cluster labels
+        # (docs/ecs-semantics.md §Registration before placement)
         return Scheduling({L.CAPACITY_PROVIDER: L.group_label_value(target.capacity_provider), **member},
                           cluster_terms(namespace), labels)
     if target.launch_type == "FARGATE":

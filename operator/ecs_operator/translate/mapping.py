@@ -2,7 +2,7 @@
 
 One row per field path (list items as `[]`). The fidelity report starts from these verdicts and
 the translators override them where the input decides; docs/conversion.md is generated from
-this table (`python -m ecs_operator.translate.matrix`), and a test walks botocore's ECS model so
+this table (`python -m ecs_operator.crdgen.matrix`), and a test walks botocore's ECS model so
 no ECS field can be missing here.
 """
 

@@ -22,7 +22,8 @@ def apply_overrides(td: RegisterTaskDefinition, overrides: TaskOverride | None) 
     for i, o in enumerate(overrides.containerOverrides or []):
         target = containers.get(o.name or "")
         if target is None:
-            problems.append(Problem(f"overrides.containerOverrides[{i}].name", f"no container named {o.name!r} in the task definition"))
+            problems.append(Problem(f"overrides.containerOverrides[{i}].name",
+                                    f"no container named {o.name!r} in the task definition"))
             continue
         if o.command is not None:
             target["command"] = list(o.command)

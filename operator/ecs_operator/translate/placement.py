@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
-from collections.abc import Set as AbstractSet
-from typing import Any, Sequence
+from typing import Any
 
 from ecs_operator.models import Problem
 from ecs_operator.models.common import PlacementConstraint, PlacementStrategy
@@ -57,7 +57,8 @@ def placement_for(
         return Placement()
     placement = Placement()
     expressions = []
-    sources: list[tuple[str, str | None]] = [(f"taskDefinition.placementConstraints[{i}]", c.expression) for i, c in enumerate(task_definition_constraints)]
+    sources: list[tuple[str, str | None]] = [(f"taskDefinition.placementConstraints[{i}]", c.expression)
+                                             for i, c in enumerate(task_definition_constraints)]
     sources += [(f"placementConstraints[{i}]", c.expression) for i, c in enumerate(constraints) if c.type == "memberOf"]
     for path, expression in sources:
         try:

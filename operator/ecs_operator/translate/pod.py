@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ecs_operator import labels as L
 from ecs_operator.models import RegisterTaskDefinition
@@ -62,8 +62,9 @@ def pod_template(
 
     def build(name: str) -> dict[str, Any]:
         kind = order.kind(name)
-        healthy = (None if name not in order.healthy_targets or kind == "run-to-completion"
-                   else "sidecar" if kind == "sidecar" else "container")
+        healthy: Literal["sidecar", "container"] | None = (
+            None if name not in order.healthy_targets or kind == "run-to-completion"
+            else "sidecar" if kind == "sidecar" else "container")
         container, volumes = build_container(td, by_name[name], report, for_service=for_service, healthy_target=healthy)
         extra_volumes.extend(volumes)
         if kind == "sidecar":
@@ -209,7 +210,7 @@ def _pod_wide_container_settings(td: RegisterTaskDefinition, spec: dict[str, Any
             aliases.setdefault("127.0.0.1", set()).update({n for n in (target, alias) if n})
         nameservers += [s for s in c.dnsServers or [] if s not in nameservers]
         searches += [s for s in c.dnsSearchDomains or [] if s not in searches]
-        for j, sc in enumerate(c.systemControls or []):
+        for sc in c.systemControls or []:
             if sc.namespace:
                 sysctls[sc.namespace] = sc.value or ""
         if c.disableNetworking:

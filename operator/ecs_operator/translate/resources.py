@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ecs_operator.models import ContainerDefinition, RegisterTaskDefinition
 from ecs_operator.models.units import cpu_units, memory_mib
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Set as AbstractSet
+from collections.abc import Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.models import Problem, ServiceSpec
@@ -24,8 +24,7 @@ from .pod import Revision, pod_template
 from .policy import WorkloadPolicy, policy_violations, service_policy_violations
 from .provider_access import launch_access_problems
 from .scheduling import add_scheduling
-from .service_connect import Endpoint
-from .service_connect import endpoints as connect_endpoints
+from .service_connect import Endpoint, endpoints as connect_endpoints
 from .task import isolation_policy
 
 WORKLOAD = f"{L.API_GROUP}/workload"
@@ -75,8 +74,9 @@ def desired_count_problems(svc: ServiceSpec, limit: int) -> list[Problem]:
     ECS's quota itself, docs/ecs-semantics.md §Bounds)."""
     if svc.desiredCount is None or svc.desiredCount <= limit:
         return []
-    return [Problem("desiredCount", f"{svc.desiredCount} tasks are more than this operator allows per service ({limit}); "
-                                    "ask the administrator (operator setting --max-service-tasks, chart value ecs.maxServiceTasks)")]
+    return [Problem("desiredCount",
+                    f"{svc.desiredCount} tasks are more than this operator allows per service ({limit}); "
+                    "ask the administrator (operator setting --max-service-tasks, chart value ecs.maxServiceTasks)")]
 
 
 def service_objects(
@@ -108,9 +108,8 @@ def service_objects(
     ecs_name = service_name(svc, name)
     plan.group = f"service:{ecs_name}"
     daemon = svc.schedulingStrategy == "DAEMON"
-    targets = {Target("EC2"): daemon_instance_count} if daemon and not svc.launchType else (
-        {Target(svc.launchType): daemon_instance_count} if daemon else service_targets(svc, cluster_default_strategy)
-    )
+    targets = ({Target(svc.launchType or "EC2"): daemon_instance_count} if daemon
+               else service_targets(svc, cluster_default_strategy))
     plan.problems += [Problem(f"taskDefinition.{p.path}", p.message) for p in policy_violations(td, revision.kubernetes, policy)]
     plan.problems += service_policy_violations(svc, policy, settings.load_balancer_service_type)
     for target in targets:
@@ -162,7 +161,8 @@ def service_objects(
         metadata = _metadata(workload, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner)
         metadata["annotations"] = {TASK_DEFINITION_ANNOTATION: revision.name}
         if daemon:
-            add_scheduling(spec, node_terms=[{"matchExpressions": [{"key": DRAINING_LABEL, "operator": "NotIn", "values": ["true"]}]}])
+            add_scheduling(spec, node_terms=[
+                {"matchExpressions": [{"key": DRAINING_LABEL, "operator": "NotIn", "values": ["true"]}]}])
             plan.workloads.append(_daemon_set(metadata, selector, template, bounds))
         else:
             plan.workloads.append(_deployment(metadata, selector, template, replicas, bounds,
@@ -178,7 +178,8 @@ def service_objects(
     for kubernetes_service in plan.services:
         for piece in endpoint_slices(kubernetes_service, pods):
             plan.extra.append(piece)
-            plan.origins[("EndpointSlice", piece["metadata"]["name"])] = plan.origins[("Service", kubernetes_service["metadata"]["name"])]
+            plan.origins[("EndpointSlice", piece["metadata"]["name"])] = \
+                plan.origins[("Service", kubernetes_service["metadata"]["name"])]
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.SERVICE: service_label}, owner))
         plan.origins[("NetworkPolicy", f"{name}-isolated")] = "taskDefinition.networkMode"
@@ -208,7 +209,8 @@ def _deployment(metadata: dict[str, Any], selector: dict[str, str], template: di
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
 
 
-def _daemon_set(metadata: dict[str, Any], selector: dict[str, str], template: dict[str, Any], bounds: DeploymentBounds) -> dict[str, Any]:
+def _daemon_set(metadata: dict[str, Any], selector: dict[str, str], template: dict[str, Any],
+                bounds: DeploymentBounds) -> dict[str, Any]:
     unavailable = max(1, bounds.maxUnavailable)
     return {
         "apiVersion": "apps/v1",
@@ -222,7 +224,8 @@ def _daemon_set(metadata: dict[str, Any], selector: dict[str, str], template: di
     }
 
 
-def _disruption_budget(name: str, namespace: str, service_label: str, min_available: int, owner: dict[str, Any] | None) -> dict[str, Any]:
+def _disruption_budget(name: str, namespace: str, service_label: str, min_available: int,
+                       owner: dict[str, Any] | None) -> dict[str, Any]:
     """Draining and evictions keep minimumHealthyPercent of the service, as ECS's draining does."""
     return {
         "apiVersion": "policy/v1",
@@ -260,7 +263,8 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
                 spec["type"] = kind
             existing = out[service_name] = {
                 "apiVersion": "v1", "kind": "Service",
-                "metadata": _metadata(service_name, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner),
+                "metadata": _metadata(service_name, namespace,
+                                      {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner),
                 "spec": spec,
             }
             plan.origins[("Service", service_name)] = path
@@ -280,14 +284,15 @@ def _kubernetes_services(svc: ServiceSpec, name: str, namespace: str, service_la
             elif taken["targetPort"] != port["targetPort"]:
                 plan.problems.append(Problem(path, f"port {port['port']} of the Kubernetes Service {service_name} is "
                                                    f"{port_origins[key]}'s (to containerPort {taken['targetPort']}); "
-                                                   f"this needs it to containerPort {port['targetPort']}: use another port or name"))
+                                                   f"this needs it to containerPort {port['targetPort']}: "
+                                                   "use another port or name"))
 
     for i, lb in enumerate(svc.loadBalancers or []):
         if lb.containerPort is None:
             continue
-        port = {"name": f"port-{lb.containerPort}", "port": lb.containerPort, "targetPort": lb.containerPort,
-                "protocol": protocol(lb.containerName, lb.containerPort)}
-        add(name if i == 0 else f"{name}-{i}", [port], path=f"loadBalancers[{i}]")
+        lb_port = {"name": f"port-{lb.containerPort}", "port": lb.containerPort, "targetPort": lb.containerPort,
+                   "protocol": protocol(lb.containerName, lb.containerPort)}
+        add(name if i == 0 else f"{name}-{i}", [lb_port], path=f"loadBalancers[{i}]")
     for i, registry in enumerate(svc.serviceRegistries or []):
         port = registry.containerPort or registry.port
         ports = [{"name": f"port-{port}", "port": port, "targetPort": port,
@@ -346,6 +351,7 @@ def _network_configuration_problems(svc: ServiceSpec, mode: str) -> list[Problem
 def _report_deployment(svc: ServiceSpec, plan: ServicePlan) -> None:
     dc = svc.deploymentConfiguration
     if dc is not None and dc.strategy not in (None, "ROLLING"):
-        plan.report.unsupported("deploymentConfiguration.strategy", f"{dc.strategy} deployments are not supported: rolling update instead")
+        plan.report.unsupported("deploymentConfiguration.strategy",
+                                f"{dc.strategy} deployments are not supported: rolling update instead")
     if svc.deploymentController is not None and svc.deploymentController.type != "ECS":
         plan.report.unsupported("deploymentController.type", f"{svc.deploymentController.type}: the operator rolls out itself")

@@ -5,8 +5,8 @@ Connect namespace (docs/ecs-semantics.md §Service Connect)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from ecs_operator.models import ServiceSpec
 

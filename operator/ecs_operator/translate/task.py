@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Set as AbstractSet
+from collections.abc import Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.models import Problem, TaskSpec, validate
@@ -105,7 +105,8 @@ def task_pods(
             plan.problems += placement.problems
             return plan
         plan.unsatisfiable |= placement.unsatisfiable
-        plan.pods.append(_pod(task, name, namespace, index, target, translation.template, placement, plan.group, cluster, settings, owner))
+        plan.pods.append(_pod(task, name, namespace, index, target, translation.template, placement, plan.group, cluster,
+                              settings, owner))
         plan.origins[("Pod", f"{name}-{index}")] = "metadata.name" if count == 1 else f"count (task {index})"
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.TASK: L.group_label_value(name)}, owner))
@@ -153,5 +154,6 @@ def _report_launch(task: TaskSpec, report: FidelityReport) -> None:
         for i, o in enumerate(task.overrides.containerOverrides or []):
             for j, r in enumerate(o.resourceRequirements or []):
                 if r.type == "InferenceAccelerator":
-                    report.unsupported(f"overrides.containerOverrides[{i}].resourceRequirements[{j}]", "Elastic Inference is retired")
+                    report.unsupported(f"overrides.containerOverrides[{i}].resourceRequirements[{j}]",
+                                       "Elastic Inference is retired")
 

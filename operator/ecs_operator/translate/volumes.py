@@ -59,7 +59,7 @@ def container_mounts(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(volumeMounts, extra Pod volumes) for one container: mountPoints, volumesFrom, shm, tmpfs, devices."""
     mounts = [_mount(m.sourceVolume or "", m.containerPath or "", bool(m.readOnly)) for m in c.mountPoints or []]
-    for j, vf in enumerate(c.volumesFrom or []):
+    for vf in c.volumesFrom or []:
         source = td.container(vf.sourceContainer or "")
         for m in (source.mountPoints if source else None) or []:
             mounts.append(_mount(m.sourceVolume or "", m.containerPath or "", bool(vf.readOnly or m.readOnly)))
