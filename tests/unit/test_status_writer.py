@@ -59,5 +59,5 @@ def test_fields_dropped_from_the_status_are_removed_and_a_gone_object_is_forgott
     writer = StatusWriter(kube, "CapacityProvider")  # type: ignore[arg-type]
     writer.write(obj("7", {"a": 1, "b": 2}), {"a": 1})
     assert kube.patches == [{"a": 1, "b": None}]
-    kube.patch_status = lambda *args: None  # type: ignore[method-assign,assignment]
+    kube.patch_status = lambda *args: None  # type: ignore[method-assign]
     assert not writer.write(obj("7", {}), {"c": 3}) and writer._written == {}

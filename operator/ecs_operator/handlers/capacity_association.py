@@ -13,7 +13,7 @@ from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.runtime.context import Context
 from ecs_operator.translate.provider_access import access_problems
 
-from .common import now, problems_text
+from .common import kopf_callback, now, problems_text
 from .lookups import access_of
 from .resources import CLUSTERS, SERVICES
 
@@ -23,6 +23,7 @@ IN_USE = "The specified capacity provider is in use and cannot be removed."
 
 
 @kopf.index(*SERVICES)
+@kopf_callback
 def cluster_strategies(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster) -> each service with the providers its strategy names."""
     providers = [i["capacityProvider"] for i in spec.get("capacityProviderStrategy") or []]
@@ -30,6 +31,7 @@ def cluster_strategies(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> 
 
 
 @kopf.timer(*CLUSTERS, id="capacity_provider_association", interval=5)
+@kopf_callback
 def cluster_association(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status: kopf.Status, memo: Context,
                         cluster_strategies: kopf.Index, cluster_pods: kopf.Index, provider_access: kopf.Index, **_: Any) -> None:
     """A provider that does not allow the cluster's namespace is refused: it never scales for the cluster
@@ -42,7 +44,8 @@ def cluster_association(body: kopf.Body, spec: kopf.Spec, name: str, namespace: 
     denied = access_problems(listed, "capacityProviders[{}]", access, namespace, cluster) + access_problems(
         [i.get("capacityProvider", "") for i in spec.get("defaultCapacityProviderStrategy") or []],
         "defaultCapacityProviderStrategy[{}].capacityProvider", access, namespace, cluster)
-    users = _users_in_cluster(cluster_strategies.get((namespace, cluster), []), cluster_pods.get((namespace, L.group_label_value(cluster)), []))
+    users = _users_in_cluster(list(cluster_strategies.get((namespace, cluster), [])),
+                              list(cluster_pods.get((namespace, L.group_label_value(cluster)), [])))
     refused = {p: u for p, u in users.items() if p not in listed}
     previous = next((c for c in status.get("conditions") or [] if c.get("type") == ASSOCIATION), None)
     if denied:

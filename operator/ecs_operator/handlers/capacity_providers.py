@@ -41,7 +41,7 @@ from ecs_operator.scaling.pool import (
 )
 from ecs_operator.translate.provider_access import allows
 
-from .common import owner_reference, ready
+from .common import kopf_callback, owner_reference, ready
 from .notices import notify
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, DEPLOYMENTS, NODES, PODS, SERVICES
 
@@ -67,6 +67,7 @@ def provider_pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, d
 
 
 @kopf.index(*CLUSTERS)
+@kopf_callback
 def provider_clusters(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, str]:
     """provider -> the clusters that list it (PutClusterCapacityProviders), as namespace/cluster."""
     cluster = spec.get("clusterName") or name
@@ -74,12 +75,15 @@ def provider_clusters(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> d
 
 
 @kopf.index(*SERVICES)
+@kopf_callback
 def provider_services(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, str, str]]:
     """provider -> the services whose strategy names it, as (namespace, service, cluster)."""
-    return {i["capacityProvider"]: (namespace, name, spec.get("cluster") or "default") for i in spec.get("capacityProviderStrategy") or []}
+    cluster = spec.get("cluster") or "default"
+    return {i["capacityProvider"]: (namespace, name, cluster) for i in spec.get("capacityProviderStrategy") or []}
 
 
 @kopf.index(*DEPLOYMENTS)
+@kopf_callback
 def provider_workloads(namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
     """provider -> the service Deployments whose tasks it places: what they want, and the task template."""
     template = spec.get("template") or {}
@@ -174,7 +178,8 @@ def act(memo: Context, provider: dict[str, Any], plan: PoolPlan, backend: NodePo
             case Register(node, cluster):
                 kube.patch("Node", None, node, registration(cluster, memo.clock()))
             case EndWarmup(node, taints):
-                kube.patch("Node", None, node, {"metadata": {"annotations": {L.WARMED_UP_AT: moment}}, "spec": {"taints": taints}})
+                kube.patch("Node", None, node,
+                           {"metadata": {"annotations": {L.WARMED_UP_AT: moment}}, "spec": {"taints": taints}})
             case DrainInstance(node):
                 kube.patch("ContainerInstance", None, node, {"spec": {"status": "DRAINING"}})
             case MarkLeaving(node):
@@ -211,8 +216,10 @@ def _report_refusal(memo: Context, body: kopf.Body, spec: kopf.Spec, error: ApiE
 
 
 @kopf.on.delete(*CAPACITY_PROVIDERS)
-def delete_provider(body: kopf.Body, name: str, spec: kopf.Spec, status: kopf.Status, memo: Context, provider_services: kopf.Index,
-                    provider_clusters: kopf.Index, provider_pods: kopf.Index, provider_nodes: kopf.Index, **_: Any) -> None:
+@kopf_callback
+def delete_provider(body: kopf.Body, name: str, spec: kopf.Spec, status: kopf.Status, memo: Context,
+                    provider_services: kopf.Index, provider_clusters: kopf.Index, provider_pods: kopf.Index,
+                    provider_nodes: kopf.Index, **_: Any) -> None:
     """ECS refuses to delete a provider that a service strategy uses or a cluster lists (or whose tasks
     still run). A kwok pool's simulated nodes go with the provider; a scale target is left as it is."""
     ecs_name = spec.get("name") or name
@@ -233,5 +240,6 @@ def delete_provider(body: kopf.Body, name: str, spec: kopf.Spec, status: kopf.St
         raise kopf.TemporaryError(message, delay=5)
     if ((spec.get("kubernetes") or {}).get("nodePool") or {}).get("backend") == "kwok":
         owner = owner_reference(body)
-        for node in [n for n in provider_nodes.get(label, []) if controlled_by(n, owner)]:  # a copy: each deletion updates the index
+        # a copy: each deletion updates the index
+        for node in [n for n in provider_nodes.get(label, []) if controlled_by(n, owner)]:
             memo.kube.delete("Node", None, node["metadata"]["name"], uid=node["metadata"]["uid"])

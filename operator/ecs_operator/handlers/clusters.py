@@ -13,7 +13,7 @@ from ecs_operator.arns import cluster_arn
 from ecs_operator.lifecycle.cluster_deletion import held_back, too_late
 from ecs_operator.lifecycle.task_state import pod_last_status
 
-from .common import condition, namespaced, ready
+from .common import condition, kopf_callback, ready
 from .lookups import instance_names
 from .resources import CLUSTERS
 from .tasks import Views as TaskViews, resync_tasks
@@ -34,7 +34,7 @@ def cluster_resync(**kwargs: Any) -> None:
 
 
 @kopf.on.delete(*CLUSTERS)
-@namespaced
+@kopf_callback
 def delete_cluster(spec: kopf.Spec, name: str, namespace: str, memo: Any, cluster_tasks: kopf.Index, **kwargs: Any) -> None:
     """ECS refuses DeleteCluster while services or active tasks remain: the finalizer holds the deletion
     back and retries. kopf stops a deleted object's timers, so each retry also does the resync's work:

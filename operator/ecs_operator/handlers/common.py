@@ -17,9 +17,9 @@ from .notices import notify
 R = TypeVar("R")
 
 
-def namespaced(handler: Callable[..., R]) -> Callable[..., R]:
-    """The handler itself, for kopf's decorators: kopf types `namespace` as `str | None` (None for
-    cluster-scoped kinds), the handlers of namespaced kinds take it as `str`."""
+def kopf_callback(handler: Callable[..., R]) -> Callable[..., R]:
+    """The handler itself, for kopf's decorators: kopf's callback protocols know neither the indexes the
+    handlers take by name nor that handlers of namespaced kinds get `namespace` as `str` (not `str | None`)."""
     return handler
 
 

@@ -15,7 +15,7 @@ from ecs_operator import API_GROUP, API_VERSION, labels as L
 from ecs_operator.instances import cluster_key
 from ecs_operator.ownership import controller_of
 
-from .common import namespaced
+from .common import kopf_callback
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, CONTROLLER_REVISIONS, NODES, PODS, SERVICES, TASK_DEFINITIONS, TASKS
 from .setup import REVISION_KIND_LABEL
 
@@ -29,7 +29,7 @@ def _controller(body: kopf.Body, api_version: str, *kinds: str) -> Mapping[str, 
 
 
 @kopf.index(*PODS, labels=MANAGED)
-@namespaced
+@kopf_callback
 def task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, Task name) -> the Pods an ECS Task controls (of any Task of that name: compare the UID)."""
     task = _controller(body, f"{API_GROUP}/{API_VERSION}", "Task")
@@ -37,7 +37,7 @@ def task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str]
 
 
 @kopf.index(*PODS, labels=MANAGED)
-@namespaced
+@kopf_callback
 def service_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, service label value) -> the service's Pods: those of a ReplicaSet or DaemonSet (a
     service's workloads), never a standalone task's Pod that carries the label."""
@@ -54,7 +54,7 @@ def node_pods(body: kopf.Body, spec: kopf.Spec, **_: Any) -> dict[str, dict[str,
 
 
 @kopf.index(*CONTROLLER_REVISIONS, labels={REVISION_KIND_LABEL: kopf.PRESENT})
-@namespaced
+@kopf_callback
 def revisions(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, family) -> registered revisions (immutable ControllerRevisions a TaskDefinition controls)."""
     if _controller(body, f"{API_GROUP}/{API_VERSION}", "TaskDefinition") is None:
@@ -64,7 +64,7 @@ def revisions(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str]
 
 
 @kopf.index(*TASK_DEFINITIONS)
-@namespaced
+@kopf_callback
 def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, family) -> the TaskDefinition that registers it and its deregistered revisions."""
     family = spec.get("family") or name
@@ -75,7 +75,7 @@ def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> di
 
 
 @kopf.index(*CLUSTERS)
-@namespaced
+@kopf_callback
 def clusters(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, uid: str, meta: kopf.Meta,
              **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, clusterName) -> the Cluster; `deleting`: when its deletion was asked for (or None);
@@ -86,7 +86,7 @@ def clusters(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, ui
 
 
 @kopf.index(*SERVICES)
-@namespaced
+@kopf_callback
 def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
                      **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster) -> the ECS services in it; `launched`: it has deployments (it joined the cluster)."""
@@ -96,7 +96,7 @@ def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.St
 
 
 @kopf.index(*TASKS)
-@namespaced
+@kopf_callback
 def cluster_tasks(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status,
                   **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster) -> the standalone tasks in it."""
@@ -123,7 +123,7 @@ def nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
 
 
 @kopf.index(*PODS, labels=MANAGED)
-@namespaced
+@kopf_callback
 def cluster_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster label value) -> the ECS tasks (Pods) of the cluster."""
     cluster = labels.get(L.CLUSTER)

@@ -22,7 +22,7 @@ from ecs_operator.instances import is_active
 from ecs_operator.member_of import Use, bounded, label_patch, uses_of, wanted
 from ecs_operator.ownership import controller_of
 
-from .common import lock_for, namespaced
+from .common import kopf_callback, lock_for
 from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS
 from .wakeups import later
 
@@ -47,12 +47,12 @@ def _template_uses(body: kopf.Body, namespace: str, **_: Any) -> dict[str, tuple
     return {namespace: uses} if uses else {}
 
 
-member_of_deployments = kopf.index(*DEPLOYMENTS, labels=MANAGED, id="member_of_deployments")(namespaced(_template_uses))
-member_of_daemon_sets = kopf.index(*DAEMON_SETS, labels=MANAGED, id="member_of_daemon_sets")(namespaced(_template_uses))
+member_of_deployments = kopf.index(*DEPLOYMENTS, labels=MANAGED, id="member_of_deployments")(kopf_callback(_template_uses))
+member_of_daemon_sets = kopf.index(*DAEMON_SETS, labels=MANAGED, id="member_of_daemon_sets")(kopf_callback(_template_uses))
 
 
 @kopf.index(*PODS, labels=MANAGED)
-@namespaced
+@kopf_callback
 def member_of_task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[str, tuple[Use, ...]]:
     """namespace -> the labels a standalone Task's Pod asks for while it is not finished."""
     if not _controlled_by(body, "Task") or not is_active(dict(body)):

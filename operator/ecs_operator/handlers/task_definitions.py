@@ -24,7 +24,7 @@ from ecs_operator.translate.fidelity import ignored_read_only, summarize
 from ecs_operator.translate.pod import pod_template
 from ecs_operator.translate.policy import policy_violations
 
-from .common import namespaced, now, owner_reference, problems_text, ready
+from .common import kopf_callback, now, owner_reference, problems_text, ready
 from .namespaces import workload_policy
 from .notices import log, notify
 from .resources import TASK_DEFINITIONS
@@ -37,7 +37,7 @@ POLICY_RETRY_SECONDS = 10
 
 
 @kopf.index(*TASK_DEFINITIONS)
-@namespaced
+@kopf_callback
 def registrations(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
                   **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, family) -> whether a registration is under way (the operator has not seen this
@@ -48,7 +48,7 @@ def registrations(name: str, namespace: str, spec: kopf.Spec, status: kopf.Statu
 @kopf.on.resume(*TASK_DEFINITIONS)
 @kopf.on.create(*TASK_DEFINITIONS)
 @kopf.on.update(*TASK_DEFINITIONS, field="spec")
-@namespaced
+@kopf_callback
 def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status: kopf.Status,
              patch: kopf.Patch, memo: Any, revisions: kopf.Index, **_: Any) -> None:
     settings, kube = memo.settings, memo.kube

@@ -42,7 +42,7 @@ from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.task import task_pods as plan_task_pods
 
 from .children import claim, key_of
-from .common import lock_for, namespaced, now, owner_reference, problems_text, ready
+from .common import kopf_callback, lock_for, now, owner_reference, problems_text, ready
 from .lookups import access_of, cluster_instances, find_cluster, node_zone, resolve_revision
 from .member_of import labels_in_use
 from .namespaces import workload_policy
@@ -114,14 +114,14 @@ class Refused(Exception):
 
 
 @kopf.index(*TASKS)
-@namespaced
+@kopf_callback
 def tasks(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, name) -> the Task."""
     return {(namespace, name): copy.deepcopy(dict(body))}
 
 
 @kopf.on.event(*TASKS)
-@namespaced
+@kopf_callback
 def task_changed(type: str, body: kopf.Body, name: str, namespace: str, memo: Any, **kwargs: Any) -> None:
     """Every change of a Task, and each Task once at start-up. Level-triggered event handlers, no
     timers: kopf then puts no finalizer and no bookkeeping annotation on Tasks (two writes per task
@@ -144,7 +144,7 @@ def _echo(key: tuple[str, str], body: kopf.Body) -> bool:
 @kopf.on.event(*TASK_DEFINITIONS)
 @kopf.on.event(*CONTROLLER_REVISIONS, labels={REVISION_KIND_LABEL: kopf.PRESENT})
 @kopf.on.event(*CLUSTERS)
-@namespaced
+@kopf_callback
 def launch_waiting(namespace: str, memo: Any, **kwargs: Any) -> None:
     """A revision registered, a TaskDefinition or Cluster changed: the Tasks waiting in that namespace try again."""
     views = Views.of(kwargs)
@@ -155,7 +155,7 @@ def launch_waiting(namespace: str, memo: Any, **kwargs: Any) -> None:
 
 
 @kopf.on.event(*PODS, labels={L.TASK: kopf.PRESENT})
-@namespaced
+@kopf_callback
 def task_pod_changed(body: kopf.Body, name: str, namespace: str, memo: Any, **kwargs: Any) -> None:
     _forget_unindexed((namespace, name))  # from now on the index knows this Pod (or its deletion)
     owner = controller_of(body)

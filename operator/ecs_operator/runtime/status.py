@@ -45,9 +45,9 @@ class StatusWriter:
         key = (meta.get("namespace"), meta["name"])
         with self._guard:
             written = self._written.get(key)
-            if written is not None and written.uid == meta.get("uid"):
-                if meta.get("resourceVersion") != written.version and self.clock() - written.at <= self.horizon:
-                    return dict(written.status)
+            if (written is not None and written.uid == meta.get("uid") and meta.get("resourceVersion") != written.version
+                    and self.clock() - written.at <= self.horizon):
+                return dict(written.status)
             self._written.pop(key, None)
         return {k: v for k, v in (body.get("status") or {}).items() if k != "kopf"}
 

@@ -18,7 +18,14 @@ from pydantic import ValidationError
 
 from ecs_operator import labels as L
 from ecs_operator.arns import capacity_provider_arn
-from ecs_operator.instances import agent_connected, is_active, pod_reservation, ready_condition, registration_labels, remaining_resources
+from ecs_operator.instances import (
+    agent_connected,
+    is_active,
+    pod_reservation,
+    ready_condition,
+    registration_labels,
+    remaining_resources,
+)
 from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.lifecycle.pods import parse_time, unschedulable_message
 from ecs_operator.models import CapacityProviderSpec, Problem, problems_from_validation_error, validate
@@ -258,7 +265,8 @@ def plan_pool(observed: PoolObserved, now: datetime) -> PoolPlan:
         return PoolPlan({**status, "conditions": conditions}, events)
     if observed.facts is None:
         target = pool_spec.scaleTarget
-        message = f"kubernetes.nodePool.scaleTarget: {target.kind if target else ''} {target.name if target else ''}: {observed.backend_error}"
+        named = f"{target.kind} {target.name}" if target else ""
+        message = f"kubernetes.nodePool.scaleTarget: {named}: {observed.backend_error}"
         conditions, events = ready(current, body, False, "ScaleTargetUnavailable", message, now)
         return PoolPlan({**status, "conditions": conditions}, events)
 
@@ -285,7 +293,8 @@ def plan_pool(observed: PoolObserved, now: datetime) -> PoolPlan:
 
     pool = Pool(facts, [p for p in pods if not is_daemon(p)], view.node_pods)
     if owner is not None:
-        actions += [Register(n["metadata"]["name"], owner) for n in pool.present if L.CLUSTER not in (n["metadata"].get("labels") or {})]
+        actions += [Register(n["metadata"]["name"], owner) for n in pool.present
+                    if L.CLUSTER not in (n["metadata"].get("labels") or {})]
     actions += [EndWarmup(n["metadata"]["name"], [t for t in taints_of(n) if t.get("key") != L.WARMING_UP_TAINT])
                 for n in facts.members if warming_up(n) and _launched(n, now) + ms.warmup <= now]
 
@@ -554,4 +563,5 @@ def _instance_type_problems(spec: CapacityProviderSpec) -> list[Problem]:
     pool = spec.kubernetes.nodePool if spec.kubernetes else None
     if pool is None or pool.instanceType in INSTANCE_TYPES:
         return []
-    return [Problem("kubernetes.nodePool.instanceType", f"unknown instance type {pool.instanceType!r}; known: {', '.join(INSTANCE_TYPES)}")]
+    known = ", ".join(INSTANCE_TYPES)
+    return [Problem("kubernetes.nodePool.instanceType", f"unknown instance type {pool.instanceType!r}; known: {known}")]
