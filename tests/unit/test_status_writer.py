@@ -61,3 +61,13 @@ def test_fields_dropped_from_the_status_are_removed_and_a_gone_object_is_forgott
     assert kube.patches == [{"a": 1, "b": None}]
     kube.patch_status = lambda *args: None  # type: ignore[method-assign]
     assert not writer.write(obj("7", {}), {"c": 3}) and writer._written == {}
+
+
+def test_writes_the_watch_never_confirms_expire_at_the_next_write() -> None:
+    kube, now = Statuses(), [0.0]
+    writer = StatusWriter(kube, "CapacityProvider", clock=lambda: now[0], horizon=5)  # type: ignore[arg-type]
+    writer.write(obj("7", {}), {"a": 1})  # the object is deleted right after: no event shows the write
+    now[0] = 6.0
+    other = {"metadata": {"name": "other", "uid": "u9", "resourceVersion": "1"}, "status": {}}
+    writer.write(other, {"b": 1})
+    assert list(writer._written) == [(None, "other")]

@@ -65,8 +65,17 @@ class StatusWriter:
             self.forget(body)
             return False
         with self._guard:
-            self._written[(meta.get("namespace"), meta["name"])] = _Written(
-                meta.get("uid", ""), dict(status), result["metadata"].get("resourceVersion", ""), self.clock())
+            moment = self.clock()
+            # entries the watch never confirmed (the object deleted) expire: the dict is in write order
+            while self._written:
+                oldest = next(iter(self._written))
+                if moment - self._written[oldest].at <= self.horizon:
+                    break
+                del self._written[oldest]
+            key = (meta.get("namespace"), meta["name"])
+            self._written.pop(key, None)
+            self._written[key] = _Written(
+                meta.get("uid", ""), dict(status), result["metadata"].get("resourceVersion", ""), moment)
         return True
 
     def forget(self, body: Mapping[str, Any]) -> None:
