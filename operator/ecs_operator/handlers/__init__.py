@@ -1,3 +1,3 @@
 """kopf handlers: thin, one module per ECS kind. Importing this package registers them."""
 
-from . import capacity_providers, clusters, container_instances, indexes, member_of, services, setup, task_definitions, tasks  # noqa: F401
+from . import capacity_providers, clusters, container_instances, indexes, member_of, service_indexes, services, setup, task_definitions, tasks  # noqa: F401
