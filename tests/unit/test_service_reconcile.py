@@ -16,6 +16,7 @@ from ecs_operator.lifecycle.service_reconcile import (
     RETRY_SECONDS,
     ServiceDecision,
     ServiceObserved,
+    after_evictions,
     digits,
     key_of,
     plan_service,
@@ -181,3 +182,22 @@ def test_at_steady_state_nothing_is_written_or_applied() -> None:
     again = plan_service(observed(body, pods, settled.status, owned=owned), T0 + timedelta(seconds=30))
     assert not again.write and again.apply == frozenset() and again.stale == ()
     assert again.events == () and again.stops == () and again.requeue_after is None
+
+
+def test_a_task_on_a_draining_instance_is_evicted_first_below_minimum_healthy_100() -> None:
+    """docs/ecs-semantics.md §Draining: the event says how many the PodDisruptionBudget let go."""
+    body = service(desired=2, deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200})
+    first = plan_service(observed(body), T0)
+    pods = [pod(n, primary_id(first)) for n in (1, 2)]
+    for p in pods:
+        p["metadata"]["labels"] |= {"ecs.operator.dev/workload": "web", "pod-template-hash": "abc"}
+    pods[1]["spec"]["nodeName"] = "n2"
+    decision = plan_service(observed(body, pods, first.status, draining=frozenset({"n2"})), T0)
+    [eviction] = decision.evictions
+    assert [p["metadata"]["name"] for p in eviction.pods] == ["web-2"] and decision.stops == ()
+    assert not any("DRAINING" in e.message for e in decision.events)  # only the eviction's outcome tells
+    done = after_evictions(decision, first.status, [e for e in [eviction.event(1)] if e], T0)
+    assert events(done)[-1] == ("Normal", "(service web) is stopping 1 tasks on DRAINING container instance(s) n2 first "
+                                          "(minimumHealthyPercent 50); their replacements start on other instances.")
+    assert done.status["events"][0]["message"] == events(done)[-1][1]
+    assert eviction.event(0) is None  # every eviction refused: nothing to say
