@@ -8,6 +8,7 @@ from datetime import datetime
 
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube, OwnershipConflict
+from ecs_operator.lifecycle.service_events import ServiceEvent
 from ecs_operator.lifecycle.service_reconcile import (
     CONFLICT_RETRY_SECONDS,
     RETRY_SECONDS,
@@ -49,8 +50,11 @@ def act(kube: Kube, observed: ServiceObserved, decision: ServiceDecision, moment
     for mark in decision.marks:
         m = mark.pod["metadata"]
         kube.patch("Pod", m["namespace"], m["name"], {"metadata": {"annotations": {DELETION_COST: mark.cost}}}, uid=m["uid"])
-    late = [e for ev in decision.evictions if (e := ev.event(sum(
-        kube.evict(p["metadata"]["namespace"], p["metadata"]["name"], uid=p["metadata"]["uid"]) for p in ev.pods))) is not None]
+    late: list[ServiceEvent] = []
+    for eviction in decision.evictions:  # each refused while it would take the service below minimumHealthyPercent
+        stopped = sum(kube.evict(p["metadata"]["namespace"], p["metadata"]["name"], uid=p["metadata"]["uid"]) for p in eviction.pods)
+        if (event := eviction.event(stopped)) is not None:
+            late.append(event)
     try:
         _apply(kube, observed, decision)
         decision = after_evictions(decision, observed.current, late, moment)

@@ -160,9 +160,10 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
 
     ecs_name = svc.serviceName or meta["name"]
     live = [p for p in o.pods if not p["metadata"].get("deletionTimestamp")]
-    stops, pods = stop_tasks(live, o.stopping, svc.healthCheckGracePeriodSeconds or 0, stop_requests(meta.get("annotations") or {}), now)
+    requested = stop_requests(meta.get("annotations") or {})
+    stops, pods = stop_tasks(live, o.stopping, svc.healthCheckGracePeriodSeconds or 0, requested, now)
     present = {task_id(p) for p in o.pods}
-    forget = tuple(t for t in stop_requests(meta.get("annotations") or {}) if t not in present)
+    forget = tuple(t for t in requested if t not in present)  # StopTask of a task that is gone (or never was this service's)
     events = ([normal(started_event(ecs_name, list(o.started)))] if o.started else []) + (
         [normal(stopped_event(ecs_name, [task_id(p) for p in o.stopped]))] if o.stopped else []) + failure_events(ecs_name, stops)
     acted = {"stops": tuple(stops), "forget": forget, "reported": True}
