@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     container_instances,
     indexes,
     member_of,
+    service_indexes,
     services,
     setup,
     task_definitions,

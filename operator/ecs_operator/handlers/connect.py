@@ -1,22 +1,16 @@
 """Service Connect across a namespace's services: the dotted names each service's tasks resolve (hostAliases
-to the ClusterIPs of the Services other ECS Services control) and the ServiceConnect condition
-(docs/ecs-semantics.md §Service Connect)."""
+to the ClusterIPs of the Services other ECS Services control; docs/ecs-semantics.md §Service Connect)."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-import kopf
 from pydantic import ValidationError
 
-from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.models import ServiceSpec
 from ecs_operator.translate.service_connect import connect_namespace, endpoints, host_aliases
 
-from .common import now
 from .lookups import find_cluster
-
-CONDITION = "ServiceConnect"
 
 
 def cluster_connect_default(cluster: dict[str, Any]) -> str | None:
@@ -48,17 +42,3 @@ def connect_hosts(namespace: str, name: str, connect: str, ix: Any) -> list[dict
             if endpoint.hosts_entry and ip and ip != "None":
                 pairs.append((ip, endpoint.dns_name))
     return host_aliases(pairs)
-
-
-def connect_condition(conditions: list[dict[str, Any]], service: dict[str, Any], enabled: bool,
-                      unserved: list[str]) -> list[dict[str, Any]]:
-    """ServiceConnect False (and a Warning Event when that is new) while an endpoint cannot be served;
-    no condition without Service Connect."""
-    if not enabled:
-        return [c for c in conditions if c.get("type") != CONDITION]
-    message = "; ".join(unserved) or "every client alias resolves in the tasks of its namespace"
-    previous = next((c for c in conditions if c.get("type") == CONDITION), None)
-    if unserved and (previous is None or previous.get("message") != message[:1024]):
-        kopf.event(cast(kopf.Body, service), type="Warning", reason="ServiceConnectNameNotServed", message=message[:1024])
-    return set_condition(conditions, CONDITION, not unserved, "NameNotServed" if unserved else "NamesServed",
-                         message, service["metadata"].get("generation"), now())

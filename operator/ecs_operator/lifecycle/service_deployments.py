@@ -64,6 +64,8 @@ class Advance:
     returns to it."""
     messages: list[str] = field(default_factory=list)
     """ECS service event messages that happened now (newest last)."""
+    warnings: list[str] = field(default_factory=list)
+    """Those of `messages` that report a failure (the circuit breaker tripped): Warning Events."""
     again: bool = False
     """Observe again soon: a rollback started now and completes at a later observation, never in the one
     that failed its predecessor (describe-services shows the FAILED deployment and the rollback IN_PROGRESS)."""
@@ -128,6 +130,7 @@ def advance(
             primary.rolloutStateReason = "ECS deployment circuit breaker: tasks failed to start."
             primary.updatedAt = stamp
             out.messages.append(f"(service {service}) (deployment {primary.id}) deployment failed: tasks failed to start.")
+            out.warnings.append(out.messages[-1])
             target = out.last_completed
             if breaker.rollback and target is not None and target.configKey != primary.configKey:
                 primary = _return_to(out, target, primary.configKey, stamp)

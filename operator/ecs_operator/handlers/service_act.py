@@ -1,0 +1,102 @@
+"""Executes a Service's decision (lifecycle/service_reconcile.py): its actions in order, then its
+Events and the one status write."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from ecs_operator import labels as L
+from ecs_operator.adapters.kube import ApiError, Kube, OwnershipConflict
+from ecs_operator.lifecycle.service_events import ServiceEvent
+from ecs_operator.lifecycle.service_reconcile import (
+    CONFLICT_RETRY_SECONDS,
+    RETRY_SECONDS,
+    PodStop,
+    ServiceDecision,
+    ServiceObserved,
+    after_evictions,
+    refusal,
+)
+from ecs_operator.ownership import CONFLICT_REASON, Conflict, conflict, conflicts_text
+from ecs_operator.scaling.draining import DELETION_COST
+
+from . import service_memory as memory
+from .children import claim, key_of
+from .notices import notify
+
+_deleter = ThreadPoolExecutor(max_workers=8, thread_name_prefix="service-stops")
+
+
+class Conflicts(Exception):
+    """Child names held by objects the Service does not control: nothing of the plan was written."""
+
+    def __init__(self, conflicts: list[Conflict]) -> None:
+        super().__init__(conflicts_text(conflicts, "Service"))
+        self.conflicts = conflicts
+
+
+def act(kube: Kube, observed: ServiceObserved, decision: ServiceDecision, moment: datetime) -> float | None:
+    """Executes the decision's actions in order, then posts its Events and writes its status; a
+    child the API server refuses turns the decision into a refusal."""
+    service = observed.service
+    meta = service["metadata"]
+    _stop(kube, decision.stops)
+    if decision.forget:  # a StopTask annotation goes once its task is gone
+        kube.patch("Service.ecs", meta["namespace"], meta["name"],
+                   {"metadata": {"annotations": {f"{L.STOP_TASK_PREFIX}{t}": None for t in decision.forget}}}, uid=meta["uid"])
+    if decision.reported:
+        memory.reported((meta["namespace"], meta["uid"]), len(observed.started), len(observed.stopped))
+    for mark in decision.marks:
+        m = mark.pod["metadata"]
+        kube.patch("Pod", m["namespace"], m["name"], {"metadata": {"annotations": {DELETION_COST: mark.cost}}}, uid=m["uid"])
+    late: list[ServiceEvent] = []
+    for eviction in decision.evictions:  # each refused while it would take the service below minimumHealthyPercent
+        stopped = sum(kube.evict(p["metadata"]["namespace"], p["metadata"]["name"], uid=p["metadata"]["uid"]) for p in eviction.pods)
+        if (event := eviction.event(stopped)) is not None:
+            late.append(event)
+    try:
+        _apply(kube, observed, decision)
+        decision = after_evictions(decision, observed.current, late, moment)
+    except Conflicts as e:
+        decision = refusal(observed, CONFLICT_REASON, str(e), moment, CONFLICT_RETRY_SECONDS)
+    except ApiError as e:
+        if e.temporary:
+            return RETRY_SECONDS
+        decision = refusal(observed, "KubernetesRefused", f"the API server refused a child object: {e}", moment)
+    for event in decision.events:
+        notify(service, type=event.severity, reason=event.reason, message=event.message)
+    if decision.write:
+        patch = {k: decision.status.get(k) for k in set(decision.status) | set(observed.current)}
+        if kube.patch_status("Service.ecs", meta["namespace"], meta["name"], patch) is not None:
+            memory.written(service, decision.status)
+    return decision.requeue_after
+
+
+def _stop(kube: Kube, stops: tuple[PodStop, ...]) -> None:
+    """Deletions run in parallel: a crash-looping service can leave many stopped tasks at once."""
+
+    def stop(s: PodStop) -> None:
+        meta = s.pod["metadata"]
+        memory.stopping(meta["uid"], True)
+        if not kube.delete("Pod", meta["namespace"], meta["name"], uid=meta["uid"],
+                           grace_seconds=(s.pod.get("spec") or {}).get("terminationGracePeriodSeconds")):
+            memory.stopping(meta["uid"], False)
+
+    list(_deleter.map(stop, stops))
+
+
+def _apply(kube: Kube, observed: ServiceObserved, decision: ServiceDecision) -> None:
+    """Applies what differs and deletes what the plan no longer has, all only among the objects the
+    Service controls (Conflicts, before any write, if a name is held by another)."""
+    uids, conflicts = claim(kube, decision.children, observed.owned, decision.origins)
+    if conflicts:
+        raise Conflicts(conflicts)
+    for obj in decision.children:
+        if key_of(obj) in decision.apply:
+            try:
+                kube.apply(obj, uid=uids[key_of(obj)])
+            except OwnershipConflict as e:  # taken between the look and the write: nothing written to it
+                raise Conflicts([conflict(decision.origins.get(key_of(obj), "metadata.name"), e.existing)]) from None
+    for kind, stale, uid in decision.stale:  # e.g. a provider left the strategy
+        kube.delete(kind, observed.service["metadata"]["namespace"], stale, uid=uid)

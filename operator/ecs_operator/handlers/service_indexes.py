@@ -1,0 +1,61 @@
+"""The indexes a Service's reconcile reads: the Services themselves and the children each controls
+(ownership, never a label, says whose)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kopf
+
+from ecs_operator import API_GROUP, API_VERSION, labels as L
+from ecs_operator.ownership import controller_of
+
+from .resources import DAEMON_SETS, DEPLOYMENTS, SERVICES
+
+MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
+
+
+def controlling_service(body: kopf.Body) -> str | None:
+    """The UID of the ECS Service that controls the object (not the core Service kind of the same name)."""
+    ref = controller_of(body)
+    return ref["uid"] if ref is not None and ref.get("kind") == "Service" and ref.get("apiVersion") == f"{API_GROUP}/{API_VERSION}" else None
+
+
+@kopf.index(*SERVICES)
+def services(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(namespace, name): copy.deepcopy(dict(body))}
+
+
+@kopf.index(*DEPLOYMENTS, labels=MANAGED)
+def service_deployments(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, ECS Service UID) -> the Deployments it controls."""
+    owner = controlling_service(body)
+    return {(namespace, owner): copy.deepcopy(dict(body))} if owner else {}
+
+
+@kopf.index(*DAEMON_SETS, labels=MANAGED)
+def service_daemon_sets(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    owner = controlling_service(body)
+    return {(namespace, owner): copy.deepcopy(dict(body))} if owner else {}
+
+
+def _owned(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    owner = controlling_service(body)
+    return {(namespace, owner): {"kind": body["kind"], "metadata": dict(body.metadata)}} if owner else {}
+
+
+@kopf.index("v1", "services", labels=MANAGED, id="owned_services")
+def owned_services(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """With the ClusterIP: the Service Connect names of the namespace's tasks point at it."""
+    owned = _owned(body, namespace)
+    for entry in owned.values():
+        entry["spec"] = {"clusterIP": (body.get("spec") or {}).get("clusterIP")}
+    return owned
+
+
+owned_budgets = kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGED, id="owned_budgets")(_owned)
+owned_policies = kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED, id="owned_policies")(_owned)
+owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED, id="owned_endpoint_slices")(_owned)
+OWNED = ("owned_services", "owned_budgets", "owned_policies", "owned_endpoint_slices")
+"""The indexes of a Service's children other than its workloads."""

@@ -1,0 +1,77 @@
+"""A Service's observed state: everything its reconcile reads, from the indexes and the few API
+reads planning needs (the namespace's workload policy), before the decision is computed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from ecs_operator import labels as L
+from ecs_operator.adapters.kube import Kube
+from ecs_operator.lifecycle.service_draining import draining_nodes
+from ecs_operator.lifecycle.service_reconcile import ServiceObserved, key_of, member_of
+from ecs_operator.models import ServiceSpec, problems_from_validation_error
+from ecs_operator.registry import UnknownTaskDefinition
+from ecs_operator.settings import Settings
+from ecs_operator.translate.pod import Revision
+from ecs_operator.translate.service_connect import connect_namespace
+
+from . import service_memory as memory
+from .connect import cluster_connect_default, connect_hosts
+from .lookups import access_of, cluster_instances, find_cluster, instance_names, resolve_revision
+from .member_of import labels_in_use
+from .namespaces import workload_policy
+from .service_indexes import OWNED
+
+
+def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings) -> ServiceObserved:
+    """`ix`: the handler's kwargs (kopf's indexes by name)."""
+    meta = service["metadata"]
+    namespace, name, owner = meta["namespace"], meta["name"], (meta["namespace"], meta["uid"])
+    current = memory.current_status(service)
+    try:
+        svc: ServiceSpec | None = ServiceSpec.model_validate(service.get("spec") or {})
+        invalid: tuple[Any, ...] = ()
+    except ValidationError as e:
+        svc, invalid = None, tuple(problems_from_validation_error(e))
+    deployments = tuple(ix.service_deployments.get(owner, []))
+    daemon_sets = tuple(ix.service_daemon_sets.get(owner, []))
+    owned = {key_of(w): w for w in (*deployments, *daemon_sets)}
+    owned.update({key_of(o): o for index in OWNED for o in getattr(ix, index).get(owner, [])})
+    pods = tuple(ix.service_pods.get((namespace, L.group_label_value(name)), []))
+    cluster_name = (svc.cluster if svc else None) or "default"
+    cluster = find_cluster(ix.clusters, namespace, cluster_name)
+    base = ServiceObserved(service=service, spec=svc, invalid=invalid, current=current, pods=pods, stopping=frozenset(),
+                           deployments=deployments, daemon_sets=daemon_sets, owned=owned, cluster=cluster,
+                           requested="", revisions={}, settings=settings)
+    if svc is None or cluster is None:
+        return base
+    refs = {d.get("taskDefinition", "") for d in current.get("deployments") or []}
+    refs |= {(current.get("lastCompletedDeployment") or {}).get("taskDefinition", "")} - {""}
+    revisions = {ref: _resolve(ref, namespace, ix, settings, allow_inactive=True) for ref in refs}
+    requested = _resolve(svc.taskDefinition or "", namespace, ix, settings)
+    candidates = [r for r in (requested, *revisions.values()) if isinstance(r, Revision)]
+    connect = connect_namespace(svc, cluster_connect_default(cluster))
+    started, stopped, stopping = memory.pending(owner)
+    return replace(
+        base, stopping=stopping, requested=requested, revisions=revisions,
+        policy=workload_policy(kube, namespace, settings),  # cached per namespace there
+        instances=tuple(cluster_instances(namespace, cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods)
+                        if any(member_of(svc, r) for r in candidates) else ()),
+        daemon_instance_count=len(instance_names(namespace, cluster_name, ix.cluster_nodes)),
+        member_of_labels=frozenset(labels_in_use(namespace, ix.member_of_deployments, ix.member_of_daemon_sets, ix.member_of_task_pods)),
+        provider_access=access_of(ix.provider_access),
+        connect_hosts=connect_hosts(namespace, name, connect, ix) if connect is not None else None,
+        draining=frozenset(draining_nodes(ix.nodes, list(pods))),
+        started=started, stopped=stopped,
+    )
+
+
+def _resolve(ref: str, namespace: str, ix: Any, settings: Settings, allow_inactive: bool = False) -> Revision | str:
+    """The revision, or ECS's words for why the reference names nothing usable."""
+    try:
+        return resolve_revision(ref, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=allow_inactive)
+    except UnknownTaskDefinition as e:
+        return str(e)

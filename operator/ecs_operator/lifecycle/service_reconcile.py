@@ -1,0 +1,475 @@
+"""What a Service's reconcile does, decided from what was observed: the core of handlers/services.py.
+
+Pure: `plan_service(observed, now)` reads a ServiceObserved (the Service, its Pods and children, its
+Cluster, the resolved revisions: everything the handler read before) and returns a ServiceDecision,
+the typed actions the handler executes in order (stops, stop-request annotations to forget, drain
+marks and evictions, children to apply and delete) and the one status write, with the Events to post
+and when to look again. The ECS rules live here: which tasks stop and why (an essential container
+exited, unhealthy past healthCheckGracePeriodSeconds, StopTask), the circuit breaker's failure count,
+the service events and their severity.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from ecs_operator import API_GROUP, API_VERSION, labels as L
+from ecs_operator.arns import task_arn
+from ecs_operator.models import Problem, ServiceSpec, validate
+from ecs_operator.models.common import CapacityProviderStrategyItem
+from ecs_operator.placement.query import Instance
+from ecs_operator.registry import UnknownTaskDefinition
+from ecs_operator.scaling.rolling import counts_as_healthy
+from ecs_operator.settings import Settings
+from ecs_operator.translate.pod import Revision
+from ecs_operator.translate.policy import WorkloadPolicy
+from ecs_operator.translate.service import desired_count_problems, service_objects
+from ecs_operator.translate.service_connect import connect_namespace
+
+from .cluster_deletion import inactive_message, too_late
+from .placement_failures import unable_to_place_event
+from .pods import health_settings, parse_time, pod_containers, unschedulable_message
+from .records import TaskRecord
+from .service_deployments import Deployment, TaskView, add_events, advance, started_event, stopped_event, workload_target
+from .service_draining import DrainPlan, Eviction, Mark, drain
+from .service_events import ServiceEvent, normal, warning
+from .service_status import connect_condition, ready, service_status
+from .service_tasks import HEALTH_CHECKS_FAILED, keep, scaling_stop, stop_requests, stopped_record
+from .task_state import STOPPED_BY_USER, Stop, new_record, observe as observe_task, stop_for
+
+Key = tuple[str, str]
+"""(kind, name) of a child in the Service's namespace."""
+APPLIED = f"{API_GROUP}/applied-hash"
+"""Annotation on each child: the hash of what was last applied (no write while it still matches)."""
+TRIGGERS = ("networkConfiguration", "loadBalancers", "serviceRegistries", "serviceConnectConfiguration",
+            "volumeConfigurations", "platformVersion")
+"""Settings whose change starts a new ECS deployment (with taskDefinition)."""
+RETRY_SECONDS = 3
+AGAIN_SECONDS = 1.0
+"""How soon a rollout step that needs a second observation (a rollback just started) gets it."""
+CONFLICT_RETRY_SECONDS = 10
+"""A child name held by a foreign object is looked at again this often (it may be removed or renamed)."""
+
+
+@dataclass(frozen=True)
+class ServiceObserved:
+    """Everything one reconcile of a Service reads, read before the decision."""
+
+    service: dict[str, Any]
+    spec: ServiceSpec | None
+    """None when the spec does not parse (`invalid` says why)."""
+    invalid: tuple[Problem, ...]
+    current: dict[str, Any]
+    """The status as last written (status.kopf left out)."""
+    pods: tuple[dict[str, Any], ...]
+    """The service's Pods, those being deleted included."""
+    stopping: frozenset[str]
+    """UIDs of Pods this process is deleting (not counted or stopped again)."""
+    deployments: tuple[dict[str, Any], ...]
+    daemon_sets: tuple[dict[str, Any], ...]
+    owned: Mapping[Key, dict[str, Any]]
+    """Every child the Service controls (workloads included)."""
+    cluster: dict[str, Any] | None
+    requested: Revision | str
+    """spec.taskDefinition resolved as a new deployment takes it (str: why it names nothing usable)."""
+    revisions: Mapping[str, Revision | str]
+    """The task definitions the status's deployments run, resolved with INACTIVE ones allowed."""
+    settings: Settings
+    policy: WorkloadPolicy = WorkloadPolicy()
+    instances: tuple[Instance, ...] = ()
+    """The cluster's container instances (read only when a memberOf constraint needs them)."""
+    daemon_instance_count: int = 0
+    member_of_labels: frozenset[str] = frozenset()
+    provider_access: Mapping[str, list[str]] = field(default_factory=dict)
+    connect_hosts: list[dict[str, Any]] | None = None
+    """The Service Connect names of the namespace now (for a new deployment's tasks)."""
+    draining: frozenset[str] = frozenset()
+    """Nodes of the service's Pods whose ContainerInstance is DRAINING."""
+    started: tuple[str, ...] = ()
+    """Ids of the tasks the scheduler placed since the last reconcile."""
+    stopped: tuple[dict[str, Any], ...] = ()
+    """Pods the scheduler stopped since the last reconcile."""
+
+
+@dataclass(frozen=True)
+class PodStop:
+    pod: dict[str, Any]
+    stop: Stop
+
+
+@dataclass(frozen=True)
+class ServiceDecision:
+    """The actions in the order the handler executes them, then one status write."""
+
+    status: dict[str, Any]
+    write: bool
+    """Whether `status` differs from the current one."""
+    events: tuple[ServiceEvent, ...] = ()
+    stops: tuple[PodStop, ...] = ()
+    forget: tuple[str, ...] = ()
+    """Task ids whose StopTask annotation goes."""
+    marks: tuple[Mark, ...] = ()
+    evictions: tuple[Eviction, ...] = ()
+    children: tuple[dict[str, Any], ...] = ()
+    """Every planned child (the ownership check covers them all)."""
+    apply: frozenset[Key] = frozenset()
+    """The children that differ from what was last applied."""
+    origins: Mapping[Key, str] = field(default_factory=dict)
+    stale: tuple[tuple[str, str, str], ...] = ()
+    """(kind, name, uid) of children the plan no longer has."""
+    reported: bool = False
+    """The pending started and stopped tasks are reported (the handler forgets them)."""
+    requeue_after: float | None = None
+
+
+def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
+    """The decision for one reconcile; refusals (invalid spec, no cluster, unknown task definition,
+    plan problems) are decisions with a Ready=False condition."""
+    o, svc, meta = observed, observed.spec, observed.service["metadata"]
+    if svc is None:
+        return refusal(o, "InvalidParameterException", _text(o.invalid), now)
+    problems = validate(svc) + desired_count_problems(svc, o.settings.max_service_tasks)
+    if problems:
+        return refusal(o, "InvalidParameterException", _text(problems), now)
+    cluster_name = svc.cluster or "default"
+    if o.cluster is None:
+        return refusal(o, "ClusterNotFoundException",
+                       f"Cluster not found: no Cluster named {cluster_name!r} in namespace {meta['namespace']}", now, RETRY_SECONDS)
+    if too_late(meta.get("creationTimestamp"), bool(o.current.get("deployments")), o.cluster["deleting"]):
+        return refusal(o, "ClusterNotFoundException", inactive_message(cluster_name, meta["namespace"]), now, RETRY_SECONDS)
+    deployments = [Deployment.model_validate(d) for d in o.current.get("deployments") or []]
+    force = (meta.get("annotations") or {}).get(L.FORCE_NEW_DEPLOYMENT)
+    trigger = config_key(svc, svc.taskDefinition or "", force)
+    primary = deployments[0] if deployments else None
+    if primary is not None and o.current.get("deploymentTrigger") == trigger:
+        # the spec asks for what it asked before: no new deployment, even if the family has a newer revision
+        revision, spec_key = o.revisions[primary.taskDefinition], primary.rollbackOf or primary.configKey
+    else:
+        revision = o.requested
+        spec_key = config_key(svc, revision.name, force) if isinstance(revision, Revision) else ""
+    if isinstance(revision, str):
+        return refusal(o, "TaskDefinitionNotFound", f"taskDefinition: {revision}", now, RETRY_SECONDS)
+
+    ecs_name = svc.serviceName or meta["name"]
+    live = [p for p in o.pods if not p["metadata"].get("deletionTimestamp")]
+    requested = stop_requests(meta.get("annotations") or {})
+    stops, pods = stop_tasks(live, o.stopping, svc.healthCheckGracePeriodSeconds or 0, requested, now)
+    present = {task_id(p) for p in o.pods}
+    forget = tuple(t for t in requested if t not in present)  # StopTask of a task that is gone (or never was this service's)
+    events = ([normal(started_event(ecs_name, list(o.started)))] if o.started else []) + (
+        [normal(stopped_event(ecs_name, [task_id(p) for p in o.stopped]))] if o.stopped else []) + failure_events(ecs_name, stops)
+    acted = {"stops": tuple(stops), "forget": forget, "reported": True}
+
+    daemon = svc.schedulingStrategy == "DAEMON"
+    breaker = svc.deploymentConfiguration.deploymentCircuitBreaker if svc.deploymentConfiguration else None
+    step = advance(
+        service=ecs_name, service_uid=meta["uid"], previous=deployments,
+        last_completed=Deployment.model_validate(o.current["lastCompletedDeployment"]) if o.current.get("lastCompletedDeployment") else None,
+        desired_count=daemon_counts(list(o.daemon_sets)) if daemon else (svc.desiredCount or 0),
+        task_definition=revision.name, config_key=spec_key,
+        tasks=[task_view(p, now) for p in pods], failed=failures_by_deployment(stops),
+        breaker=breaker, threshold_configuration=breaker.thresholdConfiguration if breaker else None,
+        now=now, min_running_seconds=o.settings.service_task_ready_seconds,
+    )
+    desired = step.deployments[0].desiredCount if daemon else (svc.desiredCount or 0)
+    target, launch = workload_target(step)
+    stopped_tasks = keep(o.current.get("stoppedTasks") or [], [
+        _stopped_record(s.pod, s.stop, now, o.settings, cluster_name)
+        for s in [*stops, *(PodStop(p, scaling_stop(target.id)) for p in o.stopped)]
+    ], now, o.settings.stopped_task_ttl_seconds)
+    connect = connect_namespace(svc, ((o.cluster.get("spec") or {}).get("serviceConnectDefaults") or {}).get("namespace"))
+    if target.taskDefinition != revision.name:  # a rollback, or back to the last completed revision
+        revision = _revision(o.revisions[target.taskDefinition])
+    plan = service_objects(
+        svc if launch else svc.model_copy(update={"desiredCount": 0}),
+        name=meta["name"], namespace=meta["namespace"], revision=revision, cluster=cluster_name, settings=o.settings,
+        cluster_default_strategy=[CapacityProviderStrategyItem.model_validate(i)
+                                  for i in o.cluster["spec"].get("defaultCapacityProviderStrategy") or []],
+        instances=o.instances if member_of(svc, revision) else [],
+        daemon_instance_count=o.daemon_instance_count,
+        member_of_labels=o.member_of_labels,
+        policy=o.policy,
+        provider_access=o.provider_access,
+        owner=owner_reference(o.service),
+        template_labels={L.DEPLOYMENT: digits(target.id)},
+        connect_namespace=connect or "",
+        host_aliases=started_hosts([*(o.daemon_sets or o.deployments)], digits(target.id), o.connect_hosts if connect is not None else None),
+        pods=pods,
+    )
+    if plan.problems:
+        return replace(refusal(o, "InvalidParameterException", _text(plan.problems), now), **acted)
+    events += [warning(m) if m in step.warnings else normal(m) for m in step.messages]
+    drained: DrainPlan = drain(svc, ecs_name, plan.workloads, pods, set(o.draining),
+                               {w["metadata"]["name"]: w for w in o.deployments}, lambda pod: healthy(pod, now, o.settings.service_task_ready_seconds))
+    events += drained.events
+    workloads = drained.workloads
+    running = [*o.deployments, *o.daemon_sets]
+    if plan.bounds is not None and plan.bounds.stuck and any(deployment_of(w) not in (None, digits(target.id)) for w in running):
+        events.append(warning(plan.bounds.stuck_event(ecs_name) or ""))
+        workloads = [keep_template(w, o.owned.get(key_of(w))) for w in workloads]
+    children = [with_applied_hash(c) for c in [*workloads, *plan.services, *plan.extra]]
+    events += [warning(unable_to_place_event(ecs_name, m)) for m in filter(None, map(unschedulable_message, pods))]
+    refused = launch_failures(list(o.deployments))
+    events += [warning(f"(service {ecs_name}) failed to launch a task with (error {r}).") for r in refused]
+
+    history, fresh = add_events(o.current.get("events") or [], [e.message for e in events], now)
+    status = service_status(o.current, o.service, svc, step, desired, history, plan, revision, trigger, o.settings, cluster_name)
+    primary = step.deployments[0]
+    if refused:  # e.g. the namespace's Pod Security level: no task can start until the spec or namespace changes
+        status["conditions"], notice = ready(o.current, o.service, False, "TaskLaunchFailed", "; ".join(refused), now)
+    else:
+        status["conditions"], notice = ready(o.current, o.service, True, "Active", f"{primary.taskDefinition}: {primary.rolloutState}", now)
+    status["conditions"], connect_notice = connect_condition(status["conditions"], o.service, connect is not None, plan.unserved, now)
+    status.pop("stoppedTasks", None)
+    if stopped_tasks:
+        status["stoppedTasks"] = stopped_tasks
+    by_message = {e.message: e for e in reversed(events)}
+    due = next_check(pods, svc.healthCheckGracePeriodSeconds or 0, o.settings.service_task_ready_seconds, now)
+    return ServiceDecision(
+        status=status, write=status != o.current,
+        events=tuple([*(by_message[m] for m in fresh), *filter(None, (notice, connect_notice))]),
+        marks=tuple(drained.marks), evictions=tuple(drained.evictions),
+        children=tuple(children), apply=frozenset(key_of(c) for c in children if changed(c, o.owned.get(key_of(c)))),
+        origins=plan.origins, stale=tuple((k, n, o.owned[(k, n)]["metadata"]["uid"]) for k, n in set(o.owned) - {key_of(c) for c in children}),
+        requeue_after=min(due if due is not None else AGAIN_SECONDS, AGAIN_SECONDS) if step.again else due,
+        **acted,
+    )
+
+
+def refusal(observed: ServiceObserved, reason: str, message: str, now: datetime, retry: float | None = None) -> ServiceDecision:
+    """Ready=False (with a Warning Event when the reason or message is new); nothing else changes.
+    `retry`: look again after that many seconds."""
+    conditions, event = ready(observed.current, observed.service, False, reason, message, now)
+    status = {**observed.current, "conditions": conditions}
+    return ServiceDecision(status=status, write=status != observed.current, events=(event,) if event else (), requeue_after=retry)
+
+
+def after_evictions(decision: ServiceDecision, current: Mapping[str, Any], late: list[ServiceEvent], now: datetime) -> ServiceDecision:
+    """The decision with the events that only the evictions' outcome tells (how many the PodDisruptionBudget let go)."""
+    if not late:
+        return decision
+    history, fresh = add_events(decision.status.get("events") or [], [e.message for e in late], now)
+    status = {**decision.status, "events": history}
+    by_message = {e.message: e for e in late}
+    return replace(decision, status=status, write=status != current, events=(*decision.events, *(by_message[m] for m in fresh)))
+
+
+def stop_tasks(pods: list[dict[str, Any]], stopping: frozenset[str], grace: int, requested: Mapping[str, str],
+               now: datetime) -> tuple[list[PodStop], list[dict[str, Any]]]:
+    """What ECS stops (an essential container exited, the task cannot start, unhealthy past
+    healthCheckGracePeriodSeconds) and what StopTask asked (`requested`: task id -> reason), and the
+    tasks that stay. Pods already being stopped by this process are in neither."""
+    stops: list[PodStop] = []
+    remaining: list[dict[str, Any]] = []
+    for pod in pods:
+        if pod["metadata"]["uid"] in stopping:
+            continue
+        stop = failure(pod, grace, now) or requested_stop(pod, requested)
+        if stop is None:
+            remaining.append(pod)
+        else:
+            stops.append(PodStop(pod, stop))
+    return stops, remaining
+
+
+def failure(pod: dict[str, Any], grace: int, now: datetime) -> Stop | None:
+    """None to keep the task; otherwise why ECS stops it. An UNHEALTHY task is stopped only once
+    healthCheckGracePeriodSeconds have passed since it started (docs/ecs-semantics.md §Health status)."""
+    stop = stop_for(pod)
+    if stop is not None:
+        return stop
+    record = observe_task(pod, new_record(pod["metadata"]["name"]), now)
+    started = parse_time(record.startedAt)
+    if record.healthStatus == "UNHEALTHY" and started is not None and (now - started).total_seconds() >= grace:
+        return Stop("ServiceSchedulerInitiated", HEALTH_CHECKS_FAILED)
+    return None
+
+
+def requested_stop(pod: dict[str, Any], requested: Mapping[str, str]) -> Stop | None:
+    reason = requested.get(task_id(pod))
+    return None if reason is None else Stop("UserInitiated", reason or STOPPED_BY_USER)
+
+
+def failures_by_deployment(stops: list[PodStop]) -> dict[str, int]:
+    """Failed tasks per deployment, as the circuit breaker counts them: a user's stop is no failure
+    (docs/ecs-semantics.md §Circuit breaker rollback)."""
+    failed: defaultdict[str, int] = defaultdict(int)
+    for s in stops:
+        if s.stop.code != "UserInitiated":
+            failed[deployment_id(s.pod)] += 1
+    return dict(failed)
+
+
+def failure_events(ecs_name: str, stops: list[PodStop]) -> list[ServiceEvent]:
+    """ECS's events for stopped tasks: each one failing its health checks, then the stops by reason (Warnings)."""
+    messages = [f"(service {ecs_name}) (task {task_id(s.pod)}) failed container health checks."
+                for s in stops if s.stop.reason == HEALTH_CHECKS_FAILED]
+    by_reason: dict[str, list[str]] = {}
+    for s in stops:
+        by_reason.setdefault(s.stop.reason, []).append(task_id(s.pod))
+    return [warning(m) for m in messages + [stopped_event(ecs_name, ids, reason) for reason, ids in by_reason.items()]]
+
+
+def _stopped_record(pod: dict[str, Any], stop: Stop, now: datetime, settings: Settings, cluster_name: str) -> TaskRecord:
+    annotations = pod["metadata"].get("annotations") or {}
+    return stopped_record(pod, stop, now, task_arn=task_arn(settings, cluster_name, task_id(pod)),
+                          started_by=deployment_id(pod), group=annotations.get(L.GROUP),
+                          task_definition_arn=annotations.get(L.TASK_DEFINITION_ARN))
+
+
+def task_id(pod: Mapping[str, Any]) -> str:
+    return pod["metadata"]["uid"].replace("-", "")
+
+
+def deployment_id(pod: Mapping[str, Any]) -> str:
+    """The ECS deployment that started the task (its startedBy)."""
+    return f"ecs-svc/{(pod['metadata'].get('labels') or {}).get(L.DEPLOYMENT, '')}"
+
+
+def next_check(pods: list[dict[str, Any]], grace: int, ready_seconds: int, now: datetime) -> float | None:
+    """Seconds until the earliest time-based change of a task: counted healthy (RUNNING long
+    enough), UNHEALTHY (health check retries used up) or past the grace period."""
+    due: list[datetime] = []
+    for pod in pods:
+        checks = health_settings(pod)
+        for c in pod_containers(pod):
+            started = parse_time((c.running or {}).get("startedAt"))
+            if started is None:
+                continue
+            due += [started + timedelta(seconds=ready_seconds), started + timedelta(seconds=grace)]
+            if c.name in checks:
+                s = checks[c.name]
+                due.append(started + timedelta(seconds=s["startPeriod"] + s["interval"] * s["retries"]))
+    future = [(d - now).total_seconds() for d in due if d > now]
+    return min(future) + 1 if future else None  # +1: timestamps have whole seconds
+
+
+def launch_failures(workloads: list[dict[str, Any]]) -> list[str]:
+    """Why the API server refused the workloads' Pods (Pod Security Admission, a quota, ...), as the
+    Deployment controller reports it (ReplicaFailure, copied from the ReplicaSet's FailedCreate)."""
+    return [
+        c.get("message") or c.get("reason") or "FailedCreate"
+        for w in workloads
+        for c in (w.get("status") or {}).get("conditions") or []
+        if c.get("type") == "ReplicaFailure" and c.get("status") == "True"
+    ]
+
+
+def daemon_counts(daemon_sets: list[dict[str, Any]]) -> dict[str, int]:
+    """A DAEMON service's desiredCount per deployment: the eligible container instances (the DaemonSet's
+    nodes), known only once the DaemonSet controller counted them for the template that runs the
+    deployment (docs/ecs-semantics.md §DAEMON services). Before that the count is 0 or another
+    template's, which would complete a deployment before its tasks run."""
+    counts: defaultdict[str, int] = defaultdict(int)
+    for daemon_set in daemon_sets:
+        status = daemon_set.get("status") or {}
+        deployment = deployment_of(daemon_set)
+        if deployment and status.get("observedGeneration", 0) >= daemon_set["metadata"].get("generation", 1):
+            counts[f"ecs-svc/{deployment}"] += status.get("desiredNumberScheduled", 0)
+    return dict(counts)
+
+
+def task_view(pod: dict[str, Any], now: datetime) -> TaskView:
+    record = observe_task(pod, new_record(pod["metadata"]["name"]), now)
+    annotations = pod["metadata"].get("annotations") or {}
+    essential = set(annotations.get(L.ESSENTIAL_CONTAINERS, "").split(","))
+    return TaskView(
+        task_id=pod["metadata"].get("uid", "").replace("-", ""),
+        deployment=deployment_id(pod),
+        last_status=record.lastStatus,
+        health_status=record.healthStatus,
+        essential_health_check=bool(essential & set(health_settings(pod))),
+        running_since=parse_time(record.startedAt),
+    )
+
+
+def healthy(pod: dict[str, Any], now: datetime, ready_seconds: int) -> bool:
+    """Whether the task counts toward minimumHealthyPercent (ECS's rule, as for deployments)."""
+    view = task_view(pod, now)
+    return counts_as_healthy(last_status=view.last_status, health_status=view.health_status,
+                             essential_health_check=view.essential_health_check, running_since=view.running_since,
+                             now=now, min_running_seconds=ready_seconds)
+
+
+def digits(deployment: str) -> str:
+    """The label value for a deployment: `ecs-svc/` is not allowed in a label."""
+    return deployment.split("/")[-1]
+
+
+def config_key(svc: ServiceSpec, revision: str, force: str | None) -> str:
+    triggers = {k: v for k, v in svc.to_json().items() if k in TRIGGERS}
+    if force:
+        triggers[L.FORCE_NEW_DEPLOYMENT] = force
+    return hashlib.sha256(json.dumps([revision, triggers], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def deployment_of(workload: Mapping[str, Any]) -> str | None:
+    return (((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels", {}).get(L.DEPLOYMENT)
+
+
+def keep_template(desired: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+    """Stuck by minimumHealthyPercent/maximumPercent: ECS neither stops nor starts; keep what runs."""
+    if live is not None:
+        desired = copy.deepcopy(desired)
+        desired["spec"]["template"] = copy.deepcopy(live["spec"]["template"])
+        desired["spec"]["strategy"] = copy.deepcopy(live["spec"].get("strategy", desired["spec"].get("strategy")))
+    return desired
+
+
+def with_applied_hash(obj: dict[str, Any]) -> dict[str, Any]:
+    """The child with the hash of its content in APPLIED (a copy: the plan's object is left as it is)."""
+    digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+    meta = obj["metadata"]
+    return {**obj, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}), APPLIED: digest}}}
+
+
+def changed(obj: dict[str, Any], live: dict[str, Any] | None) -> bool:
+    """Whether a server-side apply is due: what we apply differs from what we last applied there
+    (`live`: the object as the owned index has it), or its replicas were changed by someone else."""
+    return live is None or (live["metadata"].get("annotations") or {}).get(APPLIED) != obj["metadata"]["annotations"][APPLIED] or (
+        (live.get("spec") or {}).get("replicas") != (obj.get("spec") or {}).get("replicas"))
+
+
+def key_of(obj: Mapping[str, Any]) -> Key:
+    return (obj["kind"], obj["metadata"]["name"])
+
+
+def started_hosts(workloads: list[dict[str, Any]], deployment: str, current: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """The Service Connect names of deployment `deployment`'s tasks: those its workload started with, or the
+    current ones for a new deployment. ECS gives a task the endpoints that existed when its deployment
+    started; later ones need a new deployment (docs/ecs-semantics.md §Service Connect)."""
+    for workload in workloads:
+        template = (workload.get("spec") or {}).get("template") or {}
+        if ((template.get("metadata") or {}).get("labels") or {}).get(L.DEPLOYMENT) == deployment:
+            return copy.deepcopy((template.get("spec") or {}).get("hostAliases"))
+    return current
+
+
+def member_of(svc: ServiceSpec, revision: Revision) -> bool:
+    """Whether placement needs the container instances (memberOf expressions are checked against
+    them); building them reads every task of the cluster, so most reconciles skip it."""
+    constraints = [*(svc.placementConstraints or []), *(revision.definition.placementConstraints or [])]
+    return any(c.type == "memberOf" for c in constraints)
+
+
+def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]}
+
+
+def _revision(resolved: Revision | str) -> Revision:
+    """A revision the status names; one that names nothing usable any more fails the reconcile (retried at the resync)."""
+    if isinstance(resolved, str):
+        raise UnknownTaskDefinition(resolved)
+    return resolved
+
+
+def _text(problems: Iterable[Problem]) -> str:
+    return "; ".join(str(p) for p in problems)

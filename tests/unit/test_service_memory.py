@@ -1,0 +1,27 @@
+"""What the Service handlers remember between reconciles is forgotten with the Pods it is about."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+
+from ecs_operator import labels as L
+from ecs_operator.handlers import service_memory as memory
+from ecs_operator.handlers.services import service_pod_changed
+
+
+def pod_event(type: str | None, uid: str) -> None:
+    body = kopf.Body({"metadata": {"name": "web-1", "namespace": "ns", "uid": uid, "labels": {L.SERVICE: "web"},
+                                   "creationTimestamp": "2026-01-01T12:00:00Z"}, "spec": {"nodeName": "n1"}})
+    services: dict[tuple[str, str], list[dict[str, Any]]] = {}  # the Service is gone
+    asyncio.run(service_pod_changed(type=type, body=body, namespace="ns", labels=body.metadata.labels,
+                                    services=services))  # type: ignore[arg-type]
+
+
+def test_a_pod_deleted_with_its_service_leaves_nothing_behind() -> None:
+    memory.placed(("ns", "svc-uid"), "pod-uid", report=False)
+    memory.stopping("pod-uid", True)
+    pod_event("DELETED", "pod-uid")
+    assert "pod-uid" not in memory._placed and "pod-uid" not in memory._stopping
