@@ -83,7 +83,7 @@ def observed(body: dict[str, Any], pods: list[dict[str, Any]] = (), current: dic
 
 
 def primary_id(decision: ServiceDecision) -> str:
-    return decision.status["deployments"][0]["id"]
+    return str(decision.status["deployments"][0]["id"])
 
 
 def events(decision: ServiceDecision) -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ from ecs_operator.lifecycle.service_reconcile import (
     refusal,
 )
 from ecs_operator.ownership import CONFLICT_REASON, Conflict, conflict, conflicts_text
+from ecs_operator.runtime.status import StatusWriter
 from ecs_operator.scaling.draining import DELETION_COST
 
 from . import service_memory as memory
@@ -36,7 +37,7 @@ class Conflicts(Exception):
         self.conflicts = conflicts
 
 
-def act(kube: Kube, observed: ServiceObserved, decision: ServiceDecision, moment: datetime) -> float | None:
+def act(kube: Kube, writer: StatusWriter, observed: ServiceObserved, decision: ServiceDecision, moment: datetime) -> float | None:
     """Executes the decision's actions in order, then posts its Events and writes its status; a
     child the API server refuses turns the decision into a refusal."""
     service = observed.service
@@ -52,7 +53,8 @@ def act(kube: Kube, observed: ServiceObserved, decision: ServiceDecision, moment
         kube.patch("Pod", m["namespace"], m["name"], {"metadata": {"annotations": {DELETION_COST: mark.cost}}}, uid=m["uid"])
     late: list[ServiceEvent] = []
     for eviction in decision.evictions:  # each refused while it would take the service below minimumHealthyPercent
-        stopped = sum(kube.evict(p["metadata"]["namespace"], p["metadata"]["name"], uid=p["metadata"]["uid"]) for p in eviction.pods)
+        stopped = sum(kube.evict(p["metadata"]["namespace"], p["metadata"]["name"], uid=p["metadata"]["uid"])
+                      for p in eviction.pods)
         if (event := eviction.event(stopped)) is not None:
             late.append(event)
     try:
@@ -67,9 +69,7 @@ def act(kube: Kube, observed: ServiceObserved, decision: ServiceDecision, moment
     for event in decision.events:
         notify(service, type=event.severity, reason=event.reason, message=event.message)
     if decision.write:
-        patch = {k: decision.status.get(k) for k in set(decision.status) | set(observed.current)}
-        if kube.patch_status("Service.ecs", meta["namespace"], meta["name"], patch) is not None:
-            memory.written(service, decision.status)
+        writer.write(service, decision.status)
     return decision.requeue_after
 
 

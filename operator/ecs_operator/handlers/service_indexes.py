@@ -11,6 +11,7 @@ import kopf
 from ecs_operator import API_GROUP, API_VERSION, labels as L
 from ecs_operator.ownership import controller_of
 
+from .common import kopf_callback
 from .resources import DAEMON_SETS, DEPLOYMENTS, SERVICES
 
 MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
@@ -19,15 +20,18 @@ MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
 def controlling_service(body: kopf.Body) -> str | None:
     """The UID of the ECS Service that controls the object (not the core Service kind of the same name)."""
     ref = controller_of(body)
-    return ref["uid"] if ref is not None and ref.get("kind") == "Service" and ref.get("apiVersion") == f"{API_GROUP}/{API_VERSION}" else None
+    ours = ref is not None and ref.get("kind") == "Service" and ref.get("apiVersion") == f"{API_GROUP}/{API_VERSION}"
+    return ref["uid"] if ref is not None and ours else None
 
 
 @kopf.index(*SERVICES)
+@kopf_callback
 def services(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     return {(namespace, name): copy.deepcopy(dict(body))}
 
 
 @kopf.index(*DEPLOYMENTS, labels=MANAGED)
+@kopf_callback
 def service_deployments(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, ECS Service UID) -> the Deployments it controls."""
     owner = controlling_service(body)
@@ -35,6 +39,7 @@ def service_deployments(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple
 
 
 @kopf.index(*DAEMON_SETS, labels=MANAGED)
+@kopf_callback
 def service_daemon_sets(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     owner = controlling_service(body)
     return {(namespace, owner): copy.deepcopy(dict(body))} if owner else {}
@@ -46,6 +51,7 @@ def _owned(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], d
 
 
 @kopf.index("v1", "services", labels=MANAGED, id="owned_services")
+@kopf_callback
 def owned_services(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """With the ClusterIP: the Service Connect names of the namespace's tasks point at it."""
     owned = _owned(body, namespace)
@@ -54,8 +60,10 @@ def owned_services(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str,
     return owned
 
 
-owned_budgets = kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGED, id="owned_budgets")(_owned)
-owned_policies = kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED, id="owned_policies")(_owned)
-owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED, id="owned_endpoint_slices")(_owned)
+owned_budgets = kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGED, id="owned_budgets")(kopf_callback(_owned))
+owned_policies = kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED,
+                            id="owned_policies")(kopf_callback(_owned))
+owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED,
+                                   id="owned_endpoint_slices")(kopf_callback(_owned))
 OWNED = ("owned_services", "owned_budgets", "owned_policies", "owned_endpoint_slices")
 """The indexes of a Service's children other than its workloads."""

@@ -1,5 +1,5 @@
-"""What this process remembers of each Service between reconciles: its last status write, and what
-Pod events saw since (consumed by the reconcile that reports it).
+"""What this process remembers of each Service between reconciles: what Pod events saw since the last
+one (consumed by the reconcile that reports it).
 
 Process-local on purpose: a restart lists every Pod again (placed ones are not reported again) and the
 status is read back from the Service.
@@ -13,7 +13,6 @@ from collections import defaultdict
 from typing import Any
 
 _guard = threading.Lock()
-_written: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
 # By (namespace, service UID): a re-created Service of the same name never reports its predecessor's tasks.
 _started: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
 _stopped: defaultdict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -24,24 +23,6 @@ instance (docs/ecs-semantics.md §A task is started once it is placed), and repo
 _stopping: set[str] = set()
 """Pods this process deletes as failed: a second look before the deletion shows must not count them
 again, and their DELETED event is no stop of the scheduler's."""
-
-
-def current_status(service: dict[str, Any]) -> dict[str, Any]:
-    """The status as last written (the index may not show the write yet)."""
-    meta = service["metadata"]
-    written = _written.get((meta["namespace"], meta["name"]))
-    if written is not None and written[0] == meta["uid"]:
-        return dict(written[1])
-    return {k: v for k, v in (service.get("status") or {}).items() if k != "kopf"}
-
-
-def written(service: dict[str, Any], status: dict[str, Any]) -> None:
-    meta = service["metadata"]
-    _written[(meta["namespace"], meta["name"])] = (meta["uid"], status)
-
-
-def forget_written(namespace: str, name: str) -> None:
-    _written.pop((namespace, name), None)
 
 
 def pod_gone(uid: str) -> tuple[bool, bool]:

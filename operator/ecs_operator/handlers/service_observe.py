@@ -26,11 +26,10 @@ from .namespaces import workload_policy
 from .service_indexes import OWNED
 
 
-def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings) -> ServiceObserved:
-    """`ix`: the handler's kwargs (kopf's indexes by name)."""
+def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings, current: dict[str, Any]) -> ServiceObserved:
+    """`ix`: the handler's kwargs (kopf's indexes by name); `current`: the status as last written."""
     meta = service["metadata"]
     namespace, name, owner = meta["namespace"], meta["name"], (meta["namespace"], meta["uid"])
-    current = memory.current_status(service)
     try:
         svc: ServiceSpec | None = ServiceSpec.model_validate(service.get("spec") or {})
         invalid: tuple[Any, ...] = ()
@@ -61,7 +60,8 @@ def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings) ->
         instances=tuple(cluster_instances(namespace, cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods)
                         if any(member_of(svc, r) for r in candidates) else ()),
         daemon_instance_count=len(instance_names(namespace, cluster_name, ix.cluster_nodes)),
-        member_of_labels=frozenset(labels_in_use(namespace, ix.member_of_deployments, ix.member_of_daemon_sets, ix.member_of_task_pods)),
+        member_of_labels=frozenset(labels_in_use(namespace, ix.member_of_deployments, ix.member_of_daemon_sets,
+                                                 ix.member_of_task_pods)),
         provider_access=access_of(ix.provider_access),
         connect_hosts=connect_hosts(namespace, name, connect, ix) if connect is not None else None,
         draining=frozenset(draining_nodes(ix.nodes, list(pods))),

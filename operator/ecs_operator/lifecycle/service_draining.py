@@ -58,7 +58,8 @@ class Eviction:
     def event(self, stopped: int) -> ServiceEvent | None:
         if not stopped:
             return None
-        return normal(STOPPING_MESSAGE.format(service=self.service, count=stopped, instances=self.instances, minimum=self.minimum))
+        return normal(STOPPING_MESSAGE.format(service=self.service, count=stopped, instances=self.instances,
+                                              minimum=self.minimum))
 
 
 @dataclass
@@ -72,7 +73,7 @@ class DrainPlan:
 
 def draining_nodes(nodes: Mapping[str, Any], pods: list[dict[str, Any]]) -> set[str]:
     """The nodes of these Pods whose ContainerInstance is DRAINING (the label comes with the cordon)."""
-    names = {(p.get("spec") or {}).get("nodeName") for p in pods} - {None}
+    names: set[str] = {n for p in pods if (n := (p.get("spec") or {}).get("nodeName"))}
     return {n for n in names if any((node["metadata"].get("labels") or {}).get(DRAINING_LABEL) == "true"
                                     for node in nodes.get(n, []))}
 
@@ -87,7 +88,8 @@ def drain(svc: ServiceSpec, ecs_name: str, workloads: list[dict[str, Any]], pods
             out.workloads.append(workload)
             continue  # DAEMON tasks leave by the DaemonSet's node affinity
         selector = workload["spec"]["selector"]["matchLabels"]
-        mine = [p for p in pods if is_active(p) and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+        mine = [p for p in pods if is_active(p)
+                and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
         leaving = [p for p in mine if p["spec"].get("nodeName") in draining]
         bounds = deployment_bounds(workload["spec"]["replicas"], svc.deploymentConfiguration)
         out.marks += _marks(mine, leaving if replaces_first(bounds) else [])
@@ -125,4 +127,4 @@ def _rolling_out(workload: dict[str, Any], pods: list[dict[str, Any]]) -> bool:
     """Tasks of more than one template, or of another than the one applied now: a deployment is under way."""
     wanted = workload["spec"]["template"]["metadata"]["labels"].get(L.DEPLOYMENT)
     labels = [p["metadata"].get("labels") or {} for p in pods]
-    return len({l.get(TEMPLATE_HASH) for l in labels}) > 1 or any(l.get(L.DEPLOYMENT) != wanted for l in labels)
+    return len({pl.get(TEMPLATE_HASH) for pl in labels}) > 1 or any(pl.get(L.DEPLOYMENT) != wanted for pl in labels)

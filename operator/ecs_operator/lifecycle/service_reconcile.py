@@ -129,6 +129,14 @@ class ServiceDecision:
     requeue_after: float | None = None
 
 
+@dataclass(frozen=True)
+class Acted:
+    """What the decision does whatever else it decides: the stops, and the StopTask annotations to forget."""
+
+    stops: tuple[PodStop, ...]
+    forget: tuple[str, ...]
+
+
 def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     """The decision for one reconcile; refusals (invalid spec, no cluster, unknown task definition,
     plan problems) are decisions with a Ready=False condition."""
@@ -140,8 +148,8 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         return refusal(o, "InvalidParameterException", _text(problems), now)
     cluster_name = svc.cluster or "default"
     if o.cluster is None:
-        return refusal(o, "ClusterNotFoundException",
-                       f"Cluster not found: no Cluster named {cluster_name!r} in namespace {meta['namespace']}", now, RETRY_SECONDS)
+        missing = f"Cluster not found: no Cluster named {cluster_name!r} in namespace {meta['namespace']}"
+        return refusal(o, "ClusterNotFoundException", missing, now, RETRY_SECONDS)
     if too_late(meta.get("creationTimestamp"), bool(o.current.get("deployments")), o.cluster["deleting"]):
         return refusal(o, "ClusterNotFoundException", inactive_message(cluster_name, meta["namespace"]), now, RETRY_SECONDS)
     deployments = [Deployment.model_validate(d) for d in o.current.get("deployments") or []]
@@ -165,13 +173,14 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     forget = tuple(t for t in requested if t not in present)  # StopTask of a task that is gone (or never was this service's)
     events = ([normal(started_event(ecs_name, list(o.started)))] if o.started else []) + (
         [normal(stopped_event(ecs_name, [task_id(p) for p in o.stopped]))] if o.stopped else []) + failure_events(ecs_name, stops)
-    acted = {"stops": tuple(stops), "forget": forget, "reported": True}
+    acted = Acted(tuple(stops), tuple(forget))
 
     daemon = svc.schedulingStrategy == "DAEMON"
     breaker = svc.deploymentConfiguration.deploymentCircuitBreaker if svc.deploymentConfiguration else None
     step = advance(
         service=ecs_name, service_uid=meta["uid"], previous=deployments,
-        last_completed=Deployment.model_validate(o.current["lastCompletedDeployment"]) if o.current.get("lastCompletedDeployment") else None,
+        last_completed=(Deployment.model_validate(o.current["lastCompletedDeployment"])
+                        if o.current.get("lastCompletedDeployment") else None),
         desired_count=daemon_counts(list(o.daemon_sets)) if daemon else (svc.desiredCount or 0),
         task_definition=revision.name, config_key=spec_key,
         tasks=[task_view(p, now) for p in pods], failed=failures_by_deployment(stops),
@@ -200,14 +209,17 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         owner=owner_reference(o.service),
         template_labels={L.DEPLOYMENT: digits(target.id)},
         connect_namespace=connect or "",
-        host_aliases=started_hosts([*(o.daemon_sets or o.deployments)], digits(target.id), o.connect_hosts if connect is not None else None),
+        host_aliases=started_hosts([*(o.daemon_sets or o.deployments)], digits(target.id),
+                                   o.connect_hosts if connect is not None else None),
         pods=pods,
     )
     if plan.problems:
-        return replace(refusal(o, "InvalidParameterException", _text(plan.problems), now), **acted)
+        return replace(refusal(o, "InvalidParameterException", _text(plan.problems), now),
+                       stops=acted.stops, forget=acted.forget, reported=True)
     events += [warning(m) if m in step.warnings else normal(m) for m in step.messages]
     drained: DrainPlan = drain(svc, ecs_name, plan.workloads, pods, set(o.draining),
-                               {w["metadata"]["name"]: w for w in o.deployments}, lambda pod: healthy(pod, now, o.settings.service_task_ready_seconds))
+                               {w["metadata"]["name"]: w for w in o.deployments},
+                               lambda pod: healthy(pod, now, o.settings.service_task_ready_seconds))
     events += drained.events
     workloads = drained.workloads
     running = [*o.deployments, *o.daemon_sets]
@@ -225,8 +237,10 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     if refused:  # e.g. the namespace's Pod Security level: no task can start until the spec or namespace changes
         status["conditions"], notice = ready(o.current, o.service, False, "TaskLaunchFailed", "; ".join(refused), now)
     else:
-        status["conditions"], notice = ready(o.current, o.service, True, "Active", f"{primary.taskDefinition}: {primary.rolloutState}", now)
-    status["conditions"], connect_notice = connect_condition(status["conditions"], o.service, connect is not None, plan.unserved, now)
+        active = f"{primary.taskDefinition}: {primary.rolloutState}"
+        status["conditions"], notice = ready(o.current, o.service, True, "Active", active, now)
+    status["conditions"], connect_notice = connect_condition(status["conditions"], o.service, connect is not None,
+                                                             plan.unserved, now)
     status.pop("stoppedTasks", None)
     if stopped_tasks:
         status["stoppedTasks"] = stopped_tasks
@@ -237,9 +251,10 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         events=tuple([*(by_message[m] for m in fresh), *filter(None, (notice, connect_notice))]),
         marks=tuple(drained.marks), evictions=tuple(drained.evictions),
         children=tuple(children), apply=frozenset(key_of(c) for c in children if changed(c, o.owned.get(key_of(c)))),
-        origins=plan.origins, stale=tuple((k, n, o.owned[(k, n)]["metadata"]["uid"]) for k, n in set(o.owned) - {key_of(c) for c in children}),
+        origins=plan.origins,
+        stale=tuple((k, n, o.owned[(k, n)]["metadata"]["uid"]) for k, n in set(o.owned) - {key_of(c) for c in children}),
         requeue_after=min(due if due is not None else AGAIN_SECONDS, AGAIN_SECONDS) if step.again else due,
-        **acted,
+        stops=acted.stops, forget=acted.forget, reported=True,
     )
 
 
@@ -251,7 +266,8 @@ def refusal(observed: ServiceObserved, reason: str, message: str, now: datetime,
     return ServiceDecision(status=status, write=status != observed.current, events=(event,) if event else (), requeue_after=retry)
 
 
-def after_evictions(decision: ServiceDecision, current: Mapping[str, Any], late: list[ServiceEvent], now: datetime) -> ServiceDecision:
+def after_evictions(decision: ServiceDecision, current: Mapping[str, Any], late: list[ServiceEvent],
+                    now: datetime) -> ServiceDecision:
     """The decision with the events that only the evictions' outcome tells (how many the PodDisruptionBudget let go)."""
     if not late:
         return decision
@@ -325,7 +341,7 @@ def _stopped_record(pod: dict[str, Any], stop: Stop, now: datetime, settings: Se
 
 
 def task_id(pod: Mapping[str, Any]) -> str:
-    return pod["metadata"]["uid"].replace("-", "")
+    return str(pod["metadata"]["uid"]).replace("-", "")
 
 
 def deployment_id(pod: Mapping[str, Any]) -> str:
@@ -411,7 +427,9 @@ def config_key(svc: ServiceSpec, revision: str, force: str | None) -> str:
 
 
 def deployment_of(workload: Mapping[str, Any]) -> str | None:
-    return (((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels", {}).get(L.DEPLOYMENT)
+    labels = (((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    deployment: str | None = labels.get(L.DEPLOYMENT)
+    return deployment
 
 
 def keep_template(desired: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
@@ -433,7 +451,8 @@ def with_applied_hash(obj: dict[str, Any]) -> dict[str, Any]:
 def changed(obj: dict[str, Any], live: dict[str, Any] | None) -> bool:
     """Whether a server-side apply is due: what we apply differs from what we last applied there
     (`live`: the object as the owned index has it), or its replicas were changed by someone else."""
-    return live is None or (live["metadata"].get("annotations") or {}).get(APPLIED) != obj["metadata"]["annotations"][APPLIED] or (
+    applied = (live or {}).get("metadata", {}).get("annotations") or {}
+    return live is None or applied.get(APPLIED) != obj["metadata"]["annotations"][APPLIED] or (
         (live.get("spec") or {}).get("replicas") != (obj.get("spec") or {}).get("replicas"))
 
 
@@ -441,7 +460,8 @@ def key_of(obj: Mapping[str, Any]) -> Key:
     return (obj["kind"], obj["metadata"]["name"])
 
 
-def started_hosts(workloads: list[dict[str, Any]], deployment: str, current: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+def started_hosts(workloads: list[dict[str, Any]], deployment: str,
+                  current: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
     """The Service Connect names of deployment `deployment`'s tasks: those its workload started with, or the
     current ones for a new deployment. ECS gives a task the endpoints that existed when its deployment
     started; later ones need a new deployment (docs/ecs-semantics.md §Service Connect)."""
@@ -456,7 +476,7 @@ def member_of(svc: ServiceSpec, revision: Revision) -> bool:
     """Whether placement needs the container instances (memberOf expressions are checked against
     them); building them reads every task of the cluster, so most reconciles skip it."""
     constraints = [*(svc.placementConstraints or []), *(revision.definition.placementConstraints or [])]
-    return any(c.type == "memberOf" for c in constraints)
+    return any(getattr(c, "type", None) == "memberOf" for c in constraints)
 
 
 def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,8 @@ def connect_condition(conditions: Conditions, service: Mapping[str, Any], enable
 def _condition(conditions: Conditions, service: Mapping[str, Any], type_: str, ok: bool, reason: str, message: str,
                now: datetime, event_reason: str, compare_reason: bool = True) -> tuple[Conditions, ServiceEvent | None]:
     previous = next((c for c in conditions if c.get("type") == type_), None)
-    new = previous is None or (compare_reason and previous.get("reason") != reason) or previous.get("message") != message[:MAX_MESSAGE]
+    new = (previous is None or (compare_reason and previous.get("reason") != reason)
+           or previous.get("message") != message[:MAX_MESSAGE])
     event = ServiceEvent(message[:MAX_MESSAGE], "Warning", event_reason) if not ok and new else None
     return set_condition(conditions, type_, ok, reason, message, service["metadata"].get("generation"), now), event
 
