@@ -256,7 +256,10 @@ class Sandbox:
         """Real nodes beside the kwok ones (realnodes.py): network, containerd, images, then the kubelets."""
         layout = self.layout
         state.host = realnodes.host_snapshot()
-        state.real_nodes = realnodes.plan(layout.root, count)
+        try:
+            state.real_nodes = realnodes.plan(layout.root, count)
+        except realnodes.RealNodeError as error:
+            raise SandboxError(f"real nodes: {error}") from None
         self._write_state(state)  # before any side effect: a crash from here on is cleaned up by `down`
         names = ", ".join(f"{n.name} ({n.node_ip})" for n in state.real_nodes)
         log(f"starting {count} real node(s): {names}")

@@ -1,6 +1,6 @@
 """Real nodes for the sandbox (`sandbox up --real-nodes N`): a kubelet with containerd and runc per node.
 
-Each real node gets, under `<state>/real-nodes/<name>/`: a containerd of its own (root, state, socket, runc
+Each real node gets, under `<state>/real-nodes/n<i>/`: a containerd of its own (root, state, socket, runc
 root, CNI configuration), the kubelet's root, certificates and logs, and on the host: a bridge link
 (`ecsrn<id><i>`) carrying the node IP 10.K.i.1/24 (never loopback: the kubelet refuses loopback), which is
 also the gateway address the bridge CNI wants there (it refuses a bridge holding any other IPv4 address),
@@ -30,6 +30,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -139,13 +140,18 @@ def plan(root: Path, count: int) -> list[RealNode]:
     first of 150-199 (clear of the service range 10.96/16 and kwok's fake 10.244/16) the host does not use."""
     used = _used_prefixes()
     sid = sandbox_id(root)
-    second = next((k for k in range(150, 200) if f" 10.{k}." not in used), None)
+    second = next((k for k in range(150, 200) if not re.search(rf"(^|\s)10\.{k}\.", used, re.MULTILINE)), None)
     if second is None:
         raise RealNodeError("no free 10.K.0.0/16 (K in 150-199) for the real nodes' addresses")
-    return [RealNode(name=f"sandbox-real-{i}", index=i, dir=str(root / "real-nodes" / f"sandbox-real-{i}"),
+    nodes = [RealNode(name=f"sandbox-real-{i}", index=i, dir=str(root / "real-nodes" / f"n{i}"),
                      bridge=f"ecsrn{sid}{i}", node_ip=f"10.{second}.{i}.1", pod_subnet=f"10.{second}.{i}.0/24",
                      cgroup_root=f"/ecs-sandbox-{sid}-{i}")
-            for i in range(1, count + 1)]
+             for i in range(1, count + 1)]
+    longest = max((str(n.socket) + ".ttrpc" for n in nodes), key=len, default="")
+    if len(longest) > 107:  # sockaddr_un.sun_path
+        raise RealNodeError(f"the state directory's path is too long for containerd's unix sockets ({longest}): "
+                            "choose a shorter --state-dir")
+    return nodes
 
 
 # --- host snapshot ---------------------------------------------------------------------------------------------
