@@ -31,6 +31,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -372,14 +373,14 @@ def _other_processes(program: str, ours: set[int]) -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if program.encode() in argv[:2]:
+        if os.path.basename(program).encode() in (os.path.basename(a) for a in argv[:2]):
             found.append(int(proc.name))
     return found
 
 
 def delete_pods(client: ApiClient, nodes: list[RealNode], timeout: float, log: Log) -> None:
     """Delete the Pods bound to the real nodes (grace 1 s) and wait until the kubelets confirm (their
-    containers are stopped and the CNI has released their addresses)."""
+    containers are stopped and the CNI has released their addresses); timeout 0 when no kubelet runs."""
     def bound() -> list[dict[str, Any]]:
         found = []
         for node in nodes:
@@ -453,8 +454,31 @@ def _unmount_under(path: Path, log: Log) -> None:
     log(f"  mounts left under {path}")
 
 
+def _kill_cgroup_processes(node: RealNode) -> None:
+    """SIGKILL whatever still runs in the node's cgroups (containers whose kubelet and containerd were killed:
+    their shims' children outlive them)."""
+    for _ in range(10):
+        pids = set()
+        for hierarchy in _hierarchies():
+            top = hierarchy / node.cgroup_root.lstrip("/")
+            for procs in top.rglob("cgroup.procs") if top.is_dir() else []:
+                try:
+                    pids |= {int(p) for p in procs.read_text().split()}
+                except OSError:
+                    pass
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+
+
 def _remove_cgroups(node: RealNode) -> list[str]:
     """rmdir the node's cgroup tree in every hierarchy, deepest first; what could not be removed."""
+    _kill_cgroup_processes(node)
     left = []
     for hierarchy in _hierarchies():
         top = hierarchy / node.cgroup_root.lstrip("/")
@@ -515,6 +539,8 @@ def _remove_host_dirs(nodes: list[RealNode], snapshot: dict[str, Any]) -> None:
             if netns.name not in before:
                 subprocess.run(["umount", str(netns)], capture_output=True)
                 netns.unlink(missing_ok=True)
+    if "/run/containerd" not in snapshot.get("existing_dirs", []) and not _other_processes("/usr/bin/containerd", set()):
+        shutil.rmtree("/run/containerd", ignore_errors=True)  # ours: only the sockets of shims killed with SIGKILL
     for directory in HOST_DIRS:
         if directory not in snapshot.get("existing_dirs", []):
             try:
@@ -527,9 +553,9 @@ def teardown(client: ApiClient | None, nodes: list[RealNode], processes: list[Pr
              snapshot: dict[str, Any], log: Log) -> list[str]:
     """Undo everything `up` did for the real nodes, in order; returns what was left (empty when clean)."""
     by_name = {p.name: p for p in processes}
-    if client is not None and nodes:
-        delete_pods(client, nodes, timeout=30, log=log)
     kubelets = [by_name[f"kubelet-{n.name}"] for n in nodes if f"kubelet-{n.name}" in by_name]
+    if client is not None and nodes:
+        delete_pods(client, nodes, timeout=30 if any(k.alive() for k in kubelets) else 0, log=log)
     stop(kubelets)
     for node in nodes:
         _remove_containers(node)
@@ -560,9 +586,10 @@ def leftovers(nodes: list[RealNode], snapshot: dict[str, Any]) -> list[str]:
     found += [f"mounts under {n.dir}" for n in nodes if f" {n.dir}/" in mountinfo or f" {n.dir} " in mountinfo]
     found += [f"cgroup {h / n.cgroup_root.lstrip('/')}" for n in nodes for h in _hierarchies()
               if (h / n.cgroup_root.lstrip("/")).exists()]
-    found += [f"chain {c}" for c in set(_chains()) - set(snapshot.get("existing_chains", []))]
-    found += [f"sysctl {k}={_read_sysctl(k)} (was {v})" for k, v in snapshot.get("sysctls", {}).items()
-              if _read_sysctl(k) != v]
+    if not _other_processes("kubelet", set()):  # else the chains and settings are still that kubelet's
+        found += [f"chain {c}" for c in set(_chains()) - set(snapshot.get("existing_chains", []))]
+        found += [f"sysctl {k}={_read_sysctl(k)} (was {v})" for k, v in snapshot.get("sysctls", {}).items()
+                  if _read_sysctl(k) != v]
     found += [f"process {pid} (shim)" for pid in _other_processes("containerd-shim-runc-v2", set())
               if any(str(n.socket) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for n in nodes)]
     found += [f"directory {d}" for d in HOST_DIRS
