@@ -16,6 +16,8 @@ to skip instead).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,7 @@ import pytest
 
 from ecs_objects import apply_all, cluster, container, pods, status, task, task_definition, wait_task
 from ecs_operator.sandbox import images, realnodes
+from ecs_operator.sandbox.launcher import Sandbox
 from operator_fixtures import REPO, Operator, kubectl_wait, wait_for
 
 if TYPE_CHECKING:
@@ -200,3 +203,39 @@ def test_depends_on_order_is_proven_by_timestamps_on_a_shared_volume(real_sandbo
     assert seen["log-start"] <= seen["app-start"], seen  # START
     done = status(real_sandbox, "task", "ordered", ns)
     assert (containers_of(done)["migrate"]["lastStatus"], containers_of(done)["migrate"]["exitCode"]) == ("STOPPED", 0)
+
+
+def test_down_after_the_kubelet_and_containerd_were_killed_leaves_nothing(
+        real_sandbox: Cluster, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A crash: kubelet and containerd killed with SIGKILL while a container runs (its shim and process live
+    on). `down` still removes the container, the shim, mounts, the link, the cgroups and the host directories."""
+    state_dir = tmp_path_factory.mktemp("crashed")
+    cli = (sys.executable, "-m", "ecs_operator.cli", "sandbox")
+    real_sandbox.run(*cli, "up", "--no-build", "--nodes", "1", "--real-nodes", "1", "--state-dir", str(state_dir),
+                     timeout=180)
+    state = Sandbox(state_dir).read_state()
+    assert state is not None
+    crashed = type(real_sandbox)(str(state_dir / "kubeconfig"), real_sandbox.bin_dir,
+                      {**real_sandbox.env, "KUBECONFIG": str(state_dir / "kubeconfig")})
+    try:
+        crashed.kubectl("apply", "-f", "-", input=pod_manifest("victim", "exec sleep 3600"))
+        crashed.kubectl("wait", "--for=condition=Ready", "pod/victim", "--timeout=60s")
+        (node,) = state.real_nodes
+        assert node.node_ip != real_sandbox.kubectl_json("get", "node", NODE)["status"]["addresses"][0]["address"]
+        for process in state.processes:
+            if process.name.startswith(("kubelet-", "containerd-")):
+                os.kill(process.pid, signal.SIGKILL)
+        assert wait_for(lambda: [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                                 and b"sleep\0003600" in _cmdline(p)], what="the container's process, still running")
+    finally:
+        stopped = real_sandbox.run(*cli, "down", "--state-dir", str(state_dir), timeout=180)
+    assert realnodes.leftovers(state.real_nodes, state.host) == [], stopped.stderr
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and b"sleep\0003600" in _cmdline(p)]
+    assert "left behind" not in stopped.stderr and not state_dir.exists()
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""

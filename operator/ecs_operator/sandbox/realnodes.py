@@ -65,7 +65,11 @@ KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT")
 SYSCTLS = ("net/ipv4/ip_forward", "vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
            "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
 """What the kubelet (setupKernelTunables) and the bridge plugin (isGateway) may change: restored by teardown."""
-HOST_DIRS = ("/run/containerd/s", "/run/containerd", "/run/netns", "/var/log/containers")
+HOST_DIRS = ("/run/containerd/s", "/run/containerd", "/run/netns", "/var/log/containers", "/var/lib/cni/results",
+             "/var/lib/cni", "/var/lib/kubelet/device-plugins", "/var/lib/kubelet")
+"""Host directories a kubelet or containerd creates whatever their settings (libcni's cache, the device
+plugins' socket, the shims' sockets, network namespaces, log links): removed when empty unless they existed."""
+CNI_CACHE = Path("/var/lib/cni/results")
 NEEDS = {  # what must exist -> the Debian package that provides it
     "/usr/bin/containerd": "containerd", "/usr/bin/ctr": "containerd",
     "/usr/bin/containerd-shim-runc-v2": "containerd", "/usr/sbin/runc": "runc",
@@ -271,12 +275,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 def _cni_config(node: RealNode) -> dict[str, Any]:
     """bridge + host-local: Pod IPs on the node's bridge, no default route and no masquerade (nothing leaves)."""
-    return {"cniVersion": "1.0.0", "name": f"ecs-sandbox-{node.name}", "plugins": [{
+    return {"cniVersion": "1.0.0", "name": cni_network(node), "plugins": [{
         "type": "bridge", "bridge": node.bridge, "isGateway": True, "isDefaultGateway": False, "ipMasq": False,
         "hairpinMode": True,
         "ipam": {"type": "host-local", "ranges": [[{"subnet": node.pod_subnet}]], "routes": [],
                  "dataDir": str(node.path / "cni-ipam")},
     }]}
+
+
+def cni_network(node: RealNode) -> str:
+    """The CNI network's name, unique per sandbox and node: libcni's cache (/var/lib/cni) files start with it."""
+    return f"ecs-{node.bridge}"
 
 
 def _kubelet_config(node: RealNode, keys: pki.Pki, serving: tuple[Path, Path]) -> dict[str, Any]:
@@ -527,7 +536,24 @@ def _restore_sysctls(snapshot: dict[str, Any]) -> None:
                 pass
 
 
-def _remove_host_dirs(nodes: list[RealNode], snapshot: dict[str, Any]) -> None:
+def _cni_cache_files(nodes: list[RealNode]) -> list[Path]:
+    """libcni's cached results of the nodes' networks and of their Pods' loopback (by sandbox id)."""
+    if not CNI_CACHE.is_dir():
+        return []
+    found = []
+    for node in nodes:
+        prefix = f"{cni_network(node)}-"
+        for entry in CNI_CACHE.glob(f"{prefix}*"):
+            sandbox = entry.name[len(prefix):].rsplit("-", 1)[0]
+            found += [entry, *CNI_CACHE.glob(f"cni-loopback-{sandbox}-*")]
+    return found
+
+
+def _remove_host_dirs(nodes: list[RealNode], snapshot: dict[str, Any], alone: bool) -> None:
+    for entry in _cni_cache_files(nodes):
+        entry.unlink(missing_ok=True)
+    if alone and "/var/lib/kubelet" not in snapshot.get("existing_dirs", []):
+        Path("/var/lib/kubelet/device-plugins/kubelet.sock").unlink(missing_ok=True)
     logs = Path("/var/log/containers")
     if logs.is_dir():
         for link in logs.iterdir():
@@ -573,7 +599,7 @@ def teardown(client: ApiClient | None, nodes: list[RealNode], processes: list[Pr
         _restore_sysctls(snapshot)
     for node in nodes:
         left += _remove_cgroups(node)
-    _remove_host_dirs(nodes, snapshot)
+    _remove_host_dirs(nodes, snapshot, alone)
     return left
 
 
@@ -592,8 +618,10 @@ def leftovers(nodes: list[RealNode], snapshot: dict[str, Any]) -> list[str]:
                   if _read_sysctl(k) != v]
     found += [f"process {pid} (shim)" for pid in _other_processes("containerd-shim-runc-v2", set())
               if any(str(n.socket) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for n in nodes)]
-    found += [f"directory {d}" for d in HOST_DIRS
-              if d not in snapshot.get("existing_dirs", []) and Path(d).exists()]
+    found += [f"file {f}" for f in _cni_cache_files(nodes)]
+    if not _other_processes("kubelet", set()):
+        found += [f"directory {d}" for d in HOST_DIRS
+                  if d not in snapshot.get("existing_dirs", []) and Path(d).exists()]
     return found
 
 
