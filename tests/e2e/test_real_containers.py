@@ -3,7 +3,7 @@ containerd and runc) beside one kwok node, and an operator of its own. Every ass
 process did: its output (`kubectl logs`), a command run in it (`kubectl exec`), its exit code, its health
 check's verdicts and the timestamps it wrote to a shared volume.
 
-A separate sandbox (about 12 s to start, the real node Ready about 1 s later) keeps the rest of the suite
+A separate sandbox (module-scoped: about 12 s to start, the real node Ready about 1 s later) keeps the rest of the suite
 exactly as it was: its tests delete and count nodes, and none of them can land a Pod on a real node. Here
 the real node is the ECS cluster `real`'s only container instance, and its taint is tolerated through the
 TaskDefinition's `spec.kubernetes.tolerations`.
@@ -39,7 +39,7 @@ ON_REAL_NODE = {"tolerations": [realnodes.REAL_NODE_TOLERATION]}
 """The TaskDefinition's `spec.kubernetes`: its Pods tolerate the real node's taint."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def real_operator(real_sandbox: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
     real_sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kubectl_wait(real_sandbox, "--for=condition=Established", "-f", str(REPO / "crds"))
