@@ -31,6 +31,7 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -318,11 +319,9 @@ def prepare(node: RealNode, keys: pki.Pki, server: str) -> None:
     (d / "containerd.toml").write_text(_containerd_config(node))
     (d / "cni" / "10-ecs-sandbox.conflist").write_text(json.dumps(_cni_config(node), indent=2))
     (d / "resolv.conf").write_text("nameserver 127.0.0.1\n")  # a Pod's own loopback: no query leaves it
-    client = _issue(keys, f"kubelet-{node.name}", f"system:node:{node.name}", "system:nodes",
-                    ExtendedKeyUsageOID.CLIENT_AUTH)
+    _issue(keys, f"kubelet-{node.name}", f"system:node:{node.name}", "system:nodes", ExtendedKeyUsageOID.CLIENT_AUTH)
     serving = _issue(keys, f"kubelet-serving-{node.name}", node.name, None, ExtendedKeyUsageOID.SERVER_AUTH,
                      ip=node.node_ip, dns=node.name)
-    del client
     pki.write_kubeconfig(d / "kubelet.kubeconfig", server, keys, f"kubelet-{node.name}")
     (d / "kubelet.yaml").write_text(yaml.safe_dump(_kubelet_config(node, keys, serving)))
     _create_link(node)
@@ -495,7 +494,7 @@ def _remove_cgroups(node: RealNode) -> list[str]:
             continue
         tree = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
         for path in [*tree, top]:
-            for attempt in range(20):
+            for _ in range(20):
                 try:
                     path.rmdir()
                     break
@@ -517,7 +516,7 @@ def _remove_chains(snapshot: dict[str, Any]) -> None:
         tool, table, chain = entry.split()
         rules = _run(tool, "-w", "5", "-t", table, "-S", check=False).splitlines()
         for rule in rules:
-            parts = rule.split()
+            parts = shlex.split(rule)
             if parts[:1] == ["-A"] and f"-j {chain}" in rule and parts[1] != chain:
                 _run(tool, "-w", "5", "-t", table, "-D", *parts[1:], check=False)
         _run(tool, "-w", "5", "-t", table, "-F", chain, check=False)
