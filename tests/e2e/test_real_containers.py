@@ -1,7 +1,8 @@
 """Real containers: a sandbox of its own with one real node (`sandbox up --real-nodes 1`: a kubelet with
 containerd and runc) beside one kwok node, and an operator of its own. Every assertion is about what a real
-process did: its output (`kubectl logs`), a command run in it (`kubectl exec`), its exit code, its health
-check's verdicts and the timestamps it wrote to a shared volume.
+process did: its output (`kubectl logs`), a command run in it (`kubectl exec`), its exit code (3, a
+non-essential 1, an OOM kill's 137, a SIGTERM trap's 7, a SIGKILL after stopTimeout), its health check's
+verdicts and the timestamps it wrote to a shared volume. Last, `sandbox down` after a crash leaves nothing.
 
 A separate sandbox (module-scoped: about 12 s to start, the real node Ready about 1 s later) keeps the rest of the suite
 exactly as it was: its tests delete and count nodes, and none of them can land a Pod on a real node. Here
@@ -19,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,16 +122,23 @@ def test_a_registry_pull_fails_at_once_without_leaving_the_machine(real_sandbox:
 
 @pytest.mark.usefixtures("real_operator")
 def test_an_essential_container_exiting_3_stops_the_task_with_ecs_stop_code(real_sandbox: Cluster, ns: str) -> None:
+    """helper (non-essential) exits 1 at once: the task runs on; app (essential) exits 3: the task stops."""
     apply_all(real_sandbox, ns, cluster("real"),
               task_definition("exit3",
                               container("app", BUSYBOX, memory=64, essential=True,
-                                        command=["sh", "-c", "echo working; sleep 3; echo failing; exit 3"]),
+                                        command=["sh", "-c", "echo working; sleep 8; echo failing; exit 3"]),
+                              container("helper", BUSYBOX, memory=32, essential=False, command=["sh", "-c", "exit 1"]),
                               container("sidecar", BUSYBOX, memory=32, essential=False,
                                         command=["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]),
                               kubernetes=ON_REAL_NODE),
               task("exit3", "exit3", cluster="real"))
     running = wait_task(real_sandbox, ns, "exit3", "RUNNING", timeout=60)
     (pod,) = pods(real_sandbox, ns, "exit3")
+    helper_done = wait_for(lambda: (s := status(real_sandbox, "task", "exit3", ns)).get("tasks")
+                           and containers_of(s)["helper"]["lastStatus"] == "STOPPED" and s,
+                           timeout=30, what="the non-essential helper STOPPED")
+    assert containers_of(helper_done)["helper"]["exitCode"] == 1
+    assert helper_done["lastStatus"] == "RUNNING"  # a non-essential container's exit changes nothing
     assert pod["spec"]["nodeName"] == NODE and running["tasks"][0]["containerInstance"] == NODE
     logs = wait_for(lambda: "failing" in (out := real_sandbox.kubectl("logs", "-n", ns, pod["metadata"]["name"],
                                                                       "-c", "app", check=False).stdout) and out,
@@ -203,6 +212,46 @@ def test_depends_on_order_is_proven_by_timestamps_on_a_shared_volume(real_sandbo
     assert seen["log-start"] <= seen["app-start"], seen  # START
     done = status(real_sandbox, "task", "ordered", ns)
     assert (containers_of(done)["migrate"]["lastStatus"], containers_of(done)["migrate"]["exitCode"]) == ("STOPPED", 0)
+
+
+@pytest.mark.usefixtures("real_operator")
+def test_a_container_over_its_memory_limit_is_oom_killed_with_ecs_reason(real_sandbox: Cluster, ns: str) -> None:
+    grow = "echo growing; x=0123456789; while true; do x=$x$x; done"  # doubles a string until the kernel kills it
+    apply_all(real_sandbox, ns, cluster("real"),
+              task_definition("hog", container("app", BUSYBOX, memory=32, command=["sh", "-c", grow]),
+                              kubernetes=ON_REAL_NODE),
+              task("hog", "hog", cluster="real"))
+    stopped = wait_task(real_sandbox, ns, "hog", "STOPPED", timeout=90)
+
+    app = containers_of(stopped)["app"]
+    assert (app["exitCode"], app["reason"]) == (137, "OutOfMemoryError: Container killed due to memory usage"), app
+    assert stopped["stopCode"] == "EssentialContainerExited"
+
+
+@pytest.mark.usefixtures("real_operator")
+def test_stop_task_sends_sigterm_then_sigkill_after_stop_timeout(real_sandbox: Cluster, ns: str) -> None:
+    """StopTask: `graceful` traps SIGTERM and exits 7; `stubborn` ignores it and is killed (137) once
+    stopTimeout (4 s) has passed."""
+    loop = "while true; do sleep 1; done"
+    apply_all(real_sandbox, ns, cluster("real"),
+              task_definition("stoppable",
+                              container("graceful", BUSYBOX, memory=32, stopTimeout=4,
+                                        command=["sh", "-c", f"trap 'echo got TERM; exit 7' TERM; {loop}"]),
+                              container("stubborn", BUSYBOX, memory=32, stopTimeout=4,
+                                        command=["sh", "-c", f"trap '' TERM; {loop}"]),
+                              kubernetes=ON_REAL_NODE),
+              task("stoppable", "stoppable", cluster="real"))
+    wait_task(real_sandbox, ns, "stoppable", "RUNNING", timeout=60)
+    asked = time.monotonic()
+    real_sandbox.kubectl("patch", "task", "stoppable", "-n", ns, "--type", "merge",
+                         "-p", json.dumps({"spec": {"desiredStatus": "STOPPED"}}))
+    stopped = wait_task(real_sandbox, ns, "stoppable", "STOPPED", timeout=60)
+
+    by_name = containers_of(stopped)
+    assert by_name["graceful"]["exitCode"] == 7, by_name  # its SIGTERM trap ran
+    assert by_name["stubborn"]["exitCode"] == 137, by_name  # SIGKILL
+    assert time.monotonic() - asked >= 4  # not before stopTimeout
+    assert stopped["stopCode"] == "UserInitiated"
 
 
 def test_down_after_the_kubelet_and_containerd_were_killed_leaves_nothing(
