@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from ecs_operator.nodepool.instance_types import KWOK_ANNOTATION
-from ecs_operator.sandbox import build
+from ecs_operator.sandbox import build, realnodes
+from ecs_operator.sandbox.launcher import Sandbox
 
 E2E_DIR = Path(__file__).parent
 VENV_BIN = Path(sys.executable).parent
@@ -110,6 +112,37 @@ def sandbox(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield Cluster(kubeconfig, bin_dir, _environment(kubeconfig, bin_dir, helm_home))
     finally:
         _sandbox_cli("down", "--state-dir", str(state_dir))
+
+
+@pytest.fixture(scope="module")
+def real_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A second sandbox, only for test_real_containers.py (module-scoped: down as soon as that module is done, not
+    idling through the rest of the run): one kwok node and one real node (a kubelet with containerd). Its
+    teardown checks that `sandbox down` left no link, mount, cgroup, chain, setting or host directory."""
+    problems = realnodes.missing_requirements()
+    if problems:
+        message = "real-node tests: " + "; ".join(problems)
+        if os.environ.get("ECS_OPERATOR_SKIP_REAL_NODES"):
+            pytest.skip(message)
+        pytest.fail(message + " (or set ECS_OPERATOR_SKIP_REAL_NODES=1)", pytrace=False)
+    state_dir = tmp_path_factory.mktemp("real-sandbox")  # short enough for containerd's socket paths
+    started_at = time.monotonic()
+    started = _sandbox_cli("up", "--no-build", "--nodes", "1", "--real-nodes", "1", "--state-dir", str(state_dir))
+    if started.returncode != 0:
+        _sandbox_cli("down", "--state-dir", str(state_dir))
+        pytest.fail(f"the real-node sandbox did not start:\n{started.stderr}{started.stdout}", pytrace=False)
+    sys.stderr.write(f"real-node sandbox up in {time.monotonic() - started_at:.1f}s\n")
+    state = Sandbox(state_dir).read_state()
+    assert state is not None
+    kubeconfig = str(state_dir / "kubeconfig")
+    bin_dir = build.binaries_dir()
+    try:
+        yield Cluster(kubeconfig, bin_dir, _environment(kubeconfig, bin_dir, tmp_path_factory.mktemp("real-helm")))
+    finally:
+        stopped = _sandbox_cli("down", "--state-dir", str(state_dir))
+        left = realnodes.leftovers(state.real_nodes, state.host)
+        assert stopped.returncode == 0 and not left and not state_dir.exists(), \
+            f"`sandbox down` left {left}:\n{stopped.stderr}{stopped.stdout}"
 
 
 @pytest.fixture

@@ -24,3 +24,18 @@ def test_no_repository_credentials_no_pull_secrets() -> None:
     definition = RegisterTaskDefinition.model_validate({"family": "app", "containerDefinitions": [
         {"name": "c", "image": "nginx", "memory": 64}]})
     assert "imagePullSecrets" not in pod_template(Revision("app", 1, definition), for_service=False).template["spec"]
+
+
+def test_kubernetes_tolerations_reach_the_pod_as_written() -> None:
+    from ecs_operator.models.task_definition import TaskDefinitionKubernetes
+
+    definition = RegisterTaskDefinition.model_validate({"family": "app", "containerDefinitions": [
+        {"name": "c", "image": "nginx", "memory": 64}]})
+    kubernetes = TaskDefinitionKubernetes.model_validate({"tolerations": [
+        {"key": "ecs.operator.dev/real-node", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+        {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}]})
+    spec = pod_template(Revision("app", 1, definition, kubernetes), for_service=False).template["spec"]
+    assert spec["tolerations"] == [
+        {"key": "ecs.operator.dev/real-node", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+        {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}]
+    assert "tolerations" not in pod_template(Revision("app", 1, definition), for_service=False).template["spec"]

@@ -105,6 +105,16 @@ class TrustedExecutionConfiguration(EcsModel):
     attestationPolicy: str | None = None
 
 
+class Toleration(EcsModel):
+    """A Kubernetes toleration (core/v1 Toleration) of the task's Pods."""
+
+    key: str | None = Field(None, max_length=316)
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = Field(None, max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    tolerationSeconds: int | None = None
+
+
 class TaskDefinitionKubernetes(EcsModel):
     """Kubernetes-only settings of a TaskDefinition (never ECS fields)."""
 
@@ -112,6 +122,9 @@ class TaskDefinitionKubernetes(EcsModel):
     podAnnotations: dict[str, str] | None = Field(None, description="Extra annotations on every Pod of this task definition.")
     serviceAccountName: str | None = Field(None, max_length=253, description=(
         "The ServiceAccount the Pods run as (the closest thing to taskRoleArn)."))
+    tolerations: list[Toleration] | None = Field(None, max_length=20, description=(
+        "Taints of container instances the Pods tolerate (e.g. the sandbox's real nodes,\n"
+        "`ecs.operator.dev/real-node`); ECS has no taints, so placement is otherwise unchanged."))
     deregisteredRevisions: list[int] | None = Field(None, description=(
         "DeregisterTaskDefinition: these revisions become INACTIVE (running tasks keep running, new ones are refused)."))
     deletedRevisions: list[int] | None = Field(None, description=(

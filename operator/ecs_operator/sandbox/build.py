@@ -33,7 +33,7 @@ from pathlib import Path
 CONTROLPLANE_DIR_ENV = "ECS_OPERATOR_CONTROLPLANE_DIR"
 BIN_DIR_ENV = "ECS_OPERATOR_BIN_DIR"
 MULTICALL = "k8s-cp"
-MULTICALL_NAMES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
+MULTICALL_NAMES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "etcd")
 BUILD_ENV = {"GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-trimpath"}
 DEFAULT_TIMEOUT = 45 * 60.0
 PROGRESS_EVERY = 30.0

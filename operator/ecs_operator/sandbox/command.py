@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--nodes", type=int, default=3, help="simulated nodes (default: %(default)s)")
     up.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, choices=sorted(INSTANCE_TYPES),
                     help="EC2 instance type the nodes imitate (default: %(default)s)")
+    up.add_argument("--real-nodes", type=int, default=0, metavar="N",
+                    help="also N real nodes: a kubelet with containerd and runc each, running real containers "
+                         "(root; Debian packages containerd runc containernetworking-plugins busybox-static "
+                         "iptables); labelled and tainted ecs.operator.dev/real-node=true, ECS cluster `real` "
+                         "(default: %(default)s)")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness (default: %(default)s)")
     up.add_argument("--no-build", action="store_true", help="fail instead of building missing binaries")
     up.add_argument("--operator", action="store_true",
@@ -94,19 +99,26 @@ def _path_entries(bin_dir: Path | str) -> list[str]:
 def _up(args: argparse.Namespace) -> int:
     if args.nodes < 1:
         raise SandboxError("--nodes must be at least 1")
+    if args.real_nodes < 0 or args.real_nodes > 9:
+        raise SandboxError("--real-nodes must be between 0 and 9")
     bin_dir = _bin_dir(args)
     sandbox = Sandbox(args.state_dir)
     state, already = sandbox.up(bin_dir, nodes=args.nodes, instance_type_name=args.instance_type,
-                                timeout=args.timeout, log=_progress)
+                                timeout=args.timeout, log=_progress, real_nodes=args.real_nodes)
     if already:
         print(f"sandbox already running: {len(state.nodes)} x {state.instance_type} nodes, "
               f"state in {sandbox.layout.root}")
-        if (len(state.nodes), state.instance_type) != (args.nodes, args.instance_type):
-            print(f"  (not the {args.nodes} x {args.instance_type} asked for: "
+        if (len(state.nodes), state.instance_type, len(state.real_nodes)) != (args.nodes, args.instance_type,
+                                                                               args.real_nodes):
+            print(f"  (not the {args.nodes} x {args.instance_type} and {args.real_nodes} real node(s) asked for: "
                   "`ecs-operator sandbox down` first to change)")
     else:
         print(f"sandbox ready in {state.ready_seconds:.1f}s: {len(state.nodes)} x {state.instance_type} nodes "
               f"(Kubernetes {sandbox.client(state).get('/version')['gitVersion']})")
+        if state.real_nodes:
+            print(f"real nodes Ready in {state.real_nodes_ready_seconds:.1f}s: "
+                  + ", ".join(f"{n.name} ({n.node_ip})" for n in state.real_nodes)
+                  + " (label and taint ecs.operator.dev/real-node=true; ECS cluster `real`)")
     if args.operator or args.api:
         _start_ecs(sandbox, state, args)
     path = ":".join(_path_entries(state.bin_dir))
@@ -162,10 +174,16 @@ def _status(args: argparse.Namespace) -> int:
         for name, process in report["attached"].items():
             print(f"  {name:<24} {'running' if process['alive'] else 'exited':<8} pid {process['pid']:<8} "
                   f"(attached; log {process['log']})")
+        for name, node in report.get("real_nodes", {}).items():
+            print(f"  real node {name:<14} node IP {node['node_ip']:<12} Pods {node['pod_subnet']:<15} "
+                  f"link {node['bridge']}  cgroup {node['cgroup_root']}")
         if access:
             print(f"  ECS API: {access.endpoint} (access key {access.access_key_id}, namespace {ecs.API_NAMESPACE})")
         print(f"  readyz: {report.get('readyz')}  version: {report.get('version', '-')}  "
               f"nodes Ready: {report.get('nodes_ready', '-')}  started in: {report.get('ready_seconds')}s")
+        if report.get("real_nodes"):
+            print(f"  real nodes Ready: {report.get('real_nodes_ready', '-')}  "
+                  f"(Ready {report.get('real_nodes_ready_seconds')}s after they started)")
         print(f"  kubeconfig: {report['kubeconfig']}")
     return 0 if report["running"] else 1
 

@@ -129,6 +129,12 @@ def kube_apiserver(binary: Path, layout: Layout, ports: Ports) -> list[str]:
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={pki.cert('front-proxy-client')}",
             f"--proxy-client-key-file={pki.key('front-proxy-client')}",
+            # real nodes' kubelets (`kubectl logs/exec`): by InternalIP (a Hostname would mean a DNS lookup),
+            # the sandbox CA verifies their serving certificates, and the apiserver presents its own client one
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={pki.cert('apiserver-kubelet-client')}",
+            f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
+            f"--kubelet-certificate-authority={pki.ca_cert}",
             f"--cert-dir={layout.root / 'apiserver'}"]
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from ecs_operator import labels as L
 from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, build_node, instance_type, private_ip_for, zone_for
-from ecs_operator.sandbox import components, pki
+from ecs_operator.sandbox import components, pki, realnodes
 from ecs_operator.sandbox.apiclient import ApiClient, ApiError
 from ecs_operator.sandbox.build import MULTICALL
 from ecs_operator.sandbox.components import Layout, Ports
@@ -37,7 +37,7 @@ from ecs_operator.sandbox.processes import ProcessRecord, spawn, stop
 # What a state directory may contain: anything else means --state-dir names some other directory,
 # which is then never deleted.
 STATE_ENTRIES = frozenset({"state.json", "state.tmp", "kubeconfig", "pki", "logs", "etcd", "scheduler.yaml",
-                           "apiserver", "controller-manager", "scheduler", "flexvolume", "ecs-api.json",
+                           "apiserver", "controller-manager", "scheduler", "flexvolume", "ecs-api.json", "real-nodes",
                            *(f"{c}.kubeconfig" for c in ("controller-manager", "scheduler", "kwok"))})
 NODE_LABELS = {L.CLUSTER: "default", L.SHARED_INSTANCE: "true", L.FARGATE: "true"}
 """The sandbox's nodes are shared container instances of the ECS cluster "default" of every namespace (each
@@ -67,19 +67,28 @@ class State:
     nodes: list[str] = field(default_factory=list)
     instance_type: str = DEFAULT_INSTANCE_TYPE
     ready_seconds: float | None = None
+    real_nodes: list[realnodes.RealNode] = field(default_factory=list)
+    """`up --real-nodes N`: kubelets with containerd (their processes are in `processes`)."""
+    host: dict[str, Any] = field(default_factory=dict)
+    """The host's settings before the real nodes started (realnodes.host_snapshot): what `down` restores."""
+    real_nodes_ready_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"bin_dir": self.bin_dir, "ports": self.ports.to_json(),
                 "processes": [p.to_json() for p in self.processes],
                 "attached": [p.to_json() for p in self.attached], "nodes": self.nodes,
-                "instance_type": self.instance_type, "ready_seconds": self.ready_seconds}
+                "instance_type": self.instance_type, "ready_seconds": self.ready_seconds,
+                "real_nodes": [n.to_json() for n in self.real_nodes], "host": self.host,
+                "real_nodes_ready_seconds": self.real_nodes_ready_seconds}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> State:
         return cls(bin_dir=data["bin_dir"], ports=Ports(**data["ports"]),
                    processes=[ProcessRecord.from_json(p) for p in data["processes"]],
                    attached=[ProcessRecord.from_json(p) for p in data.get("attached", [])], nodes=list(data["nodes"]),
-                   instance_type=data["instance_type"], ready_seconds=data.get("ready_seconds"))
+                   instance_type=data["instance_type"], ready_seconds=data.get("ready_seconds"),
+                   real_nodes=[realnodes.RealNode.from_json(n) for n in data.get("real_nodes", [])],
+                   host=data.get("host", {}), real_nodes_ready_seconds=data.get("real_nodes_ready_seconds"))
 
     def process(self, name: str) -> ProcessRecord | None:
         return next((p for p in self.processes if p.name == name), None)
@@ -143,9 +152,13 @@ class Sandbox:
         return ApiClient(state.ports.apiserver, self.layout.pki)
 
     def up(self, bin_dir: Path, nodes: int = 3, instance_type_name: str = DEFAULT_INSTANCE_TYPE,
-           timeout: float = 120.0, log: Log = print) -> tuple[State, bool]:
+           timeout: float = 120.0, log: Log = print, real_nodes: int = 0) -> tuple[State, bool]:
         """Start the sandbox (or find it running). Returns its state and whether it was already running."""
         node_type = instance_type(instance_type_name)
+        if real_nodes:
+            problems = realnodes.missing_requirements()
+            if problems:
+                raise SandboxError("--real-nodes: " + "; ".join(problems))
         with self._locked():
             state = self.read_state()
             if self.running(state):
@@ -153,7 +166,7 @@ class Sandbox:
                 return state, True
             if state is not None or self.layout.root.exists():
                 self._clean_up_crashed(state, log)
-            return self._start(bin_dir, nodes, node_type.name, timeout, log), False
+            return self._start(bin_dir, nodes, node_type.name, timeout, log, real_nodes), False
 
     def _clean_up_crashed(self, state: State | None, log: Log) -> None:
         self._check_state_dir()
@@ -161,10 +174,13 @@ class Sandbox:
         log(f"cleaning up an earlier sandbox that is not running ({', '.join(dead)} not running)" if dead
             else "cleaning up an earlier, incomplete start")
         if state:
+            stop(state.attached)
+            self._tear_down_real_nodes(state, log)
             stop(state.processes + state.attached)
         shutil.rmtree(self.layout.root)
 
-    def _start(self, bin_dir: Path, nodes: int, node_type: str, timeout: float, log: Log) -> State:
+    def _start(self, bin_dir: Path, nodes: int, node_type: str, timeout: float, log: Log,
+               real_nodes: int = 0) -> State:
         started = time.monotonic()
         deadline = started + timeout
         layout = self.layout
@@ -183,7 +199,11 @@ class Sandbox:
 
         try:
             self._launch_all(state, nodes, started, deadline, log)
+            if real_nodes:
+                self._launch_real_nodes(state, real_nodes, started, deadline + timeout, log)
         except BaseException:
+            if state.real_nodes:
+                self._tear_down_real_nodes(state, log)
             stop(state.processes)  # keep the logs for the error message; the next up or down removes them
             raise
         state.ready_seconds = round(time.monotonic() - started, 1)
@@ -230,6 +250,47 @@ class Sandbox:
                      lambda: _exists(client, "/api/v1/namespaces/default/serviceaccounts/default"))
         waiter.until("kwok", f"{nodes} nodes Ready", lambda: _nodes_ready(client, state.nodes))
 
+    def _launch_real_nodes(self, state: State, count: int, started: float, deadline: float, log: Log) -> None:
+        """Real nodes beside the kwok ones (realnodes.py): network, containerd, images, then the kubelets."""
+        layout = self.layout
+        state.host = realnodes.host_snapshot()
+        try:
+            state.real_nodes = realnodes.plan(layout.root, count)
+        except realnodes.RealNodeError as error:
+            raise SandboxError(f"real nodes: {error}") from None
+        self._write_state(state)  # before any side effect: a crash from here on is cleaned up by `down`
+        names = ", ".join(f"{n.name} ({n.node_ip})" for n in state.real_nodes)
+        log(f"starting {count} real node(s): {names}")
+        step = time.monotonic()
+
+        def launch(name: str, argv: list[str], env: dict[str, str] | None) -> ProcessRecord:
+            record = spawn(name, argv, layout.log(name), env=env, cwd=layout.root)
+            state.processes.append(record)
+            self._write_state(state)
+            return record
+
+        try:
+            realnodes.start(Path(state.bin_dir) / MULTICALL, layout.pki, f"https://127.0.0.1:{state.ports.apiserver}",
+                            state.real_nodes, launch, log)
+        except realnodes.RealNodeError as error:
+            raise SandboxError(f"real nodes: {error}") from None
+        waiter = _Waiter(state, deadline, started, log)
+        names = [n.name for n in state.real_nodes]
+        waiter.until(f"kubelet-{names[0]}", f"{count} real node(s) Ready", lambda: _nodes_ready(self.client(state), names))
+        state.real_nodes_ready_seconds = round(time.monotonic() - step, 1)
+        self._write_state(state)
+
+    def _tear_down_real_nodes(self, state: State, log: Log) -> None:
+        if not state.real_nodes:
+            return
+        apiserver = state.process("kube-apiserver")
+        client = self.client(state) if apiserver and apiserver.alive() else None
+        log("stopping the real nodes (Pods, kubelets, containerd) and removing their links, mounts, chains, cgroups")
+        left = realnodes.teardown(client, state.real_nodes, state.processes, state.host, log)
+        left += realnodes.leftovers(state.real_nodes, state.host)
+        if left:
+            log(f"  left behind (remove by hand): {'; '.join(sorted(set(left)))}")
+
     def down(self, log: Log = print) -> bool:
         """Stop exactly the recorded processes and remove all state. False if there was nothing."""
         with self._locked():
@@ -240,6 +301,8 @@ class Sandbox:
                 everything = state.processes + state.attached  # stop() goes last-first: attached ones first
                 names = ", ".join(p.name for p in reversed(everything) if p.alive()) or "no live processes"
                 log(f"stopping {names}")
+                stop(state.attached)  # the operator first: it would recreate the Pods the real nodes' teardown deletes
+                self._tear_down_real_nodes(state, log)
                 stop(everything)
             shutil.rmtree(self.layout.root, ignore_errors=True)
             (self.layout.root.parent / f".{self.layout.root.name}.lock").unlink(missing_ok=True)
@@ -267,12 +330,18 @@ class Sandbox:
                            for p in state.processes},
             "attached": {p.name: {"pid": p.pid, "alive": p.alive(), "log": p.log} for p in state.attached},
             "ready_seconds": state.ready_seconds,
+            "real_nodes": {n.name: {"node_ip": n.node_ip, "pod_subnet": n.pod_subnet, "bridge": n.bridge,
+                                    "cgroup_root": n.cgroup_root, "dir": n.dir} for n in state.real_nodes},
+            "real_nodes_ready_seconds": state.real_nodes_ready_seconds,
         }
         client = self.client(state)
         try:
             report["readyz"] = client.get("/readyz")
             report["version"] = client.get("/version").get("gitVersion")
             report["nodes_ready"] = f"{_ready_count(client, state.nodes)}/{len(state.nodes)}"
+            if state.real_nodes:
+                names = [n.name for n in state.real_nodes]
+                report["real_nodes_ready"] = f"{_ready_count(client, names)}/{len(names)}"
         except ApiError as error:
             report["readyz"] = f"unreachable ({error})"
         report["running"] = self.running(state)

@@ -32,6 +32,7 @@ CLIENTS: dict[str, tuple[str, str | None]] = {
     "scheduler": ("system:kube-scheduler", None),
     "kwok": ("kwok-controller", "system:masters"),
     "front-proxy-client": ("front-proxy-client", None),  # the apiserver's identity towards aggregated APIs
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),  # logs/exec on real nodes
 }
 
 

@@ -106,6 +106,8 @@ def pod_template(
     _image_pull_secrets(td, spec, report)
     if rev.kubernetes is not None and rev.kubernetes.serviceAccountName:
         spec["serviceAccountName"] = rev.kubernetes.serviceAccountName
+    if rev.kubernetes is not None and rev.kubernetes.tolerations:
+        spec["tolerations"] = [t.model_dump(exclude_none=True) for t in rev.kubernetes.tolerations]
 
     metadata = {"labels": _labels(rev), "annotations": _annotations(rev)}
     return PodTranslation({"metadata": metadata, "spec": spec}, report, isolated)

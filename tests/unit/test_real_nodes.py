@@ -1,0 +1,118 @@
+"""Pure parts of the sandbox's real nodes: names and addresses, the kubelet/containerd/CNI settings that keep
+the network rule, the locally written OCI images, and the API server's flags for kubelets."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import tomllib
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from ecs_operator.sandbox import components, images, pki, realnodes
+from ecs_operator.sandbox.launcher import STATE_ENTRIES, State
+
+
+@pytest.fixture
+def nodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[realnodes.RealNode]:
+    monkeypatch.setattr(realnodes, "_used_prefixes", lambda: "inet 10.150.1.1/24 \n10.151.0.0/16 dev x\n")
+    return realnodes.plan(tmp_path / "state", 2)
+
+
+def test_plan_skips_prefixes_in_use_and_names_fit_the_kernel(nodes: list[realnodes.RealNode], tmp_path: Path) -> None:
+    first, second = nodes
+    assert (first.name, first.node_ip, first.pod_subnet) == ("sandbox-real-1", "10.152.1.1", "10.152.1.0/24")
+    assert (second.node_ip, second.pod_subnet) == ("10.152.2.1", "10.152.2.0/24")
+    assert first.bridge != second.bridge and all(len(n.bridge) <= 15 for n in nodes)  # IFNAMSIZ
+    assert first.cgroup_root != second.cgroup_root and first.cgroup_root.startswith("/ecs-sandbox-")
+    assert Path(first.dir).parent == tmp_path / "state" / "real-nodes"
+    assert len(str(first.socket) + ".ttrpc") <= 107  # a unix socket path's limit
+    with pytest.raises(realnodes.RealNodeError, match="too long"):
+        realnodes.plan(tmp_path / ("x" * 80), 1)
+
+
+def test_containerd_never_reaches_a_registry(nodes: list[realnodes.RealNode]) -> None:
+    config = tomllib.loads(realnodes._containerd_config(nodes[0]))
+    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["sandbox_image"] == images.PAUSE_IMAGE and cri["restrict_oom_score_adj"] is True
+    assert cri["registry"]["config_path"].startswith(nodes[0].dir)  # no mirrors, no hosts.toml
+    assert config["grpc"]["address"] == str(nodes[0].socket)
+    assert all(v.startswith(nodes[0].dir) for v in (config["root"], config["state"]))
+    env = realnodes.containerd_env()
+    assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == "http://127.0.0.1:9" and env["NO_PROXY"] == ""
+
+
+def test_pods_get_no_default_route_and_no_masquerade(nodes: list[realnodes.RealNode]) -> None:
+    (bridge,) = realnodes._cni_config(nodes[0])["plugins"]
+    assert bridge["bridge"] == nodes[0].bridge and bridge["isDefaultGateway"] is False and bridge["ipMasq"] is False
+    assert bridge["ipam"]["routes"] == [] and bridge["ipam"]["ranges"] == [[{"subnet": nodes[0].pod_subnet}]]
+
+
+def test_kubelet_settings_for_this_machine(nodes: list[realnodes.RealNode], tmp_path: Path) -> None:
+    keys = pki.create(tmp_path / "pki")
+    config = realnodes._kubelet_config(nodes[0], keys, (Path("c"), Path("k")))
+    assert (config["failCgroupV1"], config["failSwapOn"], config["cgroupDriver"]) == (False, False, "cgroupfs")
+    assert config["address"] == nodes[0].node_ip and config["healthzPort"] == 0 and config["readOnlyPort"] == 0
+    assert config["registerWithTaints"] == [realnodes.REAL_NODE_TAINT]
+    assert config["authentication"]["anonymous"]["enabled"] is False
+    argv = realnodes.kubelet_argv(Path("/bin/k8s-cp"), nodes[0])
+    assert argv[:2] == ["/bin/k8s-cp", "kubelet"] and f"--node-ip={nodes[0].node_ip}" in argv
+    labels = next(a for a in argv if a.startswith("--node-labels=")).split("=", 1)[1].split(",")
+    assert "ecs.operator.dev/real-node=true" in labels and "ecs.operator.dev/cluster=real" in labels
+
+
+def test_node_certificates_name_the_node(nodes: list[realnodes.RealNode], tmp_path: Path) -> None:
+    keys = pki.create(tmp_path / "pki")
+    cert, _ = realnodes._issue(keys, "kubelet-n", "system:node:n", "system:nodes", x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH)
+    subject = x509.load_pem_x509_certificate(cert.read_bytes()).subject.rfc4514_string()
+    assert subject == "CN=system:node:n,O=system:nodes"
+    cert, _ = realnodes._issue(keys, "serving-n", "n", None, x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, ip="10.150.1.1")
+    sans = x509.load_pem_x509_certificate(cert.read_bytes()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.150.1.1"]
+
+
+def test_the_apiserver_dials_kubelets_by_internal_ip_with_a_client_certificate(tmp_path: Path) -> None:
+    layout = components.Layout(tmp_path)
+    argv = components.kube_apiserver(Path("k8s-cp"), layout, components.Ports(1, 2, 3, 4, 5))
+    assert "--kubelet-preferred-address-types=InternalIP" in argv
+    assert f"--kubelet-client-certificate={layout.pki.cert('apiserver-kubelet-client')}" in argv
+    assert "apiserver-kubelet-client" in pki.CLIENTS and "real-nodes" in STATE_ENTRIES
+
+
+def test_the_oci_archives_carry_the_full_reference_and_valid_digests(tmp_path: Path) -> None:
+    fake = tmp_path / "busybox"
+    fake.write_text("#!/bin/sh\necho sh sleep cat\n")
+    fake.chmod(0o755)
+    archives = images.archives(fake)
+    assert set(archives) == {images.BUSYBOX_IMAGE, images.PAUSE_IMAGE}
+    with tarfile.open(fileobj=io.BytesIO(archives[images.PAUSE_IMAGE])) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    (entry,) = json.loads(files["index.json"])["manifests"]
+    assert entry["annotations"]["org.opencontainers.image.ref.name"] == images.PAUSE_IMAGE  # not a bare tag
+    for name, data in files.items():
+        if name.startswith("blobs/sha256/"):
+            assert hashlib.sha256(data).hexdigest() == name.rsplit("/", 1)[1]
+    manifest = json.loads(files[f"blobs/sha256/{entry['digest'].split(':')[1]}"])
+    config = json.loads(files[f"blobs/sha256/{manifest['config']['digest'].split(':')[1]}"])
+    assert config["config"]["Entrypoint"] == ["/bin/sleep", "2147483647"]
+    layer = files[f"blobs/sha256/{manifest['layers'][0]['digest'].split(':')[1]}"]
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer).hexdigest()]
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
+    assert links == {"bin/sh": "busybox", "bin/sleep": "busybox", "bin/cat": "busybox"}
+
+
+def test_state_keeps_real_nodes_and_the_host_snapshot(nodes: list[realnodes.RealNode]) -> None:
+    state = State(bin_dir="/b", ports=components.Ports(1, 2, 3, 4, 5), real_nodes=nodes,
+                  host={"sysctls": {"net/ipv4/ip_forward": "0"}, "existing_dirs": []})
+    again = State.from_json(json.loads(json.dumps(state.to_json())))
+    assert again.real_nodes == nodes and again.host == state.host
+    old = state.to_json()
+    for key in ("real_nodes", "host", "real_nodes_ready_seconds"):
+        del old[key]
+    assert State.from_json(old).real_nodes == []  # a state.json written before real nodes existed
