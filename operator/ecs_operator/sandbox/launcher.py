@@ -275,8 +275,9 @@ class Sandbox:
         except realnodes.RealNodeError as error:
             raise SandboxError(f"real nodes: {error}") from None
         waiter = _Waiter(state, deadline, started, log)
-        names = [n.name for n in state.real_nodes]
-        waiter.until(f"kubelet-{names[0]}", f"{count} real node(s) Ready", lambda: _nodes_ready(self.client(state), names))
+        real_names = [n.name for n in state.real_nodes]
+        waiter.until(f"kubelet-{real_names[0]}", f"{count} real node(s) Ready",
+                     lambda: _nodes_ready(self.client(state), real_names))
         state.real_nodes_ready_seconds = round(time.monotonic() - step, 1)
         self._write_state(state)
 

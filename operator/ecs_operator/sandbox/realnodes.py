@@ -26,6 +26,7 @@ created (/run/containerd, /run/netns, /var/log/containers) when empty.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -50,7 +51,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from ecs_operator import labels as L
 from ecs_operator.sandbox import images, pki
 from ecs_operator.sandbox.apiclient import ApiClient, ApiError
-from ecs_operator.sandbox.processes import ProcessRecord, spawn, stop
+from ecs_operator.sandbox.processes import ProcessRecord, stop
 
 REAL_NODE_LABEL = f"{L.API_GROUP}/real-node"
 REAL_NODE_TAINT = {"key": REAL_NODE_LABEL, "value": "true", "effect": "NoSchedule"}
@@ -442,10 +443,8 @@ def _kill_shims(node: RealNode) -> None:
         except OSError:
             continue
         if argv and argv[0].endswith(b"containerd-shim-runc-v2") and address in argv:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(proc.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _unmount_under(path: Path, log: Log) -> None:
@@ -470,17 +469,13 @@ def _kill_cgroup_processes(node: RealNode) -> None:
         for hierarchy in _hierarchies():
             top = hierarchy / node.cgroup_root.lstrip("/")
             for procs in top.rglob("cgroup.procs") if top.is_dir() else []:
-                try:
+                with contextlib.suppress(OSError):
                     pids |= {int(p) for p in procs.read_text().split()}
-                except OSError:
-                    pass
         if not pids:
             return
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.2)
 
 
@@ -529,10 +524,8 @@ def _remove_chains(snapshot: dict[str, Any]) -> None:
 def _restore_sysctls(snapshot: dict[str, Any]) -> None:
     for name, value in snapshot.get("sysctls", {}).items():
         if _read_sysctl(name) != value:
-            try:
+            with contextlib.suppress(OSError):
                 Path("/proc/sys", name).write_text(value)
-            except OSError:
-                pass
 
 
 def _cni_cache_files(nodes: list[RealNode]) -> list[Path]:
@@ -568,10 +561,8 @@ def _remove_host_dirs(nodes: list[RealNode], snapshot: dict[str, Any], alone: bo
         shutil.rmtree("/run/containerd", ignore_errors=True)  # ours: only the sockets of shims killed with SIGKILL
     for directory in HOST_DIRS:
         if directory not in snapshot.get("existing_dirs", []):
-            try:
+            with contextlib.suppress(OSError):
                 Path(directory).rmdir()
-            except OSError:
-                pass
 
 
 def teardown(client: ApiClient | None, nodes: list[RealNode], processes: list[ProcessRecord],
