@@ -54,8 +54,9 @@ RESYNC_SECONDS = 60.0
 """A Task no event has touched for this long is looked at again (level-triggered repair)."""
 RETRY_SECONDS = 5.0
 """When the API fails a request (timeout, 5xx), the Task is reconciled again after this long."""
-CADENCE = Cadence(RESYNC_SECONDS, Batching(idle=0.02, max=0.25))
-"""A Pod's events of one moment (scheduled, started, ready) are one round; short windows keep RUNNING prompt."""
+CADENCE = Cadence(RESYNC_SECONDS, Batching(idle=0.0, max=0.25))
+"""No idle window: a wake-up is reconciled at once (RUNNING is reported as soon as the Pod shows it); the
+events that arrive while a round runs are the next round, one for all of them."""
 
 @kopf.on.event(*TASKS)
 @kopf_callback
