@@ -23,6 +23,9 @@ from .namespaces import workload_policy
 from .resources import TASKS
 
 KIND = "Task"
+INDEXES = ("tasks", "task_pods", "nodes", "revisions", "task_definitions", "registrations", "clusters", "cluster_nodes",
+           "node_pods", "member_of_deployments", "member_of_daemon_sets", "member_of_task_pods", "provider_access")
+"""The indexes a Task's round reads (a worker keeps these, not the rest of the event that started it)."""
 
 
 @kopf.index(*TASKS)

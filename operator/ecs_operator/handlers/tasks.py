@@ -46,7 +46,7 @@ from .common import kopf_callback
 from .notices import log, notify
 from .resources import CLUSTERS, CONTROLLER_REVISIONS, PODS, TASK_DEFINITIONS, TASKS
 from .setup import REVISION_KIND_LABEL
-from .task_observe import KIND, Seen, snapshot, with_policy
+from .task_observe import INDEXES, KIND, Seen, snapshot, with_policy
 
 logger = logging.getLogger("ecs_operator")
 
@@ -68,7 +68,8 @@ async def task_changed(type: str, body: kopf.Body, name: str, namespace: str, me
         memo.workers.stop(KIND, key)
         memo.status(KIND).forget(body)
         return
-    memo.workers.start(KIND, key, lambda: snapshot(memo, key, ix), lambda seen: reconcile(memo, seen), CADENCE,
+    indexes = {name: ix[name] for name in INDEXES}
+    memo.workers.start(KIND, key, lambda: snapshot(memo, key, indexes), lambda seen: reconcile(memo, seen), CADENCE,
                        lambda error: failed(key, error))
 
 
