@@ -71,3 +71,51 @@ def test_writes_the_watch_never_confirms_expire_at_the_next_write() -> None:
     other = {"metadata": {"name": "other", "uid": "u9", "resourceVersion": "1"}, "status": {}}
     writer.write(other, {"b": 1})
     assert list(writer._written) == [(None, "other")]
+
+
+def test_a_status_nobody_waits_for_is_held_for_the_window_then_written_once() -> None:
+    kube, now = Statuses(), [0.0]
+    writer = StatusWriter(kube, "Task", clock=lambda: now[0], window=2)  # type: ignore[arg-type]
+    task = obj("7", {})
+    assert not writer.write(task, {"lastStatus": "PROVISIONING"}, urgent=False)
+    assert kube.patches == [] and writer.current(task) == {"lastStatus": "PROVISIONING"}  # the next round plans from it
+    assert writer.due(task) == 2
+    now[0] = 1.0
+    assert not writer.write(task, {"lastStatus": "PENDING"}, urgent=False)  # a step within the window: still held
+    assert writer.due(task) == 1 and not writer.flush(task)
+    now[0] = 2.0
+    assert writer.flush(task) and kube.patches == [{"lastStatus": "PENDING"}]  # both steps, one write
+    assert writer.due(task) is None and not writer.flush(task)
+
+
+def test_an_urgent_write_includes_the_held_one() -> None:
+    kube, now = Statuses(), [0.0]
+    writer = StatusWriter(kube, "Task", clock=lambda: now[0], window=2)  # type: ignore[arg-type]
+    task = obj("7", {"old": 1})
+    writer.write(task, {"old": 1, "taskArn": "arn", "lastStatus": "PENDING"}, urgent=False)
+    now[0] = 0.5
+    assert writer.write(task, {"old": 1, "taskArn": "arn", "lastStatus": "RUNNING"}, urgent=True)
+    assert kube.patches == [{"old": 1, "taskArn": "arn", "lastStatus": "RUNNING"}]
+    assert writer.due(task) is None  # nothing held any more
+    # an unchanged status asks for nothing, urgent or not
+    assert not writer.write(task, {"old": 1, "taskArn": "arn", "lastStatus": "RUNNING"}, urgent=True)
+
+
+def test_a_held_status_is_forgotten_with_its_object_and_never_given_to_a_new_one() -> None:
+    kube = Statuses()
+    writer = StatusWriter(kube, "Task")  # type: ignore[arg-type]
+    writer.write(obj("7", {}), {"a": 1}, urgent=False)
+    assert writer.current(obj("9", {}, uid="u2")) == {}
+    writer.forget(obj("7", {}))
+    assert writer.current(obj("7", {})) == {} and writer.due(obj("7", {})) is None and kube.patches == []
+
+
+def test_a_held_status_is_written_even_when_shown_an_object_carrying_it() -> None:
+    """The plans see the object with the writer's current status in it; the writer is often given that."""
+    kube, now = Statuses(), [0.0]
+    writer = StatusWriter(kube, "Task", clock=lambda: now[0], window=2)  # type: ignore[arg-type]
+    task = obj("7", {"lastStatus": "RUNNING"})
+    writer.write(task, {"lastStatus": "RUNNING", "containers": 1}, urgent=False)
+    shown = {**task, "status": writer.current(task)}
+    now[0] = 2.0
+    assert writer.flush(shown) and kube.patches == [{"lastStatus": "RUNNING", "containers": 1}]

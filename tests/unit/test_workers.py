@@ -75,3 +75,27 @@ def test_a_failing_reconcile_is_reported_and_the_worker_goes_on() -> None:
 def test_a_stop_ends_a_long_wait_at_once() -> None:
     _, took = run_worker([], Cadence(resync=60, batching=Batching(idle=1, max=10)), until=0.2)
     assert took < 0.1
+
+
+def test_a_started_worker_reconciles_at_once_a_second_start_wakes_it_and_stop_ends_it() -> None:
+    calls: list[float] = []
+
+    async def main() -> None:
+        workers = Workers()
+        start = time.monotonic()
+        cadence = Cadence(resync=10, batching=Batching(idle=0.05, max=0.2))
+
+        def reconcile(observed: str) -> None:
+            calls.append(round(time.monotonic() - start, 2))
+
+        assert workers.start("Kind", "key", lambda: "seen", reconcile, cadence, lambda e: None)
+        await asyncio.sleep(0.1)
+        assert workers.running("Kind") == ["key"]
+        assert not workers.start("Kind", "key", lambda: "seen", reconcile, cadence, lambda e: None)  # woken instead
+        await asyncio.sleep(0.2)
+        workers.stop("Kind", "key")
+        await asyncio.sleep(0.05)
+        assert workers.running("Kind") == [] and ("Kind", "key") not in workers._wakeups
+
+    asyncio.run(main())
+    assert close(calls, [0.0, 0.15]), calls

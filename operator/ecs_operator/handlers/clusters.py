@@ -16,7 +16,6 @@ from ecs_operator.lifecycle.task_state import pod_last_status
 from .common import condition, kopf_callback, ready
 from .lookups import instance_names
 from .resources import CLUSTERS
-from .tasks import Views as TaskViews, resync_tasks
 
 RESYNC_SECONDS = 10
 
@@ -50,12 +49,8 @@ def delete_cluster(spec: kopf.Spec, name: str, namespace: str, memo: Any, cluste
 
 def _resync(**kwargs: Any) -> tuple[str, str] | None:
     """Counters follow nodes, services and tasks: recomputed from the indexes, written only on change.
-    The cluster's Tasks no event has touched for a while are reconciled too (Tasks have no timers)."""
-    blocker = cluster_status(**kwargs)
-    cluster = kwargs["spec"].get("clusterName") or kwargs["name"]
-    names = [t["name"] for t in kwargs["cluster_tasks"].get((kwargs["namespace"], cluster), [])]
-    resync_tasks(kwargs["namespace"], names, kwargs["memo"], TaskViews.of(kwargs))
-    return blocker
+    (Each Task's own worker resyncs it: handlers/tasks.py.)"""
+    return cluster_status(**kwargs)
 
 
 def cluster_status(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status: kopf.Status, memo: Any,

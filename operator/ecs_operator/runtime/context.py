@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from ecs_operator.adapters.kube import Kube
 from ecs_operator.settings import Settings
 
+from .created import Unindexed
 from .status import StatusWriter
 from .workers import Workers
 
@@ -26,6 +27,8 @@ class Context:
     clock: Callable[[], datetime] = utc_now
     """The time the pure plans are given."""
     writers: dict[str, StatusWriter] = field(default_factory=dict)
+    unindexed: Unindexed = field(default_factory=Unindexed)
+    """Objects created by this process that kopf's indexes have not shown yet."""
 
     def status(self, kind: str) -> StatusWriter:
         """The status writer of `kind` (one per kind and process)."""

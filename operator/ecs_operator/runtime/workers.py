@@ -51,6 +51,39 @@ class Workers:
 
     def __init__(self) -> None:
         self._wakeups: dict[tuple[str, Hashable], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        self._started: dict[tuple[str, Hashable], tuple[asyncio.Task[None], asyncio.Event]] = {}
+
+    def start(self, kind: str, key: Hashable, observe: Callable[[], T | None], reconcile: Callable[[T], float | None],
+              cadence: Cadence, failed: Failed) -> bool:
+        """In the event loop (an async handler): run a worker for `kind` `key` until `stop`, or wake the
+        one that runs. The worker's first round starts with the loop's next step, so an object's first
+        reconcile costs no more than an event handler's, and no kopf daemon (whose finalizer is a write
+        on every object, and whose deletion then waits for the operator). True if it was started."""
+        running = self._started.get((kind, key))
+        if running is not None and not running[0].done() and not running[1].is_set():
+            self.wake(kind, key)
+            return False
+        stopped = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(self.run(kind, key, observe, reconcile, stopped, cadence, failed),
+                                                      name=f"worker {kind} {key}")
+        self._started[(kind, key)] = (task, stopped)
+        task.add_done_callback(lambda done: self._ended(kind, key, done))
+        return True
+
+    def stop(self, kind: str, key: Hashable) -> None:
+        """In the event loop: end the started worker of `kind` `key` (its object is gone)."""
+        running = self._started.get((kind, key))
+        if running is not None:
+            running[1].set()
+
+    def running(self, kind: str) -> list[Hashable]:
+        """The keys of the started workers of `kind`."""
+        return [key for (k, key), (task, stopped) in list(self._started.items())
+                if k == kind and not task.done() and not stopped.is_set()]
+
+    def _ended(self, kind: str, key: Hashable, task: asyncio.Task[None]) -> None:
+        if self._started.get((kind, key), (None, None))[0] is task:
+            del self._started[(kind, key)]
 
     def wake(self, kind: str, key: Hashable) -> None:
         """Ask the worker of `kind` `key` to reconcile soon (nothing if it does not run)."""
