@@ -8,8 +8,12 @@ from typing import Any
 import kopf
 
 from ecs_operator import labels as L
-from ecs_operator.handlers import service_memory as memory
+from ecs_operator.handlers.service_memory import ServiceMemory
 from ecs_operator.handlers.services import service_pod_changed
+from ecs_operator.runtime.context import Context
+from ecs_operator.settings import Settings
+
+MEMO = Context(kube=None, settings=Settings())  # type: ignore[arg-type]  # no API call on this path
 
 
 def pod_event(type: str | None, uid: str) -> None:
@@ -17,10 +21,11 @@ def pod_event(type: str | None, uid: str) -> None:
                                    "creationTimestamp": "2026-01-01T12:00:00Z"}, "spec": {"nodeName": "n1"}})
     services: dict[tuple[str, str], list[dict[str, Any]]] = {}  # the Service is gone
     handler: Any = service_pod_changed  # kopf's protocol lists every kwarg kopf passes; the test passes what it reads
-    asyncio.run(handler(type=type, body=body, namespace="ns", labels=body.metadata.labels, services=services, memo=None))
+    asyncio.run(handler(type=type, body=body, namespace="ns", labels=body.metadata.labels, services=services, memo=MEMO))
 
 
 def test_a_pod_deleted_with_its_service_leaves_nothing_behind() -> None:
+    memory = MEMO.state(ServiceMemory)
     memory.placed(("ns", "svc-uid"), "pod-uid", report=False)
     memory.stopping("pod-uid", True)
     pod_event("DELETED", "pod-uid")

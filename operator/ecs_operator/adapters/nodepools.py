@@ -9,6 +9,7 @@ asks for the same thing again.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -47,9 +48,29 @@ class NodePoolBackend(Protocol):
 
 JOIN_GRACE = timedelta(seconds=60)
 """How long a Node this process created counts as joining while the Node index does not show it yet."""
-_created: dict[str, dict[str, datetime]] = {}
-"""provider -> Nodes this process created and the index has not shown yet (its watch lags the create):
-they count as joining, so a round right after a scale-out neither launches them again nor misses them."""
+
+
+class LaunchedNodes:
+    """By provider, the Nodes this process created and the index has not shown yet (its watch lags the
+    create): they count as joining, so a round right after a scale-out neither launches them again nor
+    misses them. One per process (the handler keeps it in the runtime's Context)."""
+
+    def __init__(self) -> None:
+        self._by_provider: dict[str, dict[str, datetime]] = {}
+        self._guard = threading.Lock()
+
+    def unseen(self, provider: str, seen: set[str]) -> set[str]:
+        """Those not in `seen` and launched less than JOIN_GRACE ago (the others are forgotten)."""
+        oldest = datetime.now(UTC) - JOIN_GRACE
+        with self._guard:
+            mine = self._by_provider.setdefault(provider, {})
+            for name in [n for n, at in mine.items() if n in seen or at < oldest]:
+                del mine[name]
+            return set(mine)
+
+    def add(self, provider: str, name: str) -> None:
+        with self._guard:
+            self._by_provider.setdefault(provider, {})[name] = datetime.now(UTC)
 
 
 class KwokPool:
@@ -57,8 +78,8 @@ class KwokPool:
     controller ownerReference to the CapacityProvider (`owner`): only those are ever removed; a Node
     the pool did not launch (labelled for the provider by someone else) is left alone."""
 
-    def __init__(self, kube: Kube, provider: str, pool: NodePool, owner: dict[str, Any]) -> None:
-        self.kube, self.provider, self.pool, self.owner = kube, provider, pool, owner
+    def __init__(self, kube: Kube, provider: str, pool: NodePool, owner: dict[str, Any], launched: LaunchedNodes) -> None:
+        self.kube, self.provider, self.pool, self.owner, self.launched = kube, provider, pool, owner, launched
 
     def size(self, nodes: list[dict[str, Any]]) -> int:
         return len(nodes) + self.joining(nodes)
@@ -67,11 +88,7 @@ class KwokPool:
         return len(self._unseen(nodes))
 
     def _unseen(self, nodes: list[dict[str, Any]]) -> set[str]:
-        seen, oldest = {n["metadata"]["name"] for n in nodes}, datetime.now(UTC) - JOIN_GRACE
-        mine = _created.setdefault(self.provider, {})
-        for name in [n for n, at in mine.items() if n in seen or at < oldest]:
-            del mine[name]
-        return set(mine)
+        return self.launched.unseen(self.provider, {n["metadata"]["name"] for n in nodes})
 
     def gone(self, node: dict[str, Any]) -> bool:
         return False
@@ -104,7 +121,7 @@ class KwokPool:
                 try:
                     self.kube.create(node)
                     added.append(name)
-                    _created.setdefault(self.provider, {})[name] = datetime.now(UTC)
+                    self.launched.add(self.provider, name)
                 except OwnershipConflict:  # a Node of that name the pool did not launch: the next name
                     logger.warning("CapacityProvider %s: Node %s exists and was not launched by its pool; "
                                    "left alone, launching another name", self.provider, name)
@@ -160,9 +177,9 @@ class ScalePool:
         self.replicas = replicas
 
 
-def backend_for(kube: Kube, provider: str, pool: NodePool, owner: dict[str, Any]) -> NodePoolBackend:
+def backend_for(kube: Kube, provider: str, pool: NodePool, owner: dict[str, Any], launched: LaunchedNodes) -> NodePoolBackend:
     """`owner`: the CapacityProvider's ownerReference (a kwok pool's Nodes are controlled by it)."""
-    return KwokPool(kube, provider, pool, owner) if pool.backend == "kwok" else ScalePool(kube, pool)
+    return KwokPool(kube, provider, pool, owner, launched) if pool.backend == "kwok" else ScalePool(kube, pool)
 
 
 def pool_facts(backend: NodePoolBackend, labelled: list[dict[str, Any]]) -> PoolFacts:

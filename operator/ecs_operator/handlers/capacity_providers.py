@@ -16,7 +16,7 @@ import kopf
 
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError
-from ecs_operator.adapters.nodepools import NodePoolBackend, backend_for, pool_facts
+from ecs_operator.adapters.nodepools import LaunchedNodes, NodePoolBackend, backend_for, pool_facts
 from ecs_operator.instances import is_active
 from ecs_operator.ownership import controlled_by
 from ecs_operator.runtime.context import Context
@@ -159,7 +159,7 @@ def evaluate(*, name: str, memo: Context, view: PoolView) -> float | None:
     backend, facts, error = None, None, None
     if spec is not None and pool_spec is not None:
         try:
-            backend = backend_for(kube, spec.name or name, pool_spec, owner_reference(view.body))
+            backend = backend_for(kube, spec.name or name, pool_spec, owner_reference(view.body), memo.state(LaunchedNodes))
             facts = pool_facts(backend, view.nodes)
         except ApiError as e:
             error = str(e)

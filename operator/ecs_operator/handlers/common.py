@@ -1,9 +1,7 @@
-"""Helpers the handlers share: time, owner references, conditions with events, per-object locks."""
+"""Helpers the handlers share: time, owner references, conditions with events."""
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,16 +19,6 @@ def kopf_callback(handler: Callable[..., R]) -> Callable[..., R]:
     """The handler itself, for kopf's decorators: kopf's callback protocols know neither the indexes the
     handlers take by name nor that handlers of namespaced kinds get `namespace` as `str` (not `str | None`)."""
     return handler
-
-
-_locks: defaultdict[tuple[str, ...], threading.Lock] = defaultdict(threading.Lock)
-_locks_guard = threading.Lock()
-
-
-def lock_for(*key: str) -> threading.Lock:
-    """One lock per object: its status has one writer at a time (kopf runs other objects' handlers in parallel)."""
-    with _locks_guard:
-        return _locks[key]
 
 
 def now() -> datetime:

@@ -5,13 +5,13 @@ objects (CapacityProvider, ContainerInstance) go."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from typing import Any
 
 import kopf
 
-from ecs_operator.adapters.kube import Kube
-from ecs_operator.settings import Settings
+from ecs_operator.runtime.context import Context
 from ecs_operator.translate.policy import FEATURES, NON_ROOT_LABEL, OPT_IN_LABEL, WorkloadPolicy
 
 from .notices import CLUSTER_SCOPED_EVENTS_NAMESPACE
@@ -19,20 +19,30 @@ from .notices import CLUSTER_SCOPED_EVENTS_NAMESPACE
 POLICY_CACHE_SECONDS = 5.0
 """A namespace's policy labels are read at most this often: a burst of tasks costs one request, and a
 label change takes effect within seconds (refused tasks are retried by their Cluster's resync)."""
-_policies: dict[str, tuple[float, WorkloadPolicy]] = {}
 
 
-def workload_policy(kube: Kube, namespace: str, settings: Settings) -> WorkloadPolicy:
+class Policies:
+    """The namespaces' policies as last read, with when (one per process: `memo.state(Policies)`)."""
+
+    def __init__(self) -> None:
+        self.read: dict[str, tuple[float, WorkloadPolicy]] = {}
+        self.guard = threading.Lock()
+
+
+def workload_policy(memo: Context, namespace: str) -> WorkloadPolicy:
     """Every feature when the namespace is labelled ecs.operator.dev/allow-privileged-workloads=true,
     otherwise what the operator's settings allow everywhere; non-root when the namespace asks for it."""
-    cached = _policies.get(namespace)
+    policies = memo.state(Policies)
+    with policies.guard:
+        cached = policies.read.get(namespace)
     if cached is not None and time.monotonic() - cached[0] < POLICY_CACHE_SECONDS:
         return cached[1]
-    ns = kube.get("Namespace", None, namespace) or {}
+    ns = memo.kube.get("Namespace", None, namespace) or {}
     labels = (ns.get("metadata") or {}).get("labels") or {}
-    allowed = frozenset(FEATURES) if labels.get(OPT_IN_LABEL) == "true" else settings.allowed_workload_features
+    allowed = frozenset(FEATURES) if labels.get(OPT_IN_LABEL) == "true" else memo.settings.allowed_workload_features
     policy = WorkloadPolicy(allowed, non_root=labels.get(NON_ROOT_LABEL) == "true")
-    _policies[namespace] = (time.monotonic(), policy)
+    with policies.guard:
+        policies.read[namespace] = (time.monotonic(), policy)
     return policy
 
 

@@ -22,9 +22,9 @@ from ecs_operator.ownership import CONFLICT_REASON, Conflict, conflict, conflict
 from ecs_operator.runtime.status import StatusWriter
 from ecs_operator.scaling.draining import DELETION_COST
 
-from . import service_memory as memory
 from .children import claim, key_of
 from .notices import notify
+from .service_memory import ServiceMemory
 
 _deleter = ThreadPoolExecutor(max_workers=8, thread_name_prefix="service-stops")
 
@@ -37,12 +37,13 @@ class Conflicts(Exception):
         self.conflicts = conflicts
 
 
-def act(kube: Kube, writer: StatusWriter, observed: ServiceObserved, decision: ServiceDecision, moment: datetime) -> float | None:
+def act(kube: Kube, writer: StatusWriter, memory: ServiceMemory, observed: ServiceObserved, decision: ServiceDecision,
+        moment: datetime) -> float | None:
     """Executes the decision's actions in order, then posts its Events and writes its status; a
     child the API server refuses turns the decision into a refusal."""
     service = observed.service
     meta = service["metadata"]
-    _stop(kube, decision.stops)
+    _stop(kube, memory, decision.stops)
     if decision.forget:  # a StopTask annotation goes once its task is gone
         kube.patch("Service.ecs", meta["namespace"], meta["name"],
                    {"metadata": {"annotations": {f"{L.STOP_TASK_PREFIX}{t}": None for t in decision.forget}}}, uid=meta["uid"])
@@ -73,7 +74,7 @@ def act(kube: Kube, writer: StatusWriter, observed: ServiceObserved, decision: S
     return decision.requeue_after
 
 
-def _stop(kube: Kube, stops: tuple[PodStop, ...]) -> None:
+def _stop(kube: Kube, memory: ServiceMemory, stops: tuple[PodStop, ...]) -> None:
     """Deletions run in parallel: a crash-looping service can leave many stopped tasks at once."""
 
     def stop(s: PodStop) -> None:

@@ -18,12 +18,12 @@ from ecs_operator.settings import Settings
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.service_connect import connect_namespace
 
-from . import service_memory as memory
 from .connect import cluster_connect_default, connect_hosts
 from .lookups import access_of, cluster_instances, find_cluster, instance_names, resolve_revision
 from .member_of import labels_in_use
 from .namespaces import workload_policy
 from .service_indexes import OWNED
+from .service_memory import ServiceMemory
 
 
 def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings, current: dict[str, Any]) -> ServiceObserved:
@@ -53,10 +53,10 @@ def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings, cu
     requested = _resolve(svc.taskDefinition or "", namespace, ix, settings)
     candidates = [r for r in (requested, *revisions.values()) if isinstance(r, Revision)]
     connect = connect_namespace(svc, cluster_connect_default(cluster))
-    started, stopped, stopping = memory.pending(owner)
+    started, stopped, stopping = ix.memo.state(ServiceMemory).pending(owner)
     return replace(
         base, stopping=stopping, requested=requested, revisions=revisions,
-        policy=workload_policy(kube, namespace, settings),  # cached per namespace there
+        policy=workload_policy(ix.memo, namespace),  # cached per namespace there
         instances=tuple(cluster_instances(namespace, cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods)
                         if any(member_of(svc, r) for r in candidates) else ()),
         daemon_instance_count=len(instance_names(namespace, cluster_name, ix.cluster_nodes)),

@@ -27,12 +27,12 @@ from ecs_operator.runtime.workers import Batching, Cadence
 from ecs_operator.settings import Settings
 from ecs_operator.translate.service import DRAINING_LABEL
 
-from . import service_memory as memory
 from .common import kopf_callback, now
 from .lookups import find_cluster
 from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS, SERVICES
 from .service_act import act
 from .service_indexes import MANAGED, controlling_service
+from .service_memory import ServiceMemory
 from .service_observe import observe
 
 FORCE_DELETE = f"{API_GROUP}/force-delete"
@@ -45,10 +45,6 @@ CADENCE = Cadence(resync=RESYNC_SECONDS, batching=Batching(idle=0.5, max=2.0))
 events (a ReplicaSet creating several Pods, kwok or a kubelet starting them) is one reconcile, one
 status write and one "has started N tasks" event, as in ECS."""
 
-_generations: dict[tuple[str, str], tuple[int | None, str | None, tuple[str, ...]]] = {}
-"""What last woke each Service's worker: its generation and force-new-deployment annotation."""
-_draining_nodes: dict[str, bool] = {}
-"""Nodes seen labelled DRAINING (a change of that wakes the services with tasks there)."""
 
 
 @kopf.on.event("v1", "services", labels=MANAGED)
@@ -75,8 +71,7 @@ async def service_event(namespace: str, name: str, body: kopf.Body, memo: Contex
     annotations = body.metadata.annotations or {}
     generation = (body.metadata.get("generation"), annotations.get(L.FORCE_NEW_DEPLOYMENT),
                   tuple(sorted(k for k in annotations if k.startswith(L.STOP_TASK_PREFIX))))
-    if _generations.get((namespace, name)) != generation:
-        _generations[(namespace, name)] = generation
+    if memo.state(ServiceMemory).triggered((namespace, name), generation):
         memo.workers.wake(KIND, (namespace, name))
 
 
@@ -100,7 +95,7 @@ async def service_worker(name: str, namespace: str, stopped: kopf.DaemonStopped,
                                lambda service: reconcile_service(service, memo, services=services, **kwargs),
                                stopped, CADENCE, failed)
     finally:
-        _generations.pop(key, None)
+        memo.state(ServiceMemory).forget_trigger(key)
 
 
 @kopf.on.event(*PODS, labels={L.SERVICE: kopf.PRESENT})
@@ -111,6 +106,7 @@ async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels
     at the next reconcile, and wakes the service's worker."""
     uid = body.metadata.uid
     # first: a Pod deleted with its Service (or a predecessor's) leaves nothing behind in memory
+    memory = memo.state(ServiceMemory)
     failed, was_placed = memory.pod_gone(uid) if type == "DELETED" else (False, False)
     name = _service_of(labels, services, namespace)
     service = next(iter(services.get((namespace, name), [])), None)
@@ -139,12 +135,8 @@ async def node_draining_changed(type: str, name: str, labels: kopf.Labels, node_
     """A container instance turning DRAINING (or ACTIVE again) wakes the services with tasks on it:
     they move their own tasks (service_draining.py)."""
     draining = type != "DELETED" and labels.get(DRAINING_LABEL) == "true"
-    if _draining_nodes.get(name, False) == draining:
+    if not memo.state(ServiceMemory).draining_changed(name, draining):
         return
-    if draining:
-        _draining_nodes[name] = True
-    else:
-        _draining_nodes.pop(name, None)
     for pod in node_pods.get(name, []):
         pod_labels = pod["metadata"].get("labels") or {}
         if pod_labels.get(L.SERVICE):
@@ -167,7 +159,7 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
                    service_pods: kopf.Index, service_deployments: kopf.Index, clusters: kopf.Index, **_: Any) -> None:
     """DeleteService: scale to zero, DRAINING until the tasks are gone, then INACTIVE (children go with it)."""
     label = L.group_label_value(name)
-    memory.drop_pending((namespace, body.metadata.uid))
+    memo.state(ServiceMemory).drop_pending((namespace, body.metadata.uid))
     if (body.metadata.annotations or {}).get(FORCE_DELETE) == "true":
         _keep_inactive(memo.kube, memo.settings, dict(body), clusters)
         return
@@ -212,7 +204,7 @@ def reconcile_service(service: dict[str, Any], memo: Context, **indexes: Any) ->
     writer = memo.status(STATUS_KIND)
     observed = observe(service, SimpleNamespace(memo=memo, **indexes), memo.kube, memo.settings, writer.current(service))
     moment = memo.clock()
-    return act(memo.kube, writer, observed, plan_service(observed, moment), moment)
+    return act(memo.kube, writer, memo.state(ServiceMemory), observed, plan_service(observed, moment), moment)
 
 
 def _service_of(labels: kopf.Labels, services: kopf.Index, namespace: str) -> str:

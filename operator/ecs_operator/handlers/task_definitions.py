@@ -62,7 +62,7 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     else:
         problems = validate(model)
         if not problems:
-            policy = workload_policy(kube, namespace, settings)
+            policy = workload_policy(memo, namespace)
             problems, reason = policy_violations(model.ecs_part(), model.kubernetes, policy), POLICY_REFUSED
     if problems:
         message = problems_text(problems)

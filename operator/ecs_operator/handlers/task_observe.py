@@ -92,4 +92,4 @@ def with_policy(memo: Context, seen: Seen) -> TaskObserved:
     if not seen.launching:
         return seen.observed
     namespace = seen.observed.body["metadata"]["namespace"]
-    return replace(seen.observed, policy=workload_policy(memo.kube, namespace, memo.settings))
+    return replace(seen.observed, policy=workload_policy(memo, namespace))

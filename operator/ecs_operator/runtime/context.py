@@ -3,9 +3,11 @@ shallowly for each object, so all of them share the one API client, settings and
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from ecs_operator.adapters.kube import Kube
 from ecs_operator.settings import Settings
@@ -13,6 +15,8 @@ from ecs_operator.settings import Settings
 from .created import Unindexed
 from .status import StatusWriter
 from .workers import Workers
+
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -29,9 +33,21 @@ class Context:
     writers: dict[str, StatusWriter] = field(default_factory=dict)
     unindexed: Unindexed = field(default_factory=Unindexed)
     """Objects created by this process that kopf's indexes have not shown yet."""
+    states: dict[type, Any] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def status(self, kind: str) -> StatusWriter:
         """The status writer of `kind` (one per kind and process)."""
-        if kind not in self.writers:
-            self.writers[kind] = StatusWriter(self.kube, kind)
-        return self.writers[kind]
+        with self._guard:
+            if kind not in self.writers:
+                self.writers[kind] = StatusWriter(self.kube, kind)
+            return self.writers[kind]
+
+    def state(self, cls: type[T]) -> T:
+        """The process's one instance of `cls`: what a kind's handlers remember between events (e.g. the
+        Service's ServiceMemory), made on first use, so no handler module keeps state of its own."""
+        with self._guard:
+            if cls not in self.states:
+                self.states[cls] = cls()
+            instance: T = self.states[cls]
+            return instance
