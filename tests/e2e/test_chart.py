@@ -432,7 +432,8 @@ class Installed:
     """Where the scenario's ECS objects live (the watched namespace in the `namespaced` variant)."""
     values: dict[str, Any]
     args: list[str] = field(default_factory=list)
-    """The chart's operator flags (from the installed Deployment), less --liveness."""
+    """The chart's operator flags (from the installed Deployment), less --liveness and --metrics (the test's
+    operator runs on this machine beside others: no fixed ports)."""
 
     @property
     def user(self) -> str:
@@ -459,7 +460,7 @@ def installed(request: pytest.FixtureRequest, sandbox: Cluster) -> Iterator[Inst
         sandbox.kubectl("create", "namespace", ns)
     sandbox.helm("install", release, str(CHART), "--namespace", namespace, *set_args(values), "--wait", "--timeout", "180s")
     deployment = sandbox.kubectl_json("get", "deployment", f"{release}-ecs-operator", "-n", namespace)
-    args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"] if not a.startswith("--liveness")]
+    args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"] if not a.startswith(("--liveness", "--metrics"))]
     try:
         yield Installed(request.param, release, namespace, work, values, args)
     finally:
