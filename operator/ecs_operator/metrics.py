@@ -19,13 +19,14 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator
 from typing import Protocol
 
-from prometheus_client import REGISTRY, Counter as CounterMetric, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter as CounterMetric, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ecs_operator.lifecycle.records import ORDER
 
 PREFIX = "ecs_operator_"
+disable_created_metrics()  # no *_created series beside each counter and histogram: half the scrape
 
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
