@@ -135,7 +135,6 @@ def test_workers_and_pending_wake_ups_are_counted_at_scrape_time() -> None:
 
     async def main() -> tuple[float, float]:
         workers, stopped = Workers(), asyncio.Event()
-        gate = asyncio.Event()
 
         def reconcile(observed: str) -> float | None:
             return None
@@ -145,10 +144,10 @@ def test_workers_and_pending_wake_ups_are_counted_at_scrape_time() -> None:
         other = asyncio.ensure_future(workers.run(kind, "other", lambda: "seen", reconcile, stopped,
                                                   Cadence(resync=60, batching=Batching(idle=5, max=10)), lambda e: None))
         await asyncio.sleep(0.05)
-        workers._wakeups[(kind, "key")][1].set()  # woken, its round not started yet (as wake() does from a thread)
+        await asyncio.to_thread(workers.wake, kind, "key")  # from a handler's thread; the burst's idle window is 5 s
+        await asyncio.sleep(0.05)  # in the batching window: woken, its round not started yet
         running = sample("ecs_operator_workers", kind=kind)
         pending = sample("ecs_operator_pending_wakeups", kind=kind)
-        gate.set()
         stopped.set()
         await asyncio.gather(worker, other)
         return running, pending

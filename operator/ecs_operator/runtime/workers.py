@@ -55,12 +55,15 @@ class Workers:
     def __init__(self) -> None:
         self._wakeups: dict[tuple[str, Hashable], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
         self._started: dict[tuple[str, Hashable], tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._woken: set[tuple[str, Hashable]] = set()
+        """Workers woken whose next round has not started (a batching window included): the queue."""
         metrics.watch_workers(self)
 
     def census(self) -> list[tuple[str, bool]]:
-        """(kind, woken and not reconciling yet) of each running worker: the metrics' workers and queue depth,
-        read by the scrape thread (a dict copy is atomic; an Event's flag is a plain read)."""
-        return [(kind, event.is_set()) for (kind, _), (_, event) in self._wakeups.copy().items()]
+        """(kind, woken and its round not started yet) of each running worker: the metrics' workers and queue
+        depth, read by the scrape thread (copies of a dict and a set are atomic)."""
+        woken = self._woken.copy()
+        return [(kind, (kind, key) in woken) for kind, key in self._wakeups.copy()]
 
     def start(self, kind: str, key: Hashable, observe: Callable[[], T | None], reconcile: Callable[[T], float | None],
               cadence: Cadence, failed: Failed) -> bool:
@@ -99,6 +102,7 @@ class Workers:
         entry = self._wakeups.get((kind, key))
         if entry is not None:
             loop, event = entry
+            self._woken.add((kind, key))
             loop.call_soon_threadsafe(event.set)
 
     async def run(self, kind: str, key: Hashable, observe: Callable[[], T | None], reconcile: Callable[[T], float | None],
@@ -119,6 +123,7 @@ class Workers:
                     if stopped.is_set():
                         break
                 wakeup.clear()
+                self._woken.discard((kind, key))
                 observed = observe()
                 if observed is None:
                     delay = cadence.resync
@@ -138,6 +143,7 @@ class Workers:
         finally:
             if self._wakeups.get((kind, key), (None, None))[1] is wakeup:
                 del self._wakeups[(kind, key)]
+                self._woken.discard((kind, key))
 
 
 async def _next_round(wakeup: asyncio.Event, stopped: Stopped, timeout: float, batching: Batching) -> None:
