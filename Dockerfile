@@ -21,5 +21,5 @@ USER 10001:10001
 WORKDIR /
 
 # kopf's liveness endpoint (/healthz); the operator serves no metrics.
-EXPOSE 8080
+EXPOSE 8080 8081
 ENTRYPOINT ["ecs-operator", "run"]

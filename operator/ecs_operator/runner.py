@@ -11,8 +11,10 @@ import time
 from urllib.parse import urlsplit
 
 from kubernetes.config import ConfigException
+from prometheus_client import start_http_server
 from urllib3.exceptions import HTTPError
 
+from ecs_operator import metrics
 from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.kube_version import version_problem
 from ecs_operator.models.service import TASKS_PER_SERVICE
@@ -46,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "without it the operator runs standalone: run exactly one replica")
     parser.add_argument("--liveness", default=env("ECS_OPERATOR_LIVENESS", "http://0.0.0.0:8080/healthz"),
                         help="liveness endpoint (default: %(default)s)")
+    parser.add_argument("--metrics", metavar="ADDRESS", default=env("ECS_OPERATOR_METRICS", "0.0.0.0:8081"),
+                        help="serve Prometheus metrics at http://ADDRESS/metrics, HOST:PORT (default: %(default)s; "
+                             "'' for none)")
     parser.add_argument("--log-format", choices=("plain", "full", "json"), default=env("ECS_OPERATOR_LOG_FORMAT", "full"))
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         default=env("ECS_OPERATOR_LOG_LEVEL", "INFO"))
@@ -115,6 +120,29 @@ def liveness_problem(endpoint: str) -> str | None:
     return None
 
 
+def metrics_address(address: str) -> tuple[str, int]:
+    """HOST:PORT ([v6]:PORT; :PORT is every IPv4 address) as (host, port); ValueError names what is wrong."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8081")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def serve_metrics(address: str) -> str | None:
+    """Start the /metrics endpoint (prometheus_client's HTTP server, in a thread of its own: it answers while the
+    event loop is busy, and binds now, so a taken port is refused before kopf starts); why not, if it cannot."""
+    try:
+        host, port = metrics_address(address)
+        start_http_server(port, addr=host)
+    except ValueError as e:
+        return f"--metrics {address}: {e}"
+    except OSError as e:
+        return (f"--metrics {address}: cannot listen on {address}: {e.strerror or e} "
+                "(choose another port, or --metrics '' for none)")
+    metrics.set_leader(True)  # standalone: this replica is the active one (leader election will set it)
+    return None
+
+
 def _connect(wait_seconds: float) -> tuple[Kube | None, str | None]:
     """The API client, and why the operator cannot serve that API server (unreachable for `wait_seconds`,
     or older than the Kubernetes its objects need: kube_version), checked before kopf starts. An API
@@ -135,6 +163,9 @@ def _connect(wait_seconds: float) -> tuple[Kube | None, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     if args.liveness and (problem := liveness_problem(args.liveness)):
+        print(f"ecs-operator run: {problem}", file=sys.stderr)
+        return 2
+    if args.metrics and (problem := serve_metrics(args.metrics)):
         print(f"ecs-operator run: {problem}", file=sys.stderr)
         return 2
     kube, problem = _connect(args.connect_timeout)

@@ -54,7 +54,8 @@ class Operator:
         self.extra_args = extra or self.extra_args
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ecs_operator.cli", "run", "--liveness", "", *TEST_SETTINGS, *self.extra_args],
+            [sys.executable, "-m", "ecs_operator.cli", "run", "--liveness", "", "--metrics", "", *TEST_SETTINGS,
+             *self.extra_args],  # several operators run on one machine: no fixed port (extra_args may name one)
             env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
         )
 

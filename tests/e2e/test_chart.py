@@ -241,6 +241,38 @@ def check_api_objects(objects: list[dict[str, Any]], values: dict[str, Any], nam
         assert secrets == []  # the chart expects an existing Secret
 
 
+def test_metrics_service_and_the_optional_service_monitor(sandbox: Cluster, namespace: str) -> None:
+    """README: Metrics. By default the operator serves /metrics on the container port `metrics` behind a ClusterIP
+    Service; a ServiceMonitor only when asked; metrics.enabled=false: no port, no Service, `--metrics=`."""
+    def operator_objects(values: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+        objects = render(sandbox, "dry", namespace, values)
+        container = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+        return ([a for a in container["args"] if a.startswith("--metrics")], container["ports"],
+                [o for o in objects if o["metadata"]["name"].startswith("dry-ecs-operator") and o["kind"] in ("Service", "ServiceMonitor")])
+
+    args, ports, extra = operator_objects({})
+    assert args == ["--metrics=0.0.0.0:8081"] and {"name": "metrics", "containerPort": 8081, "protocol": "TCP"} in ports
+    [service] = extra
+    assert (service["kind"], service["metadata"]["name"], service["spec"]["type"]) == ("Service", "dry-ecs-operator-metrics", "ClusterIP")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8081, "targetPort": "metrics", "protocol": "TCP"}]
+    deployment = next(o for o in render(sandbox, "dry", namespace, {}) if o["kind"] == "Deployment")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    sandbox.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump(service))
+
+    args, ports, extra = operator_objects({"metrics.port": 9100, "metrics.serviceMonitor.enabled": True,
+                                           "metrics.serviceMonitor.labels": {"release": "prometheus"}})
+    assert args == ["--metrics=0.0.0.0:9100"]
+    monitor = next(o for o in extra if o["kind"] == "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "metrics"
+
+    args, ports, extra = operator_objects({"metrics.enabled": False, "metrics.serviceMonitor.enabled": True})
+    assert args == ["--metrics="] and "metrics" not in {p["name"] for p in ports} and extra == []
+    taken = sandbox.helm("template", "x", str(CHART), *set_args({"metrics.port": 8080}), check=False)
+    assert taken.returncode != 0 and "metrics" in taken.stderr
+
+
 def test_values_schema_refuses_unknown_features_and_keys(sandbox: Cluster) -> None:
     bad_feature = sandbox.helm("template", "x", str(CHART), *set_args({"workloadPolicy.allowedFeatures": ["sysAdmin"]}), check=False)
     assert bad_feature.returncode != 0 and "allowedFeatures" in bad_feature.stderr
@@ -432,7 +464,8 @@ class Installed:
     """Where the scenario's ECS objects live (the watched namespace in the `namespaced` variant)."""
     values: dict[str, Any]
     args: list[str] = field(default_factory=list)
-    """The chart's operator flags (from the installed Deployment), less --liveness."""
+    """The chart's operator flags (from the installed Deployment), less --liveness and --metrics (the test's
+    operator runs on this machine beside others: no fixed ports)."""
 
     @property
     def user(self) -> str:
@@ -459,7 +492,7 @@ def installed(request: pytest.FixtureRequest, sandbox: Cluster) -> Iterator[Inst
         sandbox.kubectl("create", "namespace", ns)
     sandbox.helm("install", release, str(CHART), "--namespace", namespace, *set_args(values), "--wait", "--timeout", "180s")
     deployment = sandbox.kubectl_json("get", "deployment", f"{release}-ecs-operator", "-n", namespace)
-    args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"] if not a.startswith("--liveness")]
+    args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"] if not a.startswith(("--liveness", "--metrics"))]
     try:
         yield Installed(request.param, release, namespace, work, values, args)
     finally:

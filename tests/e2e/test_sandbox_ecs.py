@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from ecs_operator.sandbox.processes import ProcessRecord
 from test_sandbox_lifecycle import cli, wait_dead
@@ -58,6 +62,14 @@ def test_up_with_operator_and_api_then_clients_status_and_down(tmp_path: Path) -
         stored = subprocess.run([str(Path(sys.executable).parent / "kubectl"), "get", "clusters.ecs.operator.dev", "-n", "default",
                                  "-o", "jsonpath={.items[*].metadata.name}"], env=kubeconfig, capture_output=True, text=True, timeout=60)
         assert stored.stdout == "demo", stored.stderr
+        # the operator's metrics, on the loopback port `up` printed: its requests to the API server counted
+        (metrics_url,) = re.findall(r"metrics (http://127\.0\.0\.1:\d+/metrics)", up.stderr)
+        with urllib.request.urlopen(metrics_url, timeout=5) as response:
+            scraped = response.read().decode()
+        samples = [(x.name, x.labels, x.value) for family in text_string_to_metric_families(scraped) for x in family.samples]
+        assert ("ecs_operator_leader", {}, 1.0) in samples
+        assert any(name == "ecs_operator_kube_requests_total" and labels.get("code") == "200" and value >= 1
+                   for name, labels, value in samples), scraped[:2000]
 
         status = cli("status", "--json", *flags)
         assert status.returncode == 0, status.stdout

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
+import pytest
 import yaml
 
 from ecs_operator.adapters.kube import RESOURCES
@@ -167,3 +168,26 @@ def test_the_api_rbac_table_is_exactly_what_the_api_code_calls() -> None:
 # Calls whose kind is a variable, which api_calls() skips: tags.py `_retag` calls `account.update(kind, ...)` for
 # Cluster, Service, Task and CapacityProvider. Only Task is not updated literally elsewhere.
 VARIABLE_KIND_CALLS = {"tasks.ecs.operator.dev": ACCOUNT_VERBS["update"]}
+
+
+def test_metrics_port_agrees_with_the_operator_default_and_the_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: Metrics. The chart's metrics port is `ecs-operator run --metrics`'s default port, which the image
+    exposes; the metrics template renders only with metrics.enabled, its ServiceMonitor only when asked."""
+    import argparse
+
+    from ecs_operator.runner import add_arguments, metrics_address
+
+    monkeypatch.delenv("ECS_OPERATOR_METRICS", raising=False)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    host, port = metrics_address(parser.parse_args([]).metrics)
+    assert (host, port) == ("0.0.0.0", VALUES["metrics"]["port"])
+    assert re.search(rf"^EXPOSE 8080 {port}$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert VALUES["metrics"]["enabled"] is True and VALUES["metrics"]["serviceMonitor"]["enabled"] is False
+    template = (CHART / "templates" / "metrics.yaml").read_text()
+    body = template.split("\n", 1)[1]  # after the comment line
+    assert body.startswith("{{- if .Values.metrics.enabled }}") and body.rstrip().endswith("{{- end }}\n{{- end }}".strip())
+    monitor = template.split("kind: ServiceMonitor", 1)[0].rsplit("---", 1)[0]
+    assert monitor.rstrip().endswith("{{- if .Values.metrics.serviceMonitor.enabled }}")
+    deployment = (CHART / "templates" / "deployment.yaml").read_text()
+    assert "- --metrics=0.0.0.0:{{ .Values.metrics.port }}" in deployment and "containerPort: {{ .Values.metrics.port }}" in deployment

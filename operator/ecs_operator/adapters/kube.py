@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from ecs_operator import API_GROUP, API_VERSION
+from ecs_operator import API_GROUP, API_VERSION, metrics
 from ecs_operator.ownership import controlled_by, controller_of
 
 FIELD_MANAGER = "ecs-operator"
@@ -285,18 +286,24 @@ class Kube:
         self, method: str, path: str, body: Any = None, query: Iterable[tuple[str, str]] = (),
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        """Every request the operator's code makes: counted and timed by verb, resource and code (metrics.py)."""
+        start, code = time.perf_counter(), "error"
         try:
             response = self.api.call_api(
                 path, method, query_params=list(query), body=body,
                 header_params={"Content-Type": content_type, "Accept": "application/json"},
                 auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
             )
+            data = response.data
+            code = str(response.status)
         except ApiException as e:
+            code = str(e.status or 0)
             message = e.reason or ""
             with contextlib.suppress(ValueError):
                 message = json.loads(e.body or "{}").get("message", message)
             raise ApiError(e.status or 0, e.reason or "", message) from None
-        data = response.data
+        finally:
+            metrics.kube_request(method, path, code, time.perf_counter() - start)
         return json.loads(data) if data else {}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from ecs_operator import labels as L
+from ecs_operator import labels as L, metrics
 from ecs_operator.adapters.kube import ApiError
 from ecs_operator.adapters.nodepools import LaunchedNodes, NodePoolBackend, backend_for, pool_facts
 from ecs_operator.instances import is_active
@@ -164,6 +164,9 @@ def evaluate(*, name: str, memo: Context, view: PoolView) -> float | None:
         except ApiError as e:
             error = str(e)
     plan = plan_pool(PoolObserved(name, view, spec, problems, facts, error, memo.settings), memo.clock())
+    # the reservation is computed only with a spec and the node pool's facts (else the status keeps an old one)
+    reservation = plan.status.get("capacityProviderReservation") if spec is not None and facts is not None else None
+    metrics.scaling_decision(spec.name or name if spec else name, plan.activity.action if plan.activity else None, reservation)
     act(memo, view.body, plan, backend, facts)
     return plan.requeue_after
 
@@ -243,3 +246,4 @@ def delete_provider(body: kopf.Body, name: str, spec: kopf.Spec, status: kopf.St
         # a copy: each deletion updates the index
         for node in [n for n in provider_nodes.get(label, []) if controlled_by(n, owner)]:
             memo.kube.delete("Node", None, node["metadata"]["name"], uid=node["metadata"]["uid"])
+    metrics.forget_provider(ecs_name)

@@ -21,7 +21,7 @@ from typing import Any
 
 import kopf
 
-from ecs_operator import labels as L
+from ecs_operator import labels as L, metrics
 from ecs_operator.adapters.kube import ApiError, OwnershipConflict
 from ecs_operator.lifecycle.task_reconcile import (
     DeletePod,
@@ -67,6 +67,7 @@ async def task_changed(type: str, body: kopf.Body, name: str, namespace: str, me
     if type == "DELETED":
         memo.workers.stop(KIND, key)
         memo.status(KIND).forget(body)
+        metrics.TASKS.forget(key)
         return
     indexes = {name: ix[name] for name in INDEXES}
     memo.workers.start(KIND, key, lambda: snapshot(memo, key, indexes), lambda seen: reconcile(memo, seen), CADENCE,
@@ -128,12 +129,16 @@ def act(memo: Context, observed: TaskObserved, plan: TaskPlan) -> float | None:
             case DeleteTask():
                 kube.delete("Task", meta["namespace"], meta["name"])
                 memo.status(KIND).forget(body)
+                metrics.TASKS.forget((meta["namespace"], meta["name"]))
                 return None
     writer = memo.status(KIND)
     if plan.status is not None:
         writer.write(body, plan.status, plan.urgent)
     else:
         writer.flush(body)
+    # the tasks gauge: what this round decided (a status held for the flush window included)
+    metrics.TASKS.set((meta["namespace"], meta["name"]),
+                      [t.get("lastStatus", "") for t in writer.current(body).get("tasks") or []])
     times = [t for t in (plan.requeue_after, writer.due(body)) if t is not None]
     return min(times) if times else None
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ecs_operator import metrics
 from ecs_operator.adapters.kube import Kube
 
 CONSISTENCY_SECONDS = 5.0
@@ -101,7 +102,7 @@ class StatusWriter:
                 self._held[key] = held
         if held is None or not (urgent and changed or self.clock() - held.since >= self.window):
             return False
-        return self._write(body, held.status, held.base)
+        return self._write(body, held.status, held.base, urgent and changed)
 
     def due(self, body: Mapping[str, Any]) -> float | None:
         """Seconds until the status held for `body` must be written (None: nothing held)."""
@@ -113,7 +114,7 @@ class StatusWriter:
         """Write the status held for `body` if its window has ended; True if written."""
         return self.write(body, self.current(body), urgent=False)
 
-    def _write(self, body: Mapping[str, Any], status: dict[str, Any], persisted: dict[str, Any]) -> bool:
+    def _write(self, body: Mapping[str, Any], status: dict[str, Any], persisted: dict[str, Any], urgent: bool) -> bool:
         meta = body["metadata"]
         if status == persisted:
             with self._guard:
@@ -124,6 +125,7 @@ class StatusWriter:
         if result is None:  # the object is gone
             self.forget(body)
             return False
+        metrics.status_written(self.kind, urgent)
         with self._guard:
             moment = self.clock()
             # entries the watch never confirmed (the object deleted) expire: the dict is in write order

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+
+from ecs_operator import metrics
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,15 @@ class Workers:
     def __init__(self) -> None:
         self._wakeups: dict[tuple[str, Hashable], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
         self._started: dict[tuple[str, Hashable], tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._woken: set[tuple[str, Hashable]] = set()
+        """Workers woken whose next round has not started (a batching window included): the queue."""
+        metrics.watch_workers(self)
+
+    def census(self) -> list[tuple[str, bool]]:
+        """(kind, woken and its round not started yet) of each running worker: the metrics' workers and queue
+        depth, read by the scrape thread (copies of a dict and a set are atomic)."""
+        woken = self._woken.copy()
+        return [(kind, (kind, key) in woken) for kind, key in self._wakeups.copy()]
 
     def start(self, kind: str, key: Hashable, observe: Callable[[], T | None], reconcile: Callable[[T], float | None],
               cadence: Cadence, failed: Failed) -> bool:
@@ -90,6 +102,7 @@ class Workers:
         entry = self._wakeups.get((kind, key))
         if entry is not None:
             loop, event = entry
+            self._woken.add((kind, key))
             loop.call_soon_threadsafe(event.set)
 
     async def run(self, kind: str, key: Hashable, observe: Callable[[], T | None], reconcile: Callable[[T], float | None],
@@ -100,6 +113,8 @@ class Workers:
         loop = asyncio.get_running_loop()
         wakeup = asyncio.Event()
         self._wakeups[(kind, key)] = (loop, wakeup)
+        metrics.known_kind(kind)
+        reconciling = metrics.RECONCILING.labels(kind)
         delay = 0.0
         try:
             while not stopped.is_set():
@@ -108,19 +123,27 @@ class Workers:
                     if stopped.is_set():
                         break
                 wakeup.clear()
+                self._woken.discard((kind, key))
                 observed = observe()
                 if observed is None:
                     delay = cadence.resync
                     continue
                 context = contextvars.copy_context()
+                reconciling.inc()
+                start = time.perf_counter()
                 try:
                     due = await loop.run_in_executor(None, context.run, reconcile, observed)
+                    metrics.reconciled(kind, time.perf_counter() - start, ok=True)
                 except Exception as e:  # a worker never dies: `failed` reports, the next round repairs
+                    metrics.reconciled(kind, time.perf_counter() - start, ok=False)
                     due = context.run(failed, e)
+                finally:
+                    reconciling.dec()
                 delay = cadence.resync if due is None else max(0.0, min(cadence.resync, due))
         finally:
             if self._wakeups.get((kind, key), (None, None))[1] is wakeup:
                 del self._wakeups[(kind, key)]
+                self._woken.discard((kind, key))
 
 
 async def _next_round(wakeup: asyncio.Event, stopped: Stopped, timeout: float, batching: Batching) -> None:

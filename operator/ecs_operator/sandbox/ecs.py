@@ -86,12 +86,15 @@ def install_crds(client: ApiClient, timeout: float, log: Log) -> None:
 
 
 def start_operator(attach: Attach, timeout: float, log: Log) -> ProcessRecord:
-    """`ecs-operator run` with a liveness endpoint, which answers once kopf is serving."""
-    port = free_port()
-    record, already = attach(OPERATOR, [*_cli(), "run", "--liveness", f"http://127.0.0.1:{port}/healthz"])
+    """`ecs-operator run` with a liveness endpoint, which answers once kopf is serving, and its metrics on
+    another free loopback port."""
+    port, metrics = free_port(), free_port()
+    record, already = attach(OPERATOR, [*_cli(), "run", "--liveness", f"http://127.0.0.1:{port}/healthz",
+                                        "--metrics", f"127.0.0.1:{metrics}"])
     if not already:
         _until_healthy(record, f"http://127.0.0.1:{port}/healthz", timeout)
-    log(f"  operator {'already running' if already else 'running'} (pid {record.pid}, log {record.log})")
+    shown = "" if already else f", metrics http://127.0.0.1:{metrics}/metrics"
+    log(f"  operator {'already running' if already else 'running'} (pid {record.pid}, log {record.log}{shown})")
     return record
 
 
