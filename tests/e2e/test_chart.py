@@ -277,10 +277,23 @@ def test_install_upgrade_uninstall(sandbox: Cluster, namespace: str) -> None:
     name = f"{release}-ecs-operator"
     deployment = sandbox.kubectl_json("get", "deployment", name, "-n", namespace)
     assert {c["type"]: c["status"] for c in deployment["status"]["conditions"]}["Available"] == "True"
-    assert deployment["spec"]["strategy"]["type"] == "Recreate" and deployment["spec"]["replicas"] == 1
-    [pod] = sandbox.kubectl_json("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}")["items"]
-    node = sandbox.kubectl_json("get", "node", pod["spec"]["nodeName"])
-    assert node["metadata"]["annotations"][KWOK_ANNOTATION] == "fake"
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert deployment["spec"]["replicas"] == 2
+    assert "--leader-elect" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    budget = sandbox.kubectl_json("get", "poddisruptionbudget", name, "-n", namespace)
+    assert budget["spec"]["minAvailable"] == 1
+    operator_pods = sandbox.kubectl_json("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}")["items"]
+    assert len(operator_pods) == 2
+    for pod in operator_pods:
+        node = sandbox.kubectl_json("get", "node", pod["spec"]["nodeName"])
+        assert node["metadata"]["annotations"][KWOK_ANNOTATION] == "fake"
+    service_account = f"system:serviceaccount:{namespace}:{name}"
+    assert sandbox.kubectl("auth", "can-i", "update", f"leases.coordination.k8s.io/{name}", "-n", namespace,
+                           f"--as={service_account}", check=False).stdout.strip() == "yes"
+    assert sandbox.kubectl("auth", "can-i", "update", "leases.coordination.k8s.io/other", "-n", namespace,
+                           f"--as={service_account}", check=False).stdout.strip() == "no"
+    assert sandbox.kubectl("auth", "can-i", "create", "leases.coordination.k8s.io", "-n", "default",
+                           f"--as={service_account}", check=False).stdout.strip() == "no"
     installed = cluster_scoped(sandbox) - before
     assert {f"clusterrole.rbac.authorization.k8s.io/{name}", f"clusterrolebinding.rbac.authorization.k8s.io/{name}"} <= installed
 
@@ -291,9 +304,9 @@ def test_install_upgrade_uninstall(sandbox: Cluster, namespace: str) -> None:
     assert "REVISION: 2" in upgraded.stdout
     deployment = sandbox.kubectl_json("get", "deployment", name, "-n", namespace)
     assert "--log-level=DEBUG" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    wait_for(lambda: (deployment := sandbox.kubectl_json("get", "deployment", name, "-n", namespace))["status"].get("updatedReplicas") == 1
-             and deployment["status"].get("availableReplicas") == 1 and deployment["status"].get("replicas") == 1,
-             timeout=120, what="the upgraded operator Pod to be available")
+    wait_for(lambda: (deployment := sandbox.kubectl_json("get", "deployment", name, "-n", namespace))["status"].get("updatedReplicas") == 2
+             and deployment["status"].get("availableReplicas") == 2 and deployment["status"].get("replicas") == 2,
+             timeout=120, what="the upgraded operator Pods to be available")
 
     sandbox.helm("uninstall", release, "--namespace", namespace, "--wait", "--timeout", "180s")
     left = cluster_scoped(sandbox) - before

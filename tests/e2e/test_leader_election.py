@@ -1,0 +1,124 @@
+"""High availability: two `ecs-operator run --leader-elect` processes against the sandbox share one Lease.
+
+Exactly one acts (the holder; the other's log shows no handling), and when the leader is SIGKILLed (no
+release: the standby waits out the lease duration) or SIGTERMed (it releases the Lease on the way out), the
+other takes the Lease and a new Task gets its Pod. The failover times are printed and bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ecs_objects import apply_all, cluster, container, pods, task, task_definition, wait_task
+from operator_fixtures import Operator, wait_for
+
+if TYPE_CHECKING:
+    from conftest import Cluster
+
+LEASE_DURATION, RETRY_PERIOD = 15, 2  # the defaults, which the processes run with
+STARTUP_MARGIN = 8  # kopf's start-up (lists and watches every kind) and a loaded 2-CPU machine
+
+
+def holder(sandbox: Cluster, namespace: str, name: str) -> str:
+    result = sandbox.kubectl("get", "lease", name, "-n", namespace, "-o", "json", check=False)
+    return str(json.loads(result.stdout)["spec"].get("holderIdentity") or "") if result.returncode == 0 else ""
+
+
+def identity(op: Operator) -> str:
+    assert op.process is not None
+    return f"{socket.gethostname()}_{op.process.pid}"
+
+
+def handled(op: Operator, name: str) -> bool:
+    """Whether the operator's log shows it handling object `name` (each line names it `namespace/name`)."""
+    return any(re.search(rf"/{re.escape(name)}\b", line) for line in op.log().splitlines() if "leader election" not in line)
+
+
+@pytest.fixture
+def replicas(sandbox: Cluster, crds: None, namespace: str, tmp_path: Path) -> Any:
+    lease = "ecs-operator-e2e"
+    args = ("--leader-elect", "--leader-election-namespace", namespace, "--lease-name", lease)
+    ops = [Operator(env=sandbox.env, log_path=tmp_path / f"replica-{i}.log", extra_args=args) for i in range(3)]
+    try:
+        yield lease, ops
+    finally:
+        for op in ops:
+            op.stop(kill=True)
+
+
+def pod_of(sandbox: Cluster, namespace: str, name: str) -> bool:
+    return bool(pods(sandbox, namespace, name))
+
+
+def test_one_replica_acts_and_the_other_takes_over_when_it_is_killed_or_stopped(
+    sandbox: Cluster, namespace: str, replicas: Any
+) -> None:
+    lease, (a, b, c) = replicas
+    a.start()
+    wait_for(lambda: holder(sandbox, namespace, lease) == identity(a), timeout=60, what="replica a to take the Lease")
+    b.start()
+    wait_for(lambda: "standby" in b.log(), timeout=30, what="replica b to wait as standby")
+
+    apply_all(sandbox, namespace, cluster(), task_definition("web", container("web")), task("first", "web"))
+    wait_task(sandbox, namespace, "first", "RUNNING", timeout=90)
+    assert holder(sandbox, namespace, lease) == identity(a)
+    assert handled(a, "first") and not handled(b, "first"), "only the leader handles objects"
+    assert "Starting Kopf" not in b.log() and b.process is not None and b.process.poll() is None
+
+    # SIGKILL: nothing released, the standby waits out the lease duration from the last renewal it saw
+    killed = time.monotonic()
+    a.stop(kill=True)
+    apply_all(sandbox, namespace, task("after-kill", "web"))
+    wait_for(lambda: holder(sandbox, namespace, lease) == identity(b), timeout=60, interval=0.2, what="b to take the Lease")
+    acquired_kill = time.monotonic() - killed
+    wait_for(lambda: pod_of(sandbox, namespace, "after-kill"), timeout=60, interval=0.2, what="a Pod for the Task after the kill")
+    acting_kill = time.monotonic() - killed
+
+    # SIGTERM: the leader releases the Lease once kopf stopped; the standby takes it at its next try
+    c.start()
+    wait_for(lambda: "standby" in c.log(), timeout=30, what="replica c to wait as standby")
+    stopping = time.monotonic()
+    b.stop()
+    stopped = time.monotonic() - stopping
+    apply_all(sandbox, namespace, task("after-stop", "web"))
+    wait_for(lambda: holder(sandbox, namespace, lease) == identity(c), timeout=60, interval=0.2, what="c to take the Lease")
+    acquired_stop = time.monotonic() - stopping
+    wait_for(lambda: pod_of(sandbox, namespace, "after-stop"), timeout=60, interval=0.2, what="a Pod for the Task after the stop")
+    acting_stop = time.monotonic() - stopping
+
+    print(f"\nfailover after SIGKILL: Lease taken {acquired_kill:.1f}s, new Task's Pod {acting_kill:.1f}s after the kill"
+          f"\nfailover after SIGTERM: old leader exited in {stopped:.1f}s, Lease taken {acquired_stop:.1f}s, "
+          f"new Task's Pod {acting_stop:.1f}s after the signal")
+    assert "released Lease" in b.log()
+    assert not handled(c, "first") or handled(c, "after-stop")  # c acted only once it led
+    assert acquired_kill < LEASE_DURATION + 2 * RETRY_PERIOD + 3, acquired_kill
+    assert acting_kill < LEASE_DURATION + 2 * RETRY_PERIOD + STARTUP_MARGIN, acting_kill
+    assert acquired_stop - stopped < RETRY_PERIOD + 2, (stopped, acquired_stop)
+    assert acting_stop - stopped < RETRY_PERIOD + STARTUP_MARGIN, (stopped, acting_stop)
+    wait_task(sandbox, namespace, "after-stop", "RUNNING", timeout=60)
+
+
+def test_a_leader_cut_off_from_the_api_server_exits_within_the_renew_deadline(
+    sandbox: Cluster, namespace: str, replicas: Any
+) -> None:
+    """Renewals failing (here: the Lease taken by force, as a partitioned leader would find on its return)
+    stop the process at once, with a non-zero status so that its container restarts."""
+    lease, (a, _, _) = replicas
+    a.start()
+    wait_for(lambda: holder(sandbox, namespace, lease) == identity(a), timeout=60, what="replica a to take the Lease")
+    taken = time.monotonic()
+    sandbox.kubectl("patch", "lease", lease, "-n", namespace, "--type=merge", "-p",
+                    json.dumps({"spec": {"holderIdentity": "someone-else"}}))
+    assert a.process is not None
+    code = a.process.wait(timeout=30)
+    exited = time.monotonic() - taken
+    print(f"\nleader exited {exited:.1f}s after losing the Lease (status {code})")
+    assert code == 1 and exited < RETRY_PERIOD + 3
+    assert "leader election lost" in a.log()
