@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (the default)")
     parser.add_argument("--peering", metavar="NAME",
                         help="coordinate replicas through kopf's peering objects (needs kopf's peering CRDs); "
-                             "without it the operator runs standalone: run exactly one replica")
+                             "without it (and without --leader-elect) the operator runs standalone: run exactly one replica")
     parser.add_argument("--leader-elect", action="store_true", default=env("ECS_OPERATOR_LEADER_ELECT", "") == "true",
                         help="run as one of several replicas: act only while holding a coordination.k8s.io Lease "
                              "(standby until then; exits if the Lease cannot be renewed in time)")

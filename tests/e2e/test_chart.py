@@ -53,7 +53,13 @@ def render(sandbox: Cluster, release: str, namespace: str, values: dict[str, Any
 
 
 def rules(objects: list[dict[str, Any]], kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-    return [r for o in objects if o["kind"] == kind and o["metadata"].get("namespace") == namespace for r in o["rules"]]
+    """The rules of `kind` in `namespace`, the leader election Role's left out (checked on its own)."""
+    return [r for o in objects if o["kind"] == kind and o["metadata"].get("namespace") == namespace and not leader_election(o)
+            for r in o["rules"]]
+
+
+def leader_election(obj: dict[str, Any]) -> bool:
+    return obj["kind"] in ("Role", "RoleBinding") and obj["metadata"]["name"].endswith("-leader-election")
 
 
 def verbs_for(rule_list: list[dict[str, Any]], group: str, resource: str) -> set[str]:
@@ -146,8 +152,19 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
         assert rules(objects, "Role", namespace) == rules(objects, "Role", "default")
         assert verbs_for(cluster_rules, "", "namespaces") == {"get", "list", "watch"}
     else:
-        assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
+        assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding") and not leader_election(o)]
         assert verbs_for(cluster_rules, "", "namespaces") == {"get"}
+    # leader election: the Lease of the release namespace only, by name but for create (which RBAC cannot narrow)
+    [election] = [o for o in objects if o["kind"] == "Role" and leader_election(o)]
+    assert election["metadata"]["namespace"] == namespace
+    assert election["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["dry-ecs-operator"], "verbs": ["get", "update"]},
+    ]
+    assert {"--leader-elect", f"--leader-election-namespace={namespace}", "--lease-name=dry-ecs-operator"} <= set(args)
+    assert deployment["spec"]["replicas"] == 2 and deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert [o["spec"] for o in objects if o["kind"] == "PodDisruptionBudget"] == [
+        {"minAvailable": 1, "selector": deployment["spec"]["selector"]}]
     if variant == "defaults":  # the operator's default: FARGATE tasks go to the nodes an administrator set aside
         assert not [a for a in args if a.startswith("--fargate-node-selector")]
     if variant == "policy":
@@ -487,9 +504,10 @@ def install_guide() -> str:
 
 
 
-def documented_rights(values: dict[str, Any], scope: str) -> dict[tuple[str, str], set[str]]:
-    """The RBAC table's rows that apply with these values and in this scope ("namespace", "cluster" or
-    "default", the namespace where the Events of cluster-scoped objects go)."""
+def documented_rights(values: dict[str, Any], scope: str, full_name: str = "") -> dict[tuple[str, str], set[str]]:
+    """The RBAC table's rows that apply with these values and in this scope ("namespace", "cluster",
+    "default", the namespace where the Events of cluster-scoped objects go, or "release", the release
+    namespace, where the Lease named `full_name` is)."""
     text = install_guide()
     block = text.split("<!-- rbac:begin -->", 1)[1].split("<!-- rbac:end -->", 1)[0]
     rights: dict[tuple[str, str], set[str]] = {}
@@ -500,10 +518,11 @@ def documented_rights(values: dict[str, Any], scope: str) -> dict[tuple[str, str
                       "`nodePools.scaleTargets`": False}  # added from the values below
         if row_scope.strip("`") != scope or not conditions[when]:
             continue
+        names = full_name if "named like the Deployment" in resources else ""
         for resource in re.findall(r"`([^`]+)`", resources):
             name, _, sub = resource.partition("/")
             key = name if group == "core" else f"{name}.{group.strip('`')}"
-            rights.setdefault((key + (f"/{sub}" if sub else ""), ""), set()).update(v.strip() for v in verbs.split(","))
+            rights.setdefault((key + (f"/{sub}" if sub else ""), names), set()).update(v.strip() for v in verbs.split(","))
     if scope == "cluster":
         for target in values.get("nodePools.scaleTargets", []):
             names = " ".join(target.get("resourceNames", []))
@@ -538,7 +557,11 @@ def test_service_account_can_do_exactly_the_documented_list(sandbox: Cluster, in
     assert in_default == {("events", ""): {"create"}}
     if installed.variant == "namespaced":
         assert own_rights(sandbox, installed, "default") == {**cluster, **in_default}
-        assert own_rights(sandbox, installed, installed.namespace) == cluster  # it posts nothing in its own namespace
+        # it posts nothing in its own namespace: there it only elects its leader
+        release = documented_rights(installed.values, "release", installed.user.rsplit(":", 1)[1])
+        assert release == {("leases.coordination.k8s.io", ""): {"create"},
+                           ("leases.coordination.k8s.io", installed.user.rsplit(":", 1)[1]): {"get", "update"}}
+        assert own_rights(sandbox, installed, installed.namespace) == {**cluster, **release}
     else:
         assert own_rights(sandbox, installed, "default") == {**cluster, **namespaced}
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
 from ecs_objects import apply_all, cluster, container, pods, task, task_definition, wait_task
 from operator_fixtures import Operator, wait_for
 

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import copy
+import socket
 import threading
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 
 from ecs_operator.adapters.kube import ApiError
 from ecs_operator.runtime.leader import Elector, Seen, Timing, decide
+from ecs_operator.runtime.standby import standby_liveness
 
 
 def lease(holder: str, renew: str = "t0", rv: str = "1", duration: int = 15) -> dict[str, Any]:
@@ -94,8 +97,11 @@ class Clock:
 
 
 def elector(api: FakeLeases, identity: str, clock: Clock, lost: list[str] | None = None) -> Elector:
+    def lose() -> None:
+        (lost if lost is not None else []).append(identity)
+
     return Elector(api, "ns", "l", identity, Timing(), clock=clock,  # type: ignore[arg-type]
-                   wall=lambda: datetime(2026, 1, 1, tzinfo=UTC), lost=lambda: (lost if lost is not None else []).append(identity))
+                   wall=lambda: datetime(2026, 1, 1, tzinfo=UTC), lost=lose)
 
 
 def test_exactly_one_of_two_replicas_leads_and_the_other_takes_over_after_the_lease_duration() -> None:
@@ -159,3 +165,15 @@ def test_the_leader_gives_up_at_once_when_another_replica_holds_the_lease() -> N
     threading.Event().wait(0.5)
     assert lost == ["a"]
     a.stop()
+
+
+def test_a_standby_answers_its_liveness_probe_and_frees_the_port_for_kopf() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with standby_liveness(f"http://127.0.0.1:{port}/healthz"), \
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+        assert answer.status == 200
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))  # kopf's endpoint can take it
