@@ -2,11 +2,14 @@
 
 Exactly one acts (the holder; the other's log shows no handling), and when the leader is SIGKILLed (no
 release: the standby waits out the lease duration) or SIGTERMed (it releases the Lease on the way out), the
-other takes the Lease and a new Task gets its Pod. The failover times are printed and bounded.
+other takes the Lease and a new Task gets its Pod; a leader cut off from the API server exits before the
+standby takes over; a leader that finds the Lease taken exits; the chart's rollout, replayed with processes,
+pauses reconciliation less than a failover. The measured times are printed and bounded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -106,11 +109,9 @@ def test_one_replica_acts_and_the_other_takes_over_when_it_is_killed_or_stopped(
     wait_task(sandbox, namespace, "after-stop", "RUNNING", timeout=60)
 
 
-def test_a_leader_cut_off_from_the_api_server_exits_within_the_renew_deadline(
-    sandbox: Cluster, namespace: str, replicas: Any
-) -> None:
-    """Renewals failing (here: the Lease taken by force, as a partitioned leader would find on its return)
-    stop the process at once, with a non-zero status so that its container restarts."""
+def test_a_leader_that_finds_the_lease_taken_exits_at_once(sandbox: Cluster, namespace: str, replicas: Any) -> None:
+    """The Lease taken by another holder (as a partitioned leader could find on its return) stops the
+    process at its next renewal, with a non-zero status so that its container restarts."""
     lease, (a, _, _, _) = replicas
     a.start()
     wait_for(lambda: holder(sandbox, namespace, lease) == identity(a), timeout=60, what="replica a to take the Lease")
@@ -174,3 +175,82 @@ def test_a_rolling_update_pauses_reconciliation_less_than_a_failover(
     print(f"\nrolling update: {len(names)} Tasks created 1 s apart; longest Task-to-Pod wait {longest:.0f}s "
           f"(timestamps have 1 s resolution); leader handovers: {sum('released Lease' in op.log() for op in (a, b))}")
     assert longest <= 2 * (RETRY_PERIOD + 3), gaps  # a clean handover or two, far below the SIGKILL failover (~16 s)
+
+
+class Cuttable:
+    """A loopback TCP relay to the API server that can be cut: the leader's only way to it."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target, self.cut_off = target, threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.cut_off.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut_off.is_set():
+                client.close()
+                return
+            upstream = socket.create_connection(self.target)
+            self.connections += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                end.close()
+
+    def cut(self) -> None:
+        self.cut_off.set()
+        self.listener.close()
+        for connection in self.connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+
+def test_a_leader_cut_off_from_the_api_server_exits_before_the_standby_takes_over(
+    sandbox: Cluster, namespace: str, replicas: Any, tmp_path: Path
+) -> None:
+    """A network partition: the leader's connections to the API server are cut. It must stop acting (exit)
+    within the renew deadline, before the standby, which still reaches the API server, takes the Lease."""
+    lease, (a, b, _, _) = replicas
+    config = json.loads(sandbox.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout)
+    server = config["clusters"][0]["cluster"]["server"]
+    host, port = server.removeprefix("https://").rsplit(":", 1)
+    relay = Cuttable((host, int(port)))
+    config["clusters"][0]["cluster"]["server"] = f"https://{host}:{relay.port}"
+    kubeconfig = tmp_path / "through-relay.kubeconfig"
+    kubeconfig.write_text(json.dumps(config))
+    a.start(env={**sandbox.env, "KUBECONFIG": str(kubeconfig)})
+    wait_for(lambda: holder(sandbox, namespace, lease) == identity(a), timeout=60, what="replica a to take the Lease")
+    b.start()
+    wait_for(lambda: "standby" in b.log(), timeout=30, what="replica b to wait as standby")
+    assert a.process is not None
+    process = a.process
+
+    cut = time.monotonic()
+    relay.cut()
+    code = process.wait(timeout=30)
+    exited = time.monotonic() - cut
+    wait_for(lambda: holder(sandbox, namespace, lease) == identity(b), timeout=60, interval=0.2, what="b to take the Lease")
+    acquired = time.monotonic() - cut
+    apply_all(sandbox, namespace, cluster(), task_definition("web", container("web")), task("after-cut", "web"))
+    wait_task(sandbox, namespace, "after-cut", "RUNNING", timeout=60)
+    print(f"\nleader cut off: exited {exited:.1f}s after the cut (status {code}), "
+          f"standby took the Lease {acquired:.1f}s after it")
+    assert code == 1 and "leader election lost" in a.log()
+    assert exited < 10 + 2, exited  # the renew deadline, checked every 0.5 s
+    assert exited < acquired, "the old leader must have stopped before the new one starts"
+    assert acquired < LEASE_DURATION + 2 * RETRY_PERIOD + 3, acquired
