@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from kubernetes.config import ConfigException
@@ -19,6 +22,9 @@ from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.kube_version import version_problem
 from ecs_operator.models.service import TASKS_PER_SERVICE
 from ecs_operator.settings import Settings
+
+if TYPE_CHECKING:
+    from ecs_operator.runtime.leader import Timing
 
 
 def _selector(text: str) -> dict[str, str]:
@@ -45,7 +51,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (the default)")
     parser.add_argument("--peering", metavar="NAME",
                         help="coordinate replicas through kopf's peering objects (needs kopf's peering CRDs); "
-                             "without it the operator runs standalone: run exactly one replica")
+                             "without it (and without --leader-elect) the operator runs standalone: run exactly one replica")
+    parser.add_argument("--leader-elect", action="store_true", default=env("ECS_OPERATOR_LEADER_ELECT", "") == "true",
+                        help="run as one of several replicas: act only while holding a coordination.k8s.io Lease "
+                             "(standby until then; exits if the Lease cannot be renewed in time)")
+    parser.add_argument("--leader-election-namespace", default=env("POD_NAMESPACE", "default"),
+                        help="namespace of the Lease (default: $POD_NAMESPACE or %(default)s)")
+    parser.add_argument("--lease-name", default=env("ECS_OPERATOR_LEASE_NAME", "ecs-operator"),
+                        help="name of the Lease (default: %(default)s)")
+    parser.add_argument("--lease-duration", type=float, default=float(env("ECS_OPERATOR_LEASE_DURATION", "15")),
+                        help="seconds a standby waits for an unrenewed Lease before taking it (default: %(default)s)")
+    parser.add_argument("--renew-deadline", type=float, default=float(env("ECS_OPERATOR_RENEW_DEADLINE", "10")),
+                        help="seconds the leader may go without renewing before it exits (default: %(default)s)")
+    parser.add_argument("--retry-period", type=float, default=float(env("ECS_OPERATOR_RETRY_PERIOD", "2")),
+                        help="seconds between renewals and between a standby's tries (default: %(default)s)")
     parser.add_argument("--liveness", default=env("ECS_OPERATOR_LIVENESS", "http://0.0.0.0:8080/healthz"),
                         help="liveness endpoint (default: %(default)s)")
     parser.add_argument("--metrics", metavar="ADDRESS", default=env("ECS_OPERATOR_METRICS", "0.0.0.0:8081"),
@@ -139,7 +158,6 @@ def serve_metrics(address: str) -> str | None:
     except OSError as e:
         return (f"--metrics {address}: cannot listen on {address}: {e.strerror or e} "
                 "(choose another port, or --metrics '' for none)")
-    metrics.set_leader(True)  # standalone: this replica is the active one (leader election will set it)
     return None
 
 
@@ -165,23 +183,67 @@ def run(args: argparse.Namespace) -> int:
     if args.liveness and (problem := liveness_problem(args.liveness)):
         print(f"ecs-operator run: {problem}", file=sys.stderr)
         return 2
+    if args.leader_elect and args.peering:
+        print("ecs-operator run: --leader-elect and --peering exclude each other", file=sys.stderr)
+        return 2
+    if args.leader_elect and (problem := _timing(args).problem()):
+        print(f"ecs-operator run: {problem}", file=sys.stderr)
+        return 2
     if args.metrics and (problem := serve_metrics(args.metrics)):
         print(f"ecs-operator run: {problem}", file=sys.stderr)
         return 2
+    metrics.set_leader(not args.leader_elect)  # standalone: this replica is the active one
     kube, problem = _connect(args.connect_timeout)
     if kube is None or problem:
         print(f"ecs-operator run: {problem}", file=sys.stderr)
         return 2
-    import kopf
+    if not args.leader_elect:
+        return _run_kopf(args, kube)
+    from ecs_operator.runtime.leader import Elector, default_identity
+    from ecs_operator.runtime.standby import standby_liveness
 
-    import ecs_operator.handlers  # noqa: F401  (registers the handlers)
-    from ecs_operator.runtime.context import Context
+    _configure_logging(args)
+    elector = Elector(Kube(kube.api, request_timeout=args.retry_period), args.leader_election_namespace, args.lease_name,
+                      default_identity(), _timing(args))
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with standby_liveness(args.liveness):  # a standby is alive: the probe must not restart it
+            if not elector.acquire(stop):
+                return 0  # stopped while standby: it held nothing
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    elector.keep()
+    metrics.set_leader(True)  # it exits when it loses the Lease
+    try:
+        return _run_kopf(args, kube)
+    finally:
+        elector.release()
+
+
+def _timing(args: argparse.Namespace) -> Timing:
+    from ecs_operator.runtime.leader import Timing
+
+    return Timing(lease_duration=args.lease_duration, renew_deadline=args.renew_deadline, retry_period=args.retry_period)
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    import kopf
 
     kopf.configure(
         log_format={"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}[args.log_format],
         verbose=args.log_level == "DEBUG",
     )
     logging.getLogger().setLevel(args.log_level)
+
+
+def _run_kopf(args: argparse.Namespace, kube: Kube) -> int:
+    import kopf
+
+    import ecs_operator.handlers  # noqa: F401  (registers the handlers)
+    from ecs_operator.runtime.context import Context
+
+    _configure_logging(args)
     memo = Context(kube=kube, settings=settings_from(args))
     kopf.run(
         standalone=args.peering is None,

@@ -53,7 +53,13 @@ def render(sandbox: Cluster, release: str, namespace: str, values: dict[str, Any
 
 
 def rules(objects: list[dict[str, Any]], kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-    return [r for o in objects if o["kind"] == kind and o["metadata"].get("namespace") == namespace for r in o["rules"]]
+    """The rules of `kind` in `namespace`, the leader election Role's left out (checked on its own)."""
+    return [r for o in objects if o["kind"] == kind and o["metadata"].get("namespace") == namespace and not leader_election(o)
+            for r in o["rules"]]
+
+
+def leader_election(obj: dict[str, Any]) -> bool:
+    return obj["kind"] in ("Role", "RoleBinding") and obj["metadata"]["name"].endswith("-leader-election")
 
 
 def verbs_for(rule_list: list[dict[str, Any]], group: str, resource: str) -> set[str]:
@@ -146,8 +152,19 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
         assert rules(objects, "Role", namespace) == rules(objects, "Role", "default")
         assert verbs_for(cluster_rules, "", "namespaces") == {"get", "list", "watch"}
     else:
-        assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
+        assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding") and not leader_election(o)]
         assert verbs_for(cluster_rules, "", "namespaces") == {"get"}
+    # leader election: the Lease of the release namespace only, by name but for create (which RBAC cannot narrow)
+    [election] = [o for o in objects if o["kind"] == "Role" and leader_election(o)]
+    assert election["metadata"]["namespace"] == namespace
+    assert election["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["dry-ecs-operator"], "verbs": ["get", "update"]},
+    ]
+    assert {"--leader-elect", f"--leader-election-namespace={namespace}", "--lease-name=dry-ecs-operator"} <= set(args)
+    assert deployment["spec"]["replicas"] == 2 and deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert [o["spec"] for o in objects if o["kind"] == "PodDisruptionBudget"] == [
+        {"minAvailable": 1, "selector": deployment["spec"]["selector"]}]
     if variant == "defaults":  # the operator's default: FARGATE tasks go to the nodes an administrator set aside
         assert not [a for a in args if a.startswith("--fargate-node-selector")]
     if variant == "policy":
@@ -309,10 +326,23 @@ def test_install_upgrade_uninstall(sandbox: Cluster, namespace: str) -> None:
     name = f"{release}-ecs-operator"
     deployment = sandbox.kubectl_json("get", "deployment", name, "-n", namespace)
     assert {c["type"]: c["status"] for c in deployment["status"]["conditions"]}["Available"] == "True"
-    assert deployment["spec"]["strategy"]["type"] == "Recreate" and deployment["spec"]["replicas"] == 1
-    [pod] = sandbox.kubectl_json("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}")["items"]
-    node = sandbox.kubectl_json("get", "node", pod["spec"]["nodeName"])
-    assert node["metadata"]["annotations"][KWOK_ANNOTATION] == "fake"
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert deployment["spec"]["replicas"] == 2
+    assert "--leader-elect" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    budget = sandbox.kubectl_json("get", "poddisruptionbudget", name, "-n", namespace)
+    assert budget["spec"]["minAvailable"] == 1
+    operator_pods = sandbox.kubectl_json("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}")["items"]
+    assert len(operator_pods) == 2
+    for pod in operator_pods:
+        node = sandbox.kubectl_json("get", "node", pod["spec"]["nodeName"])
+        assert node["metadata"]["annotations"][KWOK_ANNOTATION] == "fake"
+    service_account = f"system:serviceaccount:{namespace}:{name}"
+    assert sandbox.kubectl("auth", "can-i", "update", f"leases.coordination.k8s.io/{name}", "-n", namespace,
+                           f"--as={service_account}", check=False).stdout.strip() == "yes"
+    assert sandbox.kubectl("auth", "can-i", "update", "leases.coordination.k8s.io/other", "-n", namespace,
+                           f"--as={service_account}", check=False).stdout.strip() == "no"
+    assert sandbox.kubectl("auth", "can-i", "create", "leases.coordination.k8s.io", "-n", "default",
+                           f"--as={service_account}", check=False).stdout.strip() == "no"
     installed = cluster_scoped(sandbox) - before
     assert {f"clusterrole.rbac.authorization.k8s.io/{name}", f"clusterrolebinding.rbac.authorization.k8s.io/{name}"} <= installed
 
@@ -323,9 +353,9 @@ def test_install_upgrade_uninstall(sandbox: Cluster, namespace: str) -> None:
     assert "REVISION: 2" in upgraded.stdout
     deployment = sandbox.kubectl_json("get", "deployment", name, "-n", namespace)
     assert "--log-level=DEBUG" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    wait_for(lambda: (deployment := sandbox.kubectl_json("get", "deployment", name, "-n", namespace))["status"].get("updatedReplicas") == 1
-             and deployment["status"].get("availableReplicas") == 1 and deployment["status"].get("replicas") == 1,
-             timeout=120, what="the upgraded operator Pod to be available")
+    wait_for(lambda: (deployment := sandbox.kubectl_json("get", "deployment", name, "-n", namespace))["status"].get("updatedReplicas") == 2
+             and deployment["status"].get("availableReplicas") == 2 and deployment["status"].get("replicas") == 2,
+             timeout=120, what="the upgraded operator Pods to be available")
 
     sandbox.helm("uninstall", release, "--namespace", namespace, "--wait", "--timeout", "180s")
     left = cluster_scoped(sandbox) - before
@@ -507,9 +537,10 @@ def install_guide() -> str:
 
 
 
-def documented_rights(values: dict[str, Any], scope: str) -> dict[tuple[str, str], set[str]]:
-    """The RBAC table's rows that apply with these values and in this scope ("namespace", "cluster" or
-    "default", the namespace where the Events of cluster-scoped objects go)."""
+def documented_rights(values: dict[str, Any], scope: str, full_name: str = "") -> dict[tuple[str, str], set[str]]:
+    """The RBAC table's rows that apply with these values and in this scope ("namespace", "cluster",
+    "default", the namespace where the Events of cluster-scoped objects go, or "release", the release
+    namespace, where the Lease named `full_name` is)."""
     text = install_guide()
     block = text.split("<!-- rbac:begin -->", 1)[1].split("<!-- rbac:end -->", 1)[0]
     rights: dict[tuple[str, str], set[str]] = {}
@@ -520,10 +551,11 @@ def documented_rights(values: dict[str, Any], scope: str) -> dict[tuple[str, str
                       "`nodePools.scaleTargets`": False}  # added from the values below
         if row_scope.strip("`") != scope or not conditions[when]:
             continue
+        names = full_name if "named like the Deployment" in resources else ""
         for resource in re.findall(r"`([^`]+)`", resources):
             name, _, sub = resource.partition("/")
             key = name if group == "core" else f"{name}.{group.strip('`')}"
-            rights.setdefault((key + (f"/{sub}" if sub else ""), ""), set()).update(v.strip() for v in verbs.split(","))
+            rights.setdefault((key + (f"/{sub}" if sub else ""), names), set()).update(v.strip() for v in verbs.split(","))
     if scope == "cluster":
         for target in values.get("nodePools.scaleTargets", []):
             names = " ".join(target.get("resourceNames", []))
@@ -558,7 +590,11 @@ def test_service_account_can_do_exactly_the_documented_list(sandbox: Cluster, in
     assert in_default == {("events", ""): {"create"}}
     if installed.variant == "namespaced":
         assert own_rights(sandbox, installed, "default") == {**cluster, **in_default}
-        assert own_rights(sandbox, installed, installed.namespace) == cluster  # it posts nothing in its own namespace
+        # it posts nothing in its own namespace: there it only elects its leader
+        release = documented_rights(installed.values, "release", installed.user.rsplit(":", 1)[1])
+        assert release == {("leases.coordination.k8s.io", ""): {"create"},
+                           ("leases.coordination.k8s.io", installed.user.rsplit(":", 1)[1]): {"get", "update"}}
+        assert own_rights(sandbox, installed, installed.namespace) == {**cluster, **release}
     else:
         assert own_rights(sandbox, installed, "default") == {**cluster, **namespaced}
 

@@ -62,3 +62,15 @@ def test_a_metrics_address_without_a_port_is_one_line() -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == "ecs-operator run: --metrics localhost: expected HOST:PORT, e.g. 0.0.0.0:8081"
+
+
+def test_leader_election_timings_that_would_let_two_leaders_overlap_are_refused() -> None:
+    result = subprocess.run([sys.executable, "-m", "ecs_operator.cli", "run", "--liveness", "", "--leader-elect",
+                             "--lease-duration", "10", "--renew-deadline", "10"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == ("ecs-operator run: leader election needs lease duration (10s) > renew deadline (10s) > "
+                    "retry period (2s) > 0"), line
+    both = subprocess.run([sys.executable, "-m", "ecs_operator.cli", "run", "--liveness", "", "--leader-elect", "--peering", "p"],
+                          capture_output=True, text=True, timeout=60)
+    assert both.returncode == 2 and both.stderr.strip() == "ecs-operator run: --leader-elect and --peering exclude each other"

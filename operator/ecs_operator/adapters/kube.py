@@ -101,8 +101,10 @@ class OwnershipConflict(Exception):
 class Kube:
     """Thread-safe; one per operator process."""
 
-    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+    def __init__(self, api_client: client.ApiClient | None = None, request_timeout: float | None = None) -> None:
+        """`request_timeout`: seconds any one request may take (None: no limit), e.g. a Lease renewal's."""
         self.api = api_client or _default_client()
+        self.request_timeout = request_timeout
         self._discovered: dict[tuple[str, str], Resource] = {}
         self._lock = threading.Lock()
 
@@ -293,6 +295,7 @@ class Kube:
                 path, method, query_params=list(query), body=body,
                 header_params={"Content-Type": content_type, "Accept": "application/json"},
                 auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                **({"_request_timeout": self.request_timeout} if self.request_timeout else {}),
             )
             data = response.data
             code = str(response.status)

@@ -30,6 +30,13 @@ class RoutineRunsAtDebug(logging.Filter):
 QUIET_ROUTINE = RoutineRunsAtDebug()
 
 
+@kopf.on.cleanup()
+async def stop_workers(memo: Any, **_: Any) -> None:
+    """The operator is exiting (SIGTERM): end the workers now rather than after kopf's 5 s grace for tasks it
+    did not start itself, so that a leader releases its Lease sooner."""
+    memo.workers.stop_all()
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     logging.getLogger("kopf.objects").addFilter(QUIET_ROUTINE)

@@ -88,6 +88,12 @@ class Workers:
         if running is not None:
             running[1].set()
 
+    def stop_all(self) -> None:
+        """In the event loop: end every worker (the operator is exiting; a round in progress finishes).
+        Without it kopf waits 5 s for them before cancelling, which a leader's handover would wait too."""
+        for _, stopped in list(self._started.values()):
+            stopped.set()
+
     def running(self, kind: str) -> list[Hashable]:
         """The keys of the started workers of `kind`."""
         return [key for (k, key), (task, stopped) in list(self._started.items())
