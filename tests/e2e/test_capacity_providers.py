@@ -191,8 +191,10 @@ def test_managed_draining_drains_a_busy_node_before_it_leaves_the_pool(
     drained = [obj for _, kind, obj in node_watch.events(victim)
                if obj["spec"].get("unschedulable") and obj["metadata"]["labels"].get(f"{API_GROUP}/draining") == "true"]
     assert drained, "the node was never cordoned for draining"
-    task_gone, node_gone = pod_watch.deleted_at(task_on_victim), node_watch.deleted_at(victim)
-    assert task_gone is not None and node_gone is not None and task_gone <= node_gone
+    # the watches deliver the deletions a moment after a list shows them: wait for them, never read once
+    task_gone = wait_for(lambda: pod_watch.deleted_at(task_on_victim), 30, what="the watch's deletion of the moved task")
+    node_gone = wait_for(lambda: node_watch.deleted_at(victim), 30, what="the watch's deletion of the drained node")
+    assert task_gone <= node_gone
     (scale_in,) = activities_seen(sandbox, provider, 1, "scale-in")
     assert scale_in.startswith("scale-in to 2 instances: the pool has 3 instances, outside minSize..maxSize 0..2")
     assert scale_in.endswith(f"(draining {victim} first)")
@@ -229,8 +231,6 @@ def test_managed_draining_at_ecs_defaults_replaces_the_task_before_the_node_leav
     assert victim in before, scale_in
     wait_pool(sandbox, provider, 1, timeout=120)
     wait_for(lambda: service_running(sandbox, namespace, "web", 2), 60, what="2 tasks RUNNING on the instance left")
-    pods_seen.stop()
-    node_watch.stop()
 
     (survivor,) = pool_node_names(sandbox, provider)
     assert survivor != victim and running_on(service_pods(sandbox, namespace, "web")) == {survivor: 2}
@@ -238,8 +238,10 @@ def test_managed_draining_at_ecs_defaults_replaces_the_task_before_the_node_leav
                for snapshot in pods_seen.snapshots) == 2  # the replacement ran before the task stopped
     moved = before[victim]
     stopped_at = next(c.at for c in pods_seen.changes if c.object["metadata"]["uid"] == moved and c.object["metadata"].get("deletionTimestamp"))
-    node_gone = node_watch.deleted_at(victim)
-    assert node_gone is not None and stopped_at <= node_gone
+    node_gone = wait_for(lambda: node_watch.deleted_at(victim), 30, what="the watch's deletion of the drained node")
+    pods_seen.stop()
+    node_watch.stop()
+    assert stopped_at <= node_gone
     drained_note = f"drained instance(s) {victim} left the pool: their service tasks moved"
     wait_for(lambda: drained_note in activities(sandbox, provider), 30, what="the activity of the drained instance leaving")
     state = status(sandbox, SERVICES, "web", namespace)
