@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ecs_operator import API_GROUP, API_VERSION
+
 CONFLICT_REASON = "ResourceConflict"
 """Ready reason of an ECS object one of whose child names is taken by an object it does not control."""
 
@@ -69,3 +71,9 @@ def in_the_way(planned: Mapping[str, Any], live: Mapping[str, Any] | None, field
     if live is None or (owner is not None and controlled_by(live, owner)):
         return None
     return conflict(field, live)
+
+
+def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The ownerReference of the operator's children to the ECS object `body` (its UID: that very object)."""
+    meta = body["metadata"]
+    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]}

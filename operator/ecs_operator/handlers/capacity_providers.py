@@ -18,7 +18,7 @@ from ecs_operator import labels as L, metrics
 from ecs_operator.adapters.kube import ApiError
 from ecs_operator.adapters.nodepools import LaunchedNodes, NodePoolBackend, backend_for, pool_facts
 from ecs_operator.instances import is_active
-from ecs_operator.ownership import controlled_by
+from ecs_operator.ownership import controlled_by, owner_reference
 from ecs_operator.runtime.context import Context
 from ecs_operator.runtime.workers import Batching, Cadence
 from ecs_operator.scaling.pool import (
@@ -41,7 +41,7 @@ from ecs_operator.scaling.pool import (
 )
 from ecs_operator.translate.provider_access import allows
 
-from .common import kopf_callback, owner_reference, ready
+from .common import kopf_callback, ready
 from .notices import notify
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, DEPLOYMENTS, NODES, PODS, SERVICES
 

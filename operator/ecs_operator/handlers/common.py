@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.models import Problem
 
@@ -23,11 +22,6 @@ def kopf_callback(handler: Callable[..., R]) -> Callable[..., R]:
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
-    meta = body["metadata"]
-    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]}
 
 
 def problems_text(problems: list[Problem]) -> str:

@@ -17,14 +17,14 @@ from ecs_operator.adapters.kube import OwnershipConflict
 from ecs_operator.arns import task_definition_arn
 from ecs_operator.models import TaskDefinitionSpec, problems_from_validation_error, validate
 from ecs_operator.models.rules import compatibilities
-from ecs_operator.ownership import CONFLICT_REASON, conflict, conflicts_text
+from ecs_operator.ownership import CONFLICT_REASON, conflict, conflicts_text, owner_reference
 from ecs_operator.registry import StoredRevision, content_hash, next_revision, revision_content, stored
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import ignored_read_only, summarize
 from ecs_operator.translate.pod import pod_template
 from ecs_operator.translate.policy import policy_violations
 
-from .common import kopf_callback, now, owner_reference, problems_text, ready
+from .common import kopf_callback, now, problems_text, ready
 from .namespaces import workload_policy
 from .notices import log, notify
 from .resources import TASK_DEFINITIONS

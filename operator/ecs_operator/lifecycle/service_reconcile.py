@@ -20,10 +20,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ecs_operator import API_GROUP, API_VERSION, labels as L
+from ecs_operator import API_GROUP, labels as L
 from ecs_operator.arns import task_arn
 from ecs_operator.models import Problem, ServiceSpec, validate
 from ecs_operator.models.common import CapacityProviderStrategyItem
+from ecs_operator.ownership import owner_reference
 from ecs_operator.placement.query import Instance
 from ecs_operator.registry import UnknownTaskDefinition
 from ecs_operator.scaling.rolling import counts_as_healthy
@@ -477,11 +478,6 @@ def member_of(svc: ServiceSpec, revision: Revision) -> bool:
     them); building them reads every task of the cluster, so most reconciles skip it."""
     constraints = [*(svc.placementConstraints or []), *(revision.definition.placementConstraints or [])]
     return any(getattr(c, "type", None) == "memberOf" for c in constraints)
-
-
-def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
-    meta = body["metadata"]
-    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]}
 
 
 def _revision(resolved: Revision | str) -> Revision:
