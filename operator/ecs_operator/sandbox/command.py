@@ -1,4 +1,4 @@
-"""`ecs-operator sandbox build|up|down|status|env`: a local Kubernetes control plane with simulated nodes.
+"""`ecs-operator sandbox build|up|down|status|env|stop|restart`: a local Kubernetes control plane with simulated nodes.
 
 Progress goes to stderr and results to stdout, so `eval "$(ecs-operator sandbox env)"` works.
 """
@@ -9,6 +9,7 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, INSTANCE_TYPES
@@ -53,6 +54,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "(`sandbox env` exports the AWS_* variables for aws-cli and boto3)")
 
     actions.add_parser("down", parents=[common], help="stop the sandbox's processes and remove its state")
+    component_help = ("etcd, kube-apiserver (apiserver), kube-controller-manager (controller-manager), "
+                      "kube-scheduler (scheduler), kwok, or an attached process (operator, api, ...)")
+    restart = actions.add_parser("restart", parents=[common],
+                                 help="restart one component with the same flags, keeping all state (etcd's data)")
+    restart.add_argument("component", help=component_help)
+    restart.add_argument("--timeout", type=float, default=120.0,
+                         help="seconds to wait until it is healthy again (default: %(default)s)")
+    stop = actions.add_parser("stop", parents=[common],
+                              help="stop one component, keeping all state (`restart` or `up` starts it again)")
+    stop.add_argument("component", help=component_help)
     status = actions.add_parser("status", parents=[common], help="report each component (exit 1 if not running)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     attach = actions.add_parser("attach", parents=[common],
@@ -66,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         return {"build": _build, "up": _up, "down": _down, "status": _status, "attach": _attach,
-                "env": _env}[args.action](args)
+                "env": _env, "restart": _restart, "stop": _stop}[args.action](args)
     except (build.BuildError, SandboxError) as error:
         print(f"ecs-operator sandbox {args.action}: {error}", file=sys.stderr)
         return 1
@@ -103,11 +114,11 @@ def _up(args: argparse.Namespace) -> int:
         raise SandboxError("--real-nodes must be between 0 and 9")
     bin_dir = _bin_dir(args)
     sandbox = Sandbox(args.state_dir)
-    state, already = sandbox.up(bin_dir, nodes=args.nodes, instance_type_name=args.instance_type,
+    state, outcome = sandbox.up(bin_dir, nodes=args.nodes, instance_type_name=args.instance_type,
                                 timeout=args.timeout, log=_progress, real_nodes=args.real_nodes)
-    if already:
-        print(f"sandbox already running: {len(state.nodes)} x {state.instance_type} nodes, "
-              f"state in {sandbox.layout.root}")
+    if outcome != "started":
+        print(f"sandbox {'already running' if outcome == 'running' else 'running again (state kept)'}: "
+              f"{len(state.nodes)} x {state.instance_type} nodes, state in {sandbox.layout.root}")
         if (len(state.nodes), state.instance_type, len(state.real_nodes)) != (args.nodes, args.instance_type,
                                                                                args.real_nodes):
             print(f"  (not the {args.nodes} x {args.instance_type} and {args.real_nodes} real node(s) asked for: "
@@ -153,6 +164,20 @@ def _state_flag(args: argparse.Namespace) -> str:
 def _down(args: argparse.Namespace) -> int:
     existed = Sandbox(args.state_dir).down(log=_progress)
     print(f"sandbox stopped and {args.state_dir} removed" if existed else f"no sandbox at {args.state_dir}")
+    return 0
+
+
+def _restart(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    record = Sandbox(args.state_dir).restart(args.component, timeout=args.timeout, log=_progress)
+    print(f"{record.name} restarted (pid {record.pid}), healthy in {time.monotonic() - started:.1f}s; state kept")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    record = Sandbox(args.state_dir).stop_component(args.component, log=_progress)
+    print(f"{record.name} stopped; state kept (`ecs-operator sandbox restart {record.name}{_state_flag(args)}` "
+          "starts it again)")
     return 0
 
 

@@ -7,7 +7,10 @@ Ready means: /readyz, scheduler and controller-manager /healthz, the `default` S
 in `default` (the token and SA controllers work) and every node Ready (kwok works).
 
 All state lives in one directory (`state.json`, PKI, kubeconfigs, etcd data, logs). `state.json`
-is rewritten after every process start, so a crash at any point leaves enough to clean up.
+is rewritten after every process start, so a crash at any point leaves enough to clean up. It records
+each process's command line too: `restart COMPONENT` starts one component again with the same flags and
+keeps everything else (etcd's data above all), and `up` after a crash restarts what is dead the same way
+instead of starting afresh.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ecs_operator import labels as L
 from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, build_node, instance_type, private_ip_for, zone_for
@@ -32,7 +35,7 @@ from ecs_operator.sandbox import components, pki, realnodes
 from ecs_operator.sandbox.apiclient import ApiClient, ApiError
 from ecs_operator.sandbox.build import MULTICALL
 from ecs_operator.sandbox.components import Layout, Ports
-from ecs_operator.sandbox.processes import ProcessRecord, spawn, stop
+from ecs_operator.sandbox.processes import ProcessRecord, respawn, spawn, stop
 
 # What a state directory may contain: anything else means --state-dir names some other directory,
 # which is then never deleted.
@@ -44,6 +47,10 @@ NODE_LABELS = {L.CLUSTER: "default", L.SHARED_INSTANCE: "true", L.FARGATE: "true
 end-to-end test has a namespace of its own with a cluster "default"), and FARGATE tasks may run there."""
 POLL = 0.1
 Log = Callable[[str], None]
+ALIASES = {"apiserver": "kube-apiserver", "controller-manager": "kube-controller-manager", "scheduler": "kube-scheduler"}
+"""Short names `restart` accepts for the control-plane components."""
+Outcome = Literal["started", "running", "restarted"]
+"""What `up` did: started a new sandbox, found it running, or restarted its dead components."""
 
 
 def default_state_dir() -> Path:
@@ -92,6 +99,24 @@ class State:
 
     def process(self, name: str) -> ProcessRecord | None:
         return next((p for p in self.processes if p.name == name), None)
+
+    def replace(self, record: ProcessRecord) -> None:
+        """Put a restarted process in place of the record of the same name (keeping the start order)."""
+        self.processes = [record if p.name == record.name else p for p in self.processes]
+        self.attached = [record if p.name == record.name else p for p in self.attached]
+
+
+def restart_plan(state: State) -> tuple[list[ProcessRecord], str | None]:
+    """The dead processes `up` restarts after a crash, in start order, or why it cannot (None when it can).
+    Pure, for the unit tests: the caller checks liveness once and passes the state."""
+    dead = [p for p in state.processes if not p.alive()]
+    unknown = [p.name for p in dead if not p.argv]
+    if unknown:
+        return dead, f"{', '.join(unknown)} were started by an older ecs-operator that did not record their flags"
+    real = [p.name for p in dead if p.name not in components.COMPONENTS]
+    if real:
+        return dead, f"{', '.join(real)} belong to the real nodes, which `up` does not restart"
+    return dead, None
 
 
 class Sandbox:
@@ -152,8 +177,10 @@ class Sandbox:
         return ApiClient(state.ports.apiserver, self.layout.pki)
 
     def up(self, bin_dir: Path, nodes: int = 3, instance_type_name: str = DEFAULT_INSTANCE_TYPE,
-           timeout: float = 120.0, log: Log = print, real_nodes: int = 0) -> tuple[State, bool]:
-        """Start the sandbox (or find it running). Returns its state and whether it was already running."""
+           timeout: float = 120.0, log: Log = print, real_nodes: int = 0) -> tuple[State, Outcome]:
+        """Start the sandbox, or find it running, or restart its dead components (a sandbox that had
+        started keeps its state: etcd's data is never deleted here, only by `down`). Returns its state and
+        what was done."""
         node_type = instance_type(instance_type_name)
         if real_nodes:
             problems = realnodes.missing_requirements()
@@ -163,10 +190,31 @@ class Sandbox:
             state = self.read_state()
             if self.running(state):
                 assert state is not None
-                return state, True
+                return state, "running"
+            if state is not None and state.ready_seconds is not None:
+                return self._recover(state, timeout, log), "restarted"
             if state is not None or self.layout.root.exists():
                 self._clean_up_crashed(state, log)
-            return self._start(bin_dir, nodes, node_type.name, timeout, log, real_nodes), False
+            return self._start(bin_dir, nodes, node_type.name, timeout, log, real_nodes), "started"
+
+    def _recover(self, state: State, timeout: float, log: Log) -> State:
+        """`up` on a sandbox that had started and is not running: restart its dead components with
+        their recorded flags, or refuse naming what to do, but never delete its state."""
+        dead, problem = restart_plan(state)
+        names = ", ".join(p.name for p in dead)
+        if problem:
+            raise SandboxError(f"the sandbox at {self.layout.root} is not running ({names} not running) and its state "
+                               f"(etcd's data) is kept: {problem}; `ecs-operator sandbox restart COMPONENT` restarts "
+                               "one, `ecs-operator sandbox down` deletes the state to start afresh")
+        if not dead:
+            raise SandboxError(f"the sandbox at {self.layout.root} has every process running but kube-apiserver is "
+                               "not ready; its state (etcd's data) is kept: `ecs-operator sandbox restart etcd` or "
+                               "`ecs-operator sandbox restart kube-apiserver`, or `ecs-operator sandbox down` to "
+                               "delete it")
+        log(f"restarting {names} of the sandbox at {self.layout.root} (not running; its state is kept)")
+        for record in dead:
+            self._restart_one(state, record, time.monotonic() + timeout, log)
+        return state
 
     def _clean_up_crashed(self, state: State | None, log: Log) -> None:
         self._check_state_dir()
@@ -229,7 +277,7 @@ class Sandbox:
         log("starting kube-controller-manager, kube-scheduler and kwok")
         launch("kube-controller-manager", components.kube_controller_manager(multicall, layout, ports))
         launch("kube-scheduler", components.kube_scheduler(multicall, layout, ports))
-        launch("kwok", components.kwok(kwok, layout), env={**os.environ, "HOME": str(layout.root)})
+        launch("kwok", components.kwok(kwok, layout), env={"HOME": str(layout.root)})
         node_type_spec = instance_type(state.instance_type)
         for index in range(nodes):
             name = f"sandbox-node-{index + 1}"
@@ -359,11 +407,93 @@ class Sandbox:
             current = next((p for p in state.attached if p.name == name), None)
             if current and current.alive():
                 return current, True
-            env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-            record = spawn(name, argv, self.layout.log(name), env=env)
+            record = spawn(name, argv, self.layout.log(name), env={"KUBECONFIG": str(self.kubeconfig)})
             state.attached = [p for p in state.attached if p.name != name] + [record]
             self._write_state(state)
             return record, False
+
+    def stop_component(self, name: str, log: Log = print) -> ProcessRecord:
+        """Stop one component (SIGTERM, then SIGKILL) and keep its record and all state: `restart` or `up`
+        starts it again. For fault tests and for trying what the operator does without it."""
+        with self._locked():
+            state, record = self._component(name)
+            if record.alive():
+                log(f"stopping {record.name} (pid {record.pid})")
+                stop([record])
+            return record
+
+    def restart(self, name: str, timeout: float = 120.0, log: Log = print) -> ProcessRecord:
+        """Stop one component if it runs and start it again with the same flags, keeping all state; returns
+        when it is healthy again (and, after etcd, when kube-apiserver is ready again)."""
+        with self._locked():
+            state, record = self._component(name)
+            if not record.argv:
+                raise SandboxError(f"{record.name} was started by an older ecs-operator that did not record its "
+                                   "flags: `ecs-operator sandbox down` then `up` to start afresh")
+            if record.alive():
+                log(f"stopping {record.name} (pid {record.pid})")
+                stop([record])
+            return self._restart_one(state, record, time.monotonic() + timeout, log)
+
+    def _component(self, name: str) -> tuple[State, ProcessRecord]:
+        state = self.read_state()
+        if state is None or state.ready_seconds is None:
+            raise SandboxError(f"no sandbox at {self.layout.root}: run `ecs-operator sandbox up` first")
+        wanted = ALIASES.get(name, name)
+        record = next((p for p in state.processes + state.attached if p.name == wanted), None)
+        restartable = [*components.COMPONENTS, *(p.name for p in state.attached)]
+        if record is None or record.name not in restartable:
+            raise SandboxError(f"no component {name!r} in the sandbox at {self.layout.root}; it has: "
+                               f"{', '.join(restartable)}")
+        return state, record
+
+    def _restart_one(self, state: State, record: ProcessRecord, deadline: float, log: Log) -> ProcessRecord:
+        started = time.monotonic()
+        log(f"starting {record.name} again with its flags ({record.log})")
+        new = respawn(record)
+        state.replace(new)
+        self._write_state(state)
+        waiter = _Waiter(State(bin_dir=state.bin_dir, ports=state.ports, processes=[new]), deadline, started, log)
+        ports = state.ports
+        if new.name == "etcd":
+            waiter.until("etcd", "etcd to answer /health", lambda: _etcd_healthy(ports.etcd_client))
+            apiserver = state.process("kube-apiserver")
+            if apiserver is not None and apiserver.alive():
+                waiter.until("etcd", "kube-apiserver /readyz", lambda: _readyz(self.client(state)))
+        elif new.name == "kube-apiserver":
+            waiter.until("kube-apiserver", "kube-apiserver /readyz", lambda: _readyz(self.client(state)))
+        elif new.name in ("kube-controller-manager", "kube-scheduler"):
+            port = ports.controller_manager if new.name == "kube-controller-manager" else ports.scheduler
+            waiter.until(new.name, f"{new.name} /healthz", lambda: _healthz(port))
+        elif new.name == "kwok":
+            waiter.until("kwok", f"{len(state.nodes)} nodes Ready", lambda: _nodes_ready(self.client(state), state.nodes))
+        else:
+            url = _health_url(new.argv)
+            waiter.until(new.name, f"{new.name} to answer {url}" if url else f"{new.name} to keep running",
+                         (lambda: _http_ok(url)) if url else _alive_for(new, 1.0))
+        return new
+
+
+def _health_url(argv: list[str]) -> str | None:
+    """Where an attached `ecs-operator run` (--liveness URL) or `ecs-operator api` (--port N) answers."""
+    for flag, url in (("--liveness", "{}"), ("--port", "http://127.0.0.1:{}/healthz")):
+        if flag in argv[:-1] and argv[argv.index(flag) + 1]:
+            return url.format(argv[argv.index(flag) + 1])
+    return None
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _alive_for(record: ProcessRecord, seconds: float) -> Callable[[], bool]:
+    """A condition true once the process has run `seconds` (a command with no health endpoint)."""
+    since = time.monotonic()
+    return lambda: record.alive() and time.monotonic() - since >= seconds
 
 
 class _Waiter:

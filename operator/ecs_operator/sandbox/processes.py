@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,20 @@ class ProcessRecord:
     start_time: int
     """Field 22 of /proc/<pid>/stat: clock ticks since boot when the process started."""
     log: str
+    argv: list[str] = field(default_factory=list)
+    """The command line, so `sandbox restart` starts it again with the same flags (empty in older states)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables set on top of the environment it was started from (e.g. KUBECONFIG), for the same reason."""
+    cwd: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcessRecord:
-        return cls(name=data["name"], pid=int(data["pid"]), start_time=int(data["start_time"]), log=data["log"])
+        return cls(name=data["name"], pid=int(data["pid"]), start_time=int(data["start_time"]), log=data["log"],
+                   argv=[str(a) for a in data.get("argv", [])], env={str(k): str(v) for k, v in data.get("env", {}).items()},
+                   cwd=data.get("cwd"))
 
     def alive(self) -> bool:
         """Running (not a zombie) and still the process that was started."""
@@ -56,12 +63,22 @@ def _stat(pid: int) -> tuple[str, int] | None:
 
 def spawn(name: str, argv: list[str], log: Path, env: dict[str, str] | None = None,
           cwd: Path | None = None) -> ProcessRecord:
-    """Start `argv` in a new session with stdout and stderr appended to `log`."""
+    """Start `argv` in a new session with stdout and stderr appended to `log`. `env` is set on top of
+    this process's environment; only those variables are recorded (not the whole environment)."""
     with log.open("ab") as out:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True, env=env, cwd=cwd)
+                                   start_new_session=True, env={**os.environ, **env} if env else None, cwd=cwd)
     stat = _stat(process.pid)
-    return ProcessRecord(name=name, pid=process.pid, start_time=stat[1] if stat else 0, log=str(log))
+    return ProcessRecord(name=name, pid=process.pid, start_time=stat[1] if stat else 0, log=str(log), argv=list(argv),
+                         env=dict(env or {}), cwd=str(cwd) if cwd else None)
+
+
+def respawn(record: ProcessRecord) -> ProcessRecord:
+    """Start a recorded process again: the same command line, variables, directory and log."""
+    if not record.argv:
+        raise ValueError(f"{record.name} was started by an older ecs-operator that did not record its command line")
+    return spawn(record.name, record.argv, Path(record.log), env=record.env or None,
+                 cwd=Path(record.cwd) if record.cwd else None)
 
 
 def _reap(pid: int) -> None:

@@ -334,8 +334,9 @@ def containerd_argv(node: RealNode) -> list[str]:
 
 
 def containerd_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
-    return {**env, "HTTP_PROXY": CLOSED_PORT_PROXY, "HTTPS_PROXY": CLOSED_PORT_PROXY, "NO_PROXY": ""}
+    """Set on top of the environment (and recorded in state.json): every proxy variable, so none inherited counts."""
+    return {"HTTP_PROXY": CLOSED_PORT_PROXY, "HTTPS_PROXY": CLOSED_PORT_PROXY, "NO_PROXY": "",
+            "http_proxy": CLOSED_PORT_PROXY, "https_proxy": CLOSED_PORT_PROXY, "no_proxy": ""}
 
 
 def kubelet_argv(multicall: Path, node: RealNode) -> list[str]:
