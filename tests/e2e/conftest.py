@@ -145,6 +145,25 @@ def real_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             f"`sandbox down` left {left}:\n{stopped.stderr}{stopped.stdout}"
 
 
+@pytest.fixture(scope="module")
+def fault_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Sandbox]]:
+    """A sandbox of its own for test_sandbox_faults.py, whose tests stop and restart kube-apiserver and etcd under
+    everything (`sandbox stop|restart COMPONENT`): one kwok node, module-scoped (down when the module is done)."""
+    state_dir = tmp_path_factory.mktemp("fault-sandbox")
+    started = _sandbox_cli("up", "--no-build", "--nodes", "1", "--state-dir", str(state_dir))
+    if started.returncode != 0:
+        _sandbox_cli("down", "--state-dir", str(state_dir))
+        pytest.fail(f"the fault sandbox did not start:\n{started.stderr}{started.stdout}", pytrace=False)
+    kubeconfig = str(state_dir / "kubeconfig")
+    bin_dir = build.binaries_dir()
+    try:
+        yield (Cluster(kubeconfig, bin_dir, _environment(kubeconfig, bin_dir, tmp_path_factory.mktemp("fault-helm"))),
+               Sandbox(state_dir))
+    finally:
+        stopped = _sandbox_cli("down", "--state-dir", str(state_dir))
+        assert stopped.returncode == 0, f"`sandbox down` of the fault sandbox failed:\n{stopped.stderr}"
+
+
 @pytest.fixture
 def namespace(sandbox: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace named after the test, deleted (without waiting) afterwards."""

@@ -1,6 +1,7 @@
 """`ecs-operator sandbox` life cycle, on a second sandbox of the test's own (own state directory,
 own ports; the session's sandbox keeps running alongside): `up` twice is safe, `status` reports,
-a crashed sandbox is cleaned up by the next `up`, and `down` leaves no process and no file."""
+after a crash the next `up` restarts what is dead and keeps the rest (etcd's data above all), and `down`
+leaves no process and no file."""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ def wait_dead(record: ProcessRecord, timeout: float = 10) -> None:
         time.sleep(0.1)
 
 
+def kubectl(kubeconfig: str, *args: str) -> str:
+    result = subprocess.run([str(Path(sys.executable).parent / "kubectl"), "--kubeconfig", kubeconfig, *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_up_twice_status_crash_recovery_and_down(tmp_path: Path) -> None:
     state_dir = tmp_path / "second-sandbox"
     flags = ("--state-dir", str(state_dir))
@@ -53,6 +61,9 @@ def test_up_twice_status_crash_recovery_and_down(tmp_path: Path) -> None:
     report = json.loads(status.stdout)
     assert report["running"] and report["version"] == "v1.37.2" and report["nodes_ready"] == "1/1"
 
+    kubeconfig = str(state_dir / "kubeconfig")
+    kept = kubectl(kubeconfig, "create", "configmap", "kept", "--from-literal=k=v", "-o", "jsonpath={.metadata.uid}")
+
     scheduler = next(r for r in started if r.name == "kube-scheduler")
     os.killpg(scheduler.pid, signal.SIGKILL)  # a crash: one component gone, the others still running
     wait_dead(scheduler)
@@ -60,13 +71,21 @@ def test_up_twice_status_crash_recovery_and_down(tmp_path: Path) -> None:
 
     recovered = cli("up", "--no-build", "--nodes", "1", *flags)
     assert recovered.returncode == 0, recovered.stderr
-    assert "cleaning up an earlier sandbox" in recovered.stderr
-    assert "kube-scheduler" in recovered.stderr
-    for old in started:
-        wait_dead(old)  # the survivors of the crash were stopped, not leaked
+    assert "restarting kube-scheduler" in recovered.stderr and "running again (state kept)" in recovered.stdout
     restarted = records(state_dir)
     assert all(r.alive() for r in restarted)
-    assert {r.pid for r in restarted}.isdisjoint({r.pid for r in started})
+    changed = [(old.name, old.pid != new.pid) for old, new in zip(started, restarted, strict=True)]
+    assert [name for name, moved in changed if moved] == ["kube-scheduler"]  # the survivors kept running
+    assert [r.argv for r in restarted] == [r.argv for r in started]  # with the same flags
+    assert kubectl(kubeconfig, "get", "configmap", "kept", "-o", "jsonpath={.metadata.uid}") == kept
+
+    etcd = next(r for r in restarted if r.name == "etcd")
+    os.killpg(etcd.pid, signal.SIGKILL)  # the store itself
+    wait_dead(etcd)
+    again = cli("up", "--no-build", "--nodes", "1", *flags)
+    assert again.returncode == 0 and "restarting etcd" in again.stderr, again.stderr
+    assert kubectl(kubeconfig, "get", "configmap", "kept", "-o", "jsonpath={.metadata.uid}") == kept
+    restarted = records(state_dir)
 
     down = cli("down", *flags)
     assert down.returncode == 0, down.stderr

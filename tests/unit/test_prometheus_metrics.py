@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import REGISTRY, generate_latest
+from urllib3.exceptions import MaxRetryError
 
 from ecs_operator import metrics
 from ecs_operator.adapters.kube import ApiError, Kube
@@ -84,6 +85,20 @@ def test_a_request_without_any_answer_is_counted_as_error() -> None:
     before = sample("ecs_operator_kube_requests_total", verb="GET", resource="nodes", code="error")
     with pytest.raises(ConnectionResetError):
         Kube(Broken())._call("GET", "/api/v1/nodes")
+    assert sample("ecs_operator_kube_requests_total", verb="GET", resource="nodes", code="error") == before + 1
+
+
+def test_an_unreachable_api_server_is_a_temporary_api_error_counted_as_error() -> None:
+    """Refused or reset connections (the API server restarting) reach the handlers as a temporary ApiError, which
+    they retry soon in one log line, not as a urllib3 traceback."""
+    class Refused:
+        def call_api(self, *_: Any, **__: Any) -> Response:
+            raise MaxRetryError(None, "/api/v1/nodes", ConnectionRefusedError("refused"))  # type: ignore[arg-type]
+
+    before = sample("ecs_operator_kube_requests_total", verb="GET", resource="nodes", code="error")
+    with pytest.raises(ApiError) as raised:
+        Kube(Refused())._call("GET", "/api/v1/nodes")
+    assert raised.value.status == 0 and raised.value.temporary and raised.value.reason == "Unreachable"
     assert sample("ecs_operator_kube_requests_total", verb="GET", resource="nodes", code="error") == before + 1
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from ecs_operator import API_GROUP, API_VERSION, metrics
 from ecs_operator.ownership import controlled_by, controller_of
@@ -305,6 +306,8 @@ class Kube:
             with contextlib.suppress(ValueError):
                 message = json.loads(e.body or "{}").get("message", message)
             raise ApiError(e.status or 0, e.reason or "", message) from None
+        except HTTPError as e:  # refused, reset, timed out: the API server away (status 0: temporary)
+            raise ApiError(0, "Unreachable", str(e)) from None
         finally:
             metrics.kube_request(method, path, code, time.perf_counter() - start)
         return json.loads(data) if data else {}

@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from ecs_operator import API_GROUP, labels as L
-from ecs_operator.adapters.kube import Kube
+from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.lifecycle.pods import parse_time
 from ecs_operator.lifecycle.service_reconcile import plan_service
 from ecs_operator.lifecycle.task_state import stop_for
@@ -41,6 +41,8 @@ KIND = "Service"
 STATUS_KIND = "Service.ecs"
 RESYNC_SECONDS = 30
 CADENCE = Cadence(resync=RESYNC_SECONDS, batching=Batching(idle=0.5, max=2.0))
+RETRY_SECONDS = 2.0
+"""After a request the API server could not serve (unreachable, 5xx, 429): the next round, well before the resync."""
 """After a wake-up a worker waits until no event came for half a second (at most two): a burst of Pod
 events (a ReplicaSet creating several Pods, kwok or a kubelet starting them) is one reconcile, one
 status write and one "has started N tasks" event, as in ECS."""
@@ -87,8 +89,12 @@ async def service_worker(name: str, namespace: str, stopped: kopf.DaemonStopped,
     every RESYNC_SECONDS anyway: level-triggered repair of deleted children and missed events."""
     key = (namespace, name)
 
-    def failed(error: Exception) -> None:  # a worker never dies: the next resync retries
+    def failed(error: Exception) -> float | None:  # a worker never dies: the next resync retries
+        if isinstance(error, ApiError) and error.temporary:  # the API server away or busy: soon, in one line
+            logger.warning("reconciling service %s/%s: %s; trying again in %s s", namespace, name, error, RETRY_SECONDS)
+            return RETRY_SECONDS
         logger.error("reconciling service %s/%s failed", namespace, name, exc_info=error)
+        return None
 
     try:
         await memo.workers.run(KIND, key, lambda: next(iter(services.get(key, [])), None),

@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import ssl
 import time
 import urllib.request
@@ -449,12 +450,18 @@ class Sandbox:
 
     def _restart_one(self, state: State, record: ProcessRecord, deadline: float, log: Log) -> ProcessRecord:
         started = time.monotonic()
+        ports = state.ports
+        listens = {"etcd": [ports.etcd_client, ports.etcd_peer], "kube-apiserver": [ports.apiserver],
+                   "kube-controller-manager": [ports.controller_manager], "kube-scheduler": [ports.scheduler]}
+        busy = listens.get(record.name, [])
+        # a process that has just exited can hold its listening sockets a moment longer (its threads exiting)
+        _Waiter(state, deadline, started, log, quiet=True).until(
+            record.name, f"127.0.0.1:{busy} to be free", lambda: all(_bindable(p) for p in busy), check_alive=False)
         log(f"starting {record.name} again with its flags ({record.log})")
         new = respawn(record)
         state.replace(new)
         self._write_state(state)
         waiter = _Waiter(State(bin_dir=state.bin_dir, ports=state.ports, processes=[new]), deadline, started, log)
-        ports = state.ports
         if new.name == "etcd":
             waiter.until("etcd", "etcd to answer /health", lambda: _etcd_healthy(ports.etcd_client))
             apiserver = state.process("kube-apiserver")
@@ -499,18 +506,19 @@ def _alive_for(record: ProcessRecord, seconds: float) -> Callable[[], bool]:
 class _Waiter:
     """Polls conditions against one deadline, failing early and clearly when a component dies."""
 
-    def __init__(self, state: State, deadline: float, started: float, log: Log) -> None:
-        self.state, self.deadline, self.started, self.log = state, deadline, started, log
+    def __init__(self, state: State, deadline: float, started: float, log: Log, quiet: bool = False) -> None:
+        self.state, self.deadline, self.started, self.log, self.quiet = state, deadline, started, log, quiet
 
-    def until(self, component: str, what: str, condition: Callable[[], bool]) -> None:
+    def until(self, component: str, what: str, condition: Callable[[], bool], check_alive: bool = True) -> None:
         while True:
-            for process in self.state.processes:
+            for process in self.state.processes if check_alive else []:
                 if not process.alive():
                     raise SandboxError(f"{process.name} exited while waiting for {what}; "
                                        f"end of {process.log}:\n{_indent(process.log_tail())}")
             try:
                 if condition():
-                    self.log(f"  {what}: ok ({time.monotonic() - self.started:.1f}s)")
+                    if not self.quiet:
+                        self.log(f"  {what}: ok ({time.monotonic() - self.started:.1f}s)")
                     return
             except ApiError:
                 pass
@@ -540,6 +548,17 @@ def _healthz(port: int) -> bool:
         return False
     finally:
         connection.close()
+
+
+def _bindable(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:port now (Go servers set SO_REUSEADDR too)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 def _etcd_healthy(port: int) -> bool:
