@@ -1,6 +1,7 @@
 """`ecs-operator sandbox up --operator --api` on a sandbox of the test's own (own state directory and
 ports, beside the session's): with nothing but what `sandbox env` exports, boto3 and aws-cli reach
-the ECS API; `status` lists the operator and the API; `down` leaves no process behind."""
+the ECS API; `status` lists the operator and the API; `restart operator|api` starts them again with the same
+flags (the same endpoint and key); `down` leaves no process behind."""
 
 from __future__ import annotations
 
@@ -82,6 +83,17 @@ def test_up_with_operator_and_api_then_clients_status_and_down(tmp_path: Path) -
         again = cli("up", "--no-build", "--nodes", "1", "--operator", "--api", *flags)  # starts nothing twice
         assert again.returncode == 0 and "already running" in again.stdout and "operator already running" in again.stderr, again.stderr
         assert exported(cli("env", *flags).stdout) == variables and json.loads(cli("status", "--json", *flags).stdout)["attached"] == attached
+
+        # `sandbox restart` of the attached processes: new processes with the same flags, the same endpoint and key
+        for name in ("operator", "api"):
+            restarted = cli("restart", name, *flags)
+            assert restarted.returncode == 0 and f"{name} restarted" in restarted.stdout, restarted.stderr
+        now = json.loads(cli("status", "--json", *flags).stdout)["attached"]
+        assert all(now[n]["alive"] and now[n]["pid"] != attached[n]["pid"] for n in ("operator", "api")), now
+        assert exported(cli("env", *flags).stdout) == variables
+        listed = subprocess.run([str(Path(sys.executable).parent / "aws"), "ecs", "list-clusters", "--output", "json"],
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0 and json.loads(listed.stdout) == {"clusterArns": [arn]}, listed.stderr
     finally:
         started = every_process(state_dir) if (state_dir / "state.json").exists() else []
         down = cli("down", *flags)

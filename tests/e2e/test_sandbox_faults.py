@@ -194,6 +194,10 @@ def rollout_through(sandbox: Cluster, state: Sandbox, operator: Operator, namesp
     back_at = time.monotonic()
     accepted_at = run.join()
 
+    wait_for(lambda: len(pods(sandbox, namespace, "ecs.operator.dev/task=during")) == 2, 120, interval=0.2,
+             what="the Pods of the Task of the outage")
+    measured(f"{component}: Pods of the Task issued during the outage created after the restart",
+             time.monotonic() - back_at)
     done = wait_for(lambda: (s := status_of_task(sandbox, namespace)).get("runningCount") == 2 and s, 120,
                     what="the Task of the outage RUNNING")
     measured(f"{component}: Task issued during the outage RUNNING after the restart", time.monotonic() - back_at)
@@ -239,14 +243,24 @@ def test_etcd_restarted_mid_rollout(fault_sandbox: tuple[Cluster, Sandbox], faul
     rollout_through(sandbox, state, fault_operator, ns, "etcd")
 
 
-def scale_and_time(sandbox: Cluster, namespace: str, count: int, before: Callable[[], None] | None = None) -> float:
-    """Seconds from a desiredCount change to `count` live, ready tasks (`before` runs first: the cut)."""
+def replicas(sandbox: Cluster, namespace: str) -> int:
+    """What the operator asked of Kubernetes for service web: its Deployments' replicas."""
+    items = sandbox.kubectl_json("get", "deployments", "-n", namespace, "-l", "ecs.operator.dev/service=web")["items"]
+    return sum(d["spec"].get("replicas", 0) for d in items)
+
+
+def scale_and_time(sandbox: Cluster, namespace: str, count: int,
+                   before: Callable[[], None] | None = None) -> tuple[float, float]:
+    """Seconds from a desiredCount change to the operator's Deployment asking for `count` (the operator's part),
+    and to `count` live, ready tasks (the controller-manager, scheduler and kwok after it). `before`: the cut."""
     if before:
         before()
     began = time.monotonic()
     merge_patch(sandbox, namespace, ECS_SERVICE, "web", {"spec": {"desiredCount": count}})
+    wait_for(lambda: replicas(sandbox, namespace) == count, 120, interval=0.2, what=f"the Deployment at {count}")
+    written = time.monotonic() - began
     wait_for(lambda: live_ready(sandbox, namespace) == count, 120, interval=0.2, what=f"{count} tasks")
-    return time.monotonic() - began
+    return written, time.monotonic() - began
 
 
 def test_a_change_made_while_watches_are_cut_is_applied(fault_sandbox: tuple[Cluster, Sandbox],
@@ -262,8 +276,11 @@ def test_a_change_made_while_watches_are_cut_is_applied(fault_sandbox: tuple[Clu
     apply_all(sandbox, ns, service(desired=1))
     steady(sandbox, ns, "web:1", 1)
 
-    baseline = scale_and_time(sandbox, ns, 2)
-    measured("desiredCount change applied, no cut", baseline)
+    def report(what: str, times: tuple[float, float]) -> None:
+        measured(f"{what}: the operator's Deployment changed", times[0])
+        measured(f"{what}: the tasks RUNNING", times[1])
+
+    report("desiredCount change, no cut", scale_and_time(sandbox, ns, 2))
 
     def cut(component: str) -> Callable[[], None]:
         def run() -> None:
@@ -272,10 +289,8 @@ def test_a_change_made_while_watches_are_cut_is_applied(fault_sandbox: tuple[Clu
             restart(state, component)
         return run
 
-    after_apiserver = scale_and_time(sandbox, ns, 3, cut("kube-apiserver"))
-    measured("desiredCount change made as kube-apiserver came back, applied", after_apiserver)
-    after_etcd = scale_and_time(sandbox, ns, 4, cut("etcd"))
-    measured("desiredCount change made as etcd came back, applied", after_etcd)
+    report("desiredCount change made as kube-apiserver came back", scale_and_time(sandbox, ns, 3, cut("kube-apiserver")))
+    report("desiredCount change made as etcd came back", scale_and_time(sandbox, ns, 4, cut("etcd")))
     final = steady(sandbox, ns, "web:1", 4)
     assert fault_operator.process is not None and fault_operator.process.poll() is None
     assert fault_operator.process.pid == pid

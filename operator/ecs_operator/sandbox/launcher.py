@@ -23,6 +23,7 @@ import shutil
 import socket
 import ssl
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -453,7 +454,8 @@ class Sandbox:
         ports = state.ports
         listens = {"etcd": [ports.etcd_client, ports.etcd_peer], "kube-apiserver": [ports.apiserver],
                    "kube-controller-manager": [ports.controller_manager], "kube-scheduler": [ports.scheduler]}
-        busy = listens.get(record.name, [])
+        url = _health_url(record.argv)
+        busy = listens.get(record.name) or ([urllib.parse.urlsplit(url).port or 80] if url else [])
         # a process that has just exited can hold its listening sockets a moment longer (its threads exiting)
         _Waiter(state, deadline, started, log, quiet=True).until(
             record.name, f"127.0.0.1:{busy} to be free", lambda: all(_bindable(p) for p in busy), check_alive=False)
