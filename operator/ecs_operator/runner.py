@@ -26,6 +26,11 @@ from ecs_operator.settings import Settings
 if TYPE_CHECKING:
     from ecs_operator.runtime.leader import Timing
 
+REQUEST_TIMEOUT_SECONDS = 30.0
+"""Any one request of the operator's own (kopf's are bounded by its settings): a request the API server accepted
+and never answers (it stopped or restarted mid-request) fails as a temporary ApiError and is retried, instead of
+holding a worker forever."""
+
 
 def _selector(text: str) -> dict[str, str]:
     """`k=v,k2=v2` -> {k: v, k2: v2} ('' is the empty selector: any node)."""
@@ -168,7 +173,7 @@ def _connect(wait_seconds: float) -> tuple[Kube | None, str | None]:
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            kube = Kube()
+            kube = Kube(request_timeout=REQUEST_TIMEOUT_SECONDS)
             return kube, version_problem(kube.server_version())
         except ConfigException as e:
             return None, f"no usable kubeconfig or in-cluster configuration: {e}"

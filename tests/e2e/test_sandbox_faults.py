@@ -17,6 +17,7 @@ control-plane components under everything; the session's sandbox is not touched.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -183,7 +184,8 @@ def rollout_through(sandbox: Cluster, state: Sandbox, operator: Operator, namesp
     rolling = wait_for(lambda: len((s := status(sandbox, namespace)).get("deployments") or []) == 2 and s, 60,
                        what="the new PRIMARY deployment")
     new_id = rolling["deployments"][0]["id"]
-    wait_for(lambda: any(deployment_of(p) == new_id for p in pods(sandbox, namespace)), 60, what="a web:2 task")
+    wait_for(lambda: any(deployment_of(p) == new_id for p in pods(sandbox, namespace)), 60, interval=0.2,
+             what="a web:2 task")
     old_left = [p for p in pods(sandbox, namespace) if deployment_of(p) != new_id and is_live(p)]
     stop(state, component)
     stopped_at = time.monotonic()
@@ -201,7 +203,12 @@ def rollout_through(sandbox: Cluster, state: Sandbox, operator: Operator, namesp
     done = wait_for(lambda: (s := status_of_task(sandbox, namespace)).get("runningCount") == 2 and s, 120,
                     what="the Task of the outage RUNNING")
     measured(f"{component}: Task issued during the outage RUNNING after the restart", time.monotonic() - back_at)
-    final = steady(sandbox, namespace, "web:2", desired, timeout=180)
+    try:
+        final = steady(sandbox, namespace, "web:2", desired, timeout=180)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\nservice status: {json.dumps(status(sandbox, namespace), indent=1)}\n"
+                             f"pods: {[(p['metadata']['name'], deployment_of(p), is_ready(p)) for p in pods(sandbox, namespace)]}\n"
+                             f"operator log: {operator.log_path}") from None
     measured(f"{component}: rollout COMPLETED after the restart", time.monotonic() - back_at)
     measured(f"{component}: outage (stop to restarted)", back_at - stopped_at)
     measured(f"{component}: Task accepted after the restart", max(0.0, accepted_at - back_at))

@@ -6,10 +6,12 @@ decisions; tasks by lastStatus; the leader state. Read back from the process's r
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
 import pytest
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import REGISTRY, generate_latest
 from urllib3.exceptions import MaxRetryError
@@ -100,6 +102,21 @@ def test_an_unreachable_api_server_is_a_temporary_api_error_counted_as_error() -
         Kube(Refused())._call("GET", "/api/v1/nodes")
     assert raised.value.status == 0 and raised.value.temporary and raised.value.reason == "Unreachable"
     assert sample("ecs_operator_kube_requests_total", verb="GET", resource="nodes", code="error") == before + 1
+
+
+def test_a_request_the_api_server_never_answers_times_out_as_a_temporary_api_error() -> None:
+    """An API server that accepted the connection and went away (stopped mid-request) must not hold a worker
+    forever: the operator's requests have a timeout (runner.REQUEST_TIMEOUT_SECONDS) and fail as temporary."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts (the kernel does), never answers
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        configuration.retries = 0
+        started = time.monotonic()
+        with pytest.raises(ApiError) as raised:
+            Kube(client.ApiClient(configuration), request_timeout=0.5)._call("GET", "/api/v1/nodes")
+    assert raised.value.temporary and time.monotonic() - started < 10
 
 
 def test_the_instrumentation_costs_microseconds_per_request() -> None:
