@@ -76,6 +76,9 @@ def fault_operator(fault_sandbox: tuple[Cluster, Sandbox],
         yield handle
     finally:
         handle.stop()
+        tracebacks = handle.log().count("Traceback")
+        if tracebacks:
+            sys.stderr.write(f"fault operator log ({handle.log_path}) had {tracebacks} traceback(s)\n")
 
 
 @pytest.fixture
