@@ -9,13 +9,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ecs_operator.lifecycle.conditions import Notify
 from ecs_operator.lifecycle.task_reconcile import (
     DeletePod,
     DeleteTask,
     Launch,
     LaunchOutcome,
     Log,
-    Notify,
     PodCreated,
     PodRefused,
     Refused,

@@ -18,6 +18,7 @@ from ecs_operator import labels as L, metrics
 from ecs_operator.adapters.kube import ApiError
 from ecs_operator.adapters.nodepools import LaunchedNodes, NodePoolBackend, backend_for, pool_facts
 from ecs_operator.instances import is_active
+from ecs_operator.lifecycle.conditions import Notify
 from ecs_operator.ownership import controlled_by, owner_reference
 from ecs_operator.runtime.context import Context
 from ecs_operator.runtime.workers import Batching, Cadence
@@ -26,7 +27,6 @@ from ecs_operator.scaling.pool import (
     EndWarmup,
     Grow,
     MarkLeaving,
-    Notify,
     PoolFacts,
     PoolObserved,
     PoolPlan,

@@ -23,13 +23,13 @@ import kopf
 
 from ecs_operator import labels as L, metrics
 from ecs_operator.adapters.kube import ApiError, OwnershipConflict
+from ecs_operator.lifecycle.conditions import Notify
 from ecs_operator.lifecycle.task_reconcile import (
     DeletePod,
     DeleteTask,
     Launch,
     LaunchOutcome,
     Log,
-    Notify,
     PodCreated,
     PodRefused,
     TaskObserved,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -28,7 +28,7 @@ from ecs_operator.translate.policy import WorkloadPolicy
 from ecs_operator.translate.task import TaskPlan as Translation, task_pods
 
 from .cluster_deletion import inactive_message, too_late
-from .conditions import set_condition
+from .conditions import Notify, ready
 from .health import health_deadline
 from .placement_failures import placement_failure_reasons
 from .pods import parse_time, unschedulable_message
@@ -92,15 +92,6 @@ class DeletePod:
     uid: str
     grace_seconds: int | None
     """The Pod's terminationGracePeriodSeconds (ECS's stopTimeout)."""
-
-
-@dataclass(frozen=True)
-class Notify:
-    """A Kubernetes Event on the Task (and its log line)."""
-
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -248,15 +239,6 @@ def refuse(body: dict[str, Any], current: dict[str, Any], reason: str, message: 
     conditions, events = ready(current, body, False, reason, message, now)
     status = {**current, "conditions": conditions}
     return TaskPlan(events, *_write(current, status), verdict=Refused(reason, message))
-
-
-def ready(current: dict[str, Any], body: dict[str, Any], ok: bool, reason: str, message: str,
-          now: datetime) -> tuple[list[dict[str, Any]], tuple[Action, ...]]:
-    """The Ready condition, with a Warning Event when it turns False for a new reason or message."""
-    previous = next((c for c in current.get("conditions") or [] if c.get("type") == "Ready"), None)
-    conditions = set_condition(current.get("conditions"), "Ready", ok, reason, message, body["metadata"].get("generation"), now)
-    changed = previous is None or (previous.get("reason"), previous.get("message")) != (reason, message[:1024])
-    return conditions, (Notify("Warning", reason, message),) if not ok and changed else ()
 
 
 def status_of(body: dict[str, Any]) -> dict[str, Any]:
