@@ -150,11 +150,12 @@ def act(memo: Context, provider: dict[str, Any], plan: PoolPlan, backend: NodePo
                 assert backend is not None and facts is not None
                 added = backend.grow(facts.members, size, memo.clock(), warmup_seconds, cluster)
             case Notify(type_, reason, message):
-                notify(provider, type=type_, reason=reason, message=message)
+                notify(memo, provider, type=type_, reason=reason, message=message)
     status = plan.status
     if plan.activity is not None:
         text = f"{plan.activity.text} (added {', '.join(added)})" if plan.activity.action == "scale-out" else plan.activity.text
-        notify(provider, type="Normal", reason="ScaleOut" if plan.activity.action == "scale-out" else "ScaleIn", message=text)
+        reason = "ScaleOut" if plan.activity.action == "scale-out" else "ScaleIn"
+        notify(memo, provider, type="Normal", reason=reason, message=text)
         status = {**status, "lastScalingActivity": {"time": moment, "action": plan.activity.action, "reason": text}}
     memo.status(KIND).write(provider, status)
 

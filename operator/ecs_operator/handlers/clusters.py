@@ -93,5 +93,5 @@ def observe(memo: Context, key: tuple[str, str], ix: dict[str, Any]) -> ClusterO
 def act(memo: Context, observed: ClusterObserved, plan: ClusterPlan) -> None:
     """The plan's Events, then its status (written only when it changed)."""
     for event in plan.events:
-        notify(observed.body, type=event.type, reason=event.reason, message=event.message)
+        notify(memo, observed.body, type=event.type, reason=event.reason, message=event.message)
     memo.status(KIND).write(observed.body, plan.status)

@@ -142,5 +142,5 @@ def act(memo: Context, seen: tuple[dict[str, Any], InstanceObserved]) -> None:
             case Evict(namespace, pod, uid):
                 memo.kube.evict(namespace, pod, uid=uid)
     for event in plan.events:
-        notify(instance, type="Normal", reason=event.reason, message=event.message)
+        notify(memo, instance, type="Normal", reason=event.reason, message=event.message)
     writer.write(instance, plan.status)

@@ -30,7 +30,7 @@ from ecs_operator.translate.service import DRAINING_LABEL
 from .common import kopf_callback, now
 from .lookups import find_cluster
 from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS, SERVICES
-from .service_act import act
+from .service_act import STATUS_KIND, act
 from .service_indexes import MANAGED, controlling_service
 from .service_memory import ServiceMemory
 from .service_observe import observe
@@ -38,7 +38,6 @@ from .service_observe import observe
 FORCE_DELETE = f"{API_GROUP}/force-delete"
 """Annotation "true" on a Service: delete it without draining its tasks first (DeleteService force)."""
 KIND = "Service"
-STATUS_KIND = "Service.ecs"
 RESYNC_SECONDS = 30
 CADENCE = Cadence(resync=RESYNC_SECONDS, batching=Batching(idle=0.5, max=2.0))
 """After a wake-up a worker waits until no event came for half a second (at most two): a burst of Pod
@@ -204,7 +203,7 @@ def reconcile_service(service: dict[str, Any], memo: Context, **indexes: Any) ->
     writer = memo.status(STATUS_KIND)
     observed = observe(service, SimpleNamespace(memo=memo, **indexes), memo.kube, memo.settings, writer.current(service))
     moment = memo.clock()
-    return act(memo.kube, writer, memo.state(ServiceMemory), observed, plan_service(observed, moment), moment)
+    return act(memo, observed, plan_service(observed, moment), moment)
 
 
 def _service_of(labels: kopf.Labels, services: kopf.Index, namespace: str) -> str:

@@ -107,7 +107,7 @@ def reconcile(memo: Context, seen: Seen) -> float | None:
 
 def act(memo: Context, observed: Observed, plan: Plan) -> float | None:
     for event in plan.events:
-        notify(observed.body, type=event.type, reason=event.reason, message=event.message)
+        notify(memo, observed.body, type=event.type, reason=event.reason, message=event.message)
     memo.status(KIND).write(observed.body, plan.status)
     return plan.requeue_after
 
@@ -132,5 +132,6 @@ def register(memo: Context, body: dict[str, Any], action: Register) -> StoredRev
     if not fresh and created["data"]["hash"] != action.data["hash"]:
         return None
     if fresh:
-        notify(body, type="Normal", reason="Registered", message=f"registered task definition {action.family}:{action.number}")
+        message = f"registered task definition {action.family}:{action.number}"
+        notify(memo, body, type="Normal", reason="Registered", message=message)
     return stored([{"revision": action.number, "data": created["data"]}])[0]

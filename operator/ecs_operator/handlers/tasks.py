@@ -123,7 +123,7 @@ def act(memo: Context, observed: TaskObserved, plan: TaskPlan) -> float | None:
             case DeletePod(name, uid, grace):
                 kube.delete("Pod", meta["namespace"], name, grace_seconds=grace, uid=uid)
             case Notify(type_, reason, message):
-                notify(body, type=type_, reason=reason, message=message)
+                notify(memo, body, type=type_, reason=reason, message=message)
             case Log(warning, reason, message):
                 log(body, logging.WARNING if warning else logging.INFO, reason, message)
             case DeleteTask():
