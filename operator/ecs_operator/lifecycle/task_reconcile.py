@@ -351,9 +351,7 @@ def _write(current: dict[str, Any], status: dict[str, Any]) -> tuple[dict[str, A
 
 def _transition_events(current: dict[str, Any], old: TaskRecord, new: TaskRecord, unschedulable: str | None) -> list[Action]:
     task_id = (new.taskArn or new.podName).rsplit("/", 1)[-1]
-    events: list[Action] = []
-    if new.lastStatus == "RUNNING" and old.lastStatus != "RUNNING":
-        events.append(Notify("Normal", "TaskRunning", f"task {task_id} is RUNNING on {new.containerInstance}"))
+    events: list[Action] = []  # none for a task that starts as it should: its status says it (no write per task)
     if new.stopped and not old.stopped:
         events.append(Notify("Normal" if new.stopCode in ("UserInitiated", None) else "Warning", "TaskStopped",
                              f"task {task_id} STOPPED: {new.stopCode or ''} {new.stoppedReason or ''}".strip()))
