@@ -10,7 +10,6 @@ writes the status once (only when it changes).
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +17,7 @@ import kopf
 
 from ecs_operator import API_GROUP, labels as L
 from ecs_operator.adapters.kube import Kube
-from ecs_operator.lifecycle.pods import parse_time
+from ecs_operator.lifecycle.service_deletion import inactive_services_patch
 from ecs_operator.lifecycle.service_reconcile import plan_service
 from ecs_operator.lifecycle.task_state import stop_for
 from ecs_operator.ownership import controller_of
@@ -178,21 +177,11 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
 
 
 def _keep_inactive(kube: Kube, settings: Settings, service: dict[str, Any], clusters: kopf.Index) -> None:
-    """The deleted service stays describable as INACTIVE (describe-services, the services_inactive waiter)
-    for the stopped-task TTL: a record in its Cluster's `status.inactiveServices`, keyed by its name so
-    that concurrent deletions merge (docs/ecs-semantics.md §Deleted services)."""
-    meta, spec, status = service["metadata"], service.get("spec") or {}, service.get("status") or {}
-    cluster = find_cluster(clusters, meta["namespace"], spec.get("cluster") or "default")
-    if cluster is None:
-        return
-    moment = now()
-    oldest = moment - timedelta(seconds=settings.stopped_task_ttl_seconds)
-    expired = {n: None for n, at in (cluster.get("inactive") or {}).items() if (parse_time(at) or moment) < oldest}
-    record = {"spec": {k: v for k, v in spec.items() if k != "kubernetes"}, "createdAt": meta.get("creationTimestamp"),
-              "deletedAt": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "taskDefinition": status.get("taskDefinition"),
-              "events": (status.get("events") or [])[:10]}
-    kube.patch_status("Cluster", meta["namespace"], cluster["name"],
-                      {"inactiveServices": {**expired, spec.get("serviceName") or meta["name"]: record}})
+    """The deleted service's INACTIVE record in its Cluster's status (lifecycle/service_deletion.py)."""
+    cluster = find_cluster(clusters, service["metadata"]["namespace"], (service.get("spec") or {}).get("cluster") or "default")
+    if cluster is not None:
+        patch = inactive_services_patch(service, cluster.get("inactive") or {}, now(), settings.stopped_task_ttl_seconds)
+        kube.patch_status("Cluster", service["metadata"]["namespace"], cluster["name"], patch)
 
 
 def reconcile_service(service: dict[str, Any], memo: Context, **indexes: Any) -> float | None:
