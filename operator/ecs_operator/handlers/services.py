@@ -10,7 +10,6 @@ writes the status once (only when it changes).
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 from typing import Any
 
 import kopf
@@ -32,7 +31,7 @@ from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS, SERVICES
 from .service_act import STATUS_KIND, act
 from .service_indexes import MANAGED, controlling_service
 from .service_memory import ServiceMemory
-from .service_observe import observe
+from .service_observe import ServiceIndexes, observe
 
 FORCE_DELETE = f"{API_GROUP}/force-delete"
 """Annotation "true" on a Service: delete it without draining its tasks first (DeleteService force)."""
@@ -190,7 +189,7 @@ def reconcile_service(service: dict[str, Any], memo: Context, **indexes: Any) ->
     if service["metadata"].get("deletionTimestamp"):
         return None
     writer = memo.status(STATUS_KIND)
-    observed = observe(service, SimpleNamespace(memo=memo, **indexes), memo.kube, memo.settings, writer.current(service))
+    observed = observe(service, ServiceIndexes.of(indexes), memo, writer.current(service))
     moment = memo.clock()
     return act(memo, observed, plan_service(observed, moment), moment)
 
