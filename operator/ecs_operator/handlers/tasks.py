@@ -46,6 +46,7 @@ from .common import kopf_callback
 from .notices import log, notify
 from .resources import CLUSTERS, CONTROLLER_REVISIONS, PODS, TASK_DEFINITIONS, TASKS
 from .setup import REVISION_KIND_LABEL
+from .task_memory import Unlaunched
 from .task_observe import INDEXES, KIND, Seen, snapshot, with_policy
 
 logger = logging.getLogger("ecs_operator")
@@ -66,6 +67,7 @@ async def task_changed(type: str, body: kopf.Body, name: str, namespace: str, me
     key = (namespace, name)
     if type == "DELETED":
         memo.workers.stop(KIND, key)
+        memo.state(Unlaunched).mark(key, False)
         memo.status(KIND).forget(body)
         metrics.TASKS.forget(key)
         return
@@ -87,14 +89,11 @@ async def task_pod_changed(body: kopf.Body, name: str, namespace: str, memo: Con
 @kopf.on.event(*CONTROLLER_REVISIONS, labels={REVISION_KIND_LABEL: kopf.PRESENT})
 @kopf.on.event(*CLUSTERS)
 @kopf_callback
-async def launch_waiting(namespace: str, memo: Context, tasks: kopf.Index, **_: Any) -> None:
+async def launch_waiting(namespace: str, memo: Context, **_: Any) -> None:
     """A revision registered, a TaskDefinition or Cluster changed: the Tasks of that namespace that have
     not launched (waiting, or refused) try again."""
-    writer = memo.status(KIND)
-    for key in memo.workers.running(KIND):
-        body = next(iter(tasks.get(key, [])), None) if isinstance(key, tuple) and key[0] == namespace else None
-        if body is not None and not writer.current(body).get("tasks"):
-            memo.workers.wake(KIND, key)
+    for key in memo.state(Unlaunched).of(namespace):
+        memo.workers.wake(KIND, key)
 
 
 def failed(key: tuple[str, str], error: Exception) -> float:
@@ -128,6 +127,7 @@ def act(memo: Context, observed: TaskObserved, plan: TaskPlan) -> float | None:
                 log(body, logging.WARNING if warning else logging.INFO, reason, message)
             case DeleteTask():
                 kube.delete("Task", meta["namespace"], meta["name"])
+                memo.state(Unlaunched).mark((meta["namespace"], meta["name"]), False)
                 memo.status(KIND).forget(body)
                 metrics.TASKS.forget((meta["namespace"], meta["name"]))
                 return None
@@ -137,8 +137,9 @@ def act(memo: Context, observed: TaskObserved, plan: TaskPlan) -> float | None:
     else:
         writer.flush(body)
     # the tasks gauge: what this round decided (a status held for the flush window included)
-    metrics.TASKS.set((meta["namespace"], meta["name"]),
-                      [t.get("lastStatus", "") for t in writer.current(body).get("tasks") or []])
+    records = writer.current(body).get("tasks") or []
+    metrics.TASKS.set((meta["namespace"], meta["name"]), [t.get("lastStatus", "") for t in records])
+    memo.state(Unlaunched).mark((meta["namespace"], meta["name"]), not records)
     times = [t for t in (plan.requeue_after, writer.due(body)) if t is not None]
     return min(times) if times else None
 
