@@ -13,11 +13,11 @@ import kopf
 from ecs_operator.arns import parse_task_definition_ref
 from ecs_operator.lifecycle.task_reconcile import TaskObserved
 from ecs_operator.ownership import controller_of
-from ecs_operator.registry import UnknownTaskDefinition
+from ecs_operator.registry import StoredRevision, UnknownTaskDefinition
 from ecs_operator.runtime.context import Context
 
 from .common import kopf_callback
-from .lookups import access_of, cluster_instances, find_cluster, node_zone, resolve_revision
+from .lookups import access_of, cluster_instances, find_cluster, node_zone, resolve_stored
 from .member_of import labels_in_use
 from .namespaces import workload_policy
 from .resources import TASKS
@@ -40,6 +40,8 @@ class Seen:
     observed: TaskObserved
     launching: bool
     """No task records yet and no stop asked for: the round may launch (the policy is read for it)."""
+    revision: StoredRevision | None = None
+    """The revision to launch, parsed in the round's thread."""
 
 
 def snapshot(memo: Context, key: tuple[str, str], ix: dict[str, Any]) -> Seen | None:
@@ -60,17 +62,18 @@ def snapshot(memo: Context, key: tuple[str, str], ix: dict[str, Any]) -> Seen | 
     spec = body.get("spec") or {}
     if status.get("tasks") or spec.get("desiredStatus") == "STOPPED":
         return Seen(observed, False)
-    return Seen(_for_launch(memo, observed, namespace, spec, ix), True)
-
-
-def _for_launch(memo: Context, observed: TaskObserved, namespace: str, spec: dict[str, Any], ix: dict[str, Any]) -> TaskObserved:
-    cluster_name = spec.get("cluster") or "default"
-    ref = spec.get("taskDefinition") or ""
     revision, error = None, None
     try:
-        revision = resolve_revision(ref, namespace, ix["revisions"], ix["task_definitions"], memo.settings)
+        revision = resolve_stored(spec.get("taskDefinition") or "", namespace, ix["revisions"], ix["task_definitions"])
     except UnknownTaskDefinition as e:
         error = str(e)
+    return Seen(_for_launch(observed, namespace, spec, ix, error), True, revision)
+
+
+def _for_launch(observed: TaskObserved, namespace: str, spec: dict[str, Any], ix: dict[str, Any],
+                error: str | None) -> TaskObserved:
+    cluster_name = spec.get("cluster") or "default"
+    ref = spec.get("taskDefinition") or ""
     try:
         family: str | None = parse_task_definition_ref(ref)[0]
     except ValueError:
@@ -78,7 +81,7 @@ def _for_launch(memo: Context, observed: TaskObserved, namespace: str, spec: dic
     return replace(
         observed,
         cluster=copy.deepcopy(find_cluster(ix["clusters"], namespace, cluster_name)),
-        revision=revision, revision_error=error,
+        revision_error=error,
         registering=any(r["pending"] for r in ix["registrations"].get((namespace, family), [])),
         family_known=bool(ix["task_definitions"].get((namespace, family))),
         instances=tuple(cluster_instances(namespace, cluster_name, ix["cluster_nodes"], ix["nodes"], ix["node_pods"])),
@@ -88,8 +91,10 @@ def _for_launch(memo: Context, observed: TaskObserved, namespace: str, spec: dic
 
 
 def with_policy(memo: Context, seen: Seen) -> TaskObserved:
-    """In the round's thread: the namespace's workload policy (an API read, cached briefly) for a launch."""
+    """In the round's thread: for a launch, the revision parsed and the namespace's workload policy (an API
+    read, cached briefly)."""
     if not seen.launching:
         return seen.observed
     namespace = seen.observed.body["metadata"]["namespace"]
-    return replace(seen.observed, policy=workload_policy(memo, namespace))
+    revision = seen.revision.as_revision(memo.settings) if seen.revision is not None else None
+    return replace(seen.observed, policy=workload_policy(memo, namespace), revision=revision)
