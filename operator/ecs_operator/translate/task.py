@@ -16,7 +16,7 @@ from ecs_operator.settings import Settings
 
 from .fidelity import FidelityReport
 from .launch import Target, compatibility_problems, launch_choice, scheduling_for, target_for_provider
-from .overrides import apply_overrides
+from .overrides import apply_overrides, override_path, overridden_paths
 from .placement import Placement, placement_for
 from .pod import Revision, pod_template
 from .policy import WorkloadPolicy, policy_violations
@@ -69,7 +69,9 @@ def task_pods(
     plan = TaskPlan()
     td, plan.problems = apply_overrides(revision.definition, task.overrides)
     if not plan.problems:
-        plan.problems += validate(td, "taskDefinition")
+        origins = overridden_paths(revision.definition, task.overrides)
+        plan.problems += [Problem(override_path(p.path, origins) or f"taskDefinition.{p.path}", p.message)
+                          for p in validate(td)]
     plan.problems += [Problem(f"taskDefinition.{p.path}", p.message) for p in policy_violations(td, revision.kubernetes, policy)]
     count = task.count or 1
     targets = task_targets(task, count, cluster_default_strategy)
