@@ -21,6 +21,7 @@ from ecs_operator.models.task import TaskSpec
 from ecs_operator.models.units import cpu_units, memory_mib
 from ecs_operator.settings import Settings
 from ecs_operator.translate.pod import Revision
+from ecs_operator.translate.pod_checks import registration_problems
 from ecs_operator.translate.task import task_pods
 
 HUGE = "999999999999999999999999999999"
@@ -36,7 +37,7 @@ def problems(spec: dict[str, Any]) -> list[Problem]:
         model = TaskDefinitionSpec.model_validate(spec)
     except ValidationError as e:
         return problems_from_validation_error(e)
-    return validate(model)
+    return registration_problems(model)
 
 
 def paths(spec: dict[str, Any]) -> list[str]:

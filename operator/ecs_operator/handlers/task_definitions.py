@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import OwnershipConflict
 from ecs_operator.arns import task_definition_arn
-from ecs_operator.models import TaskDefinitionSpec, problems_from_validation_error, validate
+from ecs_operator.models import Problem, TaskDefinitionSpec, problems_from_validation_error
 from ecs_operator.models.rules import compatibilities
 from ecs_operator.ownership import CONFLICT_REASON, conflict, conflicts_text, owner_reference
 from ecs_operator.registry import StoredRevision, content_hash, next_revision, revision_content, stored
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import ignored_read_only, summarize
-from ecs_operator.translate.pod import pod_template
+from ecs_operator.translate.pod import Revision, pod_template
+from ecs_operator.translate.pod_checks import ecs_field, registration_problems
 from ecs_operator.translate.policy import policy_violations
 
 from .common import kopf_callback, now, problems_text, ready
@@ -60,7 +61,7 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     except ValidationError as e:
         problems = problems_from_validation_error(e)
     else:
-        problems = validate(model)
+        problems = registration_problems(model)
         if not problems:
             policy = workload_policy(memo, namespace)
             problems, reason = policy_violations(model.ecs_part(), model.kubernetes, policy), POLICY_REFUSED
@@ -77,6 +78,14 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     content = revision_content(model, family)
     existing = stored(revisions.get((namespace, family), []))
     number = next_revision(existing, content)
+    if number is not None and (refused := pod_refusals(kube, model, family, namespace)):
+        message = problems_text(refused)
+        wanted = {**current, "observedGeneration": generation,
+                  "conditions": ready(current, body, False, "InvalidTaskDefinition", message)}
+        if wanted["conditions"] != current.get("conditions"):
+            log(body, logging.WARNING, "InvalidTaskDefinition", message)
+        patch.status.update(_changes(current, wanted))
+        return
     if number is not None:
         try:
             existing = [*existing, _register(kube, body, name, namespace, family, number, content)]
@@ -95,6 +104,17 @@ def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status
     latest = existing[-1].revision
     wanted["conditions"] = ready(current, body, True, "Registered", f"{family}:{latest} is registered")
     patch.status.update(_changes(current, wanted))
+
+
+def pod_refusals(kube: Any, model: TaskDefinitionSpec, family: str, namespace: str) -> list[Problem]:
+    """What the API server refuses in the revision's Pod (server-side dry-run: the checks pod_checks does
+    not know, e.g. of a newer Kubernetes), each named by its ECS field."""
+    rev = Revision(family, 1, model.ecs_part(), model.kubernetes)
+    template = pod_template(rev, for_service=False).template
+    pod = {"apiVersion": "v1", "kind": "Pod", "spec": template["spec"],
+           "metadata": {**template["metadata"], "generateName": "registration-check-", "namespace": namespace}}
+    return [Problem(ecs_field(rev.definition, template, field), message)
+            for field, message in kube.dry_run_refusals(pod)]
 
 
 def _refused_for_now(status: kopf.Status, **_: Any) -> bool:

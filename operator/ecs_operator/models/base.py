@@ -29,8 +29,8 @@ class EcsModel(BaseModel):
     # A field's documentation (the CRD's field description) is its Field(description=...): attribute
     # docstrings would need the source files read at run time (tests/unit/test_conversion_doc.py refuses them).
     model_config = ConfigDict(extra="forbid", frozen=False, defer_build=True)
+    # Kubernetes-only fields that are int64 in Kubernetes (no ECS Integer).
     int64_fields: ClassVar[frozenset[str]] = frozenset()
-    """Kubernetes-only fields that are int64 in Kubernetes (no ECS Integer)."""
 
     @field_validator("*", mode="after")
     @classmethod

@@ -16,7 +16,7 @@ from ecs_operator.settings import Settings
 
 from .fidelity import FidelityReport
 from .launch import Target, compatibility_problems, launch_choice, scheduling_for, target_for_provider
-from .overrides import apply_overrides, override_path, overridden_paths
+from .overrides import apply_overrides, overridden_paths, override_path
 from .placement import Placement, placement_for
 from .pod import Revision, pod_template
 from .policy import WorkloadPolicy, policy_violations
