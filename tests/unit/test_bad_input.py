@@ -74,6 +74,10 @@ def test_run_task_override_cpu_is_named_under_overrides() -> None:
     plan = task_pods(TaskSpec.model_validate({"taskDefinition": "web:1", "overrides": {"containerOverrides": [
         {"name": "app", "memory": 2}]}}), name="t", namespace="ns", revision=rev, cluster="default", settings=Settings())
     assert [p.path for p in plan.problems] == ["overrides.containerOverrides[0].memory"]
+    plan = task_pods(TaskSpec.model_validate({"taskDefinition": "web:1", "overrides": {"containerOverrides": [
+        {"name": "app", "environment": [{"name": "A=B", "value": "1"}]}]}}), name="t", namespace="ns", revision=rev,
+        cluster="default", settings=Settings())
+    assert [p.path for p in plan.problems] == ["overrides.containerOverrides[0].environment"]
 
 
 @pytest.mark.parametrize(("strategy", "ok"), [

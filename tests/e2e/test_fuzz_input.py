@@ -1,0 +1,281 @@
+"""Bad input, fuzzed (issue 18 item 4): the corpus's task definitions mutated field by field, applied.
+
+Each mutation (deterministic seed) is applied to the sandbox as a user would (`kubectl apply`'s strict
+field validation) and given to `ecs-operator convert --to k8s`. Pass: every one is refused at
+admission naming the field, or gets Ready=False naming the ECS field (never a Pod path), or registers
+(a revision and its ARN) with a Pod the API server accepts; convert exits 0 only when the API server
+accepts its output (server-side dry-run), else 2 naming the path; each object is handled within a
+bound, its Events are bounded, and the operator logs no traceback and keeps running.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import random
+import re
+import sys
+import time
+from collections import Counter
+from contextlib import redirect_stderr
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from ecs_operator import API_GROUP, API_VERSION
+from ecs_operator.cli import main
+from service_support import api_client
+
+if TYPE_CHECKING:
+    from conftest import Cluster
+    from operator_fixtures import Operator
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+SEED = 18
+PER_KIND = 14  # mutations of each kind: 11 kinds x 14 + the fixed cases from the issue
+HANDLING_BOUND = 45.0  # seconds from apply to a status: generous on a busy 2-CPU machine
+EVENTS_BOUND = 3  # Events per refused or registered TaskDefinition
+KINDS = ("wrong type", "empty", "null", "huge", "negative", "unknown enum", "unknown key", "10 kB string",
+         "deep nesting", "unicode", "duplicate")
+# The defects issue 18 lists, always among the mutations: (name, path, value)
+FIXED: list[tuple[str, tuple[Any, ...], Any]] = [
+    ("memory float", ("memory",), "999999999999999999999999999999"),
+    ("memory above 2^63", ("containerDefinitions", 0, "memory"), 2**63 + 7),
+    ("extraHosts BOGUS_ENUM", ("containerDefinitions", 0, "extraHosts"), [{"hostname": "BOGUS_ENUM", "ipAddress": "10.0.0.1"}]),
+    ("10 kB links alias", ("containerDefinitions", 0, "links"), ["db:" + "a" * 10240]),
+    ("duplicate tmpfs", ("containerDefinitions", 0, "linuxParameters"),
+     {"tmpfs": [{"containerPath": "/t", "size": 1}, {"containerPath": "/t", "size": 1}]}),
+    ("dockerSecurityOptions BOGUS", ("containerDefinitions", 0, "dockerSecurityOptions"), ["BOGUS"]),
+]
+
+
+@dataclass
+class Mutation:
+    name: str
+    base: str
+    kind: str
+    path: tuple[Any, ...]
+    spec: dict[str, Any]
+    outcome: str = ""
+    detail: str = ""
+    seconds: float = 0.0
+    convert_code: int = -1
+    convert_err: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ecs_path(self) -> str:
+        return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path).lstrip(".")
+
+
+def corpus_task_definitions(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """The corpus's task definitions as `convert --to crs` makes them (wrappers and read-only fields handled)."""
+    found: dict[str, dict[str, Any]] = {}
+    for file in sorted(CORPUS.glob("*.json")):
+        out = tmp_path / f"{file.stem}.yaml"
+        with redirect_stderr(io.StringIO()):
+            code = main(["convert", "--to", "crs", "--report", "none", "-o", str(out), str(file)])
+        if code != 0:
+            continue
+        for doc in yaml.safe_load_all(out.read_text()):
+            if doc and doc.get("kind") == "TaskDefinition":
+                found[file.stem] = doc["spec"]
+    return found
+
+
+def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out += paths(value, (*prefix, i))
+    return out
+
+
+def get(node: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        node = node[part]
+    return node
+
+
+def put(spec: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
+    node: Any = spec
+    for part in path[:-1]:
+        if isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            node = node[part]
+    node[path[-1]] = value
+
+
+def mutated(kind: str, old: Any, rng: random.Random) -> tuple[Any, bool]:
+    """(new value, whether `old` is replaced; False: the mutation changes `old` in place)."""
+    if kind == "wrong type":
+        return ({} if isinstance(old, (str, int, bool, list)) else "a string"), True
+    if kind == "empty":
+        return (type(old)() if isinstance(old, (str, list, dict)) else ""), True
+    if kind == "null":
+        return None, True
+    if kind == "huge":
+        return rng.choice([10**30, 2**63 + 1, 2**31, "9" * 30]), True
+    if kind == "negative":
+        return rng.choice([-1, -(2**31) - 1, -(10**20)]), True
+    if kind == "unknown enum":
+        return "BOGUS_ENUM", True
+    if kind == "unknown key":
+        if isinstance(old, dict):
+            old["bogusKey"] = "x"
+            return old, False
+        return {"bogusKey": old}, True
+    if kind == "10 kB string":
+        return "x" * 10240, True
+    if kind == "deep nesting":
+        value: Any = old
+        for _ in range(60):
+            value = [value] if rng.random() < 0.5 else {"n": value}
+        return value, True
+    if kind == "unicode":
+        return "ünïcødé ☃ 名前 \u202e\u0000"[: rng.randint(4, 16)], True
+    if kind == "duplicate":
+        if isinstance(old, list) and old:
+            return [*old, copy.deepcopy(old[-1])], True
+        return [old, copy.deepcopy(old)], True
+    raise ValueError(kind)
+
+
+def mutations(bases: dict[str, dict[str, Any]]) -> list[Mutation]:
+    rng = random.Random(SEED)
+    out: list[Mutation] = []
+    names = sorted(bases)
+    for kind in KINDS:
+        for n in range(PER_KIND):
+            base = names[rng.randrange(len(names))]
+            spec = copy.deepcopy(bases[base])
+            candidates = [p for p in paths(spec) if p[0] != "family"]
+            path = rng.choice(candidates)
+            value, replace = mutated(kind, get(spec, path), rng)
+            if replace:
+                put(spec, path, value)
+            out.append(Mutation(f"fz-{KINDS.index(kind)}-{n}", base, kind, path, spec))
+    for n, (what, path, value) in enumerate(FIXED):
+        base = names[n % len(names)]
+        spec = copy.deepcopy(bases[base])
+        put(spec, path, value)
+        out.append(Mutation(f"fz-fixed-{n}", base, what, path, spec))
+    return out
+
+
+def run_convert(tmp_path: Path, m: Mutation) -> list[dict[str, Any]]:
+    """Exit code, stderr and output of `convert --to k8s` for the mutation (as a RegisterTaskDefinition file)."""
+    source, out = tmp_path / f"{m.name}.json", tmp_path / f"{m.name}.yaml"
+    source.write_text(json.dumps({**m.spec, "family": m.spec.get("family") or m.name}))
+    err = io.StringIO()
+    with redirect_stderr(err):
+        m.convert_code = main(["convert", "--to", "k8s", "--report", "none", "-o", str(out), str(source)])
+    m.convert_err = err.getvalue()
+    return [d for d in yaml.safe_load_all(out.read_text()) if d] if m.convert_code == 0 else []
+
+
+def dry_run(core: client.CoreV1Api, namespace: str, obj: dict[str, Any]) -> str:
+    """'' when the API server accepts `obj` (server-side dry-run), else its refusal."""
+    try:
+        if obj["kind"] == "PodTemplate":
+            core.create_namespaced_pod_template(namespace, obj, dry_run="All", field_validation="Strict")
+        else:
+            raise AssertionError(f"convert wrote a {obj['kind']} for a task definition")
+    except ApiException as e:
+        return e.body or str(e)
+    return ""
+
+
+def test_fuzzed_corpus_is_refused_reported_or_registered(sandbox: Cluster, namespace: str, tmp_path: Path,
+                                                         running_operator: Operator) -> None:
+    started = time.monotonic()
+    log_before = len(running_operator.log())
+    bases = corpus_task_definitions(tmp_path)
+    assert len(bases) >= 15, f"the corpus gave {len(bases)} task definitions"
+    cases = mutations(bases)
+    api = api_client(sandbox)
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    applied_at: dict[str, float] = {}
+    for m in cases:  # applied as kubectl apply does: strict field validation
+        body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "TaskDefinition",
+                "metadata": {"name": m.name, "namespace": namespace}, "spec": m.spec}
+        try:
+            custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "taskdefinitions", body,
+                                                   field_validation="Strict")
+        except ApiException as e:
+            assert e.status in (400, 422), f"{m.name}: {e.status} {e.body}"
+            m.outcome, m.detail = "admission", json.loads(e.body or "{}").get("message", "")
+            assert "spec." in m.detail, f"{m.name} ({m.kind} at {m.ecs_path}): refused without a field: {m.detail}"
+        else:
+            applied_at[m.name] = time.monotonic()
+
+    for m in cases:  # convert meanwhile: its verdict does not depend on the operator
+        objects = run_convert(tmp_path, m)
+        assert m.convert_code in (0, 2), f"{m.name}: convert exit {m.convert_code}: {m.convert_err}"
+        assert "Traceback" not in m.convert_err
+        if m.convert_code == 0:
+            refusals = [r for obj in objects if (r := dry_run(core, namespace, obj))]
+            assert not refusals, f"{m.name} ({m.kind} at {m.ecs_path}): convert exited 0 but {refusals[0][:400]}"
+        else:
+            assert re.search(rf"{m.name}\.json: [A-Za-z]", m.convert_err), f"{m.name}: no path named: {m.convert_err}"
+
+    pending = {m.name: m for m in cases if m.name in applied_at}
+    deadline = time.monotonic() + HANDLING_BOUND + 0.2 * len(pending)
+    while pending and time.monotonic() < deadline:
+        items = custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "taskdefinitions")["items"]
+        now = time.monotonic()
+        for item in items:
+            m = pending.get(item["metadata"]["name"])
+            status = item.get("status") or {}
+            ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), None)
+            if m is None or ready is None or status.get("observedGeneration") != item["metadata"]["generation"]:
+                continue
+            m.seconds = now - applied_at[m.name]
+            if ready["status"] == "True":
+                m.outcome, m.detail = "registered", status.get("taskDefinitionArn", "")
+                assert status.get("revision", 0) >= 1 and m.detail.endswith(f":{status['revision']}"), (m.name, status)
+            else:
+                m.outcome, m.detail = "condition", f"{ready['reason']}: {ready['message']}"
+                assert not re.search(r"\bspec\.(containers|initContainers|hostAliases|volumes|dnsConfig)", m.detail), (
+                    f"{m.name}: the condition names a Pod field, not the ECS one: {m.detail}")
+                assert re.search(r"[A-Za-z]+(\[\d+\])?(\.[A-Za-z]+(\[\d+\])?)*: ", ready["message"]), (
+                    f"{m.name}: the condition names no field: {m.detail}")
+            del pending[m.name]
+        if pending:
+            time.sleep(0.5)
+    assert not pending, f"{len(pending)} TaskDefinitions got no status within the bound: {sorted(pending)[:10]}"
+
+    for m in cases:
+        if m.outcome == "registered":  # the operator's Pod is what convert writes: the API server accepts it
+            assert m.convert_code == 0, f"{m.name} registered but convert refused it: {m.convert_err}"
+    slowest = max((m.seconds for m in cases), default=0.0)
+    assert slowest < HANDLING_BOUND, f"slowest handling {slowest:.1f}s"
+
+    events = core.list_namespaced_event(namespace).items
+    per_object = Counter(e.involved_object.name for e in events)
+    assert max(per_object.values(), default=0) <= EVENTS_BOUND, per_object.most_common(3)
+    log = running_operator.log()[log_before:]
+    assert "Traceback" not in log, log[log.index("Traceback") - 200:][:3000]
+    assert running_operator.process is not None and running_operator.process.poll() is None, "the operator exited"
+
+    counts = Counter(m.outcome for m in cases)
+    converted = Counter("exit 0" if m.convert_code == 0 else "exit 2" for m in cases)
+    disagree = [m.name for m in cases if (m.outcome == "registered") != (m.convert_code == 0)]
+    sys.stderr.write(
+        f"\nfuzz: {len(cases)} mutations of {len(bases)} corpus task definitions (seed {SEED}): "
+        f"{counts['admission']} refused at admission, {counts['condition']} Ready=False naming the field, "
+        f"{counts['registered']} registered; convert {converted['exit 0']} exit 0 (dry-run accepted), "
+        f"{converted['exit 2']} exit 2; {len(disagree)} where convert and the operator differ "
+        f"(admission or the workload policy); slowest {slowest:.1f}s; {time.monotonic() - started:.0f}s in all\n")
+    by_kind = Counter((m.kind, m.outcome) for m in cases)
+    sys.stderr.write("fuzz by kind: " + "; ".join(f"{k}/{o}={n}" for (k, o), n in sorted(by_kind.items())) + "\n")
