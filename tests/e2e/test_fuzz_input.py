@@ -23,18 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from service_support import api_client
 
 from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator.cli import main
-from service_support import api_client
 
 if TYPE_CHECKING:
-    from conftest import Cluster
     from operator_fixtures import Operator
+
+    from conftest import Cluster
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 SEED = 18
@@ -109,10 +109,7 @@ def get(node: Any, path: tuple[Any, ...]) -> Any:
 def put(spec: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
     node: Any = spec
     for part in path[:-1]:
-        if isinstance(node, dict):
-            node = node.setdefault(part, {})
-        else:
-            node = node[part]
+        node = node.setdefault(part, {}) if isinstance(node, dict) else node[part]
     node[path[-1]] = value
 
 
