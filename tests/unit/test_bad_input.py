@@ -142,3 +142,33 @@ def test_convert_exits_2_naming_the_ecs_path(tmp_path: Path, capsys: pytest.Capt
                                              path: str) -> None:
     code, err = run_convert(tmp_path, capsys, text)
     assert code == 2 and path in err, err
+
+
+@pytest.mark.parametrize(("pod_path", "ecs"), [
+    ("spec.hostAliases[0].hostnames[0]", "containerDefinitions[1].extraHosts[0].hostname"),
+    ("spec.hostAliases[0].ip", "containerDefinitions[1].extraHosts[0].ipAddress"),
+    ("spec.hostAliases[1].hostnames[0]", "containerDefinitions[0].links[0]"),
+    ("template.spec.containers[0].env[0].name", "containerDefinitions[0].environment[0].name"),
+    ("spec.containers[1].volumeMounts[1].mountPath", "containerDefinitions[1].linuxParameters.tmpfs[0].containerPath"),
+    ("spec.containers[1].image", "containerDefinitions[1].image"),
+    ("spec.containers[0].securityContext.runAsUser", "containerDefinitions[0].user"),
+    ("spec.dnsConfig.nameservers[0]", "containerDefinitions[1].dnsServers[0]"),
+    ("spec.hostname", "containerDefinitions[1].hostname"),
+    ("metadata.annotations", ""),
+])
+def test_pod_paths_from_the_api_server_map_back_to_ecs_fields(pod_path: str, ecs: str) -> None:
+    """What the operator's server-side dry-run answers is named by the ECS field, as pod_checks names its own."""
+    from ecs_operator.translate.pod import pod_template
+    from ecs_operator.translate.pod_checks import ecs_field
+
+    spec = TaskDefinitionSpec.model_validate({"family": "web", "containerDefinitions": [
+        {"name": "app", "image": "nginx", "memory": 128, "user": "1000", "links": ["db"],
+         "environment": [{"name": "A", "value": "1"}]},
+        {"name": "db", "image": "postgres", "memory": 128, "hostname": "db", "dnsServers": ["10.0.0.2"],
+         "extraHosts": [{"hostname": "cache", "ipAddress": "10.0.0.9"}],
+         "mountPoints": [{"sourceVolume": "data", "containerPath": "/data"}],
+         "linuxParameters": {"tmpfs": [{"containerPath": "/t", "size": 1}]}}],
+        "volumes": [{"name": "data"}]})
+    td = spec.ecs_part()
+    template = pod_template(Revision("web", 1, td), for_service=False).template
+    assert ecs_field(td, template, pod_path) == ecs
