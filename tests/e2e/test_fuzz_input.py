@@ -19,13 +19,15 @@ import sys
 import time
 from collections import Counter
 from contextlib import redirect_stderr
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from ecs_objects import apply_all, cluster, condition, container, status, task, task_definition
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from operator_fixtures import wait_for
 from service_support import api_client
 
 from ecs_operator import API_GROUP, API_VERSION
@@ -43,15 +45,20 @@ HANDLING_BOUND = 45.0  # seconds from apply to a status: generous on a busy 2-CP
 EVENTS_BOUND = 3  # Events per refused or registered TaskDefinition
 KINDS = ("wrong type", "empty", "null", "huge", "negative", "unknown enum", "unknown key", "10 kB string",
          "deep nesting", "unicode", "duplicate")
-# The defects issue 18 lists, always among the mutations: (name, path, value)
-FIXED: list[tuple[str, tuple[Any, ...], Any]] = [
-    ("memory float", ("memory",), "999999999999999999999999999999"),
-    ("memory above 2^63", ("containerDefinitions", 0, "memory"), 2**63 + 7),
-    ("extraHosts BOGUS_ENUM", ("containerDefinitions", 0, "extraHosts"), [{"hostname": "BOGUS_ENUM", "ipAddress": "10.0.0.1"}]),
-    ("10 kB links alias", ("containerDefinitions", 0, "links"), ["db:" + "a" * 10240]),
+# The defects issue 18 lists, always among the mutations of a bridge-mode EC2 definition the namespace's
+# workload policy allows: (name, path, value, the field the refusal must name)
+FIXED_BASE = "volumesfrom-empty-host-volume-links"
+FIXED: list[tuple[str, tuple[Any, ...], Any, str]] = [
+    ("memory float", ("memory",), "999999999999999999999999999999", "memory: task memory must be 1-2147483647 MiB"),
+    ("memory above 2^63", ("containerDefinitions", 0, "memory"), 2**63 + 7, "spec.containerDefinitions[0].memory"),
+    ("extraHosts BOGUS_ENUM", ("containerDefinitions", 0, "extraHosts"), [{"hostname": "BOGUS_ENUM", "ipAddress": "10.0.0.1"}],
+     "containerDefinitions[0].extraHosts[0].hostname: 'BOGUS_ENUM'"),
+    ("10 kB links alias", ("containerDefinitions", 0, "links"), ["db:" + "a" * 10240], "containerDefinitions[0].links[0]: "),
     ("duplicate tmpfs", ("containerDefinitions", 0, "linuxParameters"),
-     {"tmpfs": [{"containerPath": "/t", "size": 1}, {"containerPath": "/t", "size": 1}]}),
-    ("dockerSecurityOptions BOGUS", ("containerDefinitions", 0, "dockerSecurityOptions"), ["BOGUS"]),
+     {"tmpfs": [{"containerPath": "/t", "size": 1}, {"containerPath": "/t", "size": 1}]},
+     "containerDefinitions[0].linuxParameters.tmpfs[1].containerPath: '/t' is mounted twice"),
+    ("dockerSecurityOptions BOGUS", ("containerDefinitions", 0, "dockerSecurityOptions"), ["BOGUS"],
+     "containerDefinitions[0].dockerSecurityOptions[0]: must be no-new-privileges"),
 ]
 
 
@@ -67,7 +74,8 @@ class Mutation:
     seconds: float = 0.0
     convert_code: int = -1
     convert_err: str = ""
-    notes: list[str] = field(default_factory=list)
+    expected: str = ""
+    """For the fixed cases: what the refusal (admission or condition) must say."""
 
     @property
     def ecs_path(self) -> str:
@@ -162,11 +170,10 @@ def mutations(bases: dict[str, dict[str, Any]]) -> list[Mutation]:
             if replace:
                 put(spec, path, value)
             out.append(Mutation(f"fz-{KINDS.index(kind)}-{n}", base, kind, path, spec))
-    for n, (what, path, value) in enumerate(FIXED):
-        base = names[n % len(names)]
-        spec = copy.deepcopy(bases[base])
+    for n, (what, path, value, expected) in enumerate(FIXED):
+        spec = copy.deepcopy(bases[FIXED_BASE])
         put(spec, path, value)
-        out.append(Mutation(f"fz-fixed-{n}", base, what, path, spec))
+        out.append(Mutation(f"fz-fixed-{n}", FIXED_BASE, what, path, spec, expected=expected))
     return out
 
 
@@ -253,6 +260,10 @@ def test_fuzzed_corpus_is_refused_reported_or_registered(sandbox: Cluster, names
     assert not pending, f"{len(pending)} TaskDefinitions got no status within the bound: {sorted(pending)[:10]}"
 
     for m in cases:
+        if m.expected:
+            assert m.expected in m.detail and (m.convert_code == 2) and m.ecs_path.split(".")[0] in m.convert_err, (
+                f"{m.name} ({m.kind}): expected {m.expected!r}; got {m.outcome}: {m.detail[:300]}; "
+                f"convert: {m.convert_err[:300]}")
         if m.outcome == "registered":  # the operator's Pod is what convert writes: the API server accepts it
             assert m.convert_code == 0, f"{m.name} registered but convert refused it: {m.convert_err}"
     slowest = max((m.seconds for m in cases), default=0.0)
@@ -274,5 +285,38 @@ def test_fuzzed_corpus_is_refused_reported_or_registered(sandbox: Cluster, names
         f"{counts['registered']} registered; convert {converted['exit 0']} exit 0 (dry-run accepted), "
         f"{converted['exit 2']} exit 2; {len(disagree)} where convert and the operator differ "
         f"(admission or the workload policy); slowest {slowest:.1f}s; {time.monotonic() - started:.0f}s in all\n")
+    for m in cases:
+        if m.name in disagree or m.outcome == "condition":
+            sys.stderr.write(f"  {m.name} {m.kind} at {m.ecs_path}: {m.outcome} ({m.detail[:160]}); convert exit "
+                             f"{m.convert_code}\n")
     by_kind = Counter((m.kind, m.outcome) for m in cases)
     sys.stderr.write("fuzz by kind: " + "; ".join(f"{k}/{o}={n}" for (k, o), n in sorted(by_kind.items())) + "\n")
+
+
+def test_what_the_api_server_refuses_in_a_pod_is_named_by_the_ecs_field(sandbox: Cluster, namespace: str,
+                                                                         running_operator: Operator) -> None:
+    """The operator's server-side dry-run (through the adapter) names a refused Pod field by its ECS field;
+    RunTask's overrides.cpu "" is named as written; a spread strategy on a field ECS has not is refused."""
+    from ecs_operator.adapters.kube import Kube
+    from ecs_operator.handlers.task_definitions import pod_refusals
+    from ecs_operator.models import TaskDefinitionSpec
+
+    spec = {"family": "ports", "containerDefinitions": [{"name": "app", "image": "nginx", "memory": 64, "portMappings": [
+        {"containerPort": 80, "name": "web"}, {"containerPort": 81, "name": "web"}]}]}
+    refused = pod_refusals(Kube(api_client(sandbox)), TaskDefinitionSpec.model_validate(spec), "ports", namespace)
+    assert [p.path for p in refused] == ["containerDefinitions[0].portMappings"], refused
+    assert "Duplicate value" in refused[0].message
+
+    apply_all(sandbox, namespace, cluster(), {**task_definition("ports", *spec["containerDefinitions"])},
+              task_definition("web", container("app", memory=64)),
+              task("empty-cpu", "web", overrides={"cpu": ""}))
+    ports = wait_for(lambda: (s := status(sandbox, "taskdefinition", "ports", namespace)).get("conditions") and s,
+                     what="ports refused")
+    assert condition(ports)["status"] == "False" and "containerDefinitions[0].portMappings" in condition(ports)["message"]
+    assert "spec.containers" not in condition(ports)["message"]
+    empty = wait_for(lambda: (s := status(sandbox, "task", "empty-cpu", namespace)).get("conditions") and s,
+                     what="empty-cpu refused")
+    assert condition(empty)["status"] == "False" and condition(empty)["message"].startswith("overrides.cpu: "), empty
+    refused_at_admission = sandbox.kubectl("apply", "-n", namespace, "-f", "-", check=False, input=yaml.safe_dump(
+        task("bogus-spread", "web", placementStrategy=[{"type": "spread", "field": "BOGUS"}])))
+    assert refused_at_admission.returncode != 0 and "placementStrategy[0].field" in refused_at_admission.stderr

@@ -118,6 +118,8 @@ def test_docker_security_options_as_ecs_takes_them(option: str, ok: bool) -> Non
     ({"dnsServers": ["nameserver"]}, "containerDefinitions[0].dnsServers[0]"),
     ({"environment": [{"name": "A=B", "value": "x"}]}, "containerDefinitions[0].environment[0].name"),
     ({"image": " nginx"}, "containerDefinitions[0].image"),
+    ({"portMappings": [{"containerPort": 80, "name": "web"}, {"containerPort": 81, "name": "web"}]},
+     "containerDefinitions[0].portMappings[1].name"),
 ])
 def test_a_definition_that_can_never_yield_a_valid_pod_is_refused_naming_the_ecs_field(
         container: dict[str, Any], path: str) -> None:

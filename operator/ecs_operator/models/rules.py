@@ -729,7 +729,7 @@ def placement_constraint(pc: PlacementConstraint) -> Findings:
         yield "expression", "distinctInstance takes no expression"
 
 
-_SPREAD_FIELD = r"^(instanceId|host|attribute:\S+)$"
+_SPREAD_FIELD = "^(instanceId|host|attribute:[^ ]+)$"  # no backslash: the CEL string holds it as written
 
 
 @rule(
