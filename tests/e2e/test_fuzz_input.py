@@ -304,7 +304,7 @@ def test_what_the_api_server_refuses_in_a_pod_is_named_by_the_ecs_field(sandbox:
     spec = {"family": "ports", "containerDefinitions": [{"name": "app", "image": "nginx", "memory": 64, "portMappings": [
         {"containerPort": 80, "name": "web"}, {"containerPort": 81, "name": "web"}]}]}
     refused = pod_refusals(Kube(api_client(sandbox)), TaskDefinitionSpec.model_validate(spec), "ports", namespace)
-    assert [p.path for p in refused] == ["containerDefinitions[0].portMappings"], refused
+    assert [p.path for p in refused] == ["containerDefinitions[0].portMappings[1].name"], refused
     assert "Duplicate value" in refused[0].message
 
     apply_all(sandbox, namespace, cluster(), {**task_definition("ports", *spec["containerDefinitions"])},
@@ -312,7 +312,7 @@ def test_what_the_api_server_refuses_in_a_pod_is_named_by_the_ecs_field(sandbox:
               task("empty-cpu", "web", overrides={"cpu": ""}))
     ports = wait_for(lambda: (s := status(sandbox, "taskdefinition", "ports", namespace)).get("conditions") and s,
                      what="ports refused")
-    assert condition(ports)["status"] == "False" and "containerDefinitions[0].portMappings" in condition(ports)["message"]
+    assert condition(ports)["status"] == "False" and "containerDefinitions[0].portMappings[1].name" in condition(ports)["message"]
     assert "spec.containers" not in condition(ports)["message"]
     empty = wait_for(lambda: (s := status(sandbox, "task", "empty-cpu", namespace)).get("conditions") and s,
                      what="empty-cpu refused")

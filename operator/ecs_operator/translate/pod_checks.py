@@ -61,9 +61,15 @@ def kubernetes_findings(translation: PodTranslation) -> Iterator[tuple[str, str]
     for j, sysctl in enumerate((spec.get("securityContext") or {}).get("sysctls") or []):
         if len(sysctl["name"]) > 253 or not _SYSCTL.match(sysctl["name"]):
             yield f"spec.securityContext.sysctls[{j}].name", f"{_short(sysctl['name'])} is not a sysctl name"
+    host_ports: set[tuple[int, str]] = set()
     for group in ("initContainers", "containers"):
         for i, container in enumerate(spec.get(group) or []):
             yield from _container(f"spec.{group}[{i}]", container)
+            for j, port in enumerate(container.get("ports") or []):
+                key = (port.get("hostPort") or 0, port.get("protocol") or "TCP")
+                if key[0] and key in host_ports:
+                    yield f"spec.{group}[{i}].ports[{j}].hostPort", f"host port {key[0]}/{key[1]} is taken twice in the task"
+                host_ports.add(key)
     annotations = translation.template["metadata"].get("annotations") or {}
     size = sum(len(k) + len(v) for k, v in annotations.items())
     if size > _ANNOTATIONS_MAX:
@@ -80,6 +86,12 @@ def _container(path: str, container: dict[str, Any]) -> Iterator[tuple[str, str]
         name = env["name"]
         if not name or "=" in name or any(not 32 <= ord(ch) <= 126 for ch in name):
             yield f"{path}.env[{j}].name", f"{_short(name)} must be printable ASCII characters other than '='"
+    names: set[str] = set()
+    for j, port in enumerate(container.get("ports") or []):
+        if name := port.get("name"):
+            if name in names:
+                yield f"{path}.ports[{j}].name", f"port name {name!r} is used twice in the container"
+            names.add(name)
     seen: set[str] = set()
     for j, mount in enumerate(container.get("volumeMounts") or []):
         where = mount["mountPath"]
@@ -158,6 +170,11 @@ def _container_field(td: RegisterTaskDefinition, index: int, container: dict[str
         source = "secrets" if "valueFrom" in env else "environment"
         items = [e.name for e in (c.secrets if source == "secrets" else c.environment) or []]
         return f"{here}.{source}[{items.index(env.get('name'))}].name" if env.get("name") in items else f"{here}.{source}"
+    if m := re.match(r"ports\[(\d+)\]\.?(\w*)", rest):
+        port = _at(container.get("ports"), int(m[1])) or {}
+        k = next((k for k, p in enumerate(c.portMappings or []) if p.containerPort == port.get("containerPort")
+                  and (not port.get("name") or (p.name or "").startswith(port["name"][:10]))), None)
+        return f"{here}.portMappings" if k is None else f"{here}.portMappings[{k}]" + (f".{m[2]}" if m[2] else "")
     if m := re.match(r"volumeMounts\[(\d+)\]", rest):
         sources = mount_sources(td, index)
         j = int(m[1])
