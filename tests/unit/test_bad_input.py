@@ -121,6 +121,8 @@ def test_docker_security_options_as_ecs_takes_them(option: str, ok: bool) -> Non
     ({"portMappings": [{"containerPort": 80, "name": "web"}, {"containerPort": 81, "name": "web"}]},
      "containerDefinitions[0].portMappings[1].name"),
     ({"portMappings": [{"containerPort": 80}, {"containerPort": 81}, {"containerPort": 82, "name": "a"}]}, None),
+    ({"resourceRequirements": [{"type": "GPU", "value": "BOGUS_ENUM"}]}, "containerDefinitions[0].resourceRequirements[0].value"),
+    ({"resourceRequirements": [{"type": "GPU", "value": "2"}]}, None),
 ])
 def test_a_definition_that_can_never_yield_a_valid_pod_is_refused_naming_the_ecs_field(
         container: dict[str, Any], path: str | None) -> None:

@@ -196,6 +196,8 @@ class Kube:
         except ApiError as e:
             if e.temporary:
                 raise
+            if e.status == 400:  # a value the API server cannot even decode (e.g. a malformed quantity)
+                return [("", e.message)]
             if e.status != 422 or "ValidatingAdmissionPolicy" in e.message or "admission webhook" in e.message:
                 return []
             return [(str(c.get("field") or ""), str(c.get("message") or e.message)) for c in e.causes] or [("", e.message)]

@@ -18,7 +18,7 @@ from .base import INTEGER_MAX, EcsModel, Problem
 from .capacity_provider import CreateCapacityProvider, NodePool
 from .cluster import CreateCluster
 from .common import CapacityProviderStrategyItem, PlacementConstraint, PlacementStrategy
-from .container import ContainerDefinition, HealthCheck, PortMapping
+from .container import ContainerDefinition, HealthCheck, PortMapping, ResourceRequirement
 from .service import CreateService, LoadBalancer
 from .task import RunTask
 from .task_definition import RegisterTaskDefinition, TaskDefinitionPlacementConstraint, Volume
@@ -565,6 +565,14 @@ def docker_security_options(c: ContainerDefinition) -> Findings:
         if not _SECURITY_OPTION.match(option):
             yield f"dockerSecurityOptions[{i}]", (
                 f"must be no-new-privileges, apparmor:PROFILE, label:VALUE or credentialspec:PATH; got {option[:64]!r}")
+
+
+@rule(ResourceRequirement)
+def resource_requirement_value(r: ResourceRequirement) -> Findings:
+    """GPU and NeuronDevice take a count of devices (ECS's API reference); InferenceAccelerator a device name."""
+    if r.type in ("GPU", "NeuronDevice") and r.value is not None and (
+            not r.value.isascii() or not r.value.isdigit() or not 0 < int(r.value) <= INTEGER_MAX):
+        yield "value", f"{r.type} takes a number of devices (e.g. \"1\"); got {r.value[:64]!r}"
 
 
 @rule(PortMapping)
