@@ -44,7 +44,9 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 # CI's run is fixed; ECS_FUZZ_SEED / ECS_FUZZ_PER_KIND explore further (a failure prints its mutation).
 SEED = int(os.environ.get("ECS_FUZZ_SEED", "18"))
 PER_KIND = int(os.environ.get("ECS_FUZZ_PER_KIND", "14"))  # mutations of each kind: 11 kinds x 14 + the fixed cases
-HANDLING_BOUND = 60.0  # seconds from apply to a status, all applied at once: generous on a busy 2-CPU machine
+# Seconds from apply to a status, all applied at once (so each also waits for those before it): generous on a
+# busy 2-CPU machine, where the operator handled about 7 bad objects a second.
+HANDLING_BASE, HANDLING_PER_OBJECT = 30.0, 0.15
 EVENTS_BOUND = 3  # Events per refused or registered TaskDefinition
 KINDS = ("wrong type", "empty", "null", "huge", "negative", "unknown enum", "unknown key", "10 kB string",
          "deep nesting", "unicode", "duplicate")
@@ -240,7 +242,8 @@ def test_fuzzed_corpus_is_refused_reported_or_registered(sandbox: Cluster, names
             assert re.search(rf"{m.name}\.json: [A-Za-z]", m.convert_err), f"{m.name}: no path named: {m.convert_err}"
 
     pending = {m.name: m for m in cases if m.name in applied_at}
-    deadline = time.monotonic() + HANDLING_BOUND + 0.2 * len(pending)
+    bound = HANDLING_BASE + HANDLING_PER_OBJECT * len(pending)
+    deadline = time.monotonic() + bound
     while pending and time.monotonic() < deadline:
         items = custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "taskdefinitions")["items"]
         now = time.monotonic()
@@ -273,7 +276,7 @@ def test_fuzzed_corpus_is_refused_reported_or_registered(sandbox: Cluster, names
                 f"{m.name} ({m.kind}): expected {m.expected!r}; got {m.outcome}: {m.detail[:300]}; "
                 f"convert: {m.convert_err[:300]}")
     slowest = max((m.seconds for m in cases), default=0.0)
-    assert slowest < HANDLING_BOUND, f"slowest handling {slowest:.1f}s"
+    assert slowest < bound, f"slowest handling {slowest:.1f}s (bound {bound:.0f}s)"
 
     events = core.list_namespaced_event(namespace).items
     per_object = Counter(e.involved_object.name for e in events)

@@ -177,3 +177,14 @@ def test_pod_paths_from_the_api_server_map_back_to_ecs_fields(pod_path: str, ecs
     td = spec.ecs_part()
     template = pod_template(Revision("web", 1, td), for_service=False).template
     assert ecs_field(td, template, pod_path) == ecs
+
+
+def test_duplicate_volume_names_are_refused_as_ecs_refuses_them() -> None:
+    spec = {**td(), "volumes": [{"name": "vol"}, {"name": "vol", "host": {"sourcePath": "/x"}}]}
+    assert paths(spec) == ["volumes[1].name"]
+
+
+def test_container_names_kubernetes_cannot_tell_apart_are_refused() -> None:
+    spec = {"family": "web", "containerDefinitions": [{"name": "web_1", "image": "nginx", "memory": 64},
+                                                      {"name": "web-1", "image": "nginx", "memory": 64}]}
+    assert paths(spec) == ["containerDefinitions[1].name"]

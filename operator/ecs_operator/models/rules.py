@@ -127,6 +127,16 @@ def unique_container_names(td: RegisterTaskDefinition) -> Findings:
         seen.add(c.name)
 
 
+@rule(RegisterTaskDefinition)
+def unique_volume_names(td: RegisterTaskDefinition) -> Findings:
+    """(The CRD's list-map key refuses the same at admission.)"""
+    seen: set[str] = set()
+    for i, v in enumerate(td.volumes or []):
+        if v.name in seen:
+            yield f"volumes[{i}].name", f"duplicate volume name {v.name!r}"
+        seen.add(v.name)
+
+
 @rule(
     ContainerDefinition,
     Cel(

@@ -62,14 +62,24 @@ def kubernetes_findings(translation: PodTranslation) -> Iterator[tuple[str, str]
         if len(sysctl["name"]) > 253 or not _SYSCTL.match(sysctl["name"]):
             yield f"spec.securityContext.sysctls[{j}].name", f"{_short(sysctl['name'])} is not a sysctl name"
     host_ports: set[tuple[int, str]] = set()
+    names: set[str] = set()
     for group in ("initContainers", "containers"):
         for i, container in enumerate(spec.get(group) or []):
+            if container["name"] in names:
+                yield f"spec.{group}[{i}].name", (
+                    f"another container is named {container['name']!r} too in Kubernetes (a DNS label)")
+            names.add(container["name"])
             yield from _container(f"spec.{group}[{i}]", container)
             for j, port in enumerate(container.get("ports") or []):
                 key = (port.get("hostPort") or 0, port.get("protocol") or "TCP")
                 if key[0] and key in host_ports:
                     yield f"spec.{group}[{i}].ports[{j}].hostPort", f"host port {key[0]}/{key[1]} is taken twice in the task"
                 host_ports.add(key)
+    volumes: set[str] = set()
+    for j, volume in enumerate(spec.get("volumes") or []):
+        if volume["name"] in volumes:
+            yield f"spec.volumes[{j}].name", f"two volumes are named {volume['name']!r} in Kubernetes (a DNS label)"
+        volumes.add(volume["name"])
     annotations = translation.template["metadata"].get("annotations") or {}
     size = sum(len(k) + len(v) for k, v in annotations.items())
     if size > _ANNOTATIONS_MAX:
