@@ -45,8 +45,8 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 SEED = int(os.environ.get("ECS_FUZZ_SEED", "18"))
 PER_KIND = int(os.environ.get("ECS_FUZZ_PER_KIND", "14"))  # mutations of each kind: 11 kinds x 14 + the fixed cases
 # Seconds from apply to a status, all applied at once (so each also waits for those before it): generous on a
-# busy 2-CPU machine, where the operator handled about 7 bad objects a second.
-HANDLING_BASE, HANDLING_PER_OBJECT = 30.0, 0.15
+# busy 2-CPU machine (96 objects took 26-64 s there, with other test runs beside it).
+HANDLING_BASE, HANDLING_PER_OBJECT = 30.0, 0.4
 EVENTS_BOUND = 3  # Events per refused or registered TaskDefinition
 KINDS = ("wrong type", "empty", "null", "huge", "negative", "unknown enum", "unknown key", "10 kB string",
          "deep nesting", "unicode", "duplicate")
@@ -276,7 +276,9 @@ def test_fuzzed_corpus_is_refused_reported_or_registered(sandbox: Cluster, names
                 f"{m.name} ({m.kind}): expected {m.expected!r}; got {m.outcome}: {m.detail[:300]}; "
                 f"convert: {m.convert_err[:300]}")
     slowest = max((m.seconds for m in cases), default=0.0)
-    assert slowest < bound, f"slowest handling {slowest:.1f}s (bound {bound:.0f}s)"
+    slow = sorted(cases, key=lambda m: -m.seconds)[:5]
+    assert slowest < bound, f"slowest handling {slowest:.1f}s (bound {bound:.0f}s): " + "; ".join(
+        f"{m.name} {m.kind} at {m.ecs_path} {m.seconds:.1f}s {m.outcome}" for m in slow)
 
     events = core.list_namespaced_event(namespace).items
     per_object = Counter(e.involved_object.name for e in events)
