@@ -18,10 +18,13 @@ import kopf
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import OwnershipConflict
 from ecs_operator.lifecycle.registration import Observed, Plan, Register, plan_task_definition, refused
+from ecs_operator.models import Problem, TaskDefinitionSpec
 from ecs_operator.ownership import CONFLICT_REASON, conflict, conflicts_text, owner_reference
 from ecs_operator.registry import StoredRevision, stored
 from ecs_operator.runtime.context import Context
 from ecs_operator.runtime.workers import Batching, Cadence
+from ecs_operator.translate.pod import Revision, pod_template
+from ecs_operator.translate.pod_checks import ecs_field
 
 from .common import kopf_callback
 from .namespaces import workload_policy
@@ -92,7 +95,9 @@ def reconcile(memo: Context, seen: Seen) -> float | None:
     body, revisions = seen
     observed = Observed(body, revisions, workload_policy(memo, body["metadata"]["namespace"]), memo.settings)
     plan = plan_task_definition(observed, memo.clock())
-    if plan.register is not None:
+    if plan.register is not None and (refusals := pod_refusals(memo, observed.body, plan.register)):
+        plan = refused(observed, "InvalidTaskDefinition", "; ".join(str(p) for p in refusals), memo.clock())
+    elif plan.register is not None:
         try:
             revision = register(memo, observed.body, plan.register)
         except OwnershipConflict as e:  # the revision's name is held by a ControllerRevision not ours
@@ -103,6 +108,19 @@ def reconcile(memo: Context, seen: Seen) -> float | None:
                 return CONCURRENT_RETRY_SECONDS
             plan = plan_task_definition(replace(observed, revisions=(*observed.revisions, revision)), memo.clock())
     return act(memo, observed, plan)
+
+
+def pod_refusals(memo: Context, body: dict[str, Any], action: Register) -> list[Problem]:
+    """What the API server refuses in the new revision's Pod (a server-side dry-run: the checks pod_checks does
+    not know, e.g. of a newer Kubernetes), each named by its ECS field: a revision that can never start a
+    task is not registered."""
+    model = TaskDefinitionSpec.model_validate(body.get("spec") or {})
+    rev = Revision(action.family, action.number, model.ecs_part(), model.kubernetes)
+    template = pod_template(rev, for_service=False).template
+    namespace = body["metadata"]["namespace"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "spec": template["spec"],
+           "metadata": {**template["metadata"], "generateName": "registration-check-", "namespace": namespace}}
+    return [Problem(ecs_field(rev.definition, template, field), message) for field, message in memo.kube.dry_run_refusals(pod)]
 
 
 def act(memo: Context, observed: Observed, plan: Plan) -> float | None:

@@ -15,13 +15,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from ecs_operator.arns import task_definition_arn
-from ecs_operator.models import TaskDefinitionSpec, problems_from_validation_error, validate
+from ecs_operator.models import TaskDefinitionSpec, problems_from_validation_error
 from ecs_operator.models.rules import compatibilities
 from ecs_operator.ownership import CONFLICT_REASON
 from ecs_operator.registry import StoredRevision, content_hash, next_revision, revision_content
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import ignored_read_only, summarize
 from ecs_operator.translate.pod import pod_template
+from ecs_operator.translate.pod_checks import registration_problems
 from ecs_operator.translate.policy import WorkloadPolicy, policy_violations
 
 from .conditions import Notify, ready
@@ -70,7 +71,7 @@ def plan_task_definition(observed: Observed, now: datetime) -> Plan:
         model = TaskDefinitionSpec.model_validate(body.get("spec") or {})
     except ValidationError as e:
         return refused(observed, "InvalidTaskDefinition", "; ".join(str(p) for p in problems_from_validation_error(e)), now)
-    problems = validate(model)
+    problems = registration_problems(model)
     if problems:
         return refused(observed, "InvalidTaskDefinition", "; ".join(str(p) for p in problems), now)
     violations = policy_violations(model.ecs_part(), model.kubernetes, observed.policy)
