@@ -48,7 +48,7 @@ def act(kube: Kube, writer: StatusWriter, memory: ServiceMemory, observed: Servi
         kube.patch("Service.ecs", meta["namespace"], meta["name"],
                    {"metadata": {"annotations": {f"{L.STOP_TASK_PREFIX}{t}": None for t in decision.forget}}}, uid=meta["uid"])
     if decision.reported:
-        memory.reported((meta["namespace"], meta["uid"]), len(observed.started), len(observed.stopped))
+        memory.reported((meta["namespace"], meta["uid"]), len(observed.stopped))
     for mark in decision.marks:
         m = mark.pod["metadata"]
         kube.patch("Pod", m["namespace"], m["name"], {"metadata": {"annotations": {DELETION_COST: mark.cost}}}, uid=m["uid"])

@@ -53,7 +53,7 @@ def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings, cu
     requested = _resolve(svc.taskDefinition or "", namespace, ix, settings)
     candidates = [r for r in (requested, *revisions.values()) if isinstance(r, Revision)]
     connect = connect_namespace(svc, cluster_connect_default(cluster))
-    started, stopped, stopping = ix.memo.state(ServiceMemory).pending(owner)
+    stopped, stopping = ix.memo.state(ServiceMemory).pending(owner)
     return replace(
         base, stopping=stopping, requested=requested, revisions=revisions,
         policy=workload_policy(ix.memo, namespace),  # cached per namespace there
@@ -65,7 +65,7 @@ def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings, cu
         provider_access=access_of(ix.provider_access),
         connect_hosts=connect_hosts(namespace, name, connect, ix) if connect is not None else None,
         draining=frozenset(draining_nodes(ix.nodes, list(pods))),
-        started=started, stopped=stopped,
+        stopped=stopped,
     )
 
 
