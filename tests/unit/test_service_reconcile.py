@@ -222,3 +222,19 @@ def test_task_events_come_from_the_status_so_a_restart_neither_loses_nor_repeats
         "(service web) has stopped 2 running tasks: (task 00000001) (task 00000002)."]
     again = plan_service(observed(body, [], gone.status), T0 + timedelta(seconds=3))
     assert [m for _, m in events(again) if "has st" in m] == []
+
+
+def test_a_task_whose_instance_is_gone_is_stopped_at_once_naming_the_host_and_is_no_failure() -> None:
+    body = service(desired=2, deploymentConfiguration=BREAKER)
+    first = plan_service(observed(body), T0)
+    deployment = primary_id(first)
+    lost, kept = pod(1, deployment), pod(2, deployment)
+    lost["spec"]["nodeName"] = "gone-node"
+    decision = plan_service(observed(body, [lost, kept], first.status, lost_nodes=frozenset({"gone-node"})), T0)
+    reason = "Host EC2 (instance gone-node) stopped/terminated"
+    assert [(s.pod["metadata"]["uid"], s.stop.code, s.stop.reason, s.lost) for s in decision.stops] == [
+        ("0000-0001", "TerminationNotice", reason, True)]
+    assert ("Warning", f"(service web) has stopped 1 running tasks: (task 00000001). Reason: {reason}") in events(decision)
+    assert decision.status["deployments"][0]["failedTasks"] == 0  # the host failed, not the task
+    [record] = decision.status["stoppedTasks"]
+    assert (record["stopCode"], record["stoppedReason"]) == ("TerminationNotice", reason)

@@ -80,8 +80,8 @@ def _stop(kube: Kube, memory: ServiceMemory, stops: tuple[PodStop, ...]) -> None
     def stop(s: PodStop) -> None:
         meta = s.pod["metadata"]
         memory.stopping(meta["uid"], True)
-        if not kube.delete("Pod", meta["namespace"], meta["name"], uid=meta["uid"],
-                           grace_seconds=(s.pod.get("spec") or {}).get("terminationGracePeriodSeconds")):
+        grace = 0 if s.lost else (s.pod.get("spec") or {}).get("terminationGracePeriodSeconds")  # lost: no kubelet to wait for
+        if not kube.delete("Pod", meta["namespace"], meta["name"], uid=meta["uid"], grace_seconds=grace):
             memory.stopping(meta["uid"], False)
 
     list(_deleter.map(stop, stops))

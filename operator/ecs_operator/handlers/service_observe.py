@@ -65,6 +65,7 @@ def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings, cu
         provider_access=access_of(ix.provider_access),
         connect_hosts=connect_hosts(namespace, name, connect, ix) if connect is not None else None,
         draining=frozenset(draining_nodes(ix.nodes, list(pods))),
+        lost_nodes=lost_nodes(kube, ix.nodes, pods),
         stopped=stopped,
     )
 
@@ -75,3 +76,10 @@ def _resolve(ref: str, namespace: str, ix: Any, settings: Settings, allow_inacti
         return resolve_revision(ref, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=allow_inactive)
     except UnknownTaskDefinition as e:
         return str(e)
+
+
+def lost_nodes(kube: Kube, nodes: Any, pods: tuple[dict[str, Any], ...]) -> frozenset[str]:
+    """The nodes of `pods` that are gone: missing from the index and, asked, from the API server (the index
+    may not show a new Node yet)."""
+    missing = {n for p in pods if (n := (p.get("spec") or {}).get("nodeName")) and n not in nodes}
+    return frozenset(n for n in missing if kube.get("Node", None, n) is None)

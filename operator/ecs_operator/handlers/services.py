@@ -128,9 +128,9 @@ def _predecessors(pod: kopf.Body, service: dict[str, Any]) -> bool:
 async def node_draining_changed(type: str, name: str, labels: kopf.Labels, node_pods: kopf.Index, services: kopf.Index,
                                 memo: Context, **_: Any) -> None:
     """A container instance turning DRAINING (or ACTIVE again) wakes the services with tasks on it:
-    they move their own tasks (service_draining.py)."""
+    they move their own tasks (service_draining.py); one deleted wakes them too: their tasks there stop."""
     draining = type != "DELETED" and labels.get(DRAINING_LABEL) == "true"
-    if not memo.state(ServiceMemory).draining_changed(name, draining):
+    if not memo.state(ServiceMemory).draining_changed(name, draining) and type != "DELETED":
         return
     for pod in node_pods.get(name, []):
         pod_labels = pod["metadata"].get("labels") or {}

@@ -56,7 +56,8 @@ def snapshot(memo: Context, key: tuple[str, str], ix: dict[str, Any]) -> Seen | 
         if name and name not in pods and (pod := memo.unindexed.get("Pod", namespace, name)) is not None:
             pods[name] = pod
     nodes = {n for p in pods.values() if (n := (p.get("spec") or {}).get("nodeName"))}
-    observed = TaskObserved(body=body, pods=pods, zones={n: node_zone(ix["nodes"], n) for n in nodes}, settings=memo.settings)
+    observed = TaskObserved(body=body, pods=pods, zones={n: node_zone(ix["nodes"], n) for n in nodes}, settings=memo.settings,
+                            lost_nodes=frozenset(n for n in nodes if n not in ix["nodes"]))  # confirmed by with_policy
     spec = body.get("spec") or {}
     if status.get("tasks") or spec.get("desiredStatus") == "STOPPED":
         return Seen(observed, False)
@@ -88,8 +89,14 @@ def _for_launch(memo: Context, observed: TaskObserved, namespace: str, spec: dic
 
 
 def with_policy(memo: Context, seen: Seen) -> TaskObserved:
-    """In the round's thread: the namespace's workload policy (an API read, cached briefly) for a launch."""
+    """In the round's thread, the API reads a round may need: a Node the index lacks is asked for (it is lost
+    only if the API server has it no more: the index may not show a new Node yet), and the namespace's
+    workload policy (cached briefly) for a launch."""
+    observed = seen.observed
+    if observed.lost_nodes:
+        gone = frozenset(n for n in observed.lost_nodes if memo.kube.get("Node", None, n) is None)
+        observed = replace(observed, lost_nodes=gone)
     if not seen.launching:
-        return seen.observed
-    namespace = seen.observed.body["metadata"]["namespace"]
-    return replace(seen.observed, policy=workload_policy(memo, namespace))
+        return observed
+    namespace = observed.body["metadata"]["namespace"]
+    return replace(observed, policy=workload_policy(memo, namespace))

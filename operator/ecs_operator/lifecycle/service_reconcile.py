@@ -43,7 +43,7 @@ from .service_draining import DrainPlan, Eviction, Mark, drain
 from .service_events import ServiceEvent, normal, warning
 from .service_status import connect_condition, ready, service_status
 from .service_tasks import HEALTH_CHECKS_FAILED, keep, scaling_stop, stop_requests, stopped_record
-from .task_state import STOPPED_BY_USER, Stop, new_record, observe as observe_task, stop_for
+from .task_state import HOST_LOST_CODE, STOPPED_BY_USER, Stop, host_lost_reason, new_record, observe as observe_task, stop_for
 
 Key = tuple[str, str]
 """(kind, name) of a child in the Service's namespace."""
@@ -95,6 +95,8 @@ class ServiceObserved:
     """The Service Connect names of the namespace now (for a new deployment's tasks)."""
     draining: frozenset[str] = frozenset()
     """Nodes of the service's Pods whose ContainerInstance is DRAINING."""
+    lost_nodes: frozenset[str] = frozenset()
+    """Nodes of the service's Pods that are gone (the Node deleted): their host stopped/terminated."""
     stopped: tuple[dict[str, Any], ...] = ()
     """Pods that went since the last reconcile, as last seen (records for the tasks placed_tasks reports stopped)."""
 
@@ -103,6 +105,8 @@ class ServiceObserved:
 class PodStop:
     pod: dict[str, Any]
     stop: Stop
+    lost: bool = False
+    """Its host is gone: deleted at once (no kubelet to wait for), and no failure of the task."""
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     ecs_name = svc.serviceName or meta["name"]
     live = [p for p in o.pods if not p["metadata"].get("deletionTimestamp")]
     requested = stop_requests(meta.get("annotations") or {})
-    stops, pods = stop_tasks(live, o.stopping, svc.healthCheckGracePeriodSeconds or 0, requested, now)
+    stops, pods = stop_tasks(live, o.stopping, svc.healthCheckGracePeriodSeconds or 0, requested, now, o.lost_nodes)
     present = {task_id(p) for p in o.pods}
     forget = tuple(t for t in requested if t not in present)  # StopTask of a task that is gone (or never was this service's)
     placement = placed_tasks(o, stops)
@@ -328,14 +332,18 @@ def after_evictions(decision: ServiceDecision, current: Mapping[str, Any], late:
 
 
 def stop_tasks(pods: list[dict[str, Any]], stopping: frozenset[str], grace: int, requested: Mapping[str, str],
-               now: datetime) -> tuple[list[PodStop], list[dict[str, Any]]]:
-    """What ECS stops (an essential container exited, the task cannot start, unhealthy past
+               now: datetime, lost_nodes: frozenset[str] = frozenset()) -> tuple[list[PodStop], list[dict[str, Any]]]:
+    """What ECS stops (its host gone, an essential container exited, the task cannot start, unhealthy past
     healthCheckGracePeriodSeconds) and what StopTask asked (`requested`: task id -> reason), and the
     tasks that stay. Pods already being stopped by this process are in neither."""
     stops: list[PodStop] = []
     remaining: list[dict[str, Any]] = []
     for pod in pods:
         if pod["metadata"]["uid"] in stopping:
+            continue
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node in lost_nodes:
+            stops.append(PodStop(pod, Stop(HOST_LOST_CODE, host_lost_reason(node)), lost=True))
             continue
         stop = failure(pod, grace, now) or requested_stop(pod, requested)
         if stop is None:
@@ -368,7 +376,7 @@ def failures_by_deployment(stops: list[PodStop]) -> dict[str, int]:
     (docs/ecs-semantics.md §Circuit breaker rollback)."""
     failed: defaultdict[str, int] = defaultdict(int)
     for s in stops:
-        if s.stop.code != "UserInitiated":
+        if s.stop.code != "UserInitiated" and not s.lost:
             failed[deployment_id(s.pod)] += 1
     return dict(failed)
 
