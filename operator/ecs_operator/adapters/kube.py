@@ -94,6 +94,11 @@ class ApiError(Exception):
     def temporary(self) -> bool:
         return self.status in (0, 429, 500, 502, 503, 504)
 
+    @property
+    def namespace_terminating(self) -> bool:
+        """The NamespaceLifecycle admission's refusal: nothing new (an Eviction, an Event) in a namespace being deleted."""
+        return self.status == 403 and "because it is being terminated" in self.message
+
 
 class OwnershipConflict(Exception):
     """The name is held by an object the writer does not control: nothing was written to it."""
@@ -270,7 +275,7 @@ class Kube:
             self._call("POST", RESOURCES["Pod"].path(namespace, name, "eviction"), body=body)
             return True
         except ApiError as e:
-            if e.status in (404, 409):
+            if e.status in (404, 409) or e.namespace_terminating:  # gone, or going with its namespace
                 return True
             if e.status == 429:
                 return False

@@ -48,7 +48,7 @@ def act(memo: Context, observed: ServiceObserved, decision: ServiceDecision, mom
         kube.patch("Service.ecs", meta["namespace"], meta["name"],
                    {"metadata": {"annotations": {f"{L.STOP_TASK_PREFIX}{t}": None for t in decision.forget}}}, uid=meta["uid"])
     if decision.reported:
-        memory.reported((meta["namespace"], meta["uid"]), len(observed.started), len(observed.stopped))
+        memory.reported((meta["namespace"], meta["uid"]), len(observed.stopped))
     for mark in decision.marks:
         m = mark.pod["metadata"]
         kube.patch("Pod", m["namespace"], m["name"], {"metadata": {"annotations": {DELETION_COST: mark.cost}}}, uid=m["uid"])
@@ -81,8 +81,8 @@ def _stop(memo: Context, stops: tuple[PodStop, ...]) -> None:
     def stop(s: PodStop) -> None:
         meta = s.pod["metadata"]
         memory.stopping(meta["uid"], True)
-        if not kube.delete("Pod", meta["namespace"], meta["name"], uid=meta["uid"],
-                           grace_seconds=(s.pod.get("spec") or {}).get("terminationGracePeriodSeconds")):
+        grace = 0 if s.lost else (s.pod.get("spec") or {}).get("terminationGracePeriodSeconds")  # lost: no kubelet to wait for
+        if not kube.delete("Pod", meta["namespace"], meta["name"], uid=meta["uid"], grace_seconds=grace):
             memory.stopping(meta["uid"], False)
 
     list(memo.parallel.map(stop, stops))

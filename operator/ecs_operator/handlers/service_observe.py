@@ -11,6 +11,7 @@ import kopf
 from pydantic import ValidationError
 
 from ecs_operator import labels as L
+from ecs_operator.adapters.kube import Kube
 from ecs_operator.lifecycle.service_draining import draining_nodes
 from ecs_operator.lifecycle.service_reconcile import ServiceObserved, key_of, member_of
 from ecs_operator.models import ServiceSpec, problems_from_validation_error
@@ -84,7 +85,7 @@ def observe(service: dict[str, Any], ix: ServiceIndexes, memo: Context, current:
     requested = _resolve(svc.taskDefinition or "", namespace, ix, settings)
     candidates = [r for r in (requested, *revisions.values()) if isinstance(r, Revision)]
     connect = connect_namespace(svc, cluster_connect_default(cluster))
-    started, stopped, stopping = memo.state(ServiceMemory).pending(owner)
+    stopped, stopping = memo.state(ServiceMemory).pending(owner)
     return replace(
         base, stopping=stopping, requested=requested, revisions=revisions,
         policy=workload_policy(memo, namespace),  # cached per namespace there
@@ -97,7 +98,8 @@ def observe(service: dict[str, Any], ix: ServiceIndexes, memo: Context, current:
         connect_hosts=(connect_hosts(namespace, name, connect, ix.services, ix.clusters, ix.owned_services)
                        if connect is not None else None),
         draining=frozenset(draining_nodes(ix.nodes, list(pods))),
-        started=started, stopped=stopped,
+        lost_nodes=lost_nodes(memo.kube, ix.nodes, pods),
+        stopped=stopped,
     )
 
 
@@ -107,3 +109,10 @@ def _resolve(ref: str, namespace: str, ix: ServiceIndexes, settings: Settings, a
         return resolve_revision(ref, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=allow_inactive)
     except UnknownTaskDefinition as e:
         return str(e)
+
+
+def lost_nodes(kube: Kube, nodes: kopf.Index, pods: tuple[dict[str, Any], ...]) -> frozenset[str]:
+    """The nodes of `pods` that are gone: missing from the index and, asked, from the API server (the index
+    may not show a new Node yet)."""
+    missing = {n for p in pods if (n := (p.get("spec") or {}).get("nodeName")) and n not in nodes}
+    return frozenset(n for n in missing if kube.get("Node", None, n) is None)

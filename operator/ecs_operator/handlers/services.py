@@ -18,7 +18,6 @@ from ecs_operator import API_GROUP, labels as L
 from ecs_operator.adapters.kube import Kube
 from ecs_operator.lifecycle.service_deletion import inactive_services_patch
 from ecs_operator.lifecycle.service_reconcile import plan_service
-from ecs_operator.lifecycle.task_state import stop_for
 from ecs_operator.ownership import controller_of
 from ecs_operator.runtime.context import Context
 from ecs_operator.runtime.workers import Batching, Cadence
@@ -99,23 +98,19 @@ async def service_worker(name: str, namespace: str, stopped: kopf.DaemonStopped,
 @kopf_callback
 async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels: kopf.Labels, services: kopf.Index,
                               memo: Context, **_: Any) -> None:
-    """Notes the tasks the scheduler started (placed on an instance) and stopped, reported together
-    at the next reconcile, and wakes the service's worker."""
+    """Wakes the service's worker (which reports the tasks placed and gone: placed_tasks), keeping the
+    last look at a Pod that went for its stopped-task record."""
     uid = body.metadata.uid
     # first: a Pod deleted with its Service (or a predecessor's) leaves nothing behind in memory
     memory = memo.state(ServiceMemory)
-    failed, was_placed = memory.pod_gone(uid) if type == "DELETED" else (False, False)
+    failed = memory.pod_gone(uid) if type == "DELETED" else False
     name = _service_of(labels, services, namespace)
     service = next(iter(services.get((namespace, name), [])), None)
     if service is None or _predecessors(body, service):
         return
     key = (namespace, service["metadata"]["uid"])
-    if type == "DELETED":
-        # a task that exited or failed to start stopped by itself: not a stop of the scheduler's
-        if was_placed and not failed and stop_for(dict(body)) is None:
-            memory.stopped(key, dict(body))
-    elif body.spec.get("nodeName"):
-        memory.placed(key, uid, report=type is not None)  # None: the listing at start-up, tasks placed before this process
+    if type == "DELETED" and not failed:
+        memory.stopped(key, dict(body))
     memo.workers.wake(KIND, (namespace, name))
 
 
@@ -130,9 +125,9 @@ def _predecessors(pod: kopf.Body, service: dict[str, Any]) -> bool:
 async def node_draining_changed(type: str, name: str, labels: kopf.Labels, node_pods: kopf.Index, services: kopf.Index,
                                 memo: Context, **_: Any) -> None:
     """A container instance turning DRAINING (or ACTIVE again) wakes the services with tasks on it:
-    they move their own tasks (service_draining.py)."""
+    they move their own tasks (service_draining.py); one deleted wakes them too: their tasks there stop."""
     draining = type != "DELETED" and labels.get(DRAINING_LABEL) == "true"
-    if not memo.state(ServiceMemory).draining_changed(name, draining):
+    if not memo.state(ServiceMemory).draining_changed(name, draining) and type != "DELETED":
         return
     for pod in node_pods.get(name, []):
         pod_labels = pod["metadata"].get("labels") or {}

@@ -58,7 +58,8 @@ def snapshot(memo: Context, key: tuple[str, str], ix: dict[str, Any]) -> Seen | 
         if name and name not in pods and (pod := memo.unindexed.get("Pod", namespace, name)) is not None:
             pods[name] = pod
     nodes = {n for p in pods.values() if (n := (p.get("spec") or {}).get("nodeName"))}
-    observed = TaskObserved(body=body, pods=pods, zones={n: node_zone(ix["nodes"], n) for n in nodes}, settings=memo.settings)
+    observed = TaskObserved(body=body, pods=pods, zones={n: node_zone(ix["nodes"], n) for n in nodes}, settings=memo.settings,
+                            lost_nodes=frozenset(n for n in nodes if n not in ix["nodes"]))  # confirmed by with_policy
     spec = body.get("spec") or {}
     if status.get("tasks") or spec.get("desiredStatus") == "STOPPED":
         return Seen(observed, False)
@@ -91,10 +92,15 @@ def _for_launch(observed: TaskObserved, namespace: str, spec: dict[str, Any], ix
 
 
 def with_policy(memo: Context, seen: Seen) -> TaskObserved:
-    """In the round's thread: for a launch, the revision parsed and the namespace's workload policy (an API
-    read, cached briefly)."""
+    """In the round's thread, the API reads a round may need: a Node the index lacks is asked for (it is lost
+    only if the API server has it no more: the index may not show a new Node yet), and the namespace's
+    workload policy (cached briefly) and the revision parsed, for a launch."""
+    observed = seen.observed
+    if observed.lost_nodes:
+        gone = frozenset(n for n in observed.lost_nodes if memo.kube.get("Node", None, n) is None)
+        observed = replace(observed, lost_nodes=gone)
     if not seen.launching:
-        return seen.observed
-    namespace = seen.observed.body["metadata"]["namespace"]
+        return observed
+    namespace = observed.body["metadata"]["namespace"]
     revision = seen.revision.as_revision(memo.settings) if seen.revision is not None else None
-    return replace(seen.observed, policy=workload_policy(memo, namespace), revision=revision)
+    return replace(observed, policy=workload_policy(memo, namespace), revision=revision)

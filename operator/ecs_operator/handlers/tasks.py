@@ -44,7 +44,7 @@ from ecs_operator.runtime.workers import Batching, Cadence
 from .children import claim, key_of
 from .common import kopf_callback
 from .notices import log, notify
-from .resources import CLUSTERS, CONTROLLER_REVISIONS, PODS, TASK_DEFINITIONS, TASKS
+from .resources import CLUSTERS, CONTROLLER_REVISIONS, NODES, PODS, TASK_DEFINITIONS, TASKS
 from .setup import REVISION_KIND_LABEL
 from .task_memory import Unlaunched
 from .task_observe import INDEXES, KIND, Seen, snapshot, with_policy
@@ -83,6 +83,18 @@ async def task_pod_changed(body: kopf.Body, name: str, namespace: str, memo: Con
     owner = controller_of(body)
     if owner is not None and owner.get("kind") == "Task":
         memo.workers.wake(KIND, (namespace, owner["name"]))
+
+
+@kopf.on.event(*NODES)
+@kopf_callback
+async def task_node_gone(type: str, name: str, node_pods: kopf.Index, memo: Context, **_: Any) -> None:
+    """A container instance's Node deleted: the Tasks with Pods there stop at once (their host is gone)."""
+    if type != "DELETED":
+        return
+    for pod in node_pods.get(name, []):
+        owner = controller_of(pod)
+        if owner is not None and owner.get("kind") == "Task":
+            memo.workers.wake(KIND, (pod["metadata"]["namespace"], owner["name"]))
 
 
 @kopf.on.event(*TASK_DEFINITIONS)
