@@ -112,7 +112,9 @@ class Toleration(EcsModel):
     operator: Literal["Exists", "Equal"] | None = None
     value: str | None = Field(None, max_length=63)
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    tolerationSeconds: int | None = None
+    tolerationSeconds: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
+
+    int64_fields = frozenset({"tolerationSeconds"})
 
 
 class TaskDefinitionKubernetes(EcsModel):
