@@ -4,7 +4,10 @@ the resync; a failed reconcile never ends it; a stop ends any wait at once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+
+import pytest
 
 from ecs_operator.runtime.workers import Batching, Cadence, Workers
 
@@ -99,3 +102,20 @@ def test_a_started_worker_reconciles_at_once_a_second_start_wakes_it_and_stop_en
 
     asyncio.run(main())
     assert close(calls, [0.0, 0.15]), calls
+
+
+def test_a_round_failed_by_an_unreachable_api_server_is_one_line_and_a_retry_soon(caplog: pytest.LogCaptureFixture) -> None:
+    """A restart of kube-apiserver or etcd fails rounds with a temporary ApiError: each is a warning line without a
+    traceback and another round in 2 s; any other error keeps its traceback and waits for the resync."""
+    from ecs_operator.adapters.kube import ApiError
+    from ecs_operator.handlers.common import RETRY_SECONDS, failed_round
+
+    logger = logging.getLogger("test-failed-round")
+    with caplog.at_level(logging.WARNING, logger="test-failed-round"):
+        assert failed_round(logger, "reconciling service ns/web", ApiError(0, "Unreachable", "refused")) == RETRY_SECONDS
+        assert failed_round(logger, "reconciling service ns/web", ApiError(503, "Service Unavailable", "etcd")) == 2.0
+        assert failed_round(logger, "reconciling service ns/web", ApiError(422, "Invalid", "bad")) is None
+        assert failed_round(logger, "reconciling service ns/web", KeyError("x")) is None
+    assert [(r.levelname, r.exc_info is not None) for r in caplog.records] == [
+        ("WARNING", False), ("WARNING", False), ("ERROR", True), ("ERROR", True)]
+    assert caplog.records[0].getMessage() == "reconciling service ns/web: 0 Unreachable: refused; trying again in 2.0 s"

@@ -20,7 +20,7 @@ from ecs_operator.lifecycle.task_state import pod_last_status
 from ecs_operator.runtime.context import Context
 from ecs_operator.runtime.workers import Batching, Cadence
 
-from .common import kopf_callback
+from .common import failed_round, kopf_callback
 from .lookups import instance_names
 from .notices import notify
 from .resources import CLUSTERS
@@ -51,8 +51,8 @@ async def cluster_changed(type: str, body: kopf.Body, name: str, namespace: str,
         return
     indexes = {i: ix[i] for i in INDEXES}
 
-    def failed(error: Exception) -> None:  # the next resync retries
-        logger.error("reconciling cluster %s/%s failed", namespace, name, exc_info=error)
+    def failed(error: Exception) -> float | None:  # the next round retries
+        return failed_round(logger, f"reconciling cluster {namespace}/{name}", error)
 
     memo.workers.start(KIND, key, lambda: observe(memo, key, indexes),
                        lambda seen: act(memo, seen, plan_cluster(seen, memo.clock())), CADENCE, failed)

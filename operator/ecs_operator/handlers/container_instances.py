@@ -20,6 +20,7 @@ from ecs_operator.ownership import controller_of
 from ecs_operator.runtime.context import Context
 from ecs_operator.runtime.workers import Batching, Cadence
 
+from .common import failed_round
 from .notices import log, notify
 from .resources import CONTAINER_INSTANCES, NODES, PODS
 
@@ -111,8 +112,8 @@ async def instance_worker(name: str, body: kopf.Body, stopped: kopf.DaemonStoppe
     (a burst of Pod events is one look), and every RESYNC_SECONDS anyway; writes only what changed."""
     views = Views.of(kwargs)
 
-    def failed(error: Exception) -> None:
-        logger.error("container instance %s: reconcile failed", name, exc_info=error)
+    def failed(error: Exception) -> float | None:
+        return failed_round(logger, f"container instance {name}: reconcile", error)
 
     await memo.workers.run(KIND, name, lambda: observe(name, body, views), lambda seen: act(memo, seen), stopped,
                            CADENCE, failed)

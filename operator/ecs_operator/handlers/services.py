@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from ecs_operator import API_GROUP, labels as L
-from ecs_operator.adapters.kube import ApiError, Kube
+from ecs_operator.adapters.kube import Kube
 from ecs_operator.lifecycle.service_deletion import inactive_services_patch
 from ecs_operator.lifecycle.service_reconcile import plan_service
 from ecs_operator.ownership import controller_of
@@ -24,7 +24,7 @@ from ecs_operator.runtime.workers import Batching, Cadence
 from ecs_operator.settings import Settings
 from ecs_operator.translate.service import DRAINING_LABEL
 
-from .common import kopf_callback, now
+from .common import failed_round, kopf_callback, now
 from .lookups import find_cluster
 from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS, SERVICES
 from .service_act import STATUS_KIND, act
@@ -40,8 +40,6 @@ CADENCE = Cadence(resync=RESYNC_SECONDS, batching=Batching(idle=0.5, max=2.0))
 """After a wake-up a worker waits until no event came for half a second (at most two): a burst of Pod
 events (a ReplicaSet creating several Pods, kwok or a kubelet starting them) is one reconcile, one
 status write and one "has started N tasks" event, as in ECS."""
-RETRY_SECONDS = 2.0
-"""After a request the API server could not serve (unreachable, 5xx, 429): the next round, well before the resync."""
 
 
 @kopf.on.event("v1", "services", labels=MANAGED)
@@ -84,12 +82,8 @@ async def service_worker(name: str, namespace: str, stopped: kopf.DaemonStopped,
     every RESYNC_SECONDS anyway: level-triggered repair of deleted children and missed events."""
     key = (namespace, name)
 
-    def failed(error: Exception) -> float | None:  # a worker never dies: the next resync retries
-        if isinstance(error, ApiError) and error.temporary:  # the API server away or busy: soon, in one line
-            logger.warning("reconciling service %s/%s: %s; trying again in %s s", namespace, name, error, RETRY_SECONDS)
-            return RETRY_SECONDS
-        logger.error("reconciling service %s/%s failed", namespace, name, exc_info=error)
-        return None
+    def failed(error: Exception) -> float | None:  # a worker never dies: the next round retries
+        return failed_round(logger, f"reconciling service {namespace}/{name}", error)
 
     try:
         await memo.workers.run(KIND, key, lambda: next(iter(services.get(key, [])), None),
