@@ -26,18 +26,15 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from conftest import _environment, _sandbox_cli
+from conftest import Cluster, _environment, _sandbox_cli
 from ecs_objects import wait_task
 from ecs_operator.sandbox import build, image_build, realnodes
 from ecs_operator.sandbox.launcher import Sandbox
 from operator_fixtures import REPO, wait_for
-
-if TYPE_CHECKING:
-    from conftest import Cluster
 
 CHART = REPO / "charts" / "ecs-operator"
 NODE = "sandbox-real-1"
@@ -75,6 +72,14 @@ class Release:
 
     def logs(self, pod: str) -> str:
         return self.sandbox.kubectl("logs", "-n", NAMESPACE, pod, check=False).stdout
+
+
+def healthz(ip: str) -> int | None:
+    try:
+        with urllib.request.urlopen(f"http://{ip}:8080/healthz", timeout=5) as response:
+            return int(response.status)
+    except OSError:
+        return None
 
 
 def _down(state_dir: Path) -> None:
@@ -161,9 +166,8 @@ def test_the_charts_pods_run_the_built_image_on_the_real_node_as_non_root(releas
 
 def test_the_liveness_endpoint_answers_and_one_replica_leads(release: Release) -> None:
     pods = release.ready_pods(2)
-    for pod in pods:  # from the host, over the node's bridge, as the kubelet's probe does
-        with urllib.request.urlopen(f"http://{pod['status']['podIP']}:8080/healthz", timeout=10) as response:
-            assert response.status == 200
+    for pod in pods:  # from the host, over the node's bridge, as the kubelet's probe does (once the process listens)
+        wait_for(lambda: healthz(pod["status"]["podIP"]) == 200, timeout=90, what=f"{pod['metadata']['name']}'s /healthz")
     names = {p["metadata"]["name"] for p in pods}
     leader = wait_for(lambda: release.leader() in names and release.leader(), timeout=60, what="a leader")
     assert leader in names
