@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecs_objects import wait_task
+from operator_fixtures import REPO, wait_for
 
 from conftest import Cluster, _environment, _sandbox_cli
-from ecs_objects import wait_task
 from ecs_operator.sandbox import build, image_build, realnodes
 from ecs_operator.sandbox.launcher import Sandbox
-from operator_fixtures import REPO, wait_for
 
 CHART = REPO / "charts" / "ecs-operator"
 NODE = "sandbox-real-1"
@@ -167,7 +167,8 @@ def test_the_charts_pods_run_the_built_image_on_the_real_node_as_non_root(releas
 def test_the_liveness_endpoint_answers_and_one_replica_leads(release: Release) -> None:
     pods = release.ready_pods(2)
     for pod in pods:  # from the host, over the node's bridge, as the kubelet's probe does (once the process listens)
-        wait_for(lambda: healthz(pod["status"]["podIP"]) == 200, timeout=90, what=f"{pod['metadata']['name']}'s /healthz")
+        ip = pod["status"]["podIP"]
+        wait_for(lambda ip=ip: healthz(ip) == 200, timeout=90, what=f"{pod['metadata']['name']}'s /healthz")
     names = {p["metadata"]["name"] for p in pods}
     leader = wait_for(lambda: release.leader() in names and release.leader(), timeout=60, what="a leader")
     assert leader in names
