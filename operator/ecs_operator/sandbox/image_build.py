@@ -172,7 +172,7 @@ def _base_archive(work: Path, deadline: float, log: Log) -> Path:
     _run(["tar", "--numeric-owner", "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
           "--exclude=./run/*", "-C", str(rootfs), "-czf", str(partial), "."], log, "base tarball", deadline)
     partial.rename(archive)
-    shutil.rmtree(rootfs)
+    _remove_work(rootfs, log)
     return archive
 
 
@@ -196,9 +196,30 @@ def _environment(work: Path) -> dict[str, str]:
             "TMPDIR": str(work)}
 
 
-def _build(root: Path, image: Image, deadline: float, log: Log) -> None:
-    with tempfile.TemporaryDirectory(prefix="ecs-image-", dir=cache_root()) as tmp:
-        work = Path(tmp)
+def _remove_work(work: Path, log: Log) -> None:
+    """Remove a build's work directory, first unmounting what debootstrap may have left mounted in it (proc, sysfs,
+    devpts: removing files through those mounts would reach the host's)."""
+    realnodes._unmount_under(work, log)
+    if any(line.split()[4].startswith(f"{work}/") for line in Path("/proc/self/mountinfo").read_text().splitlines()):
+        log(f"  {work} still has mounts: left in place")
+        return
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _work_dir(key: str, log: Log) -> Iterator[Path]:
+    """A work directory for one build (called under the key's lock, so earlier ones of this key are stale)."""
+    for stale in cache_root().glob(f"ecs-image-{key}-*"):  # an interrupted build's
+        _remove_work(stale, log)
+    work = Path(tempfile.mkdtemp(prefix=f"ecs-image-{key}-", dir=cache_root()))
+    try:
+        yield work
+    finally:
+        _remove_work(work, log)
+
+
+def _build(root: Path, image: Image, key: str, deadline: float, log: Log) -> None:
+    with _work_dir(key, log) as work:
         base = _base_archive(work, deadline, log)
         env = _environment(work)
         base_reference = f"{BASE_REPOSITORY}:{SUITE}-{base_key()}"
@@ -241,7 +262,7 @@ def ensure_built(root: Path | None = None, log: Log = print, timeout: float = TI
             return image
         started = time.monotonic()
         log(f"building {image.reference} from {root / 'Dockerfile'} (debootstrap + buildah; no container registry)")
-        _build(root, image, time.monotonic() + timeout, log)
+        _build(root, image, key, time.monotonic() + timeout, log)
         log(f"{image.reference} built in {time.monotonic() - started:.0f}s ({image.archive})")
         for stale in cache_root().glob("ecs-operator-*.oci.tar"):  # older sources' images
             if stale != image.archive:
