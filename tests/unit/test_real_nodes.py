@@ -97,6 +97,14 @@ def test_the_apiserver_dials_kubelets_by_internal_ip_with_a_client_certificate(t
     assert "apiserver-kubelet-client" in pki.CLIENTS and "real-nodes" in STATE_ENTRIES
 
 
+def test_a_namespace_can_place_its_pods_on_the_real_nodes(tmp_path: Path) -> None:
+    """The chart's defaults reach the tainted real nodes through its namespace's annotations (PodNodeSelector,
+    PodTolerationRestriction); the API server's certificate names the kubernetes Service's ClusterIP."""
+    argv = components.kube_apiserver(Path("k8s-cp"), components.Layout(tmp_path), components.Ports(1, 2, 3, 4, 5))
+    assert "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction" in argv
+    assert realnodes.KUBERNETES_SERVICE_IP in pki.APISERVER_SANS_IP
+
+
 def test_the_oci_archives_carry_the_full_reference_and_valid_digests(tmp_path: Path) -> None:
     fake = tmp_path / "busybox"
     fake.write_text("#!/bin/sh\necho sh sleep cat\n")
