@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.request
@@ -89,15 +90,33 @@ def _down(state_dir: Path) -> None:
     assert stopped.returncode == 0 and not left, f"`sandbox down` left {left}:\n{stopped.stderr}{stopped.stdout}"
 
 
+def _sandbox_image_build(*args: str) -> subprocess.CompletedProcess[str]:
+    started_at = time.monotonic()
+    built = subprocess.run([sys.executable, "-m", "ecs_operator.cli", "sandbox", "image", "build", *args],
+                           capture_output=True, text=True, timeout=1500)
+    sys.stderr.write(f"`sandbox image build {' '.join(args)}` in {time.monotonic() - started_at:.1f}s:\n{built.stderr}")
+    assert built.returncode == 0, f"`sandbox image build` failed:\n{built.stderr}{built.stdout}"
+    return built
+
+
 @pytest.fixture(scope="module")
-def chart_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One kwok node and one real node, with the operator's image built (or found cached) and imported."""
+def operator_image() -> image_build.Image:
+    """The operator's image built from the Dockerfile, or found cached (before any sandbox: a cold build is minutes)."""
     problems = realnodes.missing_requirements() + image_build.missing_requirements()
     if problems:
         message = "real-node chart test: " + "; ".join(problems)
         if os.environ.get("ECS_OPERATOR_SKIP_REAL_NODES"):
             pytest.skip(message)
         pytest.fail(message + " (or set ECS_OPERATOR_SKIP_REAL_NODES=1)", pytrace=False)
+    reference = _sandbox_image_build("--no-import").stdout.strip().splitlines()[0]
+    image = image_build.cached()
+    assert image is not None and image.reference == reference, (reference, image)
+    return image
+
+
+@pytest.fixture(scope="module")
+def chart_sandbox(operator_image: image_build.Image, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One kwok node and one real node, the operator's image imported into the real one (`sandbox image build`)."""
     state_dir = tmp_path_factory.mktemp("chart-sandbox")
     started_at = time.monotonic()
     started = _sandbox_cli("up", "--no-build", "--nodes", "1", "--real-nodes", "1", "--state-dir", str(state_dir))
@@ -108,23 +127,17 @@ def chart_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
     kubeconfig = str(state_dir / "kubeconfig")
     bin_dir = build.binaries_dir()
     try:
+        assert _sandbox_image_build("--state-dir", str(state_dir)).stdout.split()[0] == operator_image.reference
         yield Cluster(kubeconfig, bin_dir, _environment(kubeconfig, bin_dir, tmp_path_factory.mktemp("chart-helm")))
     finally:
         _down(state_dir)
 
 
 @pytest.fixture(scope="module")
-def release(chart_sandbox: Cluster) -> Iterator[Release]:
-    """`sandbox image build` (the CLI: build or cache, then import), then the chart with only the image settings."""
-    state_dir = Path(chart_sandbox.kubeconfig).parent
-    started_at = time.monotonic()
-    built = chart_sandbox.run(sys.executable, "-m", "ecs_operator.cli", "sandbox", "image", "build",
-                              "--state-dir", str(state_dir), timeout=1500)
-    sys.stderr.write(f"`sandbox image build` in {time.monotonic() - started_at:.1f}s:\n{built.stderr}")
-    reference = built.stdout.strip().splitlines()[0]
-    image = image_build.cached()
-    assert image is not None and image.reference == reference, (reference, image)
-    state = Sandbox(state_dir).read_state()
+def release(chart_sandbox: Cluster, operator_image: image_build.Image) -> Iterator[Release]:
+    """The chart with only the image settings, in a namespace placed on the real node and labelled `restricted`."""
+    image = operator_image
+    state = Sandbox(Path(chart_sandbox.kubeconfig).parent).read_state()
     assert state is not None
     (node,) = state.real_nodes
     chart_sandbox.kubectl("apply", "-f", "-", input=json.dumps({

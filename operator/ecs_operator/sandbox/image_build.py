@@ -177,15 +177,16 @@ def _base_archive(work: Path, deadline: float, log: Log) -> Path:
 
 
 @contextlib.contextmanager
-def _buildah_storage(work: Path) -> Iterator[list[str]]:
-    """buildah with its own throw-away storage (vfs: no overlay mounts left behind), unmounted and removed after."""
+def _buildah_storage(work: Path, log: Log) -> Iterator[list[str]]:
+    """buildah with its own throw-away storage (vfs: no overlay mounts left behind), removed after (a RUN step
+    interrupted may leave its chroot's bind mounts there: unmounted first)."""
     storage = ["buildah", "--root", str(work / "storage"), "--runroot", str(work / "run"), "--storage-driver", "vfs"]
     try:
         yield storage
     finally:
         subprocess.run([*storage, "rm", "--all"], capture_output=True, timeout=120)
-        shutil.rmtree(work / "storage", ignore_errors=True)
-        shutil.rmtree(work / "run", ignore_errors=True)
+        _remove_work(work / "storage", log)
+        _remove_work(work / "run", log)
 
 
 def _environment(work: Path) -> dict[str, str]:
@@ -226,9 +227,9 @@ def _build(root: Path, image: Image, key: str, deadline: float, log: Log) -> Non
         ca_bundle = Path(os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt")
         if not ca_bundle.is_file():
             raise ImageBuildError(f"no CA bundle at {ca_bundle} (set SSL_CERT_FILE): pip in the build needs it")
-        with _buildah_storage(work) as buildah:
-            container = subprocess.run([*buildah, "from", "--name", "ecs-base", "scratch"], env=env,
-                                       capture_output=True, text=True, check=True).stdout.strip()
+        with _buildah_storage(work, log) as buildah:
+            container = "ecs-base"
+            _run([*buildah, "from", "--name", container, "scratch"], log, "base container", deadline, env=env)
             _run([*buildah, "add", container, str(base), "/"], log, "base layer", deadline, env=env)
             _run([*buildah, "config", "--env", images.PATH_ENV, "--cmd", "python3",
                   "--os", "linux", "--arch", "amd64", container], log, "base config", deadline, env=env)
