@@ -30,9 +30,12 @@ _ID_MAX = 2**31 - 1  # runAsUser / runAsGroup
 
 def pod_problems(rev: Revision) -> list[Problem]:
     """What the API server would refuse in this revision's Pod, each named by its ECS field."""
-    translation = pod_template(rev, for_service=False)
-    return [Problem(ecs_field(rev.definition, translation.template, path), message)
-            for path, message in kubernetes_findings(translation)]
+    return translation_problems(rev.definition, pod_template(rev, for_service=False))
+
+
+def translation_problems(td: RegisterTaskDefinition, translation: PodTranslation) -> list[Problem]:
+    """pod_problems of a translation already made (`convert` translates each definition once)."""
+    return [Problem(ecs_field(td, translation.template, path), message) for path, message in kubernetes_findings(translation)]
 
 
 def kubernetes_findings(translation: PodTranslation) -> Iterator[tuple[str, str]]:
