@@ -188,3 +188,11 @@ def test_container_names_kubernetes_cannot_tell_apart_are_refused() -> None:
     spec = {"family": "web", "containerDefinitions": [{"name": "web_1", "image": "nginx", "memory": 64},
                                                       {"name": "web-1", "image": "nginx", "memory": 64}]}
     assert paths(spec) == ["containerDefinitions[1].name"]
+
+
+def test_the_ecs_api_refuses_what_registration_refuses_naming_the_field() -> None:
+    """RegisterTaskDefinition through the ECS API: the same shared checks, before anything is written."""
+    from ecs_operator.api.rules import problems as api_problems
+
+    found = api_problems(TaskDefinitionSpec, td(extraHosts=[{"hostname": "BOGUS_ENUM", "ipAddress": "10.0.0.1"}]))
+    assert found.startswith("containerDefinitions[0].extraHosts[0].hostname: 'BOGUS_ENUM'"), found
