@@ -63,7 +63,7 @@ def test_container_integers_beyond_ecs_integer_are_refused(field: str) -> None:
 
 def test_integer_bounds_reach_nested_lists() -> None:
     spec = td(restartPolicy={"enabled": True, "ignoredExitCodes": [1, 2**40]})
-    assert paths(spec) == ["containerDefinitions[0].restartPolicy.ignoredExitCodes"]
+    assert paths(spec) == ["containerDefinitions[0].restartPolicy.ignoredExitCodes[1]"]
 
 
 def test_run_task_override_cpu_is_named_under_overrides() -> None:
