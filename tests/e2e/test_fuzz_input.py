@@ -1,4 +1,5 @@
-"""Bad input, fuzzed (issue 18 item 4): the corpus's task definitions mutated field by field, applied.
+"""Bad input, fuzzed (issue 18 item 4): the corpus's task definitions and services, and a RunTask, mutated
+field by field and applied.
 
 Each mutation (deterministic seed) is applied to the sandbox as a user would (`kubectl apply`'s strict
 field validation) and given to `ecs-operator convert --to k8s`. Pass: every one is refused at
