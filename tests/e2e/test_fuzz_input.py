@@ -1,4 +1,5 @@
-"""Bad input, fuzzed (issue 18 item 4): the corpus's task definitions mutated field by field, applied.
+"""Bad input, fuzzed (issue 18 item 4): the corpus's task definitions and services, and a RunTask, mutated
+field by field and applied.
 
 Each mutation (deterministic seed) is applied to the sandbox as a user would (`kubectl apply`'s strict
 field validation) and given to `ecs-operator convert --to k8s`. Pass: every one is refused at
@@ -329,3 +330,228 @@ def test_what_the_api_server_refuses_in_a_pod_is_named_by_the_ecs_field(sandbox:
     refused_at_admission = sandbox.kubectl("apply", "-n", namespace, "-f", "-", check=False, input=yaml.safe_dump(
         task("bogus-spread", "web", placementStrategy=[{"type": "spread", "field": "BOGUS"}])))
     assert refused_at_admission.returncode != 0 and "placementStrategy[0].field" in refused_at_admission.stderr
+
+
+# RunTask as the issue's defects used it: overrides (task and container), placement, count; run with the first
+# registered corpus definition that has one container named as below.
+RUN_TASK: dict[str, Any] = {
+    "taskDefinition": "fz-task", "count": 1, "launchType": "EC2", "startedBy": "fuzz", "group": "fuzz",
+    "overrides": {"cpu": "256", "memory": "512", "containerOverrides": [
+        {"name": "app", "command": ["sleep", "60"], "environment": [{"name": "MODE", "value": "fuzz"}], "memory": 128,
+         "cpu": 64}]},
+    "placementConstraints": [{"type": "distinctInstance"}],
+    "placementStrategy": [{"type": "spread", "field": "instanceId"}, {"type": "binpack", "field": "memory"}],
+    "tags": [{"key": "team", "value": "fuzz"}],
+}
+TASK_DEFINITION: dict[str, Any] = {"family": "fz-task", "containerDefinitions": [
+    {"name": "app", "image": "busybox", "memory": 256, "essential": True}]}
+TASKS_PER_KIND = int(os.environ.get("ECS_FUZZ_TASKS_PER_KIND", "4"))
+
+
+def test_fuzzed_run_tasks_are_refused_reported_or_run(sandbox: Cluster, namespace: str, tmp_path: Path,
+                                                      running_operator: Operator) -> None:
+    """RunTask mutated field by field: refused at admission, Ready=False naming the RunTask's own field (an
+    override is named as overrides..., never as the task definition's field), or a task with a lastStatus;
+    convert exits 0 only when the API server accepts its Pods."""
+    log_before = len(running_operator.log())
+    apply_all(sandbox, namespace, cluster(), {**task_definition("fz-task", *TASK_DEFINITION["containerDefinitions"])})
+    wait_for(lambda: condition(status(sandbox, "taskdefinition", "fz-task", namespace)).get("status") == "True",
+             what="fz-task registered")
+    (tmp_path / "taskdef.json").write_text(json.dumps(TASK_DEFINITION))
+    rng = random.Random(SEED)
+    cases: list[Mutation] = []
+    for kind in KINDS:
+        for n in range(TASKS_PER_KIND):
+            spec = copy.deepcopy(RUN_TASK)
+            path = rng.choice([p for p in paths(spec) if p[0] != "taskDefinition"])
+            value, replace = mutated(kind, get(spec, path), rng)
+            if replace:
+                put(spec, path, value)
+            cases.append(Mutation(f"rt-{KINDS.index(kind)}-{n}", "RUN_TASK", kind, path, spec))
+    for n, (path, value) in enumerate([(("overrides", "cpu"), ""), (("placementStrategy", 0, "field"), "BOGUS")]):
+        spec = copy.deepcopy(RUN_TASK)
+        put(spec, path, value)
+        cases.append(Mutation(f"rt-fixed-{n}", "RUN_TASK", "issue 18", path, spec))
+
+    api = api_client(sandbox)
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    applied_at: dict[str, float] = {}
+    for m in cases:
+        body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "Task",
+                "metadata": {"name": m.name, "namespace": namespace}, "spec": m.spec}
+        try:
+            custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "tasks", body,
+                                                   field_validation="Strict")
+        except ApiException as e:
+            assert e.status in (400, 422), f"{m.name}: {e.status} {e.body}"
+            m.outcome, m.detail = "admission", json.loads(e.body or "{}").get("message", "")
+            assert "spec." in m.detail, f"{m.name} ({m.kind} at {m.ecs_path}): refused without a field: {m.detail}"
+        else:
+            applied_at[m.name] = time.monotonic()
+
+    for m in cases:  # convert: the task with its task definition, as a user converts them together
+        source, out = tmp_path / f"{m.name}.json", tmp_path / f"{m.name}.yaml"
+        source.write_text(json.dumps(m.spec))
+        err = io.StringIO()
+        with redirect_stderr(err):
+            m.convert_code = main(["convert", "--to", "k8s", "--report", "none", "-o", str(out), str(source),
+                                   str(tmp_path / "taskdef.json")])
+        m.convert_err = err.getvalue()
+        assert m.convert_code in (0, 2) and "Traceback" not in m.convert_err, (m.name, m.convert_code, m.convert_err)
+        if m.convert_code == 0:
+            objects = [d for d in yaml.safe_load_all(out.read_text()) if d]
+            for obj in objects:  # the operator created the task's Pods by these names already
+                obj["metadata"]["name"] = f"dry-{obj['metadata']['name']}"
+            dry = sandbox.kubectl("create", "-n", namespace, "--dry-run=server", "-f", "-", check=False,
+                                  input=yaml.safe_dump_all(objects))
+            assert dry.returncode == 0, f"{m.name} ({m.kind} at {m.ecs_path}): convert exited 0 but {dry.stderr[:400]}"
+        else:
+            assert re.search(rf"{m.name}\.json: [A-Za-z]", m.convert_err), f"{m.name}: no path named: {m.convert_err}"
+
+    pending = {m.name: m for m in cases if m.name in applied_at}
+    bound = HANDLING_BASE + HANDLING_PER_OBJECT * len(pending)
+    deadline = time.monotonic() + bound
+    while pending and time.monotonic() < deadline:
+        for item in custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "tasks")["items"]:
+            m = pending.get(item["metadata"]["name"])
+            task_status = item.get("status") or {}
+            ready = condition(task_status)
+            if m is None or not ready:  # (a Task's spec never changes after RunTask: no observedGeneration)
+                continue
+            m.seconds = time.monotonic() - applied_at[m.name]
+            if ready["status"] == "False" and not task_status.get("lastStatus"):
+                m.outcome, m.detail = "condition", f"{ready['reason']}: {ready['message']}"
+                if m.path[0] == "overrides":
+                    assert not ready["message"].startswith("taskDefinition."), (
+                        f"{m.name}: an override named as the task definition's field: {m.detail}")
+                assert not re.search(r"\bspec\.(containers|initContainers|hostAliases)", m.detail), m.detail
+            else:
+                m.outcome, m.detail = "started", str(task_status.get("lastStatus"))
+                assert task_status.get("lastStatus") in ("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "STOPPED"), (
+                    m.name, task_status)
+            del pending[m.name]
+        if pending:
+            time.sleep(0.5)
+    assert not pending, f"{len(pending)} Tasks got no status within {bound:.0f}s: {sorted(pending)[:10]}"
+    fixed = {m.name: m for m in cases if m.name.startswith("rt-fixed")}
+    assert fixed["rt-fixed-0"].detail.startswith("InvalidTask") or "overrides.cpu: " in fixed["rt-fixed-0"].detail, (
+        fixed["rt-fixed-0"].detail)
+    assert "overrides.cpu: " in fixed["rt-fixed-0"].detail and "overrides.cpu" in fixed["rt-fixed-0"].convert_err
+    assert fixed["rt-fixed-1"].outcome == "admission" and "placementStrategy[0].field" in fixed["rt-fixed-1"].detail
+    per_object = Counter(e.involved_object.name for e in core.list_namespaced_event(namespace).items
+                         if e.involved_object.kind == "Task")
+    assert max(per_object.values(), default=0) <= EVENTS_BOUND + 3, per_object.most_common(3)  # + its life cycle's
+    log = running_operator.log()[log_before:]
+    assert "Traceback" not in log, log[log.index("Traceback") - 200:][:3000]
+    assert running_operator.process is not None and running_operator.process.poll() is None, "the operator exited"
+    counts = Counter(m.outcome for m in cases)
+    sys.stderr.write(f"\nfuzz RunTask: {len(cases)} mutations (seed {SEED}): {counts['admission']} refused at "
+                     f"admission, {counts['condition']} Ready=False naming the field, {counts['started']} started; "
+                     f"convert {sum(m.convert_code == 0 for m in cases)} exit 0 (dry-run accepted)\n")
+
+
+# The corpus's services as CreateService inputs (the ecspresso one given the taskDefinition and desiredCount its
+# deployment tool adds), each with a task definition registered beside it.
+SERVICE_BASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "awscli-create-service-classic-elb-input": ("ecs-demo", {}, {"family": "ecs-demo", "containerDefinitions": [
+        {"name": "simple-demo", "image": "httpd:2.4", "memory": 300, "portMappings": [{"containerPort": 80, "hostPort": 80}]}]}),
+    "service-ecspresso-capacityprovider-spot-circuitbreaker": ("fz-fargate", {"desiredCount": 1}, {
+        "family": "fz-fargate", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "256",
+        "memory": "512", "containerDefinitions": [{"name": "app", "image": "nginx", "essential": True}]}),
+}
+SERVICES_PER_KIND = int(os.environ.get("ECS_FUZZ_SERVICES_PER_KIND", "3"))
+
+
+def test_fuzzed_services_are_refused_reported_or_deployed(sandbox: Cluster, namespace: str, tmp_path: Path,
+                                                          running_operator: Operator) -> None:
+    """CreateService mutated field by field: refused at admission, Ready=False naming the field, or a service
+    with a status for its generation; convert exits 0 only when the API server accepts what it writes."""
+    log_before = len(running_operator.log())
+    sandbox.kubectl("label", "namespace", namespace, f"{OPT_IN_LABEL}=true")  # the ELB example's host port 80
+    bases: dict[str, dict[str, Any]] = {}
+    for file, (family, extra, definition) in SERVICE_BASES.items():
+        raw = json.loads((CORPUS / f"{file}.json").read_text())
+        bases[file] = {**raw, "taskDefinition": family, **extra, "desiredCount": 1}
+        (tmp_path / f"{family}.json").write_text(json.dumps(definition))
+        apply_all(sandbox, namespace, {**task_definition(family, *definition["containerDefinitions"]),
+                                       "spec": definition})
+    apply_all(sandbox, namespace, cluster())
+    rng = random.Random(SEED)
+    cases: list[Mutation] = []
+    for kind in KINDS:
+        for n in range(SERVICES_PER_KIND):
+            base = sorted(bases)[rng.randrange(len(bases))]
+            spec = copy.deepcopy(bases[base])
+            path = rng.choice([p for p in paths(spec) if p[0] not in ("taskDefinition", "serviceName")])
+            value, replace = mutated(kind, get(spec, path), rng)
+            if replace:
+                put(spec, path, value)
+            spec["serviceName"] = f"sv-{KINDS.index(kind)}-{n}"
+            cases.append(Mutation(spec["serviceName"], base, kind, path, spec))
+
+    api = api_client(sandbox)
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    applied_at: dict[str, float] = {}
+    for m in cases:
+        body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "Service",
+                "metadata": {"name": m.name, "namespace": namespace}, "spec": m.spec}
+        try:
+            custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "services", body,
+                                                   field_validation="Strict")
+        except ApiException as e:
+            assert e.status in (400, 422), f"{m.name}: {e.status} {e.body}"
+            m.outcome, m.detail = "admission", json.loads(e.body or "{}").get("message", "")
+            assert "spec." in m.detail, f"{m.name} ({m.kind} at {m.ecs_path}): refused without a field: {m.detail}"
+        else:
+            applied_at[m.name] = time.monotonic()
+
+    for m in cases:
+        source, out = tmp_path / f"{m.name}.json", tmp_path / f"{m.name}.yaml"
+        source.write_text(json.dumps(m.spec))
+        err = io.StringIO()
+        with redirect_stderr(err):
+            m.convert_code = main(["convert", "--to", "k8s", "--report", "none", "-o", str(out), str(source),
+                                   str(tmp_path / f"{SERVICE_BASES[m.base][0]}.json")])
+        m.convert_err = err.getvalue()
+        assert m.convert_code in (0, 2) and "Traceback" not in m.convert_err, (m.name, m.convert_code, m.convert_err)
+        if m.convert_code == 0:
+            objects = [d for d in yaml.safe_load_all(out.read_text()) if d]
+            for obj in objects:  # the operator creates the service's objects by these names
+                obj["metadata"]["name"] = f"dry-{obj['metadata']['name']}"
+            dry = sandbox.kubectl("create", "-n", namespace, "--dry-run=server", "-f", "-", check=False,
+                                  input=yaml.safe_dump_all(objects))
+            assert dry.returncode == 0, f"{m.name} ({m.kind} at {m.ecs_path}): convert exited 0 but {dry.stderr[:400]}"
+        else:
+            assert re.search(rf"{m.name}\.json: [A-Za-z]", m.convert_err), f"{m.name}: no path named: {m.convert_err}"
+
+    pending = {m.name: m for m in cases if m.name in applied_at}
+    bound = HANDLING_BASE + HANDLING_PER_OBJECT * len(pending)
+    deadline = time.monotonic() + bound
+    while pending and time.monotonic() < deadline:
+        for item in custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "services")["items"]:
+            m = pending.get(item["metadata"]["name"])
+            service_status = item.get("status") or {}
+            ready = condition(service_status)
+            if m is None or not ready or service_status.get("observedGeneration") != item["metadata"]["generation"]:
+                continue
+            m.seconds = time.monotonic() - applied_at[m.name]
+            m.outcome = "deployed" if ready["status"] == "True" else "condition"
+            m.detail = f"{ready['reason']}: {ready['message']}"
+            assert not re.search(r"\bspec\.(template|containers|selector)", m.detail), m.detail
+            del pending[m.name]
+        if pending:
+            time.sleep(0.5)
+    assert not pending, f"{len(pending)} Services got no status within {bound:.0f}s: {sorted(pending)[:10]}"
+    per_object = Counter(e.involved_object.name for e in core.list_namespaced_event(namespace).items
+                         if e.involved_object.kind == "Service")
+    assert max(per_object.values(), default=0) <= EVENTS_BOUND + 3, per_object.most_common(3)  # + its deployment's
+    log = running_operator.log()[log_before:]
+    assert "Traceback" not in log, log[log.index("Traceback") - 200:][:3000]
+    assert running_operator.process is not None and running_operator.process.poll() is None, "the operator exited"
+    counts = Counter(m.outcome for m in cases)
+    sys.stderr.write(f"\nfuzz CreateService: {len(cases)} mutations (seed {SEED}): {counts['admission']} refused at "
+                     f"admission, {counts['condition']} Ready=False, {counts['deployed']} Ready; convert "
+                     f"{sum(m.convert_code == 0 for m in cases)} exit 0 (dry-run accepted)\n")
+    for m in cases:
+        if m.outcome == "condition":
+            sys.stderr.write(f"  {m.name} {m.kind} at {m.ecs_path}: {m.detail[:200]}; convert exit {m.convert_code}\n")

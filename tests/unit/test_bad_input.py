@@ -63,7 +63,7 @@ def test_container_integers_beyond_ecs_integer_are_refused(field: str) -> None:
 
 def test_integer_bounds_reach_nested_lists() -> None:
     spec = td(restartPolicy={"enabled": True, "ignoredExitCodes": [1, 2**40]})
-    assert paths(spec) == ["containerDefinitions[0].restartPolicy.ignoredExitCodes"]
+    assert paths(spec) == ["containerDefinitions[0].restartPolicy.ignoredExitCodes[1]"]
 
 
 def test_run_task_override_cpu_is_named_under_overrides() -> None:
@@ -188,3 +188,11 @@ def test_container_names_kubernetes_cannot_tell_apart_are_refused() -> None:
     spec = {"family": "web", "containerDefinitions": [{"name": "web_1", "image": "nginx", "memory": 64},
                                                       {"name": "web-1", "image": "nginx", "memory": 64}]}
     assert paths(spec) == ["containerDefinitions[1].name"]
+
+
+def test_the_ecs_api_refuses_what_registration_refuses_naming_the_field() -> None:
+    """RegisterTaskDefinition through the ECS API: the same shared checks, before anything is written."""
+    from ecs_operator.api.rules import problems as api_problems
+
+    found = api_problems(TaskDefinitionSpec, td(extraHosts=[{"hostname": "BOGUS_ENUM", "ipAddress": "10.0.0.1"}]))
+    assert found.startswith("containerDefinitions[0].extraHosts[0].hostname: 'BOGUS_ENUM'"), found

@@ -238,3 +238,14 @@ def test_a_task_whose_instance_is_gone_is_stopped_at_once_naming_the_host_and_is
     assert decision.status["deployments"][0]["failedTasks"] == 0  # the host failed, not the task
     [record] = decision.status["stoppedTasks"]
     assert (record["stopCode"], record["stoppedReason"]) == ("TerminationNotice", reason)
+
+
+def test_a_status_written_before_placed_tasks_adopts_the_running_tasks_without_reporting_them_again() -> None:
+    body = service(desired=1)
+    first = plan_service(observed(body), T0)
+    running = [pod(1, primary_id(first))]
+    placed = plan_service(observed(body, running, first.status), T0)
+    older = {k: v for k, v in placed.status.items() if k != "placedTasks"}  # as an earlier operator version wrote it
+    upgraded = plan_service(observed(body, running, older), T0 + timedelta(seconds=1))
+    assert [m for _, m in events(upgraded) if "has st" in m] == []
+    assert upgraded.status["placedTasks"] == ["00000001"]

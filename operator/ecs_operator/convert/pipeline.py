@@ -15,12 +15,12 @@ from pydantic import ValidationError
 
 from ecs_operator import labels as L
 from ecs_operator.arns import parse_task_definition_ref, task_definition_arn
-from ecs_operator.models import EcsModel, TaskDefinitionSpec, kind_named, problems_from_validation_error, validate
+from ecs_operator.models import EcsModel, kind_named, problems_from_validation_error, validate
 from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import Entry, FidelityReport, summarize
 from ecs_operator.translate.names import dns_label
 from ecs_operator.translate.pod import Revision, pod_template
-from ecs_operator.translate.pod_checks import registration_problems
+from ecs_operator.translate.pod_checks import translation_problems
 from ecs_operator.translate.policy import ALLOW_ALL, WorkloadPolicy, policy_violations, service_policy_violations
 
 from .detect import EcsObject
@@ -107,8 +107,7 @@ def _validated(obj: EcsObject) -> tuple[EcsModel | None, list[InputProblem]]:
         model = kind_named(obj.kind).spec_model.model_validate(obj.spec)
     except ValidationError as e:
         return None, [InputProblem(where, obj.file_path(p.path), p.message) for p in problems_from_validation_error(e)]
-    found = registration_problems(model) if isinstance(model, TaskDefinitionSpec) else validate(model)
-    return model, [InputProblem(where, obj.file_path(p.path), p.message) for p in found]
+    return model, [InputProblem(where, obj.file_path(p.path), p.message) for p in validate(model)]
 
 
 def _named(obj: EcsObject, index: int, model: Any, namespace: str | None) -> Conversion:
@@ -175,7 +174,9 @@ def _task_definition(c: Conversion, settings: Settings, out: Outcome) -> list[In
         c.note = "networkMode none: the operator adds a deny-all NetworkPolicy for the Pods of each task and service"
     out.warnings += [InputProblem(c.obj.document.where, c.obj.file_path(p.path), p.message)
                      for p in policy_violations(c.revision.definition, c.revision.kubernetes, WorkloadPolicy())]
-    return []
+    # what registration refuses beyond ECS's rules (translate/pod_checks.registration_problems), on this translation
+    return [InputProblem(c.obj.document.where, c.obj.file_path(p.path), p.message)
+            for p in translation_problems(c.revision.definition, translation)]
 
 
 def _launch(c: Conversion, to: Target, settings: Settings,

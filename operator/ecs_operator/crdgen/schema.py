@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecs_operator.models.base import INTEGER_MAX, INTEGER_MIN, EcsModel
+from ecs_operator.models.base import EcsModel
 from ecs_operator.models.rules import RULES
 
 # lists whose items are identified by a key: unique keys are enforced by the apiserver, and
@@ -89,9 +89,6 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], classes: dict[str, type
             raise ValueError(f"unexpected JSON Schema key {key!r} in {owner}")
     if "enum" in out and "type" not in out:
         out["type"] = "string"
-    if out.get("type") == "integer":  # ECS's Integer, unless the field says otherwise (as EcsModel checks)
-        out.setdefault("minimum", INTEGER_MIN)
-        out.setdefault("maximum", INTEGER_MAX)
     if "type" not in out:  # `Any` (ECS's read-only output fields): any JSON value
         out["x-kubernetes-preserve-unknown-fields"] = True
     if out.get("type") == "object" and not out.get("properties") and "additionalProperties" not in out:

@@ -224,7 +224,8 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     forget = tuple(t for t in requested if t not in present)  # StopTask of a task that is gone (or never was this service's)
     placement = placed_tasks(o, stops)
     events = ([normal(started_event(ecs_name, list(placement.started)))] if placement.started else []) + [
-        normal(stopped_event(ecs_name, ids, reason)) for reason, ids in placement.stopped_by_reason().items()
+        (warning if reason else normal)(stopped_event(ecs_name, ids, reason))
+        for reason, ids in placement.stopped_by_reason().items()
     ] + failure_events(ecs_name, stops)
     acted = Acted(tuple(stops), tuple(forget))
 

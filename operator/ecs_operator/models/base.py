@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # ECS identifiers (family, container, cluster, service, capacity provider names).
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
 EcsName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=255)]
 # ECS's Integer: botocore's ECS model makes every numeric input member of the shapes modelled here a
 # 32-bit Integer, so a larger number is refused (it cannot be a real ECS value) rather than carried on
-# into a Pod the API server refuses or no node ever fits (crdgen puts the same bounds into the CRDs).
+# into a Pod the API server refuses or no node ever fits; the bounds reach the CRDs as minimum/maximum.
 INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1
+Integer = Annotated[int, Field(ge=INTEGER_MIN, le=INTEGER_MAX)]
 # A reference to an ECS name; bounded so the CRD's CEL rules stay within the cost budget.
 NameRef = Annotated[str, Field(max_length=255)]
 
@@ -29,19 +30,6 @@ class EcsModel(BaseModel):
     # A field's documentation (the CRD's field description) is its Field(description=...): attribute
     # docstrings would need the source files read at run time (tests/unit/test_conversion_doc.py refuses them).
     model_config = ConfigDict(extra="forbid", frozen=False, defer_build=True)
-    # Kubernetes-only fields that are int64 in Kubernetes (no ECS Integer).
-    int64_fields: ClassVar[frozenset[str]] = frozenset()
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _ecs_integer(cls, value: Any, info: ValidationInfo) -> Any:
-        """Integers within ECS's Integer range (the field's own bounds, if any, are checked too)."""
-        if info.field_name in cls.int64_fields:
-            return value
-        for number in value if isinstance(value, list) else (value,):
-            if type(number) is int and not INTEGER_MIN <= number <= INTEGER_MAX:
-                raise ValueError(f"out of range: ECS takes an Integer ({INTEGER_MIN} to {INTEGER_MAX}); got {number}")
-        return value
 
     def to_json(self) -> dict[str, Any]:
         """The ECS JSON of this object: absent and null fields left out."""

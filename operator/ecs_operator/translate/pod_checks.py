@@ -30,9 +30,12 @@ _ID_MAX = 2**31 - 1  # runAsUser / runAsGroup
 
 def pod_problems(rev: Revision) -> list[Problem]:
     """What the API server would refuse in this revision's Pod, each named by its ECS field."""
-    translation = pod_template(rev, for_service=False)
-    return [Problem(ecs_field(rev.definition, translation.template, path), message)
-            for path, message in kubernetes_findings(translation)]
+    return translation_problems(rev.definition, pod_template(rev, for_service=False))
+
+
+def translation_problems(td: RegisterTaskDefinition, translation: PodTranslation) -> list[Problem]:
+    """pod_problems of a translation already made (`convert` translates each definition once)."""
+    return [Problem(ecs_field(td, translation.template, path), message) for path, message in kubernetes_findings(translation)]
 
 
 def kubernetes_findings(translation: PodTranslation) -> Iterator[tuple[str, str]]:
@@ -167,10 +170,12 @@ def ecs_field(td: RegisterTaskDefinition, template: dict[str, Any], path: str) -
                 return next((f"containerDefinitions[{i}].{field}" for i, c in enumerate(containers)
                              if getattr(c, field) and _container_named(c.name, key[len(prefix):])), "containerDefinitions")
         return {f"{L.API_GROUP}/tags": "tags", f"{L.API_GROUP}/task-role-arn": "taskRoleArn"}.get(key, "")
-    return {"spec.resources": "cpu", "spec.volumes": "volumes", "spec.imagePullSecrets": "containerDefinitions",
-            "spec.terminationGracePeriodSeconds": "containerDefinitions"}.get(
-        next((k for k in ("spec.resources", "spec.volumes", "spec.imagePullSecrets", "spec.terminationGracePeriodSeconds")
-              if path.startswith(k)), ""), "")
+    return next((ecs for pod_field, ecs in _POD_WIDE if path.startswith(pod_field)), "")
+
+
+# Pod-wide fields several ECS fields feed: the nearest ECS field that names them all.
+_POD_WIDE = (("spec.resources", "cpu"), ("spec.volumes", "volumes"), ("spec.imagePullSecrets", "containerDefinitions"),
+             ("spec.terminationGracePeriodSeconds", "containerDefinitions"))
 
 
 def _container_field(td: RegisterTaskDefinition, index: int, container: dict[str, Any], rest: str) -> str:
