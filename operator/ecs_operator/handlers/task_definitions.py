@@ -26,7 +26,7 @@ from ecs_operator.runtime.workers import Batching, Cadence
 from ecs_operator.translate.pod import Revision, pod_template
 from ecs_operator.translate.pod_checks import ecs_field
 
-from .common import kopf_callback
+from .common import failed_round, kopf_callback
 from .namespaces import workload_policy
 from .notices import notify
 from .resources import TASK_DEFINITIONS
@@ -70,8 +70,8 @@ async def task_definition_changed(type: str, body: kopf.Body, name: str, namespa
     if seen == body.metadata.get("generation") and memo.workers.is_running(KIND, key):
         return
 
-    def failed(error: Exception) -> None:  # the next resync retries
-        logger.error("registering task definition %s/%s failed", namespace, name, exc_info=error)
+    def failed(error: Exception) -> float | None:  # the API server away: soon; anything else: at the resync
+        return failed_round(logger, f"registering task definition {namespace}/{name}", error)
 
     memo.workers.start(KIND, key, lambda: observe(memo, key, task_definition_objects, revisions),
                        lambda seen: reconcile(memo, seen), CADENCE, failed)
