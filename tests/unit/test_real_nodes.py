@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import tarfile
 import tomllib
 from pathlib import Path
@@ -17,9 +18,18 @@ from ecs_operator.sandbox import components, images, pki, realnodes
 from ecs_operator.sandbox.launcher import STATE_ENTRIES, State
 
 
+@pytest.fixture(autouse=True)
+def prefixes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Reservations in a directory of the test's own, never the machine's /run."""
+    directory = tmp_path / "prefixes"
+    monkeypatch.setattr(realnodes, "PREFIXES", directory)
+    return directory
+
+
 @pytest.fixture
 def nodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[realnodes.RealNode]:
     monkeypatch.setattr(realnodes, "_used_prefixes", lambda: "inet 10.150.1.1/24 \n10.151.0.0/16 dev x\n")
+    (tmp_path / "state").mkdir()
     return realnodes.plan(tmp_path / "state", 2)
 
 
@@ -46,10 +56,52 @@ def test_containerd_never_reaches_a_registry(nodes: list[realnodes.RealNode]) ->
     assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == "http://127.0.0.1:9" and env["NO_PROXY"] == ""
 
 
-def test_pods_get_no_default_route_and_no_masquerade(nodes: list[realnodes.RealNode]) -> None:
+def test_pods_get_no_default_route_and_no_masquerade_only_a_route_to_the_other_nodes(
+        nodes: list[realnodes.RealNode]) -> None:
     (bridge,) = realnodes._cni_config(nodes[0])["plugins"]
     assert bridge["bridge"] == nodes[0].bridge and bridge["isDefaultGateway"] is False and bridge["ipMasq"] is False
-    assert bridge["ipam"]["routes"] == [] and bridge["ipam"]["ranges"] == [[{"subnet": nodes[0].pod_subnet}]]
+    assert bridge["ipam"]["ranges"] == [[{"subnet": nodes[0].pod_subnet}]]
+    assert bridge["ipam"]["routes"] == [{"dst": "10.152.0.0/16"}]  # through the gateway: the node's bridge
+    assert all(realnodes.sandbox_network(n) == "10.152.0.0/16" for n in nodes)
+
+
+def _reserve(args: tuple[str, str, str]) -> int:
+    root, used, directory = args
+    return realnodes.reserve_prefix(Path(root), used, Path(directory))
+
+
+def test_sandboxes_starting_at_the_same_instant_reserve_different_prefixes(prefixes: Path, tmp_path: Path) -> None:
+    roots = [tmp_path / f"sandbox-{i}" for i in range(8)]
+    for root in roots:
+        root.mkdir()
+    used = "inet 10.150.1.1/24 scope global eth0\n"
+    with multiprocessing.get_context("fork").Pool(8) as pool:  # eight processes choosing at once
+        chosen = pool.map(_reserve, [(str(r), used, str(prefixes)) for r in roots])
+    assert sorted(chosen) == list(range(151, 159))
+    assert {(prefixes / f"10.{k}").read_text() for k in chosen} == {str(r) for r in roots}
+    later = tmp_path / "later"
+    later.mkdir()
+    assert realnodes.reserve_prefix(later, used) == 159  # a later one sees them all
+    assert realnodes.reserve_prefix(roots[0], used) == chosen[0]  # `up` again after a crash: its own again
+    assert realnodes.reservations(roots[0]) == [prefixes / f"10.{chosen[0]}"]
+
+
+def test_a_reservation_is_released_by_down_and_taken_over_when_its_sandbox_is_gone(
+        prefixes: Path, tmp_path: Path) -> None:
+    alive, gone = tmp_path / "alive", tmp_path / "gone"
+    alive.mkdir()
+    assert realnodes.reserve_prefix(alive, "") == 150
+    assert realnodes.reserve_prefix(gone, "") == 151  # its directory does not exist (removed without `down`)
+    later = tmp_path / "later"
+    later.mkdir()
+    assert realnodes.reserve_prefix(later, "") == 151  # the stale one is taken over, the live one kept
+    realnodes.release_prefix(alive)
+    assert realnodes.reservations(alive) == [] and [p.name for p in prefixes.iterdir()] == ["10.151"]
+    realnodes.release_prefix(later)
+    assert not prefixes.exists()  # the last one out removes the directory: `down` leaves nothing
+    realnodes.release_prefix(later)  # again: nothing to do
+    with pytest.raises(realnodes.RealNodeError, match="no free"):
+        realnodes.reserve_prefix(alive, "".join(f"10.{k}.0.0/16 dev x\n" for k in range(150, 200)))
 
 
 def test_kubelet_settings_for_this_machine(nodes: list[realnodes.RealNode], tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ created (/run/containerd, /run/netns, /var/log/containers) when empty.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import ipaddress
 import json
@@ -38,7 +39,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,10 @@ HOST_DIRS = ("/run/containerd/s", "/run/containerd", "/run/netns", "/var/log/con
 """Host directories a kubelet or containerd creates whatever their settings (libcni's cache, the device
 plugins' socket, the shims' sockets, network namespaces, log links): removed when empty unless they existed."""
 CNI_CACHE = Path("/var/lib/cni/results")
+PREFIXES = Path("/run/ecs-operator-real-node-prefixes")
+"""One file per 10.K.0.0/16 taken by a sandbox's real nodes (its content: that sandbox's state directory),
+so two sandboxes starting at the same instant never pick the same K (`reserve_prefix`)."""
+SECOND_OCTETS = range(150, 200)
 NEEDS = {  # what must exist -> the Debian package that provides it
     "/usr/bin/containerd": "containerd", "/usr/bin/ctr": "containerd",
     "/usr/bin/containerd-shim-runc-v2": "containerd", "/usr/sbin/runc": "runc",
@@ -142,23 +147,94 @@ def _used_prefixes() -> str:
     return _run("ip", "-4", "addr", "show", check=False) + _run("ip", "-4", "route", "show", "table", "all", check=False)
 
 
-def plan(root: Path, count: int) -> list[RealNode]:
+def plan(root: Path, count: int, prefixes: Path | None = None) -> list[RealNode]:
     """Names and addresses for `count` nodes: 10.K.i.0/24 Pod subnets and node IPs 10.K.i.1, with K the
-    first of 150-199 (clear of the service range 10.96/16 and kwok's fake 10.244/16) the host does not use."""
-    used = _used_prefixes()
+    first of 150-199 (clear of the service range 10.96/16 and kwok's fake 10.244/16) that the host does not
+    use and no other sandbox has reserved (`reserve_prefix`; `release_prefix` gives it back)."""
     sid = sandbox_id(root)
-    second = next((k for k in range(150, 200) if not re.search(rf"(^|\s)10\.{k}\.", used, re.MULTILINE)), None)
-    if second is None:
-        raise RealNodeError("no free 10.K.0.0/16 (K in 150-199) for the real nodes' addresses")
-    nodes = [RealNode(name=f"sandbox-real-{i}", index=i, dir=str(root / "real-nodes" / f"n{i}"),
-                     bridge=f"ecsrn{sid}{i}", node_ip=f"10.{second}.{i}.1", pod_subnet=f"10.{second}.{i}.0/24",
-                     cgroup_root=f"/ecs-sandbox-{sid}-{i}")
-             for i in range(1, count + 1)]
-    longest = max((str(n.socket) + ".ttrpc" for n in nodes), key=len, default="")
+    longest = str(root / "real-nodes" / f"n{count}" / "containerd.sock") + ".ttrpc"
     if len(longest) > 107:  # sockaddr_un.sun_path
         raise RealNodeError(f"the state directory's path is too long for containerd's unix sockets ({longest}): "
                             "choose a shorter --state-dir")
-    return nodes
+    second = reserve_prefix(root, _used_prefixes(), prefixes)
+    return [RealNode(name=f"sandbox-real-{i}", index=i, dir=str(root / "real-nodes" / f"n{i}"),
+                     bridge=f"ecsrn{sid}{i}", node_ip=f"10.{second}.{i}.1", pod_subnet=f"10.{second}.{i}.0/24",
+                     cgroup_root=f"/ecs-sandbox-{sid}-{i}")
+            for i in range(1, count + 1)]
+
+
+@contextlib.contextmanager
+def _prefixes_locked(prefixes: Path) -> Iterator[None]:
+    """An exclusive flock on the reservations' directory (created if missing). A `release_prefix` may remove
+    the directory while this waits for the lock: then it starts again on the new one."""
+    while True:
+        prefixes.mkdir(mode=0o755, exist_ok=True)
+        fd = os.open(prefixes, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            current = os.stat(prefixes).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def reserve_prefix(root: Path, used: str, prefixes: Path | None = None) -> int:
+    """The first K of 150-199 that `used` (`ip addr` and `ip route` output) does not mention and no live
+    sandbox has reserved, reserved for `root` by creating `<prefixes>/10.K` exclusively, all under one lock:
+    choosing and reserving are one step for every sandbox on the machine. A reservation whose state
+    directory is gone (a sandbox removed without `down`) is taken over."""
+    prefixes = prefixes or PREFIXES
+    with _prefixes_locked(prefixes):
+        for k in SECOND_OCTETS:
+            if re.search(rf"(^|\s)10\.{k}\.", used, re.MULTILINE):
+                continue
+            entry = prefixes / f"10.{k}"
+            with contextlib.suppress(FileNotFoundError):
+                owner = entry.read_text().strip()
+                if owner != str(root) and Path(owner).is_dir():
+                    continue
+                entry.unlink()
+            fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w") as out:
+                out.write(str(root))
+            return k
+    raise RealNodeError("no free 10.K.0.0/16 (K in 150-199) for the real nodes' addresses")
+
+
+def release_prefix(root: Path, prefixes: Path | None = None) -> None:
+    """Remove `root`'s reservations, and the directory once no sandbox holds one."""
+    prefixes = prefixes or PREFIXES
+    if not prefixes.is_dir():
+        return
+    with _prefixes_locked(prefixes):
+        for entry in prefixes.glob("10.*"):
+            with contextlib.suppress(OSError):
+                if entry.read_text().strip() == str(root):
+                    entry.unlink()
+        with contextlib.suppress(OSError):
+            prefixes.rmdir()
+
+
+def reservations(root: Path, prefixes: Path | None = None) -> list[Path]:
+    """`root`'s reservation files (for `leftovers`)."""
+    prefixes = prefixes or PREFIXES
+    found = []
+    for entry in prefixes.glob("10.*") if prefixes.is_dir() else []:
+        with contextlib.suppress(OSError):
+            if entry.read_text().strip() == str(root):
+                found.append(entry)
+    return found
+
+
+def sandbox_network(node: RealNode) -> str:
+    """10.K.0.0/16: every real node's Pod subnet of this sandbox (the Pods' route to the other nodes' Pods)."""
+    return str(ipaddress.ip_network(node.pod_subnet).supernet(new_prefix=16))
 
 
 # --- host snapshot ---------------------------------------------------------------------------------------------
@@ -276,11 +352,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 
 def _cni_config(node: RealNode) -> dict[str, Any]:
-    """bridge + host-local: Pod IPs on the node's bridge, no default route and no masquerade (nothing leaves)."""
+    """bridge + host-local: Pod IPs on the node's bridge, no masquerade and no default route (nothing leaves),
+    only a route to 10.K.0.0/16 through the bridge: the host routes it to the other nodes' bridges, so Pods
+    on different real nodes reach each other (and nothing else)."""
     return {"cniVersion": "1.0.0", "name": cni_network(node), "plugins": [{
         "type": "bridge", "bridge": node.bridge, "isGateway": True, "isDefaultGateway": False, "ipMasq": False,
         "hairpinMode": True,
-        "ipam": {"type": "host-local", "ranges": [[{"subnet": node.pod_subnet}]], "routes": [],
+        "ipam": {"type": "host-local", "ranges": [[{"subnet": node.pod_subnet}]],
+                 "routes": [{"dst": sandbox_network(node)}],
                  "dataDir": str(node.path / "cni-ipam")},
     }]}
 
@@ -590,7 +669,14 @@ def teardown(client: ApiClient | None, nodes: list[RealNode], processes: list[Pr
     for node in nodes:
         left += _remove_cgroups(node)
     _remove_host_dirs(nodes, snapshot, alone)
+    if nodes:
+        release_prefix(_root(nodes))
     return left
+
+
+def _root(nodes: list[RealNode]) -> Path:
+    """The sandbox's state directory (nodes live in `<root>/real-nodes/n<i>`)."""
+    return nodes[0].path.parents[1]
 
 
 def leftovers(nodes: list[RealNode], snapshot: dict[str, Any]) -> list[str]:
@@ -609,6 +695,7 @@ def leftovers(nodes: list[RealNode], snapshot: dict[str, Any]) -> list[str]:
     found += [f"process {pid} (shim)" for pid in _other_processes("containerd-shim-runc-v2", set())
               if any(str(n.socket) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for n in nodes)]
     found += [f"file {f}" for f in _cni_cache_files(nodes)]
+    found += [f"reservation {f}" for f in (reservations(_root(nodes)) if nodes else [])]
     if not _other_processes("kubelet", set()):
         found += [f"directory {d}" for d in HOST_DIRS
                   if d not in snapshot.get("existing_dirs", []) and Path(d).exists()]
