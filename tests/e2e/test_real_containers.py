@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from ecs_objects import apply_all, cluster, container, pods, status, task, task_definition, wait_task
 from operator_fixtures import REPO, Operator, kubectl_wait, wait_for
 
@@ -300,6 +301,7 @@ def _cmdline(proc: Path) -> bytes:
 LOOP = "trap 'exit 0' TERM; while true; do sleep 1; done"
 NOW = "$(cut -d' ' -f1 /proc/uptime)"  # the node's clock, shared by every container
 BATCH = "real-batch"
+LOG_AGENT = "ecs-log-agent"
 CHECK_SCRIPT = f"""cat > /tmp/check <<'EOF'
 #!/bin/sh
 echo "{NOW} start" >> /tmp/checks
@@ -425,6 +427,44 @@ class HealthRecorder:
         return self.seen
 
 
+EXAMPLES = REPO / "examples"
+STAND_INS = {
+    # image (without tag) -> a busybox script doing the same job, with the commands the example's checks call
+    "nginx": "mkdir -p /usr/local/bin /www && echo '<h1>nginx stand-in</h1>' > /www/index.html && "
+             "printf '#!/bin/sh\\nfor a; do url=$a; done\\nexec wget -q -O - \"$url\"\\n' > /usr/local/bin/curl && "
+             "chmod +x /usr/local/bin/curl && exec httpd -f -p 80 -h /www",
+    "redis": "mkdir -p /usr/local/bin /data && echo PONG > /data/ping && "
+             "printf '#!/bin/sh\\nexec wget -q -O - http://127.0.0.1:6379/$1\\n' > /usr/local/bin/redis-cli && "
+             "chmod +x /usr/local/bin/redis-cli && exec httpd -f -p 6379 -h /data",
+    "aws-for-fluent-bit": "ls -1 /var/log/host; touch /var/log/host/ecs-probe || echo host logs read-only; " + LOOP,
+}
+"""The examples' images that cannot be pulled here, played by busybox: a web server on port 80 with a `curl` for
+the example's CMD-SHELL check, a server on 6379 with the `redis-cli ping` its CMD check runs, a log reader."""
+REAL_EXAMPLES = ("01-nginx.yaml", "02-web-app.yaml", "04-log-agent-namespace.yaml", "05-log-agent.yaml")
+
+
+def on_real_nodes(document: dict[str, Any]) -> dict[str, Any]:
+    """An example's object as it runs on the real nodes: ECS cluster `real` (the real nodes' cluster), their taint
+    tolerated, local images (busybox stands in for the others, STAND_INS). Nothing else changes."""
+    spec = document.get("spec") or {}
+    if document["kind"] == "Cluster":
+        document["metadata"]["name"] = spec["clusterName"] = "real"
+    elif document["kind"] in ("Task", "Service"):
+        spec["cluster"] = "real"
+    elif document["kind"] == "TaskDefinition":
+        spec["kubernetes"] = ON_REAL_NODE
+        for c in spec["containerDefinitions"]:
+            name = c["image"].rsplit("/", 1)[-1].split(":")[0]
+            if name != "busybox":
+                c["command"] = ["sh", "-c", STAND_INS[name]]
+            c["image"] = BUSYBOX
+    return document
+
+
+def _examples() -> list[dict[str, Any]]:
+    return [on_real_nodes(d) for f in REAL_EXAMPLES for d in yaml.safe_load_all((EXAMPLES / f).read_text()) if d]
+
+
 @pytest.fixture(scope="module")
 def batch(real_sandbox: Cluster, real_operator: Operator,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
@@ -432,12 +472,16 @@ def batch(real_sandbox: Cluster, real_operator: Operator,
     host_dir = tmp_path_factory.mktemp("host-volume")
     real_sandbox.kubectl("create", "namespace", BATCH)
     apply_all(real_sandbox, BATCH, *_batch_objects(host_dir))
+    examples = _examples()  # 01 and 02 in the batch's namespace, the log agent in its own (04 makes it)
+    apply_all(real_sandbox, BATCH, *[d for d in examples if not d["metadata"].get("namespace") and d["kind"] != "Namespace"])
+    real_sandbox.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(
+        [d for d in examples if d["metadata"].get("namespace") or d["kind"] == "Namespace"]))
     recorder = HealthRecorder(real_sandbox, BATCH, "cmdcheck")
     try:
         yield {"host_dir": host_dir, "recorder": recorder, "applied": time.monotonic()}
     finally:
         recorder.stop()
-        real_sandbox.kubectl("delete", "namespace", BATCH, "--wait=false", check=False)
+        real_sandbox.kubectl("delete", "namespace", BATCH, LOG_AGENT, "--wait=false", check=False)
 
 
 def logs(sandbox: Cluster, namespace: str, pod: str, name: str) -> str:
@@ -623,3 +667,42 @@ def test_pods_on_different_real_nodes_reach_each_other(real_sandbox: Cluster, ns
     assert ping.returncode == 0 and "2 packets received" in ping.stdout, ping.stdout + ping.stderr
     routes = real_sandbox.kubectl("exec", "-n", ns, "client", "--", "ip", "route").stdout
     assert "default" not in routes and f"{server_ip.rsplit('.', 2)[0]}.0.0/16" in routes, routes
+
+
+def service_state(sandbox: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    return status(sandbox, "services.ecs.operator.dev", name, namespace)
+
+
+def test_the_examples_reach_their_goal_on_real_nodes(real_sandbox: Cluster, batch: dict[str, Any]) -> None:
+    """01 (a Task), 02 (a Service whose task runs a migration, a HEALTHY-gated cache and a checked web server) and
+    05 (a DAEMON reading the host's /var/log read-only), each with busybox standing in for images not here."""
+    nginx = wait_task(real_sandbox, BATCH, "nginx-demo", "RUNNING", timeout=120)
+    assert nginx["taskDefinition"] == "nginx-demo:1" and nginx["containerInstance"] in REAL_NODES
+    page = exec_in(real_sandbox, BATCH, "nginx-demo", "nginx", "wget -q -O - http://localhost/")
+    assert page == "<h1>nginx stand-in</h1>\n"
+
+    def goal(namespace: str, name: str, running: int) -> dict[str, Any]:
+        return wait_for(lambda: (s := service_state(real_sandbox, namespace, name)).get("rolloutState") == "COMPLETED"
+                        and s.get("runningCount") == running and s, timeout=180, what=f"{name} COMPLETED with {running}")
+
+    web = goal(BATCH, "web-app", 2)
+    assert web["taskDefinition"] == "web-app:1"
+    tasks = real_sandbox.kubectl_json("get", "pods", "-n", BATCH, "-l", f"{L.SERVICE}=web-app")["items"]
+    for pod in [p for p in tasks if not p["metadata"].get("deletionTimestamp")]:
+        name = pod["metadata"]["name"]
+        assert real_sandbox.kubectl("logs", "-n", BATCH, name, "-c", "migrate").stdout == "applying migrations\n"
+        # both health checks really pass: the cache answers `redis-cli ping`, the server answers curl
+        assert real_sandbox.kubectl("exec", "-n", BATCH, name, "-c", "redis", "--", "redis-cli", "ping").stdout == "PONG\n"
+        statuses = {c["name"]: c for c in pod["status"]["containerStatuses"]}
+        assert statuses["redis"]["ready"] and statuses["app"]["ready"], statuses
+        started = {n: s["state"]["running"]["startedAt"] for n, s in statuses.items()}
+        migrated = pod["status"]["initContainerStatuses"][0]["state"]["terminated"]
+        assert migrated["exitCode"] == 0 and migrated["finishedAt"] <= started["redis"] <= started["app"]
+
+    agent = goal(LOG_AGENT, "log-agent", len(REAL_NODES))
+    assert agent["schedulingStrategy"] == "DAEMON"
+    for pod in real_sandbox.kubectl_json("get", "pods", "-n", LOG_AGENT)["items"]:
+        listed = logs(real_sandbox, LOG_AGENT, pod["metadata"]["name"], "fluent-bit").splitlines()
+        assert set(listed) & set(os.listdir("/var/log")), listed  # the host's /var/log
+        assert "host logs read-only" in listed, listed
+    assert not Path("/var/log/ecs-probe").exists()
