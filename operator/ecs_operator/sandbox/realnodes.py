@@ -65,9 +65,15 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CLOSED_PORT_PROXY = "http://127.0.0.1:9"
 """containerd's HTTP(S) proxy: the discard port, closed here, so a pull fails with 'connection refused'."""
 KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT")
+INOTIFY_INSTANCES = "fs/inotify/max_user_instances"
+MIN_INOTIFY_INSTANCES = 1024
+"""Each kubelet and containerd takes several inotify instances (the kernel's default allows 128 per user): with two
+real nodes beside other sandboxes' a containerd failed to load its CRI plugin (`failed to create fsnotify watcher:
+too many open files`), so `start` raises the limit to this when it is lower."""
 SYSCTLS = ("net/ipv4/ip_forward", "vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
-           "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
-"""What the kubelet (setupKernelTunables) and the bridge plugin (isGateway) may change: restored by teardown."""
+           "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", INOTIFY_INSTANCES)
+"""What the kubelet (setupKernelTunables), the bridge plugin (isGateway) and `start` (the inotify instances) may
+change: restored by teardown."""
 HOST_DIRS = ("/run/containerd/s", "/run/containerd", "/run/netns", "/var/log/containers", "/var/lib/cni/results",
              "/var/lib/cni", "/var/lib/kubelet/device-plugins", "/var/lib/kubelet")
 """Host directories a kubelet or containerd creates whatever their settings (libcni's cache, the device
@@ -714,6 +720,9 @@ def start(multicall: Path, keys: pki.Pki, server: str, nodes: list[RealNode],
           launch: Callable[[str, list[str], dict[str, str] | None], ProcessRecord], log: Log) -> None:
     """Set up each node and start its containerd, import the images, then start the kubelets."""
     archives = images.archives()
+    current = _read_sysctl(INOTIFY_INSTANCES)
+    if current is not None and int(current) < MIN_INOTIFY_INSTANCES:
+        Path("/proc/sys", INOTIFY_INSTANCES).write_text(str(MIN_INOTIFY_INSTANCES))
     for node in nodes:
         prepare(node, keys, server)
         record = launch(f"containerd-{node.name}", containerd_argv(node), containerd_env())
