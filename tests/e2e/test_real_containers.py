@@ -295,8 +295,8 @@ def _cmdline(proc: Path) -> bytes:
 
 
 # --- ECS container settings on real processes --------------------------------------------------------------------
-# Every scenario below is applied at once, in one namespace, by the `batch` fixture (the first test that needs it):
-# their waits overlap, so the module pays roughly the longest one (the CMD health check's ~40 s), not their sum.
+# Every scenario below is applied at once, in one namespace, by the `batch` fixture when the module starts: they
+# run beside the tests above, and their waits overlap, so the module pays little more than their assertions.
 
 LOOP = "trap 'exit 0' TERM; while true; do sleep 1; done"
 NOW = "$(cut -d' ' -f1 /proc/uptime)"  # the node's clock, shared by every container
@@ -405,8 +405,8 @@ def _batch_objects(host_dir: Path) -> list[dict[str, Any]]:
 
 
 class HealthRecorder:
-    """Every healthStatus a Task reports, sampled twice a second from a thread: a value held for even one
-    sample (UNHEALTHY inside startPeriod, say) is seen."""
+    """Every healthStatus a Task reports until it is UNHEALTHY, sampled twice a second from a thread: a value held
+    for even one sample (UNHEALTHY inside startPeriod, say) is seen."""
 
     def __init__(self, sandbox: Cluster, namespace: str, name: str) -> None:
         self.sandbox, self.namespace, self.name = sandbox, namespace, name
@@ -416,7 +416,7 @@ class HealthRecorder:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(0.5):
+        while "UNHEALTHY" not in self.seen and not self._stop.wait(0.5):
             health = status(self.sandbox, "task", self.name, self.namespace).get("healthStatus")
             if health and (not self.seen or self.seen[-1] != health):
                 self.seen.append(health)
@@ -465,28 +465,27 @@ def _examples() -> list[dict[str, Any]]:
     return [on_real_nodes(d) for f in REAL_EXAMPLES for d in yaml.safe_load_all((EXAMPLES / f).read_text()) if d]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def batch(real_sandbox: Cluster, real_operator: Operator,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The scenarios, all applied at once in namespace real-batch (and a host directory for the host volume)."""
+    """The scenarios, all applied at once when the module starts, in namespace real-batch (the log agent example
+    in its own): they run while the tests before theirs do, which then find them done or nearly."""
     host_dir = tmp_path_factory.mktemp("host-volume")
-    real_sandbox.kubectl("create", "namespace", BATCH)
     # the host volume: a namespace's tasks may mount host paths once it opts in (the operator's workload policy)
-    real_sandbox.kubectl("label", "namespace", BATCH, "ecs.operator.dev/allow-privileged-workloads=true")
+    namespace = {"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": BATCH, "labels": {"ecs.operator.dev/allow-privileged-workloads": "true"}}}
+    examples = _examples()
+    documents = [namespace, *[d for d in examples if d["kind"] == "Namespace"]]
+    for d in [*_batch_objects(host_dir), *[d for d in examples if d["kind"] != "Namespace"]]:
+        d["metadata"].setdefault("namespace", BATCH)  # 01 and 02 in the batch's namespace, 05 in its own
+        documents.append(d)
     recorder = HealthRecorder(real_sandbox, BATCH, "cmdcheck")  # from the start: the task's first status is seen
-    apply_all(real_sandbox, BATCH, *_batch_objects(host_dir))
-    examples = _examples()  # 01 and 02 in the batch's namespace, the log agent in its own (04 makes it)
-    apply_all(real_sandbox, BATCH, *[d for d in examples if not d["metadata"].get("namespace") and d["kind"] != "Namespace"])
-    real_sandbox.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(
-        [d for d in examples if d["metadata"].get("namespace") or d["kind"] == "Namespace"]))
+    real_sandbox.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(documents))
     try:
         yield {"host_dir": host_dir, "recorder": recorder}
     finally:
         recorder.stop()
-        real_sandbox.kubectl("delete", "namespace", BATCH, "--wait=false", check=False)
-        # waited for while the operator still runs (its finalizers): else the log agent's DaemonSet would outlive it
-        # and put back every Pod `sandbox down` deletes (a DaemonSet's Pods tolerate the cordon)
-        real_sandbox.kubectl("delete", "namespace", LOG_AGENT, "--timeout=120s", check=False)
+        real_sandbox.kubectl("delete", "namespace", BATCH, LOG_AGENT, "--wait=false", check=False)
 
 
 def logs(sandbox: Cluster, namespace: str, pod: str, name: str) -> str:

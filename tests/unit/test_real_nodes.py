@@ -168,3 +168,30 @@ def test_state_keeps_real_nodes_and_the_host_snapshot(nodes: list[realnodes.Real
     for key in ("real_nodes", "host", "real_nodes_ready_seconds"):
         del old[key]
     assert State.from_json(old).real_nodes == []  # a state.json written before real nodes existed
+
+
+class _Client:
+    """The API calls `delete_pods` makes, answered as an API server with one Pod on the node would."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, object]] = []
+        self.pods = [{"metadata": {"namespace": "ns", "name": "agent-x"}}]
+
+    def request(self, method: str, path: str, body: object = None, content_type: str = "") -> dict[str, object]:
+        self.calls.append((method, path, body))
+        if method == "DELETE":
+            self.pods = []
+        return {}
+
+    def get(self, path: str) -> dict[str, object]:
+        return {"items": self.pods}
+
+
+def test_down_taints_the_nodes_so_no_daemon_set_puts_its_pods_back(nodes: list[realnodes.RealNode]) -> None:
+    client = _Client()
+    realnodes.delete_pods(client, nodes[:1], timeout=5, log=lambda _: None)  # type: ignore[arg-type]
+    (patch, delete) = client.calls
+    assert patch[:2] == ("PATCH", f"/api/v1/nodes/{nodes[0].name}")
+    assert patch[2] == {"spec": {"unschedulable": True, "taints": [realnodes.REAL_NODE_TAINT, realnodes.DOWN_TAINT]}}
+    assert realnodes.DOWN_TAINT["effect"] == "NoExecute" and realnodes.DOWN_TAINT["key"] != realnodes.REAL_NODE_TAINT["key"]
+    assert delete == ("DELETE", "/api/v1/namespaces/ns/pods/agent-x", {"gracePeriodSeconds": 1})

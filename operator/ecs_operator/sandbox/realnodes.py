@@ -56,6 +56,9 @@ from ecs_operator.sandbox.processes import ProcessRecord, stop
 
 REAL_NODE_LABEL = f"{L.API_GROUP}/real-node"
 REAL_NODE_TAINT = {"key": REAL_NODE_LABEL, "value": "true", "effect": "NoSchedule"}
+DOWN_TAINT = {"key": f"{L.API_GROUP}/sandbox-down", "value": "true", "effect": "NoExecute"}
+"""Put on the real nodes by `down` before it deletes their Pods: a DaemonSet's Pods tolerate the cordon (and the
+real-node taint, when their TaskDefinition does) but not this, so their controller does not put them back."""
 REAL_NODE_TOLERATION = {"key": REAL_NODE_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 REAL_NODE_CLUSTER = "real"
 """The ECS cluster of the real nodes (in every namespace): tasks of cluster `default` stay on kwok nodes."""
@@ -474,7 +477,8 @@ def _other_processes(program: str, ours: set[int]) -> list[int]:
 
 def delete_pods(client: ApiClient, nodes: list[RealNode], timeout: float, log: Log) -> None:
     """Delete the Pods bound to the real nodes (grace 1 s) and wait until the kubelets confirm (their
-    containers are stopped and the CNI has released their addresses); timeout 0 when no kubelet runs."""
+    containers are stopped and the CNI has released their addresses); timeout 0 when no kubelet runs. The nodes
+    are cordoned and tainted (DOWN_TAINT) first, so no controller puts a Pod back, a DaemonSet's neither."""
     def bound() -> list[dict[str, Any]]:
         found = []
         for node in nodes:
@@ -482,8 +486,9 @@ def delete_pods(client: ApiClient, nodes: list[RealNode], timeout: float, log: L
         return found
 
     try:
-        for node in nodes:  # cordoned: nothing new is scheduled there meanwhile
-            client.request("PATCH", f"/api/v1/nodes/{node.name}", {"spec": {"unschedulable": True}},
+        for node in nodes:  # nothing new is scheduled there meanwhile
+            client.request("PATCH", f"/api/v1/nodes/{node.name}",
+                           {"spec": {"unschedulable": True, "taints": [REAL_NODE_TAINT, DOWN_TAINT]}},
                            "application/merge-patch+json")
         pods = bound()
         if pods:
