@@ -258,42 +258,6 @@ def test_stop_task_sends_sigterm_then_sigkill_after_stop_timeout(real_sandbox: C
     assert stopped["stopCode"] == "UserInitiated"
 
 
-def test_down_after_the_kubelet_and_containerd_were_killed_leaves_nothing(
-        real_sandbox: Cluster, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """A crash: kubelet and containerd killed with SIGKILL while a container runs (its shim and process live
-    on). `down` still removes the container, the shim, mounts, the link, the cgroups and the host directories."""
-    state_dir = tmp_path_factory.mktemp("crashed")
-    cli = (sys.executable, "-m", "ecs_operator.cli", "sandbox")
-    real_sandbox.run(*cli, "up", "--no-build", "--nodes", "1", "--real-nodes", "1", "--state-dir", str(state_dir),
-                     timeout=180)
-    state = Sandbox(state_dir).read_state()
-    assert state is not None
-    crashed = type(real_sandbox)(str(state_dir / "kubeconfig"), real_sandbox.bin_dir,
-                      {**real_sandbox.env, "KUBECONFIG": str(state_dir / "kubeconfig")})
-    try:
-        crashed.kubectl("apply", "-f", "-", input=pod_manifest("victim", "exec sleep 3600"))
-        crashed.kubectl("wait", "--for=condition=Ready", "pod/victim", "--timeout=60s")
-        (node,) = state.real_nodes
-        assert node.node_ip != real_sandbox.kubectl_json("get", "node", NODE)["status"]["addresses"][0]["address"]
-        for process in state.processes:
-            if process.name.startswith(("kubelet-", "containerd-")):
-                os.kill(process.pid, signal.SIGKILL)
-        assert wait_for(lambda: [p for p in Path("/proc").iterdir() if p.name.isdigit()
-                                 and b"sleep\0003600" in _cmdline(p)], what="the container's process, still running")
-    finally:
-        stopped = real_sandbox.run(*cli, "down", "--state-dir", str(state_dir), timeout=180)
-    assert realnodes.leftovers(state.real_nodes, state.host) == [], stopped.stderr
-    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and b"sleep\0003600" in _cmdline(p)]
-    assert "left behind" not in stopped.stderr and not state_dir.exists()
-
-
-def _cmdline(proc: Path) -> bytes:
-    try:
-        return (proc / "cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
 # --- ECS container settings on real processes --------------------------------------------------------------------
 # Every scenario below is applied at once, in one namespace, by the `batch` fixture when the module starts: they
 # run beside the tests above, and their waits overlap, so the module pays little more than their assertions.
@@ -488,6 +452,12 @@ def batch(real_sandbox: Cluster, real_operator: Operator,
         real_sandbox.kubectl("delete", "namespace", BATCH, LOG_AGENT, "--wait=false", check=False)
 
 
+def done_with(sandbox: Cluster, *objects: str, namespace: str = BATCH) -> None:
+    """Delete a scenario's objects once its test has looked (not waiting): their containers stop while the next
+    tests run, rather than all at once in `sandbox down`."""
+    sandbox.kubectl("delete", "-n", namespace, *objects, "--wait=false", check=False)
+
+
 def logs(sandbox: Cluster, namespace: str, pod: str, name: str) -> str:
     return sandbox.kubectl("logs", "-n", namespace, pod, "-c", name, check=False).stdout
 
@@ -534,6 +504,7 @@ def test_a_cmd_health_check_honours_interval_timeout_retries_and_start_period(
     assert "ok-present" in checks
     task_status = status(real_sandbox, "task", "cmdcheck", BATCH)
     assert task_status["lastStatus"] == "RUNNING" and containers_of(task_status)["app"]["healthStatus"] == "UNHEALTHY"
+    done_with(real_sandbox, "task/cmdcheck")
 
 
 def test_a_service_replaces_a_task_whose_container_turns_unhealthy(real_sandbox: Cluster, batch: dict[str, Any]) -> None:
@@ -575,6 +546,7 @@ def test_a_service_replaces_a_task_whose_container_turns_unhealthy(real_sandbox:
                        and logs(real_sandbox, BATCH, second["metadata"]["name"], "app"), timeout=60,
                        what="the replacement's process")
     assert started.split()[1] != lines[0].split()[1]  # another Pod: another hostname
+    done_with(real_sandbox, "services.ecs.operator.dev/healer")
 
 
 def test_depends_on_complete_starts_the_dependent_after_a_failed_target(
@@ -586,6 +558,7 @@ def test_depends_on_complete_starts_the_dependent_after_a_failed_target(
     running = wait_task(real_sandbox, BATCH, "complete", "RUNNING", timeout=60)
     setup = containers_of(running)["setup"]
     assert setup["lastStatus"] == "STOPPED" and setup["exitCode"] == 1, setup  # its real exit code, as ECS shows it
+    done_with(real_sandbox, "task/complete")
 
 
 def test_a_success_dependency_exiting_1_stops_the_task_and_its_dependent_never_runs(
@@ -613,6 +586,7 @@ def test_environment_secrets_and_environment_files_reach_the_process(
     assert env["API_TOKEN"] == "tok-123"  # SSM parameter /app/token: Secret app-token, key value
     assert env["FROM_FILE"] == "file value"  # the S3 environment file: ConfigMap config-bucket-app-env
     assert env["SHARED"] == "from environment"  # ECS: `environment` wins over an environment file
+    done_with(real_sandbox, "task/env")
 
 
 def test_host_and_bind_volumes_are_shared_and_volumes_from_is_read_only(
@@ -625,6 +599,7 @@ def test_host_and_bind_volumes_are_shared_and_volumes_from_is_read_only(
     (batch["host_dir"] / "from-host").write_text("hello from the host\n")
     assert exec_in(real_sandbox, BATCH, "volumes", "reader", "cat /data/from-host") == "hello from the host\n"
     assert exec_in(real_sandbox, BATCH, "volumes", "writer", "echo more > /scratch/more && cat /scratch/more") == "more\n"
+    done_with(real_sandbox, "task/volumes")
 
 
 def test_process_settings_take_effect(real_sandbox: Cluster, batch: dict[str, Any]) -> None:
@@ -656,6 +631,7 @@ def test_process_settings_take_effect(real_sandbox: Cluster, batch: dict[str, An
     tmp = out("tmp", "written=")
     assert "tmpfs /scratch tmpfs" in tmp and "size=8192k" in tmp, tmp
     assert "No space left on device" in tmp and int(tmp.split("written=")[1].split()[0]) <= 8192, tmp
+    done_with(real_sandbox, "task/settings")
 
 
 def test_pods_on_different_real_nodes_reach_each_other(real_sandbox: Cluster, ns: str) -> None:
@@ -714,3 +690,41 @@ def test_the_examples_reach_their_goal_on_real_nodes(real_sandbox: Cluster, batc
         assert set(listed) & set(os.listdir("/var/log")), listed  # the host's /var/log
         assert "host logs read-only" in listed, listed
     assert not Path("/var/log/ecs-probe").exists()
+    done_with(real_sandbox, "task/nginx-demo", "services.ecs.operator.dev/web-app")
+    done_with(real_sandbox, "services.ecs.operator.dev/log-agent", namespace=LOG_AGENT)
+
+
+def test_down_after_the_kubelet_and_containerd_were_killed_leaves_nothing(
+        real_sandbox: Cluster, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A crash: kubelet and containerd killed with SIGKILL while a container runs (its shim and process live
+    on). `down` still removes the container, the shim, mounts, the link, the cgroups and the host directories."""
+    state_dir = tmp_path_factory.mktemp("crashed")
+    cli = (sys.executable, "-m", "ecs_operator.cli", "sandbox")
+    real_sandbox.run(*cli, "up", "--no-build", "--nodes", "1", "--real-nodes", "1", "--state-dir", str(state_dir),
+                     timeout=180)
+    state = Sandbox(state_dir).read_state()
+    assert state is not None
+    crashed = type(real_sandbox)(str(state_dir / "kubeconfig"), real_sandbox.bin_dir,
+                      {**real_sandbox.env, "KUBECONFIG": str(state_dir / "kubeconfig")})
+    try:
+        crashed.kubectl("apply", "-f", "-", input=pod_manifest("victim", "exec sleep 3600"))
+        crashed.kubectl("wait", "--for=condition=Ready", "pod/victim", "--timeout=60s")
+        (node,) = state.real_nodes
+        assert node.node_ip != real_sandbox.kubectl_json("get", "node", NODE)["status"]["addresses"][0]["address"]
+        for process in state.processes:
+            if process.name.startswith(("kubelet-", "containerd-")):
+                os.kill(process.pid, signal.SIGKILL)
+        assert wait_for(lambda: [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                                 and b"sleep\0003600" in _cmdline(p)], what="the container's process, still running")
+    finally:
+        stopped = real_sandbox.run(*cli, "down", "--state-dir", str(state_dir), timeout=180)
+    assert realnodes.leftovers(state.real_nodes, state.host) == [], stopped.stderr
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and b"sleep\0003600" in _cmdline(p)]
+    assert "left behind" not in stopped.stderr and not state_dir.exists()
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
