@@ -2,9 +2,12 @@
 containerd and runc) beside one kwok node, and an operator of its own. Every assertion is about what a real
 process did: its output (`kubectl logs`), a command run in it (`kubectl exec`), its exit code (3, a
 non-essential 1, an OOM kill's 137, a SIGTERM trap's 7, a SIGKILL after stopTimeout), its health check's
-verdicts and the timestamps it wrote to a shared volume. Last, `sandbox down` after a crash leaves nothing.
+verdicts and the timestamps it wrote to a shared volume, the variables it sees, the files it shares or may not
+write, its user, directory, argv and PID 1, its tmpfs, and Pods on the two nodes talking. The scenarios of the
+second half (ECS container settings, a Service, the examples) start together with the module and run beside the
+first half's tests. Last, `sandbox down` after a crash leaves nothing.
 
-A separate sandbox (module-scoped: about 12 s to start, the real node Ready about 1 s later) keeps the rest of the suite
+A separate sandbox (module-scoped: about 12 s to start, the real nodes Ready about 1 s later) keeps the rest of the suite
 exactly as it was: its tests delete and count nodes, and none of them can land a Pod on a real node. Here
 the real nodes are the ECS cluster `real`'s only container instances, and their taint is tolerated through the
 TaskDefinition's `spec.kubernetes.tolerations`.
