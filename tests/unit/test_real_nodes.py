@@ -96,7 +96,8 @@ def test_a_reservation_is_released_by_down_and_taken_over_when_its_sandbox_is_go
     later.mkdir()
     assert realnodes.reserve_prefix(later, "") == 151  # the stale one is taken over, the live one kept
     realnodes.release_prefix(alive)
-    assert realnodes.reservations(alive) == [] and [p.name for p in prefixes.iterdir()] == ["10.151"]
+    assert realnodes.reservations(alive) == [] and sorted(p.name for p in prefixes.iterdir()) == [
+        "10.151", realnodes.ORIGINALS]
     realnodes.release_prefix(later)
     assert not prefixes.exists()  # the last one out removes the directory: `down` leaves nothing
     realnodes.release_prefix(later)  # again: nothing to do
@@ -195,3 +196,20 @@ def test_down_taints_the_nodes_so_no_daemon_set_puts_its_pods_back(nodes: list[r
     assert patch[2] == {"spec": {"unschedulable": True, "taints": [realnodes.REAL_NODE_TAINT, realnodes.DOWN_TAINT]}}
     assert realnodes.DOWN_TAINT["effect"] == "NoExecute" and realnodes.DOWN_TAINT["key"] != realnodes.REAL_NODE_TAINT["key"]
     assert delete == ("DELETE", "/api/v1/namespaces/ns/pods/agent-x", {"gracePeriodSeconds": 1})
+
+
+def test_the_settings_as_the_first_running_sandbox_found_them_are_what_the_last_one_restores(
+        prefixes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    machine = {"net/ipv4/ip_forward": "0", realnodes.INOTIFY_INSTANCES: "128"}
+    monkeypatch.setattr(realnodes, "_read_sysctl", lambda name: machine.get(name))
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    realnodes.reserve_prefix(first, "")
+    machine.update({"net/ipv4/ip_forward": "1", realnodes.INOTIFY_INSTANCES: "1024"})  # the first one's kubelet ran
+    realnodes.reserve_prefix(second, "")  # starts meanwhile: its own snapshot would see the changed values
+    assert realnodes.original_sysctls() == {"net/ipv4/ip_forward": "0", realnodes.INOTIFY_INSTANCES: "128"}
+    realnodes.release_prefix(first)  # the first goes down first: the record stays for the second
+    assert realnodes.original_sysctls()["net/ipv4/ip_forward"] == "0"
+    realnodes.release_prefix(second)
+    assert realnodes.original_sysctls() == {} and not prefixes.exists()

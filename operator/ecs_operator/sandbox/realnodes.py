@@ -86,6 +86,9 @@ PREFIXES = Path("/run/ecs-operator-real-node-prefixes")
 """One file per 10.K.0.0/16 taken by a sandbox's real nodes (its content: that sandbox's state directory),
 so two sandboxes starting at the same instant never pick the same K (`reserve_prefix`)."""
 SECOND_OCTETS = range(150, 200)
+ORIGINALS = "host-sysctls.json"
+"""Beside the reservations: the kernel settings (SYSCTLS) as the first of the sandboxes running at once found them,
+so whichever of them goes down last restores those, not what another one had already changed."""
 NEEDS = {  # what must exist -> the Debian package that provides it
     "/usr/bin/containerd": "containerd", "/usr/bin/ctr": "containerd",
     "/usr/bin/containerd-shim-runc-v2": "containerd", "/usr/sbin/runc": "runc",
@@ -209,6 +212,10 @@ def reserve_prefix(root: Path, used: str, prefixes: Path | None = None) -> int:
                 if owner != str(root) and Path(owner).is_dir():
                     continue
                 entry.unlink()
+            others = [e for e in prefixes.glob("10.*") if _owner(e) not in ("", str(root)) and Path(_owner(e)).is_dir()]
+            if not others:  # the first sandbox running: the settings are still the machine's own
+                (prefixes / ORIGINALS).write_text(json.dumps(
+                    {name: value for name in SYSCTLS if (value := _read_sysctl(name)) is not None}))
             fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             with os.fdopen(fd, "w") as out:
                 out.write(str(root))
@@ -216,18 +223,35 @@ def reserve_prefix(root: Path, used: str, prefixes: Path | None = None) -> int:
     raise RealNodeError("no free 10.K.0.0/16 (K in 150-199) for the real nodes' addresses")
 
 
+def _owner(entry: Path) -> str:
+    try:
+        return entry.read_text().strip()
+    except OSError:
+        return ""
+
+
+def original_sysctls(prefixes: Path | None = None) -> dict[str, str]:
+    """The kernel settings as the first of the running sandboxes found them (empty if not recorded)."""
+    try:
+        values: dict[str, str] = json.loads(((prefixes or PREFIXES) / ORIGINALS).read_text())
+        return values
+    except (OSError, ValueError):
+        return {}
+
+
 def release_prefix(root: Path, prefixes: Path | None = None) -> None:
-    """Remove `root`'s reservations, and the directory once no sandbox holds one."""
+    """Remove `root`'s reservations, and the recorded settings and the directory once no sandbox holds one."""
     prefixes = prefixes or PREFIXES
     if not prefixes.is_dir():
         return
     with _prefixes_locked(prefixes):
         for entry in prefixes.glob("10.*"):
+            if _owner(entry) == str(root):
+                entry.unlink(missing_ok=True)
+        if not list(prefixes.glob("10.*")):
+            (prefixes / ORIGINALS).unlink(missing_ok=True)
             with contextlib.suppress(OSError):
-                if entry.read_text().strip() == str(root):
-                    entry.unlink()
-        with contextlib.suppress(OSError):
-            prefixes.rmdir()
+                prefixes.rmdir()
 
 
 def reservations(root: Path, prefixes: Path | None = None) -> list[Path]:
