@@ -1,6 +1,9 @@
 # The operator image: `docker build -t ecs-operator:0.1.0 .` from the repository root.
 # On kind: `kind load docker-image ecs-operator:0.1.0`, then `helm install` the chart (README.md).
-FROM python:3.11-slim
+# Without Docker: `ecs-operator sandbox image build` builds it with buildah on a Debian bookworm base made
+# locally (BASE; Python 3.11 as here) and imports it into the sandbox's real nodes (docs/sandbox.md).
+ARG BASE=python:3.11-slim
+FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

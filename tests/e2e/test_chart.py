@@ -735,7 +735,7 @@ def run_scenario(sandbox: Cluster, installed: Installed) -> None:
     assert privileged["status"] == "False" and "containerDefinitions[0].privileged" in privileged["message"]
 
     events = sandbox.kubectl_json("get", "events", "-n", ns)["items"]
-    assert any(e["reason"] == "TaskRunning" and e["involvedObject"]["name"] == "nginx" for e in events)
+    assert any(e["reason"] == "Registered" and e["involvedObject"]["name"] == "host-path" for e in events)
     # a cluster-scoped object's Events go to `default` without a namespace, where `kubectl describe` finds them
     scaling = wait_for(lambda: [e for e in sandbox.kubectl_json("get", "events", "-n", "default")["items"]
                                 if e["involvedObject"]["kind"] == "CapacityProvider" and e["involvedObject"]["name"] == pool],

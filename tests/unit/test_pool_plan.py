@@ -3,10 +3,11 @@ a kwok pool of m5.large Nodes, service tasks of 1 vCPU / 1 GiB, ECS's managed-sc
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ecs_operator import labels as L
+from ecs_operator.lifecycle.conditions import Notify
 from ecs_operator.nodepool.instance_types import build_node, instance_type
 from ecs_operator.scaling.pool import (
     Activity,
@@ -14,7 +15,6 @@ from ecs_operator.scaling.pool import (
     EndWarmup,
     Grow,
     MarkLeaving,
-    Notify,
     PoolFacts,
     PoolObserved,
     PoolPlan,
@@ -26,7 +26,7 @@ from ecs_operator.scaling.pool import (
 )
 from ecs_operator.settings import Settings
 
-NOW = datetime(2026, 12, 7, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC)
 OWNER_UID = "cp-uid"
 
 

@@ -61,7 +61,10 @@ def test_pods_get_no_default_route_and_no_masquerade_only_a_route_to_the_other_n
     (bridge,) = realnodes._cni_config(nodes[0])["plugins"]
     assert bridge["bridge"] == nodes[0].bridge and bridge["isDefaultGateway"] is False and bridge["ipMasq"] is False
     assert bridge["ipam"]["ranges"] == [[{"subnet": nodes[0].pod_subnet}]]
-    assert bridge["ipam"]["routes"] == [{"dst": "10.152.0.0/16"}]  # through the gateway: the node's bridge
+    # through the gateway (the node's bridge): the sandbox's other nodes' Pods and the kubernetes Service's ClusterIP
+    # (the first of the service range)
+    assert bridge["ipam"]["routes"] == [{"dst": "10.152.0.0/16"}, {"dst": "10.96.0.1/32"}]
+    assert realnodes.KUBERNETES_SERVICE_IP == "10.96.0.1"
     assert all(realnodes.sandbox_network(n) == "10.152.0.0/16" for n in nodes)
 
 
@@ -105,6 +108,19 @@ def test_a_reservation_is_released_by_down_and_taken_over_when_its_sandbox_is_go
         realnodes.reserve_prefix(alive, "".join(f"10.{k}.0.0/16 dev x\n" for k in range(150, 200)))
 
 
+def test_the_kubernetes_service_reaches_the_apiserver_and_nothing_else_leaves_but_to_the_other_nodes(
+        nodes: list[realnodes.RealNode]) -> None:
+    dnat, drop = realnodes.service_rules(nodes[0], 41234)
+    bridge = nodes[0].bridge
+    assert dnat[:2] == ["nat", "PREROUTING"] and dnat[dnat.index("-i") + 1] == bridge
+    assert dnat[dnat.index("-d") + 1] == "10.96.0.1/32" and dnat[dnat.index("--dport") + 1] == "443"
+    assert dnat[-3:] == ["DNAT", "--to-destination", "127.0.0.1:41234"]
+    assert drop[:2] == ["filter", "FORWARD"] and drop[-2:] == ["-j", "DROP"]
+    assert drop[drop.index("-i") + 1] == bridge and drop[drop.index("-d") - 1:drop.index("-d") + 2] == [
+        "!", "-d", "10.152.0.0/16"]  # a Pod's packets to the other real nodes' Pods pass
+    assert all(f"ecs-operator sandbox {bridge}" in rule for rule in (dnat, drop))  # how teardown finds them
+
+
 def test_kubelet_settings_for_this_machine(nodes: list[realnodes.RealNode], tmp_path: Path) -> None:
     keys = pki.create(tmp_path / "pki")
     config = realnodes._kubelet_config(nodes[0], keys, (Path("c"), Path("k")))
@@ -135,6 +151,14 @@ def test_the_apiserver_dials_kubelets_by_internal_ip_with_a_client_certificate(t
     assert "--kubelet-preferred-address-types=InternalIP" in argv
     assert f"--kubelet-client-certificate={layout.pki.cert('apiserver-kubelet-client')}" in argv
     assert "apiserver-kubelet-client" in pki.CLIENTS and "real-nodes" in STATE_ENTRIES
+
+
+def test_a_namespace_can_place_its_pods_on_the_real_nodes(tmp_path: Path) -> None:
+    """The chart's defaults reach the tainted real nodes through its namespace's annotations (PodNodeSelector,
+    PodTolerationRestriction); the API server's certificate names the kubernetes Service's ClusterIP."""
+    argv = components.kube_apiserver(Path("k8s-cp"), components.Layout(tmp_path), components.Ports(1, 2, 3, 4, 5))
+    assert "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction" in argv
+    assert realnodes.KUBERNETES_SERVICE_IP in pki.APISERVER_SANS_IP
 
 
 def test_the_oci_archives_carry_the_full_reference_and_valid_digests(tmp_path: Path) -> None:

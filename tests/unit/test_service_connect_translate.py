@@ -97,15 +97,13 @@ def test_host_aliases_reach_every_task_template_in_a_stable_order() -> None:
 
 
 def test_a_client_gets_the_dotted_names_of_the_other_services_of_its_namespace_from_services_they_control() -> None:
-    from types import SimpleNamespace
-
     from ecs_operator.handlers.connect import connect_hosts
 
     def ecs(name: str, uid: str, config: dict[str, Any]) -> dict[str, Any]:
         return {"metadata": {"name": name, "uid": uid}, "spec": {"taskDefinition": "x:1", "serviceConnectConfiguration": config}}
 
     alias = {"portName": "api", "clientAliases": [{"port": 80, "dnsName": "Orders.Internal"}]}
-    ix = SimpleNamespace(
+    ix: dict[str, Any] = dict(
         services={("ns", "orders"): [ecs("orders", "u-o", connect(alias))],
                   ("ns", "audit"): [ecs("audit", "u-a", connect({**alias, "clientAliases": [{"port": 80, "dnsName": "audit.internal"}]},
                                                                 namespace="audit"))],
@@ -117,6 +115,6 @@ def test_a_client_gets_the_dotted_names_of_the_other_services_of_its_namespace_f
                         ("ns", "u-a"): [{"metadata": {"name": "audit-internal"}, "spec": {"clusterIP": "10.0.0.8"}}],
                         ("ns", "u-f"): [{"metadata": {"name": "orders-internal"}, "spec": {"clusterIP": "10.6.6.6"}}]},
     )
-    assert connect_hosts("ns", "frontend", "shop", ix) == [{"ip": "10.0.0.7", "hostnames": ["orders.internal"]}]
-    assert connect_hosts("ns", "orders", "shop", ix) == []  # its own names: not in its own tasks
-    assert connect_hosts("ns", "frontend", "audit", ix) == [{"ip": "10.0.0.8", "hostnames": ["audit.internal"]}]
+    assert connect_hosts("ns", "frontend", "shop", **ix) == [{"ip": "10.0.0.7", "hostnames": ["orders.internal"]}]
+    assert connect_hosts("ns", "orders", "shop", **ix) == []  # its own names: not in its own tasks
+    assert connect_hosts("ns", "frontend", "audit", **ix) == [{"ip": "10.0.0.8", "hostnames": ["audit.internal"]}]

@@ -26,7 +26,6 @@ def pod_event(type: str | None, uid: str) -> None:
 
 def test_a_pod_deleted_with_its_service_leaves_nothing_behind() -> None:
     memory = MEMO.state(ServiceMemory)
-    memory.placed(("ns", "svc-uid"), "pod-uid", report=False)
     memory.stopping("pod-uid", True)
     pod_event("DELETED", "pod-uid")
-    assert "pod-uid" not in memory._placed and "pod-uid" not in memory._stopping
+    assert "pod-uid" not in memory._stopping and not memory._stopped

@@ -139,9 +139,10 @@ def test_a_stop_request_stops_the_task_as_user_initiated_without_counting_a_fail
 def test_event_severity_comes_from_the_rule_not_the_wording() -> None:
     body = service(name="failed-web")  # "failed" in a name made every event of the service a Warning
     unplaceable = pod(2, started=None)
+    del unplaceable["spec"]["nodeName"]
     unplaceable["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                             "message": "0/3 nodes are available: 3 Insufficient memory."}]
-    decision = plan_service(observed(body, [unplaceable], started=("00000001",)), T0)
+    decision = plan_service(observed(body, [pod(1), unplaceable]), T0)
     assert events(decision)[0] == ("Normal", "(service failed-web) has started 1 tasks: (task 00000001).")
     [unable] = [e for e in decision.events if "unable to place a task" in e.message]
     assert unable.severity == "Warning" and "RESOURCE:MEMORY" in unable.message
@@ -201,3 +202,50 @@ def test_a_task_on_a_draining_instance_is_evicted_first_below_minimum_healthy_10
                                           "(minimumHealthyPercent 50); their replacements start on other instances.")
     assert done.status["events"][0]["message"] == events(done)[-1][1]
     assert eviction.event(0) is None  # every eviction refused: nothing to say
+
+
+def test_task_events_come_from_the_status_so_a_restart_neither_loses_nor_repeats_them() -> None:
+    """The tasks reported started are kept in the status with the events that report them (one write): a
+    process that starts after a kill, knowing nothing of earlier Pod events, reports exactly the tasks
+    placed or gone since the last write, and a second look at the same world reports nothing."""
+    body = service(desired=2)
+    first = plan_service(observed(body), T0)
+    deployment = primary_id(first)
+    # placed, but the process that saw them was killed before it reported them (no pending memory)
+    running = [pod(1, deployment), pod(2, deployment)]
+    placed = plan_service(observed(body, running, first.status), T0)
+    assert ("Normal", "(service web) has started 2 tasks: (task 00000001) (task 00000002).") in events(placed)
+    assert plan_service(observed(body, running, placed.status), T0 + timedelta(seconds=1)).events == ()
+    # both stopped by the scheduler while no process watched (no DELETED event reached the new one)
+    gone = plan_service(observed(body, [], placed.status), T0 + timedelta(seconds=2))
+    assert [m for _, m in events(gone) if "has stopped" in m] == [
+        "(service web) has stopped 2 running tasks: (task 00000001) (task 00000002)."]
+    again = plan_service(observed(body, [], gone.status), T0 + timedelta(seconds=3))
+    assert [m for _, m in events(again) if "has st" in m] == []
+
+
+def test_a_task_whose_instance_is_gone_is_stopped_at_once_naming_the_host_and_is_no_failure() -> None:
+    body = service(desired=2, deploymentConfiguration=BREAKER)
+    first = plan_service(observed(body), T0)
+    deployment = primary_id(first)
+    lost, kept = pod(1, deployment), pod(2, deployment)
+    lost["spec"]["nodeName"] = "gone-node"
+    decision = plan_service(observed(body, [lost, kept], first.status, lost_nodes=frozenset({"gone-node"})), T0)
+    reason = "Host EC2 (instance gone-node) stopped/terminated"
+    assert [(s.pod["metadata"]["uid"], s.stop.code, s.stop.reason, s.lost) for s in decision.stops] == [
+        ("0000-0001", "TerminationNotice", reason, True)]
+    assert ("Warning", f"(service web) has stopped 1 running tasks: (task 00000001). Reason: {reason}") in events(decision)
+    assert decision.status["deployments"][0]["failedTasks"] == 0  # the host failed, not the task
+    [record] = decision.status["stoppedTasks"]
+    assert (record["stopCode"], record["stoppedReason"]) == ("TerminationNotice", reason)
+
+
+def test_a_status_written_before_placed_tasks_adopts_the_running_tasks_without_reporting_them_again() -> None:
+    body = service(desired=1)
+    first = plan_service(observed(body), T0)
+    running = [pod(1, primary_id(first))]
+    placed = plan_service(observed(body, running, first.status), T0)
+    older = {k: v for k, v in placed.status.items() if k != "placedTasks"}  # as an earlier operator version wrote it
+    upgraded = plan_service(observed(body, running, older), T0 + timedelta(seconds=1))
+    assert [m for _, m in events(upgraded) if "has st" in m] == []
+    assert upgraded.status["placedTasks"] == ["00000001"]

@@ -9,13 +9,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ecs_operator.lifecycle.conditions import Notify
 from ecs_operator.lifecycle.task_reconcile import (
     DeletePod,
     DeleteTask,
     Launch,
     LaunchOutcome,
     Log,
-    Notify,
     PodCreated,
     PodRefused,
     Refused,
@@ -204,7 +204,7 @@ def test_each_step_is_held_a_moment_but_running_is_written_at_once() -> None:
     run = follow(pending.status, the_pod({"app": running(), "helper": running()}))
     assert run.status is not None and run.status["lastStatus"] == "RUNNING" and run.urgent
     assert run.status["tasks"][0]["availabilityZone"] == "us-east-1a"
-    assert events(run) == [("Normal", "TaskRunning")]
+    assert events(run) == []  # a task that starts as it should costs no Event (the Pod and one status write)
 
 
 def test_steady_state_writes_nothing_and_does_nothing() -> None:
@@ -294,3 +294,44 @@ def test_a_stopped_task_goes_when_its_ttl_ends() -> None:
     due = plan_task(replace(seen(task(spec={"taskDefinition": "app:1", "desiredStatus": "STOPPED"}, status=stopped))),
                     NOW + timedelta(seconds=ttl))
     assert due.actions == (DeleteTask(),) and due.status is None
+
+
+def test_a_placement_failure_is_announced_once_per_cause_however_its_detail_changes() -> None:
+    """Capacity comes up node by node: the scheduler's message changes with each ("0/3 nodes", "0/4 nodes",
+    a not-ready taint in between), the cause (RESOURCE:MEMORY) does not. One Event per task per cause."""
+    def waiting(message: str) -> dict[str, Any]:
+        pod = the_pod(node=None, phase="Pending")
+        pod["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                        "message": message}]
+        return pod
+
+    status = launched().status or {}
+    posted: list[tuple[str, str]] = []
+    for message in ["0/3 nodes are available: 3 Insufficient memory.",
+                    "0/4 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, "
+                    "3 Insufficient memory.",
+                    "0/4 nodes are available: 4 Insufficient memory.",
+                    "0/5 nodes are available: 5 Insufficient memory.",
+                    "0/5 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, "
+                    "4 Insufficient memory."]:
+        plan = follow(status, waiting(message))
+        posted += events(plan)
+        status = plan.status or status
+        assert status["failures"][0]["detail"] == message  # the status tells the latest detail
+    assert posted == [("Warning", "TaskPlacementFailed"), ("Warning", "TaskPlacementFailed")]  # MEMORY, then INACTIVE
+
+
+def test_a_task_whose_instance_is_gone_stops_at_once_as_ecs_reports_a_terminated_host() -> None:
+    status = follow(launched().status or {}, the_pod({"app": running(), "helper": running()})).status or {}
+    pod = the_pod({"app": running(), "helper": running()})
+    plan = plan_task(replace(seen(task(status=status), {"t-0": pod}), lost_nodes=frozenset({"node-1"})), NOW)
+    assert plan.status is not None and plan.urgent
+    [record] = plan.status["tasks"]
+    assert (record["lastStatus"], record["desiredStatus"], record["stopCode"], record["stoppedReason"]) == (
+        "STOPPED", "STOPPED", "TerminationNotice", "Host EC2 (instance node-1) stopped/terminated")
+    assert {c["lastStatus"] for c in record["containers"]} == {"STOPPED"}
+    assert (plan.status["lastStatus"], plan.status["stopCode"]) == ("STOPPED", "TerminationNotice")
+    assert [a for a in plan.actions if isinstance(a, DeletePod)] == [DeletePod("t-0", POD_UID, 0)]  # no kubelet to wait for
+    assert events(plan) == [("Warning", "TaskStopped")]
+    # the Pod deleted: nothing changes any more
+    assert follow(plan.status, None).status is None

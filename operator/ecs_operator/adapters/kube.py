@@ -79,14 +79,25 @@ def resource_key(obj: dict[str, Any]) -> str:
     return kind
 
 
+Refusals = list[tuple[str, str]]
+"""(field, message) pairs of a refused object."""
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, causes: list[dict[str, Any]] | None = None) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status, self.reason, self.message = status, reason, message
+        self.causes = causes or []
+        """The Status's details.causes: each refused field (`field`) and why (`message`)."""
 
     @property
     def temporary(self) -> bool:
         return self.status in (0, 429, 500, 502, 503, 504)
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """The NamespaceLifecycle admission's refusal: nothing new (an Eviction, an Event) in a namespace being deleted."""
+        return self.status == 403 and "because it is being terminated" in self.message
 
 
 class OwnershipConflict(Exception):
@@ -179,6 +190,24 @@ class Kube:
             raise OwnershipConflict(existing)
         return existing, False
 
+    def dry_run_refusals(self, obj: dict[str, Any]) -> Refusals:
+        """(field, message) for each field the API server's validation refuses in `obj`, by a
+        server-side dry-run create (nothing is stored); [] when it would be accepted. Refusals that are
+        no statement about the object itself (quota, RBAC, an admission policy) are not reported: they
+        may change, and the object that meets them reports them. A temporary failure raises."""
+        try:
+            self._call("POST", self.resource_of(obj).path(obj["metadata"].get("namespace")), body=obj,
+                       query=[("dryRun", "All"), ("fieldManager", FIELD_MANAGER)])
+        except ApiError as e:
+            if e.temporary:
+                raise
+            if e.status == 400:  # a value the API server cannot even decode (e.g. a malformed quantity)
+                return [("", e.message)]
+            if e.status != 422 or "ValidatingAdmissionPolicy" in e.message or "admission webhook" in e.message:
+                return []
+            return [(str(c.get("field") or ""), str(c.get("message") or e.message)) for c in e.causes] or [("", e.message)]
+        return []
+
     def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         """PUT the whole object; its metadata.resourceVersion makes a concurrent change a 409 ApiError."""
         meta = obj["metadata"]
@@ -246,7 +275,7 @@ class Kube:
             self._call("POST", RESOURCES["Pod"].path(namespace, name, "eviction"), body=body)
             return True
         except ApiError as e:
-            if e.status in (404, 409):
+            if e.status in (404, 409) or e.namespace_terminating:  # gone, or going with its namespace
                 return True
             if e.status == 429:
                 return False
@@ -301,10 +330,12 @@ class Kube:
             code = str(response.status)
         except ApiException as e:
             code = str(e.status or 0)
-            message = e.reason or ""
-            with contextlib.suppress(ValueError):
-                message = json.loads(e.body or "{}").get("message", message)
-            raise ApiError(e.status or 0, e.reason or "", message) from None
+            message, causes = e.reason or "", []
+            with contextlib.suppress(ValueError, AttributeError):
+                status = json.loads(e.body or "{}")
+                message = status.get("message", message)
+                causes = list((status.get("details") or {}).get("causes") or [])
+            raise ApiError(e.status or 0, e.reason or "", message, causes) from None
         finally:
             metrics.kube_request(method, path, code, time.perf_counter() - start)
         return json.loads(data) if data else {}

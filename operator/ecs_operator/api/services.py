@@ -107,6 +107,7 @@ def describe_service(account: Account, obj: dict[str, Any], include: list[str] |
         "deploymentController": spec.get("deploymentController") or {"type": "ECS"},
         "createdBy": "ecs-operator",
     }
+    out.pop("placedTasks", None)  # the operator's bookkeeping (lifecycle/service_reconcile.py PLACED_TASKS)
     if "TAGS" not in (include or []):
         out.pop("tags", None)
     return out

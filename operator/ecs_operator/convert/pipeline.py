@@ -20,6 +20,7 @@ from ecs_operator.settings import Settings
 from ecs_operator.translate.fidelity import Entry, FidelityReport, summarize
 from ecs_operator.translate.names import dns_label
 from ecs_operator.translate.pod import Revision, pod_template
+from ecs_operator.translate.pod_checks import translation_problems
 from ecs_operator.translate.policy import ALLOW_ALL, WorkloadPolicy, policy_violations, service_policy_violations
 
 from .detect import EcsObject
@@ -173,7 +174,9 @@ def _task_definition(c: Conversion, settings: Settings, out: Outcome) -> list[In
         c.note = "networkMode none: the operator adds a deny-all NetworkPolicy for the Pods of each task and service"
     out.warnings += [InputProblem(c.obj.document.where, c.obj.file_path(p.path), p.message)
                      for p in policy_violations(c.revision.definition, c.revision.kubernetes, WorkloadPolicy())]
-    return []
+    # what registration refuses beyond ECS's rules (translate/pod_checks.registration_problems), on this translation
+    return [InputProblem(c.obj.document.where, c.obj.file_path(p.path), p.message)
+            for p in translation_problems(c.revision.definition, translation)]
 
 
 def _launch(c: Conversion, to: Target, settings: Settings,

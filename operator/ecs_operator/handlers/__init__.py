@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     capacity_association,
+    capacity_indexes,
     capacity_providers,
     clusters,
     container_instances,

@@ -13,7 +13,7 @@ from ecs_operator.lifecycle.conditions import set_condition
 from ecs_operator.runtime.context import Context
 from ecs_operator.translate.provider_access import access_problems
 
-from .common import kopf_callback, now, problems_text
+from .common import kopf_callback, now
 from .lookups import access_of
 from .resources import CLUSTERS, SERVICES
 
@@ -49,7 +49,7 @@ def cluster_association(body: kopf.Body, spec: kopf.Spec, name: str, namespace: 
     refused = {p: u for p, u in users.items() if p not in listed}
     previous = next((c for c in status.get("conditions") or [] if c.get("type") == ASSOCIATION), None)
     if denied:
-        wanted = ("False", "AccessDeniedException", problems_text(denied))
+        wanted = ("False", "AccessDeniedException", "; ".join(str(p) for p in denied))
     elif refused:
         detail = "; ".join(f"{p} is used by {', '.join(u)}" for p, u in sorted(refused.items()))
         wanted = ("False", "ResourceInUseException", f"{IN_USE} {detail}")

@@ -17,7 +17,7 @@ import kopf
 from ecs_operator import labels as L, metrics
 from ecs_operator.adapters.kube import ApiError
 from ecs_operator.adapters.nodepools import LaunchedNodes, NodePoolBackend, backend_for, pool_facts
-from ecs_operator.instances import is_active
+from ecs_operator.lifecycle.conditions import Notify
 from ecs_operator.ownership import controlled_by, owner_reference
 from ecs_operator.runtime.context import Context
 from ecs_operator.runtime.workers import Batching, Cadence
@@ -26,7 +26,6 @@ from ecs_operator.scaling.pool import (
     EndWarmup,
     Grow,
     MarkLeaving,
-    Notify,
     PoolFacts,
     PoolObserved,
     PoolPlan,
@@ -39,11 +38,11 @@ from ecs_operator.scaling.pool import (
     refusal,
     registration,
 )
-from ecs_operator.translate.provider_access import allows
+from ecs_operator.scaling.provider_deletion import deletion_blocker
 
-from .common import kopf_callback, ready
+from .common import kopf_callback
 from .notices import notify
-from .resources import CAPACITY_PROVIDERS, CLUSTERS, DEPLOYMENTS, NODES, PODS, SERVICES
+from .resources import CAPACITY_PROVIDERS, DEPLOYMENTS, PODS
 
 logger = logging.getLogger(__name__)
 
@@ -51,49 +50,6 @@ KIND = "CapacityProvider"
 BATCHING = Batching(idle=1.0, max=10.0)
 """Tasks waiting for capacity are collected until none arrived for a second, at most ten (as Karpenter
 batches pending pods): a burst is one decision."""
-
-
-# --- indexes --------------------------------------------------------------------------------------
-
-
-@kopf.index(*NODES, labels={L.CAPACITY_PROVIDER: kopf.PRESENT})
-def provider_nodes(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]]:
-    return {labels[L.CAPACITY_PROVIDER]: copy.deepcopy(dict(body))}
-
-
-@kopf.index(*PODS, labels={L.CAPACITY_PROVIDER: kopf.PRESENT})
-def provider_pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]]:
-    return {labels[L.CAPACITY_PROVIDER]: copy.deepcopy(dict(body))}
-
-
-@kopf.index(*CLUSTERS)
-@kopf_callback
-def provider_clusters(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, str]:
-    """provider -> the clusters that list it (PutClusterCapacityProviders), as namespace/cluster."""
-    cluster = spec.get("clusterName") or name
-    return {p: f"{namespace}/{cluster}" for p in spec.get("capacityProviders") or []}
-
-
-@kopf.index(*SERVICES)
-@kopf_callback
-def provider_services(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, str, str]]:
-    """provider -> the services whose strategy names it, as (namespace, service, cluster)."""
-    cluster = spec.get("cluster") or "default"
-    return {i["capacityProvider"]: (namespace, name, cluster) for i in spec.get("capacityProviderStrategy") or []}
-
-
-@kopf.index(*DEPLOYMENTS)
-@kopf_callback
-def provider_workloads(namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
-    """provider -> the service Deployments whose tasks it places: what they want, and the task template."""
-    template = spec.get("template") or {}
-    provider = ((template.get("metadata") or {}).get("labels") or {}).get(L.CAPACITY_PROVIDER)
-    if not provider:
-        return {}
-    cluster = ((template.get("metadata") or {}).get("labels") or {}).get(L.CLUSTER, "")
-    return {provider: {"namespace": namespace, "cluster": cluster,
-                       "selector": dict((spec.get("selector") or {}).get("matchLabels") or {}),
-                       "replicas": int(spec.get("replicas") or 0), "spec": copy.deepcopy(dict(template.get("spec") or {}))}}
 
 
 # --- the worker -----------------------------------------------------------------------------------
@@ -194,11 +150,12 @@ def act(memo: Context, provider: dict[str, Any], plan: PoolPlan, backend: NodePo
                 assert backend is not None and facts is not None
                 added = backend.grow(facts.members, size, memo.clock(), warmup_seconds, cluster)
             case Notify(type_, reason, message):
-                notify(provider, type=type_, reason=reason, message=message)
+                notify(memo, provider, type=type_, reason=reason, message=message)
     status = plan.status
     if plan.activity is not None:
         text = f"{plan.activity.text} (added {', '.join(added)})" if plan.activity.action == "scale-out" else plan.activity.text
-        notify(provider, type="Normal", reason="ScaleOut" if plan.activity.action == "scale-out" else "ScaleIn", message=text)
+        reason = "ScaleOut" if plan.activity.action == "scale-out" else "ScaleIn"
+        notify(memo, provider, type="Normal", reason=reason, message=text)
         status = {**status, "lastScalingActivity": {"time": moment, "action": plan.activity.action, "reason": text}}
     memo.status(KIND).write(provider, status)
 
@@ -220,26 +177,18 @@ def _report_refusal(memo: Context, body: kopf.Body, spec: kopf.Spec, error: ApiE
 
 @kopf.on.delete(*CAPACITY_PROVIDERS)
 @kopf_callback
-def delete_provider(body: kopf.Body, name: str, spec: kopf.Spec, status: kopf.Status, memo: Context,
+def delete_provider(body: kopf.Body, name: str, spec: kopf.Spec, memo: Context,
                     provider_services: kopf.Index, provider_clusters: kopf.Index, provider_pods: kopf.Index,
                     provider_nodes: kopf.Index, **_: Any) -> None:
-    """ECS refuses to delete a provider that a service strategy uses or a cluster lists (or whose tasks
-    still run). A kwok pool's simulated nodes go with the provider; a scale target is left as it is."""
+    """ECS refuses to delete a provider in use (scaling/provider_deletion.py): the finalizer holds the deletion
+    back. A kwok pool's simulated nodes go with the provider; a scale target is left as it is."""
     ecs_name = spec.get("name") or name
     label = L.group_label_value(ecs_name)
-    allowed = (spec.get("kubernetes") or {}).get("allowedNamespaces")
-    # only those the provider allows can hold its deletion back: a tenant naming it cannot
-    tasks = [p for p in provider_pods.get(label, []) if is_active(p)
-             and allows(allowed, p["metadata"].get("namespace", ""), (p["metadata"].get("labels") or {}).get(L.CLUSTER, ""))]
-    services = {f"{n}/{s}" for n, s, c in provider_services.get(ecs_name, []) if allows(allowed, n, c)}
-    clusters = {c for c in provider_clusters.get(ecs_name, []) if allows(allowed, *c.split("/", 1))}
-    users = ([f"service {s}" for s in sorted(services)] + [f"cluster {c}" for c in sorted(clusters)]
-             + ([f"{len(tasks)} task(s)"] if tasks else []))
-    if users:
-        message = f"The capacity provider {ecs_name} is in use by {', '.join(users)}: remove it from them first"
-        conditions = ready(status, body, False, "ResourceInUseException", message)
-        if conditions != status.get("conditions"):
-            memo.kube.patch_status("CapacityProvider", None, name, {"conditions": conditions})
+    message = deletion_blocker(ecs_name, dict(spec), provider_pods.get(label, []), provider_services.get(ecs_name, []),
+                               provider_clusters.get(ecs_name, []))
+    if message is not None:
+        provider = {**dict(body), "status": memo.status(KIND).current(body)}
+        act(memo, provider, refusal(provider, "ResourceInUseException", message, memo.clock()), None, None)
         raise kopf.TemporaryError(message, delay=5)
     if ((spec.get("kubernetes") or {}).get("nodePool") or {}).get("backend") == "kwok":
         owner = owner_reference(body)

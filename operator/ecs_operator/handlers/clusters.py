@@ -1,90 +1,97 @@
-"""Cluster: ECS-style counters and status; deletion is held back while services or tasks remain
-(docs/ecs-semantics.md §Deleting a cluster)."""
+"""Cluster: describe-clusters' counters and status; its deletion is held back while services or tasks remain
+(docs/ecs-semantics.md §Deleting a cluster).
+
+A worker per Cluster (runtime/workers.py), started by its first event, observes the indexes, asks
+`plan_cluster` (lifecycle/cluster_reconcile.py) and writes the status when it changed; the counters follow
+nodes, services and tasks at each resync (RESYNC_SECONDS). The deletion handler runs the same plan.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+import logging
 from typing import Any
 
 import kopf
 
 from ecs_operator import labels as L
-from ecs_operator.arns import cluster_arn
-from ecs_operator.lifecycle.cluster_deletion import held_back, too_late
+from ecs_operator.lifecycle.cluster_reconcile import ClusterObserved, ClusterPlan, plan_cluster
 from ecs_operator.lifecycle.task_state import pod_last_status
+from ecs_operator.runtime.context import Context
+from ecs_operator.runtime.workers import Batching, Cadence
 
-from .common import condition, kopf_callback, ready
+from .common import kopf_callback
 from .lookups import instance_names
+from .notices import notify
 from .resources import CLUSTERS
 
+logger = logging.getLogger("ecs_operator")
+
+KIND = "Cluster"
 RESYNC_SECONDS = 10
+CADENCE = Cadence(resync=RESYNC_SECONDS, batching=Batching(idle=0.5, max=2.0))
+INDEXES = ("cluster_objects", "cluster_nodes", "cluster_services", "cluster_tasks", "cluster_pods")
 
 
-@kopf.on.resume(*CLUSTERS)
-@kopf.on.create(*CLUSTERS)
-@kopf.on.update(*CLUSTERS, field="spec")
-def cluster_changed(**kwargs: Any) -> None:
-    cluster_status(**kwargs)
+@kopf.index(*CLUSTERS)
+@kopf_callback
+def cluster_objects(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, name) -> the Cluster."""
+    return {(namespace, name): copy.deepcopy(dict(body))}
 
 
-@kopf.timer(*CLUSTERS, interval=RESYNC_SECONDS)
-def cluster_resync(**kwargs: Any) -> None:
-    _resync(**kwargs)
+@kopf.on.event(*CLUSTERS)
+@kopf_callback
+async def cluster_changed(type: str, body: kopf.Body, name: str, namespace: str, memo: Context, **ix: Any) -> None:
+    """Every change of a Cluster, and each one at start-up: its worker starts or is woken."""
+    key = (namespace, name)
+    if type == "DELETED":
+        memo.workers.stop(KIND, key)
+        memo.status(KIND).forget(body)
+        return
+    indexes = {i: ix[i] for i in INDEXES}
+
+    def failed(error: Exception) -> None:  # the next resync retries
+        logger.error("reconciling cluster %s/%s failed", namespace, name, exc_info=error)
+
+    memo.workers.start(KIND, key, lambda: observe(memo, key, indexes),
+                       lambda seen: act(memo, seen, plan_cluster(seen, memo.clock())), CADENCE, failed)
 
 
 @kopf.on.delete(*CLUSTERS)
 @kopf_callback
-def delete_cluster(spec: kopf.Spec, name: str, namespace: str, memo: Any, cluster_tasks: kopf.Index, **kwargs: Any) -> None:
+def delete_cluster(name: str, namespace: str, memo: Context, **ix: Any) -> None:
     """ECS refuses DeleteCluster while services or active tasks remain: the finalizer holds the deletion
-    back and retries. kopf stops a deleted object's timers, so each retry also does the resync's work:
-    the cluster stays ACTIVE and counting. Once it goes, its STOPPED tasks go with it."""
-    blocker = _resync(spec=spec, name=name, namespace=namespace, memo=memo, cluster_tasks=cluster_tasks, **kwargs)
-    if blocker is not None:
-        raise kopf.TemporaryError(blocker[1], delay=RESYNC_SECONDS)
-    cluster = spec.get("clusterName") or name
-    for task in list(cluster_tasks.get((namespace, cluster), [])):  # its STOPPED tasks are not describable any more
-        if task["lastStatus"] == "STOPPED":
-            memo.kube.delete("Task", namespace, task["name"])
+    back and retries, the cluster ACTIVE and counting meanwhile. Once it goes, its STOPPED tasks go with it."""
+    observed = observe(memo, (namespace, name), {i: ix[i] for i in INDEXES})
+    if observed is None:
+        return
+    plan = plan_cluster(observed, memo.clock())
+    act(memo, observed, plan)
+    if plan.blocker is not None:
+        raise kopf.TemporaryError(plan.blocker[1], delay=RESYNC_SECONDS)
+    for task in plan.stopped_tasks:
+        memo.kube.delete("Task", namespace, task)
 
 
-def _resync(**kwargs: Any) -> tuple[str, str] | None:
-    """Counters follow nodes, services and tasks: recomputed from the indexes, written only on change.
-    (Each Task's own worker resyncs it: handlers/tasks.py.)"""
-    return cluster_status(**kwargs)
+def observe(memo: Context, key: tuple[str, str], ix: dict[str, Any]) -> ClusterObserved | None:
+    """The Cluster (its status as this process wrote it last) and what it counts, copied from the indexes."""
+    body = next(iter(ix["cluster_objects"].get(key, [])), None)
+    if body is None:
+        return None
+    namespace = key[0]
+    cluster = (body.get("spec") or {}).get("clusterName") or key[1]
+    pods = ix["cluster_pods"].get((namespace, L.group_label_value(cluster)), [])
+    return ClusterObserved(
+        body={**body, "status": memo.status(KIND).current(body)}, settings=memo.settings,
+        instances=tuple(instance_names(namespace, cluster, ix["cluster_nodes"])),
+        services=tuple(dict(s) for s in ix["cluster_services"].get((namespace, cluster), [])),
+        task_states=tuple(pod_last_status(p) for p in pods),
+        tasks=tuple(dict(t) for t in ix["cluster_tasks"].get((namespace, cluster), [])))
 
 
-def cluster_status(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status: kopf.Status, memo: Any,
-                   cluster_nodes: kopf.Index, cluster_services: kopf.Index, cluster_tasks: kopf.Index,
-                   cluster_pods: kopf.Index, **_: Any) -> tuple[str, str] | None:
-    """Writes the status; returns what holds a requested deletion back (ECS's exception and message)."""
-    cluster = spec.get("clusterName") or name
-    deletion = body.metadata.get("deletionTimestamp")
-    instances = instance_names(namespace, cluster, cluster_nodes)
-    services = [s for s in cluster_services.get((namespace, cluster), [])
-                if s["status"] != "INACTIVE" and not too_late(s["created"], s["launched"], deletion)]
-    pods: Iterable[dict[str, Any]] = cluster_pods.get((namespace, L.group_label_value(cluster)), [])
-    states = [pod_last_status(p) for p in pods]
-    wanted: dict[str, Any] = {
-        "clusterName": cluster,
-        "clusterArn": cluster_arn(memo.settings, cluster),
-        "status": "ACTIVE",
-        "registeredContainerInstancesCount": len(instances),
-        "runningTasksCount": states.count("RUNNING"),
-        "pendingTasksCount": sum(states.count(s) for s in ("PROVISIONING", "PENDING", "ACTIVATING")),
-        "activeServicesCount": sum(1 for s in services if s["status"] == "ACTIVE"),
-        "capacityProviders": list(spec.get("capacityProviders") or []),
-        "defaultCapacityProviderStrategy": list(spec.get("defaultCapacityProviderStrategy") or []),
-        "settings": list(spec.get("settings") or []),
-    }
-    conditions = ready(status, body, True, "Active", f"cluster {cluster} is ACTIVE")
-    blocker = None
-    if deletion:
-        active_tasks = [t["name"] for t in cluster_tasks.get((namespace, cluster), [])
-                        if t["lastStatus"] not in (None, "STOPPED")]
-        blocker = held_back([s["name"] for s in services], active_tasks)
-        if blocker is not None:
-            conditions = condition(conditions, body, "Deleted", False, *blocker)
-    wanted["conditions"] = conditions
-    if {k: status.get(k) for k in wanted} != wanted:
-        memo.kube.patch_status("Cluster", namespace, name, wanted)
-    return blocker
+def act(memo: Context, observed: ClusterObserved, plan: ClusterPlan) -> None:
+    """The plan's Events, then its status (written only when it changed)."""
+    for event in plan.events:
+        notify(memo, observed.body, type=event.type, reason=event.reason, message=event.message)
+    memo.status(KIND).write(observed.body, plan.status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import kopf
 from pydantic import ValidationError
 
 from ecs_operator.models import ServiceSpec
@@ -18,25 +19,26 @@ def cluster_connect_default(cluster: dict[str, Any]) -> str | None:
     return ((cluster.get("spec") or {}).get("serviceConnectDefaults") or {}).get("namespace")
 
 
-def connect_hosts(namespace: str, name: str, connect: str, ix: Any) -> list[dict[str, Any]]:
+def connect_hosts(namespace: str, name: str, connect: str, services: kopf.Index, clusters: kopf.Index,
+                  owned_services: kopf.Index) -> list[dict[str, Any]]:
     """The hostAliases of service `name` in Service Connect namespace `connect`: every dotted client alias
     of the other ECS Services of that namespace (same Kubernetes namespace: the account), to the ClusterIP of
     the Service that the alias's ECS Service controls (by UID: never a Service found by name alone). Its
     own aliases are left out: their ClusterIPs exist only after its tasks, which would be replaced at once."""
     pairs: list[tuple[str, str]] = []
-    for ns, other_name in list(ix.services):
-        body = next(iter(ix.services.get((ns, other_name), [])), None)
+    for ns, other_name in list(services):
+        body = next(iter(services.get((ns, other_name), [])), None)
         if ns != namespace or other_name == name or body is None or body["metadata"].get("deletionTimestamp"):
             continue
         try:
             other = ServiceSpec.model_validate(body.get("spec") or {})
         except ValidationError:
             continue  # refused with its own condition
-        cluster = find_cluster(ix.clusters, ns, other.cluster or "default")
+        cluster = find_cluster(clusters, ns, other.cluster or "default")
         if cluster is None or connect_namespace(other, cluster_connect_default(cluster)) != connect:
             continue
         addresses = {o["metadata"]["name"]: (o.get("spec") or {}).get("clusterIP")
-                     for o in ix.owned_services.get((ns, body["metadata"]["uid"]), [])}
+                     for o in owned_services.get((ns, body["metadata"]["uid"]), [])}
         for endpoint in endpoints(other, connect):
             ip = addresses.get(endpoint.service or "")
             if endpoint.hosts_entry and ip and ip != "None":

@@ -13,7 +13,7 @@ from typing import Any
 import kopf
 
 from ecs_operator import API_GROUP, API_VERSION, labels as L
-from ecs_operator.adapters.kube import OwnershipConflict
+from ecs_operator.adapters.kube import ApiError, OwnershipConflict
 from ecs_operator.instances import SHARED, cluster_key
 from ecs_operator.lifecycle.instance_reconcile import Evict, InstanceObserved, PatchNode, plan_instance
 from ecs_operator.ownership import controller_of
@@ -140,7 +140,13 @@ def act(memo: Context, seen: tuple[dict[str, Any], InstanceObserved]) -> None:
             case PatchNode(patch):
                 memo.kube.patch("Node", None, observed.name, patch)
             case Evict(namespace, pod, uid):
-                memo.kube.evict(namespace, pod, uid=uid)
+                try:
+                    memo.kube.evict(namespace, pod, uid=uid)
+                except ApiError as e:  # e.g. RBAC: said once per round, the next round tries again
+                    if e.temporary:
+                        raise
+                    logger.warning("container instance %s: draining could not evict task Pod %s/%s: %s",
+                                   observed.name, namespace, pod, e)
     for event in plan.events:
-        notify(instance, type="Normal", reason=event.reason, message=event.message)
+        notify(memo, instance, type="Normal", reason=event.reason, message=event.message)
     writer.write(instance, plan.status)

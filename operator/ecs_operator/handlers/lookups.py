@@ -10,7 +10,7 @@ from ecs_operator import labels as L
 from ecs_operator.arns import parse_task_definition_ref
 from ecs_operator.instances import SHARED, instance_for_placement
 from ecs_operator.placement.query import Instance
-from ecs_operator.registry import UnknownTaskDefinition, resolve, stored
+from ecs_operator.registry import StoredRevision, UnknownTaskDefinition, resolve, stored
 from ecs_operator.settings import Settings
 from ecs_operator.translate.pod import Revision
 
@@ -18,6 +18,12 @@ from ecs_operator.translate.pod import Revision
 def resolve_revision(ref: str, namespace: str, revisions: kopf.Index, task_definitions: kopf.Index, settings: Settings,
                      allow_inactive: bool = False) -> Revision:
     """Raises UnknownTaskDefinition with ECS's wording when the reference names nothing usable."""
+    return resolve_stored(ref, namespace, revisions, task_definitions, allow_inactive).as_revision(settings)
+
+
+def resolve_stored(ref: str, namespace: str, revisions: kopf.Index, task_definitions: kopf.Index,
+                   allow_inactive: bool = False) -> StoredRevision:
+    """The stored revision a reference names, not parsed yet (cheap enough for the event loop)."""
     try:
         family, _ = parse_task_definition_ref(ref)
     except ValueError as e:
@@ -25,7 +31,7 @@ def resolve_revision(ref: str, namespace: str, revisions: kopf.Index, task_defin
     registered = stored(revisions.get((namespace, family), []))
     owners = list(task_definitions.get((namespace, family), []))
     deregistered = {r for owner in owners for r in owner["deregistered"]}
-    return resolve(ref, registered, deregistered, allow_inactive).as_revision(settings)
+    return resolve(ref, registered, deregistered, allow_inactive)
 
 
 def find_cluster(clusters: kopf.Index, namespace: str, name: str) -> dict[str, Any] | None:

@@ -3,16 +3,15 @@ log: one line per change, where kopf's own lines say only that a handler ran."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
 
 from ecs_operator.adapters.kube import ApiError, Kube
+from ecs_operator.runtime.context import Context
 
 logger = logging.getLogger("ecs_operator")
 
@@ -22,7 +21,6 @@ whose involvedObject has no namespace only there or in kube-system (where the op
 `kubectl describe` of a cluster-scoped object finds only such Events. kopf's own Events about them (handler
 warnings, filed here too: see namespaces.login) carry involvedObject.namespace, which `kubectl describe` never shows."""
 REPORTING_COMPONENT = "ecs-operator"
-_poster = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cluster-events")
 
 
 POSTING_BACKOFFS = (1.0, 3.0)
@@ -30,12 +28,12 @@ POSTING_BACKOFFS = (1.0, 3.0)
 error) floods the log when a namespace is being deleted and refuses new Events."""
 
 
-def notify(body: Mapping[str, Any], type: str, reason: str, message: str) -> None:
+def notify(memo: Context, body: Mapping[str, Any], type: str, reason: str, message: str) -> None:
     """An Event about `body` (posted in the background, best effort) and its log line."""
     if body["metadata"].get("namespace"):
         kopf.event(cast(kopf.Body, body), type=type, reason=reason, message=message[:1024], backoffs=POSTING_BACKOFFS)
     else:
-        _poster.submit(_post_cluster_scoped, cluster_scoped_event(body, type, reason, message[:1024]))
+        memo.posting.submit(_post_cluster_scoped, memo.kube, cluster_scoped_event(body, type, reason, message[:1024]))
     log(body, logging.WARNING if type == "Warning" else logging.INFO, reason, message)
 
 
@@ -56,14 +54,9 @@ def cluster_scoped_event(body: Mapping[str, Any], type: str, reason: str, messag
     }
 
 
-@functools.cache
-def _kube() -> Kube:
-    return Kube()
-
-
-def _post_cluster_scoped(event: dict[str, Any]) -> None:
+def _post_cluster_scoped(kube: Kube, event: dict[str, Any]) -> None:
     try:
-        _kube().create(event)
+        kube.create(event)
     except ApiError as e:  # Events are auxiliary: as kopf, note the failure and go on
         logger.warning("Failed to post an event: %s. Event: %s %s: %s", e, event["type"], event["reason"], event["message"])
 

@@ -3,7 +3,6 @@ Events and the one status write."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from ecs_operator import labels as L
@@ -19,14 +18,15 @@ from ecs_operator.lifecycle.service_reconcile import (
     refusal,
 )
 from ecs_operator.ownership import CONFLICT_REASON, Conflict, conflict, conflicts_text
-from ecs_operator.runtime.status import StatusWriter
+from ecs_operator.runtime.context import Context
 from ecs_operator.scaling.draining import DELETION_COST
 
 from .children import claim, key_of
 from .notices import notify
 from .service_memory import ServiceMemory
 
-_deleter = ThreadPoolExecutor(max_workers=8, thread_name_prefix="service-stops")
+STATUS_KIND = "Service.ecs"
+"""The Kube resource key of ECS Services (a Kubernetes Service is "Service")."""
 
 
 class Conflicts(Exception):
@@ -37,18 +37,18 @@ class Conflicts(Exception):
         self.conflicts = conflicts
 
 
-def act(kube: Kube, writer: StatusWriter, memory: ServiceMemory, observed: ServiceObserved, decision: ServiceDecision,
-        moment: datetime) -> float | None:
+def act(memo: Context, observed: ServiceObserved, decision: ServiceDecision, moment: datetime) -> float | None:
     """Executes the decision's actions in order, then posts its Events and writes its status; a
     child the API server refuses turns the decision into a refusal."""
+    kube, writer, memory = memo.kube, memo.status(STATUS_KIND), memo.state(ServiceMemory)
     service = observed.service
     meta = service["metadata"]
-    _stop(kube, memory, decision.stops)
+    _stop(memo, decision.stops)
     if decision.forget:  # a StopTask annotation goes once its task is gone
         kube.patch("Service.ecs", meta["namespace"], meta["name"],
                    {"metadata": {"annotations": {f"{L.STOP_TASK_PREFIX}{t}": None for t in decision.forget}}}, uid=meta["uid"])
     if decision.reported:
-        memory.reported((meta["namespace"], meta["uid"]), len(observed.started), len(observed.stopped))
+        memory.reported((meta["namespace"], meta["uid"]), len(observed.stopped))
     for mark in decision.marks:
         m = mark.pod["metadata"]
         kube.patch("Pod", m["namespace"], m["name"], {"metadata": {"annotations": {DELETION_COST: mark.cost}}}, uid=m["uid"])
@@ -68,23 +68,24 @@ def act(kube: Kube, writer: StatusWriter, memory: ServiceMemory, observed: Servi
             return RETRY_SECONDS
         decision = refusal(observed, "KubernetesRefused", f"the API server refused a child object: {e}", moment)
     for event in decision.events:
-        notify(service, type=event.severity, reason=event.reason, message=event.message)
+        notify(memo, service, type=event.severity, reason=event.reason, message=event.message)
     if decision.write:
         writer.write(service, decision.status)
     return decision.requeue_after
 
 
-def _stop(kube: Kube, memory: ServiceMemory, stops: tuple[PodStop, ...]) -> None:
+def _stop(memo: Context, stops: tuple[PodStop, ...]) -> None:
     """Deletions run in parallel: a crash-looping service can leave many stopped tasks at once."""
+    kube, memory = memo.kube, memo.state(ServiceMemory)
 
     def stop(s: PodStop) -> None:
         meta = s.pod["metadata"]
         memory.stopping(meta["uid"], True)
-        if not kube.delete("Pod", meta["namespace"], meta["name"], uid=meta["uid"],
-                           grace_seconds=(s.pod.get("spec") or {}).get("terminationGracePeriodSeconds")):
+        grace = 0 if s.lost else (s.pod.get("spec") or {}).get("terminationGracePeriodSeconds")  # lost: no kubelet to wait for
+        if not kube.delete("Pod", meta["namespace"], meta["name"], uid=meta["uid"], grace_seconds=grace):
             memory.stopping(meta["uid"], False)
 
-    list(_deleter.map(stop, stops))
+    list(memo.parallel.map(stop, stops))
 
 
 def _apply(kube: Kube, observed: ServiceObserved, decision: ServiceDecision) -> None:

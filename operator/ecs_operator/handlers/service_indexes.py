@@ -65,5 +65,3 @@ owned_policies = kopf.index("networking.k8s.io", "v1", "networkpolicies", labels
                             id="owned_policies")(kopf_callback(_owned))
 owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED,
                                    id="owned_endpoint_slices")(kopf_callback(_owned))
-OWNED = ("owned_services", "owned_budgets", "owned_policies", "owned_endpoint_slices")
-"""The indexes of a Service's children other than its workloads."""

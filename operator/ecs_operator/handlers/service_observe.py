@@ -3,9 +3,11 @@ reads planning needs (the namespace's workload policy), before the decision is c
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
+import kopf
 from pydantic import ValidationError
 
 from ecs_operator import labels as L
@@ -14,6 +16,7 @@ from ecs_operator.lifecycle.service_draining import draining_nodes
 from ecs_operator.lifecycle.service_reconcile import ServiceObserved, key_of, member_of
 from ecs_operator.models import ServiceSpec, problems_from_validation_error
 from ecs_operator.registry import UnknownTaskDefinition
+from ecs_operator.runtime.context import Context
 from ecs_operator.settings import Settings
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.service_connect import connect_namespace
@@ -22,12 +25,40 @@ from .connect import cluster_connect_default, connect_hosts
 from .lookups import access_of, cluster_instances, find_cluster, instance_names, resolve_revision
 from .member_of import labels_in_use
 from .namespaces import workload_policy
-from .service_indexes import OWNED
 from .service_memory import ServiceMemory
 
 
-def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings, current: dict[str, Any]) -> ServiceObserved:
-    """`ix`: the handler's kwargs (kopf's indexes by name); `current`: the status as last written."""
+@dataclass(frozen=True)
+class ServiceIndexes:
+    """The kopf indexes a Service's round reads (kopf passes every index to a handler by its name)."""
+
+    services: kopf.Index
+    service_pods: kopf.Index
+    service_deployments: kopf.Index
+    service_daemon_sets: kopf.Index
+    owned_services: kopf.Index
+    owned_budgets: kopf.Index
+    owned_policies: kopf.Index
+    owned_endpoint_slices: kopf.Index
+    clusters: kopf.Index
+    cluster_nodes: kopf.Index
+    nodes: kopf.Index
+    node_pods: kopf.Index
+    revisions: kopf.Index
+    task_definitions: kopf.Index
+    member_of_deployments: kopf.Index
+    member_of_daemon_sets: kopf.Index
+    member_of_task_pods: kopf.Index
+    provider_access: kopf.Index
+
+    @classmethod
+    def of(cls, kwargs: Mapping[str, Any]) -> ServiceIndexes:
+        return cls(**{f.name: kwargs[f.name] for f in fields(cls)})
+
+
+def observe(service: dict[str, Any], ix: ServiceIndexes, memo: Context, current: dict[str, Any]) -> ServiceObserved:
+    """`current`: the status as last written."""
+    settings = memo.settings
     meta = service["metadata"]
     namespace, name, owner = meta["namespace"], meta["name"], (meta["namespace"], meta["uid"])
     try:
@@ -38,7 +69,8 @@ def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings, cu
     deployments = tuple(ix.service_deployments.get(owner, []))
     daemon_sets = tuple(ix.service_daemon_sets.get(owner, []))
     owned = {key_of(w): w for w in (*deployments, *daemon_sets)}
-    owned.update({key_of(o): o for index in OWNED for o in getattr(ix, index).get(owner, [])})
+    owned.update({key_of(o): o for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies, ix.owned_endpoint_slices)
+                  for o in index.get(owner, [])})
     pods = tuple(ix.service_pods.get((namespace, L.group_label_value(name)), []))
     cluster_name = (svc.cluster if svc else None) or "default"
     cluster = find_cluster(ix.clusters, namespace, cluster_name)
@@ -53,25 +85,34 @@ def observe(service: dict[str, Any], ix: Any, kube: Kube, settings: Settings, cu
     requested = _resolve(svc.taskDefinition or "", namespace, ix, settings)
     candidates = [r for r in (requested, *revisions.values()) if isinstance(r, Revision)]
     connect = connect_namespace(svc, cluster_connect_default(cluster))
-    started, stopped, stopping = ix.memo.state(ServiceMemory).pending(owner)
+    stopped, stopping = memo.state(ServiceMemory).pending(owner)
     return replace(
         base, stopping=stopping, requested=requested, revisions=revisions,
-        policy=workload_policy(ix.memo, namespace),  # cached per namespace there
+        policy=workload_policy(memo, namespace),  # cached per namespace there
         instances=tuple(cluster_instances(namespace, cluster_name, ix.cluster_nodes, ix.nodes, ix.node_pods)
                         if any(member_of(svc, r) for r in candidates) else ()),
         daemon_instance_count=len(instance_names(namespace, cluster_name, ix.cluster_nodes)),
         member_of_labels=frozenset(labels_in_use(namespace, ix.member_of_deployments, ix.member_of_daemon_sets,
                                                  ix.member_of_task_pods)),
         provider_access=access_of(ix.provider_access),
-        connect_hosts=connect_hosts(namespace, name, connect, ix) if connect is not None else None,
+        connect_hosts=(connect_hosts(namespace, name, connect, ix.services, ix.clusters, ix.owned_services)
+                       if connect is not None else None),
         draining=frozenset(draining_nodes(ix.nodes, list(pods))),
-        started=started, stopped=stopped,
+        lost_nodes=lost_nodes(memo.kube, ix.nodes, pods),
+        stopped=stopped,
     )
 
 
-def _resolve(ref: str, namespace: str, ix: Any, settings: Settings, allow_inactive: bool = False) -> Revision | str:
+def _resolve(ref: str, namespace: str, ix: ServiceIndexes, settings: Settings, allow_inactive: bool = False) -> Revision | str:
     """The revision, or ECS's words for why the reference names nothing usable."""
     try:
         return resolve_revision(ref, namespace, ix.revisions, ix.task_definitions, settings, allow_inactive=allow_inactive)
     except UnknownTaskDefinition as e:
         return str(e)
+
+
+def lost_nodes(kube: Kube, nodes: kopf.Index, pods: tuple[dict[str, Any], ...]) -> frozenset[str]:
+    """The nodes of `pods` that are gone: missing from the index and, asked, from the API server (the index
+    may not show a new Node yet)."""
+    missing = {n for p in pods if (n := (p.get("spec") or {}).get("nodeName")) and n not in nodes}
+    return frozenset(n for n in missing if kube.get("Node", None, n) is None)

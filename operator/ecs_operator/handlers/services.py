@@ -10,17 +10,14 @@ writes the status once (only when it changes).
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import kopf
 
 from ecs_operator import API_GROUP, labels as L
 from ecs_operator.adapters.kube import Kube
-from ecs_operator.lifecycle.pods import parse_time
+from ecs_operator.lifecycle.service_deletion import inactive_services_patch
 from ecs_operator.lifecycle.service_reconcile import plan_service
-from ecs_operator.lifecycle.task_state import stop_for
 from ecs_operator.ownership import controller_of
 from ecs_operator.runtime.context import Context
 from ecs_operator.runtime.workers import Batching, Cadence
@@ -30,15 +27,14 @@ from ecs_operator.translate.service import DRAINING_LABEL
 from .common import kopf_callback, now
 from .lookups import find_cluster
 from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS, SERVICES
-from .service_act import act
+from .service_act import STATUS_KIND, act
 from .service_indexes import MANAGED, controlling_service
 from .service_memory import ServiceMemory
-from .service_observe import observe
+from .service_observe import ServiceIndexes, observe
 
 FORCE_DELETE = f"{API_GROUP}/force-delete"
 """Annotation "true" on a Service: delete it without draining its tasks first (DeleteService force)."""
 KIND = "Service"
-STATUS_KIND = "Service.ecs"
 RESYNC_SECONDS = 30
 CADENCE = Cadence(resync=RESYNC_SECONDS, batching=Batching(idle=0.5, max=2.0))
 """After a wake-up a worker waits until no event came for half a second (at most two): a burst of Pod
@@ -102,23 +98,19 @@ async def service_worker(name: str, namespace: str, stopped: kopf.DaemonStopped,
 @kopf_callback
 async def service_pod_changed(type: str, body: kopf.Body, namespace: str, labels: kopf.Labels, services: kopf.Index,
                               memo: Context, **_: Any) -> None:
-    """Notes the tasks the scheduler started (placed on an instance) and stopped, reported together
-    at the next reconcile, and wakes the service's worker."""
+    """Wakes the service's worker (which reports the tasks placed and gone: placed_tasks), keeping the
+    last look at a Pod that went for its stopped-task record."""
     uid = body.metadata.uid
     # first: a Pod deleted with its Service (or a predecessor's) leaves nothing behind in memory
     memory = memo.state(ServiceMemory)
-    failed, was_placed = memory.pod_gone(uid) if type == "DELETED" else (False, False)
+    failed = memory.pod_gone(uid) if type == "DELETED" else False
     name = _service_of(labels, services, namespace)
     service = next(iter(services.get((namespace, name), [])), None)
     if service is None or _predecessors(body, service):
         return
     key = (namespace, service["metadata"]["uid"])
-    if type == "DELETED":
-        # a task that exited or failed to start stopped by itself: not a stop of the scheduler's
-        if was_placed and not failed and stop_for(dict(body)) is None:
-            memory.stopped(key, dict(body))
-    elif body.spec.get("nodeName"):
-        memory.placed(key, uid, report=type is not None)  # None: the listing at start-up, tasks placed before this process
+    if type == "DELETED" and not failed:
+        memory.stopped(key, dict(body))
     memo.workers.wake(KIND, (namespace, name))
 
 
@@ -133,9 +125,9 @@ def _predecessors(pod: kopf.Body, service: dict[str, Any]) -> bool:
 async def node_draining_changed(type: str, name: str, labels: kopf.Labels, node_pods: kopf.Index, services: kopf.Index,
                                 memo: Context, **_: Any) -> None:
     """A container instance turning DRAINING (or ACTIVE again) wakes the services with tasks on it:
-    they move their own tasks (service_draining.py)."""
+    they move their own tasks (service_draining.py); one deleted wakes them too: their tasks there stop."""
     draining = type != "DELETED" and labels.get(DRAINING_LABEL) == "true"
-    if not memo.state(ServiceMemory).draining_changed(name, draining):
+    if not memo.state(ServiceMemory).draining_changed(name, draining) and type != "DELETED":
         return
     for pod in node_pods.get(name, []):
         pod_labels = pod["metadata"].get("labels") or {}
@@ -179,21 +171,11 @@ def delete_service(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, 
 
 
 def _keep_inactive(kube: Kube, settings: Settings, service: dict[str, Any], clusters: kopf.Index) -> None:
-    """The deleted service stays describable as INACTIVE (describe-services, the services_inactive waiter)
-    for the stopped-task TTL: a record in its Cluster's `status.inactiveServices`, keyed by its name so
-    that concurrent deletions merge (docs/ecs-semantics.md §Deleted services)."""
-    meta, spec, status = service["metadata"], service.get("spec") or {}, service.get("status") or {}
-    cluster = find_cluster(clusters, meta["namespace"], spec.get("cluster") or "default")
-    if cluster is None:
-        return
-    moment = now()
-    oldest = moment - timedelta(seconds=settings.stopped_task_ttl_seconds)
-    expired = {n: None for n, at in (cluster.get("inactive") or {}).items() if (parse_time(at) or moment) < oldest}
-    record = {"spec": {k: v for k, v in spec.items() if k != "kubernetes"}, "createdAt": meta.get("creationTimestamp"),
-              "deletedAt": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "taskDefinition": status.get("taskDefinition"),
-              "events": (status.get("events") or [])[:10]}
-    kube.patch_status("Cluster", meta["namespace"], cluster["name"],
-                      {"inactiveServices": {**expired, spec.get("serviceName") or meta["name"]: record}})
+    """The deleted service's INACTIVE record in its Cluster's status (lifecycle/service_deletion.py)."""
+    cluster = find_cluster(clusters, service["metadata"]["namespace"], (service.get("spec") or {}).get("cluster") or "default")
+    if cluster is not None:
+        patch = inactive_services_patch(service, cluster.get("inactive") or {}, now(), settings.stopped_task_ttl_seconds)
+        kube.patch_status("Cluster", service["metadata"]["namespace"], cluster["name"], patch)
 
 
 def reconcile_service(service: dict[str, Any], memo: Context, **indexes: Any) -> float | None:
@@ -202,9 +184,9 @@ def reconcile_service(service: dict[str, Any], memo: Context, **indexes: Any) ->
     if service["metadata"].get("deletionTimestamp"):
         return None
     writer = memo.status(STATUS_KIND)
-    observed = observe(service, SimpleNamespace(memo=memo, **indexes), memo.kube, memo.settings, writer.current(service))
+    observed = observe(service, ServiceIndexes.of(indexes), memo, writer.current(service))
     moment = memo.clock()
-    return act(memo.kube, writer, memo.state(ServiceMemory), observed, plan_service(observed, moment), moment)
+    return act(memo, observed, plan_service(observed, moment), moment)
 
 
 def _service_of(labels: kopf.Labels, services: kopf.Index, namespace: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 
 from ecs_operator import API_GROUP, labels as L
+from ecs_operator.runtime.context import Context
 
 REVISION_KIND_LABEL = f"{API_GROUP}/revision-of"
 """Label on the ControllerRevisions that hold TaskDefinition revisions (value: the TaskDefinition's name)."""
@@ -31,7 +32,7 @@ QUIET_ROUTINE = RoutineRunsAtDebug()
 
 
 @kopf.on.cleanup()
-async def stop_workers(memo: Any, **_: Any) -> None:
+async def stop_workers(memo: Context, **_: Any) -> None:
     """The operator is exiting (SIGTERM): end the workers now rather than after kopf's 5 s grace for tasks it
     did not start itself, so that a leader releases its Lease sooner."""
     memo.workers.stop_all()

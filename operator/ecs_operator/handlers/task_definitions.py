@@ -1,39 +1,43 @@
 """TaskDefinition: each change of spec registers a new immutable revision (a ControllerRevision).
 
-Nothing is half-applied: a spec that fails ECS's rules or the workload policy registers no revision
-(Ready=False naming the field, one Warning Event). Status is written only when it changes.
+A worker per TaskDefinition (runtime/workers.py), started by its first event and woken by a new generation,
+observes the family's revisions, asks `plan_task_definition` (lifecycle/registration.py) and acts: the
+revision first, then Events and one status write (only when it changed). A refusal that can end by itself
+(the workload policy, a revision's name held by another object) is looked at again as the plan asks.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+from dataclasses import replace
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import OwnershipConflict
-from ecs_operator.arns import task_definition_arn
-from ecs_operator.models import TaskDefinitionSpec, problems_from_validation_error, validate
-from ecs_operator.models.rules import compatibilities
+from ecs_operator.lifecycle.registration import Observed, Plan, Register, plan_task_definition, refused
+from ecs_operator.models import Problem, TaskDefinitionSpec
 from ecs_operator.ownership import CONFLICT_REASON, conflict, conflicts_text, owner_reference
-from ecs_operator.registry import StoredRevision, content_hash, next_revision, revision_content, stored
-from ecs_operator.settings import Settings
-from ecs_operator.translate.fidelity import ignored_read_only, summarize
-from ecs_operator.translate.pod import pod_template
-from ecs_operator.translate.policy import policy_violations
+from ecs_operator.registry import StoredRevision, stored
+from ecs_operator.runtime.context import Context
+from ecs_operator.runtime.workers import Batching, Cadence
+from ecs_operator.translate.pod import Revision, pod_template
+from ecs_operator.translate.pod_checks import ecs_field
 
-from .common import kopf_callback, now, problems_text, ready
+from .common import kopf_callback
 from .namespaces import workload_policy
-from .notices import log, notify
+from .notices import notify
 from .resources import TASK_DEFINITIONS
 from .setup import REVISION_KIND_LABEL
 
-MAX_LISTED_REVISIONS = 50
-POLICY_REFUSED = "RefusedByWorkloadPolicy"
-"""Ready reason of a TaskDefinition the workload policy refused (a later opt-in of the namespace registers it)."""
-POLICY_RETRY_SECONDS = 10
+logger = logging.getLogger("ecs_operator")
+
+KIND = "TaskDefinition"
+CADENCE = Cadence(resync=300.0, batching=Batching(idle=0.0, max=0.25))
+"""A new generation is registered at once; the resync repairs what no event said (a revision deleted by hand)."""
+CONCURRENT_RETRY_SECONDS = 1.0
 
 
 @kopf.index(*TASK_DEFINITIONS)
@@ -45,136 +49,107 @@ def registrations(name: str, namespace: str, spec: kopf.Spec, status: kopf.Statu
     return {(namespace, spec.get("family") or name): {"pending": status.get("observedGeneration") != meta.get("generation")}}
 
 
-@kopf.on.resume(*TASK_DEFINITIONS)
-@kopf.on.create(*TASK_DEFINITIONS)
-@kopf.on.update(*TASK_DEFINITIONS, field="spec")
+@kopf.index(*TASK_DEFINITIONS)
 @kopf_callback
-def register(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, status: kopf.Status,
-             patch: kopf.Patch, memo: Any, revisions: kopf.Index, **_: Any) -> None:
-    settings, kube = memo.settings, memo.kube
-    current = {k: v for k, v in status.items() if k != "kopf"}
-    generation = body.metadata.get("generation")
-    reason = "InvalidTaskDefinition"
-    try:
-        model = TaskDefinitionSpec.model_validate(dict(spec))
-    except ValidationError as e:
-        problems = problems_from_validation_error(e)
-    else:
-        problems = validate(model)
-        if not problems:
-            policy = workload_policy(memo, namespace)
-            problems, reason = policy_violations(model.ecs_part(), model.kubernetes, policy), POLICY_REFUSED
-    if problems:
-        message = problems_text(problems)
-        wanted = {**current, "observedGeneration": generation,
-                  "conditions": ready(current, body, False, reason, message)}
-        if wanted["conditions"] != current.get("conditions"):
-            log(body, logging.WARNING, reason, message)
-        patch.status.update(_changes(current, wanted))
+def task_definition_objects(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, name) -> the TaskDefinition."""
+    return {(namespace, name): copy.deepcopy(dict(body))}
+
+
+@kopf.on.event(*TASK_DEFINITIONS)
+@kopf_callback
+async def task_definition_changed(type: str, body: kopf.Body, name: str, namespace: str, memo: Context,
+                                  task_definition_objects: kopf.Index, revisions: kopf.Index, **_: Any) -> None:
+    """Each TaskDefinition at start-up and every new generation (not the operator's own status writes)."""
+    key = (namespace, name)
+    if type == "DELETED":
+        memo.workers.stop(KIND, key)
+        memo.status(KIND).forget(body)
+        return
+    seen = memo.status(KIND).current(body).get("observedGeneration")
+    if seen == body.metadata.get("generation") and memo.workers.is_running(KIND, key):
         return
 
-    family = model.family or name
-    content = revision_content(model, family)
-    existing = stored(revisions.get((namespace, family), []))
-    number = next_revision(existing, content)
-    if number is not None:
+    def failed(error: Exception) -> None:  # the next resync retries
+        logger.error("registering task definition %s/%s failed", namespace, name, exc_info=error)
+
+    memo.workers.start(KIND, key, lambda: observe(memo, key, task_definition_objects, revisions),
+                       lambda seen: reconcile(memo, seen), CADENCE, failed)
+
+
+Seen = tuple[dict[str, Any], tuple[StoredRevision, ...]]
+
+
+def observe(memo: Context, key: tuple[str, str], objects: kopf.Index, revisions: kopf.Index) -> Seen | None:
+    """The TaskDefinition (its status as this process wrote it last) and its family's revisions."""
+    body = next(iter(objects.get(key, [])), None)
+    if body is None:
+        return None
+    family = (body.get("spec") or {}).get("family") or key[1]
+    return {**body, "status": memo.status(KIND).current(body)}, tuple(stored(list(revisions.get((key[0], family), []))))
+
+
+def reconcile(memo: Context, seen: Seen) -> float | None:
+    """The plan (the workload policy read here, in the round's thread); a revision to register first, then
+    the plan again with it stored; Events; one status write."""
+    body, revisions = seen
+    observed = Observed(body, revisions, workload_policy(memo, body["metadata"]["namespace"]), memo.settings)
+    plan = plan_task_definition(observed, memo.clock())
+    if plan.register is not None and (refusals := pod_refusals(memo, observed.body, plan.register)):
+        plan = refused(observed, "InvalidTaskDefinition", "; ".join(str(p) for p in refusals), memo.clock())
+    elif plan.register is not None:
         try:
-            existing = [*existing, _register(kube, body, name, namespace, family, number, content)]
+            revision = register(memo, observed.body, plan.register)
         except OwnershipConflict as e:  # the revision's name is held by a ControllerRevision not ours
             message = conflicts_text([conflict("metadata.name", e.existing)], "TaskDefinition")
-            wanted = {**current, "observedGeneration": generation,
-                      "conditions": ready(current, body, False, CONFLICT_REASON, message)}
-            patch.status.update(_changes(current, wanted))
-            return
-
-    wanted = {**current, **_describe(settings, model, family, existing), "observedGeneration": generation}
-    for state, reason in (("INACTIVE", "Deregistered"), ("DELETE_IN_PROGRESS", "Deleted")):
-        for revision in sorted(r["revision"] for r in wanted["revisions"] if r["status"] == state
-                               and r["revision"] not in _in_state(current, state)):
-            notify(body, type="Normal", reason=reason, message=f"task definition {family}:{revision} is {state}")
-    latest = existing[-1].revision
-    wanted["conditions"] = ready(current, body, True, "Registered", f"{family}:{latest} is registered")
-    patch.status.update(_changes(current, wanted))
+            plan = refused(observed, CONFLICT_REASON, message, memo.clock())
+        else:
+            if revision is None:  # the same number registered concurrently with other content
+                return CONCURRENT_RETRY_SECONDS
+            plan = plan_task_definition(replace(observed, revisions=(*observed.revisions, revision)), memo.clock())
+    return act(memo, observed, plan)
 
 
-def _refused_for_now(status: kopf.Status, **_: Any) -> bool:
-    return any(c.get("type") == "Ready" and c.get("reason") in (POLICY_REFUSED, CONFLICT_REASON)
-               for c in status.get("conditions") or [])
+def pod_refusals(memo: Context, body: dict[str, Any], action: Register) -> list[Problem]:
+    """What the API server refuses in the new revision's Pod (a server-side dry-run: the checks pod_checks does
+    not know, e.g. of a newer Kubernetes), each named by its ECS field: a revision that can never start a
+    task is not registered."""
+    model = TaskDefinitionSpec.model_validate(body.get("spec") or {})
+    rev = Revision(action.family, action.number, model.ecs_part(), model.kubernetes)
+    template = pod_template(rev, for_service=False).template
+    namespace = body["metadata"]["namespace"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "spec": template["spec"],
+           "metadata": {**template["metadata"], "generateName": "registration-check-", "namespace": namespace}}
+    return [Problem(ecs_field(rev.definition, template, field), message) for field, message in memo.kube.dry_run_refusals(pod)]
 
 
-@kopf.timer(*TASK_DEFINITIONS, id="retry_policy_refusal", interval=POLICY_RETRY_SECONDS, when=_refused_for_now)
-def retry_policy_refusal(**kwargs: Any) -> None:
-    """A revision the workload policy refused registers once the namespace opts in (a label
-    change is no event of the TaskDefinition's); one whose name was taken, once that object is gone."""
-    register(**kwargs)
+def act(memo: Context, observed: Observed, plan: Plan) -> float | None:
+    for event in plan.events:
+        notify(memo, observed.body, type=event.type, reason=event.reason, message=event.message)
+    memo.status(KIND).write(observed.body, plan.status)
+    return plan.requeue_after
 
 
-def _register(kube: Any, body: kopf.Body, name: str, namespace: str, family: str, number: int,
-              content: dict[str, Any]) -> StoredRevision:
-    """Store revision `number` (immutable); a concurrent registration of the same number is retried."""
-    registered_at = now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    data = {"family": family, "hash": content_hash(content), "content": content, "registeredAt": registered_at}
+def register(memo: Context, body: dict[str, Any], action: Register) -> StoredRevision | None:
+    """Store the revision (immutable); None if the same number holds other content (registered concurrently)."""
+    meta = body["metadata"]
     revision = {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
         "metadata": {
-            "name": f"{name}-{number}",
-            "namespace": namespace,
-            "labels": {REVISION_KIND_LABEL: L.group_label_value(name), L.FAMILY: L.group_label_value(family),
-                       L.REVISION: str(number), L.MANAGED_BY: L.MANAGED_BY_VALUE},
+            "name": f"{meta['name']}-{action.number}",
+            "namespace": meta["namespace"],
+            "labels": {REVISION_KIND_LABEL: L.group_label_value(meta["name"]), L.FAMILY: L.group_label_value(action.family),
+                       L.REVISION: str(action.number), L.MANAGED_BY: L.MANAGED_BY_VALUE},
             "ownerReferences": [{**owner_reference(body), "controller": True, "blockOwnerDeletion": True}],
         },
-        "revision": number,
-        "data": data,
+        "revision": action.number,
+        "data": action.data,
     }
-    created, fresh = kube.create(revision)
-    if not fresh and created["data"]["hash"] != data["hash"]:
-        raise kopf.TemporaryError(f"revision {number} of {family} was registered concurrently; retrying", delay=1)
+    created, fresh = memo.kube.create(revision)
+    if not fresh and created["data"]["hash"] != action.data["hash"]:
+        return None
     if fresh:
-        notify(body, type="Normal", reason="Registered", message=f"registered task definition {family}:{number}")
-    return stored([{"revision": number, "data": created["data"]}])[0]
-
-
-def revision_status(model: TaskDefinitionSpec, revision: int) -> str:
-    """ACTIVE, INACTIVE (deregistered) or DELETE_IN_PROGRESS (deleted)."""
-    kubernetes = model.kubernetes
-    if kubernetes and revision in (kubernetes.deletedRevisions or []):
-        return "DELETE_IN_PROGRESS"
-    return "INACTIVE" if kubernetes and revision in (kubernetes.deregisteredRevisions or []) else "ACTIVE"
-
-
-def _describe(settings: Settings, model: TaskDefinitionSpec, family: str, existing: list[StoredRevision]) -> dict[str, Any]:
-    """describe-task-definition's view of the family: latest revision, ARNs, statuses, fidelity."""
-    latest = existing[-1]
-    translation = pod_template(latest.as_revision(settings), for_service=False, region=settings.region)
-    entries = translation.report.entries(latest.content["taskDefinition"])
-    launch_types = compatibilities(model)
-    return {
-        "family": family,
-        "revision": latest.revision,
-        "taskDefinition": f"{family}:{latest.revision}",
-        "taskDefinitionArn": task_definition_arn(settings, family, latest.revision),
-        "status": revision_status(model, latest.revision),
-        "revisions": [
-            {
-                "revision": r.revision,
-                "status": revision_status(model, r.revision),
-                "registeredAt": r.registeredAt,
-                "taskDefinitionArn": task_definition_arn(settings, family, r.revision),
-            }
-            for r in existing[-MAX_LISTED_REVISIONS:]
-        ],
-        "compatibilities": launch_types,
-        "compatibilitiesText": ",".join(launch_types),
-        "fidelity": {**summarize(entries), "fields": [e.to_json() for e in entries if e.verdict != "exact"],
-                     **ignored_read_only(model)},
-    }
-
-
-def _in_state(status: dict[str, Any], state: str) -> set[int]:
-    return {r["revision"] for r in status.get("revisions") or [] if r.get("status") == state}
-
-
-def _changes(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
-    """The status fields to patch: none at all when nothing changed (a resume writes nothing)."""
-    return {k: v for k, v in wanted.items() if current.get(k) != v}
+        message = f"registered task definition {action.family}:{action.number}"
+        notify(memo, body, type="Normal", reason="Registered", message=message)
+    return stored([{"revision": action.number, "data": created["data"]}])[0]

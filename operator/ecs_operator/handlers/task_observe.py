@@ -13,11 +13,11 @@ import kopf
 from ecs_operator.arns import parse_task_definition_ref
 from ecs_operator.lifecycle.task_reconcile import TaskObserved
 from ecs_operator.ownership import controller_of
-from ecs_operator.registry import UnknownTaskDefinition
+from ecs_operator.registry import StoredRevision, UnknownTaskDefinition
 from ecs_operator.runtime.context import Context
 
 from .common import kopf_callback
-from .lookups import access_of, cluster_instances, find_cluster, node_zone, resolve_revision
+from .lookups import access_of, cluster_instances, find_cluster, node_zone, resolve_stored
 from .member_of import labels_in_use
 from .namespaces import workload_policy
 from .resources import TASKS
@@ -40,6 +40,8 @@ class Seen:
     observed: TaskObserved
     launching: bool
     """No task records yet and no stop asked for: the round may launch (the policy is read for it)."""
+    revision: StoredRevision | None = None
+    """The revision to launch, parsed in the round's thread."""
 
 
 def snapshot(memo: Context, key: tuple[str, str], ix: dict[str, Any]) -> Seen | None:
@@ -56,21 +58,23 @@ def snapshot(memo: Context, key: tuple[str, str], ix: dict[str, Any]) -> Seen | 
         if name and name not in pods and (pod := memo.unindexed.get("Pod", namespace, name)) is not None:
             pods[name] = pod
     nodes = {n for p in pods.values() if (n := (p.get("spec") or {}).get("nodeName"))}
-    observed = TaskObserved(body=body, pods=pods, zones={n: node_zone(ix["nodes"], n) for n in nodes}, settings=memo.settings)
+    observed = TaskObserved(body=body, pods=pods, zones={n: node_zone(ix["nodes"], n) for n in nodes}, settings=memo.settings,
+                            lost_nodes=frozenset(n for n in nodes if n not in ix["nodes"]))  # confirmed by with_policy
     spec = body.get("spec") or {}
     if status.get("tasks") or spec.get("desiredStatus") == "STOPPED":
         return Seen(observed, False)
-    return Seen(_for_launch(memo, observed, namespace, spec, ix), True)
-
-
-def _for_launch(memo: Context, observed: TaskObserved, namespace: str, spec: dict[str, Any], ix: dict[str, Any]) -> TaskObserved:
-    cluster_name = spec.get("cluster") or "default"
-    ref = spec.get("taskDefinition") or ""
     revision, error = None, None
     try:
-        revision = resolve_revision(ref, namespace, ix["revisions"], ix["task_definitions"], memo.settings)
+        revision = resolve_stored(spec.get("taskDefinition") or "", namespace, ix["revisions"], ix["task_definitions"])
     except UnknownTaskDefinition as e:
         error = str(e)
+    return Seen(_for_launch(observed, namespace, spec, ix, error), True, revision)
+
+
+def _for_launch(observed: TaskObserved, namespace: str, spec: dict[str, Any], ix: dict[str, Any],
+                error: str | None) -> TaskObserved:
+    cluster_name = spec.get("cluster") or "default"
+    ref = spec.get("taskDefinition") or ""
     try:
         family: str | None = parse_task_definition_ref(ref)[0]
     except ValueError:
@@ -78,7 +82,7 @@ def _for_launch(memo: Context, observed: TaskObserved, namespace: str, spec: dic
     return replace(
         observed,
         cluster=copy.deepcopy(find_cluster(ix["clusters"], namespace, cluster_name)),
-        revision=revision, revision_error=error,
+        revision_error=error,
         registering=any(r["pending"] for r in ix["registrations"].get((namespace, family), [])),
         family_known=bool(ix["task_definitions"].get((namespace, family))),
         instances=tuple(cluster_instances(namespace, cluster_name, ix["cluster_nodes"], ix["nodes"], ix["node_pods"])),
@@ -88,8 +92,15 @@ def _for_launch(memo: Context, observed: TaskObserved, namespace: str, spec: dic
 
 
 def with_policy(memo: Context, seen: Seen) -> TaskObserved:
-    """In the round's thread: the namespace's workload policy (an API read, cached briefly) for a launch."""
+    """In the round's thread, the API reads a round may need: a Node the index lacks is asked for (it is lost
+    only if the API server has it no more: the index may not show a new Node yet), and the namespace's
+    workload policy (cached briefly) and the revision parsed, for a launch."""
+    observed = seen.observed
+    if observed.lost_nodes:
+        gone = frozenset(n for n in observed.lost_nodes if memo.kube.get("Node", None, n) is None)
+        observed = replace(observed, lost_nodes=gone)
     if not seen.launching:
-        return seen.observed
-    namespace = seen.observed.body["metadata"]["namespace"]
-    return replace(seen.observed, policy=workload_policy(memo, namespace))
+        return observed
+    namespace = observed.body["metadata"]["namespace"]
+    revision = seen.revision.as_revision(memo.settings) if seen.revision is not None else None
+    return replace(observed, policy=workload_policy(memo, namespace), revision=revision)

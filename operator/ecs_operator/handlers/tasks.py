@@ -23,13 +23,13 @@ import kopf
 
 from ecs_operator import labels as L, metrics
 from ecs_operator.adapters.kube import ApiError, OwnershipConflict
+from ecs_operator.lifecycle.conditions import Notify
 from ecs_operator.lifecycle.task_reconcile import (
     DeletePod,
     DeleteTask,
     Launch,
     LaunchOutcome,
     Log,
-    Notify,
     PodCreated,
     PodRefused,
     TaskObserved,
@@ -44,8 +44,9 @@ from ecs_operator.runtime.workers import Batching, Cadence
 from .children import claim, key_of
 from .common import kopf_callback
 from .notices import log, notify
-from .resources import CLUSTERS, CONTROLLER_REVISIONS, PODS, TASK_DEFINITIONS, TASKS
+from .resources import CLUSTERS, CONTROLLER_REVISIONS, NODES, PODS, TASK_DEFINITIONS, TASKS
 from .setup import REVISION_KIND_LABEL
+from .task_memory import Unlaunched
 from .task_observe import INDEXES, KIND, Seen, snapshot, with_policy
 
 logger = logging.getLogger("ecs_operator")
@@ -66,6 +67,7 @@ async def task_changed(type: str, body: kopf.Body, name: str, namespace: str, me
     key = (namespace, name)
     if type == "DELETED":
         memo.workers.stop(KIND, key)
+        memo.state(Unlaunched).mark(key, False)
         memo.status(KIND).forget(body)
         metrics.TASKS.forget(key)
         return
@@ -83,18 +85,27 @@ async def task_pod_changed(body: kopf.Body, name: str, namespace: str, memo: Con
         memo.workers.wake(KIND, (namespace, owner["name"]))
 
 
+@kopf.on.event(*NODES)
+@kopf_callback
+async def task_node_gone(type: str, name: str, node_pods: kopf.Index, memo: Context, **_: Any) -> None:
+    """A container instance's Node deleted: the Tasks with Pods there stop at once (their host is gone)."""
+    if type != "DELETED":
+        return
+    for pod in node_pods.get(name, []):
+        owner = controller_of(pod)
+        if owner is not None and owner.get("kind") == "Task":
+            memo.workers.wake(KIND, (pod["metadata"]["namespace"], owner["name"]))
+
+
 @kopf.on.event(*TASK_DEFINITIONS)
 @kopf.on.event(*CONTROLLER_REVISIONS, labels={REVISION_KIND_LABEL: kopf.PRESENT})
 @kopf.on.event(*CLUSTERS)
 @kopf_callback
-async def launch_waiting(namespace: str, memo: Context, tasks: kopf.Index, **_: Any) -> None:
+async def launch_waiting(namespace: str, memo: Context, **_: Any) -> None:
     """A revision registered, a TaskDefinition or Cluster changed: the Tasks of that namespace that have
     not launched (waiting, or refused) try again."""
-    writer = memo.status(KIND)
-    for key in memo.workers.running(KIND):
-        body = next(iter(tasks.get(key, [])), None) if isinstance(key, tuple) and key[0] == namespace else None
-        if body is not None and not writer.current(body).get("tasks"):
-            memo.workers.wake(KIND, key)
+    for key in memo.state(Unlaunched).of(namespace):
+        memo.workers.wake(KIND, key)
 
 
 def failed(key: tuple[str, str], error: Exception) -> float:
@@ -123,11 +134,12 @@ def act(memo: Context, observed: TaskObserved, plan: TaskPlan) -> float | None:
             case DeletePod(name, uid, grace):
                 kube.delete("Pod", meta["namespace"], name, grace_seconds=grace, uid=uid)
             case Notify(type_, reason, message):
-                notify(body, type=type_, reason=reason, message=message)
+                notify(memo, body, type=type_, reason=reason, message=message)
             case Log(warning, reason, message):
                 log(body, logging.WARNING if warning else logging.INFO, reason, message)
             case DeleteTask():
                 kube.delete("Task", meta["namespace"], meta["name"])
+                memo.state(Unlaunched).mark((meta["namespace"], meta["name"]), False)
                 memo.status(KIND).forget(body)
                 metrics.TASKS.forget((meta["namespace"], meta["name"]))
                 return None
@@ -137,8 +149,9 @@ def act(memo: Context, observed: TaskObserved, plan: TaskPlan) -> float | None:
     else:
         writer.flush(body)
     # the tasks gauge: what this round decided (a status held for the flush window included)
-    metrics.TASKS.set((meta["namespace"], meta["name"]),
-                      [t.get("lastStatus", "") for t in writer.current(body).get("tasks") or []])
+    records = writer.current(body).get("tasks") or []
+    metrics.TASKS.set((meta["namespace"], meta["name"]), [t.get("lastStatus", "") for t in records])
+    memo.state(Unlaunched).mark((meta["namespace"], meta["name"]), not records)
     times = [t for t in (plan.requeue_after, writer.due(body)) if t is not None]
     return min(times) if times else None
 

@@ -43,10 +43,12 @@ from .service_draining import DrainPlan, Eviction, Mark, drain
 from .service_events import ServiceEvent, normal, warning
 from .service_status import connect_condition, ready, service_status
 from .service_tasks import HEALTH_CHECKS_FAILED, keep, scaling_stop, stop_requests, stopped_record
-from .task_state import STOPPED_BY_USER, Stop, new_record, observe as observe_task, stop_for
+from .task_state import HOST_LOST_CODE, STOPPED_BY_USER, Stop, host_lost_reason, new_record, observe as observe_task, stop_for
 
 Key = tuple[str, str]
 """(kind, name) of a child in the Service's namespace."""
+PLACED_TASKS = "placedTasks"
+"""Status field: ids of the tasks reported started and not yet reported stopped (the events' durable source)."""
 APPLIED = f"{API_GROUP}/applied-hash"
 """Annotation on each child: the hash of what was last applied (no write while it still matches)."""
 TRIGGERS = ("networkConfiguration", "loadBalancers", "serviceRegistries", "serviceConnectConfiguration",
@@ -93,16 +95,64 @@ class ServiceObserved:
     """The Service Connect names of the namespace now (for a new deployment's tasks)."""
     draining: frozenset[str] = frozenset()
     """Nodes of the service's Pods whose ContainerInstance is DRAINING."""
-    started: tuple[str, ...] = ()
-    """Ids of the tasks the scheduler placed since the last reconcile."""
+    lost_nodes: frozenset[str] = frozenset()
+    """Nodes of the service's Pods that are gone (the Node deleted): their host stopped/terminated."""
     stopped: tuple[dict[str, Any], ...] = ()
-    """Pods the scheduler stopped since the last reconcile."""
+    """Pods that went since the last reconcile, as last seen (records for the tasks placed_tasks reports stopped)."""
 
 
 @dataclass(frozen=True)
 class PodStop:
     pod: dict[str, Any]
     stop: Stop
+    lost: bool = False
+    """Its host is gone: deleted at once (no kubelet to wait for), and no failure of the task."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The tasks to report started and stopped, derived from the Pods and the status's PLACED_TASKS."""
+
+    started: tuple[str, ...]
+    stopped: tuple[tuple[str, dict[str, Any] | None], ...]
+    """Task ids gone since the last write, with the Pod as this process last saw it (None: gone unseen)."""
+    known: tuple[str, ...]
+    """PLACED_TASKS after this reconcile."""
+
+    def stopped_by_reason(self) -> dict[str | None, list[str]]:
+        """The scheduler's stops grouped as ECS words them: a task that failed on its own names its reason."""
+        by_reason: dict[str | None, list[str]] = {}
+        for tid, pod in self.stopped:
+            stop = stop_for(pod) if pod is not None else None
+            by_reason.setdefault(stop.reason if stop else None, []).append(tid)
+        return by_reason
+
+    def stopped_pods(self) -> list[dict[str, Any]]:
+        """The gone tasks' Pods as last seen, for their stopped-task records (one gone unseen has none)."""
+        return [pod for _, pod in self.stopped if pod is not None]
+
+
+def placed_tasks(o: ServiceObserved, stops: list[PodStop]) -> Placement:
+    """Which tasks to report started (placed, not yet reported) and stopped (reported, now gone), from
+    durable state: the status's PLACED_TASKS is written with the events that report them, so a process
+    killed at any moment leaves neither a lost nor a repeated event. Pod events only add the last look
+    at a gone Pod (its stopped-task record). A status from before PLACED_TASKS adopts the tasks placed
+    now without reporting them again."""
+    present = {task_id(p): p for p in o.pods}
+    created = str(o.service["metadata"].get("creationTimestamp", ""))
+    placed = [task_id(p) for p in o.pods
+              if (p.get("spec") or {}).get("nodeName") and not p["metadata"].get("deletionTimestamp")
+              and p["metadata"]["uid"] not in o.stopping
+              and str(p["metadata"].get("creationTimestamp", "")) >= created]  # not a deleted namesake's
+    known: list[str] | None = o.current.get(PLACED_TASKS)
+    if known is None:
+        known = placed if o.current.get("deployments") else []
+    seen = {task_id(p): p for p in o.stopped}
+    started = tuple(t for t in placed if t not in known)
+    stopped = tuple((t, seen.get(t)) for t in known if t not in present)
+    failed = {task_id(s.pod) for s in stops}
+    kept = tuple(t for t in [*known, *started] if t in present and t not in failed)
+    return Placement(started, stopped, kept)
 
 
 @dataclass(frozen=True)
@@ -126,7 +176,7 @@ class ServiceDecision:
     stale: tuple[tuple[str, str, str], ...] = ()
     """(kind, name, uid) of children the plan no longer has."""
     reported: bool = False
-    """The pending started and stopped tasks are reported (the handler forgets them)."""
+    """The gone Pods were looked at (the handler forgets them)."""
     requeue_after: float | None = None
 
 
@@ -169,11 +219,14 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     ecs_name = svc.serviceName or meta["name"]
     live = [p for p in o.pods if not p["metadata"].get("deletionTimestamp")]
     requested = stop_requests(meta.get("annotations") or {})
-    stops, pods = stop_tasks(live, o.stopping, svc.healthCheckGracePeriodSeconds or 0, requested, now)
+    stops, pods = stop_tasks(live, o.stopping, svc.healthCheckGracePeriodSeconds or 0, requested, now, o.lost_nodes)
     present = {task_id(p) for p in o.pods}
     forget = tuple(t for t in requested if t not in present)  # StopTask of a task that is gone (or never was this service's)
-    events = ([normal(started_event(ecs_name, list(o.started)))] if o.started else []) + (
-        [normal(stopped_event(ecs_name, [task_id(p) for p in o.stopped]))] if o.stopped else []) + failure_events(ecs_name, stops)
+    placement = placed_tasks(o, stops)
+    events = ([normal(started_event(ecs_name, list(placement.started)))] if placement.started else []) + [
+        (warning if reason else normal)(stopped_event(ecs_name, ids, reason))
+        for reason, ids in placement.stopped_by_reason().items()
+    ] + failure_events(ecs_name, stops)
     acted = Acted(tuple(stops), tuple(forget))
 
     daemon = svc.schedulingStrategy == "DAEMON"
@@ -192,7 +245,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     target, launch = workload_target(step)
     stopped_tasks = keep(o.current.get("stoppedTasks") or [], [
         _stopped_record(s.pod, s.stop, now, o.settings, cluster_name)
-        for s in [*stops, *(PodStop(p, scaling_stop(target.id)) for p in o.stopped)]
+        for s in [*stops, *(PodStop(p, scaling_stop(target.id)) for p in placement.stopped_pods())]
     ], now, o.settings.stopped_task_ttl_seconds)
     connect = connect_namespace(svc, ((o.cluster.get("spec") or {}).get("serviceConnectDefaults") or {}).get("namespace"))
     if target.taskDefinition != revision.name:  # a rollback, or back to the last completed revision
@@ -242,6 +295,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         status["conditions"], notice = ready(o.current, o.service, True, "Active", active, now)
     status["conditions"], connect_notice = connect_condition(status["conditions"], o.service, connect is not None,
                                                              plan.unserved, now)
+    status[PLACED_TASKS] = list(placement.known)
     status.pop("stoppedTasks", None)
     if stopped_tasks:
         status["stoppedTasks"] = stopped_tasks
@@ -279,14 +333,18 @@ def after_evictions(decision: ServiceDecision, current: Mapping[str, Any], late:
 
 
 def stop_tasks(pods: list[dict[str, Any]], stopping: frozenset[str], grace: int, requested: Mapping[str, str],
-               now: datetime) -> tuple[list[PodStop], list[dict[str, Any]]]:
-    """What ECS stops (an essential container exited, the task cannot start, unhealthy past
+               now: datetime, lost_nodes: frozenset[str] = frozenset()) -> tuple[list[PodStop], list[dict[str, Any]]]:
+    """What ECS stops (its host gone, an essential container exited, the task cannot start, unhealthy past
     healthCheckGracePeriodSeconds) and what StopTask asked (`requested`: task id -> reason), and the
     tasks that stay. Pods already being stopped by this process are in neither."""
     stops: list[PodStop] = []
     remaining: list[dict[str, Any]] = []
     for pod in pods:
         if pod["metadata"]["uid"] in stopping:
+            continue
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node in lost_nodes:
+            stops.append(PodStop(pod, Stop(HOST_LOST_CODE, host_lost_reason(node)), lost=True))
             continue
         stop = failure(pod, grace, now) or requested_stop(pod, requested)
         if stop is None:
@@ -319,7 +377,7 @@ def failures_by_deployment(stops: list[PodStop]) -> dict[str, int]:
     (docs/ecs-semantics.md §Circuit breaker rollback)."""
     failed: defaultdict[str, int] = defaultdict(int)
     for s in stops:
-        if s.stop.code != "UserInitiated":
+        if s.stop.code != "UserInitiated" and not s.lost:
             failed[deployment_id(s.pod)] += 1
     return dict(failed)
 

@@ -15,7 +15,7 @@ from ecs_operator.translate.fidelity import ignored_read_only, summarize
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.service import ServicePlan
 
-from .conditions import MAX_MESSAGE, set_condition
+from .conditions import condition
 from .service_deployments import Advance
 from .service_events import ServiceEvent
 
@@ -42,11 +42,9 @@ def connect_condition(conditions: Conditions, service: Mapping[str, Any], enable
 
 def _condition(conditions: Conditions, service: Mapping[str, Any], type_: str, ok: bool, reason: str, message: str,
                now: datetime, event_reason: str, compare_reason: bool = True) -> tuple[Conditions, ServiceEvent | None]:
-    previous = next((c for c in conditions if c.get("type") == type_), None)
-    new = (previous is None or (compare_reason and previous.get("reason") != reason)
-           or previous.get("message") != message[:MAX_MESSAGE])
-    event = ServiceEvent(message[:MAX_MESSAGE], "Warning", event_reason) if not ok and new else None
-    return set_condition(conditions, type_, ok, reason, message, service["metadata"].get("generation"), now), event
+    """The shared condition rule (lifecycle/conditions.py), its Warning as a service event."""
+    conditions, event = condition(conditions, service, type_, ok, reason, message, now, event_reason, compare_reason)
+    return conditions, None if event is None else ServiceEvent(event.message, event.type, event.reason)
 
 
 def service_status(current: Mapping[str, Any], service: Mapping[str, Any], svc: ServiceSpec, step: Advance, desired: int,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -28,12 +28,12 @@ from ecs_operator.translate.policy import WorkloadPolicy
 from ecs_operator.translate.task import TaskPlan as Translation, task_pods
 
 from .cluster_deletion import inactive_message, too_late
-from .conditions import set_condition
+from .conditions import Notify, ready
 from .health import health_deadline
 from .placement_failures import placement_failure_reasons
 from .pods import parse_time, unschedulable_message
 from .records import TaskRecord
-from .task_state import STOPPED_BY_USER, new_record, observe, request_stop
+from .task_state import STOPPED_BY_USER, host_lost, new_record, observe, request_stop
 from .task_summary import summarize_tasks
 
 PENDING_GRACE = 5.0
@@ -70,6 +70,8 @@ class TaskObserved:
     member_of_labels: frozenset[str] = frozenset()
     policy: WorkloadPolicy = WorkloadPolicy()
     provider_access: dict[str, list[str]] = field(default_factory=dict)
+    lost_nodes: frozenset[str] = frozenset()
+    """Nodes of `pods` that are gone (the Node deleted): their tasks' host stopped/terminated."""
 
 
 # --- what a round does ----------------------------------------------------------------------------
@@ -92,15 +94,6 @@ class DeletePod:
     uid: str
     grace_seconds: int | None
     """The Pod's terminationGracePeriodSeconds (ECS's stopTimeout)."""
-
-
-@dataclass(frozen=True)
-class Notify:
-    """A Kubernetes Event on the Task (and its log line)."""
-
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -250,15 +243,6 @@ def refuse(body: dict[str, Any], current: dict[str, Any], reason: str, message: 
     return TaskPlan(events, *_write(current, status), verdict=Refused(reason, message))
 
 
-def ready(current: dict[str, Any], body: dict[str, Any], ok: bool, reason: str, message: str,
-          now: datetime) -> tuple[list[dict[str, Any]], tuple[Action, ...]]:
-    """The Ready condition, with a Warning Event when it turns False for a new reason or message."""
-    previous = next((c for c in current.get("conditions") or [] if c.get("type") == "Ready"), None)
-    conditions = set_condition(current.get("conditions"), "Ready", ok, reason, message, body["metadata"].get("generation"), now)
-    changed = previous is None or (previous.get("reason"), previous.get("message")) != (reason, message[:1024])
-    return conditions, (Notify("Warning", reason, message),) if not ok and changed else ()
-
-
 def status_of(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in (body.get("status") or {}).items() if k != "kopf"}
 
@@ -325,20 +309,31 @@ def _follow(observed: TaskObserved, current: dict[str, Any], base: dict[str, Any
     """Each task's record advanced from its Pod; what ECS would stop is stopped (its Pod deleted)."""
     records = [TaskRecord.model_validate(t) for t in base.get("tasks") or []]
     updated: list[TaskRecord] = []
-    failures: list[dict[str, str]] = []
+    failures: list[dict[str, Any]] = []
     steps: list[Action] = list(actions)
     for record in records:
         pod = observed.pods.get(record.podName)
         node = ((pod or {}).get("spec") or {}).get("nodeName")
-        new = observe(pod, record, now, observed.zones.get(node) if node else None)
-        if pod is not None and new.desiredStatus == "STOPPED" and _running(pod):
-            steps.append(DeletePod(record.podName, pod["metadata"]["uid"],
-                                   (pod.get("spec") or {}).get("terminationGracePeriodSeconds")))
+        if pod is not None and node in observed.lost_nodes:
+            new = host_lost(record, node, now)
+            if not pod["metadata"].get("deletionTimestamp") or not record.stopped:
+                steps.append(DeletePod(record.podName, pod["metadata"]["uid"], 0))  # no kubelet left to wait for
+        else:
+            new = observe(pod, record, now, observed.zones.get(node) if node else None)
+            if pod is not None and new.desiredStatus == "STOPPED" and _running(pod):
+                steps.append(DeletePod(record.podName, pod["metadata"]["uid"],
+                                       (pod.get("spec") or {}).get("terminationGracePeriodSeconds")))
         message = unschedulable_message(pod) if pod is not None and new.lastStatus == "PROVISIONING" else None
+        announce = False
         if message:
-            failures.append({"arn": new.taskArn or record.podName, "reason": ", ".join(placement_failure_reasons(message)),
-                             "detail": message})
-        steps += _transition_events(current, record, new, message)
+            arn = new.taskArn or record.podName
+            causes = placement_failure_reasons(message)
+            previous: dict[str, Any] = next((f for f in current.get("failures") or [] if f.get("arn") == arn), {})
+            announced = list(previous.get("announced") or [])
+            announce = any(c not in announced for c in causes)
+            failures.append({"arn": arn, "reason": ", ".join(causes), "detail": message,
+                             "announced": sorted({*announced, *causes})})
+        steps += _transition_events(record, new, message if announce else None)
         updated.append(new)
     status = {**base, **summarize_tasks(updated), "tasks": [r.to_json() for r in updated], "failures": failures}
     deadlines = [d for d in (health_deadline(p, now) for p in observed.pods.values()) if d]
@@ -367,20 +362,18 @@ def _write(current: dict[str, Any], status: dict[str, Any]) -> tuple[dict[str, A
     return status, urgent(current, status)
 
 
-def _transition_events(current: dict[str, Any], old: TaskRecord, new: TaskRecord, unschedulable: str | None) -> list[Action]:
+def _transition_events(old: TaskRecord, new: TaskRecord, unschedulable: str | None) -> list[Action]:
+    """`unschedulable`: the scheduler's message when it names a cause not announced for this task yet
+    (once per task per cause: its detail changes with every node that comes or goes)."""
     task_id = (new.taskArn or new.podName).rsplit("/", 1)[-1]
-    events: list[Action] = []
-    if new.lastStatus == "RUNNING" and old.lastStatus != "RUNNING":
-        events.append(Notify("Normal", "TaskRunning", f"task {task_id} is RUNNING on {new.containerInstance}"))
+    events: list[Action] = []  # none for a task that starts as it should: its status says it (no write per task)
     if new.stopped and not old.stopped:
         events.append(Notify("Normal" if new.stopCode in ("UserInitiated", None) else "Warning", "TaskStopped",
                              f"task {task_id} STOPPED: {new.stopCode or ''} {new.stoppedReason or ''}".strip()))
     if unschedulable:
         reasons = ", ".join(placement_failure_reasons(unschedulable))
-        previous = next((f for f in current.get("failures") or [] if f.get("arn") == (new.taskArn or new.podName)), None)
-        if previous is None or previous.get("detail") != unschedulable:
-            events.append(Notify("Warning", "TaskPlacementFailed",
-                                 f"task {task_id} waits in PROVISIONING: {reasons} ({unschedulable})"))
+        events.append(Notify("Warning", "TaskPlacementFailed",
+                             f"task {task_id} waits in PROVISIONING: {reasons} ({unschedulable})"))
     return events
 
 

@@ -17,6 +17,9 @@ from .pods import PodContainer, health_settings, parse_time, pod_containers
 from .records import ORDER, ContainerRecord, LastStatus, StopCode, TaskRecord
 
 ESSENTIAL_EXITED = "Essential container in task exited"
+HOST_LOST_CODE: StopCode = "TerminationNotice"
+"""ECS documents the reason for a task whose host stopped or terminated, not a code; of its stop codes,
+TerminationNotice is the one for a task stopped because its host went away."""
 STOPPED_BY_USER = "Task stopped by user"
 
 _PULL_ERRORS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -148,6 +151,21 @@ def _state(pod: dict[str, Any], containers: list[PodContainer], stopping: bool) 
     return "ACTIVATING"
 
 
+def host_lost(record: TaskRecord, node: str, now: datetime) -> TaskRecord:
+    """The task's container instance is gone (its Node deleted): ECS stops the task at once, its containers
+    with it, and names the host (docs/ecs-semantics.md §Container instance lost)."""
+    if record.stopped:
+        return record
+    stamp = _stamp(now)
+    return _advance(record, "STOPPED", desiredStatus="STOPPED", stopCode=HOST_LOST_CODE, stoppedReason=host_lost_reason(node),
+                    stoppingAt=record.stoppingAt or stamp, stoppedAt=stamp, containerInstance=record.containerInstance or node,
+                    containers=[c.model_copy(update={"lastStatus": "STOPPED"}) for c in record.containers])
+
+
+def host_lost_reason(node: str) -> str:
+    return f"Host EC2 (instance {node}) stopped/terminated"
+
+
 def new_record(pod_name: str, task_arn: str | None = None) -> TaskRecord:
     return TaskRecord(podName=pod_name, taskArn=task_arn)
 
@@ -233,4 +251,5 @@ def _stamp(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["Stop", "in_service", "observe", "new_record", "pod_last_status", "request_stop", "stop_for", "parse_time"]
+__all__ = ["Stop", "host_lost", "host_lost_reason", "in_service", "observe", "new_record", "pod_last_status", "request_stop",
+           "stop_for", "parse_time"]

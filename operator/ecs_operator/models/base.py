@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 # ECS identifiers (family, container, cluster, service, capacity provider names).
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
 EcsName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=255)]
+# ECS's Integer: botocore's ECS model makes every numeric input member of the shapes modelled here a
+# 32-bit Integer, so a larger number is refused (it cannot be a real ECS value) rather than carried on
+# into a Pod the API server refuses or no node ever fits; the bounds reach the CRDs as minimum/maximum.
+INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1
+Integer = Annotated[int, Field(ge=INTEGER_MIN, le=INTEGER_MAX)]
 # A reference to an ECS name; bounded so the CRD's CEL rules stay within the cost budget.
 NameRef = Annotated[str, Field(max_length=255)]
 
@@ -62,6 +67,8 @@ def problems_from_validation_error(error: ValidationError, prefix: str = "") -> 
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown field (not part of this ECS shape)"
+        elif err["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
         elif err["type"] == "literal_error":
             message = f"must be one of {err['ctx']['expected']}; got {err['input']!r}"
         problem = Problem(path, message)

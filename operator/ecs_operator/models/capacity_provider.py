@@ -6,17 +6,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from .base import EcsModel, EcsName
+from .base import EcsModel, EcsName, Integer
 from .common import EnabledDisabled, Tag
 from .readonly import ReadOnlyOutput, accepting_read_only
 
 
 class ManagedScaling(EcsModel):
     status: EnabledDisabled | None = None
-    targetCapacity: int | None = Field(None, ge=1, le=100)
-    minimumScalingStepSize: int | None = Field(None, ge=1, le=10000)
-    maximumScalingStepSize: int | None = Field(None, ge=1, le=10000)
-    instanceWarmupPeriod: int | None = Field(None, ge=0, le=10000)
+    targetCapacity: Integer | None = Field(None, ge=1, le=100)
+    minimumScalingStepSize: Integer | None = Field(None, ge=1, le=10000)
+    maximumScalingStepSize: Integer | None = Field(None, ge=1, le=10000)
+    instanceWarmupPeriod: Integer | None = Field(None, ge=0, le=10000)
 
 
 class AutoScalingGroupProvider(EcsModel):
@@ -50,8 +50,8 @@ class NodePool(EcsModel):
     backend: Literal["kwok", "scale"]
     instanceType: str = Field("m5.large", description=(
         "Instance type of the pool's nodes (see ecs_operator/nodepool/instance_types.py): used for bin-packing."))
-    minSize: int = Field(0, ge=0)
-    maxSize: int = Field(ge=0)
+    minSize: Integer = Field(0, ge=0)
+    maxSize: Integer = Field(ge=0)
     nodeLabels: dict[str, str] | None = Field(None, description="Extra labels on the kwok backend's nodes.")
     taints: list[Taint] | None = None
     zones: list[str] | None = Field(None, description=(
@@ -70,7 +70,7 @@ class CapacityProviderKubernetes(EcsModel):
         "Who may use the provider: `namespace` (its every cluster), `namespace/clusterName`, or `*` (every\n"
         "namespace). Empty or absent: nobody (see docs/ecs-semantics.md §Capacity providers belong to an administrator)."))
     nodePool: NodePool | None = None
-    scaleInAfterSeconds: int | None = Field(None, ge=0, description=(
+    scaleInAfterSeconds: Integer | None = Field(None, ge=0, description=(
         "How long the reservation must stay below target before scale-in (ECS: 15 one-minute datapoints = 900 s)."))
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import EcsModel, EcsName
+from .base import EcsModel, EcsName, Integer
 
 LaunchType = Literal["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"]
 PropagateTags = Literal["TASK_DEFINITION", "SERVICE", "NONE"]
@@ -37,8 +37,8 @@ class LogConfiguration(EcsModel):
 
 class CapacityProviderStrategyItem(EcsModel):
     capacityProvider: EcsName
-    weight: int | None = Field(None, ge=0, le=1000)
-    base: int | None = Field(None, ge=0, le=100000)
+    weight: Integer | None = Field(None, ge=0, le=1000)
+    base: Integer | None = Field(None, ge=0, le=100000)
 
 
 class PlacementConstraint(EcsModel):
@@ -62,4 +62,4 @@ class NetworkConfiguration(EcsModel):
 
 
 class EphemeralStorage(EcsModel):
-    sizeInGiB: int = Field(ge=0, le=200)
+    sizeInGiB: Integer = Field(ge=0, le=200)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import EcsModel, EcsName, NameRef
+from .base import EcsModel, EcsName, Integer, NameRef
 from .common import KeyValuePair, LogConfiguration, Secret
 
 DependencyCondition = Literal["START", "COMPLETE", "SUCCESS", "HEALTHY"]
@@ -17,8 +17,8 @@ class RepositoryCredentials(EcsModel):
 
 
 class PortMapping(EcsModel):
-    containerPort: int | None = Field(None, ge=1, le=65535)
-    hostPort: int | None = Field(None, ge=0, le=65535, description="0 or absent in bridge mode: a dynamic host port.")
+    containerPort: Integer | None = Field(None, ge=1, le=65535)
+    hostPort: Integer | None = Field(None, ge=0, le=65535, description="0 or absent in bridge mode: a dynamic host port.")
     protocol: Literal["tcp", "udp"] | None = None
     name: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9_][a-z0-9_-]*$")
     appProtocol: Literal["http", "http2", "grpc"] | None = None
@@ -27,8 +27,8 @@ class PortMapping(EcsModel):
 
 class ContainerRestartPolicy(EcsModel):
     enabled: bool
-    ignoredExitCodes: list[int] | None = Field(None, max_length=50)
-    restartAttemptPeriod: int | None = Field(None, ge=60, le=1800)
+    ignoredExitCodes: list[Integer] | None = Field(None, max_length=50)
+    restartAttemptPeriod: Integer | None = Field(None, ge=60, le=1800)
 
 
 class EnvironmentFile(EcsModel):
@@ -60,7 +60,7 @@ class Device(EcsModel):
 
 class Tmpfs(EcsModel):
     containerPath: str
-    size: int = Field(ge=1, description="MiB.")
+    size: Integer = Field(ge=1, description="MiB.")
     mountOptions: list[str] | None = None
 
 
@@ -68,10 +68,10 @@ class LinuxParameters(EcsModel):
     capabilities: KernelCapabilities | None = None
     devices: list[Device] | None = None
     initProcessEnabled: bool | None = None
-    sharedMemorySize: int | None = Field(None, ge=0)
+    sharedMemorySize: Integer | None = Field(None, ge=0)
     tmpfs: list[Tmpfs] | None = None
-    maxSwap: int | None = Field(None, ge=0)
-    swappiness: int | None = Field(None, ge=0, le=100)
+    maxSwap: Integer | None = Field(None, ge=0)
+    swappiness: Integer | None = Field(None, ge=0, le=100)
 
 
 class ContainerDependency(EcsModel):
@@ -89,17 +89,17 @@ class Ulimit(EcsModel):
         "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
         "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
     ]
-    softLimit: int
-    hardLimit: int
+    softLimit: Integer
+    hardLimit: Integer
 
 
 class HealthCheck(EcsModel):
     command: list[Annotated[str, Field(max_length=8192)]] = Field(min_length=1, max_length=64, description=(
         '["CMD", arg...] runs the arguments; ["CMD-SHELL", "script"] runs them through the shell.'))
-    interval: int | None = Field(None, ge=5, le=300)
-    timeout: int | None = Field(None, ge=2, le=60)
-    retries: int | None = Field(None, ge=1, le=10)
-    startPeriod: int | None = Field(None, ge=0, le=300)
+    interval: Integer | None = Field(None, ge=5, le=300)
+    timeout: Integer | None = Field(None, ge=2, le=60)
+    retries: Integer | None = Field(None, ge=1, le=10)
+    startPeriod: Integer | None = Field(None, ge=0, le=300)
 
 
 class SystemControl(EcsModel):
@@ -108,8 +108,8 @@ class SystemControl(EcsModel):
 
 
 class NvidiaMpsAllocation(EcsModel):
-    memory: int
-    maxComputePercent: int | None = None
+    memory: Integer
+    maxComputePercent: Integer | None = None
 
 
 class SharingStrategy(EcsModel):
@@ -131,9 +131,9 @@ class ContainerDefinition(EcsModel):
     name: EcsName
     image: str = Field(min_length=1, max_length=1024)
     repositoryCredentials: RepositoryCredentials | None = None
-    cpu: int | None = Field(None, ge=0, description="CPU units (1024 = one vCPU): a relative share, not a cap.")
-    memory: int | None = Field(None, ge=0, description="Hard limit in MiB.")
-    memoryReservation: int | None = Field(None, ge=0, description="Soft limit (reservation) in MiB.")
+    cpu: Integer | None = Field(None, ge=0, description="CPU units (1024 = one vCPU): a relative share, not a cap.")
+    memory: Integer | None = Field(None, ge=0, description="Hard limit in MiB.")
+    memoryReservation: Integer | None = Field(None, ge=0, description="Soft limit (reservation) in MiB.")
     links: list[str] | None = None
     portMappings: list[PortMapping] | None = Field(None, max_length=100)
     essential: bool | None = Field(None, description="Default true: when an essential container stops, the whole task stops.")
@@ -147,8 +147,8 @@ class ContainerDefinition(EcsModel):
     linuxParameters: LinuxParameters | None = None
     secrets: list[Secret] | None = None
     dependsOn: list[ContainerDependency] | None = Field(None, max_length=10)
-    startTimeout: int | None = Field(None, ge=0)
-    stopTimeout: int | None = Field(None, ge=0)
+    startTimeout: Integer | None = Field(None, ge=0)
+    stopTimeout: Integer | None = Field(None, ge=0)
     versionConsistency: Literal["enabled", "disabled"] | None = None
     hostname: str | None = None
     user: str | None = None

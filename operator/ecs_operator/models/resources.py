@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .base import EcsModel
+from .base import EcsModel, Integer
 from .capacity_provider import CapacityProviderSpec
 from .cluster import ClusterSpec
 from .container_instance import ContainerInstanceSpec
@@ -19,7 +19,7 @@ class Column:
     name: str
     json_path: str
     type: Literal["string", "integer", "date", "boolean", "number"] = "string"
-    priority: int = 0
+    priority: Integer = 0
     description: str = ""
 
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .base import EcsModel, Problem
+from .base import INTEGER_MAX, EcsModel, Problem
 from .capacity_provider import CreateCapacityProvider, NodePool
 from .cluster import CreateCluster
 from .common import CapacityProviderStrategyItem, PlacementConstraint, PlacementStrategy
-from .container import ContainerDefinition, HealthCheck, PortMapping
+from .container import ContainerDefinition, HealthCheck, PortMapping, ResourceRequirement
 from .service import CreateService, LoadBalancer
 from .task import RunTask
 from .task_definition import RegisterTaskDefinition, TaskDefinitionPlacementConstraint, Volume
@@ -126,6 +127,16 @@ def unique_container_names(td: RegisterTaskDefinition) -> Findings:
         seen.add(c.name)
 
 
+@rule(RegisterTaskDefinition)
+def unique_volume_names(td: RegisterTaskDefinition) -> Findings:
+    """(The CRD's list-map key refuses the same at admission.)"""
+    seen: set[str] = set()
+    for i, v in enumerate(td.volumes or []):
+        if v.name in seen:
+            yield f"volumes[{i}].name", f"duplicate volume name {v.name!r}"
+        seen.add(v.name)
+
+
 @rule(
     ContainerDefinition,
     Cel(
@@ -170,6 +181,10 @@ def task_size_parses_and_fits(td: RegisterTaskDefinition) -> Findings:
             mem = memory_mib(td.memory)
         except ValueError as e:
             yield "memory", str(e)
+        else:
+            if not 0 < mem <= INTEGER_MAX:  # ECS registers the task memory as an Integer of MiB
+                yield "memory", f"task memory must be 1-{INTEGER_MAX} MiB; got {mem}"
+                mem = None
     if cpu is not None:
         used = sum(c.cpu or 0 for c in td.containerDefinitions)
         if used > cpu:
@@ -550,6 +565,26 @@ def health_check_command(h: HealthCheck) -> Findings:
         yield "command", "needs a command after " + h.command[0]
 
 
+_SECURITY_OPTION = re.compile(r"^(no-new-privileges|(apparmor|label|credentialspec):\S.*)$")
+
+
+@rule(ContainerDefinition)
+def docker_security_options(c: ContainerDefinition) -> Findings:
+    """ECS takes no-new-privileges, apparmor:PROFILE, label:VALUE and credentialspec:PATH (its API reference)."""
+    for i, option in enumerate(c.dockerSecurityOptions or []):
+        if not _SECURITY_OPTION.match(option):
+            yield f"dockerSecurityOptions[{i}]", (
+                f"must be no-new-privileges, apparmor:PROFILE, label:VALUE or credentialspec:PATH; got {option[:64]!r}")
+
+
+@rule(ResourceRequirement)
+def resource_requirement_value(r: ResourceRequirement) -> Findings:
+    """GPU and NeuronDevice take a count of devices (ECS's API reference); InferenceAccelerator a device name."""
+    if r.type in ("GPU", "NeuronDevice") and r.value is not None and (
+            not r.value.isascii() or not r.value.isdigit() or not 0 < int(r.value) <= INTEGER_MAX):
+        yield "value", f"{r.type} takes a number of devices (e.g. \"1\"); got {r.value[:64]!r}"
+
+
 @rule(PortMapping)
 def port_range_order(p: PortMapping) -> Findings:
     if p.containerPortRange:
@@ -712,11 +747,15 @@ def placement_constraint(pc: PlacementConstraint) -> Findings:
         yield "expression", "distinctInstance takes no expression"
 
 
+_SPREAD_FIELD = "^(instanceId|host|attribute:[^ ]+)$"  # no backslash: the CEL string holds it as written
+
+
 @rule(
     PlacementStrategy,
     Cel(
         "!has(self.type) || (self.type == 'random' ? !has(self.field) : has(self.field)) && "
-        "(self.type != 'binpack' || self.field in ['cpu', 'memory'])",
+        "(self.type != 'binpack' || self.field in ['cpu', 'memory']) && "
+        f"(self.type != 'spread' || self.field.matches('{_SPREAD_FIELD}'))",
         message="random takes no field; spread needs one (instanceId, host or attribute:<name>); binpack needs cpu or memory",
         field_path=".field",
     ),
@@ -726,8 +765,8 @@ def placement_strategy(ps: PlacementStrategy) -> Findings:
         yield "field", "random takes no field"
     elif ps.type == "binpack" and ps.field not in ("cpu", "memory"):
         yield "field", f"binpack needs field cpu or memory; got {ps.field!r}"
-    elif ps.type == "spread" and not ps.field:
-        yield "field", "spread needs a field: instanceId, host or attribute:<name>"
+    elif ps.type == "spread" and not re.match(_SPREAD_FIELD, ps.field or ""):
+        yield "field", f"spread needs a field: instanceId, host or attribute:<name>; got {ps.field!r}"
 
 
 @rule(

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from .base import EcsModel, EcsName
+from .base import EcsModel, EcsName, Integer
 from .common import (
     CapacityProviderStrategyItem,
     LaunchType,
@@ -31,20 +31,20 @@ class LoadBalancer(EcsModel):
     targetGroupArn: str | None = None
     loadBalancerName: str | None = None
     containerName: str | None = None
-    containerPort: int | None = Field(None, ge=1, le=65535)
+    containerPort: Integer | None = Field(None, ge=1, le=65535)
     advancedConfiguration: FreeForm | None = None
 
 
 class ServiceRegistry(EcsModel):
     registryArn: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
+    port: Integer | None = Field(None, ge=1, le=65535)
     containerName: str | None = None
-    containerPort: int | None = Field(None, ge=1, le=65535)
+    containerPort: Integer | None = Field(None, ge=1, le=65535)
 
 
 class ThresholdConfiguration(EcsModel):
     type: Literal["COUNT", "BOUNDED_PERCENT", "UNBOUNDED_PERCENT"]
-    value: int = Field(ge=0)
+    value: Integer = Field(ge=0)
 
 
 class DeploymentCircuitBreaker(EcsModel):
@@ -62,11 +62,11 @@ class DeploymentAlarms(EcsModel):
 
 class DeploymentConfiguration(EcsModel):
     deploymentCircuitBreaker: DeploymentCircuitBreaker | None = None
-    maximumPercent: int | None = Field(None, ge=0)
-    minimumHealthyPercent: int | None = Field(None, ge=0, le=100)
+    maximumPercent: Integer | None = Field(None, ge=0)
+    minimumHealthyPercent: Integer | None = Field(None, ge=0, le=100)
     alarms: DeploymentAlarms | None = None
     strategy: Literal["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"] | None = None
-    bakeTimeInMinutes: int | None = None
+    bakeTimeInMinutes: Integer | None = None
     lifecycleHooks: list[FreeForm] | None = None
     linearConfiguration: FreeForm | None = None
     canaryConfiguration: FreeForm | None = None
@@ -78,21 +78,21 @@ class DeploymentController(EcsModel):
 
 
 class ServiceConnectClientAlias(EcsModel):
-    port: int = Field(ge=1, le=65535)
+    port: Integer = Field(ge=1, le=65535)
     dnsName: str | None = None
     testTrafficRules: FreeForm | None = None
 
 
 class TimeoutConfiguration(EcsModel):
-    idleTimeoutSeconds: int | None = None
-    perRequestTimeoutSeconds: int | None = None
+    idleTimeoutSeconds: Integer | None = None
+    perRequestTimeoutSeconds: Integer | None = None
 
 
 class ServiceConnectService(EcsModel):
     portName: str
     discoveryName: str | None = None
     clientAliases: list[ServiceConnectClientAlias] | None = None
-    ingressPortOverride: int | None = None
+    ingressPortOverride: Integer | None = None
     timeout: TimeoutConfiguration | None = None
     tls: FreeForm | None = None
 
@@ -136,7 +136,7 @@ class CreateService(EcsModel):
     availabilityZoneRebalancing: Literal["ENABLED", "DISABLED"] | None = None
     loadBalancers: list[LoadBalancer] | None = Field(None, max_length=5)
     serviceRegistries: list[ServiceRegistry] | None = Field(None, max_length=1)
-    desiredCount: int | None = Field(None, ge=0, le=TASKS_PER_SERVICE, description=(
+    desiredCount: Integer | None = Field(None, ge=0, le=TASKS_PER_SERVICE, description=(
         "Tasks to keep running: at most 5,000, ECS's quota of tasks per service (the operator's setting may allow fewer)."))
     clientToken: str | None = None
     launchType: LaunchType | None = None
@@ -147,7 +147,7 @@ class CreateService(EcsModel):
     placementConstraints: list[PlacementConstraint] | None = Field(None, max_length=10)
     placementStrategy: list[PlacementStrategy] | None = Field(None, max_length=5)
     networkConfiguration: NetworkConfiguration | None = None
-    healthCheckGracePeriodSeconds: int | None = Field(None, ge=0, le=2147483647)
+    healthCheckGracePeriodSeconds: Integer | None = Field(None, ge=0, le=2147483647)
     schedulingStrategy: Literal["REPLICA", "DAEMON"] | None = None
     deploymentController: DeploymentController | None = None
     tags: list[Tag] | None = Field(None, max_length=50)

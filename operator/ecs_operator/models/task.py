@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .base import EcsModel
+from .base import EcsModel, Integer
 from .common import (
     CapacityProviderStrategyItem,
     EphemeralStorage,
@@ -26,9 +26,9 @@ class ContainerOverride(EcsModel):
     command: list[str] | None = None
     environment: list[KeyValuePair] | None = None
     environmentFiles: list[EnvironmentFile] | None = None
-    cpu: int | None = Field(None, ge=0)
-    memory: int | None = Field(None, ge=0)
-    memoryReservation: int | None = Field(None, ge=0)
+    cpu: Integer | None = Field(None, ge=0)
+    memory: Integer | None = Field(None, ge=0)
+    memoryReservation: Integer | None = Field(None, ge=0)
     resourceRequirements: list[ResourceRequirement] | None = None
 
 
@@ -39,10 +39,10 @@ class InferenceAcceleratorOverride(EcsModel):
 
 class TaskOverride(EcsModel):
     containerOverrides: list[ContainerOverride] | None = None
-    cpu: int | str | None = None
+    cpu: Integer | str | None = None
     inferenceAcceleratorOverrides: list[InferenceAcceleratorOverride] | None = None
     executionRoleArn: str | None = None
-    memory: int | str | None = None
+    memory: Integer | str | None = None
     taskRoleArn: str | None = None
     ephemeralStorage: EphemeralStorage | None = None
 
@@ -58,7 +58,7 @@ class RunTask(EcsModel):
     capacityProviderStrategy: list[CapacityProviderStrategyItem] | None = Field(None, max_length=20)
     cluster: str | None = None
     # docs/ecs-semantics.md §Bounds
-    count: int | None = Field(None, ge=1, le=10, description="Tasks to run: 1-10 per RunTask call, as in ECS.")
+    count: Integer | None = Field(None, ge=1, le=10, description="Tasks to run: 1-10 per RunTask call, as in ECS.")
     enableECSManagedTags: bool | None = None
     enableExecuteCommand: bool | None = None
     group: str | None = Field(None, max_length=255)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from .base import EcsModel, EcsName
+from .base import EcsModel, EcsName, Integer
 from .common import EnabledDisabled, EphemeralStorage, KeyValuePair, Tag
 from .container import ContainerDefinition
 from .readonly import ReadOnlyOutput, accepting_read_only
@@ -36,14 +36,14 @@ class EFSVolumeConfiguration(EcsModel):
     fileSystemId: str
     rootDirectory: str | None = None
     transitEncryption: EnabledDisabled | None = None
-    transitEncryptionPort: int | None = Field(None, ge=0, le=65535)
+    transitEncryptionPort: Integer | None = Field(None, ge=0, le=65535)
     authorizationConfig: EFSAuthorizationConfig | None = None
 
 
 class S3FilesVolumeConfiguration(EcsModel):
     fileSystemArn: str
     rootDirectory: str | None = None
-    transitEncryptionPort: int | None = Field(None, ge=0, le=65535)
+    transitEncryptionPort: Integer | None = Field(None, ge=0, le=65535)
     accessPointArn: str | None = None
 
 
@@ -112,7 +112,7 @@ class Toleration(EcsModel):
     operator: Literal["Exists", "Equal"] | None = None
     value: str | None = Field(None, max_length=63)
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    tolerationSeconds: int | None = None
+    tolerationSeconds: int | None = Field(None, ge=-(2**63), le=2**63 - 1, description="int64, as in Kubernetes.")
 
 
 class TaskDefinitionKubernetes(EcsModel):
@@ -125,9 +125,9 @@ class TaskDefinitionKubernetes(EcsModel):
     tolerations: list[Toleration] | None = Field(None, max_length=20, description=(
         "Taints of container instances the Pods tolerate (e.g. the sandbox's real nodes,\n"
         "`ecs.operator.dev/real-node`); ECS has no taints, so placement is otherwise unchanged."))
-    deregisteredRevisions: list[int] | None = Field(None, description=(
+    deregisteredRevisions: list[Integer] | None = Field(None, description=(
         "DeregisterTaskDefinition: these revisions become INACTIVE (running tasks keep running, new ones are refused)."))
-    deletedRevisions: list[int] | None = Field(None, description=(
+    deletedRevisions: list[Integer] | None = Field(None, description=(
         "DeleteTaskDefinitions: these revisions are DELETE_IN_PROGRESS (and, like INACTIVE ones, refused to new\n"
         "tasks). Their records stay: revision numbers are never reused (docs/ecs-semantics.md §Deleting task "
         "definitions)."))
@@ -148,8 +148,8 @@ class RegisterTaskDefinition(EcsModel):
     volumes: list[Volume] | None = Field(None, max_length=100)
     placementConstraints: list[TaskDefinitionPlacementConstraint] | None = Field(None, max_length=10)
     requiresCompatibilities: list[Compatibility] | None = None
-    cpu: int | str | None = Field(None, description='CPU units ("1024") or vCPU ("1 vCPU"); a number is accepted too.')
-    memory: int | str | None = Field(None, description='MiB ("2048") or GB ("2 GB"); a number is accepted too.')
+    cpu: Integer | str | None = Field(None, description='CPU units ("1024") or vCPU ("1 vCPU"); a number is accepted too.')
+    memory: Integer | str | None = Field(None, description='MiB ("2048") or GB ("2 GB"); a number is accepted too.')
     tags: list[Tag] | None = Field(None, max_length=50)
     pidMode: Literal["host", "task"] | None = None
     ipcMode: Literal["host", "task", "none"] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _CPU = re.compile(rf"^\s*{_NUMBER}\s*(vcpu)?\s*$", re.IGNORECASE)
@@ -16,10 +17,10 @@ def cpu_units(value: int | str) -> int:
     match = _CPU.match(value)
     if not match:
         raise ValueError(f"{value!r} is neither CPU units (e.g. \"1024\") nor vCPUs (e.g. \"1 vCPU\")")
-    number, vcpu = float(match.group(1)), match.group(2)
+    number, vcpu = Fraction(match.group(1)), match.group(2)
     if vcpu:
-        return round(number * 1024)
-    if not number.is_integer():
+        return _whole(number * 1024)
+    if number.denominator != 1:
         raise ValueError(f"{value!r}: CPU units must be a whole number (or say \"{value} vCPU\")")
     return int(number)
 
@@ -31,12 +32,17 @@ def memory_mib(value: int | str) -> int:
     match = _MEMORY.match(value)
     if not match:
         raise ValueError(f"{value!r} is neither MiB (e.g. \"2048\") nor GB (e.g. \"2 GB\")")
-    number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    number, unit = Fraction(match.group(1)), (match.group(2) or "").lower()
     if unit in ("gb", "gib"):
-        return round(number * 1024)
-    if not number.is_integer():
+        return _whole(number * 1024)
+    if number.denominator != 1:
         raise ValueError(f"{value!r}: MiB must be a whole number (or say \"{value} GB\")")
     return int(number)
+
+
+def _whole(number: Fraction) -> int:
+    """Exactly (a float turns "999999999999999999999999999999" into 1000000000000000019884624838656)."""
+    return round(number)
 
 
 # FARGATE task sizes: cpu units -> allowed memory in MiB (docs/ecs-semantics.md §FARGATE task sizes).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -34,6 +35,10 @@ class Context:
     unindexed: Unindexed = field(default_factory=Unindexed)
     """Objects created by this process that kopf's indexes have not shown yet."""
     states: dict[type, Any] = field(default_factory=dict)
+    posting: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="events"))
+    """Posts what must not hold a round up, in order (the Events of cluster-scoped objects)."""
+    parallel: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="requests"))
+    """Runs a round's independent API requests side by side (a Service's task stops)."""
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def status(self, kind: str) -> StatusWriter:

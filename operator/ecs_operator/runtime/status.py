@@ -120,7 +120,8 @@ class StatusWriter:
             with self._guard:
                 self._held.pop(_key(meta), None)
             return False
-        patch = {k: status.get(k) for k in set(status) | set(persisted)}
+        # only what changed: a merge patch leaves the other fields (and other writers' fields) as they are
+        patch = {k: status.get(k) for k in set(status) | set(persisted) if status.get(k) != persisted.get(k)}
         result = self.kube.patch_status(self.kind, meta.get("namespace"), meta["name"], patch)
         if result is None:  # the object is gone
             self.forget(body)

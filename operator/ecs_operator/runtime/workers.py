@@ -71,8 +71,7 @@ class Workers:
         one that runs. The worker's first round starts with the loop's next step, so an object's first
         reconcile costs no more than an event handler's, and no kopf daemon (whose finalizer is a write
         on every object, and whose deletion then waits for the operator). True if it was started."""
-        running = self._started.get((kind, key))
-        if running is not None and not running[0].done() and not running[1].is_set():
+        if self.is_running(kind, key):
             self.wake(kind, key)
             return False
         stopped = asyncio.Event()
@@ -93,6 +92,11 @@ class Workers:
         Without it kopf waits 5 s for them before cancelling, which a leader's handover would wait too."""
         for _, stopped in list(self._started.values()):
             stopped.set()
+
+    def is_running(self, kind: str, key: Hashable) -> bool:
+        """Whether a started worker of `kind` `key` runs (and is not stopping)."""
+        running = self._started.get((kind, key))
+        return running is not None and not running[0].done() and not running[1].is_set()
 
     def running(self, kind: str) -> list[Hashable]:
         """The keys of the started workers of `kind`."""

@@ -1,4 +1,4 @@
-"""`ecs-operator sandbox build|up|down|status|env`: a local Kubernetes control plane with simulated nodes.
+"""`ecs-operator sandbox build|up|down|status|env|image`: a local Kubernetes control plane with simulated nodes.
 
 Progress goes to stderr and results to stdout, so `eval "$(ecs-operator sandbox env)"` works.
 """
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, INSTANCE_TYPES
-from ecs_operator.sandbox import build, ecs
+from ecs_operator.sandbox import build, ecs, image_build
 from ecs_operator.sandbox.launcher import Sandbox, SandboxError, State, default_state_dir
 
 
@@ -61,13 +61,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     attach.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command and its arguments")
     actions.add_parser("env", parents=[common], help="print shell exports (KUBECONFIG, PATH with helm and kubectl, "
                                                      "and AWS_* for the ECS API when it runs)")
+    image = actions.add_parser("image", help="the operator's image for the real nodes")
+    image_actions = image.add_subparsers(dest="image_action", required=True, metavar="IMAGE_ACTION")
+    image_build_parser = image_actions.add_parser(
+        "build", parents=[common],
+        help="build the operator's image from the Dockerfile without Docker (debootstrap + buildah; root; Debian "
+             "packages buildah debootstrap; cached per source) and import it into the running sandbox's real nodes")
+    image_build_parser.add_argument("--rebuild", action="store_true", help="ignore the cached image")
+    image_build_parser.add_argument("--no-import", action="store_true", help="only build (or find) the image")
+    image_build_parser.add_argument("--timeout", type=float, default=image_build.TIMEOUT / 60,
+                                    help="build deadline in minutes (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         return {"build": _build, "up": _up, "down": _down, "status": _status, "attach": _attach,
-                "env": _env}[args.action](args)
-    except (build.BuildError, SandboxError) as error:
+                "env": _env, "image": _image}[args.action](args)
+    except (build.BuildError, SandboxError, image_build.ImageBuildError) as error:
         print(f"ecs-operator sandbox {args.action}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # `up` has stopped what it started; `build` killed its go process
@@ -194,6 +204,21 @@ def _attach(args: argparse.Namespace) -> int:
         raise SandboxError("attach needs a command: ecs-operator sandbox attach NAME -- COMMAND [ARGS...]")
     record, already = Sandbox(args.state_dir).attach(args.name, argv)
     print(f"{args.name} {'already running' if already else 'started'} (pid {record.pid}, log {record.log})")
+    return 0
+
+
+def _image(args: argparse.Namespace) -> int:
+    """Build (or find cached) the operator's image; import it into the sandbox's real nodes, if it has any.
+    Prints the reference, then the chart's values that run it."""
+    image = image_build.ensure_built(log=_progress, timeout=args.timeout * 60, rebuild=args.rebuild)
+    state = None if args.no_import else Sandbox(args.state_dir).read_state()
+    if state is not None and state.real_nodes:
+        image_build.import_image(state.real_nodes, image, log=_progress)
+    elif not args.no_import:
+        _progress(f"no sandbox with real nodes at {args.state_dir}: nothing imported")
+    print(image.reference)
+    print(f"  helm install ... --set image.repository={image.repository} --set image.tag={image.tag} "
+          "--set image.pullPolicy=Never", file=sys.stderr)
     return 0
 
 

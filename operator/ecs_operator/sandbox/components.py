@@ -7,6 +7,7 @@ Flags that matter (see docs/sandbox.md):
 - kube-apiserver: `--endpoint-reconciler-type=none` (the `kubernetes` Service would need a
   non-loopback endpoint); authorization Node,RBAC (never AlwaysAllow); service-account issuer and
   keys, so TokenRequest (`kubectl create token`) works.
+  PodNodeSelector and PodTolerationRestriction: a namespace annotated for it puts its Pods on the real nodes.
 - kube-controller-manager: the SA private key (token controller) and root CA (the
   kube-root-ca.crt ConfigMap), no leader election.
 - kwok: manages only nodes annotated `kwok.x-k8s.io/node=fake`, with this package's stages.
@@ -123,6 +124,9 @@ def kube_apiserver(binary: Path, layout: Layout, ports: Ports) -> list[str]:
             f"--service-account-key-file={pki.sa_pub}", f"--service-account-signing-key-file={pki.sa_key}",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--authorization-mode=Node,RBAC", "--allow-privileged=true", "--profiling=false",
+            # a namespace's annotations may pin its Pods to nodes and add tolerations (an administrator's
+            # placement policy): how the chart's defaults land on the tainted real nodes; inert elsewhere
+            "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
             # front-proxy (aggregation) settings: without them every delegating component logs a missing CA bundle
             f"--requestheader-client-ca-file={pki.ca_cert}", "--requestheader-allowed-names=front-proxy-client",
             "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",

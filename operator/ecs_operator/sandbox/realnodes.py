@@ -17,6 +17,13 @@ namespace, so kwok nodes keep cluster `default` to themselves) and carry the tai
 `ecs.operator.dev/real-node=true:NoSchedule`: only Pods that tolerate it (a TaskDefinition's
 `spec.kubernetes.tolerations`) land there.
 
+Pods reach the API server as in-cluster clients do, at the `kubernetes` Service (10.96.0.1:443, the variables
+the kubelet sets) with their ServiceAccount token, without kube-proxy: the CNI gives Pods one route, to that
+address through the bridge; on the host a DNAT rule of the bridge's sends TCP 443 there to the API server on
+127.0.0.1 (the bridge alone has `route_localnet`, so this loopback destination is allowed from it), and a
+FORWARD rule drops whatever else a Pod sends beyond its bridge but to the other real nodes' Pods (10.K.0.0/16).
+Both rules carry the comment `ecs-operator sandbox <bridge>` and go with the node.
+
 `teardown` undoes every side effect, in order: the Pods (through the API, so the kubelet stops their
 containers and the CNI releases their addresses), the kubelet, any container left (ctr), containerd and its
 shims, mounts under the node directory, the bridges, the iptables chains the kubelet adds, the kernel
@@ -63,6 +70,8 @@ REAL_NODE_TOLERATION = {"key": REAL_NODE_LABEL, "operator": "Equal", "value": "t
 REAL_NODE_CLUSTER = "real"
 """The ECS cluster of the real nodes (in every namespace): tasks of cluster `default` stay on kwok nodes."""
 REAL_NODE_LABELS = {REAL_NODE_LABEL: "true", L.CLUSTER: REAL_NODE_CLUSTER, L.SHARED_INSTANCE: "true"}
+KUBERNETES_SERVICE_IP = str(next(ipaddress.ip_network(pki.SERVICE_CLUSTER_IP_RANGE).hosts()))
+"""The `kubernetes` Service's ClusterIP (the first of the range, as the API server allocates it)."""
 CNI_BIN = Path("/usr/lib/cni")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CLOSED_PORT_PROXY = "http://127.0.0.1:9"
@@ -385,14 +394,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 
 def _cni_config(node: RealNode) -> dict[str, Any]:
-    """bridge + host-local: Pod IPs on the node's bridge, no masquerade and no default route (nothing leaves),
-    only a route to 10.K.0.0/16 through the bridge: the host routes it to the other nodes' bridges, so Pods
-    on different real nodes reach each other (and nothing else)."""
+    """bridge + host-local: Pod IPs on the node's bridge, no default route and no masquerade (nothing leaves);
+    two routes through the bridge: to 10.K.0.0/16 (the host forwards it to the other nodes' bridges, so Pods on
+    different real nodes reach each other) and to the `kubernetes` Service (the host sends it to the API server)."""
     return {"cniVersion": "1.0.0", "name": cni_network(node), "plugins": [{
         "type": "bridge", "bridge": node.bridge, "isGateway": True, "isDefaultGateway": False, "ipMasq": False,
         "hairpinMode": True,
         "ipam": {"type": "host-local", "ranges": [[{"subnet": node.pod_subnet}]],
-                 "routes": [{"dst": sandbox_network(node)}],
+                 "routes": [{"dst": sandbox_network(node)}, {"dst": f"{KUBERNETES_SERVICE_IP}/32"}],
                  "dataDir": str(node.path / "cni-ipam")},
     }]}
 
@@ -424,6 +433,42 @@ def _kubelet_config(node: RealNode, keys: pki.Pki, serving: tuple[Path, Path]) -
     }
 
 
+def service_rules(node: RealNode, apiserver_port: int) -> list[list[str]]:
+    """iptables rules (table, then the rule) that make the `kubernetes` Service answer on this node's bridge:
+    TCP 443 to its ClusterIP goes to the API server on loopback; anything else leaving the bridge is dropped but
+    what goes to 10.K.0.0/16 (the sandbox's other real nodes' Pods)."""
+    comment = ["-m", "comment", "--comment", _rule_comment(node)]
+    return [["nat", "PREROUTING", "-i", node.bridge, "-d", f"{KUBERNETES_SERVICE_IP}/32", "-p", "tcp", "--dport", "443",
+             *comment, "-j", "DNAT", "--to-destination", f"127.0.0.1:{apiserver_port}"],
+            ["filter", "FORWARD", "-i", node.bridge, "!", "-d", sandbox_network(node), *comment, "-j", "DROP"]]
+
+
+def _rule_comment(node: RealNode) -> str:
+    return f"ecs-operator sandbox {node.bridge}"
+
+
+def _add_service_rules(node: RealNode, apiserver_port: int) -> None:
+    Path(f"/proc/sys/net/ipv4/conf/{node.bridge}/route_localnet").write_text("1")  # goes with the link
+    for table, chain, *rule in service_rules(node, apiserver_port):
+        _run("iptables", "-w", "5", "-t", table, "-I", chain, "1", *rule)
+
+
+def _service_rules_present(node: RealNode) -> list[tuple[str, list[str]]]:
+    """(table, `-A ...` rule) of this node's rules that exist now (found by their comment)."""
+    found = []
+    for table in ("nat", "filter"):
+        for line in _run("iptables", "-w", "5", "-t", table, "-S", check=False).splitlines():
+            parts = shlex.split(line)
+            if parts[:1] == ["-A"] and _rule_comment(node) in parts:
+                found.append((table, parts))
+    return found
+
+
+def _remove_service_rules(node: RealNode) -> None:
+    for table, parts in _service_rules_present(node):
+        _run("iptables", "-w", "5", "-t", table, "-D", *parts[1:], check=False)
+
+
 def prepare(node: RealNode, keys: pki.Pki, server: str) -> None:
     """Directories, certificates, configuration files, the bridge and the cgroup root of one node."""
     d = node.path
@@ -438,6 +483,7 @@ def prepare(node: RealNode, keys: pki.Pki, server: str) -> None:
     pki.write_kubeconfig(d / "kubelet.kubeconfig", server, keys, f"kubelet-{node.name}")
     (d / "kubelet.yaml").write_text(yaml.safe_dump(_kubelet_config(node, keys, serving)))
     _create_link(node)
+    _add_service_rules(node, int(server.rsplit(":", 1)[1]))
     _create_cgroups(node)
 
 
@@ -694,6 +740,7 @@ def teardown(client: ApiClient | None, nodes: list[RealNode], processes: list[Pr
     for node in nodes:
         _kill_shims(node)
         _unmount_under(node.path, log)
+        _remove_service_rules(node)
         if subprocess.run(["ip", "link", "show", node.bridge], capture_output=True).returncode == 0:
             _run("ip", "link", "del", node.bridge, check=False)
     ours = {p.pid for p in processes}
@@ -731,6 +778,7 @@ def leftovers(nodes: list[RealNode], snapshot: dict[str, Any]) -> list[str]:
               if any(str(n.socket) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for n in nodes)]
     found += [f"file {f}" for f in _cni_cache_files(nodes)]
     found += [f"reservation {f}" for f in (reservations(_root(nodes)) if nodes else [])]
+    found += [f"iptables -t {table} {' '.join(rule)}" for n in nodes for table, rule in _service_rules_present(n)]
     if not _other_processes("kubelet", set()):
         found += [f"directory {d}" for d in HOST_DIRS
                   if d not in snapshot.get("existing_dirs", []) and Path(d).exists()]

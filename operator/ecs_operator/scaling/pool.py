@@ -26,7 +26,7 @@ from ecs_operator.instances import (
     registration_labels,
     remaining_resources,
 )
-from ecs_operator.lifecycle.conditions import set_condition
+from ecs_operator.lifecycle.conditions import Notify, ready
 from ecs_operator.lifecycle.pods import parse_time, unschedulable_message
 from ecs_operator.models import CapacityProviderSpec, Problem, problems_from_validation_error, validate
 from ecs_operator.models.capacity_provider import AutoScalingGroupProvider
@@ -188,15 +188,6 @@ class Grow:
     warmup_seconds: int
 
 
-@dataclass(frozen=True)
-class Notify:
-    """An Event on the CapacityProvider."""
-
-    type: str
-    reason: str
-    message: str
-
-
 Action = Register | EndWarmup | DrainInstance | MarkLeaving | RemoveNodes | Grow | Notify
 
 
@@ -228,16 +219,7 @@ def refusal(body: dict[str, Any], reason: str, message: str, now: datetime) -> P
     """The provider stays as it is; its Ready condition (and an Event) say why."""
     current = current_status(body)
     conditions, events = ready(current, body, False, reason, message, now)
-    return PoolPlan({**current, "conditions": conditions}, events)
-
-
-def ready(current: dict[str, Any], body: dict[str, Any], ok: bool, reason: str, message: str,
-          now: datetime) -> tuple[list[dict[str, Any]], list[Action]]:
-    """The Ready condition, with a Warning Event when it turns False for a new reason or message."""
-    previous = next((c for c in current.get("conditions") or [] if c.get("type") == "Ready"), None)
-    conditions = set_condition(current.get("conditions"), "Ready", ok, reason, message, body["metadata"].get("generation"), now)
-    changed = previous is None or (previous.get("reason"), previous.get("message")) != (reason, message[:1024])
-    return conditions, [Notify("Warning", reason, message)] if not ok and changed else []
+    return PoolPlan({**current, "conditions": conditions}, list(events))
 
 
 def plan_pool(observed: PoolObserved, now: datetime) -> PoolPlan:
@@ -262,13 +244,13 @@ def plan_pool(observed: PoolObserved, now: datetime) -> PoolPlan:
     pool_spec = spec.kubernetes.nodePool if spec.kubernetes else None
     if pool_spec is None:
         conditions, events = ready(current, body, True, "NoNodePool", "no spec.kubernetes.nodePool: nothing to scale", now)
-        return PoolPlan({**status, "conditions": conditions}, events)
+        return PoolPlan({**status, "conditions": conditions}, list(events))
     if observed.facts is None:
         target = pool_spec.scaleTarget
         named = f"{target.kind} {target.name}" if target else ""
         message = f"kubernetes.nodePool.scaleTarget: {named}: {observed.backend_error}"
         conditions, events = ready(current, body, False, "ScaleTargetUnavailable", message, now)
-        return PoolPlan({**status, "conditions": conditions}, events)
+        return PoolPlan({**status, "conditions": conditions}, list(events))
 
     view, facts = observed.view, observed.facts
     allowed = allowed_namespaces(spec)
@@ -349,7 +331,7 @@ def plan_pool(observed: PoolObserved, now: datetime) -> PoolPlan:
         "decision": reason,
         "conditions": conditions,
     })
-    return PoolPlan(status, actions + events, activity,
+    return PoolPlan(status, [*actions, *events], activity,
                     warmup_due(facts.members, now, ms, launched=decision.action == "scale-out"))
 
 

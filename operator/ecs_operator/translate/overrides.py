@@ -40,3 +40,27 @@ def apply_overrides(td: RegisterTaskDefinition, overrides: TaskOverride | None) 
         if o.resourceRequirements is not None:
             target["resourceRequirements"] = [r.model_dump(exclude_none=True) for r in o.resourceRequirements]
     return RegisterTaskDefinition.model_validate(data), problems
+
+
+def overridden_paths(td: RegisterTaskDefinition, overrides: TaskOverride | None) -> dict[str, str]:
+    """Task definition paths a RunTask override sets -> the override's own path (a problem with an
+    overridden value is the RunTask's, named as the user wrote it)."""
+    if overrides is None:
+        return {}
+    out = {field: f"overrides.{field}" for field in ("cpu", "memory", "taskRoleArn", "executionRoleArn", "ephemeralStorage")
+           if getattr(overrides, field) is not None}
+    index = {c.name: k for k, c in enumerate(td.containerDefinitions)}
+    for i, o in enumerate(overrides.containerOverrides or []):
+        k = index.get(o.name or "")
+        for field in ("command", "cpu", "memory", "memoryReservation", "environment", "environmentFiles", "resourceRequirements"):
+            if k is not None and getattr(o, field):
+                out[f"containerDefinitions[{k}].{field}"] = f"overrides.containerOverrides[{i}].{field}"
+    return out
+
+
+def override_path(path: str, origins: dict[str, str]) -> str | None:
+    """The override that set the value at `path` (or inside it), if one did."""
+    for overridden, origin in origins.items():
+        if path == overridden or path.startswith((overridden + ".", overridden + "[")):
+            return origin
+    return None

@@ -16,9 +16,10 @@ from ecs_operator.settings import Settings
 
 from .fidelity import FidelityReport
 from .launch import Target, compatibility_problems, launch_choice, scheduling_for, target_for_provider
-from .overrides import apply_overrides
+from .overrides import apply_overrides, overridden_paths, override_path
 from .placement import Placement, placement_for
 from .pod import Revision, pod_template
+from .pod_checks import ecs_field, kubernetes_findings
 from .policy import WorkloadPolicy, policy_violations
 from .provider_access import launch_access_problems
 from .scheduling import add_scheduling
@@ -68,8 +69,10 @@ def task_pods(
     """The Pods of a Task resource, named `<name>-<index>` so creating them twice creates nothing."""
     plan = TaskPlan()
     td, plan.problems = apply_overrides(revision.definition, task.overrides)
+    origins = overridden_paths(revision.definition, task.overrides)
     if not plan.problems:
-        plan.problems += validate(td, "taskDefinition")
+        plan.problems += [Problem(override_path(p.path, origins) or f"taskDefinition.{p.path}", p.message)
+                          for p in validate(td)]
     plan.problems += [Problem(f"taskDefinition.{p.path}", p.message) for p in policy_violations(td, revision.kubernetes, policy)]
     count = task.count or 1
     targets = task_targets(task, count, cluster_default_strategy)
@@ -86,6 +89,12 @@ def task_pods(
         v.name: int((v.managedEBSVolume or {}).get("sizeInGiB", 1)) for v in task.volumeConfigurations or []
     }
     translation = pod_template(launch_rev, for_service=False, region=settings.region, launch_volume_sizes=launch_sizes)
+    if origins:  # the registered revision passed these checks: only an override can break them here
+        plan.problems += [Problem(override_path(path := ecs_field(td, translation.template, k8s), origins)
+                                  or f"taskDefinition.{path}", message)
+                          for k8s, message in kubernetes_findings(translation)]
+        if plan.problems:
+            return plan
     _report_launch(task, plan.report)
     for index, target in enumerate(targets):
         placement = placement_for(

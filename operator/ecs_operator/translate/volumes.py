@@ -82,6 +82,21 @@ def container_mounts(
     return mounts, extra
 
 
+def mount_sources(td: RegisterTaskDefinition, index: int) -> list[str]:
+    """The ECS field of each volumeMounts entry container_mounts makes, in its order."""
+    c, here = td.containerDefinitions[index], f"containerDefinitions[{index}]"
+    out = [f"{here}.mountPoints[{k}].containerPath" for k, _ in enumerate(c.mountPoints or [])]
+    for k, vf in enumerate(c.volumesFrom or []):
+        source = td.container(vf.sourceContainer or "")
+        out += [f"{here}.volumesFrom[{k}]"] * len((source.mountPoints if source else None) or [])
+    lp = c.linuxParameters
+    if lp is not None:
+        out += [f"{here}.linuxParameters.sharedMemorySize"] if lp.sharedMemorySize else []
+        out += [f"{here}.linuxParameters.tmpfs[{k}].containerPath" for k, _ in enumerate(lp.tmpfs or [])]
+        out += [f"{here}.linuxParameters.devices[{k}].containerPath" for k, _ in enumerate(lp.devices or [])]
+    return out
+
+
 def _mount(source: str, path: str, read_only: bool) -> dict[str, Any]:
     mount: dict[str, Any] = {"name": volume_name(source), "mountPath": path}
     if read_only:
