@@ -93,7 +93,8 @@ def test_chart_and_package_versions_agree() -> None:
 def test_image_runs_the_operator_as_the_charts_non_root_user() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     instructions = [line.split(None, 1) for line in dockerfile.splitlines() if line and not line.startswith((" ", "#"))]
-    assert instructions[0] == ["FROM", "python:3.11-slim"]
+    # `docker build` starts from python:3.11-slim; `sandbox image build` passes a locally made BASE instead
+    assert instructions[:2] == [["ARG", "BASE=python:3.11-slim"], ["FROM", "${BASE}"]]
     user = next(arg for op, arg in instructions if op == "USER")
     uid, gid = (int(part) for part in user.split(":"))
     assert uid != 0 and (uid, gid) == (VALUES["podSecurityContext"]["runAsUser"], VALUES["podSecurityContext"]["runAsGroup"])

@@ -49,6 +49,8 @@ async def cluster_changed(type: str, body: kopf.Body, name: str, namespace: str,
         memo.workers.stop(KIND, key)
         memo.status(KIND).forget(body)
         return
+    if memo.workers.is_running(KIND, key) and not _asked(body):
+        return  # the operator's own status write: the counters follow at the resync
     indexes = {i: ix[i] for i in INDEXES}
 
     def failed(error: Exception) -> None:  # the next resync retries
@@ -56,6 +58,15 @@ async def cluster_changed(type: str, body: kopf.Body, name: str, namespace: str,
 
     memo.workers.start(KIND, key, lambda: observe(memo, key, indexes),
                        lambda seen: act(memo, seen, plan_cluster(seen, memo.clock())), CADENCE, failed)
+
+
+def _asked(body: kopf.Body) -> bool:
+    """A new generation (PutClusterCapacityProviders, UpdateClusterSettings) or a deletion not yet answered:
+    the status does not show it yet."""
+    conditions = {c.get("type"): c for c in (body.get("status") or {}).get("conditions") or []}
+    ready = conditions.get("Ready") or {}
+    deleting = body.metadata.get("deletionTimestamp") is not None and "Deleted" not in conditions
+    return ready.get("observedGeneration") != body.metadata.get("generation") or deleting
 
 
 @kopf.on.delete(*CLUSTERS)
