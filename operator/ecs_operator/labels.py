@@ -63,6 +63,9 @@ HEALTH_CHECKED_CONTAINERS = f"{API_GROUP}/health-checked-containers"
 TASK_DEFINITION_ARN = f"{API_GROUP}/task-definition-arn"
 STARTED_BY = f"{API_GROUP}/started-by"
 CONTAINER_NAMES = f"{API_GROUP}/container-names"
+EXIT_CODE_MESSAGE = "ecs-exit-code="
+"""A COMPLETE-only init container's termination message: its command's real exit code (the wrapper that lets
+its dependents start whatever the code exits 0 itself)."""
 """Comma-separated ECS container names in definition order (Kubernetes may reorder them into init containers)."""
 
 # --- Node pool (capacity provider) taints and annotations ---

@@ -117,7 +117,7 @@ def sandbox(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 @pytest.fixture(scope="module")
 def real_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A second sandbox, only for test_real_containers.py (module-scoped: down as soon as that module is done, not
-    idling through the rest of the run): one kwok node and one real node (a kubelet with containerd). Its
+    idling through the rest of the run): one kwok node and two real nodes (each a kubelet with containerd). Its
     teardown checks that `sandbox down` left no link, mount, cgroup, chain, setting or host directory."""
     problems = realnodes.missing_requirements()
     if problems:
@@ -127,7 +127,7 @@ def real_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pytest.fail(message + " (or set ECS_OPERATOR_SKIP_REAL_NODES=1)", pytrace=False)
     state_dir = tmp_path_factory.mktemp("real-sandbox")  # short enough for containerd's socket paths
     started_at = time.monotonic()
-    started = _sandbox_cli("up", "--no-build", "--nodes", "1", "--real-nodes", "1", "--state-dir", str(state_dir))
+    started = _sandbox_cli("up", "--no-build", "--nodes", "1", "--real-nodes", "2", "--state-dir", str(state_dir))
     if started.returncode != 0:
         _sandbox_cli("down", "--state-dir", str(state_dir))
         pytest.fail(f"the real-node sandbox did not start:\n{started.stderr}{started.stdout}", pytrace=False)

@@ -54,7 +54,9 @@ def test_what_an_init_container_waits_for_becomes_a_native_sidecar_and_the_repor
 def test_complete_ignores_the_exit_code_only_where_the_command_is_known() -> None:
     wrapped, fields = translate(c("seed", essential=False, entryPoint=["./seed"], command=["--once"]),
                                 c("app", dependsOn=[{"containerName": "seed", "condition": "COMPLETE"}]))
-    assert wrapped["initContainers"][0]["command"] == ["/bin/sh", "-c", '"$@"; exit 0', "complete", "./seed", "--once"]
+    assert wrapped["initContainers"][0]["command"] == [
+        "/bin/sh", "-c", '"$@"; echo ecs-exit-code=$? 2>/dev/null >/dev/termination-log; exit 0', "complete", "./seed", "--once"]
+    assert wrapped["initContainers"][0]["terminationMessagePath"] == "/dev/termination-log"
     assert "args" not in wrapped["initContainers"][0]
     image_default, fields = translate(c("seed", essential=False, command=["--once"]),
                                       c("app", dependsOn=[{"containerName": "seed", "condition": "COMPLETE"}]))

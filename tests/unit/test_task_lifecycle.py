@@ -127,6 +127,24 @@ def test_depends_on_init_container_failing_fails_the_task_to_start() -> None:
     assert seen.stopCode == "TaskFailedToStart" and "migrate exited with code 1" in (seen.stoppedReason or "")
 
 
+def test_a_complete_only_target_reports_the_real_exit_code_its_wrapper_wrote() -> None:
+    """The wrapper (translate/dependencies.py) exits 0 so that the dependents start; ECS shows the real code."""
+    init = [{"name": "setup", "image": "busybox"}]
+    wrapped = exited(0)
+    wrapped["state"]["terminated"]["message"] = "ecs-exit-code=3\n"
+    seen = observe(pod({"setup": wrapped, "app": running(), "helper": running()}, init=init), new_record("t-0"), T0)
+    setup = next(c for c in seen.containers if c.name == "setup")
+    assert (seen.lastStatus, seen.stopCode) == ("RUNNING", None)
+    assert (setup.lastStatus, setup.exitCode, setup.reason) == ("STOPPED", 3, None)
+    wrapped["state"]["terminated"]["message"] = "ecs-exit-code=0"
+    assert next(c for c in observe(pod({"setup": wrapped}, init=init), new_record("t-0"), T0).containers
+                if c.name == "setup").exitCode == 0
+    plain = exited(0)
+    plain["state"]["terminated"]["message"] = "done"  # an ordinary container's own message is no exit code
+    assert next(c for c in observe(pod({"setup": plain}, init=init), new_record("t-0"), T0).containers
+                if c.name == "setup").exitCode == 0
+
+
 CHECK = {"interval": 5, "retries": 2, "startPeriod": 10}  # grace: 10 + 2 * 5 = 20 s
 
 

@@ -39,3 +39,37 @@ def test_kubernetes_tolerations_reach_the_pod_as_written() -> None:
         {"key": "ecs.operator.dev/real-node", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
         {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}]
     assert "tolerations" not in pod_template(Revision("app", 1, definition), for_service=False).template["spec"]
+
+
+def _kubelet_expansion(value: str, env: dict[str, str]) -> str:
+    """What the kubelet does to command, args and env values (Kubernetes' expansion: `$$` is `$`, `$(NAME)` is
+    NAME's value when the container defines it)."""
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "$" and i + 1 < len(value):
+            if value[i + 1] == "$":
+                out.append("$")
+                i += 2
+                continue
+            if value[i + 1] == "(" and ")" in value[i + 2:]:
+                end = value.index(")", i + 2)
+                name = value[i + 2:end]
+                out.append(env.get(name, f"$({name})"))
+                i = end + 1
+                continue
+        out.append(value[i])
+        i += 1
+    return "".join(out)
+
+
+def test_commands_and_environment_reach_the_process_as_written_whatever_their_dollar_signs() -> None:
+    """Kubernetes would turn `$$` (the shell's PID) into `$` and replace `$(GREETING)`; ECS passes them as written."""
+    entry, script = ["/bin/sh", "-c"], ["echo pid=$$ $(GREETING) $(date) ${HOME} cost=$5 $"]
+    definition = RegisterTaskDefinition.model_validate({"family": "app", "containerDefinitions": [
+        {"name": "c", "image": "busybox", "memory": 64, "entryPoint": entry, "command": script,
+         "environment": [{"name": "GREETING", "value": "$(HOSTNAME)$$"}]}]})
+    (c,) = pod_template(Revision("app", 1, definition), for_service=False).template["spec"]["containers"]
+    env = {e["name"]: _kubelet_expansion(e["value"], {}) for e in c["env"]}
+    assert env == {"GREETING": "$(HOSTNAME)$$"}
+    assert [_kubelet_expansion(a, env) for a in c["command"]] == entry
+    assert [_kubelet_expansion(a, env) for a in c["args"]] == script

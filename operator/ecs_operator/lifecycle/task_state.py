@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ecs_operator import labels as L
+
 from .health import container_health, task_health
 from .pods import PodContainer, health_settings, parse_time, pod_containers
 from .records import ORDER, ContainerRecord, LastStatus, StopCode, TaskRecord
@@ -195,15 +197,25 @@ def _container_record(c: PodContainer, checks: dict[str, int] | None, now: datet
         return record.model_copy(update={"lastStatus": "RUNNING", "healthStatus": container_health(c, checks, now)})
     terminated = c.terminated or ((c.status.get("lastState") or {}).get("terminated") if c.exited_for_good else None)
     if terminated:
+        wrapped = _wrapped_exit_code(terminated)
         return record.model_copy(update={
             "lastStatus": "STOPPED",
-            "exitCode": terminated.get("exitCode"),
-            "reason": _exit_reason(terminated),
+            "exitCode": terminated.get("exitCode") if wrapped is None else wrapped,
+            "reason": None if wrapped is not None else _exit_reason(terminated),
         })
     waiting = c.waiting or {}
     if waiting.get("reason") in _PULL_ERRORS | set(_CREATE_ERRORS):
         return record.model_copy(update={"reason": f"{waiting.get('reason')}: {waiting.get('message', '')}".rstrip(": ")})
     return record
+
+
+def _wrapped_exit_code(terminated: dict[str, Any]) -> int | None:
+    """The real exit code a COMPLETE-only target's wrapper wrote (translate/dependencies.py:ignore_exit_code)."""
+    message = (terminated.get("message") or "").strip()
+    if terminated.get("exitCode") == 0 and message.startswith(L.EXIT_CODE_MESSAGE):
+        code = message[len(L.EXIT_CODE_MESSAGE):]
+        return int(code) if code.isdigit() else None
+    return None
 
 
 def _exit_reason(terminated: dict[str, Any]) -> str | None:

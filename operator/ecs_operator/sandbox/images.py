@@ -1,8 +1,8 @@
 """The real nodes' two images, written as OCI image layouts with the standard library only (no Docker, no pull).
 
 Both are one uncompressed layer holding Debian's statically linked busybox (`busybox-static`) with a symlink
-per applet: `localhost/busybox:sandbox` runs `sh`, `localhost/pause:sandbox` is the Pod sandbox image (it
-sleeps; containerd stops it with SIGKILL). The tag is not `latest`, so the kubelet's default pull policy is
+per applet: `localhost/busybox:sandbox` runs `sh`, `localhost/pause:sandbox` is the Pod sandbox image (a
+shell that waits, reaping orphans; it exits on SIGTERM). The tag is not `latest`, so the kubelet's default pull policy is
 IfNotPresent and it never tries a registry. The full reference goes in `org.opencontainers.image.ref.name`:
 `ctr images import` then names the image exactly so (with a bare tag it invents an `import-<date>` name
 the kubelet cannot resolve).
@@ -23,6 +23,9 @@ PAUSE_IMAGE = "localhost/pause:sandbox"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
+PAUSE_ENTRYPOINT = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while true; do sleep 2147483647 & wait; done"]
+"""The Pod sandbox's process, an init as Kubernetes' pause is: PID 1 of a Pod that shares its process namespace
+(ECS initProcessEnabled), it reaps the orphans it inherits (busybox sh's `wait` reaps any child)."""
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, mode: int = 0o644,
@@ -90,5 +93,5 @@ def archives(busybox: Path = BUSYBOX) -> dict[str, bytes]:
     layer = busybox_layer(busybox)
     return {
         BUSYBOX_IMAGE: oci_archive(BUSYBOX_IMAGE, layer, {"Env": [PATH_ENV], "Cmd": ["sh"]}),
-        PAUSE_IMAGE: oci_archive(PAUSE_IMAGE, layer, {"Env": [PATH_ENV], "Entrypoint": ["/bin/sleep", "2147483647"]}),
+        PAUSE_IMAGE: oci_archive(PAUSE_IMAGE, layer, {"Env": [PATH_ENV], "Entrypoint": PAUSE_ENTRYPOINT}),
     }

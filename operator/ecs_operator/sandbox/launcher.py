@@ -308,6 +308,7 @@ class Sandbox:
             state.real_nodes = realnodes.plan(layout.root, count)
         except realnodes.RealNodeError as error:
             raise SandboxError(f"real nodes: {error}") from None
+        state.host["sysctls"] = realnodes.original_sysctls() or state.host["sysctls"]  # what `down` restores
         self._write_state(state)  # before any side effect: a crash from here on is cleaned up by `down`
         names = ", ".join(f"{n.name} ({n.node_ip})" for n in state.real_nodes)
         log(f"starting {count} real node(s): {names}")

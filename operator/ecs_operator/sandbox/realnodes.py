@@ -21,8 +21,8 @@ Pods reach the API server as in-cluster clients do, at the `kubernetes` Service 
 the kubelet sets) with their ServiceAccount token, without kube-proxy: the CNI gives Pods one route, to that
 address through the bridge; on the host a DNAT rule of the bridge's sends TCP 443 there to the API server on
 127.0.0.1 (the bridge alone has `route_localnet`, so this loopback destination is allowed from it), and a
-FORWARD rule drops whatever else a Pod sends beyond its bridge. Both rules carry the comment
-`ecs-operator sandbox <bridge>` and go with the node.
+FORWARD rule drops whatever else a Pod sends beyond its bridge but to the other real nodes' Pods (10.K.0.0/16).
+Both rules carry the comment `ecs-operator sandbox <bridge>` and go with the node.
 
 `teardown` undoes every side effect, in order: the Pods (through the API, so the kubelet stops their
 containers and the CNI releases their addresses), the kubelet, any container left (ctr), containerd and its
@@ -34,6 +34,7 @@ created (/run/containerd, /run/netns, /var/log/containers) when empty.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import ipaddress
 import json
@@ -45,7 +46,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,9 @@ from ecs_operator.sandbox.processes import ProcessRecord, stop
 
 REAL_NODE_LABEL = f"{L.API_GROUP}/real-node"
 REAL_NODE_TAINT = {"key": REAL_NODE_LABEL, "value": "true", "effect": "NoSchedule"}
+DOWN_TAINT = {"key": f"{L.API_GROUP}/sandbox-down", "value": "true", "effect": "NoExecute"}
+"""Put on the real nodes by `down` before it deletes their Pods: a DaemonSet's Pods tolerate the cordon (and the
+real-node taint, when their TaskDefinition does) but not this, so their controller does not put them back."""
 REAL_NODE_TOLERATION = {"key": REAL_NODE_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 REAL_NODE_CLUSTER = "real"
 """The ECS cluster of the real nodes (in every namespace): tasks of cluster `default` stay on kwok nodes."""
@@ -73,14 +77,27 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CLOSED_PORT_PROXY = "http://127.0.0.1:9"
 """containerd's HTTP(S) proxy: the discard port, closed here, so a pull fails with 'connection refused'."""
 KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT")
+INOTIFY_INSTANCES = "fs/inotify/max_user_instances"
+MIN_INOTIFY_INSTANCES = 1024
+"""Each kubelet and containerd takes several inotify instances (the kernel's default allows 128 per user): with two
+real nodes beside other sandboxes' a containerd failed to load its CRI plugin (`failed to create fsnotify watcher:
+too many open files`), so `start` raises the limit to this when it is lower."""
 SYSCTLS = ("net/ipv4/ip_forward", "vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
-           "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
-"""What the kubelet (setupKernelTunables) and the bridge plugin (isGateway) may change: restored by teardown."""
+           "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", INOTIFY_INSTANCES)
+"""What the kubelet (setupKernelTunables), the bridge plugin (isGateway) and `start` (the inotify instances) may
+change: restored by teardown."""
 HOST_DIRS = ("/run/containerd/s", "/run/containerd", "/run/netns", "/var/log/containers", "/var/lib/cni/results",
              "/var/lib/cni", "/var/lib/kubelet/device-plugins", "/var/lib/kubelet")
 """Host directories a kubelet or containerd creates whatever their settings (libcni's cache, the device
 plugins' socket, the shims' sockets, network namespaces, log links): removed when empty unless they existed."""
 CNI_CACHE = Path("/var/lib/cni/results")
+PREFIXES = Path("/run/ecs-operator-real-node-prefixes")
+"""One file per 10.K.0.0/16 taken by a sandbox's real nodes (its content: that sandbox's state directory),
+so two sandboxes starting at the same instant never pick the same K (`reserve_prefix`)."""
+SECOND_OCTETS = range(150, 200)
+ORIGINALS = "host-sysctls.json"
+"""Beside the reservations: the kernel settings (SYSCTLS) as the first of the sandboxes running at once found them,
+so whichever of them goes down last restores those, not what another one had already changed."""
 NEEDS = {  # what must exist -> the Debian package that provides it
     "/usr/bin/containerd": "containerd", "/usr/bin/ctr": "containerd",
     "/usr/bin/containerd-shim-runc-v2": "containerd", "/usr/sbin/runc": "runc",
@@ -151,23 +168,115 @@ def _used_prefixes() -> str:
     return _run("ip", "-4", "addr", "show", check=False) + _run("ip", "-4", "route", "show", "table", "all", check=False)
 
 
-def plan(root: Path, count: int) -> list[RealNode]:
+def plan(root: Path, count: int, prefixes: Path | None = None) -> list[RealNode]:
     """Names and addresses for `count` nodes: 10.K.i.0/24 Pod subnets and node IPs 10.K.i.1, with K the
-    first of 150-199 (clear of the service range 10.96/16 and kwok's fake 10.244/16) the host does not use."""
-    used = _used_prefixes()
+    first of 150-199 (clear of the service range 10.96/16 and kwok's fake 10.244/16) that the host does not
+    use and no other sandbox has reserved (`reserve_prefix`; `release_prefix` gives it back)."""
     sid = sandbox_id(root)
-    second = next((k for k in range(150, 200) if not re.search(rf"(^|\s)10\.{k}\.", used, re.MULTILINE)), None)
-    if second is None:
-        raise RealNodeError("no free 10.K.0.0/16 (K in 150-199) for the real nodes' addresses")
-    nodes = [RealNode(name=f"sandbox-real-{i}", index=i, dir=str(root / "real-nodes" / f"n{i}"),
-                     bridge=f"ecsrn{sid}{i}", node_ip=f"10.{second}.{i}.1", pod_subnet=f"10.{second}.{i}.0/24",
-                     cgroup_root=f"/ecs-sandbox-{sid}-{i}")
-             for i in range(1, count + 1)]
-    longest = max((str(n.socket) + ".ttrpc" for n in nodes), key=len, default="")
+    longest = str(root / "real-nodes" / f"n{count}" / "containerd.sock") + ".ttrpc"
     if len(longest) > 107:  # sockaddr_un.sun_path
         raise RealNodeError(f"the state directory's path is too long for containerd's unix sockets ({longest}): "
                             "choose a shorter --state-dir")
-    return nodes
+    second = reserve_prefix(root, _used_prefixes(), prefixes)
+    return [RealNode(name=f"sandbox-real-{i}", index=i, dir=str(root / "real-nodes" / f"n{i}"),
+                     bridge=f"ecsrn{sid}{i}", node_ip=f"10.{second}.{i}.1", pod_subnet=f"10.{second}.{i}.0/24",
+                     cgroup_root=f"/ecs-sandbox-{sid}-{i}")
+            for i in range(1, count + 1)]
+
+
+@contextlib.contextmanager
+def _prefixes_locked(prefixes: Path) -> Iterator[None]:
+    """An exclusive flock on the reservations' directory (created if missing). A `release_prefix` may remove
+    the directory while this waits for the lock: then it starts again on the new one."""
+    while True:
+        prefixes.mkdir(mode=0o755, exist_ok=True)
+        fd = os.open(prefixes, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            current = os.stat(prefixes).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def reserve_prefix(root: Path, used: str, prefixes: Path | None = None) -> int:
+    """The first K of 150-199 that `used` (`ip addr` and `ip route` output) does not mention and no live
+    sandbox has reserved, reserved for `root` by creating `<prefixes>/10.K` exclusively, all under one lock:
+    choosing and reserving are one step for every sandbox on the machine. A reservation whose state
+    directory is gone (a sandbox removed without `down`) is taken over."""
+    prefixes = prefixes or PREFIXES
+    with _prefixes_locked(prefixes):
+        for k in SECOND_OCTETS:
+            if re.search(rf"(^|\s)10\.{k}\.", used, re.MULTILINE):
+                continue
+            entry = prefixes / f"10.{k}"
+            with contextlib.suppress(FileNotFoundError):
+                owner = entry.read_text().strip()
+                if owner != str(root) and Path(owner).is_dir():
+                    continue
+                entry.unlink()
+            others = [e for e in prefixes.glob("10.*") if _owner(e) not in ("", str(root)) and Path(_owner(e)).is_dir()]
+            if not others:  # the first sandbox running: the settings are still the machine's own
+                (prefixes / ORIGINALS).write_text(json.dumps(
+                    {name: value for name in SYSCTLS if (value := _read_sysctl(name)) is not None}))
+            fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w") as out:
+                out.write(str(root))
+            return k
+    raise RealNodeError("no free 10.K.0.0/16 (K in 150-199) for the real nodes' addresses")
+
+
+def _owner(entry: Path) -> str:
+    try:
+        return entry.read_text().strip()
+    except OSError:
+        return ""
+
+
+def original_sysctls(prefixes: Path | None = None) -> dict[str, str]:
+    """The kernel settings as the first of the running sandboxes found them (empty if not recorded)."""
+    try:
+        values: dict[str, str] = json.loads(((prefixes or PREFIXES) / ORIGINALS).read_text())
+        return values
+    except (OSError, ValueError):
+        return {}
+
+
+def release_prefix(root: Path, prefixes: Path | None = None) -> None:
+    """Remove `root`'s reservations, and the recorded settings and the directory once no sandbox holds one."""
+    prefixes = prefixes or PREFIXES
+    if not prefixes.is_dir():
+        return
+    with _prefixes_locked(prefixes):
+        for entry in prefixes.glob("10.*"):
+            if _owner(entry) == str(root):
+                entry.unlink(missing_ok=True)
+        if not list(prefixes.glob("10.*")):
+            (prefixes / ORIGINALS).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                prefixes.rmdir()
+
+
+def reservations(root: Path, prefixes: Path | None = None) -> list[Path]:
+    """`root`'s reservation files (for `leftovers`)."""
+    prefixes = prefixes or PREFIXES
+    found = []
+    for entry in prefixes.glob("10.*") if prefixes.is_dir() else []:
+        with contextlib.suppress(OSError):
+            if entry.read_text().strip() == str(root):
+                found.append(entry)
+    return found
+
+
+def sandbox_network(node: RealNode) -> str:
+    """10.K.0.0/16: every real node's Pod subnet of this sandbox (the Pods' route to the other nodes' Pods)."""
+    return str(ipaddress.ip_network(node.pod_subnet).supernet(new_prefix=16))
 
 
 # --- host snapshot ---------------------------------------------------------------------------------------------
@@ -286,12 +395,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 def _cni_config(node: RealNode) -> dict[str, Any]:
     """bridge + host-local: Pod IPs on the node's bridge, no default route and no masquerade (nothing leaves);
-    one route, to the `kubernetes` Service through the bridge (the host sends it to the API server)."""
+    two routes through the bridge: to 10.K.0.0/16 (the host forwards it to the other nodes' bridges, so Pods on
+    different real nodes reach each other) and to the `kubernetes` Service (the host sends it to the API server)."""
     return {"cniVersion": "1.0.0", "name": cni_network(node), "plugins": [{
         "type": "bridge", "bridge": node.bridge, "isGateway": True, "isDefaultGateway": False, "ipMasq": False,
         "hairpinMode": True,
         "ipam": {"type": "host-local", "ranges": [[{"subnet": node.pod_subnet}]],
-                 "routes": [{"dst": f"{KUBERNETES_SERVICE_IP}/32"}],
+                 "routes": [{"dst": sandbox_network(node)}, {"dst": f"{KUBERNETES_SERVICE_IP}/32"}],
                  "dataDir": str(node.path / "cni-ipam")},
     }]}
 
@@ -325,11 +435,12 @@ def _kubelet_config(node: RealNode, keys: pki.Pki, serving: tuple[Path, Path]) -
 
 def service_rules(node: RealNode, apiserver_port: int) -> list[list[str]]:
     """iptables rules (table, then the rule) that make the `kubernetes` Service answer on this node's bridge:
-    TCP 443 to its ClusterIP goes to the API server on loopback; anything else leaving the bridge is dropped."""
+    TCP 443 to its ClusterIP goes to the API server on loopback; anything else leaving the bridge is dropped but
+    what goes to 10.K.0.0/16 (the sandbox's other real nodes' Pods)."""
     comment = ["-m", "comment", "--comment", _rule_comment(node)]
     return [["nat", "PREROUTING", "-i", node.bridge, "-d", f"{KUBERNETES_SERVICE_IP}/32", "-p", "tcp", "--dport", "443",
              *comment, "-j", "DNAT", "--to-destination", f"127.0.0.1:{apiserver_port}"],
-            ["filter", "FORWARD", "-i", node.bridge, "!", "-o", node.bridge, *comment, "-j", "DROP"]]
+            ["filter", "FORWARD", "-i", node.bridge, "!", "-d", sandbox_network(node), *comment, "-j", "DROP"]]
 
 
 def _rule_comment(node: RealNode) -> str:
@@ -437,7 +548,8 @@ def _other_processes(program: str, ours: set[int]) -> list[int]:
 
 def delete_pods(client: ApiClient, nodes: list[RealNode], timeout: float, log: Log) -> None:
     """Delete the Pods bound to the real nodes (grace 1 s) and wait until the kubelets confirm (their
-    containers are stopped and the CNI has released their addresses); timeout 0 when no kubelet runs."""
+    containers are stopped and the CNI has released their addresses); timeout 0 when no kubelet runs. The nodes
+    are cordoned and tainted (DOWN_TAINT) first, so no controller puts a Pod back, a DaemonSet's neither."""
     def bound() -> list[dict[str, Any]]:
         found = []
         for node in nodes:
@@ -445,8 +557,9 @@ def delete_pods(client: ApiClient, nodes: list[RealNode], timeout: float, log: L
         return found
 
     try:
-        for node in nodes:  # cordoned: nothing new is scheduled there meanwhile
-            client.request("PATCH", f"/api/v1/nodes/{node.name}", {"spec": {"unschedulable": True}},
+        for node in nodes:  # nothing new is scheduled there meanwhile
+            client.request("PATCH", f"/api/v1/nodes/{node.name}",
+                           {"spec": {"unschedulable": True, "taints": [REAL_NODE_TAINT, DOWN_TAINT]}},
                            "application/merge-patch+json")
         pods = bound()
         if pods:
@@ -639,7 +752,14 @@ def teardown(client: ApiClient | None, nodes: list[RealNode], processes: list[Pr
     for node in nodes:
         left += _remove_cgroups(node)
     _remove_host_dirs(nodes, snapshot, alone)
+    if nodes:
+        release_prefix(_root(nodes))
     return left
+
+
+def _root(nodes: list[RealNode]) -> Path:
+    """The sandbox's state directory (nodes live in `<root>/real-nodes/n<i>`)."""
+    return nodes[0].path.parents[1]
 
 
 def leftovers(nodes: list[RealNode], snapshot: dict[str, Any]) -> list[str]:
@@ -658,6 +778,7 @@ def leftovers(nodes: list[RealNode], snapshot: dict[str, Any]) -> list[str]:
     found += [f"process {pid} (shim)" for pid in _other_processes("containerd-shim-runc-v2", set())
               if any(str(n.socket) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for n in nodes)]
     found += [f"file {f}" for f in _cni_cache_files(nodes)]
+    found += [f"reservation {f}" for f in (reservations(_root(nodes)) if nodes else [])]
     found += [f"iptables -t {table} {' '.join(rule)}" for n in nodes for table, rule in _service_rules_present(n)]
     if not _other_processes("kubelet", set()):
         found += [f"directory {d}" for d in HOST_DIRS
@@ -677,6 +798,9 @@ def start(multicall: Path, keys: pki.Pki, server: str, nodes: list[RealNode],
           launch: Callable[[str, list[str], dict[str, str] | None], ProcessRecord], log: Log) -> None:
     """Set up each node and start its containerd, import the images, then start the kubelets."""
     archives = images.archives()
+    current = _read_sysctl(INOTIFY_INSTANCES)
+    if current is not None and int(current) < MIN_INOTIFY_INSTANCES:
+        Path("/proc/sys", INOTIFY_INSTANCES).write_text(str(MIN_INOTIFY_INSTANCES))
     for node in nodes:
         prepare(node, keys, server)
         record = launch(f"containerd-{node.name}", containerd_argv(node), containerd_env())

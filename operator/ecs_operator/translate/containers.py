@@ -18,6 +18,13 @@ def container_name(ecs_name: str) -> str:
     return dns_label(ecs_name)
 
 
+def literal(value: str) -> str:
+    """`value` escaped so the kubelet passes it as written. Kubernetes expands `$(NAME)` (a variable of the
+    container's env) and turns `$$` into `$` in command, args and env values; ECS does neither (a shell in the
+    command may expand `$$` or `$(cmd)` itself, later). `$$` is Kubernetes' escape for `$`."""
+    return value.replace("$", "$$")
+
+
 def build_container(
     td: RegisterTaskDefinition,
     index: int,
@@ -35,9 +42,9 @@ def build_container(
     if out["name"] != c.name:
         report.approximated(f"{path}.name", "containers[].name", f"renamed to {out['name']!r} (DNS label)")
     if c.entryPoint:
-        out["command"] = list(c.entryPoint)
+        out["command"] = [literal(a) for a in c.entryPoint]
     if c.command:
-        out["args"] = list(c.command)
+        out["args"] = [literal(a) for a in c.command]
     if c.workingDirectory:
         out["workingDir"] = c.workingDirectory
     if c.interactive:
@@ -45,7 +52,7 @@ def build_container(
     if c.pseudoTerminal:
         out["tty"] = True
 
-    env: list[dict[str, Any]] = [{"name": e.name, "value": e.value or ""} for e in c.environment or [] if e.name]
+    env: list[dict[str, Any]] = [{"name": e.name, "value": literal(e.value or "")} for e in c.environment or [] if e.name]
     for s in c.secrets or []:
         name, key = secret_ref(s.valueFrom)
         env.append({"name": s.name, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}})

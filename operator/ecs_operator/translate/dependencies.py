@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ecs_operator import labels as L
 from ecs_operator.models import RegisterTaskDefinition
 from ecs_operator.models.rules import find_cycle
 
@@ -80,9 +81,12 @@ def _topological(names: list[str], deps: dict[str, list[str]], late: frozenset[s
 
 def ignore_exit_code(container: dict[str, Any]) -> None:
     """A COMPLETE-only init container runs through a shell that ends with 0, so Kubernetes starts
-    its dependents whatever its exit code, as ECS does."""
+    its dependents whatever its exit code, as ECS does; the shell writes the command's real exit code
+    to the termination message, which the task's record reports (lifecycle/task_state.py)."""
     argv = [*container.pop("command"), *container.pop("args", [])]
-    container["command"] = ["/bin/sh", "-c", '"$@"; exit 0', "complete", *argv]
+    script = f'"$@"; echo {L.EXIT_CODE_MESSAGE}$? 2>/dev/null >/dev/termination-log; exit 0'
+    container["command"] = ["/bin/sh", "-c", script, "complete", *argv]
+    container["terminationMessagePath"] = "/dev/termination-log"
 
 
 def report_dependencies(td: RegisterTaskDefinition, order: StartOrder, report: FidelityReport) -> None:
@@ -115,7 +119,7 @@ def _verdict(name: str, condition: str, target: str, has_entry_point: bool, orde
             return "approximated", f"initContainers[{target}]", note
         if target in order.ignore_exit_code and has_entry_point:
             note += ("; it runs through /bin/sh -c '\"$@\"; exit 0' so that any exit code lets the dependents "
-                     "start, and the task reports exit code 0 for it")
+                     "start; the task reports its real exit code (written to the termination message)")
         elif target in order.ignore_exit_code:
             note += ("; without an entryPoint the operator cannot wrap the image's own command, so a non-zero exit "
                      "code stops the task (TaskFailedToStart) instead of starting the dependents")
