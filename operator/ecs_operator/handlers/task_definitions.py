@@ -16,7 +16,7 @@ from typing import Any
 import kopf
 
 from ecs_operator import labels as L
-from ecs_operator.adapters.kube import OwnershipConflict
+from ecs_operator.adapters.kube import Kube, OwnershipConflict
 from ecs_operator.lifecycle.registration import Observed, Plan, Register, plan_task_definition, refused
 from ecs_operator.models import Problem, TaskDefinitionSpec
 from ecs_operator.ownership import CONFLICT_REASON, conflict, conflicts_text, owner_reference
@@ -95,7 +95,9 @@ def reconcile(memo: Context, seen: Seen) -> float | None:
     body, revisions = seen
     observed = Observed(body, revisions, workload_policy(memo, body["metadata"]["namespace"]), memo.settings)
     plan = plan_task_definition(observed, memo.clock())
-    if plan.register is not None and (refusals := pod_refusals(memo, observed.body, plan.register)):
+    if plan.register is not None and (refusals := pod_refusals(
+            memo.kube, TaskDefinitionSpec.model_validate(body.get("spec") or {}), plan.register.family,
+            body["metadata"]["namespace"])):
         plan = refused(observed, "InvalidTaskDefinition", "; ".join(str(p) for p in refusals), memo.clock())
     elif plan.register is not None:
         try:
@@ -110,17 +112,15 @@ def reconcile(memo: Context, seen: Seen) -> float | None:
     return act(memo, observed, plan)
 
 
-def pod_refusals(memo: Context, body: dict[str, Any], action: Register) -> list[Problem]:
-    """What the API server refuses in the new revision's Pod (a server-side dry-run: the checks pod_checks does
-    not know, e.g. of a newer Kubernetes), each named by its ECS field: a revision that can never start a
-    task is not registered."""
-    model = TaskDefinitionSpec.model_validate(body.get("spec") or {})
-    rev = Revision(action.family, action.number, model.ecs_part(), model.kubernetes)
+def pod_refusals(kube: Kube, model: TaskDefinitionSpec, family: str, namespace: str) -> list[Problem]:
+    """What the API server refuses in the family's Pod (a server-side dry-run: the checks pod_checks does not
+    know, e.g. of a newer Kubernetes), each named by its ECS field: a revision that can never start a task is
+    not registered."""
+    rev = Revision(family, 1, model.ecs_part(), model.kubernetes)
     template = pod_template(rev, for_service=False).template
-    namespace = body["metadata"]["namespace"]
     pod = {"apiVersion": "v1", "kind": "Pod", "spec": template["spec"],
            "metadata": {**template["metadata"], "generateName": "registration-check-", "namespace": namespace}}
-    return [Problem(ecs_field(rev.definition, template, field), message) for field, message in memo.kube.dry_run_refusals(pod)]
+    return [Problem(ecs_field(rev.definition, template, field), message) for field, message in kube.dry_run_refusals(pod)]
 
 
 def act(memo: Context, observed: Observed, plan: Plan) -> float | None:
