@@ -188,9 +188,14 @@ def test_a_deleted_node_stops_its_tasks_at_once_as_a_terminated_host(
                 assert (record["lastStatus"], record["stopCode"], record["stoppedReason"]) == (
                     "STOPPED", "TerminationNotice", reason)
                 assert {c["lastStatus"] for c in record["containers"]} == {"STOPPED"}, record["containers"]
-            said = [e["message"] for e in replaced["events"]]
-            assert any(m.startswith("(service svc) has stopped 2 running tasks: ") and m.endswith(f"Reason: {reason}")
-                       for m in said), said
+            # the round that stops the lost tasks writes their event after the deletions: the replacements can be
+            # seen (and runningCount still 2 from before) a moment before that status write
+            def stop_event() -> dict[str, Any] | None:
+                s = status(sandbox, SERVICES, "svc", namespace)
+                said = [e["message"] for e in s.get("events") or []]
+                return s if any(m.startswith("(service svc) has stopped 2 running tasks: ") and m.endswith(f"Reason: {reason}")
+                                for m in said) else None
+            replaced = wait_for(stop_event, timeout=30, interval=0.2, what=f"the service's event of the 2 tasks stopped: {reason}")
             assert replaced["deployments"][0].get("failedTasks", 0) == 0  # the host failed, not the tasks
             assert stopped_after < 20, "the Pod garbage collector's 40 s must not be what stops the tasks"
             assert not before & {p["metadata"]["uid"] for p in task_pods(sandbox, namespace)}, "the lost Pods are gone"
