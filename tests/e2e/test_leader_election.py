@@ -46,15 +46,19 @@ def handled(op: Operator, name: str) -> bool:
 
 
 @pytest.fixture
-def replicas(sandbox: Cluster, crds: None, namespace: str, tmp_path: Path) -> Any:
+def replicas(sandbox: Cluster, crds: None, namespace: str, tmp_path: Path, running_operator: Operator) -> Any:
+    """Four replicas with leader election. The session's operator (no election) is stopped meanwhile: it
+    would act on the same objects beside the leader (it once deleted a Pod the leader had just made)."""
     lease = "ecs-operator-e2e"
     args = ("--leader-elect", "--leader-election-namespace", namespace, "--lease-name", lease)
     ops = [Operator(env=sandbox.env, log_path=tmp_path / f"replica-{i}.log", extra_args=args) for i in range(4)]
+    running_operator.stop()
     try:
         yield lease, ops
     finally:
         for op in ops:
             op.stop(kill=True)
+        running_operator.start()
 
 
 def pod_of(sandbox: Cluster, namespace: str, name: str) -> bool:
