@@ -90,6 +90,10 @@ HOST_DIRS = ("/run/containerd/s", "/run/containerd", "/run/netns", "/var/log/con
              "/var/lib/cni", "/var/lib/kubelet/device-plugins", "/var/lib/kubelet")
 """Host directories a kubelet or containerd creates whatever their settings (libcni's cache, the device
 plugins' socket, the shims' sockets, network namespaces, log links): removed when empty unless they existed."""
+DEVICE_PLUGIN_SOCKET = Path("/var/lib/kubelet/device-plugins/kubelet.sock")
+"""Every kubelet on a host serves its device-plugin registry here (a fixed path, no flag moves it): each one deletes
+the directory's sockets, then listens. Two kubelets doing that at once failed (`bind: address already in use`), so
+the nodes' kubelets start one after another, each once the previous one listens."""
 CNI_CACHE = Path("/var/lib/cni/results")
 PREFIXES = Path("/run/ecs-operator-real-node-prefixes")
 """One file per 10.K.0.0/16 taken by a sandbox's real nodes (its content: that sandbox's state directory),
@@ -706,7 +710,7 @@ def _remove_host_dirs(nodes: list[RealNode], snapshot: dict[str, Any], alone: bo
     for entry in _cni_cache_files(nodes):
         entry.unlink(missing_ok=True)
     if alone and "/var/lib/kubelet" not in snapshot.get("existing_dirs", []):
-        Path("/var/lib/kubelet/device-plugins/kubelet.sock").unlink(missing_ok=True)
+        DEVICE_PLUGIN_SOCKET.unlink(missing_ok=True)
     logs = Path("/var/log/containers")
     if logs.is_dir():
         for link in logs.iterdir():
@@ -813,4 +817,18 @@ def start(multicall: Path, keys: pki.Pki, server: str, nodes: list[RealNode],
             time.sleep(0.1)
         import_images(node, archives)
     for node in nodes:
-        launch(f"kubelet-{node.name}", kubelet_argv(multicall, node), None)
+        before = _socket_identity(DEVICE_PLUGIN_SOCKET)
+        record = launch(f"kubelet-{node.name}", kubelet_argv(multicall, node), None)
+        if node is not nodes[-1]:  # the next kubelet starts once this one listens (see DEVICE_PLUGIN_SOCKET)
+            deadline = time.monotonic() + 30
+            while _socket_identity(DEVICE_PLUGIN_SOCKET) in (before, None) and record.alive() \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+def _socket_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_ctime_ns
