@@ -8,19 +8,20 @@ from typing import Any
 import kopf
 
 from ecs_operator import labels as L
+from ecs_operator.runtime.context import Context
 
 from .common import kopf_callback
 from .resources import CLUSTERS, DEPLOYMENTS, NODES, PODS, SERVICES
 
 
 @kopf.index(*NODES, labels={L.CAPACITY_PROVIDER: kopf.PRESENT})
-def provider_nodes(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]]:
-    return {labels[L.CAPACITY_PROVIDER]: copy.deepcopy(dict(body))}
+def provider_nodes(body: kopf.Body, labels: kopf.Labels, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
+    return {labels[L.CAPACITY_PROVIDER]: memo.snapshots.of(body)}
 
 
 @kopf.index(*PODS, labels={L.CAPACITY_PROVIDER: kopf.PRESENT})
-def provider_pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]]:
-    return {labels[L.CAPACITY_PROVIDER]: copy.deepcopy(dict(body))}
+def provider_pods(body: kopf.Body, labels: kopf.Labels, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
+    return {labels[L.CAPACITY_PROVIDER]: memo.snapshots.of(body)}
 
 
 @kopf.index(*CLUSTERS)

@@ -8,7 +8,6 @@ nodes, services and tasks at each resync (RESYNC_SECONDS). The deletion handler 
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
@@ -35,9 +34,9 @@ INDEXES = ("cluster_objects", "cluster_nodes", "cluster_services", "cluster_task
 
 @kopf.index(*CLUSTERS)
 @kopf_callback
-def cluster_objects(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def cluster_objects(body: kopf.Body, name: str, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, name) -> the Cluster."""
-    return {(namespace, name): copy.deepcopy(dict(body))}
+    return {(namespace, name): memo.snapshots.of(body)}
 
 
 @kopf.on.event(*CLUSTERS)

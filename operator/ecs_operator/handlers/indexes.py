@@ -14,6 +14,7 @@ import kopf
 from ecs_operator import API_GROUP, API_VERSION, labels as L
 from ecs_operator.instances import cluster_key
 from ecs_operator.ownership import controller_of
+from ecs_operator.runtime.context import Context
 
 from .common import kopf_callback
 from .resources import CAPACITY_PROVIDERS, CLUSTERS, CONTROLLER_REVISIONS, NODES, PODS, SERVICES, TASK_DEFINITIONS, TASKS
@@ -30,27 +31,28 @@ def _controller(body: kopf.Body, api_version: str, *kinds: str) -> Mapping[str, 
 
 @kopf.index(*PODS, labels=MANAGED)
 @kopf_callback
-def task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def task_pods(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, Task name) -> the Pods an ECS Task controls (of any Task of that name: compare the UID)."""
     task = _controller(body, f"{API_GROUP}/{API_VERSION}", "Task")
-    return {(namespace, task["name"]): copy.deepcopy(dict(body))} if task else {}
+    return {(namespace, task["name"]): memo.snapshots.of(body)} if task else {}
 
 
 @kopf.index(*PODS, labels=MANAGED)
 @kopf_callback
-def service_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def service_pods(body: kopf.Body, namespace: str, labels: kopf.Labels,
+        memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, service label value) -> the service's Pods: those of a ReplicaSet or DaemonSet (a
     service's workloads), never a standalone task's Pod that carries the label."""
     service = labels.get(L.SERVICE)
     workload = _controller(body, "apps/v1", "ReplicaSet", "DaemonSet")
-    return {(namespace, service): copy.deepcopy(dict(body))} if service and workload else {}
+    return {(namespace, service): memo.snapshots.of(body)} if service and workload else {}
 
 
 @kopf.index(*PODS, labels=MANAGED)
-def node_pods(body: kopf.Body, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+def node_pods(body: kopf.Body, spec: kopf.Spec, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
     """node name -> the ECS tasks (Pods) bound to it."""
     node = spec.get("nodeName")
-    return {node: copy.deepcopy(dict(body))} if node else {}
+    return {node: memo.snapshots.of(body)} if node else {}
 
 
 @kopf.index(*CONTROLLER_REVISIONS, labels={REVISION_KIND_LABEL: kopf.PRESENT})
@@ -117,14 +119,15 @@ def provider_access(name: str, spec: kopf.Spec, **_: Any) -> dict[str, list[str]
 
 
 @kopf.index(*NODES)
-def nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+def nodes(name: str, body: kopf.Body, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
     """node name -> the Node."""
-    return {name: copy.deepcopy(dict(body))}
+    return {name: memo.snapshots.of(body)}
 
 
 @kopf.index(*PODS, labels=MANAGED)
 @kopf_callback
-def cluster_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def cluster_pods(body: kopf.Body, namespace: str, labels: kopf.Labels,
+        memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster label value) -> the ECS tasks (Pods) of the cluster."""
     cluster = labels.get(L.CLUSTER)
-    return {(namespace, cluster): copy.deepcopy(dict(body))} if cluster else {}
+    return {(namespace, cluster): memo.snapshots.of(body)} if cluster else {}

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import kopf
 
 from ecs_operator import API_GROUP, API_VERSION, labels as L
 from ecs_operator.ownership import controller_of
+from ecs_operator.runtime.context import Context
 
 from .common import kopf_callback
 from .resources import DAEMON_SETS, DEPLOYMENTS, SERVICES
@@ -26,23 +26,23 @@ def controlling_service(body: kopf.Body) -> str | None:
 
 @kopf.index(*SERVICES)
 @kopf_callback
-def services(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(namespace, name): copy.deepcopy(dict(body))}
+def services(body: kopf.Body, name: str, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(namespace, name): memo.snapshots.of(body)}
 
 
 @kopf.index(*DEPLOYMENTS, labels=MANAGED)
 @kopf_callback
-def service_deployments(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def service_deployments(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, ECS Service UID) -> the Deployments it controls."""
     owner = controlling_service(body)
-    return {(namespace, owner): copy.deepcopy(dict(body))} if owner else {}
+    return {(namespace, owner): memo.snapshots.of(body)} if owner else {}
 
 
 @kopf.index(*DAEMON_SETS, labels=MANAGED)
 @kopf_callback
-def service_daemon_sets(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def service_daemon_sets(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     owner = controlling_service(body)
-    return {(namespace, owner): copy.deepcopy(dict(body))} if owner else {}
+    return {(namespace, owner): memo.snapshots.of(body)} if owner else {}
 
 
 def _owned(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:

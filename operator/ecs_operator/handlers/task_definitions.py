@@ -8,7 +8,6 @@ revision first, then Events and one status write (only when it changed). A refus
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import replace
 from typing import Any
@@ -51,9 +50,10 @@ def registrations(name: str, namespace: str, spec: kopf.Spec, status: kopf.Statu
 
 @kopf.index(*TASK_DEFINITIONS)
 @kopf_callback
-def task_definition_objects(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def task_definition_objects(body: kopf.Body, name: str, namespace: str,
+        memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, name) -> the TaskDefinition."""
-    return {(namespace, name): copy.deepcopy(dict(body))}
+    return {(namespace, name): memo.snapshots.of(body)}
 
 
 @kopf.on.event(*TASK_DEFINITIONS)

@@ -30,9 +30,9 @@ INDEXES = ("tasks", "task_pods", "nodes", "revisions", "task_definitions", "regi
 
 @kopf.index(*TASKS)
 @kopf_callback
-def tasks(body: kopf.Body, name: str, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def tasks(body: kopf.Body, name: str, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, name) -> the Task."""
-    return {(namespace, name): copy.deepcopy(dict(body))}
+    return {(namespace, name): memo.snapshots.of(body)}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ecs_operator.adapters.kube import Kube
 from ecs_operator.settings import Settings
 
 from .created import Unindexed
+from .snapshots import Snapshots
 from .status import StatusWriter
 from .workers import Workers
 
@@ -35,6 +36,8 @@ class Context:
     unindexed: Unindexed = field(default_factory=Unindexed)
     """Objects created by this process that kopf's indexes have not shown yet."""
     states: dict[type, Any] = field(default_factory=dict)
+    snapshots: Snapshots = field(default_factory=Snapshots)
+    """The copies of objects the indexes keep, one per object version."""
     posting: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="events"))
     """Posts what must not hold a round up, in order (the Events of cluster-scoped objects)."""
     parallel: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="requests"))

@@ -1,0 +1,31 @@
+"""The copies the indexes keep: one per object version, without managedFields, never the live body."""
+
+from __future__ import annotations
+
+from ecs_operator.runtime.snapshots import Snapshots
+
+
+def pod(version: str, phase: str = "Running") -> dict:
+    return {"kind": "Pod", "metadata": {"name": "p", "uid": "u1", "resourceVersion": version,
+                                        "managedFields": [{"manager": "kubelet", "fieldsV1": {"f:status": {}}}],
+                                        "labels": {"a": "b"}},
+            "status": {"phase": phase}}
+
+
+def test_every_index_of_one_version_gets_the_same_copy_without_managed_fields() -> None:
+    snapshots, body = Snapshots(), pod("7")
+    first, second = snapshots.of(body), snapshots.of(body)
+    assert first is second
+    assert "managedFields" not in first["metadata"] and first["metadata"]["labels"] == {"a": "b"}
+    body["status"]["phase"] = "Failed"  # kopf's live body changes: the copy does not
+    body["metadata"]["labels"]["a"] = "c"
+    assert first["status"]["phase"] == "Running" and first["metadata"]["labels"] == {"a": "b"}
+    assert "managedFields" in body["metadata"]  # the body itself is left as it was
+
+
+def test_a_new_version_is_a_new_copy_and_old_versions_are_forgotten() -> None:
+    snapshots = Snapshots(recent=2)
+    one = snapshots.of(pod("1"))
+    assert snapshots.of(pod("2", "Succeeded"))["status"]["phase"] == "Succeeded"
+    snapshots.of(pod("3"))
+    assert snapshots.of(pod("1")) is not one  # beyond the two remembered: copied again
