@@ -24,7 +24,7 @@ IN_USE = "The specified capacity provider is in use and cannot be removed."
 
 @kopf.index(*SERVICES)
 @kopf_callback
-def cluster_strategies(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def cluster_strategies(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster) -> each service with the providers its strategy names."""
     providers = [i["capacityProvider"] for i in spec.get("capacityProviderStrategy") or []]
     return {(namespace, spec.get("cluster") or "default"): {"service": name, "providers": providers}} if providers else {}

@@ -15,18 +15,18 @@ from .resources import CLUSTERS, DEPLOYMENTS, NODES, PODS, SERVICES
 
 
 @kopf.index(*NODES, labels={L.CAPACITY_PROVIDER: kopf.PRESENT})
-def provider_nodes(body: kopf.Body, labels: kopf.Labels, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
+async def provider_nodes(body: kopf.Body, labels: kopf.Labels, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
     return {labels[L.CAPACITY_PROVIDER]: memo.snapshots.of(body)}
 
 
 @kopf.index(*PODS, labels={L.CAPACITY_PROVIDER: kopf.PRESENT})
-def provider_pods(body: kopf.Body, labels: kopf.Labels, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
+async def provider_pods(body: kopf.Body, labels: kopf.Labels, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
     return {labels[L.CAPACITY_PROVIDER]: memo.snapshots.of(body)}
 
 
 @kopf.index(*CLUSTERS)
 @kopf_callback
-def provider_clusters(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, str]:
+async def provider_clusters(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, str]:
     """provider -> the clusters that list it (PutClusterCapacityProviders), as namespace/cluster."""
     cluster = spec.get("clusterName") or name
     return {p: f"{namespace}/{cluster}" for p in spec.get("capacityProviders") or []}
@@ -34,7 +34,7 @@ def provider_clusters(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> d
 
 @kopf.index(*SERVICES)
 @kopf_callback
-def provider_services(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, str, str]]:
+async def provider_services(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, str, str]]:
     """provider -> the services whose strategy names it, as (namespace, service, cluster)."""
     cluster = spec.get("cluster") or "default"
     return {i["capacityProvider"]: (namespace, name, cluster) for i in spec.get("capacityProviderStrategy") or []}
@@ -42,7 +42,7 @@ def provider_services(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> d
 
 @kopf.index(*DEPLOYMENTS)
 @kopf_callback
-def provider_workloads(namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+async def provider_workloads(namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
     """provider -> the service Deployments whose tasks it places: what they want, and the task template."""
     template = spec.get("template") or {}
     provider = ((template.get("metadata") or {}).get("labels") or {}).get(L.CAPACITY_PROVIDER)

@@ -56,14 +56,14 @@ batches pending pods): a burst is one decision."""
 
 
 @kopf.on.event(*PODS, labels={L.CAPACITY_PROVIDER: kopf.PRESENT})
-def provider_pod_changed(type: str, labels: kopf.Labels, body: kopf.Body, memo: Context, **_: Any) -> None:
+async def provider_pod_changed(type: str, labels: kopf.Labels, body: kopf.Body, memo: Context, **_: Any) -> None:
     """A task waiting for capacity wakes its provider's worker."""
     if type != "DELETED" and not body.spec.get("nodeName") and not body.metadata.get("deletionTimestamp"):
         memo.workers.wake(KIND, labels[L.CAPACITY_PROVIDER])
 
 
 @kopf.on.event(*DEPLOYMENTS)
-def provider_workload_changed(type: str, spec: kopf.Spec, memo: Context, **_: Any) -> None:
+async def provider_workload_changed(type: str, spec: kopf.Spec, memo: Context, **_: Any) -> None:
     """A service asking for more tasks wakes its provider's worker before the Pods even exist."""
     provider = (((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}).get(L.CAPACITY_PROVIDER)
     if provider and type != "DELETED":

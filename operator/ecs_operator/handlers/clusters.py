@@ -34,7 +34,8 @@ INDEXES = ("cluster_objects", "cluster_nodes", "cluster_services", "cluster_task
 
 @kopf.index(*CLUSTERS)
 @kopf_callback
-def cluster_objects(body: kopf.Body, name: str, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def cluster_objects(body: kopf.Body, name: str, namespace: str, memo: Context,
+                          **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, name) -> the Cluster."""
     return {(namespace, name): memo.snapshots.of(body)}
 

@@ -43,7 +43,7 @@ class Views:
 
 
 @kopf.index(*CONTAINER_INSTANCES)
-def container_instances(body: kopf.Body, name: str, uid: str, spec: kopf.Spec, status: kopf.Status,
+async def container_instances(body: kopf.Body, name: str, uid: str, spec: kopf.Spec, status: kopf.Status,
                         **_: Any) -> dict[str, dict[str, Any]]:
     """node name -> its ContainerInstance: desired state (ACTIVE/DRAINING), reported status, and the
     UID of the Node that controls it (None: not one the operator registered; it is left alone)."""
@@ -99,7 +99,7 @@ async def instance_pod_changed(spec: kopf.Spec, memo: Context, **_: Any) -> None
 
 
 @kopf.on.event(*CONTAINER_INSTANCES)
-def instance_changed(type: str, name: str, spec: kopf.Spec, memo: Context, **_: Any) -> None:
+async def instance_changed(type: str, name: str, spec: kopf.Spec, memo: Context, **_: Any) -> None:
     """UpdateContainerInstancesState (spec.status) wakes the instance's worker at once; the operator's
     own status writes change nothing it reads."""
     if type != "DELETED":

@@ -31,7 +31,7 @@ def _controller(body: kopf.Body, api_version: str, *kinds: str) -> Mapping[str, 
 
 @kopf.index(*PODS, labels=MANAGED)
 @kopf_callback
-def task_pods(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def task_pods(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, Task name) -> the Pods an ECS Task controls (of any Task of that name: compare the UID)."""
     task = _controller(body, f"{API_GROUP}/{API_VERSION}", "Task")
     return {(namespace, task["name"]): memo.snapshots.of(body)} if task else {}
@@ -39,7 +39,7 @@ def task_pods(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> dict[
 
 @kopf.index(*PODS, labels=MANAGED)
 @kopf_callback
-def service_pods(body: kopf.Body, namespace: str, labels: kopf.Labels,
+async def service_pods(body: kopf.Body, namespace: str, labels: kopf.Labels,
         memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, service label value) -> the service's Pods: those of a ReplicaSet or DaemonSet (a
     service's workloads), never a standalone task's Pod that carries the label."""
@@ -49,7 +49,7 @@ def service_pods(body: kopf.Body, namespace: str, labels: kopf.Labels,
 
 
 @kopf.index(*PODS, labels=MANAGED)
-def node_pods(body: kopf.Body, spec: kopf.Spec, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
+async def node_pods(body: kopf.Body, spec: kopf.Spec, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
     """node name -> the ECS tasks (Pods) bound to it."""
     node = spec.get("nodeName")
     return {node: memo.snapshots.of(body)} if node else {}
@@ -57,7 +57,7 @@ def node_pods(body: kopf.Body, spec: kopf.Spec, memo: Context, **_: Any) -> dict
 
 @kopf.index(*CONTROLLER_REVISIONS, labels={REVISION_KIND_LABEL: kopf.PRESENT})
 @kopf_callback
-def revisions(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def revisions(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, family) -> registered revisions (immutable ControllerRevisions a TaskDefinition controls)."""
     if _controller(body, f"{API_GROUP}/{API_VERSION}", "TaskDefinition") is None:
         return {}
@@ -67,7 +67,7 @@ def revisions(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str]
 
 @kopf.index(*TASK_DEFINITIONS)
 @kopf_callback
-def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, family) -> the TaskDefinition that registers it and its deregistered revisions."""
     family = spec.get("family") or name
     kubernetes = spec.get("kubernetes") or {}
@@ -78,7 +78,7 @@ def task_definitions(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> di
 
 @kopf.index(*CLUSTERS)
 @kopf_callback
-def clusters(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, uid: str, meta: kopf.Meta,
+async def clusters(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, uid: str, meta: kopf.Meta,
              **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, clusterName) -> the Cluster; `deleting`: when its deletion was asked for (or None);
     `inactive`: its deleted services' deletion times (status.inactiveServices)."""
@@ -89,7 +89,7 @@ def clusters(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, ui
 
 @kopf.index(*SERVICES)
 @kopf_callback
-def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
+async def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
                      **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster) -> the ECS services in it; `launched`: it has deployments (it joined the cluster)."""
     return {(namespace, spec.get("cluster") or "default"): {
@@ -99,34 +99,34 @@ def cluster_services(name: str, namespace: str, spec: kopf.Spec, status: kopf.St
 
 @kopf.index(*TASKS)
 @kopf_callback
-def cluster_tasks(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status,
+async def cluster_tasks(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status,
                   **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster) -> the standalone tasks in it."""
     return {(namespace, spec.get("cluster") or "default"): {"name": name, "lastStatus": status.get("lastStatus")}}
 
 
 @kopf.index(*NODES)
-def cluster_nodes(name: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], str]:
+async def cluster_nodes(name: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], str]:
     """(namespace or SHARED, cluster label value) -> the container instances (Nodes) of that cluster."""
     key = cluster_key(dict(labels))
     return {key: name} if key else {}
 
 
 @kopf.index(*CAPACITY_PROVIDERS)
-def provider_access(name: str, spec: kopf.Spec, **_: Any) -> dict[str, list[str]]:
+async def provider_access(name: str, spec: kopf.Spec, **_: Any) -> dict[str, list[str]]:
     """ECS capacity provider name -> spec.kubernetes.allowedNamespaces (who may use it)."""
     return {spec.get("name") or name: list((spec.get("kubernetes") or {}).get("allowedNamespaces") or [])}
 
 
 @kopf.index(*NODES)
-def nodes(name: str, body: kopf.Body, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
+async def nodes(name: str, body: kopf.Body, memo: Context, **_: Any) -> dict[str, dict[str, Any]]:
     """node name -> the Node."""
     return {name: memo.snapshots.of(body)}
 
 
 @kopf.index(*PODS, labels=MANAGED)
 @kopf_callback
-def cluster_pods(body: kopf.Body, namespace: str, labels: kopf.Labels,
+async def cluster_pods(body: kopf.Body, namespace: str, labels: kopf.Labels,
         memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, cluster label value) -> the ECS tasks (Pods) of the cluster."""
     cluster = labels.get(L.CLUSTER)

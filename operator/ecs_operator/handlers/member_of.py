@@ -43,7 +43,7 @@ def _controlled_by(body: kopf.Body, kind: str) -> bool:
     return ref is not None and ref.get("apiVersion") == f"{API_GROUP}/{API_VERSION}" and ref.get("kind") == kind
 
 
-def _template_uses(body: kopf.Body, namespace: str, **_: Any) -> dict[str, tuple[Use, ...]]:
+async def _template_uses(body: kopf.Body, namespace: str, **_: Any) -> dict[str, tuple[Use, ...]]:
     """namespace -> the labels the Pod template of an ECS Service's workload asks for."""
     if not _controlled_by(body, "Service"):
         return {}
@@ -58,7 +58,7 @@ member_of_daemon_sets = kopf.index(*DAEMON_SETS, labels=MANAGED, id="member_of_d
 
 @kopf.index(*PODS, labels=MANAGED)
 @kopf_callback
-def member_of_task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[str, tuple[Use, ...]]:
+async def member_of_task_pods(body: kopf.Body, namespace: str, **_: Any) -> dict[str, tuple[Use, ...]]:
     """namespace -> the labels a standalone Task's Pod asks for while it is not finished."""
     if not _controlled_by(body, "Task") or not is_active(dict(body)):
         return {}

@@ -26,13 +26,13 @@ def controlling_service(body: kopf.Body) -> str | None:
 
 @kopf.index(*SERVICES)
 @kopf_callback
-def services(body: kopf.Body, name: str, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def services(body: kopf.Body, name: str, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     return {(namespace, name): memo.snapshots.of(body)}
 
 
 @kopf.index(*DEPLOYMENTS, labels=MANAGED)
 @kopf_callback
-def service_deployments(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def service_deployments(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, ECS Service UID) -> the Deployments it controls."""
     owner = controlling_service(body)
     return {(namespace, owner): memo.snapshots.of(body)} if owner else {}
@@ -40,7 +40,7 @@ def service_deployments(body: kopf.Body, namespace: str, memo: Context, **_: Any
 
 @kopf.index(*DAEMON_SETS, labels=MANAGED)
 @kopf_callback
-def service_daemon_sets(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def service_daemon_sets(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     owner = controlling_service(body)
     return {(namespace, owner): memo.snapshots.of(body)} if owner else {}
 
@@ -52,7 +52,7 @@ def _owned(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], d
 
 @kopf.index("v1", "services", labels=MANAGED, id="owned_services")
 @kopf_callback
-def owned_services(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def owned_services(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """With the ClusterIP: the Service Connect names of the namespace's tasks point at it."""
     owned = _owned(body, namespace)
     for entry in owned.values():
@@ -60,8 +60,13 @@ def owned_services(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str,
     return owned
 
 
-owned_budgets = kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGED, id="owned_budgets")(kopf_callback(_owned))
+async def _owned_index(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return _owned(body, namespace)
+
+
+owned_budgets = kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGED,
+                           id="owned_budgets")(kopf_callback(_owned_index))
 owned_policies = kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED,
-                            id="owned_policies")(kopf_callback(_owned))
+                            id="owned_policies")(kopf_callback(_owned_index))
 owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED,
-                                   id="owned_endpoint_slices")(kopf_callback(_owned))
+                                   id="owned_endpoint_slices")(kopf_callback(_owned_index))

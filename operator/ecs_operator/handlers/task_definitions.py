@@ -41,7 +41,7 @@ CONCURRENT_RETRY_SECONDS = 1.0
 
 @kopf.index(*TASK_DEFINITIONS)
 @kopf_callback
-def registrations(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
+async def registrations(name: str, namespace: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
                   **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, family) -> whether a registration is under way (the operator has not seen this
     generation yet): a Task naming the family waits for it instead of reporting it unknown."""
@@ -50,7 +50,7 @@ def registrations(name: str, namespace: str, spec: kopf.Spec, status: kopf.Statu
 
 @kopf.index(*TASK_DEFINITIONS)
 @kopf_callback
-def task_definition_objects(body: kopf.Body, name: str, namespace: str,
+async def task_definition_objects(body: kopf.Body, name: str, namespace: str,
         memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, name) -> the TaskDefinition."""
     return {(namespace, name): memo.snapshots.of(body)}

@@ -30,7 +30,7 @@ INDEXES = ("tasks", "task_pods", "nodes", "revisions", "task_definitions", "regi
 
 @kopf.index(*TASKS)
 @kopf_callback
-def tasks(body: kopf.Body, name: str, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def tasks(body: kopf.Body, name: str, namespace: str, memo: Context, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, name) -> the Task."""
     return {(namespace, name): memo.snapshots.of(body)}
 

@@ -30,7 +30,8 @@ def stripped(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Snapshots:
-    """Thread-safe: kopf runs sync index functions in its executor threads."""
+    """The index functions run in the event loop (async: no thread hop per index and event); the lock keeps
+    it right from any thread all the same."""
 
     def __init__(self, recent: int = RECENT) -> None:
         self._recent: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
