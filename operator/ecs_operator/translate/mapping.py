@@ -226,7 +226,7 @@ _COMMON_LAUNCH = [
     ("launchType", E, "nodeSelector", "EC2: the cluster's instances; EXTERNAL: instances labelled external; FARGATE: the configured node selection"),
     ("platformVersion", U, "", "no Fargate platform versions"),
     ("enableECSManagedTags", U, "", "no AWS tags"),
-    ("enableExecuteCommand", A, "kubectl exec", "always available to whoever may exec into Pods"),
+    ("enableExecuteCommand", A, "kubectl exec (RBAC: create on pods/exec, get on pods)", "ECS Exec's counterpart is `kubectl exec -n <namespace> <task's Pod> -c <container> -- <command>`: RBAC, not this field, decides who may (false cannot forbid it for one service's tasks); no SSM agent is needed, and sessions are recorded by the API server's audit log, not CloudWatch Logs or S3"),
     ("propagateTags", A, "annotation ecs.operator.dev/tags", ""),
     ("clientToken", E, "idempotency", "the resource name makes creation idempotent"),
     ("volumeConfigurations[]", A, "ephemeral volume size", "for configuredAtLaunch volumes"),
