@@ -17,6 +17,7 @@ from ecs_operator.settings import Settings
 from ecs_operator.translate.dependencies import start_order
 from ecs_operator.translate.firelens import Metadata, config_text, router_of, s3_config_map
 from ecs_operator.translate.pod import Revision, pod_template
+from ecs_operator.translate.pod_checks import ecs_field
 from ecs_operator.translate.policy import ALLOW_ALL
 from ecs_operator.translate.service import service_objects
 from ecs_operator.translate.task import task_pods
@@ -243,3 +244,14 @@ def test_a_router_without_routed_containers_still_gets_its_inputs_and_metadata()
     text = config_text(router, Metadata("c", "f:1", "arn:aws:ecs:r:a:task/c/"), tail_pod_logs=True)
     assert outputs(text) == {"firelens-healthcheck": {"Name": "null"}}
     assert not any(b["Name"] == ["tail"] for h, b in sections(text) if h == "[INPUT]")
+
+
+def test_an_awslogs_annotation_the_api_server_refuses_is_named_by_its_ecs_field() -> None:
+    td = RegisterTaskDefinition.model_validate({"family": "f", "containerDefinitions": [
+        {"name": "quiet", "image": "x", "memory": 64},
+        {"name": "Web_App", "image": "x", "memory": 64, "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": "g"}}}]})
+    template = pod_template(Revision("f", 1, td), for_service=False).template
+    assert "awslogs.ecs.operator.dev/web-app.group" in template["metadata"]["annotations"]
+    path = "metadata.annotations[awslogs.ecs.operator.dev/web-app.group]"
+    assert ecs_field(td, template, path) == "containerDefinitions[1].logConfiguration"

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 
+from ecs_operator import labels as L
 from ecs_operator.models import RegisterTaskDefinition
 from ecs_operator.models.common import LogConfiguration
 
 from .fidelity import FidelityReport
 from .firelens import CONFIG_PATH, Router, config_map_name, s3_config_map
 
-AWSLOGS_PREFIX = "awslogs.ecs.operator.dev/"
+AWSLOGS_PREFIX = f"awslogs.{L.API_GROUP}/"
 """Pod annotations `awslogs.ecs.operator.dev/<container>.<option>`: one per awslogs option, `awslogs-` dropped
 (`awslogs-group` -> `<container>.group`), for a cluster's log agent to pick the group, stream prefix and region."""
 _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
