@@ -79,6 +79,11 @@ CASES = [
      task_definition("env-file", {"environmentFiles": [{"value": ENV_FILE, "type": "s3"}]}),
      "spec.containerDefinitions[0].environmentFiles[0].value", "may not get configmap {ns}/config-bucket-app-web-env",
      {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["config-bucket-app-web-env"], "verbs": ["get"]}, False),
+    ("firelens-s3-config",
+     task_definition("router", {"firelensConfiguration": {"type": "fluentbit", "options": {
+         "config-file-type": "s3", "config-file-value": "arn:aws:s3:::config-bucket/fluent/extra.conf"}}}),
+     "spec.containerDefinitions[0].firelensConfiguration.options", "may not get configmap {ns}/config-bucket-fluent-extra-conf",
+     {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["config-bucket-fluent-extra-conf"], "verbs": ["get"]}, False),
     ("repository-credentials",
      task_definition("registry", {"repositoryCredentials": {"credentialsParameter":
                                   "arn:aws:secretsmanager:us-east-1:000000000000:secret:registry"}}),

@@ -88,6 +88,9 @@ one Role per watched namespace. README.md explains each rule.
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch, create, patch, delete]
 {{- end }}
 
 {{/* Rights on cluster-scoped resources (always in the ClusterRole). */}}

@@ -170,8 +170,12 @@ def _task_definition(c: Conversion, settings: Settings, out: Outcome) -> list[In
     c.fields = translation.report.entries(_ecs_json(c))
     metadata: dict[str, Any] = {"name": c.name, "labels": dict(translation.template["metadata"]["labels"])}
     c.objects = [{"apiVersion": "v1", "kind": "PodTemplate", "metadata": metadata, "template": translation.template}]
-    if translation.isolated:
-        c.note = "networkMode none: the operator adds a deny-all NetworkPolicy for the Pods of each task and service"
+    notes = ["networkMode none: the operator adds a deny-all NetworkPolicy for the Pods of each task and service"
+             if translation.isolated else "",
+             "FireLens: the operator adds the log router's configuration, ConfigMap <Task or Service name>-firelens, for "
+             "each task and service (convert a service or run-task input with it to see it)" if translation.router else ""]
+    if any(notes):
+        c.note = "; ".join(n for n in notes if n)
     out.warnings += [InputProblem(c.obj.document.where, c.obj.file_path(p.path), p.message)
                      for p in policy_violations(c.revision.definition, c.revision.kubernetes, WorkloadPolicy())]
     # what registration refuses beyond ECS's rules (translate/pod_checks.registration_problems), on this translation

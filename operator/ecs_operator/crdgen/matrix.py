@@ -12,7 +12,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from ecs_operator.translate import names
+from ecs_operator.translate import firelens, log_drivers, names
 from ecs_operator.translate.fidelity import VERDICTS, Verdict
 from ecs_operator.translate.mapping import TABLES
 
@@ -33,6 +33,55 @@ LEGEND: dict[Verdict, str] = {
     "unsupported": "no Kubernetes counterpart: the field is kept in the custom resource and reported, never "
                    "silently dropped.",
 }
+
+
+LOGS = [
+    "## Logs and FireLens",
+    "",
+    "Kubernetes has no per-container log driver: the container runtime writes each container's stdout and stderr",
+    "to the node's log files (`/var/log/pods/<namespace>_<pod>_<uid>/<container>/`), `kubectl logs` reads them and a",
+    "cluster's node-level log agent ships them. Each `logConfiguration` is kept on the Pod as the JSON annotation",
+    "`ecs.operator.dev/log-configuration.<container>`. Per driver:",
+    "",
+    *[f"- `{driver}`: {target}; {note}." for driver, (target, note) in log_drivers.DRIVER_VERDICTS.items()],
+    "- `awsfirelens`: routed by the task's FireLens log router, below.",
+    "",
+    "**awslogs annotations.** Each awslogs option of a container is also a Pod annotation",
+    f"`{log_drivers.AWSLOGS_PREFIX}<container>.<option>`, the option without its `awslogs-` prefix: `awslogs-group`",
+    "-> `<container>.group`, `awslogs-stream-prefix` -> `<container>.stream-prefix`, `awslogs-region` -> `<container>.region`",
+    "(`<container>` is the Kubernetes container name; an annotation name longer than 63 characters is left out). A",
+    "log agent that reads Pod annotations (Fluent Bit's kubernetes filter with `Annotations On`, Vector, the",
+    "OpenTelemetry Collector's k8sattributes) can send each container's files to that group and stream prefix.",
+    "",
+    "**FireLens.** The container with `firelensConfiguration` is the log router. Its configuration is what the ECS",
+    "agent generates (amazon-ecs-agent, agent/taskresource/firelens): a forward input on the unix socket",
+    f"`{firelens.SOCKET_PATH}` (an emptyDir at `{firelens.SOCKET_DIR}` of the router), a forward input on TCP",
+    f"{firelens.FORWARD_PORT} (the Pod's localhost), a TCP input on 127.0.0.1:{firelens.HEALTH_CHECK_PORT} tagged",
+    f"`{firelens.HEALTH_CHECK_TAG}` (sent to a null output), the metadata fields `ecs_cluster`, `ecs_task_arn`,",
+    "`ecs_task_definition` and `ec2_instance_id` added to every record unless `enable-ecs-log-metadata` is false, the",
+    "`config-file-value` included (`file`: the path in the router; `s3`: a ConfigMap named after the object, mounted",
+    "where the agent puts the downloaded file), then for each container whose `logDriver` is `awsfirelens` an output",
+    "matching the tag `<container>-firelens*`: the plugin its `Name` (fluentbit) or `@type` (fluentd) option names,",
+    "its `include-pattern`/`exclude-pattern` as grep filters, its other options as the plugin's options, and each",
+    "`secretOptions` entry as the variable `${<name>_<container index>}` of the router's environment, filled from the",
+    "Secret of the secrets convention. It is the ConfigMap `<Task or Service name>-firelens`, controlled by the Task or",
+    "Service, mounted at `/fluent-bit/etc/fluent-bit.conf` (fluentd: `/fluentd/etc/fluent.conf`) as the agent mounts",
+    "its file. The router starts before the containers that log to it (an implicit START dependency, as the agent's).",
+    "Differences: `ecs_task_arn` ends with the Pod's UID (the task ID with its dashes), `ec2_instance_id` is the",
+    "node's name (both read from the router's environment, which the downward API fills); a Service's tasks share",
+    "one ConfigMap, so during a deployment a router restarted in a task of the old revision reads the new revision's",
+    "outputs (ECS writes one file per task). A Task and a Service of the same name in one namespace would need the",
+    "same ConfigMap: the second is refused with a ResourceConflict condition naming it.",
+    "",
+    "How application logs reach the router: an application that sends with the Fluent forward protocol (the Fluent",
+    "logger libraries) reaches it on `localhost:24224`, as in ECS. A container's stdout and stderr reach it only where",
+    "the namespace's workload policy allows `hostPath` (opt-in label or the operator's settings): then the router",
+    "mounts the node's `/var/log/pods` read-only and tails exactly its own Pod's files of each awsfirelens container",
+    "(tag `<container>-firelens-stdout`, CRI format). Without that opt-in (the default for tenants) no host path is",
+    "mounted and stdout/stderr stay in the node's log files: the outputs are configured but receive only what is",
+    "forwarded; a node-level agent ships the rest. Kubernetes gives no other way for one container to read another's",
+    "stdout without changing its command.",
+]
 
 
 def render() -> str:
@@ -73,7 +122,10 @@ def render() -> str:
         "",
         *_convention("Secrets (`secrets[].valueFrom`, `repositoryCredentials.credentialsParameter`)", names.secret_ref),
         *_convention("ConfigMaps (`environmentFiles[].value`)", names.environment_file_configmap),
+        *_convention("ConfigMaps (`firelensConfiguration.options` `config-file-type: s3`)", firelens.s3_config_map),
         *_convention("Container and volume names", names.dns_label),
+        "",
+        *LOGS,
         "",
         "## Summary",
         "",

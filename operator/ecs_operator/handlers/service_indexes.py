@@ -68,5 +68,7 @@ owned_budgets = kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGE
                            id="owned_budgets")(kopf_callback(_owned_index))
 owned_policies = kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED,
                             id="owned_policies")(kopf_callback(_owned_index))
+owned_config_maps = kopf.index("v1", "configmaps", labels=MANAGED, id="owned_config_maps")(kopf_callback(_owned_index))
+"""FireLens router configurations (translate/firelens.py)."""
 owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED,
                                    id="owned_endpoint_slices")(kopf_callback(_owned_index))

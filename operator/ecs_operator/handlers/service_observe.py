@@ -40,6 +40,7 @@ class ServiceIndexes:
     owned_budgets: kopf.Index
     owned_policies: kopf.Index
     owned_endpoint_slices: kopf.Index
+    owned_config_maps: kopf.Index
     clusters: kopf.Index
     cluster_nodes: kopf.Index
     nodes: kopf.Index
@@ -69,8 +70,8 @@ def observe(service: dict[str, Any], ix: ServiceIndexes, memo: Context, current:
     deployments = tuple(ix.service_deployments.get(owner, []))
     daemon_sets = tuple(ix.service_daemon_sets.get(owner, []))
     owned = {key_of(w): w for w in (*deployments, *daemon_sets)}
-    owned.update({key_of(o): o for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies, ix.owned_endpoint_slices)
-                  for o in index.get(owner, [])})
+    owned.update({key_of(o): o for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies, ix.owned_endpoint_slices,
+                                                   ix.owned_config_maps) for o in index.get(owner, [])})
     pods = tuple(ix.service_pods.get((namespace, L.group_label_value(name)), []))
     cluster_name = (svc.cluster if svc else None) or "default"
     cluster = find_cluster(ix.clusters, namespace, cluster_name)

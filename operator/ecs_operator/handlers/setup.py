@@ -69,3 +69,4 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.label_selectors["policy", "v1", "poddisruptionbudgets"] = managed
     settings.watching.label_selectors["networking.k8s.io", "v1", "networkpolicies"] = managed
     settings.watching.label_selectors["discovery.k8s.io", "v1", "endpointslices"] = managed
+    settings.watching.label_selectors["v1", "configmaps"] = managed  # FireLens configurations only

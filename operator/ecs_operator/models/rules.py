@@ -128,6 +128,25 @@ def unique_container_names(td: RegisterTaskDefinition) -> Findings:
 
 
 @rule(RegisterTaskDefinition)
+def firelens_router(td: RegisterTaskDefinition) -> Findings:
+    """ECS: one log router per task; awsfirelens needs it; config-file-type is s3 or file, with a value
+    (docs/ecs-semantics.md §FireLens)."""
+    routers = [i for i, c in enumerate(td.containerDefinitions) if c.firelensConfiguration is not None]
+    for i in routers[1:]:
+        yield f"containerDefinitions[{i}].firelensConfiguration", "a task definition can have only one FireLens log router"
+    for i, c in enumerate(td.containerDefinitions):
+        if not routers and c.logConfiguration is not None and c.logConfiguration.logDriver == "awsfirelens":
+            yield (f"containerDefinitions[{i}].logConfiguration.logDriver",
+                   "awsfirelens needs a log router: a container with firelensConfiguration")
+        options = (c.firelensConfiguration.options or {}) if c.firelensConfiguration is not None else {}
+        kind = options.get("config-file-type")
+        if kind is not None and kind not in ("s3", "file"):
+            yield f"containerDefinitions[{i}].firelensConfiguration.options", f"config-file-type must be s3 or file; got {kind!r}"
+        elif kind is not None and not options.get("config-file-value"):
+            yield f"containerDefinitions[{i}].firelensConfiguration.options", "config-file-type needs config-file-value"
+
+
+@rule(RegisterTaskDefinition)
 def unique_volume_names(td: RegisterTaskDefinition) -> Findings:
     """(The CRD's list-map key refuses the same at admission.)"""
     seen: set[str] = set()

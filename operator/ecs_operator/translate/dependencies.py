@@ -51,6 +51,7 @@ def start_order(td: RegisterTaskDefinition) -> StartOrder:
             conditions.setdefault(d.containerName, set()).add(d.condition)
     if find_cycle(deps):
         raise ValueError("dependsOn forms a cycle")
+    _router_first(td, deps, conditions)
     to_completion = {t for t, conds in conditions.items() if conds & {"COMPLETE", "SUCCESS"}}
     init = set(to_completion)
     pending = list(to_completion)
@@ -67,6 +68,20 @@ def start_order(td: RegisterTaskDefinition) -> StartOrder:
         healthy_targets=healthy,
         ignore_exit_code=frozenset(t for t in to_completion if conditions[t] == {"COMPLETE"}),
     )
+
+
+def _router_first(td: RegisterTaskDefinition, deps: dict[str, list[str]], conditions: dict[str, set[str]]) -> None:
+    """The ECS agent starts the FireLens log router before the containers whose logDriver is awsfirelens
+    (an implicit START dependency), unless that would close a cycle."""
+    router = next((c.name for c in td.containerDefinitions if c.firelensConfiguration is not None), None)
+    if router is None:
+        return
+    for c in td.containerDefinitions:
+        if c.name == router or c.logConfiguration is None or c.logConfiguration.logDriver != "awsfirelens":
+            continue
+        if router not in deps[c.name] and not find_cycle({**deps, c.name: [*deps[c.name], router]}):
+            deps[c.name] = [*deps[c.name], router]
+            conditions.setdefault(router, set()).add("START")
 
 
 def _topological(names: list[str], deps: dict[str, list[str]], late: frozenset[str]) -> list[str]:

@@ -13,7 +13,9 @@ from ecs_operator.models.task_definition import TaskDefinitionKubernetes
 from .containers import build_container, container_name
 from .dependencies import StartOrder, ignore_exit_code, report_dependencies, start_order
 from .fidelity import FidelityReport
+from .firelens import Router, config_map_name, router_container, router_of
 from .health import health_settings
+from .log_drivers import log_annotations, report_log_configuration
 from .names import secret_ref
 from .resources import pod_resources
 from .volumes import task_volumes
@@ -43,6 +45,8 @@ class PodTranslation:
     isolated: bool = False
     """networkMode none: the caller adds a deny-all NetworkPolicy for the Pods."""
     notes: list[str] = field(default_factory=list)
+    router: Router | None = None
+    """The FireLens log router: the caller creates its configuration's ConfigMap (firelens.config_map)."""
 
 
 def pod_template(
@@ -52,8 +56,12 @@ def pod_template(
     region: str = "us-east-1",
     launch_volume_sizes: dict[str, int] | None = None,
     report: FidelityReport | None = None,
+    owner_name: str = "",
+    tail_pod_logs: bool = False,
 ) -> PodTranslation:
-    """The Pod every task of `rev` runs as. Services' Pods restart nothing in place (see containers)."""
+    """The Pod every task of `rev` runs as. Services' Pods restart nothing in place (see containers).
+    `owner_name`: the Task or Service, whose FireLens ConfigMap the router mounts; `tail_pod_logs`: the
+    workload policy allows hostPath, so the router reads its containers' log files (translate/firelens.py)."""
     td = rev.definition
     report = report or FidelityReport("TaskDefinition")
     order = start_order(td)
@@ -80,6 +88,13 @@ def pod_template(
 
     init = [build(name) for name, _ in order.init]
     containers = [build(name) for name in order.main]
+    router = router_of(td)
+    if router is not None:
+        routed = container_name(td.containerDefinitions[router.index].name)
+        target = next(c for c in init + containers if c["name"] == routed)
+        extra_volumes += router_container(target, router, config_map_name(owner_name or rev.family),
+                                          tail_pod_logs=tail_pod_logs)
+    report_log_configuration(td, router, report, tail_pod_logs=tail_pod_logs)
     report_dependencies(td, order, report)
     _report_non_essential(td, order, report)
 
@@ -110,7 +125,7 @@ def pod_template(
         spec["tolerations"] = [t.model_dump(exclude_none=True) for t in rev.kubernetes.tolerations]
 
     metadata = {"labels": _labels(rev), "annotations": _annotations(rev)}
-    return PodTranslation({"metadata": metadata, "spec": spec}, report, isolated)
+    return PodTranslation({"metadata": metadata, "spec": spec}, report, isolated, router=router)
 
 
 def _report_non_essential(td: RegisterTaskDefinition, order: StartOrder, report: FidelityReport) -> None:
@@ -163,6 +178,7 @@ def _annotations(rev: Revision) -> dict[str, str]:
             annotations[f"{L.API_GROUP}/log-configuration.{container_name(c.name)}"] = json.dumps(
                 c.logConfiguration.model_dump(mode="json", exclude_none=True), sort_keys=True
             )
+            annotations.update(log_annotations(container_name(c.name), c.logConfiguration))
     return annotations
 
 

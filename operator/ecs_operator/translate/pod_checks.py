@@ -165,10 +165,12 @@ def ecs_field(td: RegisterTaskDefinition, template: dict[str, Any], path: str) -
     if m := re.match(r"metadata\.annotations\[?([^\]]*)", path):
         key = m[1]
         for prefix, field in ((f"{L.API_GROUP}/docker-labels.", "dockerLabels"),
-                              (f"{L.API_GROUP}/log-configuration.", "logConfiguration")):
+                              (f"{L.API_GROUP}/log-configuration.", "logConfiguration"),
+                              (f"awslogs.{L.API_GROUP}/", "logConfiguration")):  # <container>.<option>
             if key.startswith(prefix):
+                named = key[len(prefix):].split(".", 1)[0] if prefix.startswith("awslogs.") else key[len(prefix):]
                 return next((f"containerDefinitions[{i}].{field}" for i, c in enumerate(containers)
-                             if getattr(c, field) and _container_named(c.name, key[len(prefix):])), "containerDefinitions")
+                             if getattr(c, field) and _container_named(c.name, named)), "containerDefinitions")
         return {f"{L.API_GROUP}/tags": "tags", f"{L.API_GROUP}/task-role-arn": "taskRoleArn"}.get(key, "")
     return next((ecs for pod_field, ecs in _POD_WIDE if path.startswith(pod_field)), "")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_operator import labels as L
+from ecs_operator.arns import task_arn
 from ecs_operator.models import Problem, ServiceSpec
 from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.placement.query import Instance
@@ -17,6 +18,7 @@ from ecs_operator.settings import Settings
 
 from .endpoints import endpoint_slices
 from .fidelity import FidelityReport
+from .firelens import config_map_name, owned_config_map
 from .launch import Target, compatibility_problems, launch_choice, scheduling_for, target_for_provider
 from .names import dns_label
 from .placement import placement_for
@@ -122,8 +124,9 @@ def service_objects(
         return plan
 
     launch_sizes = {v.name: int((v.managedEBSVolume or {}).get("sizeInGiB", 1)) for v in svc.volumeConfigurations or []}
-    translation = pod_template(revision, for_service=True, region=settings.region,
-                               launch_volume_sizes=launch_sizes, report=plan.template_report)
+    tail_pod_logs = "hostPath" in policy.allowed
+    translation = pod_template(revision, for_service=True, region=settings.region, launch_volume_sizes=launch_sizes,
+                               report=plan.template_report, owner_name=name, tail_pod_logs=tail_pod_logs)
     service_label = L.group_label_value(name)
     health_checked = any(c.healthCheck and c.is_essential for c in td.containerDefinitions)
     multiple = len(targets) > 1
@@ -180,6 +183,12 @@ def service_objects(
             plan.extra.append(piece)
             plan.origins[("EndpointSlice", piece["metadata"]["name"])] = \
                 plan.origins[("Service", kubernetes_service["metadata"]["name"])]
+    if translation.router is not None:
+        plan.extra.append(owned_config_map(translation.router, owner_name=name, namespace=namespace, cluster=cluster,
+                                           task_definition=revision.name, task_arn_prefix=task_arn(settings, cluster, ""),
+                                           tail_pod_logs=tail_pod_logs, owner=owner))
+        plan.origins[("ConfigMap", config_map_name(name))] = \
+            f"taskDefinition.containerDefinitions[{translation.router.index}].firelensConfiguration"
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.SERVICE: service_label}, owner))
         plan.origins[("NetworkPolicy", f"{name}-isolated")] = "taskDefinition.networkMode"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_operator import labels as L
+from ecs_operator.arns import task_arn
 from ecs_operator.models import Problem, TaskSpec, validate
 from ecs_operator.models.common import CapacityProviderStrategyItem
 from ecs_operator.placement.query import Instance
@@ -15,6 +16,7 @@ from ecs_operator.scaling.strategy_split import split
 from ecs_operator.settings import Settings
 
 from .fidelity import FidelityReport
+from .firelens import config_map_name, owned_config_map
 from .launch import Target, compatibility_problems, launch_choice, scheduling_for, target_for_provider
 from .overrides import apply_overrides, overridden_paths, override_path
 from .placement import Placement, placement_for
@@ -88,7 +90,9 @@ def task_pods(
     launch_sizes = {
         v.name: int((v.managedEBSVolume or {}).get("sizeInGiB", 1)) for v in task.volumeConfigurations or []
     }
-    translation = pod_template(launch_rev, for_service=False, region=settings.region, launch_volume_sizes=launch_sizes)
+    tail_pod_logs = "hostPath" in policy.allowed
+    translation = pod_template(launch_rev, for_service=False, region=settings.region, launch_volume_sizes=launch_sizes,
+                               owner_name=name, tail_pod_logs=tail_pod_logs)
     if origins:  # the registered revision passed these checks: only an override can break them here
         plan.problems += [Problem(override_path(path := ecs_field(td, translation.template, k8s), origins)
                                   or f"taskDefinition.{path}", message)
@@ -117,6 +121,12 @@ def task_pods(
         plan.pods.append(_pod(task, name, namespace, index, target, translation.template, placement, plan.group, cluster,
                               settings, owner))
         plan.origins[("Pod", f"{name}-{index}")] = "metadata.name" if count == 1 else f"count (task {index})"
+    if translation.router is not None:
+        plan.extra.append(owned_config_map(translation.router, owner_name=name, namespace=namespace, cluster=cluster,
+                                           task_definition=revision.name, task_arn_prefix=task_arn(settings, cluster, ""),
+                                           tail_pod_logs=tail_pod_logs, owner=owner))
+        plan.origins[("ConfigMap", config_map_name(name))] = \
+            f"taskDefinition.containerDefinitions[{translation.router.index}].firelensConfiguration"
     if translation.isolated:
         plan.extra.append(isolation_policy(f"{name}-isolated", namespace, {L.TASK: L.group_label_value(name)}, owner))
         plan.origins[("NetworkPolicy", f"{name}-isolated")] = "taskDefinition.networkMode"
