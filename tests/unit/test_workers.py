@@ -13,7 +13,7 @@ from ecs_operator.runtime.workers import Batching, Cadence, Workers
 
 
 def run_worker(script: list[float], cadence: Cadence, due: float | None = None, fail: bool = False,
-               until: float = 1.0) -> tuple[list[float], float]:
+               until: float = 1.0, urgent: frozenset[float] = frozenset()) -> tuple[list[float], float]:
     """Run a worker for `until` seconds, waking it at the moments of `script`; the moments it reconciled,
     and how long it took to stop once told."""
     calls: list[float] = []
@@ -33,7 +33,7 @@ def run_worker(script: list[float], cadence: Cadence, due: float | None = None, 
                                                    lambda e: failures.append(e)))
         for moment in script:
             await asyncio.sleep(max(0.0, moment - (time.monotonic() - start)))
-            workers.wake("Kind", "key")
+            workers.wake("Kind", "key", urgent=moment in urgent)
         await asyncio.sleep(max(0.0, until - (time.monotonic() - start)))
         asked = time.monotonic()
         stopped.set()
@@ -55,6 +55,12 @@ def test_a_burst_of_wake_ups_is_one_reconcile_after_the_idle_window() -> None:
     calls, took = run_worker([0.1, 0.15, 0.2, 0.25], cadence, until=1.0)
     assert close(calls, [0.0, 0.45]), calls  # at once, then once the burst was quiet for 0.2 s
     assert took < 0.1
+
+
+def test_an_urgent_wake_up_starts_the_round_at_once_and_ends_a_burst_window() -> None:
+    cadence = Cadence(resync=10, batching=Batching(idle=0.2, max=2))
+    calls, _ = run_worker([0.3, 0.6, 0.65], cadence, until=1.2, urgent=frozenset({0.3, 0.65}))
+    assert close(calls, [0.0, 0.3, 0.65], slack=0.08), calls  # not 0.5 and 0.85: no idle window waited
 
 
 def test_a_burst_that_never_quiets_is_reconciled_at_the_max_window() -> None:

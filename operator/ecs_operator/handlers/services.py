@@ -67,7 +67,7 @@ async def service_event(namespace: str, name: str, body: kopf.Body, memo: Contex
     generation = (body.metadata.get("generation"), annotations.get(L.FORCE_NEW_DEPLOYMENT),
                   tuple(sorted(k for k in annotations if k.startswith(L.STOP_TASK_PREFIX))))
     if memo.state(ServiceMemory).triggered((namespace, name), generation):
-        memo.workers.wake(KIND, (namespace, name))
+        memo.workers.wake(KIND, (namespace, name), urgent=True)
 
 
 # cancelled at once when stopping (it only waits or runs a reconcile): without a timeout kopf would

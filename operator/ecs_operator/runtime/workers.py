@@ -57,6 +57,8 @@ class Workers:
         self._started: dict[tuple[str, Hashable], tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._woken: set[tuple[str, Hashable]] = set()
         """Workers woken whose next round has not started (a batching window included): the queue."""
+        self._urgent: set[tuple[str, Hashable]] = set()
+        """Of those, the ones woken by a user's change: their round starts without the batching window."""
         metrics.watch_workers(self)
 
     def census(self) -> list[tuple[str, bool]]:
@@ -107,12 +109,16 @@ class Workers:
         if self._started.get((kind, key), (None, None))[0] is task:
             del self._started[(kind, key)]
 
-    def wake(self, kind: str, key: Hashable) -> None:
-        """Ask the worker of `kind` `key` to reconcile soon (nothing if it does not run)."""
+    def wake(self, kind: str, key: Hashable, urgent: bool = False) -> None:
+        """Ask the worker of `kind` `key` to reconcile soon (nothing if it does not run); `urgent` (a user
+        changed the object: UpdateService, StopTask) starts the round at once, without the batching window
+        that gathers a burst of events from the cluster into one round."""
         entry = self._wakeups.get((kind, key))
         if entry is not None:
             loop, event = entry
             self._woken.add((kind, key))
+            if urgent:
+                self._urgent.add((kind, key))
             loop.call_soon_threadsafe(event.set)
 
     async def run(self, kind: str, key: Hashable, observe: Callable[[], T | None], reconcile: Callable[[T], float | None],
@@ -129,11 +135,12 @@ class Workers:
         try:
             while not stopped.is_set():
                 if delay > 0:
-                    await _next_round(wakeup, stopped, delay, cadence.batching)
+                    await _next_round(wakeup, stopped, delay, cadence.batching, lambda: (kind, key) in self._urgent)
                     if stopped.is_set():
                         break
                 wakeup.clear()
                 self._woken.discard((kind, key))
+                self._urgent.discard((kind, key))
                 observed = observe()
                 if observed is None:
                     delay = cadence.resync
@@ -154,15 +161,18 @@ class Workers:
             if self._wakeups.get((kind, key), (None, None))[1] is wakeup:
                 del self._wakeups[(kind, key)]
                 self._woken.discard((kind, key))
+                self._urgent.discard((kind, key))
 
 
-async def _next_round(wakeup: asyncio.Event, stopped: Stopped, timeout: float, batching: Batching) -> None:
-    """Wait `timeout`, or for a wake-up and then the end of its burst; a stop ends the wait at once."""
+async def _next_round(wakeup: asyncio.Event, stopped: Stopped, timeout: float, batching: Batching,
+                      urgent: Callable[[], bool]) -> None:
+    """Wait `timeout`, or for a wake-up and then the end of its burst (none for an urgent one); a stop ends
+    the wait at once."""
     if not await _first(wakeup, stopped, timeout) or stopped.is_set():
         return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + batching.max
-    while not stopped.is_set() and (left := deadline - loop.time()) > 0:
+    while not stopped.is_set() and not urgent() and (left := deadline - loop.time()) > 0:
         wakeup.clear()
         if not await _first(wakeup, stopped, min(batching.idle, left)):
             return
