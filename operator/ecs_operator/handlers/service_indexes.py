@@ -10,6 +10,7 @@ import kopf
 from ecs_operator import API_GROUP, API_VERSION, labels as L
 from ecs_operator.ownership import controller_of
 from ecs_operator.runtime.context import Context
+from ecs_operator.runtime.snapshots import stripped
 
 from .common import kopf_callback
 from .resources import DAEMON_SETS, DEPLOYMENTS, SERVICES
@@ -47,7 +48,8 @@ async def service_daemon_sets(body: kopf.Body, namespace: str, memo: Context, **
 
 def _owned(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     owner = controlling_service(body)
-    return {(namespace, owner): {"kind": body["kind"], "metadata": dict(body.metadata)}} if owner else {}
+    return {(namespace, owner): {"kind": body["kind"], "metadata": stripped({"metadata": body.metadata})["metadata"]}} \
+        if owner else {}
 
 
 @kopf.index("v1", "services", labels=MANAGED, id="owned_services")
