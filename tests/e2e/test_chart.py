@@ -110,9 +110,12 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
         assert not set(rule["verbs"]) & FORBIDDEN_VERBS, rule
         assert not {"admissionregistration.k8s.io", "rbac.authorization.k8s.io"} & set(rule["apiGroups"]), rule
         assert "serviceaccounts" not in rule["resources"], rule
-        if "configmaps" in rule["resources"]:  # only the API's, for the tenants' `ecs-account-settings`
-            assert is_api_rule(every_object, rule) and rule == {"apiGroups": [""], "resources": ["configmaps"],
-                                                               "verbs": ["get", "create", "update"]}, rule
+        if "configmaps" in rule["resources"]:  # the API's, for the tenants' `ecs-account-settings`; the
+            # operator's, for the FireLens configurations it owns (the children policy refuses any other write)
+            assert rule == ({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update"]}
+                            if is_api_rule(every_object, rule) else
+                            {"apiGroups": [""], "resources": ["configmaps"],
+                             "verbs": ["get", "list", "watch", "create", "patch", "delete"]}), rule
         if "secrets" in rule["resources"]:  # only the API's, only its key Secret, by name
             assert rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
                             "resourceNames": [values.get("api.keysSecret", "ecs-api-keys")]}, rule
