@@ -166,7 +166,7 @@ def _ecs_json(c: Conversion) -> dict[str, Any]:
 
 def _task_definition(c: Conversion, settings: Settings, out: Outcome) -> list[InputProblem]:
     assert c.revision is not None
-    translation = pod_template(c.revision, for_service=False, region=settings.region)
+    translation = pod_template(c.revision, for_service=False, storage=settings.storage_classes)
     c.fields = translation.report.entries(_ecs_json(c))
     metadata: dict[str, Any] = {"name": c.name, "labels": dict(translation.template["metadata"]["labels"])}
     c.objects = [{"apiVersion": "v1", "kind": "PodTemplate", "metadata": metadata, "template": translation.template}]
