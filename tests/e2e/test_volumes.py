@@ -29,6 +29,7 @@ pytestmark = pytest.mark.usefixtures("running_operator")
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 STORAGE_CLASS = "e2e-volumes-ebs"
+FSX_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:fsx-admin-AbCdEf"
 DRIVERS = ("efs.csi.aws.com", "smb.csi.k8s.io", "ebs.csi.aws.com")
 
 
@@ -123,10 +124,10 @@ def test_the_corpus_efs_task_runs_on_a_claim_bound_to_an_efs_csi_volume_only_its
 def test_an_fsx_windows_volume_is_an_inline_smb_csi_volume_with_the_namespace_secret(sandbox: Cluster, namespace: str) -> None:
     fsx = skeleton_volume(fsxWindowsFileServerVolumeConfiguration={
         "fileSystemId": "fs-0123456789abcdef0", "rootDirectory": "share",
-        "authorizationConfig": {"credentialsParameter": "arn:aws:secretsmanager:us-east-1:000000000000:secret:fsx-admin-AbCdEf",
-                                "domain": "corp.example.com"}})
-    spec = {"family": "fsx", "volumes": [{"name": "winshare", **fsx}], "containerDefinitions": [
-        {"name": "app", "image": "nginx:1.29", "memory": 128, "mountPoints": [{"sourceVolume": "winshare", "containerPath": "/data"}]}]}
+        "authorizationConfig": {"credentialsParameter": FSX_SECRET_ARN, "domain": "corp.example.com"}})
+    mount = {"sourceVolume": "winshare", "containerPath": "/data"}
+    spec = {"family": "fsx", "volumes": [{"name": "winshare", **fsx}],
+            "containerDefinitions": [{"name": "app", "image": "nginx:1.29", "memory": 128, "mountPoints": [mount]}]}
     apply_all(sandbox, namespace, cluster(), resource("fsx", spec), task("fsx", "fsx"))
     pod = the_pod(sandbox, namespace, "fsx")
     assert volumes_of(pod)["winshare"]["csi"] == {"driver": "smb.csi.k8s.io", "volumeAttributes": {

@@ -120,8 +120,8 @@ def test_task_scoped_volume_of_a_mapped_driver_is_a_generic_ephemeral_claim_of_i
 
 
 def test_shared_docker_volume_is_the_namespace_claim_named_after_it_created_only_with_autoprovision() -> None:
-    auto = translate({"name": "Cache", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": True, "driver": "local"}},
-                     storage=StorageClasses(docker={"local": "standard"}))
+    shared = {"scope": "shared", "autoprovision": True, "driver": "local"}
+    auto = translate({"name": "Cache", "dockerVolumeConfiguration": shared}, storage=StorageClasses(docker={"local": "standard"}))
     assert pod_volume(auto) == {"name": "cache", "persistentVolumeClaim": {"claimName": "cache"}}
     (pvc,) = storage_objects(auto.claims, "team-a", CLUSTER)
     assert (pvc["metadata"]["name"], pvc["spec"]["storageClassName"]) == ("cache", "standard")
