@@ -105,19 +105,32 @@ def test_the_corpus_efs_task_runs_on_a_claim_bound_to_an_efs_csi_volume_only_its
              timeout=45, what="the EFS claim bound")
     wait_task(sandbox, namespace, "efs", "RUNNING", timeout=60)
 
-    # another namespace's claim naming that volume never binds it: the volume is pre-bound to this claim
-    intruder = f"{namespace}-x"[:63]
-    sandbox.kubectl("create", "namespace", intruder)
+    # another namespace (tenant): its Service of the same task definition gets a claim and volume of its own, and
+    # a claim there naming this namespace's volume never binds it (the volume is pre-bound to this claim)
+    other = f"{namespace}-b"[:63]
+    sandbox.kubectl("create", "namespace", other)
     try:
-        apply_all(sandbox, intruder, {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "steal"},
-                                      "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "",
-                                               "volumeName": volume["metadata"]["name"],
-                                               "resources": {"requests": {"storage": "1Gi"}}}})
-        stolen = sandbox.kubectl_json("get", "pvc", "steal", "-n", intruder)
-        assert stolen["status"].get("phase") == "Pending"
+        apply_all(sandbox, other, cluster(), resource(family, spec),
+                  {"apiVersion": "ecs.operator.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"},
+                   "spec": {"taskDefinition": family, "desiredCount": 1}})
+        service_pod = wait_for(lambda: next(iter(sandbox.kubectl_json(
+            "get", "pods", "-n", other, "-l", "ecs.operator.dev/service=web")["items"]), None), timeout=45,
+            what="the service's Pod")
+        assert volumes_of(service_pod)["firelens-conf"]["persistentVolumeClaim"] == {"claimName": claim_name}
+        theirs = sandbox.kubectl_json("get", "pvc", claim_name, "-n", other)
+        assert controller(theirs) == ("Cluster", "default") and theirs["spec"]["volumeName"] != volume["metadata"]["name"]
+        assert sandbox.kubectl_json("get", "pv", theirs["spec"]["volumeName"])["spec"]["claimRef"]["namespace"] == other
+
+        apply_all(sandbox, other, {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "steal"},
+                                   "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "",
+                                            "volumeName": volume["metadata"]["name"],
+                                            "resources": {"requests": {"storage": "1Gi"}}}})
+        wait_for(lambda: sandbox.kubectl_json("get", "pvc", claim_name, "-n", other)["status"].get("phase") == "Bound",
+                 timeout=45, what="their own claim bound")  # the binder has had its turn
+        assert sandbox.kubectl_json("get", "pvc", "steal", "-n", other)["status"].get("phase") == "Pending"
         assert sandbox.kubectl_json("get", "pv", volume["metadata"]["name"])["spec"]["claimRef"]["namespace"] == namespace
     finally:
-        sandbox.kubectl("delete", "namespace", intruder, "--wait=false", check=False)
+        sandbox.kubectl("delete", "namespace", other, "--wait=false", check=False)
 
 
 @pytest.mark.usefixtures("csi")
