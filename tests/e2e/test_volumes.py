@@ -132,6 +132,13 @@ def test_the_corpus_efs_task_runs_on_a_claim_bound_to_an_efs_csi_volume_only_its
     finally:
         sandbox.kubectl("delete", "namespace", other, "--wait=false", check=False)
 
+    # DeleteCluster once its task is gone: the claim goes with the Cluster, and the volume with them (Retain:
+    # the file system itself is never touched)
+    sandbox.kubectl("delete", "task", "efs", "-n", namespace)
+    sandbox.kubectl("delete", "cluster", "default", "-n", namespace, "--wait=false")
+    wait_for(lambda: sandbox.kubectl("get", "pv", volume["metadata"]["name"], check=False).returncode != 0,
+             timeout=60, what="the EFS PersistentVolume deleted with its Cluster")
+
 
 @pytest.mark.usefixtures("csi")
 def test_an_fsx_windows_volume_is_an_inline_smb_csi_volume_with_the_namespace_secret(sandbox: Cluster, namespace: str) -> None:

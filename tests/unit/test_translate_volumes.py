@@ -50,7 +50,8 @@ def test_efs_with_access_point_iam_and_tls_is_a_claim_bound_to_an_efs_csi_volume
                                       "name": claim.name}
     assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"  # Delete would have the driver remove the access point
     assert pv["metadata"]["annotations"][CLAIM_ANNOTATION] == f"team-a/{claim.name}"
-    assert "ownerReferences" not in pv["metadata"]  # cluster-scoped: no namespaced owner
+    assert "ownerReferences" not in pv["metadata"]  # cluster-scoped: no namespaced owner, but its Cluster's UID
+    assert pv["metadata"]["labels"]["ecs.operator.dev/cluster-uid"] == "u-1"
     assert pvc["metadata"]["namespace"] == "team-a" and pvc["spec"]["volumeName"] == pv["metadata"]["name"]
     assert pvc["spec"]["storageClassName"] == "" and pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert pvc["metadata"]["ownerReferences"] == [{**CLUSTER, "controller": True, "blockOwnerDeletion": True}]

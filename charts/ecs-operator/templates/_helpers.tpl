@@ -112,7 +112,7 @@ one Role per watched namespace. README.md explains each rule.
   verbs: [list, watch, patch]
 - apiGroups: [""]
   resources: [persistentvolumes]
-  verbs: [get, create]
+  verbs: [get, list, create, delete]
 - apiGroups: [ecs.operator.dev]
   resources: [containerinstances]
   verbs: [get, list, watch, create, patch, delete]

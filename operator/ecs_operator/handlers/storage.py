@@ -11,7 +11,7 @@ from typing import Any
 
 from ecs_operator import API_GROUP, API_VERSION
 from ecs_operator.adapters.kube import ApiError, Kube, OwnershipConflict
-from ecs_operator.translate.volumes import CLAIM_ANNOTATION, SharedClaim, storage_objects
+from ecs_operator.translate.volumes import CLAIM_ANNOTATION, CLUSTER_UID_LABEL, SharedClaim, storage_objects
 
 logger = logging.getLogger("ecs_operator")
 
@@ -43,3 +43,11 @@ def _volume(kube: Kube, pv: dict[str, Any]) -> None:
         if claim != pv["metadata"]["annotations"][CLAIM_ANNOTATION]:
             logger.warning("PersistentVolume %s exists for %s, not %s: not written", pv["metadata"]["name"], claim,
                            pv["metadata"]["annotations"][CLAIM_ANNOTATION])
+
+
+def release_volumes(kube: Kube, cluster_uid: str) -> None:
+    """The deleted Cluster's PersistentVolumes (no ownerReference can delete a cluster-scoped object with a
+    namespaced owner). Kubernetes' pv-protection keeps each until its claim, which the Cluster controls, is gone;
+    the EFS file system itself is never touched (reclaim policy Retain)."""
+    for pv in kube.list("PersistentVolume", label_selector=f"{CLUSTER_UID_LABEL}={cluster_uid}"):
+        kube.delete("PersistentVolume", None, pv["metadata"]["name"], uid=pv["metadata"]["uid"])

@@ -40,6 +40,8 @@ CLAIM_SIZE = "1Gi"
 volumes have none."""
 CLAIM_ANNOTATION = f"{API_GROUP}/claim"
 """PersistentVolume annotation: the namespace/name of the only claim that may bind it."""
+CLUSTER_UID_LABEL = f"{API_GROUP}/cluster-uid"
+"""PersistentVolume label: the UID of the ECS Cluster whose claim it serves (deleted with that Cluster)."""
 DOCKER_LABELS_ANNOTATION = f"{API_GROUP}/docker-volume-labels"
 DOCKER_DRIVER_OPTS_ANNOTATION = f"{API_GROUP}/docker-volume-driver-opts"
 
@@ -233,7 +235,8 @@ def storage_objects(claims: list[SharedClaim], namespace: str, owner: Mapping[st
     """The PersistentVolumeClaims to create when missing (controlled by `owner`, the ECS Cluster) and, for EFS,
     the PersistentVolume each is pre-bound to. The volume's claimRef names the claim's namespace and name, so no
     other claim (another tenant's included) can bind it; its name hashes the namespace, the claim and the owner's
-    UID, so a Cluster created again gets volumes of its own. Claims that must exist already make nothing."""
+    UID, so a Cluster created again gets volumes of its own (handlers/storage.py deletes them with the Cluster).
+    Claims that must exist already make nothing."""
     out: list[dict[str, Any]] = []
     for claim in {c.name: c for c in claims if c.create}.values():
         labels = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
@@ -256,7 +259,7 @@ def storage_objects(claims: list[SharedClaim], namespace: str, owner: Mapping[st
             if claim.csi.get("mountOptions"):
                 pv_spec["mountOptions"] = list(claim.csi["mountOptions"])
             out.append({"apiVersion": "v1", "kind": "PersistentVolume",
-                        "metadata": {"name": volume, "labels": labels,
+                        "metadata": {"name": volume, "labels": {**labels, CLUSTER_UID_LABEL: str(owner.get("uid", ""))},
                                      "annotations": {CLAIM_ANNOTATION: f"{namespace}/{claim.name}"}},
                         "spec": pv_spec})
         out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec})
