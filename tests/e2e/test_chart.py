@@ -134,10 +134,11 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
     # the admission policies: what ECS objects name (every author), and the operator's own writes
     policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"}
     bindings = {o["spec"]["policyName"] for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"}
-    assert sorted(policies) == sorted(bindings) == [f"dry-ecs-operator-{p}" for p in ("children", "nodes", "references")]
+    assert sorted(policies) == sorted(bindings) == [f"dry-ecs-operator-{p}" for p in ("children", "nodes", "references", "volumes")]
     user = f"system:serviceaccount:{namespace}:dry-ecs-operator"
     assert [c["name"] for c in policies["dry-ecs-operator-references"]["spec"]["matchConditions"]] == ["spec-written"]
-    assert all(f"== '{user}'" in policies[f"dry-ecs-operator-{p}"]["spec"]["matchConditions"][0]["expression"] for p in ("children", "nodes"))
+    assert all(f"== '{user}'" in policies[f"dry-ecs-operator-{p}"]["spec"]["matchConditions"][0]["expression"]
+               for p in ("children", "nodes", "volumes"))
     delete_annotations = next(v["expression"] for v in policies["dry-ecs-operator-nodes"]["spec"]["variables"] if v["name"] == "deleteAnnotations")
     assert delete_annotations == ("['cluster.x-k8s.io/delete-machine']" if variant == "scale" else "[]")
 
@@ -952,6 +953,20 @@ def test_the_service_accounts_node_and_child_writes_are_narrowed(sandbox: Cluste
         assert orphan.returncode != 0 and "may create only services controlled by an ECS object" in orphan.stderr, orphan.stderr
         config = as_sa("create", "configmap", f"orphan-{suffix}", "--from-literal=a=b", "-n", installed.work)
         assert config.returncode != 0 and "may create only configmaps controlled by an ECS object" in config.stderr, config.stderr
+        # PersistentVolumes (cluster-scoped): only the EFS volumes of its claims, e.g. never a hostPath one
+        def volume(name: str, source: dict[str, Any]) -> str:
+            return json.dumps({"apiVersion": "v1", "kind": "PersistentVolume",
+                               "metadata": {"name": name, "labels": {f"{API_GROUP}/cluster-uid": "u"}},
+                               "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                                        "persistentVolumeReclaimPolicy": "Retain", **source,
+                                        "claimRef": {"namespace": installed.work, "name": f"claim-{suffix}"}}})
+        host = volume(f"narrow-host-{suffix}", {"hostPath": {"path": "/"}})
+        refusal = wait_for(lambda: (r := as_sa("create", "--dry-run=server", "-f", "-", input=host)).returncode != 0 and r,
+                           timeout=30, what="the volumes policy in force")
+        assert "may create only the EFS PersistentVolumes of its claims" in refusal.stderr, refusal.stderr
+        efs = volume(f"narrow-efs-{suffix}", {"csi": {"driver": "efs.csi.aws.com", "volumeHandle": "fs-1"}})
+        assert as_sa("create", "-f", "-", input=efs).returncode == 0
+        assert as_sa("delete", "pv", f"narrow-efs-{suffix}", "--wait=false").returncode == 0
         # nor may its token point an ECS object at a Secret (it patches ECS objects, their metadata only)
         td = {"apiVersion": f"{API_GROUP}/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": f"narrow-{suffix}", "namespace": installed.work},
               "spec": {"family": "narrow", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]}}
