@@ -4,7 +4,12 @@ configuredAtLaunch volumes from the launch's managedEBSVolume."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+import pytest
+import yaml
 
 from ecs_operator.models import RegisterTaskDefinition
 from ecs_operator.translate.pod import PodTranslation, Revision, pod_template
@@ -154,3 +159,27 @@ def test_operator_flags_map_docker_drivers_and_the_ebs_storage_class() -> None:
     settings = settings_from(parser.parse_args(["--docker-volume-storage-class", "rexray/ebs=gp3",
                                                 "--docker-volume-storage-class", "local=", "--ebs-storage-class", "io2"]))
     assert settings.storage_classes == StorageClasses(docker={"rexray/ebs": "gp3", "local": ""}, ebs="io2")
+
+
+def test_convert_to_k8s_writes_the_efs_claim_and_with_a_namespace_its_pre_bound_volume(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ecs_operator.cli import main
+
+    definition = {"family": "app", "volumes": [EFS], "containerDefinitions": [
+        {"name": "app", "image": "nginx", "memory": 64, "mountPoints": [{"sourceVolume": "shared", "containerPath": "/d"}]}]}
+    (tmp_path / "td.json").write_text(json.dumps(definition))
+    (tmp_path / "run.json").write_text(json.dumps({"taskDefinition": "app"}))
+    files = [str(tmp_path / "td.json"), str(tmp_path / "run.json")]
+
+    assert main(["convert", "--to", "k8s", "--report", "none", "-n", "team-a", *files]) == 0
+    objects = {o["kind"]: o for o in yaml.safe_load_all(capsys.readouterr().out) if o}
+    pv, pvc, pod = objects["PersistentVolume"], objects["PersistentVolumeClaim"], objects["Pod"]
+    assert "namespace" not in pv["metadata"] and pv["spec"]["claimRef"]["namespace"] == "team-a"
+    assert pvc["spec"]["volumeName"] == pv["metadata"]["name"] and "ownerReferences" not in pvc["metadata"]
+    assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+
+    assert main(["convert", "--to", "k8s", "--report", "text", *files]) == 0
+    out, err = capsys.readouterr()
+    kinds = [o["kind"] for o in yaml.safe_load_all(out) if o]
+    assert "PersistentVolumeClaim" in kinds and "PersistentVolume" not in kinds  # no namespace to pre-bind it to
+    assert "convert with --namespace to get the PersistentVolume" in err

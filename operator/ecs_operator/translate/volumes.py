@@ -231,22 +231,27 @@ def _report_launch(path: str, ebs: Mapping[str, Any], classes: StorageClasses, r
                         + ("; snapshotId: a VolumeSnapshot of that name must exist" if ebs.get("snapshotId") else ""))
 
 
-def storage_objects(claims: list[SharedClaim], namespace: str, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The PersistentVolumeClaims to create when missing (controlled by `owner`, the ECS Cluster) and, for EFS,
-    the PersistentVolume each is pre-bound to. The volume's claimRef names the claim's namespace and name, so no
+def storage_objects(claims: list[SharedClaim], namespace: str, owner: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The PersistentVolumeClaims to create when missing (controlled by `owner`, the ECS Cluster; None: for
+    `convert`, no owner) and, for EFS, the PersistentVolume each is pre-bound to (none without a namespace
+    to bind to). The volume's claimRef names the claim's namespace and name, so no
     other claim (another tenant's included) can bind it; its name hashes the namespace, the claim and the owner's
     UID, so a Cluster created again gets volumes of its own (handlers/storage.py deletes them with the Cluster).
     Claims that must exist already make nothing."""
     out: list[dict[str, Any]] = []
     for claim in {c.name: c for c in claims if c.create}.values():
         labels = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
-        meta: dict[str, Any] = {"name": claim.name, "namespace": namespace, "labels": labels,
-                                "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}]}
+        meta: dict[str, Any] = {"name": claim.name, "labels": labels}
+        if namespace:
+            meta["namespace"] = namespace
+        if owner is not None:
+            meta["ownerReferences"] = [{**owner, "controller": True, "blockOwnerDeletion": True}]
         if claim.annotations:
             meta["annotations"] = dict(claim.annotations)
         spec = dict(claim.spec)
-        if claim.csi is not None:
-            digest = hashlib.sha256(f"{namespace}/{claim.name}/{owner.get('uid', '')}".encode()).hexdigest()[:20]
+        uid = str((owner or {}).get("uid", ""))
+        if claim.csi is not None and namespace:
+            digest = hashlib.sha256(f"{namespace}/{claim.name}/{uid}".encode()).hexdigest()[:20]
             volume = f"ecs-efs-{digest}"
             spec["volumeName"] = volume
             csi = {k: v for k, v in claim.csi.items() if k != "mountOptions"}
@@ -259,7 +264,7 @@ def storage_objects(claims: list[SharedClaim], namespace: str, owner: Mapping[st
             if claim.csi.get("mountOptions"):
                 pv_spec["mountOptions"] = list(claim.csi["mountOptions"])
             out.append({"apiVersion": "v1", "kind": "PersistentVolume",
-                        "metadata": {"name": volume, "labels": {**labels, CLUSTER_UID_LABEL: str(owner.get("uid", ""))},
+                        "metadata": {"name": volume, "labels": {**labels, CLUSTER_UID_LABEL: uid},
                                      "annotations": {CLAIM_ANNOTATION: f"{namespace}/{claim.name}"}},
                         "spec": pv_spec})
         out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec})
