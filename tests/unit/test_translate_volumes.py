@@ -183,3 +183,12 @@ def test_convert_to_k8s_writes_the_efs_claim_and_with_a_namespace_its_pre_bound_
     kinds = [o["kind"] for o in yaml.safe_load_all(out) if o]
     assert "PersistentVolumeClaim" in kinds and "PersistentVolume" not in kinds  # no namespace to pre-bind it to
     assert "convert with --namespace to get the PersistentVolume" in err
+
+
+def test_a_local_driver_nfs_volume_is_an_nfs_volume_and_its_labels_are_reported_lost() -> None:
+    t = translate({"name": "share", "dockerVolumeConfiguration": {
+        "scope": "task", "driver": "local", "labels": {"team": "a"},
+        "driverOpts": {"type": "nfs", "o": "addr=10.0.0.5,rw,nfsvers=4", "device": ":/exports/share"}}})
+    assert pod_volume(t) == {"name": "share", "nfs": {"server": "10.0.0.5", "path": "/exports/share"}}
+    assert verdict(t, "volumes[0].dockerVolumeConfiguration.driverOpts") == ("approximated", "nfs volume")
+    assert verdict(t, "volumes[0].dockerVolumeConfiguration.labels")[0] == "unsupported"

@@ -66,14 +66,14 @@ class SharedClaim:
     """A PersistentVolumeClaim of the namespace that Pods name (not one per Pod)."""
 
     name: str
-    ecs_field: str
-    """The ECS field that asks for it."""
     create: bool
     """False: it must exist (a shared Docker volume without autoprovision); True: created when missing."""
     spec: dict[str, Any]
     annotations: dict[str, str] = field(default_factory=dict)
     csi: dict[str, Any] | None = None
-    """The PersistentVolume source to pre-bind it to (EFS), with its mountOptions under `mountOptions`."""
+    """The PersistentVolume source to pre-bind it to (EFS)."""
+    mount_options: tuple[str, ...] = ()
+    """That PersistentVolume's mountOptions."""
 
 
 def volume_name(ecs_name: str) -> str:
@@ -128,9 +128,7 @@ def efs_claim(name: str, efs: EFSVolumeConfiguration, path: str, report: Fidelit
         options.append(f"tlsport={efs.transitEncryptionPort}")
     csi: dict[str, Any] = {"driver": EFS_DRIVER, "volumeHandle": handle,
                            "volumeAttributes": {"encryptInTransit": "true" if tls else "false"}}
-    if options:
-        csi["mountOptions"] = options
-    digest = hashlib.sha256(json.dumps(csi, sort_keys=True).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(json.dumps([csi, options], sort_keys=True).encode()).hexdigest()[:8]
     claim = f"efs-{dns_label(name, 44)}-{digest}"
     report.exact(path, f"persistentVolumeClaim {claim} -> PersistentVolume (csi {EFS_DRIVER}, volumeHandle {handle})",
                  "a claim of the namespace pre-bound to a PersistentVolume only it can bind; the EFS CSI driver mounts")
@@ -141,10 +139,12 @@ def efs_claim(name: str, efs: EFSVolumeConfiguration, path: str, report: Fidelit
     if auth is not None and auth.iam == "ENABLED":
         report.approximated(f"{path}.authorizationConfig.iam", "mountOptions iam",
                             "the mount authorizes with the EFS CSI node's IAM identity, not the task role")
+    elif auth is not None and auth.iam:
+        report.exact(f"{path}.authorizationConfig.iam", "(no iam mount option)", "DISABLED: no IAM authorization")
     return SharedClaim(
-        name=claim, ecs_field=path, create=True,
+        name=claim, create=True,
         spec={"accessModes": ["ReadWriteMany"], "storageClassName": "", "resources": {"requests": {"storage": CLAIM_SIZE}}},
-        csi=csi,
+        csi=csi, mount_options=tuple(options),
     )
 
 
@@ -182,10 +182,11 @@ def _docker(name: str, dvc: DockerVolumeConfiguration, vol: dict[str, Any], path
         report.approximated(f"{path}.driver", where if mapped or driver != LOCAL_DRIVER else "emptyDir",
                             "Docker volume drivers are StorageClasses in Kubernetes (operator setting "
                             "--docker-volume-storage-class DRIVER=CLASS)")
-    for key in ("labels", "driverOpts"):
-        if getattr(dvc, key):
-            report.approximated(f"{path}.{key}", "claim annotation",
-                                "kept as an annotation of the claim; a StorageClass's parameters carry driver options")
+    if dvc.scope == "shared" or driver != LOCAL_DRIVER or mapped:
+        for key in ("labels", "driverOpts"):
+            if getattr(dvc, key):
+                report.approximated(f"{path}.{key}", "claim annotation",
+                                    "kept as an annotation of the claim; a StorageClass's parameters carry driver options")
     if dvc.scope == "shared":
         claim = dns_label(name)
         vol["persistentVolumeClaim"] = {"claimName": claim}
@@ -197,17 +198,38 @@ def _docker(name: str, dvc: DockerVolumeConfiguration, vol: dict[str, Any], path
         else:
             report.approximated(f"{path}.autoprovision", f"PersistentVolumeClaim {claim}",
                                 "not provisioned: a PersistentVolumeClaim of this name must exist")
-        return [SharedClaim(name=claim, ecs_field=path, create=bool(dvc.autoprovision), spec=spec, annotations=annotations)]
+        return [SharedClaim(name=claim, create=bool(dvc.autoprovision), spec=spec, annotations=annotations)]
     if driver == LOCAL_DRIVER and not mapped:
-        opts = dvc.driverOpts or {}
-        vol["emptyDir"] = {"medium": "Memory"} if opts.get("type") == "tmpfs" else {}
-        report.exact(f"{path}.scope", "emptyDir", "created with the task and removed with it, as a task-scoped local volume")
+        _local(dvc, vol, path, report)
         return []
     vol["ephemeral"] = {"volumeClaimTemplate": {"metadata": {"annotations": annotations}, "spec": spec}
                         if annotations else {"spec": spec}}
     report.exact(f"{path}.scope", f"generic ephemeral volume ({where})",
                  "a claim created with the task's Pod and deleted with it, as a task-scoped volume")
     return []
+
+
+def _local(dvc: DockerVolumeConfiguration, vol: dict[str, Any], path: str, report: FidelityReport) -> None:
+    """A task-scoped volume of Docker's local driver: a directory of the task (emptyDir); its driverOpts
+    `type: tmpfs` in memory, `type: nfs` (`o: addr=HOST,...`, `device: :/path`) an NFS mount."""
+    opts = dvc.driverOpts or {}
+    kind = opts.get("type", "")
+    server = next((o[len("addr="):] for o in opts.get("o", "").split(",") if o.startswith("addr=")), "")
+    if kind in ("nfs", "nfs4") and server:
+        vol["nfs"] = {"server": server, "path": opts.get("device", "/").split(":", 1)[-1] or "/"}
+        report.approximated(f"{path}.driverOpts", "nfs volume", "type, addr and device are the NFS volume's server and "
+                            "path; the other mount options (o) are the node's NFS client's defaults")
+        report.exact(f"{path}.scope", "nfs volume", "mounted for the task's Pod and unmounted with it")
+    else:
+        vol["emptyDir"] = {"medium": "Memory"} if kind == "tmpfs" else {}
+        report.exact(f"{path}.scope", "emptyDir", "created with the task and removed with it, as a task-scoped local volume")
+        if kind == "tmpfs":
+            report.approximated(f"{path}.driverOpts", "emptyDir medium Memory",
+                                "type tmpfs is a memory-backed emptyDir; the other options (o, device) are not applied")
+        elif opts:
+            report.approximated(f"{path}.driverOpts", "emptyDir", "the local driver's options are not applied")
+    if dvc.labels:
+        report.unsupported(f"{path}.labels", "an emptyDir or NFS volume carries no labels")
 
 
 def launch_claim_spec(ebs: Mapping[str, Any], classes: StorageClasses) -> dict[str, Any]:
@@ -254,15 +276,14 @@ def storage_objects(claims: list[SharedClaim], namespace: str, owner: Mapping[st
             digest = hashlib.sha256(f"{namespace}/{claim.name}/{uid}".encode()).hexdigest()[:20]
             volume = f"ecs-efs-{digest}"
             spec["volumeName"] = volume
-            csi = {k: v for k, v in claim.csi.items() if k != "mountOptions"}
             pv_spec: dict[str, Any] = {
                 "capacity": {"storage": CLAIM_SIZE}, "accessModes": ["ReadWriteMany"], "volumeMode": "Filesystem",
                 "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
                 "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace, "name": claim.name},
-                "csi": csi,
+                "csi": dict(claim.csi),
             }
-            if claim.csi.get("mountOptions"):
-                pv_spec["mountOptions"] = list(claim.csi["mountOptions"])
+            if claim.mount_options:
+                pv_spec["mountOptions"] = list(claim.mount_options)
             out.append({"apiVersion": "v1", "kind": "PersistentVolume",
                         "metadata": {"name": volume, "labels": {**labels, CLUSTER_UID_LABEL: uid},
                                      "annotations": {CLAIM_ANNOTATION: f"{namespace}/{claim.name}"}},
