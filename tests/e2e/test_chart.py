@@ -673,7 +673,8 @@ def test_operator_scenario_with_the_service_account_token(
     sandbox: Cluster, installed: Installed, running_operator: Operator, tmp_path: Path
 ) -> None:
     """Task RUNNING, Service COMPLETED with its Kubernetes Service, a kwok node pool scaled out with
-    its ContainerInstance, the workload policy from the chart's values: all as the ServiceAccount."""
+    its ContainerInstance, the workload policy from the chart's values, an EFS volume's claim and
+    PersistentVolume: all as the ServiceAccount."""
     env = {**sandbox.env, "KUBECONFIG": str(service_account_kubeconfig(sandbox, installed, tmp_path / "sa.kubeconfig"))}
     operator = Operator(env=env, log_path=tmp_path / "operator.log")
     running_operator.stop()  # one operator at a time handles the objects
@@ -717,6 +718,13 @@ def run_scenario(sandbox: Cluster, installed: Installed) -> None:
     task = wait_for(lambda: (t := get(sandbox, "tasks.ecs.operator.dev", "nginx", ns)).get("status", {}).get("lastStatus") == "RUNNING" and t,
                     timeout=120, what="Task nginx RUNNING")
     assert task["status"]["taskDefinition"] == "nginx-demo:1"
+    # an EFS volume: the claim (controlled by the Cluster) and its pre-bound PersistentVolume, within the
+    # chart's rights and its volumes policy; the controller-manager binds them, so the task runs
+    wait_for(lambda: get(sandbox, "tasks.ecs.operator.dev", "efs", ns).get("status", {}).get("lastStatus") == "RUNNING",
+             timeout=120, what="Task efs RUNNING")
+    [claim] = sandbox.kubectl_json("get", "pvc", "-n", ns)["items"]
+    assert claim["metadata"]["ownerReferences"][0]["kind"] == "Cluster" and claim["status"]["phase"] == "Bound"
+    assert sandbox.kubectl_json("get", "pv", claim["spec"]["volumeName"])["spec"]["mountOptions"] == ["iam"]
     web = wait_for(lambda: (s := get(sandbox, "services.ecs.operator.dev", "web", ns)).get("status", {}).get("rolloutState") == "COMPLETED" and s,
                    timeout=180, what="Service web COMPLETED")
     assert web["status"]["runningCount"] == 2
@@ -799,6 +807,20 @@ apiVersion: ecs.operator.dev/v1alpha1
 kind: Task
 metadata: {{name: nginx}}
 spec: {{cluster: default, taskDefinition: nginx-demo}}
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: TaskDefinition
+metadata: {{name: efs-demo}}
+spec:
+  family: efs-demo
+  volumes: [{{name: data, efsVolumeConfiguration: {{fileSystemId: fs-12345678, transitEncryption: ENABLED,
+                                                   authorizationConfig: {{accessPointId: fsap-1, iam: ENABLED}}}}}}]
+  containerDefinitions: [{{name: app, image: nginx, memory: 64, mountPoints: [{{sourceVolume: data, containerPath: /data}}]}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Task
+metadata: {{name: efs}}
+spec: {{cluster: default, taskDefinition: efs-demo}}
 ---
 apiVersion: ecs.operator.dev/v1alpha1
 kind: TaskDefinition

@@ -59,7 +59,7 @@ def test_efs_with_access_point_iam_and_tls_is_a_claim_bound_to_an_efs_csi_volume
     assert pv["metadata"]["labels"]["ecs.operator.dev/cluster-uid"] == "u-1"
     assert pvc["metadata"]["namespace"] == "team-a" and pvc["spec"]["volumeName"] == pv["metadata"]["name"]
     assert pvc["spec"]["storageClassName"] == "" and pvc["spec"]["accessModes"] == ["ReadWriteMany"]
-    assert pvc["metadata"]["ownerReferences"] == [{**CLUSTER, "controller": True, "blockOwnerDeletion": True}]
+    assert pvc["metadata"]["ownerReferences"] == [{**CLUSTER, "controller": True}]
     assert verdict(t, "volumes[0].efsVolumeConfiguration.transitEncryption")[0] == "exact"
     assert verdict(t, "volumes[0].efsVolumeConfiguration.authorizationConfig.iam")[0] == "approximated"
 

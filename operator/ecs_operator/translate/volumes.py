@@ -267,7 +267,8 @@ def storage_objects(claims: list[SharedClaim], namespace: str, owner: Mapping[st
         if namespace:
             meta["namespace"] = namespace
         if owner is not None:
-            meta["ownerReferences"] = [{**owner, "controller": True, "blockOwnerDeletion": True}]
+            # no blockOwnerDeletion: it would need update on clusters/finalizers, and nothing waits for the claims
+            meta["ownerReferences"] = [{**owner, "controller": True}]
         if claim.annotations:
             meta["annotations"] = dict(claim.annotations)
         spec = dict(claim.spec)
