@@ -105,6 +105,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=env("ECS_OPERATOR_BINPACK_SCHEDULER_PROFILES", "") == "true",
                         help="the cluster's kube-scheduler has the ecs-binpack-cpu/-memory profiles "
                              "(README: binpack placement): binpack tasks use them")
+    parser.add_argument("--docker-volume-storage-class", action="append", metavar="DRIVER=CLASS",
+                        default=[p for p in env("ECS_OPERATOR_DOCKER_VOLUME_STORAGE_CLASSES", "").split(",") if p],
+                        help="StorageClass of the claims of a Docker volume driver (repeatable; CLASS '' is the "
+                             "cluster's default; docs/volumes.md)")
+    parser.add_argument("--ebs-storage-class", default=env("ECS_OPERATOR_EBS_STORAGE_CLASS", ""),
+                        help="StorageClass of configuredAtLaunch (managedEBSVolume) claims (default: the cluster's)")
     parser.add_argument("--allow-workload-feature", action="append",
                         default=[f for f in env("ECS_OPERATOR_ALLOWED_WORKLOAD_FEATURES", "").split(",") if f],
                         help="workload policy: allow this host-level feature in every namespace (repeatable)")
@@ -123,6 +129,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_service_tasks=args.max_service_tasks,
         binpack_scheduler_profiles=args.binpack_scheduler_profiles,
         allowed_workload_features=frozenset(args.allow_workload_feature),
+        docker_volume_storage_classes=dict(p.split("=", 1) for p in args.docker_volume_storage_class if "=" in p),
+        ebs_storage_class=args.ebs_storage_class,
     )
 
 

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 
 from ecs_operator.labels import FARGATE as FARGATE_LABEL
 from ecs_operator.models.service import TASKS_PER_SERVICE
+from ecs_operator.translate.volumes import StorageClasses
 
 
 @dataclass(frozen=True)
 class Settings:
     region: str = "us-east-1"
-    """Used in ARNs and EFS DNS names."""
+    """Used in ARNs."""
     account_id: str = "000000000000"
     """Used in ARNs."""
     fargate_node_selector: dict[str, str] = field(default_factory=lambda: {FARGATE_LABEL: "true"})
@@ -33,3 +34,11 @@ class Settings:
     """The cluster's scheduler has the profiles of placement/scheduler_profiles.py: binpack tasks name them."""
     allowed_workload_features: frozenset[str] = frozenset()
     """Workload policy: features allowed in every namespace (see translate/policy.py)."""
+    docker_volume_storage_classes: dict[str, str] = field(default_factory=dict)
+    """Docker volume driver -> StorageClass of its claims ("" the cluster's default; docs/volumes.md)."""
+    ebs_storage_class: str = ""
+    """StorageClass of configuredAtLaunch (managedEBSVolume) claims ("" the cluster's default)."""
+
+    @property
+    def storage_classes(self) -> StorageClasses:
+        return StorageClasses(docker=dict(self.docker_volume_storage_classes), ebs=self.ebs_storage_class)

@@ -137,10 +137,11 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
     # the admission policies: what ECS objects name (every author), and the operator's own writes
     policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"}
     bindings = {o["spec"]["policyName"] for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"}
-    assert sorted(policies) == sorted(bindings) == [f"dry-ecs-operator-{p}" for p in ("children", "nodes", "references")]
+    assert sorted(policies) == sorted(bindings) == [f"dry-ecs-operator-{p}" for p in ("children", "nodes", "references", "volumes")]
     user = f"system:serviceaccount:{namespace}:dry-ecs-operator"
     assert [c["name"] for c in policies["dry-ecs-operator-references"]["spec"]["matchConditions"]] == ["spec-written"]
-    assert all(f"== '{user}'" in policies[f"dry-ecs-operator-{p}"]["spec"]["matchConditions"][0]["expression"] for p in ("children", "nodes"))
+    assert all(f"== '{user}'" in policies[f"dry-ecs-operator-{p}"]["spec"]["matchConditions"][0]["expression"]
+               for p in ("children", "nodes", "volumes"))
     delete_annotations = next(v["expression"] for v in policies["dry-ecs-operator-nodes"]["spec"]["variables"] if v["name"] == "deleteAnnotations")
     assert delete_annotations == ("['cluster.x-k8s.io/delete-machine']" if variant == "scale" else "[]")
 
@@ -675,7 +676,8 @@ def test_operator_scenario_with_the_service_account_token(
     sandbox: Cluster, installed: Installed, running_operator: Operator, tmp_path: Path
 ) -> None:
     """Task RUNNING, Service COMPLETED with its Kubernetes Service, a kwok node pool scaled out with
-    its ContainerInstance, the workload policy from the chart's values: all as the ServiceAccount."""
+    its ContainerInstance, the workload policy from the chart's values, an EFS volume's claim and
+    PersistentVolume: all as the ServiceAccount."""
     env = {**sandbox.env, "KUBECONFIG": str(service_account_kubeconfig(sandbox, installed, tmp_path / "sa.kubeconfig"))}
     operator = Operator(env=env, log_path=tmp_path / "operator.log")
     running_operator.stop()  # one operator at a time handles the objects
@@ -719,6 +721,13 @@ def run_scenario(sandbox: Cluster, installed: Installed) -> None:
     task = wait_for(lambda: (t := get(sandbox, "tasks.ecs.operator.dev", "nginx", ns)).get("status", {}).get("lastStatus") == "RUNNING" and t,
                     timeout=120, what="Task nginx RUNNING")
     assert task["status"]["taskDefinition"] == "nginx-demo:1"
+    # an EFS volume: the claim (controlled by the Cluster) and its pre-bound PersistentVolume, within the
+    # chart's rights and its volumes policy; the controller-manager binds them, so the task runs
+    wait_for(lambda: get(sandbox, "tasks.ecs.operator.dev", "efs", ns).get("status", {}).get("lastStatus") == "RUNNING",
+             timeout=120, what="Task efs RUNNING")
+    [claim] = sandbox.kubectl_json("get", "pvc", "-n", ns)["items"]
+    assert claim["metadata"]["ownerReferences"][0]["kind"] == "Cluster" and claim["status"]["phase"] == "Bound"
+    assert sandbox.kubectl_json("get", "pv", claim["spec"]["volumeName"])["spec"]["mountOptions"] == ["iam"]
     web = wait_for(lambda: (s := get(sandbox, "services.ecs.operator.dev", "web", ns)).get("status", {}).get("rolloutState") == "COMPLETED" and s,
                    timeout=180, what="Service web COMPLETED")
     assert web["status"]["runningCount"] == 2
@@ -801,6 +810,20 @@ apiVersion: ecs.operator.dev/v1alpha1
 kind: Task
 metadata: {{name: nginx}}
 spec: {{cluster: default, taskDefinition: nginx-demo}}
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: TaskDefinition
+metadata: {{name: efs-demo}}
+spec:
+  family: efs-demo
+  volumes: [{{name: data, efsVolumeConfiguration: {{fileSystemId: fs-12345678, transitEncryption: ENABLED,
+                                                   authorizationConfig: {{accessPointId: fsap-1, iam: ENABLED}}}}}}]
+  containerDefinitions: [{{name: app, image: nginx, memory: 64, mountPoints: [{{sourceVolume: data, containerPath: /data}}]}}]
+---
+apiVersion: ecs.operator.dev/v1alpha1
+kind: Task
+metadata: {{name: efs}}
+spec: {{cluster: default, taskDefinition: efs-demo}}
 ---
 apiVersion: ecs.operator.dev/v1alpha1
 kind: TaskDefinition
@@ -955,6 +978,20 @@ def test_the_service_accounts_node_and_child_writes_are_narrowed(sandbox: Cluste
         assert orphan.returncode != 0 and "may create only services controlled by an ECS object" in orphan.stderr, orphan.stderr
         config = as_sa("create", "configmap", f"orphan-{suffix}", "--from-literal=a=b", "-n", installed.work)
         assert config.returncode != 0 and "may create only configmaps controlled by an ECS object" in config.stderr, config.stderr
+        # PersistentVolumes (cluster-scoped): only the EFS volumes of its claims, e.g. never a hostPath one
+        def volume(name: str, source: dict[str, Any]) -> str:
+            return json.dumps({"apiVersion": "v1", "kind": "PersistentVolume",
+                               "metadata": {"name": name, "labels": {f"{API_GROUP}/cluster-uid": "u"}},
+                               "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                                        "persistentVolumeReclaimPolicy": "Retain", **source,
+                                        "claimRef": {"namespace": installed.work, "name": f"claim-{suffix}"}}})
+        host = volume(f"narrow-host-{suffix}", {"hostPath": {"path": "/"}})
+        refusal = wait_for(lambda: (r := as_sa("create", "--dry-run=server", "-f", "-", input=host)).returncode != 0 and r,
+                           timeout=30, what="the volumes policy in force")
+        assert "may create only the EFS PersistentVolumes of its claims" in refusal.stderr, refusal.stderr
+        efs = volume(f"narrow-efs-{suffix}", {"csi": {"driver": "efs.csi.aws.com", "volumeHandle": "fs-1"}})
+        assert as_sa("create", "-f", "-", input=efs).returncode == 0
+        assert as_sa("delete", "pv", f"narrow-efs-{suffix}", "--wait=false").returncode == 0
         # nor may its token point an ECS object at a Secret (it patches ECS objects, their metadata only)
         td = {"apiVersion": f"{API_GROUP}/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": f"narrow-{suffix}", "namespace": installed.work},
               "spec": {"family": "narrow", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]}}

@@ -91,6 +91,9 @@ one Role per watched namespace. README.md explains each rule.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get, create]
 {{- end }}
 
 {{/* Rights on cluster-scoped resources (always in the ClusterRole). */}}
@@ -107,6 +110,9 @@ one Role per watched namespace. README.md explains each rule.
 - apiGroups: [ecs.operator.dev]
   resources: [capacityproviders]
   verbs: [list, watch, patch]
+- apiGroups: [""]
+  resources: [persistentvolumes]
+  verbs: [get, list, create, delete]
 - apiGroups: [ecs.operator.dev]
   resources: [containerinstances]
   verbs: [get, list, watch, create, patch, delete]

@@ -55,6 +55,8 @@ RESOURCES: dict[str, Resource] = {
     "Event": Resource("", "v1", "events", True),
     "Secret": Resource("", "v1", "secrets", True),
     "ConfigMap": Resource("", "v1", "configmaps", True),
+    "PersistentVolumeClaim": Resource("", "v1", "persistentvolumeclaims", True),
+    "PersistentVolume": Resource("", "v1", "persistentvolumes", False),
     "Deployment": Resource("apps", "v1", "deployments", True),
     "DaemonSet": Resource("apps", "v1", "daemonsets", True),
     "ReplicaSet": Resource("apps", "v1", "replicasets", True),

@@ -35,9 +35,10 @@ def object_names(c: Conversion, to: Target) -> list[str]:
 
 
 def _placed(obj: dict[str, Any], namespace: str | None) -> dict[str, Any]:
-    """Without a namespace the objects carry none: kubectl applies them to its current namespace."""
+    """Without a namespace the objects carry none: kubectl applies them to its current namespace. A
+    PersistentVolume (an EFS claim's) is cluster-scoped: never one."""
     metadata = obj["metadata"]
-    if namespace:
+    if namespace and obj["kind"] != "PersistentVolume":
         metadata["namespace"] = namespace
     else:
         metadata.pop("namespace", None)

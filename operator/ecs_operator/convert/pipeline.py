@@ -22,6 +22,7 @@ from ecs_operator.translate.names import dns_label
 from ecs_operator.translate.pod import Revision, pod_template
 from ecs_operator.translate.pod_checks import translation_problems
 from ecs_operator.translate.policy import ALLOW_ALL, WorkloadPolicy, policy_violations, service_policy_violations
+from ecs_operator.translate.volumes import storage_objects
 
 from .detect import EcsObject
 from .load import Document
@@ -166,7 +167,7 @@ def _ecs_json(c: Conversion) -> dict[str, Any]:
 
 def _task_definition(c: Conversion, settings: Settings, out: Outcome) -> list[InputProblem]:
     assert c.revision is not None
-    translation = pod_template(c.revision, for_service=False, region=settings.region)
+    translation = pod_template(c.revision, for_service=False, storage=settings.storage_classes)
     c.fields = translation.report.entries(_ecs_json(c))
     metadata: dict[str, Any] = {"name": c.name, "labels": dict(translation.template["metadata"]["labels"])}
     c.objects = [{"apiVersion": "v1", "kind": "PodTemplate", "metadata": metadata, "template": translation.template}]
@@ -210,7 +211,7 @@ def _launch(c: Conversion, to: Target, settings: Settings,
         plan = service_objects(c.model, name=c.name, namespace=namespace, revision=found.revision, cluster=cluster,
                                settings=settings, policy=ALLOW_ALL,  # refusals are warnings here
                                connect_namespace=connect_namespace(c.model, None) or "")
-        c.objects = [*plan.workloads, *plan.services, *plan.extra]
+        c.objects = [*storage_objects(plan.claims, namespace, None), *plan.workloads, *plan.services, *plan.extra]
         entries = plan.template_report.entries(_ecs_json(found))
         c.task_definition.update(note=f"its fields as this service runs them ({found.label})",
                                  summary=summarize(entries), fields=[e.to_json() for e in entries])
@@ -219,11 +220,14 @@ def _launch(c: Conversion, to: Target, settings: Settings,
 
         plan = task_pods(c.model, name=c.name, namespace=namespace, revision=found.revision, cluster=cluster,
                          settings=settings, policy=ALLOW_ALL)
-        c.objects = [*plan.pods, *plan.extra]
+        c.objects = [*storage_objects(plan.claims, namespace, None), *plan.pods, *plan.extra]
     if mapped is not None:
         plan.report.approximated("taskDefinition", f"taskDefinition {mapped[0]}", mapped[1])
     c.fields = plan.report.entries(_ecs_json(c))
     c.note = _maintained_labels_note(c.objects) or c.note
+    if any(claim.csi is not None for claim in plan.claims) and not namespace:
+        c.note = (c.note + "; " if c.note else "") + ("EFS volumes: convert with --namespace to get the PersistentVolume "
+                                                      "pre-bound to each claim (docs/volumes.md)")
     return [InputProblem(where, _problem_path(c, p.path), p.message) for p in plan.problems]
 
 

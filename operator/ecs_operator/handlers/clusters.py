@@ -23,6 +23,7 @@ from .common import failed_round, kopf_callback
 from .lookups import instance_names
 from .notices import notify
 from .resources import CLUSTERS
+from .storage import release_volumes
 
 logger = logging.getLogger("ecs_operator")
 
@@ -71,18 +72,18 @@ def _asked(body: kopf.Body) -> bool:
 
 @kopf.on.delete(*CLUSTERS)
 @kopf_callback
-def delete_cluster(name: str, namespace: str, memo: Context, **ix: Any) -> None:
+def delete_cluster(name: str, namespace: str, uid: str, memo: Context, **ix: Any) -> None:
     """ECS refuses DeleteCluster while services or active tasks remain: the finalizer holds the deletion
     back and retries, the cluster ACTIVE and counting meanwhile. Once it goes, its STOPPED tasks go with it."""
     observed = observe(memo, (namespace, name), {i: ix[i] for i in INDEXES})
-    if observed is None:
-        return
-    plan = plan_cluster(observed, memo.clock())
-    act(memo, observed, plan)
-    if plan.blocker is not None:
-        raise kopf.TemporaryError(plan.blocker[1], delay=RESYNC_SECONDS)
-    for task in plan.stopped_tasks:
-        memo.kube.delete("Task", namespace, task)
+    if observed is not None:
+        plan = plan_cluster(observed, memo.clock())
+        act(memo, observed, plan)
+        if plan.blocker is not None:
+            raise kopf.TemporaryError(plan.blocker[1], delay=RESYNC_SECONDS)
+        for task in plan.stopped_tasks:
+            memo.kube.delete("Task", namespace, task)
+    release_volumes(memo.kube, uid)  # the EFS volumes its claims were bound to (handlers/storage.py)
 
 
 def observe(memo: Context, key: tuple[str, str], ix: dict[str, Any]) -> ClusterObserved | None:

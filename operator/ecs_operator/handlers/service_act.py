@@ -24,6 +24,7 @@ from ecs_operator.scaling.draining import DELETION_COST
 from .children import claim, key_of
 from .notices import notify
 from .service_memory import ServiceMemory
+from .storage import provide_claims
 
 STATUS_KIND = "Service.ecs"
 """The Kube resource key of ECS Services (a Kubernetes Service is "Service")."""
@@ -94,6 +95,8 @@ def _apply(kube: Kube, observed: ServiceObserved, decision: ServiceDecision) -> 
     uids, conflicts = claim(kube, decision.children, observed.owned, decision.origins)
     if conflicts:
         raise Conflicts(conflicts)
+    if decision.apply:  # a workload (re)applied: the claims its Pods name first
+        provide_claims(kube, decision.claims, observed.service["metadata"]["namespace"], observed.cluster)
     for obj in decision.children:
         if key_of(obj) in decision.apply:
             try:

@@ -46,6 +46,7 @@ from .common import kopf_callback
 from .notices import log, notify
 from .resources import CLUSTERS, CONTROLLER_REVISIONS, NODES, PODS, TASK_DEFINITIONS, TASKS
 from .setup import REVISION_KIND_LABEL
+from .storage import provide_claims
 from .task_memory import Unlaunched
 from .task_observe import INDEXES, KIND, Seen, snapshot, with_policy
 
@@ -165,6 +166,7 @@ def launch(memo: Context, observed: TaskObserved, action: Launch) -> LaunchOutco
     if conflicts:
         return LaunchOutcome(conflicts=tuple(conflicts))
     try:
+        provide_claims(kube, translation.claims, observed.body["metadata"]["namespace"], observed.cluster)
         for obj in translation.extra:
             kube.apply(obj, uid=uids[key_of(obj)])
         return LaunchOutcome(tuple(create_pod(memo, pod) for pod in translation.pods))

@@ -120,7 +120,7 @@ def revision_status(model: TaskDefinitionSpec, revision: int) -> str:
 def describe(settings: Settings, model: TaskDefinitionSpec, family: str, existing: list[StoredRevision]) -> dict[str, Any]:
     """describe-task-definition's view of the family: latest revision, ARNs, statuses, fidelity."""
     latest = existing[-1]
-    translation = pod_template(latest.as_revision(settings), for_service=False, region=settings.region)
+    translation = pod_template(latest.as_revision(settings), for_service=False, storage=settings.storage_classes)
     entries = translation.report.entries(latest.content["taskDefinition"])
     launch_types = compatibilities(model)
     return {

@@ -33,6 +33,7 @@ from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.policy import WorkloadPolicy
 from ecs_operator.translate.service import desired_count_problems, service_objects
 from ecs_operator.translate.service_connect import connect_namespace
+from ecs_operator.translate.volumes import SharedClaim
 
 from .cluster_deletion import inactive_message, too_late
 from .placement_failures import unable_to_place_event
@@ -175,6 +176,8 @@ class ServiceDecision:
     origins: Mapping[Key, str] = field(default_factory=dict)
     stale: tuple[tuple[str, str, str], ...] = ()
     """(kind, name, uid) of children the plan no longer has."""
+    claims: tuple[SharedClaim, ...] = ()
+    """The namespace's volume claims the Pods name, created when missing as the workloads are applied."""
     reported: bool = False
     """The gone Pods were looked at (the handler forgets them)."""
     requeue_after: float | None = None
@@ -306,7 +309,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         events=tuple([*(by_message[m] for m in fresh), *filter(None, (notice, connect_notice))]),
         marks=tuple(drained.marks), evictions=tuple(drained.evictions),
         children=tuple(children), apply=frozenset(key_of(c) for c in children if changed(c, o.owned.get(key_of(c)))),
-        origins=plan.origins,
+        origins=plan.origins, claims=tuple(plan.claims),
         stale=tuple((k, n, o.owned[(k, n)]["metadata"]["uid"]) for k, n in set(o.owned) - {key_of(c) for c in children}),
         requeue_after=min(due if due is not None else AGAIN_SECONDS, AGAIN_SECONDS) if step.again else due,
         stops=acted.stops, forget=acted.forget, reported=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from .health import health_settings
 from .log_drivers import log_annotations, report_log_configuration
 from .names import secret_ref
 from .resources import pod_resources
-from .volumes import task_volumes
+from .volumes import NO_STORAGE_CLASSES, SharedClaim, StorageClasses, task_volumes
 
 DEFAULT_STOP_TIMEOUT = 30  # seconds: the ECS agent's ECS_CONTAINER_STOP_TIMEOUT default
 
@@ -47,21 +48,24 @@ class PodTranslation:
     notes: list[str] = field(default_factory=list)
     router: Router | None = None
     """The FireLens log router: the caller creates its configuration's ConfigMap (firelens.config_map)."""
+    claims: list[SharedClaim] = field(default_factory=list)
+    """PersistentVolumeClaims of the namespace its Pods name (volumes.storage_objects makes them)."""
 
 
 def pod_template(
     rev: Revision,
     *,
     for_service: bool,
-    region: str = "us-east-1",
-    launch_volume_sizes: dict[str, int] | None = None,
+    launch_volumes: Mapping[str, Mapping[str, Any]] | None = None,
     report: FidelityReport | None = None,
     owner_name: str = "",
     tail_pod_logs: bool = False,
+    storage: StorageClasses = NO_STORAGE_CLASSES,
 ) -> PodTranslation:
     """The Pod every task of `rev` runs as. Services' Pods restart nothing in place (see containers).
     `owner_name`: the Task or Service, whose FireLens ConfigMap the router mounts; `tail_pod_logs`: the
-    workload policy allows hostPath, so the router reads its containers' log files (translate/firelens.py)."""
+    workload policy allows hostPath, so the router reads its containers' log files (translate/firelens.py).
+    `launch_volumes`: the launch's volumeConfigurations (volume name -> managedEBSVolume)."""
     td = rev.definition
     report = report or FidelityReport("TaskDefinition")
     order = start_order(td)
@@ -107,7 +111,8 @@ def pod_template(
     }
     if init:
         spec["initContainers"] = init
-    volumes = task_volumes(td, report, region, launch_volume_sizes or {}) + extra_volumes
+    task_vols, claims = task_volumes(td, report, launch_volumes or {}, storage)
+    volumes = task_vols + extra_volumes
     if volumes:
         spec["volumes"] = volumes
     resources = pod_resources(td)
@@ -125,7 +130,7 @@ def pod_template(
         spec["tolerations"] = [t.model_dump(exclude_none=True) for t in rev.kubernetes.tolerations]
 
     metadata = {"labels": _labels(rev), "annotations": _annotations(rev)}
-    return PodTranslation({"metadata": metadata, "spec": spec}, report, isolated, router=router)
+    return PodTranslation({"metadata": metadata, "spec": spec}, report, isolated, router=router, claims=claims)
 
 
 def _report_non_essential(td: RegisterTaskDefinition, order: StartOrder, report: FidelityReport) -> None:

@@ -28,6 +28,7 @@ from .provider_access import launch_access_problems
 from .scheduling import add_scheduling
 from .service_connect import Endpoint, endpoints as connect_endpoints
 from .task import isolation_policy
+from .volumes import SharedClaim
 
 WORKLOAD = f"{L.API_GROUP}/workload"
 """Pod label: the Deployment a service task belongs to (one per capacity provider)."""
@@ -51,6 +52,8 @@ class ServicePlan:
     """(kind, name) of each child -> the ECS field that asked for it (named when the name is taken)."""
     unserved: list[str] = field(default_factory=list)
     """Service Connect endpoints no client task can reach (the ServiceConnect condition says why)."""
+    claims: list[SharedClaim] = field(default_factory=list)
+    """The namespace's claims the Pods name (handlers/storage.py creates them when missing)."""
 
     @property
     def children(self) -> list[dict[str, Any]]:
@@ -123,10 +126,11 @@ def service_objects(
     if plan.problems:
         return plan
 
-    launch_sizes = {v.name: int((v.managedEBSVolume or {}).get("sizeInGiB", 1)) for v in svc.volumeConfigurations or []}
+    launch_volumes = {v.name: v.managedEBSVolume or {} for v in svc.volumeConfigurations or []}
     tail_pod_logs = "hostPath" in policy.allowed
-    translation = pod_template(revision, for_service=True, region=settings.region, launch_volume_sizes=launch_sizes,
-                               report=plan.template_report, owner_name=name, tail_pod_logs=tail_pod_logs)
+    translation = pod_template(revision, for_service=True, launch_volumes=launch_volumes, report=plan.template_report,
+                               owner_name=name, tail_pod_logs=tail_pod_logs, storage=settings.storage_classes)
+    plan.claims = translation.claims
     service_label = L.group_label_value(name)
     health_checked = any(c.healthCheck and c.is_essential for c in td.containerDefinitions)
     multiple = len(targets) > 1

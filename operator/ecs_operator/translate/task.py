@@ -25,6 +25,7 @@ from .pod_checks import ecs_field, kubernetes_findings
 from .policy import WorkloadPolicy, policy_violations
 from .provider_access import launch_access_problems
 from .scheduling import add_scheduling
+from .volumes import SharedClaim
 
 
 @dataclass
@@ -38,6 +39,8 @@ class TaskPlan:
     group: str = ""
     origins: dict[tuple[str, str], str] = field(default_factory=dict)
     """(kind, name) of each child -> the ECS field that asked for it (named when the name is taken)."""
+    claims: list[SharedClaim] = field(default_factory=list)
+    """The namespace's claims the Pods name (handlers/storage.py creates them when missing)."""
 
 
 def task_group(task: TaskSpec, family: str) -> str:
@@ -87,12 +90,10 @@ def task_pods(
         return plan
 
     launch_rev = Revision(revision.family, revision.revision, td, revision.kubernetes, revision.arn)
-    launch_sizes = {
-        v.name: int((v.managedEBSVolume or {}).get("sizeInGiB", 1)) for v in task.volumeConfigurations or []
-    }
+    launch_volumes = {v.name: v.managedEBSVolume or {} for v in task.volumeConfigurations or []}
     tail_pod_logs = "hostPath" in policy.allowed
-    translation = pod_template(launch_rev, for_service=False, region=settings.region, launch_volume_sizes=launch_sizes,
-                               owner_name=name, tail_pod_logs=tail_pod_logs)
+    translation = pod_template(launch_rev, for_service=False, launch_volumes=launch_volumes,
+                               owner_name=name, tail_pod_logs=tail_pod_logs, storage=settings.storage_classes)
     if origins:  # the registered revision passed these checks: only an override can break them here
         plan.problems += [Problem(override_path(path := ecs_field(td, translation.template, k8s), origins)
                                   or f"taskDefinition.{path}", message)
@@ -100,6 +101,7 @@ def task_pods(
         if plan.problems:
             return plan
     _report_launch(task, plan.report)
+    plan.claims = translation.claims
     for index, target in enumerate(targets):
         placement = placement_for(
             task_definition_constraints=td.placementConstraints or [],
