@@ -97,7 +97,8 @@ def stop_all(*watches: Watch) -> None:
 def test_blue_green_keeps_blue_until_the_bake_ends_then_removes_it(sandbox: Any, namespace: str,
                                                                     running_operator: Any) -> None:
     began = time.monotonic()
-    first, pod_watch, service_watch, slice_watch = start(sandbox, namespace, 2, {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 2})
+    config = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 2}
+    first, pod_watch, service_watch, slice_watch = start(sandbox, namespace, 2, config)
     blue = first["deployments"][0]["id"]
     blue_pods = {p["metadata"]["name"] for p in pods(sandbox, namespace)}
     try:
@@ -183,6 +184,7 @@ def test_linear_25_percent_steps(sandbox: Any, namespace: str, running_operator:
     assert [s for _, s in seen] == [0.0, 0.25, 0.5, 0.75, 1.0], seen
     for (at, _), (after, _) in zip(seen[1:], seen[2:], strict=False):
         assert after - at >= MINUTE - SLACK, seen
-    percents = [p for _, p in [(c.at, d.get("productionTrafficPercent")) for c in service_watch.since(0)
-                               for d in (c.object.get("status") or {}).get("deployments") or [] if d["id"] == green] if p is not None]
+    percents = [d["productionTrafficPercent"] for c in service_watch.since(0)
+                for d in (c.object.get("status") or {}).get("deployments") or []
+                if d["id"] == green and d.get("productionTrafficPercent") is not None]
     assert sorted(set(percents)) == [0.0, 25.0, 50.0, 75.0, 100.0]

@@ -4,11 +4,11 @@ schedules, the bake timers with an injected clock, the endpoint split and the ro
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from test_service_reconcile import observed, pod, service
 
 from ecs_operator import labels as L
 from ecs_operator.lifecycle.service_reconcile import ServiceDecision, digits, key_of, plan_service
@@ -17,8 +17,6 @@ from ecs_operator.models import RegisterTaskDefinition
 from ecs_operator.models.service import DeploymentConfiguration
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.service import SECOND_SLOT, SLOT_LABEL
-
-from test_service_reconcile import SETTINGS, observed, pod, service
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -207,7 +205,8 @@ def test_a_green_failure_during_the_bake_rolls_back_to_blue() -> None:
 
 def test_canary_lists_one_green_task_of_ten() -> None:
     body = service(desired=10, loadBalancers=LB, deploymentConfiguration={
-        "strategy": "CANARY", "bakeTimeInMinutes": 1, "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1}})
+        "strategy": "CANARY", "bakeTimeInMinutes": 1,
+        "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1}})
     first = plan_service(observed(body), T0)
     blue = first.status["deployments"][0]["id"]
     blue_pods = [with_ip(pod(n, blue, started=T0 - timedelta(minutes=5)), n) for n in range(1, 11)]
@@ -228,6 +227,3 @@ def test_canary_lists_one_green_task_of_ten() -> None:
 def replace_spec(body: dict[str, Any], **spec: Any) -> dict[str, Any]:
     return {**body, "spec": {**body["spec"], **spec}}
 
-
-def test_settings_unchanged_for_the_other_tests() -> None:
-    assert replace(SETTINGS).deployment_minute_seconds == 60
