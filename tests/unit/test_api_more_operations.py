@@ -137,6 +137,17 @@ def test_service_deployment_states_follow_the_rollout(deployments: list[dict[str
         f"{ARN}:service-revision/default/web/{d['id'].removeprefix('ecs-svc/')}" for d in deployments[1:]]
 
 
+def test_a_canary_deployment_shows_its_lifecycle_stage_and_traffic_weights() -> None:
+    service = seeded().objects[("Service.ecs", "web")]
+    service["status"]["deployments"] = [
+        deployment("2", "PRIMARY", "IN_PROGRESS", lifecycleStage="PRODUCTION_TRAFFIC_SHIFT", productionTrafficPercent=10.0),
+        deployment("1", "ACTIVE", "COMPLETED", lifecycleStage="CLEAN_UP")]
+    green, blue = service_deployments(Account("team-a", None, SETTINGS), service)  # type: ignore[arg-type]
+    assert (green["status"], green["lifecycleStage"]) == ("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT")
+    assert green["targetServiceRevision"]["requestedProductionTrafficWeight"] == 10.0
+    assert green["sourceServiceRevisions"][0]["requestedProductionTrafficWeight"] == 90.0
+
+
 def test_the_last_completed_deployment_is_listed_once_replaced() -> None:
     kube = seeded()
     status = kube.objects[("Service.ecs", "web")]["status"]

@@ -53,9 +53,14 @@ def service_deployments(account: Account, service: dict[str, Any]) -> list[dict[
         return []
     primary, name, cluster = current[0], ecs_name(service), cluster_name(service["spec"].get("cluster"))
 
+    shifting = primary.get("productionTrafficPercent")  # BLUE_GREEN, LINEAR, CANARY: the primary's share
+
     def revision(d: dict[str, Any]) -> dict[str, Any]:
-        return {"arn": _arn(account, "service-revision", cluster, name, d["id"]), "requestedTaskCount": d.get("desiredCount", 0),
-                "runningTaskCount": d.get("runningCount", 0), "pendingTaskCount": d.get("pendingCount", 0)}
+        out = {"arn": _arn(account, "service-revision", cluster, name, d["id"]), "requestedTaskCount": d.get("desiredCount", 0),
+               "runningTaskCount": d.get("runningCount", 0), "pendingTaskCount": d.get("pendingCount", 0)}
+        if shifting is not None and primary.get("rolloutState") == "IN_PROGRESS":
+            out["requestedProductionTrafficWeight"] = float(shifting if d is primary else 100 - shifting)
+        return out
 
     out = []
     for d in current:
@@ -72,6 +77,7 @@ def service_deployments(account: Account, service: dict[str, Any]) -> list[dict[
             "sourceServiceRevisions": [revision(s) for s in current if s is not d and s is not last] if d is primary else [],
             "status": state,
             "statusReason": d.get("rolloutStateReason") or None,
+            **({"lifecycleStage": d["lifecycleStage"]} if d.get("lifecycleStage") else {}),
             "deploymentConfiguration": service["spec"].get("deploymentConfiguration"),
         })
     return sorted(out, key=lambda s: epoch(s["createdAt"]) or 0.0, reverse=True)
