@@ -135,6 +135,8 @@ def test_service_deployment_states_follow_the_rollout(deployments: list[dict[str
     assert found[0]["serviceDeploymentArn"] == f"{ARN}:service-deployment/default/web/{deployments[0]['id'].removeprefix('ecs-svc/')}"
     assert [r["arn"] for r in found[0]["sourceServiceRevisions"]] == [
         f"{ARN}:service-revision/default/web/{d['id'].removeprefix('ecs-svc/')}" for d in deployments[1:]]
+    if deployments[0].get("rollbackOf"):  # the failed one names the revision it rolled back to
+        assert found[1]["rollback"]["serviceRevisionArn"] == f"{ARN}:service-revision/default/web/1"
 
 
 def test_a_canary_deployment_shows_its_lifecycle_stage_and_traffic_weights() -> None:
@@ -146,6 +148,10 @@ def test_a_canary_deployment_shows_its_lifecycle_stage_and_traffic_weights() -> 
     assert (green["status"], green["lifecycleStage"]) == ("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT")
     assert green["targetServiceRevision"]["requestedProductionTrafficWeight"] == 10.0
     assert green["sourceServiceRevisions"][0]["requestedProductionTrafficWeight"] == 90.0
+    assert green["deploymentCircuitBreaker"] == {"status": "DISABLED"}
+    service["spec"]["deploymentConfiguration"] = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+    green, _ = service_deployments(Account("team-a", None, SETTINGS), service)  # type: ignore[arg-type]
+    assert green["deploymentCircuitBreaker"] == {"status": "MONITORING", "failureCount": 0, "threshold": 3}
 
 
 def test_the_last_completed_deployment_is_listed_once_replaced() -> None:
