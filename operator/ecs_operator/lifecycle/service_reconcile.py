@@ -284,7 +284,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
                        stops=acted.stops, forget=acted.forget, reported=True)
     blue = [] if shifting is None or shifting.position.clean_up else blue_workloads(o, svc, shifting, cluster_name, connect)
     events += [warning(m) if m in step.warnings else normal(m) for m in step.messages]
-    drained: DrainPlan = drain(svc, ecs_name, plan.workloads, pods, set(o.draining),
+    drained: DrainPlan = drain(svc, ecs_name, [*plan.workloads, *blue], pods, set(o.draining),
                                {w["metadata"]["name"]: w for w in o.deployments},
                                lambda pod: healthy(pod, now, o.settings.service_task_ready_seconds))
     events += drained.events
@@ -294,7 +294,6 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
             and any(deployment_of(w) not in (None, digits(target.id)) for w in running)):
         events.append(warning(plan.bounds.stuck_event(ecs_name) or ""))
         workloads = [keep_template(w, o.owned.get(key_of(w))) for w in workloads]
-    workloads = [*workloads, *blue]
     children = [with_applied_hash(c) for c in [*workloads, *plan.services, *plan.extra]]
     events += [warning(unable_to_place_event(ecs_name, m)) for m in filter(None, map(unschedulable_message, pods))]
     refused = launch_failures(list(o.deployments))
