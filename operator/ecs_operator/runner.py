@@ -96,6 +96,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--capacity-evaluation-seconds", type=float,
                         default=float(env("ECS_OPERATOR_CAPACITY_EVALUATION_SECONDS", "15")),
                         help="managed scaling evaluation period (ECS: 60; tasks waiting for capacity also trigger it)")
+    parser.add_argument("--deployment-minute-seconds", type=float,
+                        default=float(env("ECS_OPERATOR_DEPLOYMENT_MINUTE_SECONDS", "60")),
+                        help="seconds one minute of a BLUE_GREEN/LINEAR/CANARY bake time lasts (default: 60, "
+                             "as in ECS; only tests shorten it)")
     parser.add_argument("--max-service-tasks", type=_task_limit, metavar="N",
                         default=int(env("ECS_OPERATOR_MAX_SERVICE_TASKS", str(TASKS_PER_SERVICE))),
                         help="the most tasks one Service may ask for (default and ECS's quota: %(default)s)")
@@ -126,6 +130,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         service_task_ready_seconds=args.service_task_ready_seconds,
         stopped_task_ttl_seconds=args.stopped_task_ttl,
         capacity_evaluation_seconds=args.capacity_evaluation_seconds,
+        deployment_minute_seconds=args.deployment_minute_seconds,
         max_service_tasks=args.max_service_tasks,
         binpack_scheduler_profiles=args.binpack_scheduler_profiles,
         allowed_workload_features=frozenset(args.allow_workload_feature),

@@ -26,6 +26,9 @@ class Settings:
     """ECS counts a task without health checks as healthy after 40 s RUNNING (minReadySeconds)."""
     stopped_task_ttl_seconds: int = 3600
     """How long STOPPED tasks stay visible (ECS: at least an hour)."""
+    deployment_minute_seconds: float = 60
+    """How long one minute of bakeTimeInMinutes, canaryBakeTimeInMinutes and stepBakeTimeInMinutes lasts: 60, as in
+    ECS; tests shorten it (--deployment-minute-seconds) so a schedule of minutes runs in seconds."""
     capacity_evaluation_seconds: float = 15
     """How often capacity providers evaluate managed scaling (ECS: every minute); waiting tasks also trigger it."""
     max_service_tasks: int = TASKS_PER_SERVICE

@@ -1,7 +1,8 @@
 """The operator under test: `ecs-operator run` as a separate process against the session's sandbox.
 
 A real process (not a thread) so tests can kill it mid-flight and restart it, as a crash would.
-Settings are shortened for tests (ECS's 40 s "healthy" wait, capacity evaluation every 3 s).
+Settings are shortened for tests (ECS's 40 s "healthy" wait, capacity evaluation every 3 s, a deployment bake
+minute of 5 s).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_SETTINGS = ("--service-task-ready-seconds", "3", "--capacity-evaluation-seconds", "3", "--stopped-task-ttl", "600",
+                 "--deployment-minute-seconds", "5",  # a bake time of minutes runs in seconds
                  "--binpack-scheduler-profiles")  # the sandbox's scheduler has them
 T = TypeVar("T")
 

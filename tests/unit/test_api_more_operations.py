@@ -15,6 +15,7 @@ from ecs_operator.api.account import Account, paginate
 from ecs_operator.api.deployments import service_deployments
 from ecs_operator.api.errors import ApiError
 from ecs_operator.api.operations import load
+from ecs_operator.api.shapes import operation_model, output_problems, shape_output
 from test_api_outputs import DEPLOYMENT, SETTINGS, FakeKube, seeded, task_id
 
 ARN = "arn:aws:ecs:us-east-1:000000000000"
@@ -135,6 +136,45 @@ def test_service_deployment_states_follow_the_rollout(deployments: list[dict[str
     assert found[0]["serviceDeploymentArn"] == f"{ARN}:service-deployment/default/web/{deployments[0]['id'].removeprefix('ecs-svc/')}"
     assert [r["arn"] for r in found[0]["sourceServiceRevisions"]] == [
         f"{ARN}:service-revision/default/web/{d['id'].removeprefix('ecs-svc/')}" for d in deployments[1:]]
+    if deployments[0].get("rollbackOf"):  # the failed one names the revision it rolled back to
+        assert found[1]["rollback"]["serviceRevisionArn"] == f"{ARN}:service-revision/default/web/1"
+
+
+def test_a_canary_deployment_shows_its_lifecycle_stage_and_traffic_weights() -> None:
+    service = seeded().objects[("Service.ecs", "web")]
+    service["status"]["deployments"] = [
+        deployment("2", "PRIMARY", "IN_PROGRESS", lifecycleStage="PRODUCTION_TRAFFIC_SHIFT", productionTrafficPercent=10.0),
+        deployment("1", "ACTIVE", "COMPLETED", lifecycleStage="CLEAN_UP")]
+    green, blue = service_deployments(Account("team-a", None, SETTINGS), service)  # type: ignore[arg-type]
+    assert (green["status"], green["lifecycleStage"]) == ("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT")
+    assert green["targetServiceRevision"]["requestedProductionTrafficWeight"] == 10.0
+    assert green["sourceServiceRevisions"][0]["requestedProductionTrafficWeight"] == 90.0
+    assert green["deploymentCircuitBreaker"] == {"status": "DISABLED"}
+    service["spec"]["deploymentConfiguration"] = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+    green, _ = service_deployments(Account("team-a", None, SETTINGS), service)  # type: ignore[arg-type]
+    assert green["deploymentCircuitBreaker"] == {"status": "MONITORING", "failureCount": 0, "threshold": 3}
+
+
+def test_blue_green_and_rollback_answers_are_valid_service_deployments() -> None:
+    """lifecycleStage, the traffic weights, the circuit breaker and the rollback, as botocore parses them."""
+    kube = seeded()
+    status = kube.objects[("Service.ecs", "web")]["status"]
+    kube.objects[("Service.ecs", "web")]["spec"]["deploymentConfiguration"] = {
+        "strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5, "deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+    operation = operation_model("DescribeServiceDeployments")
+    assert operation is not None and operation.output_shape is not None
+    arn = f"{ARN}:service-deployment/default/web/"
+    for deployments in ([deployment("2", "PRIMARY", "IN_PROGRESS", lifecycleStage="BAKE_TIME", productionTrafficPercent=100.0),
+                         deployment("1", "ACTIVE", "COMPLETED")],
+                        [deployment("1", "PRIMARY", "IN_PROGRESS", rollbackOf="k2", rolloutStateReason="rolling back"),
+                         deployment("2", "ACTIVE", "FAILED", lifecycleStage="BAKE_TIME", failedTasks=1)]):
+        status["deployments"] = deployments
+        answer = shape_output(operation, call(kube, "DescribeServiceDeployments",
+                                              {"serviceDeploymentArns": [arn + "1", arn + "2"]}))
+        assert output_problems(answer, operation.output_shape) == [] and len(answer["serviceDeployments"]) == 2
+    failed = next(d for d in answer["serviceDeployments"] if d["serviceDeploymentArn"].endswith("/2"))
+    assert failed["rollback"]["serviceRevisionArn"].endswith("/1") and failed["status"] == "ROLLBACK_IN_PROGRESS"
+    assert failed["deploymentCircuitBreaker"]["status"] == "TRIGGERED"
 
 
 def test_the_last_completed_deployment_is_listed_once_replaced() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ecs_operator.arns import cluster_arn, parse_ref, service_arn
+from ecs_operator.models.service import ThresholdConfiguration
+from ecs_operator.scaling.rolling import circuit_breaker_threshold
 
 from .account import Account, ecs_name, paginate
 from .clusters import cluster_name
@@ -53,9 +55,14 @@ def service_deployments(account: Account, service: dict[str, Any]) -> list[dict[
         return []
     primary, name, cluster = current[0], ecs_name(service), cluster_name(service["spec"].get("cluster"))
 
+    shifting = primary.get("productionTrafficPercent")  # BLUE_GREEN, LINEAR, CANARY: the primary's share
+
     def revision(d: dict[str, Any]) -> dict[str, Any]:
-        return {"arn": _arn(account, "service-revision", cluster, name, d["id"]), "requestedTaskCount": d.get("desiredCount", 0),
-                "runningTaskCount": d.get("runningCount", 0), "pendingTaskCount": d.get("pendingCount", 0)}
+        out = {"arn": _arn(account, "service-revision", cluster, name, d["id"]), "requestedTaskCount": d.get("desiredCount", 0),
+               "runningTaskCount": d.get("runningCount", 0), "pendingTaskCount": d.get("pendingCount", 0)}
+        if shifting is not None and primary.get("rolloutState") == "IN_PROGRESS":
+            out["requestedProductionTrafficWeight"] = float(shifting if d is primary else 100 - shifting)
+        return out
 
     out = []
     for d in current:
@@ -72,9 +79,33 @@ def service_deployments(account: Account, service: dict[str, Any]) -> list[dict[
             "sourceServiceRevisions": [revision(s) for s in current if s is not d and s is not last] if d is primary else [],
             "status": state,
             "statusReason": d.get("rolloutStateReason") or None,
+            **({"lifecycleStage": d["lifecycleStage"]} if d.get("lifecycleStage") else {}),
+            **_monitors(account, cluster, name, service, d, primary),
             "deploymentConfiguration": service["spec"].get("deploymentConfiguration"),
         })
     return sorted(out, key=lambda s: epoch(s["createdAt"]) or 0.0, reverse=True)
+
+
+def _monitors(account: Account, cluster: str, name: str, service: dict[str, Any], d: dict[str, Any],
+              primary: dict[str, Any]) -> dict[str, Any]:
+    """The circuit breaker's count and threshold for the deployment, and, for one it failed that rolled back, the
+    rollback (the revision it returned to)."""
+    out: dict[str, Any] = {}
+    breaker = ((service["spec"].get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker")) or {}
+    if breaker.get("enable"):
+        threshold = ThresholdConfiguration.model_validate(breaker["thresholdConfiguration"]) \
+            if breaker.get("thresholdConfiguration") else None
+        rollout = d.get("rolloutState")
+        out["deploymentCircuitBreaker"] = {
+            "status": "TRIGGERED" if rollout == "FAILED" else "MONITORING_COMPLETE" if rollout == "COMPLETED" else "MONITORING",
+            "failureCount": d.get("failedTasks", 0),
+            "threshold": circuit_breaker_threshold(d.get("desiredCount", 0), threshold)}
+    else:
+        out["deploymentCircuitBreaker"] = {"status": "DISABLED"}
+    if d is not primary and d.get("rolloutState") == "FAILED" and primary.get("rollbackOf"):
+        out["rollback"] = {"reason": primary.get("rolloutStateReason") or "", "startedAt": primary.get("updatedAt"),
+                           "serviceRevisionArn": _arn(account, "service-revision", cluster, name, primary["id"])}
+    return out
 
 
 @operation("ListServiceDeployments")

@@ -42,6 +42,12 @@ class Deployment(BaseModel):
     updatedAt: str = ""
     rollbackOf: str | None = None
     """The configKey of the failed deployment this one rolls back (the spec still asks for it)."""
+    lifecycleStage: str | None = None
+    """BLUE_GREEN, LINEAR, CANARY: ECS's lifecycle stage (lifecycle/service_strategy.py)."""
+    productionTrafficPercent: float | None = None
+    """BLUE_GREEN, LINEAR, CANARY: the share of production traffic on this deployment's tasks."""
+    trafficShiftStartedAt: str | None = None
+    """BLUE_GREEN, LINEAR, CANARY: when all its tasks were healthy and the traffic shift began (the schedule's start)."""
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from .service_deployments import Deployment, TaskView, add_events, advance, star
 from .service_draining import DrainPlan, Eviction, Mark, drain
 from .service_events import ServiceEvent, normal, warning
 from .service_status import connect_condition, ready, service_status
+from .service_strategy import Progress, other_slot, progress, shift_for, slot_of, traffic
 from .service_tasks import HEALTH_CHECKS_FAILED, keep, scaling_stop, stop_requests, stopped_record
 from .task_state import HOST_LOST_CODE, STOPPED_BY_USER, Stop, host_lost_reason, new_record, observe as observe_task, stop_for
 
@@ -253,6 +254,17 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     connect = connect_namespace(svc, ((o.cluster.get("spec") or {}).get("serviceConnectDefaults") or {}).get("namespace"))
     if target.taskDefinition != revision.name:  # a rollback, or back to the last completed revision
         revision = _revision(o.revisions[target.taskDefinition])
+    shift = None if daemon else shift_for(svc.deploymentConfiguration, o.settings.deployment_minute_seconds)
+    green_healthy = sum(1 for p in pods if deployment_id(p) == step.deployments[0].id
+                        and healthy(p, now, o.settings.service_task_ready_seconds))
+    shifting = progress(step, shift, green_healthy >= desired, now)
+    if shifting is not None:  # blue and green side by side, traffic by the schedule (lifecycle/service_strategy.py)
+        step.deployments[0] = shifting.primary
+        slot = other_slot(slot_of(o.deployments, [digits(shifting.blue.id)]) if shifting.blue else "")
+    else:  # one workload: a rolling update changes the one that runs now
+        slot = slot_of(o.deployments, [digits(d.id) for d in [target, *([step.last_completed] if step.last_completed else []),
+                                                             *step.deployments]])
+    served = pods if shift is None else traffic(pods, {p["metadata"]["uid"]: deployment_id(p) for p in pods}, target.id, shifting)
     plan = service_objects(
         svc if launch else svc.model_copy(update={"desiredCount": 0}),
         name=meta["name"], namespace=meta["namespace"], revision=revision, cluster=cluster_name, settings=o.settings,
@@ -268,19 +280,21 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         connect_namespace=connect or "",
         host_aliases=started_hosts([*(o.daemon_sets or o.deployments)], digits(target.id),
                                    o.connect_hosts if connect is not None else None),
-        pods=pods,
+        pods=served, slot=slot,
     )
     if plan.problems:
         return replace(refusal(o, "InvalidParameterException", _text(plan.problems), now),
                        stops=acted.stops, forget=acted.forget, reported=True)
+    blue = [] if shifting is None or shifting.position.clean_up else blue_workloads(o, svc, shifting, cluster_name, connect)
     events += [warning(m) if m in step.warnings else normal(m) for m in step.messages]
-    drained: DrainPlan = drain(svc, ecs_name, plan.workloads, pods, set(o.draining),
+    drained: DrainPlan = drain(svc, ecs_name, [*plan.workloads, *blue], pods, set(o.draining),
                                {w["metadata"]["name"]: w for w in o.deployments},
                                lambda pod: healthy(pod, now, o.settings.service_task_ready_seconds))
     events += drained.events
     workloads = drained.workloads
     running = [*o.deployments, *o.daemon_sets]
-    if plan.bounds is not None and plan.bounds.stuck and any(deployment_of(w) not in (None, digits(target.id)) for w in running):
+    if (shifting is None and plan.bounds is not None and plan.bounds.stuck
+            and any(deployment_of(w) not in (None, digits(target.id)) for w in running)):
         events.append(warning(plan.bounds.stuck_event(ecs_name) or ""))
         workloads = [keep_template(w, o.owned.get(key_of(w))) for w in workloads]
     children = [with_applied_hash(c) for c in [*workloads, *plan.services, *plan.extra]]
@@ -304,6 +318,9 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         status["stoppedTasks"] = stopped_tasks
     by_message = {e.message: e for e in reversed(events)}
     due = next_check(pods, svc.healthCheckGracePeriodSeconds or 0, o.settings.service_task_ready_seconds, now)
+    if shifting is not None and shifting.position.due is not None:  # the next traffic step or the bake's end
+        step_due = max(0.0, (shifting.position.due - now).total_seconds()) + 0.05
+        due = step_due if due is None else min(due, step_due)
     return ServiceDecision(
         status=status, write=status != o.current,
         events=tuple([*(by_message[m] for m in fresh), *filter(None, (notice, connect_notice))]),
@@ -314,6 +331,26 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         requeue_after=min(due if due is not None else AGAIN_SECONDS, AGAIN_SECONDS) if step.again else due,
         stops=acted.stops, forget=acted.forget, reported=True,
     )
+
+
+def blue_workloads(o: ServiceObserved, svc: ServiceSpec, shifting: Progress, cluster_name: str,
+                   connect: str | None) -> list[dict[str, Any]]:
+    """Blue's workloads while green takes traffic: the templates they run now, at the service's desiredCount, in the
+    slot they are in (lifecycle/service_strategy.py)."""
+    assert shifting.blue is not None
+    label = digits(shifting.blue.id)
+    plan = service_objects(
+        svc, name=o.service["metadata"]["name"], namespace=o.service["metadata"]["namespace"],
+        revision=_revision(o.revisions[shifting.blue.taskDefinition]), cluster=cluster_name, settings=o.settings,
+        cluster_default_strategy=[CapacityProviderStrategyItem.model_validate(i)
+                                  for i in (o.cluster or {}).get("spec", {}).get("defaultCapacityProviderStrategy") or []],
+        instances=o.instances, daemon_instance_count=o.daemon_instance_count, member_of_labels=o.member_of_labels,
+        policy=o.policy, provider_access=o.provider_access, owner=owner_reference(o.service),
+        template_labels={L.DEPLOYMENT: label}, connect_namespace=connect or "",
+        host_aliases=started_hosts(list(o.deployments), label, o.connect_hosts if connect is not None else None),
+        slot=slot_of(o.deployments, [label]),
+    )
+    return [keep_template(w, o.owned.get(key_of(w))) for w in plan.workloads]
 
 
 def refusal(observed: ServiceObserved, reason: str, message: str, now: datetime, retry: float | None = None) -> ServiceDecision:

@@ -60,16 +60,47 @@ class DeploymentAlarms(EcsModel):
     enable: bool
 
 
+HookStage = Literal["RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
+                    "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"]
+
+
+class LinearConfiguration(EcsModel):
+    stepPercent: float | None = Field(None, ge=3.0, le=100.0, description="Traffic shifted per step (ECS default 10.0).")
+    stepBakeTimeInMinutes: Integer | None = Field(None, ge=0, le=1440, description=(
+        "Minutes between steps (ECS default 6), not after 100%."))
+
+
+class CanaryConfiguration(EcsModel):
+    canaryPercent: float | None = Field(None, ge=0.1, le=100.0, description="Traffic of the canary phase (ECS default 5.0).")
+    canaryBakeTimeInMinutes: Integer | None = Field(None, ge=0, le=1440, description=(
+        "Minutes of the canary phase before the rest of the traffic shifts (ECS default 10)."))
+
+
+class DeploymentLifecycleHookTimeout(EcsModel):
+    timeoutInMinutes: Integer | None = Field(None, ge=1, le=20160)
+    action: Literal["ROLLBACK", "CONTINUE"] | None = None
+
+
+class DeploymentLifecycleHook(EcsModel):
+    targetType: Literal["AWS_LAMBDA", "PAUSE"] | None = None
+    hookTargetArn: str | None = None
+    roleArn: str | None = None
+    lifecycleStages: list[HookStage] | None = None
+    hookDetails: FreeForm | None = None
+    timeoutConfiguration: DeploymentLifecycleHookTimeout | None = None
+
+
 class DeploymentConfiguration(EcsModel):
     deploymentCircuitBreaker: DeploymentCircuitBreaker | None = None
     maximumPercent: Integer | None = Field(None, ge=0)
     minimumHealthyPercent: Integer | None = Field(None, ge=0, le=100)
     alarms: DeploymentAlarms | None = None
     strategy: Literal["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"] | None = None
-    bakeTimeInMinutes: Integer | None = None
-    lifecycleHooks: list[FreeForm] | None = None
-    linearConfiguration: FreeForm | None = None
-    canaryConfiguration: FreeForm | None = None
+    bakeTimeInMinutes: Integer | None = Field(None, ge=0, le=1440, description=(
+        "Minutes blue and green both run after all production traffic moved to green (BLUE_GREEN, LINEAR, CANARY)."))
+    lifecycleHooks: list[DeploymentLifecycleHook] | None = None
+    linearConfiguration: LinearConfiguration | None = None
+    canaryConfiguration: CanaryConfiguration | None = None
     earlySuccessCriteria: FreeForm | None = None
 
 

@@ -35,6 +35,10 @@ WORKLOAD = f"{L.API_GROUP}/workload"
 DRAINING_LABEL = f"{L.API_GROUP}/draining"
 """Node label "true" while its ContainerInstance is DRAINING: DAEMON tasks leave it, as in ECS."""
 TASK_DEFINITION_ANNOTATION = f"{L.API_GROUP}/task-definition"
+SLOT_LABEL = f"{L.API_GROUP}/slot"
+"""Workload label "b" on a workload named with SECOND_SLOT: blue and green (lifecycle/service_strategy.py) run in
+two Deployments of a capacity provider, the first named as ever, the second with this suffix, alternately."""
+SECOND_SLOT = "-b"
 
 
 @dataclass
@@ -103,11 +107,13 @@ def service_objects(
     connect_namespace: str = "",
     host_aliases: list[dict[str, Any]] | None = None,
     pods: Sequence[dict[str, Any]] = (),
+    slot: str = "",
 ) -> ServicePlan:
     """Everything a Service resource owns. Names are derived from `name`, so applying twice changes nothing.
     `connect_namespace`: the Cloud Map namespace of its Service Connect; `host_aliases`: the dotted Service
     Connect names its tasks resolve (docs/ecs-semantics.md §Service Connect); `pods`: the service's live
-    tasks, listed in the EndpointSlices of its Kubernetes Services."""
+    tasks, listed in the EndpointSlices of its Kubernetes Services; `slot`: "" or SECOND_SLOT, the suffix of the
+    workloads' names."""
     plan = ServicePlan(template_report=FidelityReport("TaskDefinition"))
     td = revision.definition
     ecs_name = service_name(svc, name)
@@ -147,7 +153,7 @@ def service_objects(
             plan.problems += placement.problems
             return plan
         plan.unsatisfiable |= placement.unsatisfiable
-        workload = f"{name}-{dns_label(target.capacity_provider or target.launch_type)}" if multiple else name
+        workload = (f"{name}-{dns_label(target.capacity_provider or target.launch_type)}" if multiple else name) + slot
         selector = {L.SERVICE: service_label, WORKLOAD: L.group_label_value(workload)}
         template = copy.deepcopy(translation.template)
         spec = template["spec"]
@@ -165,7 +171,8 @@ def service_objects(
         bounds = deployment_bounds(replicas, svc.deploymentConfiguration, "DAEMON" if daemon else "REPLICA")
         if plan.bounds is None or bounds.stuck:
             plan.bounds = bounds
-        metadata = _metadata(workload, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE}, owner)
+        metadata = _metadata(workload, namespace, {L.SERVICE: service_label, L.MANAGED_BY: L.MANAGED_BY_VALUE,
+                                                   **({SLOT_LABEL: "b"} if slot else {})}, owner)
         metadata["annotations"] = {TASK_DEFINITION_ANNOTATION: revision.name}
         if daemon:
             add_scheduling(spec, node_terms=[
@@ -363,8 +370,8 @@ def _network_configuration_problems(svc: ServiceSpec, mode: str) -> list[Problem
 
 def _report_deployment(svc: ServiceSpec, plan: ServicePlan) -> None:
     dc = svc.deploymentConfiguration
-    if dc is not None and dc.strategy not in (None, "ROLLING"):
+    if dc is not None and dc.strategy not in (None, "ROLLING") and svc.schedulingStrategy == "DAEMON":
         plan.report.unsupported("deploymentConfiguration.strategy",
-                                f"{dc.strategy} deployments are not supported: rolling update instead")
+                                f"{dc.strategy} deployments of a DAEMON service are not supported: rolling update instead")
     if svc.deploymentController is not None and svc.deploymentController.type != "ECS":
         plan.report.unsupported("deploymentController.type", f"{svc.deploymentController.type}: the operator rolls out itself")
