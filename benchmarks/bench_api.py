@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox_support import control_plane
+from sandbox_support import control_plane, transport
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "ecs.operator.dev", "v1alpha1"
@@ -147,12 +147,10 @@ class Endpoint:
 
 
 def kube_client(kubeconfig: str) -> Any:
-    """The operator's adapter over the kubernetes client (thread-safe; its pool holds 5 connections per CPU)."""
-    from kubernetes import config
-
+    """The operator's adapter over its transport (thread-safe; its pool holds 5 connections per CPU)."""
     from ecs_operator.adapters.kube import Kube
 
-    return Kube(config.new_client_from_config(config_file=kubeconfig))
+    return Kube(transport(kubeconfig))
 
 
 # -- measuring ----------------------------------------------------------------------------------------------------

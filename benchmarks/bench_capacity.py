@@ -39,7 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config, watch
+from sandbox_support import transport, watch
+
+from ecs_operator.adapters.transport import Transport
 
 ROOT = Path(__file__).resolve().parents[1]
 API = "ecs.operator.dev/v1alpha1"
@@ -67,24 +69,23 @@ class Seen:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _watch(api: client.ApiClient, seen: Seen, kind: str, stop: threading.Event) -> None:
-    core = client.CoreV1Api(api)
-    lister = core.list_pod_for_all_namespaces if kind == "pods" else core.list_node
+def _watch(api: Transport, seen: Seen, kind: str, stop: threading.Event) -> None:
+    path = "/api/v1/pods" if kind == "pods" else "/api/v1/nodes"
     selector = PROVIDER_LABEL
     while not stop.is_set():
         try:
-            for event in watch.Watch().stream(lister, label_selector=selector, timeout_seconds=30):
-                moment, obj = time.monotonic(), event["object"]
+            for event, obj in watch(api, path, query=[("labelSelector", selector)], timeout_seconds=30):
+                moment, meta, status = time.monotonic(), obj["metadata"], obj.get("status") or {}
                 with seen.lock:
                     if kind == "nodes":
-                        if event["type"] == "ADDED":
-                            seen.nodes.setdefault(obj.metadata.labels[PROVIDER_LABEL], {}).setdefault(obj.metadata.name, moment)
+                        if event == "ADDED":
+                            seen.nodes.setdefault(meta["labels"][PROVIDER_LABEL], {}).setdefault(meta["name"], moment)
                         continue
-                    key = f"{obj.metadata.namespace}/{obj.metadata.name}"
-                    conditions = obj.status.conditions or []
-                    if any(c.type == "PodScheduled" and c.reason == "Unschedulable" for c in conditions):
+                    key = f"{meta['namespace']}/{meta['name']}"
+                    conditions = status.get("conditions") or []
+                    if any(c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable" for c in conditions):
                         seen.unschedulable.setdefault(key, moment)
-                    if obj.status.phase == "Running":
+                    if status.get("phase") == "Running":
                         seen.running.setdefault(key, moment)
                 if stop.is_set():
                     return
@@ -232,7 +233,7 @@ def main() -> int:
     operator = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run", "--liveness", "", *args.operator_arg],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
     stop, seen = threading.Event(), Seen()
-    api = config.new_client_from_config(config_file=kubeconfig)
+    api = transport(kubeconfig)
     for kind in ("pods", "nodes"):
         threading.Thread(target=_watch, args=(api, seen, kind, stop), daemon=True).start()
     try:

@@ -35,9 +35,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config, watch
+from sandbox_support import transport, watch
 
 from ecs_operator import API_GROUP, API_VERSION
+from ecs_operator.adapters.kube import RESOURCES
+from ecs_operator.adapters.transport import Transport
 from ecs_operator.models import RegisterTaskDefinition, ServiceSpec
 from ecs_operator.settings import Settings
 from ecs_operator.translate.pod import Revision
@@ -79,8 +81,8 @@ def apply(env: dict[str, str], namespace: str, objects: list[dict[str, Any]]) ->
 class Timer:
     """Watches one kind in a namespace and records when each object first satisfies `done`."""
 
-    def __init__(self, list_call: Callable[..., Any], args: tuple[Any, ...], done: Callable[[dict[str, Any]], bool]):
-        self.list_call, self.args, self.done = list_call, args, done
+    def __init__(self, client: Transport, path: str, done: Callable[[dict[str, Any]], bool]):
+        self.client, self.path, self.done = client, path, done
         self.finished: dict[str, float] = {}
         self.seen: dict[str, float] = {}
         """When each object was first seen (created)."""
@@ -89,14 +91,13 @@ class Timer:
         self._thread.start()
 
     def _run(self) -> None:
-        version = json.loads(self.list_call(*self.args, _preload_content=False).data)["metadata"]["resourceVersion"]
+        version = json.loads(self.client.request("GET", self.path).data)["metadata"]["resourceVersion"]
         while not self._stop.is_set():
-            for event in watch.Watch().stream(self.list_call, *self.args, resource_version=version, timeout_seconds=5):
-                raw = event["raw_object"]
+            for kind, raw in watch(self.client, self.path, version=version, timeout_seconds=5):
                 version = raw["metadata"]["resourceVersion"]
                 name = raw["metadata"]["name"]
                 self.seen.setdefault(name, time.monotonic())
-                if name not in self.finished and event["type"] != "DELETED" and self.done(raw):
+                if name not in self.finished and kind != "DELETED" and self.done(raw):
                     self.finished[name] = time.monotonic()
 
     def wait(self, count: int, timeout: float) -> float:
@@ -126,7 +127,7 @@ def steady(tasks: int) -> Callable[[dict[str, Any]], bool]:
     return check
 
 
-def baseline(env: dict[str, str], api: client.ApiClient, count: int, tasks: int) -> float:
+def baseline(env: dict[str, str], api: Transport, count: int, tasks: int) -> float:
     """Seconds from `kubectl apply` of the plain objects until every Deployment is available."""
     namespace = "bench-k8s"
     kubectl(env, "create", "namespace", namespace)
@@ -138,7 +139,7 @@ def baseline(env: dict[str, str], api: client.ApiClient, count: int, tasks: int)
         plan = service_objects(spec, name=f"svc-{i}", namespace=namespace, revision=revision, cluster="default",
                                settings=settings, template_labels={f"{API_GROUP}/deployment": "1"})
         objects += [*plan.workloads, *plan.services, *plan.extra]
-    timer = Timer(client.AppsV1Api(api).list_namespaced_deployment, (namespace,), available)
+    timer = Timer(api, RESOURCES["Deployment"].path(namespace), available)
     start = time.monotonic()
     apply(env, namespace, objects)
     applied = time.monotonic() - start
@@ -159,7 +160,7 @@ def start_operator(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
 
 
-def with_operator(env: dict[str, str], api: client.ApiClient, count: int, tasks: int) -> float:
+def with_operator(env: dict[str, str], api: Transport, count: int, tasks: int) -> float:
     """Seconds from `kubectl apply` of the ECS Services until every one is at a steady state."""
     namespace = "bench-ecs"
     kubectl(env, "create", "namespace", namespace)
@@ -171,9 +172,8 @@ def with_operator(env: dict[str, str], api: client.ApiClient, count: int, tasks:
             raise SystemExit("the operator did not register the task definition")
         time.sleep(0.5)
     services = [cr("Service", f"svc-{i}", {"cluster": "default", "taskDefinition": "bench:1", "desiredCount": tasks}) for i in range(count)]
-    custom = client.CustomObjectsApi(api)
-    timer = Timer(custom.list_namespaced_custom_object, (API_GROUP, API_VERSION, namespace, "services"), steady(tasks))
-    workloads = Timer(client.AppsV1Api(api).list_namespaced_deployment, (namespace,), available)
+    timer = Timer(api, RESOURCES["Service.ecs"].path(namespace), steady(tasks))
+    workloads = Timer(api, RESOURCES["Deployment"].path(namespace), available)
     start = time.monotonic()
     apply(env, namespace, services)
     done = timer.wait(count, 900) - start
@@ -222,7 +222,7 @@ def main() -> int:
 
     state = Path(tempfile.mkdtemp(prefix="bench-services-"))
     env = sandbox(state, args.nodes)
-    api = config.new_client_from_config(config_file=env["KUBECONFIG"])
+    api = transport(env["KUBECONFIG"])
     operator = None
     try:
         counted = write_requests(env)

@@ -23,7 +23,6 @@ it at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -38,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sandbox_support import control_plane
+from sandbox_support import control_plane, transport, watch
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "ecs.operator.dev", "v1alpha1"
@@ -65,20 +64,17 @@ def operator_owned(key: Key) -> bool:
 
 # -- the control plane --------------------------------------------------------------------------------------------
 class Api:
-    """The few calls the benchmark makes, with the kubernetes client (as the operator's adapter does)."""
+    """The few calls the benchmark makes, with the operator's adapter and transport."""
 
     def __init__(self, kubeconfig: str) -> None:
-        from kubernetes import config
-
         from ecs_operator.adapters.kube import Kube
 
-        self.kube = Kube(config.new_client_from_config(config_file=kubeconfig))
+        self.kube = Kube(transport(kubeconfig))
         self.kubeconfig = kubeconfig
 
     def writes(self) -> Counter[Key]:
         """apiserver_request_total of the write verbs, by (group, resource, subresource, verb)."""
-        response = self.kube.api.call_api("/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False,
-                                          _return_http_data_only=True)
+        response = self.kube.api.request("GET", "/metrics")
         out: Counter[Key] = Counter()
         for line in response.data.decode().splitlines():
             match = METRIC.match(line)
@@ -95,15 +91,10 @@ class Api:
         def run() -> None:
             while not stop.is_set():
                 try:
-                    response = self.kube.api.call_api(path, "GET", query_params=[("watch", "true"), ("timeoutSeconds", "30")],
-                                                      auth_settings=["BearerToken"], _preload_content=False,
-                                                      _return_http_data_only=True)
-                    for line in response:
+                    for kind, obj in watch(self.kube.api, path, timeout_seconds=30):
                         if stop.is_set():
                             break
-                        event = json.loads(line)
-                        on_event(event["type"], event["object"])
-                    response.release_conn()
+                        on_event(kind, obj)
                 except Exception:  # a watch cut short (the namespace went, the server timed out): start again
                     time.sleep(0.2)
 
@@ -345,8 +336,6 @@ def main() -> None:
     parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     args = parser.parse_args()
     with control_plane(args.kubeconfig, prefix="bench-tasks", nodes=-(-args.tasks // 58) + 1) as kubeconfig:
-        from kubernetes import config  # noqa: F401  (fail early if the client is missing)
-
         api = Api(kubeconfig)
         subprocess.run([str(Path(sys.executable).parent / "kubectl"), "apply", "--server-side", "--force-conflicts",
                         "-f", str(ROOT / "crds")], env={**os.environ, "KUBECONFIG": kubeconfig}, check=True,

@@ -13,12 +13,12 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from kubernetes.config import ConfigException
 from prometheus_client import start_http_server
 from urllib3.exceptions import HTTPError
 
 from ecs_operator import metrics
 from ecs_operator.adapters.kube import ApiError, Kube
+from ecs_operator.adapters.transport import ConfigError
 from ecs_operator.kube_version import version_problem
 from ecs_operator.models.service import TASKS_PER_SERVICE
 from ecs_operator.settings import Settings
@@ -188,7 +188,7 @@ def _connect(wait_seconds: float) -> tuple[Kube | None, str | None]:
         try:
             kube = Kube(request_timeout=REQUEST_TIMEOUT_SECONDS)
             return kube, version_problem(kube.server_version())
-        except ConfigException as e:
+        except ConfigError as e:
             return None, f"no usable kubeconfig or in-cluster configuration: {e}"
         except (ApiError, HTTPError, OSError) as e:
             if time.monotonic() >= deadline or (isinstance(e, ApiError) and not e.temporary):

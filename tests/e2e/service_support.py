@@ -11,16 +11,15 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
-from kubernetes import client, config, watch
 from operator_fixtures import get, wait_for
 
-from ecs_operator import API_GROUP, API_VERSION
-from ecs_operator import labels as L
+from ecs_operator import API_GROUP, API_VERSION, labels as L
+from ecs_operator.adapters.kube import RESOURCES
+from ecs_operator.adapters.transport import Transport, kubeconfig_config
 from ecs_operator.nodepool.instance_types import build_node, instance_type
 
 DEPLOYMENT_LABEL = f"{API_GROUP}/deployment"
@@ -129,8 +128,9 @@ class Change:
 class Watch:
     """Records every change of one kind of object in a namespace, from a consistent start."""
 
-    list_call: Callable[..., Any]
-    args: tuple[Any, ...]
+    transport: Transport
+    path: str
+    """The list's path, e.g. /api/v1/namespaces/NS/pods."""
     changes: list[Change] = field(default_factory=list)
     current: dict[str, dict[str, Any]] = field(default_factory=dict)
     snapshots: list[dict[str, dict[str, Any]]] = field(default_factory=list)
@@ -143,7 +143,8 @@ class Watch:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> Watch:
-        listed = self.list_call(*self.args, _preload_content=False)
+        listed = self.transport.request("GET", self.path)
+        assert listed.status == 200, f"GET {self.path}: {listed.status} {listed.data[:300]!r}"
         body = json.loads(listed.data)
         for item in body.get("items") or []:
             self.current[item["metadata"]["name"]] = item
@@ -157,29 +158,38 @@ class Watch:
         while not self._stop.is_set():
             try:
                 self._follow()
-            except (client.exceptions.ApiException, urllib3.exceptions.HTTPError) as error:  # a broken watch: resume, say so
+            except (WatchError, urllib3.exceptions.HTTPError, ValueError) as error:  # a broken watch: resume, say so
                 self.errors.append(error)
                 time.sleep(0.5)
 
     def _follow(self) -> None:
         """One watch request, from the last version delivered (so a resumed watch repeats nothing)."""
-        stream = watch.Watch()
-        for event in stream.stream(self.list_call, *self.args, resource_version=self._version, timeout_seconds=5,
-                                   allow_watch_bookmarks=True):
-            raw = event["raw_object"]
-            self._version = raw["metadata"]["resourceVersion"]
-            if event["type"] == "BOOKMARK":
-                continue
-            with self._lock:
-                name = raw["metadata"]["name"]
-                if event["type"] == "DELETED":
-                    self.current.pop(name, None)
-                else:
-                    self.current[name] = raw
-                self.changes.append(Change(event["type"], raw, time.monotonic()))
-                self.snapshots.append(dict(self.current))
-            if self._stop.is_set():
-                stream.stop()
+        query = [("watch", "true"), ("resourceVersion", self._version), ("timeoutSeconds", "5"),
+                 ("allowWatchBookmarks", "true")]
+        response = self.transport.request("GET", self.path, query=query, timeout=35, stream=True)
+        try:
+            if response.status != 200:
+                raise WatchError(f"watch {self.path}: {response.status} {response.read()[:300]!r}")
+            for line in response:
+                event = json.loads(line)
+                raw = event["object"]
+                if event["type"] == "ERROR":  # e.g. 410 Gone: as the Kubernetes client's watch raised it
+                    raise WatchError(f"watch {self.path}: {raw.get('code')} {raw.get('message')}")
+                self._version = raw["metadata"]["resourceVersion"]
+                if event["type"] == "BOOKMARK":
+                    continue
+                with self._lock:
+                    name = raw["metadata"]["name"]
+                    if event["type"] == "DELETED":
+                        self.current.pop(name, None)
+                    else:
+                        self.current[name] = raw
+                    self.changes.append(Change(event["type"], raw, time.monotonic()))
+                    self.snapshots.append(dict(self.current))
+                if self._stop.is_set():
+                    return
+        finally:
+            response.release_conn()
 
     def stop(self) -> Watch:
         self._stop.set()
@@ -196,17 +206,21 @@ class Watch:
             return [c for c in self.changes if c.at >= moment]
 
 
-def api_client(sandbox: Any) -> client.ApiClient:
-    return config.new_client_from_config(config_file=sandbox.kubeconfig)
+class WatchError(Exception):
+    """The API server ended a watch with an error (a resumed watch follows)."""
+
+
+def api_client(sandbox: Any) -> Transport:
+    """The operator's transport to the sandbox (for ecs_operator.adapters.kube.Kube, or a watch)."""
+    return Transport(kubeconfig_config(sandbox.kubeconfig))
 
 
 def watch_pods(sandbox: Any, namespace: str) -> Watch:
-    return Watch(client.CoreV1Api(api_client(sandbox)).list_namespaced_pod, (namespace,)).start()
+    return Watch(api_client(sandbox), RESOURCES["Pod"].path(namespace)).start()
 
 
 def watch_services(sandbox: Any, namespace: str) -> Watch:
-    api = client.CustomObjectsApi(api_client(sandbox))
-    return Watch(api.list_namespaced_custom_object, (API_GROUP, API_VERSION, namespace, "services")).start()
+    return Watch(api_client(sandbox), RESOURCES["Service.ecs"].path(namespace)).start()
 
 
 def cluster_nodes(sandbox: Any) -> list[dict[str, Any]]:

@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from ecs_objects import apply_all, cluster, condition, container, status, task, task_definition
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 from operator_fixtures import wait_for
 from service_support import api_client
 
 from ecs_operator import API_GROUP, API_VERSION
+from ecs_operator.adapters.kube import RESOURCES, ApiError, Kube
 from ecs_operator.cli import main
 from ecs_operator.translate.policy import OPT_IN_LABEL
 
@@ -194,15 +193,20 @@ def run_convert(tmp_path: Path, m: Mutation) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(out.read_text()) if d] if m.convert_code == 0 else []
 
 
-def dry_run(core: client.CoreV1Api, namespace: str, obj: dict[str, Any]) -> str:
+def create(kube: Kube, path: str, obj: dict[str, Any], *query: tuple[str, str]) -> None:
+    """POST as kubectl apply creates: strict field validation (an unknown field is refused, not dropped)."""
+    kube._call("POST", path, body=obj, query=[("fieldValidation", "Strict"), *query])
+
+
+def dry_run(kube: Kube, namespace: str, obj: dict[str, Any]) -> str:
     """'' when the API server accepts `obj` (server-side dry-run), else its refusal."""
     try:
         if obj["kind"] == "PodTemplate":
-            core.create_namespaced_pod_template(namespace, obj, dry_run="All", field_validation="Strict")
+            create(kube, f"/api/v1/namespaces/{namespace}/podtemplates", obj, ("dryRun", "All"))
         else:
             raise AssertionError(f"convert wrote a {obj['kind']} for a task definition")
-    except ApiException as e:
-        return e.body or str(e)
+    except ApiError as e:
+        return str(e)
     return ""
 
 
@@ -216,18 +220,16 @@ def test_fuzzed_corpus_is_refused_reported_or_registered(sandbox: Cluster, names
     bases = corpus_task_definitions(tmp_path)
     assert len(bases) >= 15, f"the corpus gave {len(bases)} task definitions"
     cases = mutations(bases)
-    api = api_client(sandbox)
-    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    kube = Kube(api_client(sandbox))
     applied_at: dict[str, float] = {}
     for m in cases:  # applied as kubectl apply does: strict field validation
         body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "TaskDefinition",
                 "metadata": {"name": m.name, "namespace": namespace}, "spec": m.spec}
         try:
-            custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "taskdefinitions", body,
-                                                   field_validation="Strict")
-        except ApiException as e:
-            assert e.status in (400, 422), f"{m.name}: {e.status} {e.body}"
-            m.outcome, m.detail = "admission", json.loads(e.body or "{}").get("message", "")
+            create(kube, RESOURCES["TaskDefinition"].path(namespace), body)
+        except ApiError as e:
+            assert e.status in (400, 422), f"{m.name}: {e}"
+            m.outcome, m.detail = "admission", e.message
             assert "spec." in m.detail, f"{m.name} ({m.kind} at {m.ecs_path}): refused without a field: {m.detail}"
         else:
             applied_at[m.name] = time.monotonic()
@@ -237,7 +239,7 @@ def test_fuzzed_corpus_is_refused_reported_or_registered(sandbox: Cluster, names
         assert m.convert_code in (0, 2), f"{m.name}: convert exit {m.convert_code}: {m.convert_err}"
         assert "Traceback" not in m.convert_err
         if m.convert_code == 0:
-            refusals = [r for obj in objects if (r := dry_run(core, namespace, obj))]
+            refusals = [r for obj in objects if (r := dry_run(kube, namespace, obj))]
             assert not refusals, f"{m.name} ({m.kind} at {m.ecs_path}): convert exited 0 but {refusals[0][:400]}"
         else:
             assert re.search(rf"{m.name}\.json: [A-Za-z]", m.convert_err), f"{m.name}: no path named: {m.convert_err}"
@@ -246,7 +248,7 @@ def test_fuzzed_corpus_is_refused_reported_or_registered(sandbox: Cluster, names
     bound = HANDLING_BASE + HANDLING_PER_OBJECT * len(pending)
     deadline = time.monotonic() + bound
     while pending and time.monotonic() < deadline:
-        items = custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "taskdefinitions")["items"]
+        items = kube.list("TaskDefinition", namespace)
         now = time.monotonic()
         for item in items:
             m = pending.get(item["metadata"]["name"])
@@ -281,8 +283,8 @@ def test_fuzzed_corpus_is_refused_reported_or_registered(sandbox: Cluster, names
     assert slowest < bound, f"slowest handling {slowest:.1f}s (bound {bound:.0f}s): " + "; ".join(
         f"{m.name} {m.kind} at {m.ecs_path} {m.seconds:.1f}s {m.outcome}" for m in slow)
 
-    events = core.list_namespaced_event(namespace).items
-    per_object = Counter(e.involved_object.name for e in events)
+    events = kube.list("Event", namespace)
+    per_object = Counter(e["involvedObject"]["name"] for e in events)
     assert max(per_object.values(), default=0) <= EVENTS_BOUND, per_object.most_common(3)
     log = running_operator.log()[log_before:]
     assert "Traceback" not in log, log[log.index("Traceback") - 200:][:3000]
@@ -373,18 +375,16 @@ def test_fuzzed_run_tasks_are_refused_reported_or_run(sandbox: Cluster, namespac
         put(spec, path, value)
         cases.append(Mutation(f"rt-fixed-{n}", "RUN_TASK", "issue 18", path, spec))
 
-    api = api_client(sandbox)
-    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    kube = Kube(api_client(sandbox))
     applied_at: dict[str, float] = {}
     for m in cases:
         body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "Task",
                 "metadata": {"name": m.name, "namespace": namespace}, "spec": m.spec}
         try:
-            custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "tasks", body,
-                                                   field_validation="Strict")
-        except ApiException as e:
-            assert e.status in (400, 422), f"{m.name}: {e.status} {e.body}"
-            m.outcome, m.detail = "admission", json.loads(e.body or "{}").get("message", "")
+            create(kube, RESOURCES["Task"].path(namespace), body)
+        except ApiError as e:
+            assert e.status in (400, 422), f"{m.name}: {e}"
+            m.outcome, m.detail = "admission", e.message
             assert "spec." in m.detail, f"{m.name} ({m.kind} at {m.ecs_path}): refused without a field: {m.detail}"
         else:
             applied_at[m.name] = time.monotonic()
@@ -412,7 +412,7 @@ def test_fuzzed_run_tasks_are_refused_reported_or_run(sandbox: Cluster, namespac
     bound = HANDLING_BASE + HANDLING_PER_OBJECT * len(pending)
     deadline = time.monotonic() + bound
     while pending and time.monotonic() < deadline:
-        for item in custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "tasks")["items"]:
+        for item in kube.list("Task", namespace):
             m = pending.get(item["metadata"]["name"])
             task_status = item.get("status") or {}
             ready = condition(task_status)
@@ -438,8 +438,8 @@ def test_fuzzed_run_tasks_are_refused_reported_or_run(sandbox: Cluster, namespac
         fixed["rt-fixed-0"].detail)
     assert "overrides.cpu: " in fixed["rt-fixed-0"].detail and "overrides.cpu" in fixed["rt-fixed-0"].convert_err
     assert fixed["rt-fixed-1"].outcome == "admission" and "placementStrategy[0].field" in fixed["rt-fixed-1"].detail
-    per_object = Counter(e.involved_object.name for e in core.list_namespaced_event(namespace).items
-                         if e.involved_object.kind == "Task")
+    per_object = Counter(e["involvedObject"]["name"] for e in kube.list("Event", namespace)
+                         if e["involvedObject"]["kind"] == "Task")
     assert max(per_object.values(), default=0) <= EVENTS_BOUND + 3, per_object.most_common(3)  # + its life cycle's
     log = running_operator.log()[log_before:]
     assert "Traceback" not in log, log[log.index("Traceback") - 200:][:3000]
@@ -489,18 +489,16 @@ def test_fuzzed_services_are_refused_reported_or_deployed(sandbox: Cluster, name
             spec["serviceName"] = f"sv-{KINDS.index(kind)}-{n}"
             cases.append(Mutation(spec["serviceName"], base, kind, path, spec))
 
-    api = api_client(sandbox)
-    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    kube = Kube(api_client(sandbox))
     applied_at: dict[str, float] = {}
     for m in cases:
         body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "Service",
                 "metadata": {"name": m.name, "namespace": namespace}, "spec": m.spec}
         try:
-            custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "services", body,
-                                                   field_validation="Strict")
-        except ApiException as e:
-            assert e.status in (400, 422), f"{m.name}: {e.status} {e.body}"
-            m.outcome, m.detail = "admission", json.loads(e.body or "{}").get("message", "")
+            create(kube, RESOURCES["Service.ecs"].path(namespace), body)
+        except ApiError as e:
+            assert e.status in (400, 422), f"{m.name}: {e}"
+            m.outcome, m.detail = "admission", e.message
             assert "spec." in m.detail, f"{m.name} ({m.kind} at {m.ecs_path}): refused without a field: {m.detail}"
         else:
             applied_at[m.name] = time.monotonic()
@@ -528,7 +526,7 @@ def test_fuzzed_services_are_refused_reported_or_deployed(sandbox: Cluster, name
     bound = HANDLING_BASE + HANDLING_PER_OBJECT * len(pending)
     deadline = time.monotonic() + bound
     while pending and time.monotonic() < deadline:
-        for item in custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "services")["items"]:
+        for item in kube.list("Service.ecs", namespace):
             m = pending.get(item["metadata"]["name"])
             service_status = item.get("status") or {}
             ready = condition(service_status)
@@ -542,8 +540,8 @@ def test_fuzzed_services_are_refused_reported_or_deployed(sandbox: Cluster, name
         if pending:
             time.sleep(0.5)
     assert not pending, f"{len(pending)} Services got no status within {bound:.0f}s: {sorted(pending)[:10]}"
-    per_object = Counter(e.involved_object.name for e in core.list_namespaced_event(namespace).items
-                         if e.involved_object.kind == "Service")
+    per_object = Counter(e["involvedObject"]["name"] for e in kube.list("Event", namespace)
+                         if e["involvedObject"]["kind"] == "Service")
     assert max(per_object.values(), default=0) <= EVENTS_BOUND + 3, per_object.most_common(3)  # + its deployment's
     log = running_operator.log()[log_before:]
     assert "Traceback" not in log, log[log.index("Traceback") - 200:][:3000]

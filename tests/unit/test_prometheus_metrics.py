@@ -8,16 +8,15 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from prometheus_client import REGISTRY, generate_latest
 from urllib3.exceptions import MaxRetryError
 
 from ecs_operator import metrics
 from ecs_operator.adapters.kube import ApiError, Kube
+from ecs_operator.adapters.transport import Config, Transport
 from ecs_operator.runtime.status import StatusWriter
 from ecs_operator.runtime.workers import Batching, Cadence, Workers
 
@@ -27,21 +26,25 @@ def sample(name: str, **labels: str) -> float:
 
 
 class Response:
-    def __init__(self, status: int, data: bytes) -> None:
-        self.status, self.data = status, data
+    def __init__(self, status: int, data: bytes, reason: str = "") -> None:
+        self.status, self.data, self.reason = status, data, reason
 
 
 class FakeApi:
-    """The Kubernetes client's call_api: answers by method, or raises ApiException as the client does."""
+    """The transport's request: the API server's answer by method, or an exception as urllib3 raises it."""
 
-    def __init__(self, answers: dict[str, Response | ApiException]) -> None:
+    def __init__(self, answers: dict[str, Response | Exception]) -> None:
         self.answers = answers
 
-    def call_api(self, path: str, method: str, **_: Any) -> Response:
+    def request(self, method: str, path: str, **_: Any) -> Response:
         answer = self.answers[method]
-        if isinstance(answer, ApiException):
+        if isinstance(answer, Exception):
             raise answer
         return answer
+
+
+def fake_kube(answers: dict[str, Response | Exception]) -> Kube:
+    return Kube(cast(Transport, FakeApi(answers)))
 
 
 def test_resources_are_named_as_kubectl_names_them() -> None:
@@ -60,12 +63,12 @@ def test_resources_are_named_as_kubectl_names_them() -> None:
 
 def test_every_kube_request_is_counted_by_verb_resource_and_code() -> None:
     pods = "/api/v1/namespaces/ns/pods"
-    kube = Kube(FakeApi({"POST": Response(201, b'{"metadata": {"name": "p"}}'),
-                         "GET": ApiException(status=404, reason="Not Found"),
-                         "DELETE": ApiException(status=0, reason="timeout")}))
+    kube = fake_kube({"POST": Response(201, b'{"metadata": {"name": "p"}}'),
+                      "GET": Response(404, b'{"kind": "Status", "code": 404}', "Not Found"),
+                      "DELETE": Response(503, b'{"kind": "Status", "code": 503}', "Service Unavailable")})
     created = sample("ecs_operator_kube_requests_total", verb="POST", resource="pods", code="201")
     missing = sample("ecs_operator_kube_requests_total", verb="GET", resource="pods", code="404")
-    failed = sample("ecs_operator_kube_requests_total", verb="DELETE", resource="pods", code="0")
+    failed = sample("ecs_operator_kube_requests_total", verb="DELETE", resource="pods", code="503")
     timed = sample("ecs_operator_kube_request_duration_seconds_count", verb="POST", resource="pods")
 
     kube._call("POST", pods, body={})
@@ -75,31 +78,24 @@ def test_every_kube_request_is_counted_by_verb_resource_and_code() -> None:
 
     assert sample("ecs_operator_kube_requests_total", verb="POST", resource="pods", code="201") == created + 1
     assert sample("ecs_operator_kube_requests_total", verb="GET", resource="pods", code="404") == missing + 1
-    assert sample("ecs_operator_kube_requests_total", verb="DELETE", resource="pods", code="0") == failed + 1
+    assert sample("ecs_operator_kube_requests_total", verb="DELETE", resource="pods", code="503") == failed + 1
     assert sample("ecs_operator_kube_request_duration_seconds_count", verb="POST", resource="pods") == timed + 1
 
 
 def test_a_request_without_any_answer_is_counted_as_error() -> None:
-    class Broken:
-        def call_api(self, *_: Any, **__: Any) -> Response:
-            raise ConnectionResetError("reset")
-
     before = sample("ecs_operator_kube_requests_total", verb="GET", resource="nodes", code="error")
     with pytest.raises(ConnectionResetError):
-        Kube(Broken())._call("GET", "/api/v1/nodes")
+        fake_kube({"GET": ConnectionResetError("reset")})._call("GET", "/api/v1/nodes")
     assert sample("ecs_operator_kube_requests_total", verb="GET", resource="nodes", code="error") == before + 1
 
 
 def test_an_unreachable_api_server_is_a_temporary_api_error_counted_as_error() -> None:
     """Refused or reset connections (the API server restarting) reach the handlers as a temporary ApiError, which
     they retry soon in one log line, not as a urllib3 traceback."""
-    class Refused:
-        def call_api(self, *_: Any, **__: Any) -> Response:
-            raise MaxRetryError(None, "/api/v1/nodes", ConnectionRefusedError("refused"))  # type: ignore[arg-type]
-
+    refused = MaxRetryError(None, "/api/v1/nodes", ConnectionRefusedError("refused"))  # type: ignore[arg-type]
     before = sample("ecs_operator_kube_requests_total", verb="GET", resource="nodes", code="error")
     with pytest.raises(ApiError) as raised:
-        Kube(Refused())._call("GET", "/api/v1/nodes")
+        fake_kube({"GET": refused})._call("GET", "/api/v1/nodes")
     assert raised.value.status == 0 and raised.value.temporary and raised.value.reason == "Unreachable"
     assert sample("ecs_operator_kube_requests_total", verb="GET", resource="nodes", code="error") == before + 1
 
@@ -110,12 +106,10 @@ def test_a_request_the_api_server_never_answers_times_out_as_a_temporary_api_err
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)  # accepts (the kernel does), never answers
-        configuration = client.Configuration()
-        configuration.host = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        configuration.retries = 0
+        transport = Transport(Config(server=f"http://127.0.0.1:{silent.getsockname()[1]}"))
         started = time.monotonic()
         with pytest.raises(ApiError) as raised:
-            Kube(client.ApiClient(configuration), request_timeout=0.5)._call("GET", "/api/v1/nodes")
+            Kube(transport, request_timeout=0.5)._call("GET", "/api/v1/nodes")
     assert raised.value.temporary and time.monotonic() - started < 10
 
 

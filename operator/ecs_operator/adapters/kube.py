@@ -16,11 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from ecs_operator import API_GROUP, API_VERSION, metrics
+from ecs_operator.adapters.transport import Transport, load_config
 from ecs_operator.ownership import controlled_by, controller_of
 
 FIELD_MANAGER = "ecs-operator"
@@ -115,9 +114,10 @@ class OwnershipConflict(Exception):
 class Kube:
     """Thread-safe; one per operator process."""
 
-    def __init__(self, api_client: client.ApiClient | None = None, request_timeout: float | None = None) -> None:
-        """`request_timeout`: seconds any one request may take (None: no limit), e.g. a Lease renewal's."""
-        self.api = api_client or _default_client()
+    def __init__(self, api_client: Transport | None = None, request_timeout: float | None = None) -> None:
+        """`api_client`: the transport (default: in-cluster, else the kubeconfig; raises transport.ConfigError);
+        `request_timeout`: seconds any one request may take (None: no limit), e.g. a Lease renewal's."""
+        self.api = api_client or Transport(load_config())
         self.request_timeout = request_timeout
         self._discovered: dict[tuple[str, str], Resource] = {}
         self._lock = threading.Lock()
@@ -323,26 +323,23 @@ class Kube:
         """Every request the operator's code makes: counted and timed by verb, resource and code (metrics.py)."""
         start, code = time.perf_counter(), "error"
         try:
-            response = self.api.call_api(
-                path, method, query_params=list(query), body=body,
-                header_params={"Content-Type": content_type, "Accept": "application/json"},
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                **({"_request_timeout": self.request_timeout} if self.request_timeout else {}),
+            response = self.api.request(
+                method, path, query=list(query), body=None if body is None else json.dumps(body).encode(),
+                headers={"Content-Type": content_type, "Accept": "application/json"}, timeout=self.request_timeout,
             )
-            data = response.data
             code = str(response.status)
-        except ApiException as e:
-            code = str(e.status or 0)
-            message, causes = e.reason or "", []
-            with contextlib.suppress(ValueError, AttributeError):
-                status = json.loads(e.body or "{}")
-                message = status.get("message", message)
-                causes = list((status.get("details") or {}).get("causes") or [])
-            raise ApiError(e.status or 0, e.reason or "", message, causes) from None
         except HTTPError as e:  # refused, reset, timed out: the API server away (status 0: temporary)
             raise ApiError(0, "Unreachable", str(e)) from None
         finally:
             metrics.kube_request(method, path, code, time.perf_counter() - start)
+        data = response.data
+        if not 200 <= response.status < 300:
+            message, causes = response.reason or "", []
+            with contextlib.suppress(ValueError, AttributeError):
+                status = json.loads(data or b"{}")
+                message = status.get("message", message)
+                causes = list((status.get("details") or {}).get("causes") or [])
+            raise ApiError(response.status, response.reason or "", message, causes)
         return json.loads(data) if data else {}
 
 
@@ -353,15 +350,3 @@ def _owner_of(obj: dict[str, Any]) -> dict[str, Any]:
                          "the operator writes only objects with a controller ownerReference")
     return dict(owner)
 
-
-def _default_client() -> client.ApiClient:
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    configuration = client.Configuration.get_default_copy()
-    # kopf runs up to 32 sync handlers at once (settings.execution.max_workers), plus delayed
-    # reconciles: with the default pool (5 per CPU) a burst discards connections and pays a TLS
-    # handshake for most requests.
-    configuration.connection_pool_maxsize = 64
-    return client.ApiClient(configuration)

@@ -50,12 +50,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     from ecs_operator.adapters.kube import Kube
+    from ecs_operator.adapters.transport import ConfigError
 
     from .keys import KeyStore
     from .server import make_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    kube = Kube()
+    try:
+        kube = Kube()
+    except ConfigError as e:
+        logging.error("no usable kubeconfig or in-cluster configuration: %s", e)
+        return 2
     app = make_app(kube, KeyStore(kube, args.namespace, args.keys_secret),
                    Settings(region=args.region, account_id=args.account_id))
     web.run_app(app, host=args.host, port=args.port, ssl_context=context, print=lambda _: logging.info(

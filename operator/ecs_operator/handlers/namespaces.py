@@ -4,13 +4,13 @@ objects (CapacityProvider, ContainerInstance) go."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from typing import Any
 
 import kopf
 
+from ecs_operator.adapters.transport import load_config, read_token
 from ecs_operator.runtime.context import Context
 from ecs_operator.translate.policy import FEATURES, NON_ROOT_LABEL, OPT_IN_LABEL, WorkloadPolicy
 
@@ -47,10 +47,19 @@ def workload_policy(memo: Context, namespace: str) -> WorkloadPolicy:
 
 
 @kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """kopf's own login through the Kubernetes client, with the namespace where kopf posts its own
-    Events about cluster-scoped objects (handler warnings) set to `default`, beside the operator's:
-    kopf's other logins would use the Pod's or the kubeconfig context's namespace, where a namespaced
-    install (the chart's `watchNamespaces`) may not post."""
-    info = kopf.login_via_client(**kwargs)
-    return dataclasses.replace(info, default_namespace=CLUSTER_SCOPED_EVENTS_NAMESPACE) if info is not None else info
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's connection from the operator's own configuration (adapters/transport.py: in-cluster, else the
+    kubeconfig), as the operator's requests use it. kopf's built-in logins would differ: without the
+    `kubernetes` package its in-cluster login names https://kubernetes.default.svc (cluster DNS) instead of
+    the Service's address. kopf posts its own Events about cluster-scoped objects (handler warnings) in
+    `default`, beside the operator's: its other logins would use the Pod's or the kubeconfig context's
+    namespace, where a namespaced install (the chart's `watchNamespaces`) may not post. A rotated
+    ServiceAccount token is read again when kopf logs in again (on a 401)."""
+    config = load_config()
+    return kopf.ConnectionInfo(
+        server=config.server, ca_data=config.ca, insecure=config.insecure or None,
+        certificate_data=config.client_cert, private_key_data=config.client_key,
+        scheme="Bearer" if config.token or config.token_file else None, token=read_token(config),
+        username=config.username, password=config.password, proxy_url=config.proxy_url,
+        default_namespace=CLUSTER_SCOPED_EVENTS_NAMESPACE, trust_env=settings.networking.trust_env,
+    )
