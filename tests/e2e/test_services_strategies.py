@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubernetes import client
 from operator_fixtures import wait_for
 from service_support import (
     DEPLOYMENT_LABEL,
@@ -33,6 +32,8 @@ from service_support import (
     watch_services,
 )
 
+from ecs_operator.adapters.kube import RESOURCES
+
 MINUTE = 5.0
 """Seconds of one bake minute in these tests (operator_fixtures.TEST_SETTINGS)."""
 SLACK = 1.5
@@ -42,7 +43,7 @@ EXITING_LATER = {"sim.ecs.operator.dev/exit": "app=1", "sim.ecs.operator.dev/exi
 
 
 def watch_slices(sandbox: Any, namespace: str) -> Watch:
-    return Watch(client.DiscoveryV1Api(api_client(sandbox)).list_namespaced_endpoint_slice, (namespace,)).start()
+    return Watch(api_client(sandbox), RESOURCES["EndpointSlice"].path(namespace)).start()
 
 
 def start(sandbox: Any, namespace: str, desired: int, config: dict[str, Any],
@@ -100,7 +101,7 @@ def test_blue_green_keeps_blue_until_the_bake_ends_then_removes_it(sandbox: Any,
     config = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 2}
     first, pod_watch, service_watch, slice_watch = start(sandbox, namespace, 2, config)
     blue = first["deployments"][0]["id"]
-    blue_pods = {p["metadata"]["name"] for p in pods(sandbox, namespace)}
+    blue_pods = {n for n, p in pod_watch.snapshots[0].items() if is_live(p)}  # before the update: green may start at once
     try:
         green = green_id(sandbox, namespace)
         final = steady(sandbox, namespace, "web:2", 2, timeout=75)
@@ -135,7 +136,7 @@ def test_a_failure_during_the_bake_rolls_back_to_blue(sandbox: Any, namespace: s
                                            "thresholdConfiguration": {"type": "COUNT", "value": 1}}}
     first, pod_watch, service_watch, slice_watch = start(sandbox, namespace, 2, config, green_annotations=EXITING_LATER)
     blue = first["deployments"][0]["id"]
-    blue_pods = {p["metadata"]["name"] for p in pods(sandbox, namespace)}
+    blue_pods = {n for n, p in pod_watch.snapshots[0].items() if is_live(p)}  # before the update: green may start at once
     try:
         green = green_id(sandbox, namespace)
         wait_for(lambda: any(d["id"] == green and d["rolloutState"] == "FAILED"
@@ -195,7 +196,7 @@ def test_operator_killed_during_the_bake_keeps_its_timer(sandbox: Any, namespace
     it comes back later, as soon as it is back), not a whole bake time after it came back."""
     config = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 4}
     _, pod_watch, service_watch, slice_watch = start(sandbox, namespace, 2, config)
-    blue_pods = {p["metadata"]["name"] for p in pods(sandbox, namespace)}
+    blue_pods = {n for n, p in pod_watch.snapshots[0].items() if is_live(p)}  # before the update: green may start at once
     try:
         green = green_id(sandbox, namespace)
         wait_for(lambda: [s for _, s in stages(service_watch, green)][-1:] == ["BAKE_TIME"], 60, what="the bake")
