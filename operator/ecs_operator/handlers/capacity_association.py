@@ -15,6 +15,7 @@ from ecs_operator.translate.provider_access import access_problems
 
 from .common import kopf_callback, now
 from .lookups import access_of
+from .notices import notify
 from .resources import CLUSTERS, SERVICES
 
 ASSOCIATION = "CapacityProviders"
@@ -60,7 +61,7 @@ def cluster_association(body: kopf.Body, spec: kopf.Spec, name: str, namespace: 
     if previous and (previous["status"], previous["reason"], previous["message"]) == wanted:
         return
     if wanted[0] == "False":
-        kopf.event(body, type="Warning", reason=wanted[1], message=wanted[2][:1024])
+        notify(memo, body, "Warning", wanted[1], wanted[2])
     conditions = set_condition(status.get("conditions"), ASSOCIATION, wanted[0] == "True", wanted[1], wanted[2],
                                body.metadata.get("generation"), now())
     memo.kube.patch_status("Cluster", namespace, name, {"conditions": conditions})

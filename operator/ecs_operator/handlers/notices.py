@@ -4,11 +4,10 @@ log: one line per change, where kopf's own lines say only that a handler ran."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
-
-import kopf
+from typing import Any
 
 from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.runtime.context import Context
@@ -24,29 +23,31 @@ REPORTING_COMPONENT = "ecs-operator"
 
 
 POSTING_BACKOFFS = (1.0, 3.0)
-"""Retries of an Event post. Events are best effort: kopf's default (9 attempts, each logged as an
-error) floods the log when a namespace is being deleted and refuses new Events."""
+"""Retries of an Event the API server could not take (unreachable, busy). Events are best effort: more
+retries (kopf's default is 9, each logged as an error) only flood the log."""
 
 
 def notify(memo: Context, body: Mapping[str, Any], type: str, reason: str, message: str) -> None:
-    """An Event about `body` (posted in the background, best effort) and its log line."""
-    if body["metadata"].get("namespace"):
-        kopf.event(cast(kopf.Body, body), type=type, reason=reason, message=message[:1024], backoffs=POSTING_BACKOFFS)
-    else:
-        memo.posting.submit(_post_cluster_scoped, memo.kube, cluster_scoped_event(body, type, reason, message[:1024]))
+    """An Event about `body` (posted in the background by the Context's posters, best effort) and its log line.
+    Not kopf.event(): kopf posts its queue one Event at a time, so after a thousand services came up at once
+    their Events were still being posted minutes into the steady state (883 a minute, bench_scale.py)."""
+    memo.posting.submit(_post, memo.kube, event_for(body, type, reason, message[:1024]))
     log(body, logging.WARNING if type == "Warning" else logging.INFO, reason, message)
 
 
-def cluster_scoped_event(body: Mapping[str, Any], type: str, reason: str, message: str) -> dict[str, Any]:
-    """A core/v1 Event whose involvedObject has no namespace, with kopf's fields (eventTime orders
-    Events of one second)."""
+def event_for(body: Mapping[str, Any], type: str, reason: str, message: str) -> dict[str, Any]:
+    """A core/v1 Event with kopf's fields (eventTime orders the Events of one second: the posters run side by
+    side); a cluster-scoped object's goes to CLUSTER_SCOPED_EVENTS_NAMESPACE."""
     meta = body["metadata"]
     moment = datetime.now(UTC)
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    involved = {"apiVersion": body["apiVersion"], "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]}
+    if meta.get("namespace"):
+        involved["namespace"] = meta["namespace"]
     return {
         "apiVersion": "v1", "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": CLUSTER_SCOPED_EVENTS_NAMESPACE},
-        "involvedObject": {"apiVersion": body["apiVersion"], "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]},
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta.get("namespace") or CLUSTER_SCOPED_EVENTS_NAMESPACE},
+        "involvedObject": involved,
         "type": type, "reason": reason, "message": message, "action": reason,
         "reportingComponent": REPORTING_COMPONENT, "reportingInstance": REPORTING_COMPONENT,
         "source": {"component": REPORTING_COMPONENT},
@@ -54,11 +55,19 @@ def cluster_scoped_event(body: Mapping[str, Any], type: str, reason: str, messag
     }
 
 
-def _post_cluster_scoped(kube: Kube, event: dict[str, Any]) -> None:
-    try:
-        kube.create(event)
-    except ApiError as e:  # Events are auxiliary: as kopf, note the failure and go on
-        logger.warning("Failed to post an event: %s. Event: %s %s: %s", e, event["type"], event["reason"], event["message"])
+def _post(kube: Kube, event: dict[str, Any]) -> None:
+    for delay in (*POSTING_BACKOFFS, None):
+        try:
+            kube.create(event)
+            return
+        except ApiError as e:  # Events are auxiliary: as kopf, note the failure and go on
+            if e.namespace_terminating:
+                return  # the object goes with its namespace: nobody will read it
+            if delay is None or not e.temporary:
+                logger.warning("Failed to post an event: %s. Event: %s %s: %s", e, event["type"], event["reason"],
+                               event["message"])
+                return
+            time.sleep(delay)
 
 
 def log(body: Mapping[str, Any], level: int, reason: str, message: str) -> None:

@@ -19,6 +19,9 @@ from .status import StatusWriter
 from .workers import Workers
 
 T = TypeVar("T")
+POSTERS = 8
+"""Events posted at once: one at a time kept up with neither a thousand services coming up at once nor an API
+server answering slowly."""
 
 
 def utc_now() -> datetime:
@@ -38,8 +41,8 @@ class Context:
     states: dict[type, Any] = field(default_factory=dict)
     snapshots: Snapshots = field(default_factory=Snapshots)
     """The copies of objects the indexes keep, one per object version."""
-    posting: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="events"))
-    """Posts what must not hold a round up, in order (the Events of cluster-scoped objects)."""
+    posting: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(POSTERS, thread_name_prefix="events"))
+    """Posts the Events (handlers/notices.py), side by side and never holding a round up."""
     parallel: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="requests"))
     """Runs a round's independent API requests side by side (a Service's task stops)."""
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -5,7 +5,7 @@ there is one moment's state, never torn) and reconciles what it observed in a th
 
 Wake-ups are batched as Karpenter's Batcher does: after the first, the worker waits until none came for
 the idle window, at most the max window after the first, so a burst of events is one reconcile. The
-reconcile runs in a thread (the Kubernetes client blocks) with the handler's context variables
+reconcile runs in a thread of its kind's pool (the API requests block) with the handler's context variables
 (kopf.event() needs them); a stop (the object deleted, the operator exiting) ends any wait at once.
 """
 
@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -45,6 +47,11 @@ class Stopped(Protocol):
 
 
 T = TypeVar("T")
+THREADS = {"Service": 16, "Task": 8}
+"""Rounds of one kind run at once (each kind its own threads, as controller-runtime gives each controller its own
+workers); other kinds get DEFAULT_THREADS. Sharing the event loop's six default threads, a RunTask waited
+25-94 s behind a thousand services coming up (bench_scale.py)."""
+DEFAULT_THREADS = 4
 Failed = Callable[[Exception], float | None]
 """Handles a reconcile's exception (reports it); returns when to try again (None: at the resync)."""
 
@@ -53,6 +60,8 @@ class Workers:
     """The registry of running workers, so that any handler (in any thread) can wake one."""
 
     def __init__(self) -> None:
+        self._threads: dict[str, ThreadPoolExecutor] = {}
+        self._threads_guard = threading.Lock()
         self._wakeups: dict[tuple[str, Hashable], tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
         self._started: dict[tuple[str, Hashable], tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._woken: set[tuple[str, Hashable]] = set()
@@ -109,6 +118,13 @@ class Workers:
         if self._started.get((kind, key), (None, None))[0] is task:
             del self._started[(kind, key)]
 
+    def _pool(self, kind: str) -> ThreadPoolExecutor:
+        with self._threads_guard:
+            if kind not in self._threads:
+                self._threads[kind] = ThreadPoolExecutor(THREADS.get(kind, DEFAULT_THREADS),
+                                                         thread_name_prefix=f"reconcile-{kind}")
+            return self._threads[kind]
+
     def wake(self, kind: str, key: Hashable, urgent: bool = False) -> None:
         """Ask the worker of `kind` `key` to reconcile soon (nothing if it does not run); `urgent` (a user
         changed the object: UpdateService, StopTask) starts the round at once, without the batching window
@@ -149,7 +165,7 @@ class Workers:
                 reconciling.inc()
                 start = time.perf_counter()
                 try:
-                    due = await loop.run_in_executor(None, context.run, reconcile, observed)
+                    due = await loop.run_in_executor(self._pool(kind), context.run, reconcile, observed)
                     metrics.reconciled(kind, time.perf_counter() - start, ok=True)
                 except Exception as e:  # a worker never dies: `failed` reports, the next round repairs
                     metrics.reconciled(kind, time.perf_counter() - start, ok=False)
