@@ -157,16 +157,21 @@ def test_a_failure_during_the_bake_rolls_back_to_blue(sandbox: Any, namespace: s
     assert [d["metadata"]["name"] for d in sandbox.kubectl_json("get", "deployments", "-n", namespace)["items"]] == ["web"]
 
 
+def shifted(sandbox: Any, namespace: str, desired: int, config: dict[str, Any]) -> tuple[list[tuple[float, float]], Watch, str]:
+    """An update to web:2 under `config` until steady: green's share at each change, the Service watch, green's id."""
+    _, pod_watch, service_watch, slice_watch = start(sandbox, namespace, desired, config)
+    try:
+        green = green_id(sandbox, namespace)
+        steady(sandbox, namespace, "web:2", desired, timeout=75)
+    finally:
+        stop_all(pod_watch, service_watch, slice_watch)
+    return shares(pod_watch, slice_watch, green), service_watch, green
+
+
 def test_canary_10_percent_then_the_rest_after_the_canary_bake(sandbox: Any, namespace: str, running_operator: Any) -> None:
     config = {"strategy": "CANARY", "bakeTimeInMinutes": 0,
               "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2}}
-    _, pod_watch, service_watch, slice_watch = start(sandbox, namespace, 10, config)
-    try:
-        green = green_id(sandbox, namespace)
-        steady(sandbox, namespace, "web:2", 10, timeout=75)
-    finally:
-        stop_all(pod_watch, service_watch, slice_watch)
-    seen = shares(pod_watch, slice_watch, green)
+    seen, _, _ = shifted(sandbox, namespace, 10, config)
     assert [s for _, s in seen] == [0.0, 0.1, 1.0], seen  # 1 of 10 listed tasks, then all
     assert seen[2][0] - seen[1][0] >= 2 * MINUTE - SLACK, seen
 
@@ -174,13 +179,7 @@ def test_canary_10_percent_then_the_rest_after_the_canary_bake(sandbox: Any, nam
 def test_linear_25_percent_steps(sandbox: Any, namespace: str, running_operator: Any) -> None:
     config = {"strategy": "LINEAR", "bakeTimeInMinutes": 0,
               "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 1}}
-    _, pod_watch, service_watch, slice_watch = start(sandbox, namespace, 4, config)
-    try:
-        green = green_id(sandbox, namespace)
-        steady(sandbox, namespace, "web:2", 4, timeout=75)
-    finally:
-        stop_all(pod_watch, service_watch, slice_watch)
-    seen = shares(pod_watch, slice_watch, green)
+    seen, service_watch, green = shifted(sandbox, namespace, 4, config)
     # 4 green and 4 blue tasks: 1 of 4 listed, 4 of 8, 3 of 4, all
     assert [s for _, s in seen] == [0.0, 0.25, 0.5, 0.75, 1.0], seen
     for (at, _), (after, _) in zip(seen[1:], seen[2:], strict=False):
