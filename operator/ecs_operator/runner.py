@@ -41,6 +41,20 @@ def _flag(selector: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in selector.items())
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def _driver_class(text: str) -> str:
+    """DRIVER=CLASS (CLASS may be empty: the cluster's default StorageClass)."""
+    if "=" not in text or not text.split("=", 1)[0]:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected DRIVER=CLASS")
+    return text
+
+
 def _task_limit(text: str) -> int:
     """0 to ECS's quota of tasks per service (the CRD refuses more anyway)."""
     value = int(text)
@@ -96,7 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--capacity-evaluation-seconds", type=float,
                         default=float(env("ECS_OPERATOR_CAPACITY_EVALUATION_SECONDS", "15")),
                         help="managed scaling evaluation period (ECS: 60; tasks waiting for capacity also trigger it)")
-    parser.add_argument("--deployment-minute-seconds", type=float,
+    parser.add_argument("--deployment-minute-seconds", type=_positive_seconds,
                         default=float(env("ECS_OPERATOR_DEPLOYMENT_MINUTE_SECONDS", "60")),
                         help="seconds one minute of a BLUE_GREEN/LINEAR/CANARY bake time lasts (default: 60, "
                              "as in ECS; only tests shorten it)")
@@ -109,7 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=env("ECS_OPERATOR_BINPACK_SCHEDULER_PROFILES", "") == "true",
                         help="the cluster's kube-scheduler has the ecs-binpack-cpu/-memory profiles "
                              "(README: binpack placement): binpack tasks use them")
-    parser.add_argument("--docker-volume-storage-class", action="append", metavar="DRIVER=CLASS",
+    parser.add_argument("--docker-volume-storage-class", action="append", metavar="DRIVER=CLASS", type=_driver_class,
                         default=[p for p in env("ECS_OPERATOR_DOCKER_VOLUME_STORAGE_CLASSES", "").split(",") if p],
                         help="StorageClass of the claims of a Docker volume driver (repeatable; CLASS '' is the "
                              "cluster's default; docs/volumes.md)")
