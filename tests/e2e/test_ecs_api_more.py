@@ -9,6 +9,7 @@ The API process and its keys are api_support's `api` fixture.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -441,6 +442,23 @@ def test_tags_and_account_settings(sandbox: Cluster, namespace: str, api: Api, r
     ecs.tag_resource(resourceArn=task["taskArn"], tags=[{"key": "run", "value": "1"}])
     assert ecs.describe_tasks(cluster="default", tasks=[task["taskArn"]], include=["TAGS"])["tasks"][0]["tags"] == [{"key": "run", "value": "1"}]
     ecs.stop_task(cluster="default", task=task["taskArn"])
+    # docs/ecs-semantics.md §Task tags: propagated first, the task's own win, managed ones added
+    (tagged,) = ecs.run_task(cluster="default", taskDefinition="web", propagateTags="TASK_DEFINITION",
+                             enableECSManagedTags=True, tags=[{"key": "app", "value": "job"}, {"key": "run", "value": "2"}])["tasks"]
+    expected = [{"key": "app", "value": "job"}, {"key": "run", "value": "2"}, {"key": "aws:ecs:clusterName", "value": "default"}]
+    assert ecs.describe_tasks(cluster="default", tasks=[tagged["taskArn"]], include=["TAGS"])["tasks"][0]["tags"] == expected
+    assert ecs.list_tags_for_resource(resourceArn=tagged["taskArn"])["tags"] == expected
+    ecs.stop_task(cluster="default", task=tagged["taskArn"])
+    with pytest.raises(ecs.exceptions.InvalidParameterException, match="propagateTags"):
+        ecs.run_task(cluster="default", taskDefinition="web", propagateTags="SERVICE")
+    ecs.update_service(cluster="default", service="web", desiredCount=1, propagateTags="SERVICE", enableECSManagedTags=True)
+    deadline = time.monotonic() + 60
+    while not (arns := ecs.list_tasks(cluster="default", serviceName="web")["taskArns"]):
+        assert time.monotonic() < deadline, "the service's task never appeared"
+        time.sleep(0.5)
+    assert ecs.describe_tasks(cluster="default", tasks=arns[:1], include=["TAGS"])["tasks"][0]["tags"] == [
+        {"key": "tier", "value": "front"}, {"key": "aws:ecs:clusterName", "value": "default"},
+        {"key": "aws:ecs:serviceName", "value": "web"}]
     with pytest.raises(ecs.exceptions.ResourceNotFoundException):
         ecs.list_tags_for_resource(resourceArn=f"{ARN}:cluster/nowhere")
     with pytest.raises(ecs.exceptions.InvalidParameterException):

@@ -20,7 +20,7 @@ from .errors import ApiError, invalid_parameter, unsupported
 from .operations import operation
 from .rules import problems
 from .services import find_service
-from .tasks import cluster_tasks
+from .tasks import cluster_tasks, with_definition_tags
 
 MODELS: dict[str, type[EcsModel]] = {"Cluster": ClusterSpec, "Service.ecs": ServiceSpec, "Task": TaskSpec,
                                      "CapacityProvider": CapacityProviderSpec}
@@ -49,10 +49,10 @@ async def _resource(account: Account, arn: str, changing: bool) -> tuple[str, di
             task = next((f for f in await cluster_tasks(account, cluster_name(parts[0])) if f.id == parts[1]), None)
             if task is None:
                 raise not_found(arn)
+            if not changing:  # its tags as describe-tasks reports them: propagated and managed ones too
+                return "Task", {"spec": {"tags": (await with_definition_tags(account, task)).get("tags") or []}}
             if task.service is not None:
-                if changing:
-                    raise unsupported(f"Task {parts[1]} is a task of service {task.service}: tag the service (propagateTags).")
-                return "Pod", {"spec": {}}
+                raise unsupported(f"Task {parts[1]} is a task of service {task.service}: tag the service (propagateTags).")
             if changing and len((task.owner.get("status") or {}).get("tasks") or []) > 1:  # made by kubectl with count
                 raise unsupported(f"Task {parts[1]} shares its Task resource {task.owner['metadata']['name']} with others: "
                                   "tagging it would tag them all; set spec.tags on that resource instead.")

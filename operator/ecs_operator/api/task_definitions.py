@@ -15,6 +15,7 @@ from typing import Any
 
 from ecs_operator.arns import parse_task_definition_ref, task_definition_arn
 from ecs_operator.models import TaskDefinitionSpec
+from ecs_operator.models.common import Tag
 
 from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
 from .errors import ApiError, client_error, server_error
@@ -59,6 +60,17 @@ async def describe_revision(account: Account, obj: dict[str, Any], number: int) 
             "taskDefinitionArn": task_definition_arn(account.settings, content["family"], number),
             "revision": number, "status": entry["status"], "registeredAt": entry.get("registeredAt"),
             "compatibilities": status.get("compatibilities"), "registeredBy": "ecs-operator"}
+
+
+async def definition_tags(account: Account, ref: str) -> list[Tag]:
+    """The tags revision `ref` recorded (none when it cannot be found)."""
+    try:
+        obj, number, _ = await find_revision(account, ref)
+    except ApiError:
+        return []
+    stored = await account.get("ControllerRevision", f"{obj['metadata']['name']}-{number}") or {}
+    content = (stored.get("data") or {}).get("content") or {}
+    return [Tag.model_validate(t) for t in (content.get("taskDefinition") or {}).get("tags") or []]
 
 
 @operation("RegisterTaskDefinition")

@@ -20,6 +20,8 @@ from ecs_operator import labels as L
 from ecs_operator.arns import cluster_arn, parse_ref, task_arn
 from ecs_operator.lifecycle.task_state import STOPPED_BY_USER, new_record, observe
 from ecs_operator.models import TaskSpec
+from ecs_operator.models.common import Tag
+from ecs_operator.translate.tags import annotated_tags, task_tags
 
 from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
 from .clusters import cluster_name, find_cluster
@@ -27,7 +29,7 @@ from .container_instances import instances_of, named_instances
 from .errors import client_error, invalid_parameter, service_not_found, unsupported
 from .operations import operation
 from .rules import problems
-from .task_definitions import find_revision
+from .task_definitions import definition_tags, find_revision
 
 MAX_START_INSTANCES = 10
 """StartTask's limit on containerInstances (ECS's)."""
@@ -88,24 +90,56 @@ def describe_task(obj: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]
         "group": status.get("group"),
         "startedBy": status.get("startedBy"),
         "overrides": spec.get("overrides") or {"containerOverrides": []},
-        "tags": spec.get("tags"),
+        # a task definition's tags are added by with_definition_tags: they take a read of the revision
+        "tags": _ecs_tags(task_tags(own=_tags(spec), propagate=None, definition=None,
+                                    managed=spec.get("enableECSManagedTags"), cluster=cluster_name(spec.get("cluster")))),
     })
 
 
-def describe_service_task(account: Account, cluster: str, pod: dict[str, Any]) -> dict[str, Any]:
+def describe_service_task(account: Account, cluster: str, pod: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
     """A running task of a service: its Pod, read as the operator reads it."""
     meta = pod["metadata"]
     labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
     arn = task_arn(account.settings, cluster, meta["uid"].replace("-", ""))
     record = observe(pod, new_record(meta["name"], arn), datetime.now(UTC), labels.get(ZONE))
-    shared = _service_shared(account, cluster, labels.get(L.DEPLOYMENT), annotations)
+    shared = _service_shared(account, cluster, labels.get(L.DEPLOYMENT), annotations, service)
     return _described(record.to_json(), {**shared, "launchType": labels.get(L.LAUNCH_TYPE)})
 
 
-def _service_shared(account: Account, cluster: str, deployment: str | None, annotations: dict[str, str]) -> dict[str, Any]:
+def _tags(spec: dict[str, Any]) -> list[Tag]:
+    return [Tag.model_validate(t) for t in spec.get("tags") or []]
+
+
+def _ecs_tags(tags: list[Tag]) -> list[dict[str, Any]]:
+    return [t.model_dump(exclude_none=True) for t in tags]
+
+
+def _service_task_tags(cluster: str, annotations: dict[str, str], service: dict[str, Any]) -> list[dict[str, Any]]:
+    """A service's task's tags: propagated from its revision (the Pod's annotation) or the service as it is
+    now, and the managed ones (docs/ecs-semantics.md §Task tags)."""
+    spec = service["spec"]
+    return _ecs_tags(task_tags(own=None, propagate=spec.get("propagateTags"), definition=annotated_tags(annotations),
+                               service=_tags(spec), managed=spec.get("enableECSManagedTags"), cluster=cluster,
+                               service_name=ecs_name(service)))
+
+
+async def with_definition_tags(account: Account, found: Found) -> dict[str, Any]:
+    """`found`'s describe-tasks view with all its tags: a RunTask task with propagateTags TASK_DEFINITION
+    gets its revision's tags (before its own, which win on a shared key)."""
+    spec = found.owner["spec"]
+    if found.owner["kind"] != "Task" or spec.get("propagateTags") != "TASK_DEFINITION":
+        return found.task
+    ref = (found.owner.get("status") or {}).get("taskDefinitionArn") or spec.get("taskDefinition") or ""
+    tags = task_tags(own=_tags(spec), propagate="TASK_DEFINITION", definition=await definition_tags(account, ref),
+                     managed=spec.get("enableECSManagedTags"), cluster=cluster_name(spec.get("cluster")))
+    return {**found.task, "tags": _ecs_tags(tags)}
+
+
+def _service_shared(account: Account, cluster: str, deployment: str | None, annotations: dict[str, str],
+                    service: dict[str, Any]) -> dict[str, Any]:
     return {"clusterArn": cluster_arn(account.settings, cluster), "startedBy": f"ecs-svc/{deployment}" if deployment else None,
             "group": annotations.get(L.GROUP), "taskDefinitionArn": annotations.get(L.TASK_DEFINITION_ARN),
-            "overrides": {"containerOverrides": []}}
+            "overrides": {"containerOverrides": []}, "tags": _service_task_tags(cluster, annotations, service)}
 
 
 async def cluster_tasks(account: Account, cluster: str) -> list[Found]:
@@ -126,10 +160,10 @@ async def tasks_and_services(account: Account, cluster: str) -> tuple[list[Found
     for pod in pods:
         service = services.get((pod["metadata"].get("labels") or {}).get(L.SERVICE, ""))
         if service is not None:
-            found.append(Found(describe_service_task(account, cluster, pod), service))
+            found.append(Found(describe_service_task(account, cluster, pod, service), service))
     for service in services.values():
         for record in (service.get("status") or {}).get("stoppedTasks") or []:
-            shared = _service_shared(account, cluster, None, {})
+            shared = _service_shared(account, cluster, None, {}, service)
             found.append(Found(_described(record, {**shared, "startedBy": record.get("startedBy")}), service))
     return found, mine
 
@@ -209,7 +243,8 @@ async def describe_tasks(account: Account, request: dict[str, Any]) -> dict[str,
         task_id = _short(ref)
         if task_id in by_id:
             task = by_id[task_id].task
-            tasks.append(task if "TAGS" in (request.get("include") or []) else {k: v for k, v in task.items() if k != "tags"})
+            tasks.append(await with_definition_tags(account, by_id[task_id]) if "TAGS" in (request.get("include") or [])
+                         else {k: v for k, v in task.items() if k != "tags"})
         else:
             failures.append({"arn": task_arn(account.settings, cluster, task_id), "reason": "MISSING"})
     return {"tasks": tasks, "failures": failures}

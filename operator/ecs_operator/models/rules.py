@@ -686,6 +686,16 @@ def run_task_launch(t: RunTask) -> Findings:
     yield from _exclusive_findings(t)
 
 
+@rule(
+    RunTask,
+    Cel("!has(self.propagateTags) || self.propagateTags != 'SERVICE'", field_path=".propagateTags",
+        message="propagateTags SERVICE is for a service's tasks: RunTask takes TASK_DEFINITION or NONE"),
+)
+def run_task_propagate_tags(t: RunTask) -> Findings:
+    if t.propagateTags == "SERVICE":
+        yield "propagateTags", "propagateTags SERVICE is for a service's tasks: RunTask takes TASK_DEFINITION or NONE"
+
+
 for _cel in _strategy_cel("capacityProviderStrategy"):
     cel_only(CreateService, _cel)
     cel_only(RunTask, _cel)

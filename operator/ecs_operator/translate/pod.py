@@ -19,6 +19,7 @@ from .health import health_settings
 from .log_drivers import log_annotations, report_log_configuration
 from .names import secret_ref
 from .resources import pod_resources
+from .tags import TAGS_ANNOTATION
 from .volumes import NO_STORAGE_CLASSES, SharedClaim, StorageClasses, task_volumes
 
 DEFAULT_STOP_TIMEOUT = 30  # seconds: the ECS agent's ECS_CONTAINER_STOP_TIMEOUT default
@@ -175,7 +176,7 @@ def _annotations(rev: Revision) -> dict[str, str]:
     if td.taskRoleArn:
         annotations[f"{L.API_GROUP}/task-role-arn"] = td.taskRoleArn
     if td.tags:
-        annotations[f"{L.API_GROUP}/tags"] = json.dumps({t.key: t.value for t in td.tags if t.key})
+        annotations[TAGS_ANNOTATION] = json.dumps({t.key: t.value for t in td.tags if t.key})
     for c in td.containerDefinitions:
         if c.dockerLabels:
             annotations[f"{L.API_GROUP}/docker-labels.{container_name(c.name)}"] = json.dumps(c.dockerLabels, sort_keys=True)
