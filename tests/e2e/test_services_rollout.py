@@ -14,6 +14,7 @@ import pytest
 from operator_fixtures import wait_for
 from service_support import (
     ECS_SERVICE,
+    Nodes,
     apply_all,
     cluster,
     deployment_of,
@@ -29,6 +30,8 @@ from service_support import (
     task_definition,
     watch_pods,
 )
+
+from ecs_operator.instances import registration_labels
 
 STUCK = ("(service web) was unable to stop or start tasks during a deployment because of the service deployment "
          "configuration. Update the minimumHealthyPercent or maximumPercent value and try again.")
@@ -174,3 +177,37 @@ def test_force_new_deployment_replaces_the_tasks_with_the_same_revision(sandbox:
 
     force("2026-12-07T06:40:00Z")  # the same value again asks for nothing
     assert steady(sandbox, namespace, "web:1", 2)["deployments"][0]["id"] == new_id
+
+
+def test_early_success_criteria_complete_a_deployment_that_cannot_fully_stabilise(
+        sandbox: Any, namespace: str, running_operator: Any) -> None:
+    """docs/ecs-semantics.md §Early success criteria: web:2 fits on two r5.large instances only (memberOf,
+    distinctInstance), so two of its four tasks stay PENDING and the deployment would never complete; with
+    healthyPercent 50 (DEFERRED) it completes once two are healthy, and the service is still not steady."""
+    early = {"enable": True, "healthyPercent": 50, "sourceServiceRevisionCleanup": "DEFERRED"}
+    first = start(sandbox, namespace, 4, 50, 100)
+    nodes = Nodes(sandbox)
+    try:
+        for _ in range(2):
+            nodes.add("us-east-1a", registration_labels(namespace, "default"), kind="r5.large")
+        small_only = task_definition(image="nginx:3")
+        small_only["spec"]["placementConstraints"] = [{"type": "memberOf", "expression": "attribute:ecs.instance-type == r5.large"}]
+        register(sandbox, namespace, small_only, 3)
+        merge_patch(sandbox, namespace, ECS_SERVICE, "web", {"spec": {
+            "taskDefinition": "web:3", "placementConstraints": [{"type": "distinctInstance"}],
+            "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 100, "earlySuccessCriteria": early}}})
+        done = wait_for(lambda: (s := status(sandbox, namespace)) and s["deployments"][0]["taskDefinition"] == "web:3"
+                        and s["deployments"][0]["rolloutState"] == "COMPLETED" and s, 120, what="web:3 COMPLETED early")
+        primary = done["deployments"][0]
+        assert primary["runningCount"] >= 2 and primary["desiredCount"] == 4
+        assert primary["rolloutStateReason"] == f"ECS deployment {primary['id']} completed."
+        said = messages(done)
+        completed_at = said.index(f"(service web) (deployment {primary['id']}) deployment completed.")
+        assert "(service web) has reached a steady state." not in said[completed_at:]
+        final = wait_for(lambda: (s := status(sandbox, namespace)) and s["runningCount"] == 2 and s["pendingCount"] == 2 and s,
+                         120, what="two web:3 tasks running, two pending")
+        assert [d["id"] for d in final["deployments"]] == [primary["id"]]
+        assert final["deployments"][0]["rolloutState"] == "COMPLETED"
+        assert first["deployments"][0]["id"] != primary["id"]
+    finally:
+        nodes.remove_all()

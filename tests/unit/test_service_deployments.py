@@ -17,7 +17,9 @@ from ecs_operator.lifecycle.service_deployments import (
     stopped_event,
     workload_target,
 )
-from ecs_operator.models.service import DeploymentCircuitBreaker, ThresholdConfiguration
+from ecs_operator.models import ServiceSpec
+from ecs_operator.models.rules import validate
+from ecs_operator.models.service import DeploymentCircuitBreaker, DeploymentEarlySuccessCriteria, ThresholdConfiguration
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 BREAKER = DeploymentCircuitBreaker(enable=True, rollback=True)
@@ -258,3 +260,49 @@ def test_events_keep_the_newest_hundred() -> None:
     assert len(events) == MAX_EVENTS
     assert events[0]["message"] == started_event("web", ["149"])
     assert events[-1]["message"] == started_event("web", ["50"])
+
+
+def _early(cleanup: str, percent: int = 50) -> DeploymentEarlySuccessCriteria:
+    return DeploymentEarlySuccessCriteria(enable=True, healthyPercent=percent, sourceServiceRevisionCleanup=cleanup)  # type: ignore[arg-type]
+
+
+def test_early_success_deferred_completes_at_healthy_percent_while_old_tasks_drain() -> None:
+    """docs/ecs-semantics.md §Early success criteria: ceil(4 x 50%) = 2 healthy tasks of the new revision."""
+    base = completed()
+    old = base.deployments[0].id
+    rolling = step(base.deployments, key="k2", td="web:2", last=base.last_completed,
+                   tasks=[task(old, n=i) for i in range(4)], at=T0 + timedelta(minutes=2))
+    new = rolling.deployments[0].id
+    later = T0 + timedelta(minutes=3)
+    one = [task(new, n=10, since=later - timedelta(seconds=50)), *(task(old, n=i) for i in range(3))]
+    two = [task(new, n=10 + i, since=later - timedelta(seconds=50)) for i in range(2)] + [task(old, n=i) for i in range(2)]
+
+    def at(tasks: list[TaskView], cleanup: str, previous: list[Deployment] = rolling.deployments) -> Advance:
+        return advance(service="web", service_uid="uid-1", previous=previous, last_completed=base.last_completed,
+                       desired_count=4, task_definition="web:2", config_key="k2", tasks=tasks, failed={}, breaker=BREAKER,
+                       threshold_configuration=None, now=later, min_running_seconds=40, early=_early(cleanup))
+
+    assert at(one, "DEFERRED").deployments[0].rolloutState == "IN_PROGRESS"  # 1 of the 2 needed
+    done = at(two, "DEFERRED")
+    assert [d.rolloutState for d in done.deployments] == ["COMPLETED", "COMPLETED"]
+    assert [d.status for d in done.deployments] == ["PRIMARY", "ACTIVE"]  # the old tasks are still there
+    assert done.messages == [f"(service web) (deployment {new}) deployment completed."]  # not steady yet
+    assert done.last_completed is not None and done.last_completed.id == new
+    # BLOCKING: the previous tasks must be gone first
+    assert at(two, "BLOCKING").deployments[0].rolloutState == "IN_PROGRESS"
+    assert at(two[:2], "BLOCKING").deployments[0].rolloutState == "COMPLETED"
+
+
+def test_early_success_criteria_are_checked_as_ecs_checks_them() -> None:
+    def found(dc: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(p.path, p.message) for p in validate(ServiceSpec.model_validate(
+            {"serviceName": "web", "taskDefinition": "web", "desiredCount": 2, "deploymentConfiguration": dc}))]
+
+    ok = {"earlySuccessCriteria": {"enable": True, "healthyPercent": 60, "sourceServiceRevisionCleanup": "DEFERRED"}}
+    assert found(ok) == []
+    assert found({"earlySuccessCriteria": {"enable": False}}) == []
+    paths = [p for p, _ in found({"minimumHealthyPercent": 75, "strategy": "CANARY", "earlySuccessCriteria": {
+        "enable": True, "healthyPercent": 60}})]
+    assert paths == ["deploymentConfiguration.earlySuccessCriteria",
+                     "deploymentConfiguration.earlySuccessCriteria.healthyPercent",
+                     "deploymentConfiguration.earlySuccessCriteria.sourceServiceRevisionCleanup"]

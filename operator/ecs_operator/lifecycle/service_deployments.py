@@ -10,6 +10,7 @@ IN_PROGRESS, same id and tasks (docs/ecs-semantics.md §Circuit breaker rollback
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ecs_operator.models.service import DeploymentCircuitBreaker
+from ecs_operator.models.service import DeploymentCircuitBreaker, DeploymentEarlySuccessCriteria
 from ecs_operator.scaling.rolling import circuit_breaker_threshold, counts_as_healthy
 
 MAX_EVENTS = 100
@@ -104,12 +105,14 @@ def advance(
     threshold_configuration: Any,
     now: datetime,
     min_running_seconds: float,
+    early: DeploymentEarlySuccessCriteria | None = None,
 ) -> Advance:
     """The deployments after this observation. `failed` counts tasks each deployment lost since the last call.
 
     `desired_count` is a REPLICA service's desiredCount; for a DAEMON service, the eligible container
     instances per deployment id, once counted for that deployment's tasks (docs/ecs-semantics.md §DAEMON
-    services): a deployment not counted yet is not known to be complete, whatever runs.
+    services): a deployment not counted yet is not known to be complete, whatever runs. `early`: the
+    early success criteria of a ROLLING deployment (docs/ecs-semantics.md §Early success criteria).
     """
     stamp = millisecond_stamp(now)
     out = Advance([d.model_copy() for d in previous], last_completed)
@@ -159,7 +162,7 @@ def advance(
     )
     others = [d for d in out.deployments if d is not primary and d.runningCount + d.pendingCount > 0]
     complete = counted is not None and healthy >= counted and not others and not out.again
-    if primary.rolloutState == "IN_PROGRESS" and complete:
+    if primary.rolloutState == "IN_PROGRESS" and (complete or _early_success(early, counted, healthy, others, out.again)):
         primary.rolloutState = "COMPLETED"
         primary.rolloutStateReason = f"ECS deployment {primary.id} completed."
         primary.updatedAt = stamp
@@ -175,6 +178,16 @@ def advance(
         or (d.rolloutState == "FAILED" and primary.rolloutState != "COMPLETED")
     ]
     return out
+
+
+def _early_success(early: DeploymentEarlySuccessCriteria | None, counted: int | None, healthy: int,
+                   others: list[Deployment], again: bool) -> bool:
+    """ECS completes the deployment once healthyPercent of desiredCount is healthy: with BLOCKING cleanup
+    only when the previous tasks are gone too, with DEFERRED at once (they keep draining afterwards)."""
+    if early is None or not early.enable or counted is None or again:
+        return False
+    needed = math.ceil(counted * (early.healthyPercent or 0) / 100)
+    return healthy >= needed and (early.sourceServiceRevisionCleanup == "DEFERRED" or not others)
 
 
 def _count(primary: Deployment, desired_count: int | Mapping[str, int]) -> int | None:

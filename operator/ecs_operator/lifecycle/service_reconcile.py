@@ -244,6 +244,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         tasks=[task_view(p, now) for p in pods], failed=failures_by_deployment(stops),
         breaker=breaker, threshold_configuration=breaker.thresholdConfiguration if breaker else None,
         now=now, min_running_seconds=o.settings.service_task_ready_seconds,
+        early=svc.deploymentConfiguration.earlySuccessCriteria if svc.deploymentConfiguration else None,
     )
     desired = step.deployments[0].desiredCount if daemon else (svc.desiredCount or 0)
     target, launch = workload_target(step)

@@ -752,6 +752,25 @@ def daemon_service(s: CreateService) -> Findings:
         yield "deploymentConfiguration.maximumPercent", "must be 100 for DAEMON services"
 
 
+@rule(CreateService)
+def early_success_criteria(s: CreateService) -> Findings:
+    """docs/ecs-semantics.md §Early success criteria."""
+    dc = s.deploymentConfiguration
+    early = dc.earlySuccessCriteria if dc is not None else None
+    if early is None or not early.enable:
+        return
+    path = "deploymentConfiguration.earlySuccessCriteria"
+    if dc is not None and dc.strategy not in (None, "ROLLING"):
+        yield path, "early success criteria can only be used with the ROLLING deployment strategy"
+    if early.healthyPercent is None:
+        yield f"{path}.healthyPercent", "healthyPercent is required when early success criteria are enabled"
+    elif dc is not None and dc.minimumHealthyPercent is not None and early.healthyPercent < dc.minimumHealthyPercent:
+        yield f"{path}.healthyPercent", "healthyPercent must be greater than or equal to minimumHealthyPercent"
+    if early.sourceServiceRevisionCleanup is None:
+        yield (f"{path}.sourceServiceRevisionCleanup",
+               "sourceServiceRevisionCleanup (BLOCKING or DEFERRED) is required when early success criteria are enabled")
+
+
 @rule(
     LoadBalancer,
     Cel("has(self.containerName) && has(self.containerPort)", message="loadBalancers[] need containerName and containerPort"),

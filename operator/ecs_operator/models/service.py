@@ -90,6 +90,15 @@ class DeploymentLifecycleHook(EcsModel):
     timeoutConfiguration: DeploymentLifecycleHookTimeout | None = None
 
 
+class DeploymentEarlySuccessCriteria(EcsModel):
+    """ROLLING only: the deployment completes once this share of desiredCount is healthy
+    (docs/ecs-semantics.md §Early success criteria)."""
+
+    enable: bool
+    healthyPercent: Integer | None = Field(None, ge=0, le=100)
+    sourceServiceRevisionCleanup: Literal["BLOCKING", "DEFERRED"] | None = None
+
+
 class DeploymentConfiguration(EcsModel):
     deploymentCircuitBreaker: DeploymentCircuitBreaker | None = None
     maximumPercent: Integer | None = Field(None, ge=0)
@@ -101,7 +110,7 @@ class DeploymentConfiguration(EcsModel):
     lifecycleHooks: list[DeploymentLifecycleHook] | None = None
     linearConfiguration: LinearConfiguration | None = None
     canaryConfiguration: CanaryConfiguration | None = None
-    earlySuccessCriteria: FreeForm | None = None
+    earlySuccessCriteria: DeploymentEarlySuccessCriteria | None = None
 
 
 class DeploymentController(EcsModel):
