@@ -55,6 +55,18 @@ def _driver_class(text: str) -> str:
     return text
 
 
+def _env_driver_classes() -> list[str]:
+    """ECS_OPERATOR_DOCKER_VOLUME_STORAGE_CLASSES, DRIVER=CLASS[,...]: argparse checks no list default, so
+    a malformed entry ends the command here with one line, never dropped in silence."""
+    entries = [p for p in os.environ.get("ECS_OPERATOR_DOCKER_VOLUME_STORAGE_CLASSES", "").split(",") if p]
+    for entry in entries:
+        try:
+            _driver_class(entry)
+        except argparse.ArgumentTypeError as e:
+            sys.exit(f"ecs-operator run: ECS_OPERATOR_DOCKER_VOLUME_STORAGE_CLASSES: {e}")
+    return entries
+
+
 def _task_limit(text: str) -> int:
     """0 to ECS's quota of tasks per service (the CRD refuses more anyway)."""
     value = int(text)
@@ -78,11 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="namespace of the Lease (default: $POD_NAMESPACE or %(default)s)")
     parser.add_argument("--lease-name", default=env("ECS_OPERATOR_LEASE_NAME", "ecs-operator"),
                         help="name of the Lease (default: %(default)s)")
-    parser.add_argument("--lease-duration", type=float, default=float(env("ECS_OPERATOR_LEASE_DURATION", "15")),
+    parser.add_argument("--lease-duration", type=float, default=env("ECS_OPERATOR_LEASE_DURATION", "15"),
                         help="seconds a standby waits for an unrenewed Lease before taking it (default: %(default)s)")
-    parser.add_argument("--renew-deadline", type=float, default=float(env("ECS_OPERATOR_RENEW_DEADLINE", "10")),
+    parser.add_argument("--renew-deadline", type=float, default=env("ECS_OPERATOR_RENEW_DEADLINE", "10"),
                         help="seconds the leader may go without renewing before it exits (default: %(default)s)")
-    parser.add_argument("--retry-period", type=float, default=float(env("ECS_OPERATOR_RETRY_PERIOD", "2")),
+    parser.add_argument("--retry-period", type=float, default=env("ECS_OPERATOR_RETRY_PERIOD", "2"),
                         help="seconds between renewals and between a standby's tries (default: %(default)s)")
     parser.add_argument("--liveness", default=env("ECS_OPERATOR_LIVENESS", "http://0.0.0.0:8080/healthz"),
                         help="liveness endpoint (default: %(default)s)")
@@ -103,28 +115,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-balancer-service-type", choices=("ClusterIP", "NodePort", "LoadBalancer"),
                         default=env("ECS_OPERATOR_LOAD_BALANCER_SERVICE_TYPE", "ClusterIP"))
     parser.add_argument("--service-task-ready-seconds", type=int,
-                        default=int(env("ECS_OPERATOR_SERVICE_TASK_READY_SECONDS", "40")),
+                        default=env("ECS_OPERATOR_SERVICE_TASK_READY_SECONDS", "40"),
                         help="ECS counts a task without health checks as healthy after this long (default: 40)")
-    parser.add_argument("--stopped-task-ttl", type=int, default=int(env("ECS_OPERATOR_STOPPED_TASK_TTL", "3600")),
+    parser.add_argument("--stopped-task-ttl", type=int, default=env("ECS_OPERATOR_STOPPED_TASK_TTL", "3600"),
                         help="seconds STOPPED tasks stay visible (default: 3600)")
     parser.add_argument("--capacity-evaluation-seconds", type=float,
-                        default=float(env("ECS_OPERATOR_CAPACITY_EVALUATION_SECONDS", "15")),
+                        default=env("ECS_OPERATOR_CAPACITY_EVALUATION_SECONDS", "15"),
                         help="managed scaling evaluation period (ECS: 60; tasks waiting for capacity also trigger it)")
     parser.add_argument("--deployment-minute-seconds", type=_positive_seconds,
-                        default=float(env("ECS_OPERATOR_DEPLOYMENT_MINUTE_SECONDS", "60")),
+                        default=env("ECS_OPERATOR_DEPLOYMENT_MINUTE_SECONDS", "60"),
                         help="seconds one minute of a BLUE_GREEN/LINEAR/CANARY bake time lasts (default: 60, "
                              "as in ECS; only tests shorten it)")
     parser.add_argument("--max-service-tasks", type=_task_limit, metavar="N",
-                        default=int(env("ECS_OPERATOR_MAX_SERVICE_TASKS", str(TASKS_PER_SERVICE))),
+                        default=env("ECS_OPERATOR_MAX_SERVICE_TASKS", str(TASKS_PER_SERVICE)),
                         help="the most tasks one Service may ask for (default and ECS's quota: %(default)s)")
-    parser.add_argument("--connect-timeout", type=float, default=float(env("ECS_OPERATOR_CONNECT_TIMEOUT", "60")),
+    parser.add_argument("--connect-timeout", type=float, default=env("ECS_OPERATOR_CONNECT_TIMEOUT", "60"),
                         help="seconds to wait for the API server at start-up (default: 60)")
     parser.add_argument("--binpack-scheduler-profiles", action="store_true",
                         default=env("ECS_OPERATOR_BINPACK_SCHEDULER_PROFILES", "") == "true",
                         help="the cluster's kube-scheduler has the ecs-binpack-cpu/-memory profiles "
                              "(README: binpack placement): binpack tasks use them")
     parser.add_argument("--docker-volume-storage-class", action="append", metavar="DRIVER=CLASS", type=_driver_class,
-                        default=[p for p in env("ECS_OPERATOR_DOCKER_VOLUME_STORAGE_CLASSES", "").split(",") if p],
+                        default=_env_driver_classes(),
                         help="StorageClass of the claims of a Docker volume driver (repeatable; CLASS '' is the "
                              "cluster's default; docs/volumes.md)")
     parser.add_argument("--ebs-storage-class", default=env("ECS_OPERATOR_EBS_STORAGE_CLASS", ""),
@@ -148,7 +160,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_service_tasks=args.max_service_tasks,
         binpack_scheduler_profiles=args.binpack_scheduler_profiles,
         allowed_workload_features=frozenset(args.allow_workload_feature),
-        docker_volume_storage_classes=dict(p.split("=", 1) for p in args.docker_volume_storage_class if "=" in p),
+        docker_volume_storage_classes=dict(p.split("=", 1) for p in args.docker_volume_storage_class),
         ebs_storage_class=args.ebs_storage_class,
     )
 

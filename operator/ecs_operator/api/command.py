@@ -15,7 +15,7 @@ from .keys import DEFAULT_SECRET
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ.get
     parser.add_argument("--host", default=env("ECS_API_HOST", "127.0.0.1"), help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=int(env("ECS_API_PORT", "8085")), help="port (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=env("ECS_API_PORT", "8085"), help="port (default: %(default)s)")
     parser.add_argument("--namespace", default=env("POD_NAMESPACE", "ecs-system"),
                         help="namespace of the access-key Secret (default: %(default)s)")
     parser.add_argument("--keys-secret", default=env("ECS_API_KEYS_SECRET", DEFAULT_SECRET),
