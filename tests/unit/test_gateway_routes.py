@@ -20,8 +20,8 @@ from ecs_operator.translate.gateway import (
     parent_ref,
     pods_by_slot,
     routes,
-    weights_for_test,
     weights,
+    weights_for_test,
 )
 from ecs_operator.translate.service import SECOND_SLOT, SLOT_LABEL, WORKLOAD
 
