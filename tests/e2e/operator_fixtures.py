@@ -90,7 +90,7 @@ def crds(sandbox: Any) -> None:
     kubectl_wait(sandbox, "--for=condition=Established", "-f", str(REPO / "crds"))
     sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=reference_policy(sandbox))
     # the Gateway API's CRDs (from the Go module cache, as `sandbox up --gateway-api`): blue/green HTTPRoutes
-    gateway = yaml.safe_dump_all(gateway_api.standard_crds(gateway_api.module_dir()))
+    gateway = yaml.safe_dump_all(gateway_api.standard_crds(gateway_api.module_dir(offline=True)))
     sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=gateway)
     kubectl_wait(sandbox, "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io",
                  "crd/gateways.gateway.networking.k8s.io")

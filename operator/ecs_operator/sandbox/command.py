@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, INSTANCE_TYPES
-from ecs_operator.sandbox import build, ecs, image_build
+from ecs_operator.sandbox import build, ecs, gateway_api, image_build
 from ecs_operator.sandbox.launcher import Sandbox, SandboxError, State, default_state_dir
 
 
@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     bin_dir = build.ensure_built(args.controlplane_dir, timeout=args.timeout * 60, log=_progress)
+    crds = gateway_api.module_dir()  # so that `up --gateway-api` and the tests find it offline
+    _progress(f"Gateway API CRDs ({gateway_api.GATEWAY_API_MODULE}@{gateway_api.GATEWAY_API_VERSION}): {crds}")
     print(bin_dir)
     return 0
 
@@ -146,7 +148,7 @@ def _up(args: argparse.Namespace) -> int:
                   + " (label and taint ecs.operator.dev/real-node=true; ECS cluster `real`)")
     if args.gateway_api:
         _progress("installing the Gateway API CRDs")
-        ecs.install_gateway_api(sandbox.client(state), args.timeout, _progress)
+        ecs.install_gateway_api(sandbox.client(state), args.timeout, _progress, offline=args.no_build)
     if args.operator or args.api:
         _start_ecs(sandbox, state, args)
     path = ":".join(_path_entries(state.bin_dir))

@@ -85,11 +85,12 @@ def install_crds(client: ApiClient, timeout: float, log: Log) -> None:
     log(f"  {len(names)} CustomResourceDefinitions established")
 
 
-def install_gateway_api(client: ApiClient, timeout: float, log: Log) -> None:
-    """The Gateway API's standard CRDs from the Go module cache (gateway_api.py), applied like ours."""
+def install_gateway_api(client: ApiClient, timeout: float, log: Log, offline: bool = False) -> None:
+    """The Gateway API's standard CRDs from the Go module cache (gateway_api.py), applied like ours.
+    `offline`: only from the cache, as --no-build takes only built binaries."""
     from ecs_operator.sandbox import gateway_api
 
-    crds = gateway_api.standard_crds(gateway_api.module_dir())
+    crds = gateway_api.standard_crds(gateway_api.module_dir(offline=offline))
     for crd in crds:
         client.apply(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}", crd)
     names = [c["metadata"]["name"] for c in crds]

@@ -4,8 +4,9 @@ deployments with a blue/green load balancer (docs/conversion.md §Load balancers
 and validated by the API server as on a cluster with a Gateway implementation.
 
 The CRDs come from the Go module sigs.k8s.io/gateway-api at GATEWAY_API_VERSION, fetched by the Go toolchain
-through the module proxy into its module cache (`go mod download`), never a copy in this repository: the
-machine's only source of releases is the Go proxy, and the module cache makes the second install offline.
+through the module proxy into its module cache (`go mod download`, which checks it against go.sum's database),
+never a copy in this repository: the machine's only source of releases is the Go proxy. `sandbox build` (`make
+controlplane`) fetches it with the control plane's modules; the tests and `up --no-build` read the cache only.
 Only the CustomResourceDefinitions of config/crd/standard/ are installed (the ValidatingAdmissionPolicy there
 guards upgrades to the experimental channel, which a sandbox never has).
 """
@@ -28,19 +29,22 @@ GATEWAY_API_VERSION = "v1.6.3"
 STANDARD_CRDS = Path("config/crd/standard")
 
 
-def module_dir(timeout: float = 300) -> Path:
-    """The module's directory in the Go module cache (downloaded through the Go proxy the first time)."""
+def module_dir(offline: bool = False, timeout: float = 300) -> Path:
+    """The module's directory in the Go module cache (downloaded through the Go proxy the first time; `offline`:
+    never, the cache must have it: `ecs-operator sandbox build` fetches it with the control plane's modules)."""
     if not shutil.which("go"):
         raise SandboxError("`go` not found on PATH: the Gateway API CRDs come from the Go module "
                            f"{GATEWAY_API_MODULE}@{GATEWAY_API_VERSION} (install Go)")
     result = subprocess.run(["go", "mod", "download", "-json", f"{GATEWAY_API_MODULE}@{GATEWAY_API_VERSION}"],
-                            capture_output=True, text=True, env=go_environment(), timeout=timeout, cwd="/")
+                            capture_output=True, text=True, timeout=timeout, cwd="/",
+                            env={**go_environment(), **({"GOPROXY": "off"} if offline else {})})
     try:
         info = json.loads(result.stdout or "{}")
     except ValueError:
         info = {}
     if result.returncode != 0 or not info.get("Dir"):
-        raise SandboxError(f"`go mod download {GATEWAY_API_MODULE}@{GATEWAY_API_VERSION}` failed: "
+        hint = " (not in the Go module cache: run `ecs-operator sandbox build` or `make controlplane`)" if offline else ""
+        raise SandboxError(f"`go mod download {GATEWAY_API_MODULE}@{GATEWAY_API_VERSION}` failed{hint}: "
                            f"{info.get('Error') or result.stderr.strip()}")
     return Path(info["Dir"])
 
