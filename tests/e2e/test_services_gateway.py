@@ -129,3 +129,30 @@ def test_a_tenants_route_of_that_name_is_not_taken_over(sandbox: Any, namespace:
     assert (after["metadata"]["resourceVersion"], json.dumps(after["spec"], sort_keys=True)) == \
         (before["metadata"]["resourceVersion"], json.dumps(before["spec"], sort_keys=True))
     assert not after["metadata"].get("ownerReferences")
+
+
+def test_a_blue_green_failure_during_the_bake_puts_all_weight_back_on_blue(sandbox: Any, namespace: str,
+                                                                          running_operator: Any) -> None:
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    config = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 4,
+              "deploymentCircuitBreaker": {"enable": True, "rollback": True,
+                                           "thresholdConfiguration": {"type": "COUNT", "value": 1}}}
+    apply_all(sandbox, namespace, service(desired=2, loadBalancers=LB, deploymentConfiguration=config))
+    first = steady(sandbox, namespace, "web:1", 2, timeout=60)
+    watch = Watch(api_client(sandbox), RESOURCES["HTTPRoute"].path(namespace)).start()
+    try:
+        exiting = {"sim.ecs.operator.dev/exit": "app=1", "sim.ecs.operator.dev/exit-after": "10s"}
+        register(sandbox, namespace, task_definition(image="nginx:2", annotations=exiting), 2)
+        merge_patch(sandbox, namespace, ECS_SERVICE, "web", {"spec": {"taskDefinition": "web:2"}})
+        wait_for(lambda: any(d["taskDefinition"] == "web:2" and d["rolloutState"] == "FAILED"
+                             for d in status(sandbox, namespace).get("deployments") or []), 60, what="green FAILED")
+        final = steady(sandbox, namespace, "web:1", 2, timeout=60)
+    finally:
+        watch.stop()
+    assert final["deployments"][0]["id"] == first["deployments"][0]["id"]  # the rollback
+    # all at once to green, then back to blue, whose target group (primary) never lost its tasks
+    assert [w for _, w in steps(watch, "web")] == [{"web-primary": 10000, "web-alternate": 0},
+                                                   {"web-primary": 0, "web-alternate": 10000},
+                                                   {"web-primary": 10000, "web-alternate": 0}]
+    assert [w for _, w in steps(watch, "web-test")][-1] == {"web-primary": 10000, "web-alternate": 0}
