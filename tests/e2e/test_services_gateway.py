@@ -156,3 +156,29 @@ def test_a_blue_green_failure_during_the_bake_puts_all_weight_back_on_blue(sandb
                                                    {"web-primary": 0, "web-alternate": 10000},
                                                    {"web-primary": 10000, "web-alternate": 0}]
     assert [w for _, w in steps(watch, "web-test")][-1] == {"web-primary": 10000, "web-alternate": 0}
+
+
+def test_service_connect_test_traffic_rules_and_timeout_become_an_admitted_gamma_route(
+        sandbox: Any, namespace: str, running_operator: Any) -> None:
+    """What a GAMMA mesh would apply; the API server's validation of the route is the check here (no mesh runs)."""
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(portMappings=[{"containerPort": 9000, "name": "api"}]), 1)
+    connect = {"enabled": True, "namespace": "shop", "services": [
+        {"portName": "api", "discoveryName": "orders", "timeout": {"perRequestTimeoutSeconds": 15},
+         "clientAliases": [{"port": 80, "dnsName": "orders.internal",
+                            "testTrafficRules": {"header": {"name": "x-green", "value": {"exact": "1"}}}}]}]}
+    apply_all(sandbox, namespace, service(desired=1, serviceConnectConfiguration=connect,
+                                          deploymentConfiguration={"strategy": "CANARY"}))
+    steady(sandbox, namespace, "web:1", 1, timeout=60)
+    route = wait_for(lambda: get(sandbox, "httproutes.gateway.networking.k8s.io", "orders-internal-mesh", namespace),
+                     30, what="the GAMMA route")
+    assert route["spec"]["parentRefs"] == [{"group": "", "kind": "Service", "name": "orders-internal", "port": 80}]
+    test, rest = route["spec"]["rules"]
+    assert test["matches"][0]["headers"] == [{"type": "Exact", "name": "x-green", "value": "1"}]
+    assert test["timeouts"] == rest["timeouts"] == {"request": "15s"}
+    assert weights(rest) == {"orders-primary": 10000, "orders-alternate": 0}  # no deployment: all on production
+    live = {p["metadata"]["name"] for p in pods(sandbox, namespace) if is_live(p)}
+    primary = get(sandbox, "endpointslice", "orders-primary", namespace)
+    assert {e["targetRef"]["name"] for e in primary.get("endpoints") or []} == live
+    fidelity = {f["path"]: f["verdict"] for f in (status(sandbox, namespace).get("fidelity") or {}).get("fields") or []}
+    assert fidelity["serviceConnectConfiguration.services[0].timeout.perRequestTimeoutSeconds"] == "approximated"

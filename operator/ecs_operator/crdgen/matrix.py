@@ -116,6 +116,11 @@ GATEWAY = [
     "Gateway implementation (an ingress controller that serves Gateways) carries the traffic; the operator only",
     "writes the routes. `ecs-operator sandbox up --gateway-api` installs the standard CRDs of the Go module",
     "`sigs.k8s.io/gateway-api` (v1.6.3, fetched through the Go module proxy) so that the API server admits and validates them.",
+    "",
+    "Service Connect: a client alias with `testTrafficRules`, a service with `timeout.perRequestTimeoutSeconds` or a",
+    "shifting strategy gets the GAMMA HTTPRoute `<alias Service>-mesh` (parentRef: the alias's Kubernetes Service and",
+    "port): the test header to green's target Service (`<discovery>-primary`/`-alternate`), the rest weighted by the",
+    "step, `timeouts.request` from the timeout. Only a service mesh that implements GAMMA applies it (approximated).",
 ]
 
 

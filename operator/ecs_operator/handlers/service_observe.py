@@ -21,7 +21,8 @@ from ecs_operator.models import ServiceSpec, problems_from_validation_error
 from ecs_operator.registry import UnknownTaskDefinition
 from ecs_operator.runtime.context import Context
 from ecs_operator.settings import Settings
-from ecs_operator.translate.gateway import API_VERSION, blue_green
+from ecs_operator.translate.gateway import API_VERSION
+from ecs_operator.translate.mesh import needs_http_routes
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.service_connect import connect_namespace
 
@@ -107,7 +108,7 @@ def observe(service: dict[str, Any], ix: ServiceIndexes, memo: Context, current:
         draining=frozenset(draining_nodes(ix.nodes, list(pods))),
         lost_nodes=lost_nodes(memo.kube, ix.nodes, pods),
         stopped=stopped,
-        http_routes=bool(blue_green(svc)) and memo.state(GatewayApi).served(memo.kube),
+        http_routes=needs_http_routes(svc) and memo.state(GatewayApi).served(memo.kube),
     )
 
 

@@ -145,7 +145,7 @@ def routes(svc: ServiceSpec, owner_name: str, services: Sequence[dict[str, Any]]
         _report(report, path, config, name, "")
         backends = {}
         for group, slot in ((PRIMARY, ""), (ALTERNATE, second_slot)):
-            backend = _target_group(base, f"{name}-{group}")
+            backend = target_group(base, f"{name}-{group}")
             backends[group] = backend
             origin = f"{path}.alternateTargetGroupArn" if group == ALTERNATE else f"loadBalancers[{i}].targetGroupArn"
             out.objects.append(backend)
@@ -177,7 +177,7 @@ def _report(report: FidelityReport, path: str, config: Mapping[str, Any], route:
             report.approximated(f"{path}.{key}", "Service + EndpointSlice", why)
 
 
-def _target_group(base: dict[str, Any], name: str) -> dict[str, Any]:
+def target_group(base: dict[str, Any], name: str) -> dict[str, Any]:
     """A ClusterIP Service with the load balancer Service's ports, endpoints written by the operator."""
     meta = base["metadata"]
     return {"apiVersion": "v1", "kind": "Service",
