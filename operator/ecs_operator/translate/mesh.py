@@ -68,7 +68,8 @@ def mesh_routes(svc: ServiceSpec, connect_namespace: str, services: Sequence[dic
             for piece in endpoint_slices(backends[group], slot_pods.get(slot, [])):
                 out.objects.append(piece)
                 out.origins[("EndpointSlice", piece["metadata"]["name"])] = path
-        port = base["spec"]["ports"][0]["port"]
+        ports = base["spec"]["ports"]  # the entry's own port (the Service may also be a load balancer's)
+        port = next((p["port"] for p in ports if p["name"] == dns_label(s.portName, 15)), ports[0]["port"])
         for j, alias in enumerate(s.clientAliases or []):
             endpoint = aliases.get(f"{path}.clientAliases[{j}].dnsName")
             if endpoint is None or endpoint.service is None:
