@@ -176,7 +176,9 @@ def test_service_connect_test_traffic_rules_and_timeout_become_an_admitted_gamma
     test, rest = route["spec"]["rules"]
     assert test["matches"][0]["headers"] == [{"type": "Exact", "name": "x-green", "value": "1"}]
     assert test["timeouts"] == rest["timeouts"] == {"request": "15s"}
-    assert weights(rest) == {"orders-primary": 10000, "orders-alternate": 0}  # no deployment: all on production
+    # no deployment: the rest and the test header all on production (the primary target Service)
+    assert [{b["name"]: b["weight"] for b in r["backendRefs"]} for r in (test, rest)] == \
+        [{"orders-primary": 10000, "orders-alternate": 0}] * 2
     live = {p["metadata"]["name"] for p in pods(sandbox, namespace) if is_live(p)}
     primary = get(sandbox, "endpointslice", "orders-primary", namespace)
     assert {e["targetRef"]["name"] for e in primary.get("endpoints") or []} == live
