@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import yaml
+
+from ecs_operator.sandbox import gateway_api
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_SETTINGS = ("--service-task-ready-seconds", "3", "--capacity-evaluation-seconds", "3", "--stopped-task-ttl", "600",
@@ -86,6 +89,11 @@ def crds(sandbox: Any) -> None:
     sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kubectl_wait(sandbox, "--for=condition=Established", "-f", str(REPO / "crds"))
     sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=reference_policy(sandbox))
+    # the Gateway API's CRDs (from the Go module cache, as `sandbox up --gateway-api`): blue/green HTTPRoutes
+    gateway = yaml.safe_dump_all(gateway_api.standard_crds(gateway_api.module_dir(offline=True)))
+    sandbox.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=gateway)
+    kubectl_wait(sandbox, "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io",
+                 "crd/gateways.gateway.networking.k8s.io")
 
 
 def reference_policy(sandbox: Any) -> str:

@@ -94,6 +94,9 @@ one Role per watched namespace. README.md explains each rule.
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
   verbs: [get, create]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, list, watch, create, patch, delete]
 {{- end }}
 
 {{/* Rights on cluster-scoped resources (always in the ClusterRole). */}}

@@ -64,6 +64,7 @@ RESOURCES: dict[str, Resource] = {
     "EndpointSlice": Resource("discovery.k8s.io", "v1", "endpointslices", True),
     "PodDisruptionBudget": Resource("policy", "v1", "poddisruptionbudgets", True),
     "Lease": Resource("coordination.k8s.io", "v1", "leases", True),
+    "HTTPRoute": Resource("gateway.networking.k8s.io", "v1", "httproutes", True),
     "TaskDefinition": Resource(API_GROUP, API_VERSION, "taskdefinitions", True),
     "Task": Resource(API_GROUP, API_VERSION, "tasks", True),
     "Service.ecs": Resource(API_GROUP, API_VERSION, "services", True),

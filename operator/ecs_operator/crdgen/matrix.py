@@ -12,7 +12,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from ecs_operator.translate import firelens, log_drivers, names
+from ecs_operator.translate import firelens, gateway, log_drivers, names
 from ecs_operator.translate.fidelity import VERDICTS, Verdict
 from ecs_operator.translate.mapping import TABLES
 
@@ -83,6 +83,46 @@ LOGS = [
     "stdout without changing its command.",
 ]
 
+GATEWAY = [
+    "## Blue/green load balancers",
+    "",
+    "A `loadBalancers` entry with an `advancedConfiguration` (ECS's blue/green load balancer: an alternate target",
+    "group, a production and a test listener rule) on a cluster that serves the Gateway API (`HTTPRoute`,",
+    f"`{gateway.API_VERSION}`: its standard CRDs installed; the operator looks every 30 s until they are) becomes:",
+    "",
+    f"- two ClusterIP Services, `<lb>-{gateway.PRIMARY}` for `targetGroupArn` and `<lb>-{gateway.ALTERNATE}` for",
+    "  `alternateTargetGroupArn` (`<lb>` is the entry's own Kubernetes Service: the Service's name, `-<index>` after",
+    "  the first), whose EndpointSlices the operator writes: the tasks of the first and of the second of the",
+    "  service's two Deployments (slots). The first green goes to the alternate target group and the next one back",
+    "  to the primary, as ECS alternates them; between deployments the other one lists no task;",
+    "- the HTTPRoute `<lb>` (production listener rule): both Services as backendRefs on the entry's containerPort,",
+    f"  weights adding up to {gateway.WEIGHT_TOTAL} that follow the strategy's step exactly (CANARY 10%: 9000 and",
+    "  1000 whatever the task counts; LINEAR: one step each `stepBakeTimeInMinutes`; BLUE_GREEN: 0 to all at once;",
+    "  all on the production revision outside a deployment and after a rollback);",
+    "- the HTTPRoute `<lb>-test` (test listener rule, only when given): all weight on green during a deployment",
+    "  (ECS's test traffic), on production otherwise.",
+    "",
+    "The parentRef of each route: a listener rule ARN (`arn:aws:elasticloadbalancing:<region>:<account>:",
+    "listener-rule/app/<name>/<id>/<listener id>/<rule id>`, or for a Network Load Balancer a listener ARN",
+    "`listener/net/<name>/...`) names its load balancer: the Gateway of that name, lowercased, in the service's",
+    "namespace. A value that is not an ARN is a Gateway name, optionally `/<listener name>` (the Gateway",
+    "listener's `sectionName`). The routes match every request: the listener rule's conditions stay in AWS (give",
+    "the Gateway listener a hostname to narrow them). `roleArn` has no use (the operator's RBAC writes the",
+    "routes). The routes and Services are the ECS Service's children (controller ownerReference, its namespace); a",
+    "route of that name it does not control refuses the service with a ResourceConflict condition, never taken",
+    "over. The loadBalancers entry's own Service `<lb>` stays for clients inside the cluster, shifted by the ratio",
+    "of tasks it lists. Without the CRDs (or without a productionListenerRule) no route is written and production",
+    "traffic shifts only by that ratio (approximated: the verdicts in `status.fidelity` say which applies). A",
+    "Gateway implementation (an ingress controller that serves Gateways) carries the traffic; the operator only",
+    "writes the routes. `ecs-operator sandbox up --gateway-api` installs the standard CRDs of the Go module",
+    "`sigs.k8s.io/gateway-api` (v1.6.3, fetched through the Go module proxy) so that the API server admits and validates them.",
+    "",
+    "Service Connect: a client alias with `testTrafficRules`, a service with `timeout.perRequestTimeoutSeconds` or a",
+    "shifting strategy gets the GAMMA HTTPRoute `<alias Service>-mesh` (parentRef: the alias's Kubernetes Service and",
+    "port): the test header to green's target Service (`<discovery>-primary`/`-alternate`), the rest weighted by the",
+    "step, `timeouts.request` from the timeout. Only a service mesh that implements GAMMA applies it (approximated).",
+]
+
 
 def render() -> str:
     lines = [
@@ -126,6 +166,8 @@ def render() -> str:
         *_convention("Container and volume names", names.dns_label),
         "",
         *LOGS,
+        "",
+        *GATEWAY,
         "",
         "## Summary",
         "",

@@ -74,3 +74,7 @@ owned_config_maps = kopf.index("v1", "configmaps", labels=MANAGED, id="owned_con
 """FireLens router configurations (translate/firelens.py)."""
 owned_endpoint_slices = kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=MANAGED,
                                    id="owned_endpoint_slices")(kopf_callback(_owned_index))
+owned_http_routes = kopf.index("gateway.networking.k8s.io", "v1", "httproutes", labels=MANAGED,
+                               id="owned_http_routes")(kopf_callback(_owned_index))
+"""The production and test routes of blue/green load balancers (translate/gateway.py); served only on a cluster
+with the Gateway API CRDs (kopf starts watching when they are installed)."""

@@ -3,6 +3,9 @@ reads planning needs (the namespace's workload policy), before the decision is c
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -11,13 +14,15 @@ import kopf
 from pydantic import ValidationError
 
 from ecs_operator import labels as L
-from ecs_operator.adapters.kube import Kube
+from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.lifecycle.service_draining import draining_nodes
 from ecs_operator.lifecycle.service_reconcile import ServiceObserved, key_of, member_of
 from ecs_operator.models import ServiceSpec, problems_from_validation_error
 from ecs_operator.registry import UnknownTaskDefinition
 from ecs_operator.runtime.context import Context
 from ecs_operator.settings import Settings
+from ecs_operator.translate.gateway import API_VERSION
+from ecs_operator.translate.mesh import needs_http_routes
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.service_connect import connect_namespace
 
@@ -41,6 +46,7 @@ class ServiceIndexes:
     owned_policies: kopf.Index
     owned_endpoint_slices: kopf.Index
     owned_config_maps: kopf.Index
+    owned_http_routes: kopf.Index
     clusters: kopf.Index
     cluster_nodes: kopf.Index
     nodes: kopf.Index
@@ -71,7 +77,8 @@ def observe(service: dict[str, Any], ix: ServiceIndexes, memo: Context, current:
     daemon_sets = tuple(ix.service_daemon_sets.get(owner, []))
     owned = {key_of(w): w for w in (*deployments, *daemon_sets)}
     owned.update({key_of(o): o for index in (ix.owned_services, ix.owned_budgets, ix.owned_policies, ix.owned_endpoint_slices,
-                                                   ix.owned_config_maps) for o in index.get(owner, [])})
+                                                   ix.owned_config_maps, ix.owned_http_routes)
+                  for o in index.get(owner, [])})
     pods = tuple(ix.service_pods.get((namespace, L.group_label_value(name)), []))
     cluster_name = (svc.cluster if svc else None) or "default"
     cluster = find_cluster(ix.clusters, namespace, cluster_name)
@@ -101,7 +108,33 @@ def observe(service: dict[str, Any], ix: ServiceIndexes, memo: Context, current:
         draining=frozenset(draining_nodes(ix.nodes, list(pods))),
         lost_nodes=lost_nodes(memo.kube, ix.nodes, pods),
         stopped=stopped,
+        http_routes=needs_http_routes(svc) and memo.state(GatewayApi).served(memo.kube),
     )
+
+
+class GatewayApi:
+    """Whether the cluster serves HTTPRoute: once it does, for good (its CRD is not removed under running
+    services); while it does not, asked again at most every RECHECK_SECONDS."""
+
+    RECHECK_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        self._served = False
+        self._asked = -math.inf
+        self._lock = threading.Lock()
+
+    def served(self, kube: Kube) -> bool:
+        with self._lock:
+            if self._served or time.monotonic() - self._asked < self.RECHECK_SECONDS:
+                return self._served
+            self._asked = time.monotonic()
+        try:
+            kube.discover(API_VERSION, "HTTPRoute")
+        except ApiError:
+            return False
+        with self._lock:
+            self._served = True
+        return True
 
 
 def _resolve(ref: str, namespace: str, ix: ServiceIndexes, settings: Settings, allow_inactive: bool = False) -> Revision | str:

@@ -70,3 +70,4 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.label_selectors["networking.k8s.io", "v1", "networkpolicies"] = managed
     settings.watching.label_selectors["discovery.k8s.io", "v1", "endpointslices"] = managed
     settings.watching.label_selectors["v1", "configmaps"] = managed  # FireLens configurations only
+    settings.watching.label_selectors["gateway.networking.k8s.io", "v1", "httproutes"] = managed

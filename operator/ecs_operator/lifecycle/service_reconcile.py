@@ -29,9 +29,11 @@ from ecs_operator.placement.query import Instance
 from ecs_operator.registry import UnknownTaskDefinition
 from ecs_operator.scaling.rolling import counts_as_healthy
 from ecs_operator.settings import Settings
+from ecs_operator.translate.gateway import Traffic, pods_by_slot, routes
+from ecs_operator.translate.mesh import mesh_routes
 from ecs_operator.translate.pod import Revision
 from ecs_operator.translate.policy import WorkloadPolicy
-from ecs_operator.translate.service import desired_count_problems, service_objects
+from ecs_operator.translate.service import SECOND_SLOT, desired_count_problems, service_objects
 from ecs_operator.translate.service_connect import connect_namespace
 from ecs_operator.translate.volumes import SharedClaim
 
@@ -95,6 +97,8 @@ class ServiceObserved:
     provider_access: Mapping[str, list[str]] = field(default_factory=dict)
     connect_hosts: list[dict[str, Any]] | None = None
     """The Service Connect names of the namespace now (for a new deployment's tasks)."""
+    http_routes: bool = False
+    """The cluster serves Gateway API HTTPRoutes (read only when a load balancer has an advancedConfiguration)."""
     draining: frozenset[str] = frozenset()
     """Nodes of the service's Pods whose ContainerInstance is DRAINING."""
     lost_nodes: frozenset[str] = frozenset()
@@ -298,7 +302,20 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
             and any(deployment_of(w) not in (None, digits(target.id)) for w in running)):
         events.append(warning(plan.bounds.stuck_event(ecs_name) or ""))
         workloads = [keep_template(w, o.owned.get(key_of(w))) for w in workloads]
-    children = [with_applied_hash(c) for c in [*workloads, *plan.services, *plan.extra]]
+    # blue/green load balancers: production and test HTTPRoutes weighted by the step (translate/gateway.py)
+    now_serving = (Traffic(slot_of(o.deployments, [digits(shifting.blue.id)]), slot, shifting.position.percent)
+               if shifting is not None and shifting.blue is not None else Traffic(slot))
+    slots = pods_by_slot(pods, [*o.deployments, *workloads])
+    lb = routes(svc, meta["name"], plan.services, slots, now_serving,
+                second_slot=SECOND_SLOT, served=o.http_routes, report=plan.report)
+    if lb.problems:
+        return replace(refusal(o, "InvalidParameterException", _text(lb.problems), now),
+                       stops=acted.stops, forget=acted.forget, reported=True)
+    mesh = mesh_routes(svc, connect or "", plan.services, slots, now_serving, shifting_strategy=shift is not None,
+                       second_slot=SECOND_SLOT, served=o.http_routes, report=plan.report)
+    routed = {key_of(c): c for c in [*mesh.objects, *lb.objects]}  # a Service both name: one set of targets
+    plan.origins.update({**mesh.origins, **lb.origins})
+    children = [with_applied_hash(c) for c in [*workloads, *plan.services, *plan.extra, *routed.values()]]
     events += [warning(unable_to_place_event(ecs_name, m)) for m in filter(None, map(unschedulable_message, pods))]
     refused = launch_failures(list(o.deployments))
     events += [warning(f"(service {ecs_name}) failed to launch a task with (error {r}).") for r in refused]

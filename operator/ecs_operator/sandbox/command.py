@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, INSTANCE_TYPES
-from ecs_operator.sandbox import build, ecs, image_build
+from ecs_operator.sandbox import build, ecs, gateway_api, image_build
 from ecs_operator.sandbox.launcher import Sandbox, SandboxError, State, default_state_dir
 
 
@@ -52,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--api", action="store_true",
                     help="also install the CRDs and run `ecs-operator api` with a key for namespace default "
                          "(`sandbox env` exports the AWS_* variables for aws-cli and boto3)")
+    up.add_argument("--gateway-api", action="store_true",
+                    help="also install the Gateway API standard CRDs (HTTPRoute, Gateway, ...) of the Go module "
+                         "sigs.k8s.io/gateway-api, fetched through the Go module proxy: the operator then shifts "
+                         "blue/green traffic by HTTPRoute weights")
 
     actions.add_parser("down", parents=[common], help="stop the sandbox's processes and remove its state")
     component_help = ("etcd, kube-apiserver (apiserver), kube-controller-manager (controller-manager), "
@@ -98,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     bin_dir = build.ensure_built(args.controlplane_dir, timeout=args.timeout * 60, log=_progress)
+    try:  # so that `up --gateway-api` and the tests find it offline
+        crds = gateway_api.module_dir()
+        _progress(f"Gateway API CRDs ({gateway_api.GATEWAY_API_MODULE}@{gateway_api.GATEWAY_API_VERSION}): {crds}")
+    except SandboxError as e:  # e.g. given binaries and no Go: only `up --gateway-api` needs it
+        _progress(f"note: {e}")
     print(bin_dir)
     return 0
 
@@ -140,6 +149,9 @@ def _up(args: argparse.Namespace) -> int:
             print(f"real nodes Ready in {state.real_nodes_ready_seconds:.1f}s: "
                   + ", ".join(f"{n.name} ({n.node_ip})" for n in state.real_nodes)
                   + " (label and taint ecs.operator.dev/real-node=true; ECS cluster `real`)")
+    if args.gateway_api:
+        _progress("installing the Gateway API CRDs")
+        ecs.install_gateway_api(sandbox.client(state), args.timeout, _progress, offline=args.no_build)
     if args.operator or args.api:
         _start_ecs(sandbox, state, args)
     path = ":".join(_path_entries(state.bin_dir))

@@ -85,6 +85,20 @@ def install_crds(client: ApiClient, timeout: float, log: Log) -> None:
     log(f"  {len(names)} CustomResourceDefinitions established")
 
 
+def install_gateway_api(client: ApiClient, timeout: float, log: Log, offline: bool = False) -> None:
+    """The Gateway API's standard CRDs from the Go module cache (gateway_api.py), applied like ours.
+    `offline`: only from the cache, as --no-build takes only built binaries."""
+    from ecs_operator.sandbox import gateway_api
+
+    crds = gateway_api.standard_crds(gateway_api.module_dir(offline=offline))
+    for crd in crds:
+        client.apply(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}", crd)
+    names = [c["metadata"]["name"] for c in crds]
+    _until(f"the {len(names)} Gateway API CRDs to be established", lambda: all(_established(client, n) for n in names),
+           timeout)
+    log(f"  {len(names)} Gateway API CustomResourceDefinitions ({gateway_api.GATEWAY_API_VERSION}) established")
+
+
 def start_operator(attach: Attach, timeout: float, log: Log) -> ProcessRecord:
     """`ecs-operator run` with a liveness endpoint, which answers once kopf is serving, and its metrics on
     another free loopback port."""

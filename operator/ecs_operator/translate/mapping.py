@@ -244,7 +244,11 @@ SERVICE: list[tuple[str, Verdict, str, str]] = [
     ("loadBalancers[].loadBalancerName", A, "Service", ""),
     ("loadBalancers[].containerName", E, "Service targetPort", ""),
     ("loadBalancers[].containerPort", E, "Service port/targetPort", ""),
-    ("loadBalancers[].advancedConfiguration", U, "", "blue/green listener rules"),
+    ("loadBalancers[].advancedConfiguration", A, "HTTPRoutes <lb> and <lb>-test + Services <lb>-primary and <lb>-alternate (docs/conversion.md §Blue/green load balancers)", "exact where the cluster serves the Gateway API (HTTPRoute weights follow the strategy's steps); without it production traffic shifts by the ratio of tasks the Service lists"),
+    ("loadBalancers[].advancedConfiguration.alternateTargetGroupArn", A, "Service <lb>-alternate + EndpointSlice", "exact with the Gateway API: the second slot's tasks, a backendRef of the production route; without it no Service"),
+    ("loadBalancers[].advancedConfiguration.productionListenerRule", A, "HTTPRoute <lb>, parentRef the Gateway named after the load balancer in the ARN (or the name given)", "exact with the Gateway API (weights per step); the rule's conditions stay in AWS: the route matches every request; without it: the task ratio"),
+    ("loadBalancers[].advancedConfiguration.testListenerRule", A, "HTTPRoute <lb>-test", "exact with the Gateway API: all test traffic to green during a deployment, to production otherwise; without it no test traffic"),
+    ("loadBalancers[].advancedConfiguration.roleArn", A, "the operator's RBAC on httproutes", "no IAM role: the operator writes the routes with its own rights"),
     ("serviceRegistries[]", A, "headless Service + EndpointSlice", "Cloud Map -> cluster DNS; the operator lists the tasks as for loadBalancers"),
     ("serviceRegistries[].registryArn", A, "headless Service name", "named after the service"),
     ("serviceRegistries[].port", E, "Service port", ""),
@@ -272,8 +276,9 @@ SERVICE: list[tuple[str, Verdict, str, str]] = [
     ("deploymentConfiguration.strategy", A, "RollingUpdate; blue and green Deployments + EndpointSlices",
      "ROLLING exact; BLUE_GREEN, LINEAR and CANARY: green's tasks start in full in a second Deployment beside blue's, "
      "production traffic moves by the tasks the Services' EndpointSlices list (a share is a ratio of green and blue "
-     "endpoints, balanced per connection by kube-proxy, not weighted requests), blue's tasks stop after the bake "
-     "time; no test traffic (no test listener); DAEMON services roll"),
+     "endpoints, balanced per connection by kube-proxy, not weighted requests; exact HTTPRoute weights and a test "
+     "route to green for a loadBalancers entry with advancedConfiguration where the cluster serves the Gateway API), "
+     "blue's tasks stop after the bake time; DAEMON services roll"),
     ("deploymentConfiguration.bakeTimeInMinutes", E, "operator", "blue's tasks stay (without traffic) this long after all production traffic is on green, then stop; a failure meanwhile (circuit breaker) rolls back"),
     ("deploymentConfiguration.lifecycleHooks", U, "", "no hooks run (no Lambda; a Kubernetes Job per hook is not built yet)"),
     ("deploymentConfiguration.lifecycleHooks[].targetType", U, "", ""),
@@ -312,11 +317,11 @@ SERVICE: list[tuple[str, Verdict, str, str]] = [
     ("serviceConnectConfiguration.services[].clientAliases[]", A, "Service per alias", "an alias named like another Service of the same ECS Service shares it (ports merged)"),
     ("serviceConnectConfiguration.services[].clientAliases[].port", E, "Service port", ""),
     ("serviceConnectConfiguration.services[].clientAliases[].dnsName", A, "Service name; hostAliases for a dotted name", "orders: the Service orders (cluster DNS, whole Kubernetes namespace); orders.internal: the Service orders-internal and an /etc/hosts entry in the Service Connect namespace's tasks; a name with '_' is not served"),
-    ("serviceConnectConfiguration.services[].clientAliases[].testTrafficRules", U, "", ""),
+    ("serviceConnectConfiguration.services[].clientAliases[].testTrafficRules", A, "GAMMA HTTPRoute <alias Service>-mesh: a header-match rule to green's target Service (docs/ecs-semantics.md §Service Connect traffic rules)", "only a service mesh that implements GAMMA applies it (Istio, Linkerd, Cilium, ...); unsupported where the cluster serves no HTTPRoute; header with no value: any value"),
     ("serviceConnectConfiguration.services[].ingressPortOverride", U, "", "no proxy"),
     ("serviceConnectConfiguration.services[].timeout", U, "", "no proxy"),
     ("serviceConnectConfiguration.services[].timeout.idleTimeoutSeconds", U, "", ""),
-    ("serviceConnectConfiguration.services[].timeout.perRequestTimeoutSeconds", U, "", ""),
+    ("serviceConnectConfiguration.services[].timeout.perRequestTimeoutSeconds", A, "GAMMA HTTPRoute <alias Service>-mesh timeouts.request", "only a service mesh that implements GAMMA applies it; 0 disables it, as in ECS; unsupported where the cluster serves no HTTPRoute"),
     ("serviceConnectConfiguration.services[].tls", U, "", "no proxy"),
     ("serviceConnectConfiguration.logConfiguration", U, "", "no proxy"),
     ("serviceConnectConfiguration.logConfiguration.logDriver", U, "", ""),
