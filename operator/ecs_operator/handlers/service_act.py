@@ -3,6 +3,7 @@ Events and the one status write."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from ecs_operator import labels as L
@@ -59,6 +60,7 @@ def act(memo: Context, observed: ServiceObserved, decision: ServiceDecision, mom
                       for p in eviction.pods)
         if (event := eviction.event(stopped)) is not None:
             late.append(event)
+    _hooks(kube, observed, decision)
     try:
         _apply(kube, observed, decision)
         decision = after_evictions(decision, observed.current, late, moment)
@@ -73,6 +75,24 @@ def act(memo: Context, observed: ServiceObserved, decision: ServiceDecision, mom
     if decision.write:
         writer.write(service, decision.status)
     return decision.requeue_after
+
+
+def _hooks(kube: Kube, observed: ServiceObserved, decision: ServiceDecision) -> None:
+    """Lifecycle hooks: their Tasks started (owned by the Service) or stopped (timed out), and the
+    ContinueServiceDeployment annotations of hooks no longer waiting removed (lifecycle/service_hooks.py)."""
+    meta = observed.service["metadata"]
+    for task in decision.hooks.create:
+        try:
+            kube.apply(task)
+        except OwnershipConflict as e:  # the name is someone else's Task: the hook's timeout ends it
+            logging.getLogger(__name__).warning("hook task %s: %s", task["metadata"]["name"], e)
+    for name in decision.hooks.stop:
+        kube.patch("Task", meta["namespace"], name, {"spec": {"desiredStatus": "STOPPED",
+                                                              "reason": "Lifecycle hook timed out"}})
+    if decision.hooks.forget:
+        kube.patch("Service.ecs", meta["namespace"], meta["name"],
+                   {"metadata": {"annotations": {f"{L.CONTINUE_PREFIX}{h}": None for h in decision.hooks.forget}}},
+                   uid=meta["uid"])
 
 
 def _stop(memo: Context, stops: tuple[PodStop, ...]) -> None:
