@@ -21,6 +21,7 @@ from ecs_operator.models.service import DeploymentConfiguration, DeploymentLifec
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CONTEXT = HookContext("web", "arn:aws:ecs:us-east-1:0:service/default/web",
                       "arn:aws:ecs:us-east-1:0:service-deployment/default/web/1", minute_seconds=60)
+ALL_AT_ONCE = Shift(((100.0, 0.0),), 0.0)
 TARGET = HookTarget("check:1", frozenset({"check"}), ("check", "sidecar"))
 
 
@@ -40,7 +41,7 @@ def record(ready_at: datetime | None = None) -> Deployment:
 
 
 def step(hooks: list[DeploymentLifecycleHook], now: datetime, runs: list[HookRun] | None = None, *, ready: bool = True,
-         shift: Shift = Shift(((100.0, 0.0),), 0.0), ready_at: datetime | None = T0, continues: dict[str, str] | None = None,
+         shift: Shift = ALL_AT_ONCE, ready_at: datetime | None = T0, continues: dict[str, str] | None = None,
          tasks: dict[str, Any] | None = None, targets: dict[str, Any] | None = None) -> HookStep:
     return advance_hooks(record=record(ready_at), shift=shift, hooks=hooks, green_ready=ready, reconcile=False,
                          runs=runs or [], targets={"check": TARGET} if targets is None else targets, tasks=tasks or {},
@@ -187,3 +188,10 @@ def test_a_lambda_arn_is_refused_naming_the_field() -> None:
     assert "a Lambda function cannot run here" in found["deploymentConfiguration.lifecycleHooks[1].hookTargetArn"]
     assert "needs a hookTargetArn" in found["deploymentConfiguration.lifecycleHooks[2].hookTargetArn"]
     assert not any("lifecycleHooks[0]" in p for p in found)
+
+
+def test_a_hook_task_that_is_gone_while_its_hook_runs_is_created_again() -> None:
+    first = step([task_hook("POST_SCALE_UP")], T0)
+    name = first.tasks[0].name
+    again = step([task_hook("POST_SCALE_UP")], T0 + timedelta(seconds=3), first.runs, tasks={name: None})
+    assert [t.name for t in again.tasks] == [name] and again.runs[0].status == "IN_PROGRESS"

@@ -300,6 +300,11 @@ class _Walk:
             else:
                 target = self.targets.get(hook.hookTargetArn or "")
                 outcome = task_outcome(self.tasks.get(run.task or ""), target if isinstance(target, HookTarget) else None)
+                if (outcome is None and run.task is not None and run.task in self.tasks and self.tasks[run.task] is None
+                        and isinstance(target, HookTarget)):
+                    # looked for and not there (its creation failed, or it was deleted): created again
+                    self.new_tasks.append(HookTask(run.task, target.ref, self._environment(run.stage, run.hookId, hook),
+                                                   target.containers, self.record.id))
             if outcome is not None:
                 run.status, run.reason, run.finishedAt = outcome[0], outcome[1], stamp
                 self.messages.append(f"{where} {run.status.lower()}." if outcome[1] is None
@@ -384,6 +389,9 @@ def hook_actions(o: ServiceObserved, svc: ServiceSpec, hooked: HookStep | None, 
     annotations = o.service["metadata"].get("annotations") or {}
     asked = continue_requests(annotations, L.CONTINUE_PREFIX)
     waiting = {r["hookId"] for d in step.deployments for r in d.hookRuns or [] if r.get("status") in PENDING}
+    # and those the status last written still shows waiting: an annotation goes only once its outcome is written
+    waiting |= {r.get("hookId") for d in o.current.get("deployments") or [] for r in d.get("hookRuns") or []
+                if r.get("status") in PENDING}
     if hooked is None:
         return HookActions(forget=tuple(sorted(set(asked) - waiting)))
     meta = o.service["metadata"]

@@ -287,7 +287,7 @@ SERVICE: list[tuple[str, Verdict, str, str]] = [
      "names a TaskDefinition of the namespace (family, family:revision or its ARN), run as a standalone Task with the "
      "hook's context in its containers' environment (ECS_LIFECYCLE_STAGE, ECS_LIFECYCLE_HOOK_ID, ECS_HOOK_DETAILS, "
      "ECS_SERVICE_ARN, ECS_SERVICE_DEPLOYMENT_ARN); every essential container exiting 0 is SUCCEEDED, anything "
-     "else FAILED; a Lambda function ARN is refused at admission"),
+     "else FAILED; a Lambda function ARN is refused (Ready False, InvalidParameterException, and a Warning Event naming the field)"),
     ("deploymentConfiguration.lifecycleHooks[].roleArn", A, "",
      "accepted and ignored: ECS needs it to invoke Lambda; the hook's Task runs with the namespace's workload "
      "policy and its task definition's roles, never more than its author could run directly"),
