@@ -29,10 +29,14 @@ from service_support import (
     steady,
     task_definition,
     watch_pods,
+    watch_services,
 )
 from test_services_strategies import LB, green_id
 
 from ecs_operator import API_GROUP
+from ecs_operator.api.account import Account
+from ecs_operator.api.deployments import service_deployments
+from ecs_operator.settings import Settings
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -106,27 +110,32 @@ def test_a_task_hook_that_exits_0_lets_the_deployment_complete(sandbox: Cluster,
     assert hook_done < first_blue_stop
 
 
-def test_a_task_hook_that_exits_1_rolls_back_to_blue(sandbox: Cluster, namespace: str, running_operator: Any, api: Api) -> None:
+def test_a_task_hook_that_exits_1_rolls_back_to_blue(sandbox: Cluster, namespace: str, running_operator: Any) -> None:
     blue, blue_pods = deploy(sandbox, namespace, [{"hookTargetArn": "check", "lifecycleStages": ["POST_SCALE_UP"]}], check_exit=1)
-    green = green_id(sandbox, namespace)
-    wait_for(lambda: any(d["id"] == green and d["rolloutState"] == "FAILED" for d in status(sandbox, namespace).get("deployments") or []),
-             90, what="green FAILED")
-    final = steady(sandbox, namespace, "web:1", 2, timeout=90)
+    service_watch = watch_services(sandbox, namespace)
+    try:
+        green = green_id(sandbox, namespace)
+        wait_for(lambda: any(d["id"] == green and d["rolloutState"] == "FAILED"
+                             for d in status(sandbox, namespace).get("deployments") or []), 90, what="green FAILED")
+        final = steady(sandbox, namespace, "web:1", 2, timeout=90)
+    finally:
+        service_watch.stop()
 
     assert final["deployments"][0]["id"] == blue  # the same deployment again, as ECS rolls back
     assert {p["metadata"]["name"] for p in pods(sandbox, namespace, SERVICE_PODS) if is_live(p)} == blue_pods  # blue kept serving
-    assert {p["metadata"]["labels"].get(DEPLOYMENT_LABEL) for p in pods(sandbox, namespace, SERVICE_PODS) if is_live(p)} \
-        == {blue.removeprefix("ecs-svc/")}
     said = messages(final)
     assert any(m.startswith(f"(service web) (deployment {green}) deployment failed: lifecycle hook ") and "exit code 1" in m
                for m in said), said
     assert f"(service web) rolling back to deployment {blue}." in said
-    client = api.client()
-    arns = client.list_service_deployments(cluster="default", service="web")["serviceDeployments"]
-    described = client.describe_service_deployments(serviceDeploymentArns=[a["serviceDeploymentArn"] for a in arns])
-    failed = next(d for d in described["serviceDeployments"] if d["serviceDeploymentArn"].endswith(green.removeprefix("ecs-svc/")))
-    assert failed["status"] == "ROLLBACK_SUCCESSFUL", failed
+    # DescribeServiceDeployments (the API's own code) of the status while it rolled back
+    rolling_back = next(c.object for c in service_watch.changes
+                        if any(d["id"] == green and d["rolloutState"] == "FAILED" for d in c.object.get("status", {}).get("deployments") or []))
+    described = {d["serviceDeploymentArn"].rsplit("/", 1)[-1]: d
+                 for d in service_deployments(Account(namespace, None, Settings()), rolling_back)}  # type: ignore[arg-type]
+    failed = described[green.removeprefix("ecs-svc/")]
+    assert failed["status"] == "ROLLBACK_IN_PROGRESS", failed
     assert [(h["status"], h["targetType"]) for h in failed["lifecycleHookDetails"]] == [("FAILED", "AWS_LAMBDA")]
+    assert "lifecycle hook" in failed["statusReason"] and "rollback" in failed, failed
 
 
 def test_a_pause_hook_waits_for_continue_service_deployment(sandbox: Cluster, namespace: str, running_operator: Any,
@@ -168,3 +177,15 @@ def test_a_pause_hook_waits_for_continue_service_deployment(sandbox: Cluster, na
         assert e.response["Error"]["Code"] in ("ClientException", "ServiceDeploymentNotFoundException"), e.response
     else:
         raise AssertionError("ContinueServiceDeployment of a finished hook was accepted")
+
+
+def test_a_lambda_function_arn_is_refused_naming_the_field(sandbox: Cluster, namespace: str, running_operator: Any) -> None:
+    apply_all(sandbox, namespace, cluster())
+    register(sandbox, namespace, task_definition(), 1)
+    hooks = [{"hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:smoke", "lifecycleStages": ["POST_SCALE_UP"]}]
+    apply_all(sandbox, namespace, service(desired=1, deploymentConfiguration={"strategy": "BLUE_GREEN", "lifecycleHooks": hooks}))
+    ready = wait_for(lambda: next((c for c in status(sandbox, namespace).get("conditions") or []
+                                   if c["type"] == "Ready" and c["status"] == "False"), None), 30, what="Ready False")
+    assert ready["reason"] == "InvalidParameterException"
+    assert "deploymentConfiguration.lifecycleHooks[0].hookTargetArn: a Lambda function cannot run here" in ready["message"], ready
+    assert not pods(sandbox, namespace)
