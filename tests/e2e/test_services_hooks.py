@@ -115,8 +115,9 @@ def test_a_task_hook_that_exits_1_rolls_back_to_blue(sandbox: Cluster, namespace
     service_watch = watch_services(sandbox, namespace)
     try:
         green = green_id(sandbox, namespace)
-        wait_for(lambda: any(d["id"] == green and d["rolloutState"] == "FAILED"
-                             for d in status(sandbox, namespace).get("deployments") or []), 90, what="green FAILED")
+        # from the watch: the FAILED record lasts only until green's tasks are gone
+        wait_for(lambda: any(d["id"] == green and d["rolloutState"] == "FAILED" for c in service_watch.since(0)
+                             for d in (c.object.get("status") or {}).get("deployments") or []), 120, what="green FAILED")
         final = steady(sandbox, namespace, "web:1", 2, timeout=90)
     finally:
         service_watch.stop()
