@@ -3,7 +3,6 @@ Events and the one status write."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from ecs_operator import labels as L
@@ -60,7 +59,7 @@ def act(memo: Context, observed: ServiceObserved, decision: ServiceDecision, mom
                       for p in eviction.pods)
         if (event := eviction.event(stopped)) is not None:
             late.append(event)
-    _hooks(kube, observed, decision)
+    _hooks(memo, observed, decision)
     try:
         _apply(kube, observed, decision)
         decision = after_evictions(decision, observed.current, late, moment)
@@ -77,15 +76,19 @@ def act(memo: Context, observed: ServiceObserved, decision: ServiceDecision, mom
     return decision.requeue_after
 
 
-def _hooks(kube: Kube, observed: ServiceObserved, decision: ServiceDecision) -> None:
+def _hooks(memo: Context, observed: ServiceObserved, decision: ServiceDecision) -> None:
     """Lifecycle hooks: their Tasks started (owned by the Service) or stopped (timed out), and the
-    ContinueServiceDeployment annotations of hooks no longer waiting removed (lifecycle/service_hooks.py)."""
-    meta = observed.service["metadata"]
+    ContinueServiceDeployment annotations of hooks no longer waiting removed (lifecycle/service_hooks.py). A Task
+    the API server refuses is a Warning Event; its hook is tried again each round until its timeout."""
+    kube, meta = memo.kube, observed.service["metadata"]
     for task in decision.hooks.create:
         try:
             kube.apply(task)
-        except OwnershipConflict as e:  # the name is someone else's Task: the hook's timeout ends it
-            logging.getLogger(__name__).warning("hook task %s: %s", task["metadata"]["name"], e)
+        except (OwnershipConflict, ApiError) as e:
+            if isinstance(e, ApiError) and e.temporary:
+                continue
+            notify(memo, observed.service, type="Warning", reason="LifecycleHookTaskRefused",
+                   message=f"lifecycle hook task {task['metadata']['name']} of {task['spec']['taskDefinition']}: {e}")
     for name in decision.hooks.stop:
         kube.patch("Task", meta["namespace"], name, {"spec": {"desiredStatus": "STOPPED",
                                                               "reason": "Lifecycle hook timed out"}})

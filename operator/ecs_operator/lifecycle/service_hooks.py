@@ -326,11 +326,13 @@ def failure_reason(run: HookRun) -> str:
 
 def task_manifest(task: HookTask, *, namespace: str, owner: dict[str, Any], spec: Mapping[str, Any],
                   labels: Mapping[str, str]) -> dict[str, Any]:
-    """The hook's Task: RunTask of its task definition in the service's cluster, network and capacity, its context in
-    every container's environment (containerOverrides), owned by the Service."""
+    """The hook's Task: RunTask of its task definition in the service's cluster, launch type and network, its context
+    in every container's environment (containerOverrides), owned by the Service."""
     env = [{"name": k, "value": v} for k, v in task.environment]
-    carried = {k: spec[k] for k in ("cluster", "launchType", "capacityProviderStrategy", "networkConfiguration",
-                                    "platformVersion") if spec.get(k) is not None}
+    # not the service's capacityProviderStrategy: the Task's author (the operator) would need `use` on its providers
+    # (the reference policy); the cluster's default strategy applies
+    carried = {k: spec[k] for k in ("cluster", "launchType", "networkConfiguration", "platformVersion")
+               if spec.get(k) is not None}
     return {
         "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "Task",
         "metadata": {"name": task.name, "namespace": namespace, "labels": dict(labels),
