@@ -195,3 +195,16 @@ def test_a_hook_task_that_is_gone_while_its_hook_runs_is_created_again() -> None
     name = first.tasks[0].name
     again = step([task_hook("POST_SCALE_UP")], T0 + timedelta(seconds=3), first.runs, tasks={name: None})
     assert [t.name for t in again.tasks] == [name] and again.runs[0].status == "IN_PROGRESS"
+
+
+def test_hooks_of_a_rolling_service_are_reported_unsupported() -> None:
+    from ecs_operator.models import ServiceSpec
+    from ecs_operator.translate.service import ServicePlan, _report_deployment
+
+    hooks = [{"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"]}]
+    for strategy, reported in (("ROLLING", True), ("BLUE_GREEN", False)):
+        spec = ServiceSpec.model_validate({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1,
+                                          "deploymentConfiguration": {"strategy": strategy, "lifecycleHooks": hooks}})
+        plan = ServicePlan()
+        _report_deployment(spec, plan)
+        assert ("deploymentConfiguration.lifecycleHooks" in plan.report.overrides) is reported
