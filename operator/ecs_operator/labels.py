@@ -88,6 +88,11 @@ STOP_TASK_PREFIX = f"stop-task.{API_GROUP}/"
 """A Service annotation `stop-task.ecs.operator.dev/<task id>: <reason>` is StopTask of that service
 task: the operator stops it (UserInitiated, the reason as stoppedReason), the scheduler replaces it,
 and the annotation goes once the task is gone."""
+CONTINUE_PREFIX = f"continue.{API_GROUP}/"
+"""A Service annotation `continue.ecs.operator.dev/<hookId>: CONTINUE|ROLLBACK` is ContinueServiceDeployment of that
+PAUSE lifecycle hook (what the API writes); it goes once the hook is no longer waiting (lifecycle/service_hooks.py)."""
+HOOK_DEPLOYMENT = f"hook.{API_GROUP}/deployment"
+"""Label of a lifecycle hook's Task: the digits of the service deployment it runs for."""
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 

@@ -28,6 +28,11 @@ DEFINITION = {"family": "web", "containerDefinitions": [{"name": "web", "image":
 DEPLOYMENT = {"id": "ecs-svc/1111", "status": "PRIMARY", "taskDefinition": "web:1", "configKey": "k", "desiredCount": 1,
               "runningCount": 1, "pendingCount": 0, "failedTasks": 0, "rolloutState": "COMPLETED",
               "rolloutStateReason": "", "createdAt": NOW, "updatedAt": NOW}
+PAUSED = {**DEPLOYMENT, "id": "ecs-svc/2222", "status": "ACTIVE", "rolloutState": "IN_PROGRESS", "lifecycleStage": "POST_SCALE_UP",
+          "hookRuns": [{"hookId": "0123456789abcdef0123", "gate": "POST_SCALE_UP", "stage": "POST_SCALE_UP", "index": 0,
+                        "targetType": "PAUSE", "status": "AWAITING_ACTION", "startedAt": NOW, "expiresAt": NOW,
+                        "timeoutAction": "ROLLBACK"}]}
+"""A deployment waiting at a PAUSE lifecycle hook (ContinueServiceDeployment)."""
 
 
 def pod(name: str, service: str | None) -> dict[str, Any]:
@@ -68,7 +73,7 @@ STATUS: dict[str, Any] = {
                                    "revisions": [{"revision": 1, "status": "ACTIVE", "registeredAt": NOW}],
                                    "compatibilities": ["EC2"], "conditions": [{"type": "Ready", "status": "True"}]},
     "Service.ecs": lambda obj: {"observedGeneration": 1, "deploymentTrigger": "t", "status": "ACTIVE", "taskDefinition": "web:1",
-                                "runningCount": 1, "pendingCount": 0, "rolloutState": "COMPLETED", "deployments": [DEPLOYMENT],
+                                "runningCount": 1, "pendingCount": 0, "rolloutState": "COMPLETED", "deployments": [DEPLOYMENT, PAUSED],
                                 "events": [{"id": "e1", "createdAt": NOW, "message": "(service web) has reached a steady state."}],
                                 "serviceArn": service_arn(SETTINGS, "default", "web"), "fidelity": {"summary": "exact"}},
     "Task": lambda obj: task_status(obj["metadata"]["name"]),
@@ -187,6 +192,8 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "ListServiceDeployments": {"cluster": "default", "service": "web", "status": ["SUCCESSFUL"]},
     "DescribeServiceDeployments": {"serviceDeploymentArns": [service_arn(SETTINGS, "default", "web").replace(":service/", ":service-deployment/") + "/1111",
                                                              service_arn(SETTINGS, "default", "web").replace(":service/", ":service-deployment/") + "/2"]},
+    "ContinueServiceDeployment": {"serviceDeploymentArn": service_arn(SETTINGS, "default", "web").replace(
+        ":service/", ":service-deployment/") + "/2222", "hookId": "0123456789abcdef0123", "action": "CONTINUE"},
     "DeleteService": {"cluster": "default", "service": "web", "force": True},
     "RunTask": {"cluster": "default", "taskDefinition": "web:1", "count": 2},
     "DeleteTaskDefinitions": {"taskDefinitions": ["web:1", "web:9", "web"]},

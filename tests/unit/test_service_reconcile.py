@@ -249,3 +249,32 @@ def test_a_status_written_before_placed_tasks_adopts_the_running_tasks_without_r
     upgraded = plan_service(observed(body, running, older), T0 + timedelta(seconds=1))
     assert [m for _, m in events(upgraded) if "has st" in m] == []
     assert upgraded.status["placedTasks"] == ["00000001"]
+
+
+def test_a_pre_scale_up_pause_hook_holds_green_at_zero_and_its_rollback_returns_to_blue() -> None:
+    """lifecycleHooks (lifecycle/service_hooks.py) in the reconcile: green's workload has no replicas while the
+    PRE_SCALE_UP hook waits; ContinueServiceDeployment's ROLLBACK (the annotation it writes) rolls back."""
+    config = {"strategy": "BLUE_GREEN", "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["PRE_SCALE_UP"]}]}
+    body = service(deploymentConfiguration=config)
+    decision = plan_service(observed(body), T0)
+    blue = primary_id(decision)
+    decision = plan_service(observed(body, [pod(1, blue)], decision.status), T0 + timedelta(seconds=1))
+    assert decision.status["deployments"][0]["rolloutState"] == "COMPLETED"
+    one = revision()
+    two = Revision("web", 2, one.definition)
+    updated = {**body, "spec": {**body["spec"], "taskDefinition": "web:2"}}
+    paused = plan_service(observed(updated, [pod(1, blue)], decision.status, requested=two,
+                                   revisions={one.name: one, two.name: two}), T0 + timedelta(seconds=2))
+    green = paused.status["deployments"][0]
+    assert green["id"] != blue and green["lifecycleStage"] == "PRE_SCALE_UP"
+    (run,) = green["hookRuns"]
+    assert run["status"] == "AWAITING_ACTION"
+    workloads = {w["spec"]["template"]["metadata"]["labels"][L.DEPLOYMENT]: w["spec"]["replicas"]
+                 for w in paused.children if w["kind"] == "Deployment"}
+    assert workloads == {digits(blue): 1, digits(green["id"]): 0}
+    asked = {**updated, "metadata": {**updated["metadata"], "annotations": {f"{L.CONTINUE_PREFIX}{run['hookId']}": "ROLLBACK"}}}
+    back = plan_service(observed(asked, [pod(1, blue)], paused.status, requested=two, revisions={one.name: one, two.name: two}),
+                        T0 + timedelta(seconds=3))
+    assert [(d["id"], d["rolloutState"]) for d in back.status["deployments"]] == [(blue, "IN_PROGRESS"), (green["id"], "FAILED")]
+    assert any("deployment failed: lifecycle hook" in m for _, m in events(back))
+    assert back.hooks.forget == ()  # the annotation goes once the hook's outcome is written

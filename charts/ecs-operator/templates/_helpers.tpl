@@ -54,7 +54,7 @@ one Role per watched namespace. README.md explains each rule.
   verbs: [list, watch, patch]
 - apiGroups: [ecs.operator.dev]
   resources: [tasks]
-  verbs: [list, watch, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [ecs.operator.dev]
   resources: [taskdefinitions/status, tasks/status, services/status, clusters/status]
   verbs: [patch]

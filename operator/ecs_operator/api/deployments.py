@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecs_operator import labels as L
 from ecs_operator.arns import cluster_arn, parse_ref, service_arn
+from ecs_operator.lifecycle.service_hooks import ACTIONS, HookRun
 from ecs_operator.models.service import ThresholdConfiguration
 from ecs_operator.scaling.rolling import circuit_breaker_threshold
 
@@ -80,6 +82,8 @@ def service_deployments(account: Account, service: dict[str, Any]) -> list[dict[
             "status": state,
             "statusReason": d.get("rolloutStateReason") or None,
             **({"lifecycleStage": d["lifecycleStage"]} if d.get("lifecycleStage") else {}),
+            **({"lifecycleHookDetails": [HookRun.model_validate(r).detail() for r in d["hookRuns"]]}
+               if d.get("hookRuns") else {}),
             **_monitors(account, cluster, name, service, d, primary),
             "deploymentConfiguration": service["spec"].get("deploymentConfiguration"),
         })
@@ -139,6 +143,39 @@ async def describe_service_deployments(account: Account, request: dict[str, Any]
         else:
             found.append(match)
     return {"serviceDeployments": found, "failures": failures}
+
+
+@operation("ContinueServiceDeployment")
+async def continue_service_deployment(account: Account, request: dict[str, Any]) -> dict[str, Any]:
+    """Continues or rolls back a deployment waiting at a PAUSE hook: the Service's `continue.ecs.operator.dev/HOOK_ID`
+    annotation, the same one a user can write (lifecycle/service_hooks.py)."""
+    arn, hook, action = request["serviceDeploymentArn"], request["hookId"], request.get("action") or "CONTINUE"
+    if action not in ACTIONS:
+        raise invalid_parameter(f"action must be one of {', '.join(ACTIONS)}")
+    try:
+        cluster, name, _ = parse_ref(arn, "service-deployment")
+        service = await find_service(account, cluster, name)
+    except (ValueError, ApiError):
+        raise ApiError("ServiceDeploymentNotFoundException", f"The service deployment {arn} was not found.") from None
+    deployment = next((d for d in (service.get("status") or {}).get("deployments") or []
+                       if _arn(account, "service-deployment", cluster_name(service["spec"].get("cluster")), ecs_name(service),
+                               d["id"]) == arn), None)
+    if deployment is None:
+        raise ApiError("ServiceDeploymentNotFoundException", f"The service deployment {arn} was not found.")
+    run = next((r for r in deployment.get("hookRuns") or [] if r.get("hookId") == hook), None)
+    if run is None or run.get("targetType") != "PAUSE":
+        raise invalid_parameter(f"The lifecycle hook {hook} is not a pause hook of service deployment {arn}.")
+    if run.get("status") != "AWAITING_ACTION" or deployment.get("rolloutState") != "IN_PROGRESS":
+        raise ApiError("ClientException", f"The lifecycle hook {hook} is not in AWAITING_ACTION status.")
+
+    def annotated(current: dict[str, Any]) -> dict[str, Any]:
+        meta = current["metadata"]
+        return {**current, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}),
+                                                                 f"{L.CONTINUE_PREFIX}{hook}": action}}}
+
+    await account.update("Service.ecs", service["metadata"]["name"], annotated,
+                         ApiError("ServiceDeploymentNotFoundException", f"The service deployment {arn} was not found."))
+    return {"serviceDeploymentArn": arn}
 
 
 @operation("ListServicesByNamespace")

@@ -59,6 +59,7 @@ def act(memo: Context, observed: ServiceObserved, decision: ServiceDecision, mom
                       for p in eviction.pods)
         if (event := eviction.event(stopped)) is not None:
             late.append(event)
+    _hooks(memo, observed, decision)
     try:
         _apply(kube, observed, decision)
         decision = after_evictions(decision, observed.current, late, moment)
@@ -73,6 +74,28 @@ def act(memo: Context, observed: ServiceObserved, decision: ServiceDecision, mom
     if decision.write:
         writer.write(service, decision.status)
     return decision.requeue_after
+
+
+def _hooks(memo: Context, observed: ServiceObserved, decision: ServiceDecision) -> None:
+    """Lifecycle hooks: their Tasks started (owned by the Service) or stopped (timed out), and the
+    ContinueServiceDeployment annotations of hooks no longer waiting removed (lifecycle/service_hooks.py). A Task
+    the API server refuses is a Warning Event; its hook is tried again each round until its timeout."""
+    kube, meta = memo.kube, observed.service["metadata"]
+    for task in decision.hooks.create:
+        try:
+            kube.apply(task)
+        except (OwnershipConflict, ApiError) as e:
+            if isinstance(e, ApiError) and e.temporary:
+                continue
+            notify(memo, observed.service, type="Warning", reason="LifecycleHookTaskRefused",
+                   message=f"lifecycle hook task {task['metadata']['name']} of {task['spec']['taskDefinition']}: {e}")
+    for name in decision.hooks.stop:
+        kube.patch("Task", meta["namespace"], name, {"spec": {"desiredStatus": "STOPPED",
+                                                              "reason": "Lifecycle hook timed out"}})
+    if decision.hooks.forget:
+        kube.patch("Service.ecs", meta["namespace"], meta["name"],
+                   {"metadata": {"annotations": {f"{L.CONTINUE_PREFIX}{h}": None for h in decision.hooks.forget}}},
+                   uid=meta["uid"])
 
 
 def _stop(memo: Context, stops: tuple[PodStop, ...]) -> None:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError, Kube
 from ecs_operator.lifecycle.service_draining import draining_nodes
+from ecs_operator.lifecycle.service_hooks import HookTarget
 from ecs_operator.lifecycle.service_reconcile import ServiceObserved, key_of, member_of
 from ecs_operator.models import ServiceSpec, problems_from_validation_error
 from ecs_operator.registry import UnknownTaskDefinition
@@ -109,6 +110,8 @@ def observe(service: dict[str, Any], ix: ServiceIndexes, memo: Context, current:
         lost_nodes=lost_nodes(memo.kube, ix.nodes, pods),
         stopped=stopped,
         http_routes=needs_http_routes(svc) and memo.state(GatewayApi).served(memo.kube),
+        hook_targets=_hook_targets(svc, namespace, ix, settings),
+        hook_tasks=_hook_tasks(memo.kube, namespace, current),
     )
 
 
@@ -135,6 +138,26 @@ class GatewayApi:
         with self._lock:
             self._served = True
         return True
+
+
+def _hook_targets(svc: ServiceSpec, namespace: str, ix: ServiceIndexes, settings: Settings) -> dict[str, HookTarget | str]:
+    """The task definitions AWS_LAMBDA lifecycle hooks name (lifecycle/service_hooks.py)."""
+    out: dict[str, HookTarget | str] = {}
+    for hook in (svc.deploymentConfiguration.lifecycleHooks if svc.deploymentConfiguration else None) or []:
+        if (hook.targetType or "AWS_LAMBDA") != "AWS_LAMBDA" or not hook.hookTargetArn:
+            continue
+        resolved = _resolve(hook.hookTargetArn, namespace, ix, settings)
+        out[hook.hookTargetArn] = resolved if isinstance(resolved, str) else HookTarget(
+            resolved.name, frozenset(c.name for c in resolved.definition.containerDefinitions if c.is_essential),
+            tuple(c.name for c in resolved.definition.containerDefinitions))
+    return out
+
+
+def _hook_tasks(kube: Kube, namespace: str, current: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """The Tasks of the primary deployment's running hooks, read (a few, only while a hook runs)."""
+    primary: dict[str, Any] = next(iter(current.get("deployments") or []), {})
+    names = [r["task"] for r in primary.get("hookRuns") or [] if r.get("task") and r.get("status") == "IN_PROGRESS"]
+    return {name: kube.get("Task", namespace, name) for name in names}
 
 
 def _resolve(ref: str, namespace: str, ix: ServiceIndexes, settings: Settings, allow_inactive: bool = False) -> Revision | str:

@@ -26,7 +26,7 @@ from ecs_operator.translate.service import DRAINING_LABEL
 
 from .common import failed_round, kopf_callback, now
 from .lookups import find_cluster
-from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS, SERVICES
+from .resources import DAEMON_SETS, DEPLOYMENTS, NODES, PODS, SERVICES, TASKS
 from .service_act import STATUS_KIND, act
 from .service_indexes import MANAGED, controlling_service
 from .service_memory import ServiceMemory
@@ -65,7 +65,8 @@ async def service_event(namespace: str, name: str, body: kopf.Body, memo: Contex
     (No on.create/on.update handlers: they would cost kopf's annotation and progress writes.)"""
     annotations = body.metadata.annotations or {}
     generation = (body.metadata.get("generation"), annotations.get(L.FORCE_NEW_DEPLOYMENT),
-                  tuple(sorted(k for k in annotations if k.startswith(L.STOP_TASK_PREFIX))))
+                  tuple(sorted(k for k in annotations if k.startswith(L.STOP_TASK_PREFIX)))
+                  + tuple(sorted(f"{k}={v}" for k, v in annotations.items() if k.startswith(L.CONTINUE_PREFIX))))
     if memo.state(ServiceMemory).triggered((namespace, name), generation):
         memo.workers.wake(KIND, (namespace, name), urgent=True)
 
@@ -117,6 +118,15 @@ def _predecessors(pod: kopf.Body, service: dict[str, Any]) -> bool:
     """A Pod created before the Service was belongs to a deleted Service of the same name (its
     garbage collection can end after the new one appears)."""
     return str(pod.metadata.get("creationTimestamp", "")) < str(service["metadata"].get("creationTimestamp", ""))
+
+
+@kopf.on.event(*TASKS, labels={L.HOOK_DEPLOYMENT: kopf.PRESENT})
+@kopf_callback
+async def hook_task_changed(body: kopf.Body, namespace: str, memo: Context, **_: Any) -> None:
+    """A lifecycle hook's Task changed (it stopped): its Service's deployment may move on (lifecycle/service_hooks.py)."""
+    owner = controller_of(body)
+    if owner is not None and owner.get("kind") == KIND:
+        memo.workers.wake(KIND, (namespace, owner["name"]))
 
 
 @kopf.on.event(*NODES)

@@ -49,6 +49,8 @@ class Deployment(BaseModel):
     """BLUE_GREEN, LINEAR, CANARY: the share of production traffic on this deployment's tasks."""
     trafficShiftStartedAt: str | None = None
     """BLUE_GREEN, LINEAR, CANARY: when all its tasks were healthy and the traffic shift began (the schedule's start)."""
+    hookRuns: list[dict[str, Any]] | None = None
+    """BLUE_GREEN, LINEAR, CANARY: its lifecycle hooks' runs (lifecycle/service_hooks.py HookRun)."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,23 @@ def workload_target(step: Advance) -> tuple[Deployment, bool]:
     if previous is not None and any(d.id == previous.id for d in step.deployments[1:]):
         return next(d for d in step.deployments[1:] if d.id == previous.id), True
     return primary, False
+
+
+def fail(out: Advance, service: str, reason: str, now: datetime) -> None:
+    """The PRIMARY deployment fails for `reason` (a lifecycle hook) and rolls back to the last COMPLETED one, as
+    ECS does on a failed hook whatever the circuit breaker's rollback setting (docs/ecs-semantics.md
+    §Deployment lifecycle hooks)."""
+    stamp = millisecond_stamp(now)
+    primary = out.deployments[0]
+    primary.rolloutState, primary.rolloutStateReason, primary.updatedAt = "FAILED", reason, stamp
+    out.messages.append(f"(service {service}) (deployment {primary.id}) deployment failed: {reason}.")
+    out.warnings.append(out.messages[-1])
+    target = out.last_completed
+    if target is not None and target.configKey != primary.configKey:
+        back = _return_to(out, target, primary.configKey, stamp)
+        back.rolloutStateReason = f"ECS deployment lifecycle hook failed: rolling back to deploymentId {target.id}."
+        out.messages.append(f"(service {service}) rolling back to deployment {target.id}.")
+        out.again = True
 
 
 def _return_to(out: Advance, completed: Deployment, failed_key: str, stamp: str) -> Deployment:

@@ -44,6 +44,7 @@ from .records import TaskRecord
 from .service_deployments import Deployment, TaskView, add_events, advance, started_event, stopped_event, workload_target
 from .service_draining import DrainPlan, Eviction, Mark, drain
 from .service_events import ServiceEvent, normal, warning
+from .service_hooks import HookActions, HookTarget, hook_actions, with_hooks
 from .service_status import connect_condition, ready, service_status
 from .service_strategy import Progress, other_slot, progress, shift_for, slot_of, traffic
 from .service_tasks import HEALTH_CHECKS_FAILED, keep, scaling_stop, stop_requests, stopped_record
@@ -105,6 +106,10 @@ class ServiceObserved:
     """Nodes of the service's Pods that are gone (the Node deleted): their host stopped/terminated."""
     stopped: tuple[dict[str, Any], ...] = ()
     """Pods that went since the last reconcile, as last seen (records for the tasks placed_tasks reports stopped)."""
+    hook_targets: Mapping[str, HookTarget | str] = field(default_factory=dict)
+    """Each AWS_LAMBDA lifecycle hook's hookTargetArn resolved (str: why it names nothing usable)."""
+    hook_tasks: Mapping[str, dict[str, Any] | None] = field(default_factory=dict)
+    """The running hooks' Tasks by name (None: not there)."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,8 @@ class ServiceDecision:
     reported: bool = False
     """The gone Pods were looked at (the handler forgets them)."""
     requeue_after: float | None = None
+    hooks: HookActions = HookActions()
+    """Lifecycle hook Tasks to create and stop, ContinueServiceDeployment annotations to forget."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +258,13 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         early=svc.deploymentConfiguration.earlySuccessCriteria if svc.deploymentConfiguration else None,
     )
     desired = step.deployments[0].desiredCount if daemon else (svc.desiredCount or 0)
+    shift = None if daemon else shift_for(svc.deploymentConfiguration, o.settings.deployment_minute_seconds)
+    green_healthy = sum(1 for p in pods if deployment_id(p) == step.deployments[0].id
+                        and healthy(p, now, o.settings.service_task_ready_seconds))
+    shifting = progress(step, shift, green_healthy >= desired, now)
+    hooked = None  # lifecycle hooks (lifecycle/service_hooks.py): may hold green, pause the schedule or roll back
+    if shifting is not None and shift is not None and svc.deploymentConfiguration and svc.deploymentConfiguration.lifecycleHooks:
+        hooked, shifting = with_hooks(o, svc, step, shift, shifting, green_healthy >= desired, cluster_name, ecs_name, now)
     target, launch = workload_target(step)
     stopped_tasks = keep(o.current.get("stoppedTasks") or [], [
         _stopped_record(s.pod, s.stop, now, o.settings, cluster_name)
@@ -259,10 +273,6 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     connect = connect_namespace(svc, ((o.cluster.get("spec") or {}).get("serviceConnectDefaults") or {}).get("namespace"))
     if target.taskDefinition != revision.name:  # a rollback, or back to the last completed revision
         revision = _revision(o.revisions[target.taskDefinition])
-    shift = None if daemon else shift_for(svc.deploymentConfiguration, o.settings.deployment_minute_seconds)
-    green_healthy = sum(1 for p in pods if deployment_id(p) == step.deployments[0].id
-                        and healthy(p, now, o.settings.service_task_ready_seconds))
-    shifting = progress(step, shift, green_healthy >= desired, now)
     if shifting is not None:  # blue and green side by side, traffic by the schedule (lifecycle/service_strategy.py)
         step.deployments[0] = shifting.primary
         slot = other_slot(slot_of(o.deployments, [digits(shifting.blue.id)]) if shifting.blue else "")
@@ -271,7 +281,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
                                                              *step.deployments]])
     served = pods if shift is None else traffic(pods, {p["metadata"]["uid"]: deployment_id(p) for p in pods}, target.id, shifting)
     plan = service_objects(
-        svc if launch else svc.model_copy(update={"desiredCount": 0}),
+        svc if launch and not (hooked and hooked.hold) else svc.model_copy(update={"desiredCount": 0}),
         name=meta["name"], namespace=meta["namespace"], revision=revision, cluster=cluster_name, settings=o.settings,
         cluster_default_strategy=[CapacityProviderStrategyItem.model_validate(i)
                                   for i in o.cluster["spec"].get("defaultCapacityProviderStrategy") or []],
@@ -336,7 +346,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         status["stoppedTasks"] = stopped_tasks
     by_message = {e.message: e for e in reversed(events)}
     due = next_check(pods, svc.healthCheckGracePeriodSeconds or 0, o.settings.service_task_ready_seconds, now)
-    if shifting is not None and shifting.position.due is not None:  # the next traffic step or the bake's end
+    if shifting is not None and shifting.position.due is not None:  # the next traffic step, the bake's end, a hook's timeout
         step_due = max(0.0, (shifting.position.due - now).total_seconds()) + 0.05
         due = step_due if due is None else min(due, step_due)
     return ServiceDecision(
@@ -348,6 +358,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         stale=tuple((k, n, o.owned[(k, n)]["metadata"]["uid"]) for k, n in set(o.owned) - {key_of(c) for c in children}),
         requeue_after=min(due if due is not None else AGAIN_SECONDS, AGAIN_SECONDS) if step.again else due,
         stops=acted.stops, forget=acted.forget, reported=True,
+        hooks=hook_actions(o, svc, hooked, step, cluster_name),
     )
 
 

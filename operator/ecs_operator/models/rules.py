@@ -19,7 +19,7 @@ from .capacity_provider import CreateCapacityProvider, NodePool
 from .cluster import CreateCluster
 from .common import CapacityProviderStrategyItem, PlacementConstraint, PlacementStrategy
 from .container import ContainerDefinition, HealthCheck, PortMapping, ResourceRequirement
-from .service import CreateService, LoadBalancer
+from .service import CreateService, DeploymentLifecycleHook, LoadBalancer
 from .task import RunTask
 from .task_definition import RegisterTaskDefinition, TaskDefinitionPlacementConstraint, Volume
 from .units import FARGATE_SIZES, cpu_units, memory_mib
@@ -863,3 +863,23 @@ def node_pool_target(pool: NodePool) -> Findings:
 def node_pool_bounds(pool: NodePool) -> Findings:
     if pool.minSize > pool.maxSize:
         yield "minSize", f"minSize ({pool.minSize}) must not exceed maxSize ({pool.maxSize})"
+
+
+_LAMBDA_MESSAGE = ("a Lambda function cannot run here: name a task definition of the namespace (family, family:revision or "
+                   "its ARN), which runs as the hook's task (docs/ecs-semantics.md §Deployment lifecycle hooks)")
+_HOOK_TARGET_CEL = "(has(self.targetType) && self.targetType == 'PAUSE') || has(self.hookTargetArn)"
+
+
+@rule(DeploymentLifecycleHook)
+def hook_target_not_lambda(h: DeploymentLifecycleHook) -> Findings:
+    """Not at admission: a CEL match on an unbounded string in an unbounded list exceeds the API server's cost
+    budget; the Service is refused (Ready False, a Warning Event) instead."""
+    if h.hookTargetArn and re.match(r"^arn:aws[a-z-]*:lambda:", h.hookTargetArn):
+        yield "hookTargetArn", _LAMBDA_MESSAGE
+
+
+@rule(DeploymentLifecycleHook, Cel(_HOOK_TARGET_CEL, message="an AWS_LAMBDA lifecycle hook needs a hookTargetArn",
+                                   field_path=".hookTargetArn"))
+def hook_target_present(h: DeploymentLifecycleHook) -> Findings:
+    if (h.targetType or "AWS_LAMBDA") == "AWS_LAMBDA" and not h.hookTargetArn:
+        yield "hookTargetArn", "an AWS_LAMBDA lifecycle hook needs a hookTargetArn"

@@ -280,15 +280,33 @@ SERVICE: list[tuple[str, Verdict, str, str]] = [
      "route to green for a loadBalancers entry with advancedConfiguration where the cluster serves the Gateway API), "
      "blue's tasks stop after the bake time; DAEMON services roll"),
     ("deploymentConfiguration.bakeTimeInMinutes", E, "operator", "blue's tasks stay (without traffic) this long after all production traffic is on green, then stop; a failure meanwhile (circuit breaker) rolls back"),
-    ("deploymentConfiguration.lifecycleHooks", U, "", "no hooks run (no Lambda; a Kubernetes Job per hook is not built yet)"),
-    ("deploymentConfiguration.lifecycleHooks[].targetType", U, "", ""),
-    ("deploymentConfiguration.lifecycleHooks[].hookTargetArn", U, "", ""),
-    ("deploymentConfiguration.lifecycleHooks[].roleArn", U, "", ""),
-    ("deploymentConfiguration.lifecycleHooks[].lifecycleStages", U, "", ""),
-    ("deploymentConfiguration.lifecycleHooks[].hookDetails", U, "", ""),
-    ("deploymentConfiguration.lifecycleHooks[].timeoutConfiguration", U, "", ""),
-    ("deploymentConfiguration.lifecycleHooks[].timeoutConfiguration.timeoutInMinutes", U, "", ""),
-    ("deploymentConfiguration.lifecycleHooks[].timeoutConfiguration.action", U, "", ""),
+    ("deploymentConfiguration.lifecycleHooks", A, "operator: a Task per AWS_LAMBDA hook run; PAUSE waits",
+     "BLUE_GREEN, LINEAR and CANARY: each hook runs at the stages it lists, in ECS's order, and the deployment waits "
+     "for it (lifecycleStage and lifecycleHookDetails as DescribeServiceDeployments reports them); a failed or "
+     "timed-out (ROLLBACK) hook rolls back; no test traffic, so TEST_TRAFFIC_SHIFT and POST_TEST_TRAFFIC_SHIFT "
+     "follow POST_SCALE_UP at once; ROLLING services run no hooks (as in ECS)"),
+    ("deploymentConfiguration.lifecycleHooks[].targetType", A, "operator",
+     "PAUSE exact (ContinueServiceDeployment, or the Service's continue.ecs.operator.dev/HOOK_ID annotation); "
+     "AWS_LAMBDA: no Lambda on Kubernetes, the hook's target runs as an ECS Task instead (hookTargetArn)"),
+    ("deploymentConfiguration.lifecycleHooks[].hookTargetArn", A, "Task (owned by the Service)",
+     "names a TaskDefinition of the namespace (family, family:revision or its ARN), run as a standalone Task with the "
+     "hook's context in its containers' environment (ECS_LIFECYCLE_STAGE, ECS_LIFECYCLE_HOOK_ID, ECS_HOOK_DETAILS, "
+     "ECS_SERVICE_ARN, ECS_SERVICE_DEPLOYMENT_ARN); every essential container exiting 0 is SUCCEEDED, anything "
+     "else FAILED; a Lambda function ARN is refused (Ready False, InvalidParameterException, and a Warning Event naming the field)"),
+    ("deploymentConfiguration.lifecycleHooks[].roleArn", A, "",
+     "accepted and ignored: ECS needs it to invoke Lambda; the hook's Task runs with the namespace's workload "
+     "policy and its task definition's roles, never more than its author could run directly"),
+    ("deploymentConfiguration.lifecycleHooks[].lifecycleStages", A, "operator",
+     "RECONCILE_SERVICE and PRE_SCALE_UP hold green's tasks at zero; POST_SCALE_UP, TEST_TRAFFIC_SHIFT, "
+     "POST_TEST_TRAFFIC_SHIFT after green is healthy; PRE_PRODUCTION_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT at "
+     "every traffic step; POST_PRODUCTION_TRAFFIC_SHIFT before the bake; the schedule's clock stops while a hook runs"),
+    ("deploymentConfiguration.lifecycleHooks[].hookDetails", A, "Task environment",
+     "passed as JSON in ECS_HOOK_DETAILS (a Lambda gets it in its payload)"),
+    ("deploymentConfiguration.lifecycleHooks[].timeoutConfiguration", E, "operator", "expiresAt in lifecycleHookDetails"),
+    ("deploymentConfiguration.lifecycleHooks[].timeoutConfiguration.timeoutInMinutes", E, "operator",
+     "default 1440; a hook still waiting then is TIMED_OUT (its Task is stopped)"),
+    ("deploymentConfiguration.lifecycleHooks[].timeoutConfiguration.action", E, "operator",
+     "default ROLLBACK: the deployment rolls back; CONTINUE: it moves on"),
     ("deploymentConfiguration.linearConfiguration", A, "operator: EndpointSlices", "steps of stepPercent as ratios of green and blue endpoints"),
     ("deploymentConfiguration.linearConfiguration.stepPercent", A, "EndpointSlices",
      "green's share of the listed tasks nearest the step's percent (with few tasks a coarse ratio: 4 and 4 tasks give 20%, 25%... 100%)"),

@@ -373,5 +373,8 @@ def _report_deployment(svc: ServiceSpec, plan: ServicePlan) -> None:
     if dc is not None and dc.strategy not in (None, "ROLLING") and svc.schedulingStrategy == "DAEMON":
         plan.report.unsupported("deploymentConfiguration.strategy",
                                 f"{dc.strategy} deployments of a DAEMON service are not supported: rolling update instead")
+    if dc is not None and dc.lifecycleHooks and (dc.strategy in (None, "ROLLING") or svc.schedulingStrategy == "DAEMON"):
+        plan.report.unsupported("deploymentConfiguration.lifecycleHooks",
+                                "hooks run only in BLUE_GREEN, LINEAR and CANARY deployments of REPLICA services: none run")
     if svc.deploymentController is not None and svc.deploymentController.type != "ECS":
         plan.report.unsupported("deploymentController.type", f"{svc.deploymentController.type}: the operator rolls out itself")
