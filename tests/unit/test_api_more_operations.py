@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ecs_operator.adapters.kube import ApiError as KubeError
 from ecs_operator.api import task_definitions
 from ecs_operator.api.account import Account, paginate
 from ecs_operator.api.deployments import service_deployments
@@ -414,23 +415,50 @@ def test_a_retried_create_service_answers_the_service_it_made() -> None:
     assert (error.code, error.message) == ("InvalidParameterException", "Creation of service was not idempotent.")
 
 
-def test_list_tasks_lists_each_kind_once_and_the_tasks_services_and_pods_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_tasks_lists_each_kind_once_and_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The API server's round trips are most of a read's time (benchmarks/bench_api.py): one after another
-    the three lists would never meet at the barrier."""
-    kube, together = seeded(), threading.Barrier(3, timeout=5)
+    the lists would never meet at the barrier. By serviceName, RunTask's Task resources are not read."""
+    kube = seeded()
     listed: list[str] = []
     real = kube.list
+    together = threading.Barrier(3, timeout=5)
 
     def list_(kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
         listed.append(kind)
-        if kind in ("Task", "Service.ecs", "Pod"):
-            together.wait()
+        together.wait()
         return real(kind, namespace, label_selector)
 
     monkeypatch.setattr(kube, "list", list_)
     assert len(call(kube, "ListTasks", {"cluster": "default", "serviceName": "web"})["taskArns"]) == 1
-    assert sorted(listed) == ["Cluster", "Pod", "Service.ecs", "Task"]
+    assert sorted(listed) == ["Cluster", "Pod", "Service.ecs"]
     assert refused(kube, "ListTasks", {"cluster": "default", "serviceName": "nothing"}).code == "ServiceNotFoundException"
+    listed.clear()
+    together = threading.Barrier(4, timeout=5)
+    assert len(call(kube, "ListTasks", {"cluster": "default"})["taskArns"]) >= 1
+    assert sorted(listed) == ["Cluster", "Pod", "Service.ecs", "Task"]
+    listed.clear()
+    together = threading.Barrier(2, timeout=5)
+    assert [s["serviceName"] for s in call(kube, "DescribeServices", {"cluster": "default", "services": ["web"]})["services"]] == ["web"]
+    assert sorted(listed) == ["Cluster", "Service.ecs"]
+
+
+def test_reads_answer_the_missing_cluster_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run at once, the reads still fail as run one by one: the cluster's error, not a later read's."""
+    kube = seeded()
+    real = kube.list
+
+    def list_(kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        if kind != "Cluster":
+            raise KubeError(500, "InternalError", "etcd is away")
+        return real(kind, namespace, label_selector)
+
+    monkeypatch.setattr(kube, "list", list_)
+    for operation, request in (("ListTasks", {"cluster": "nope", "serviceName": "nothing"}),
+                               ("DescribeTasks", {"cluster": "nope", "tasks": ["x"]}),
+                               ("DescribeServices", {"cluster": "nope", "services": ["web"]}),
+                               ("ListServices", {"cluster": "nope"})):
+        assert refused(kube, operation, request).code == "ClusterNotFoundException", operation
+    assert refused(kube, "ListTasks", {"cluster": "default"}).code == "ServerException"
 
 
 def test_delete_task_definitions_refuses_what_is_not_inactive_revision_by_revision() -> None:

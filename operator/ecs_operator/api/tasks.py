@@ -21,7 +21,7 @@ from ecs_operator.arns import cluster_arn, parse_ref, task_arn
 from ecs_operator.lifecycle.task_state import STOPPED_BY_USER, new_record, observe
 from ecs_operator.models import TaskSpec
 
-from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
+from .account import Account, ecs_name, in_order, kube_name, paginate, resource, wait_for
 from .clusters import cluster_name, find_cluster
 from .container_instances import instances_of, named_instances
 from .errors import client_error, invalid_parameter, service_not_found, unsupported
@@ -113,11 +113,12 @@ async def cluster_tasks(account: Account, cluster: str) -> list[Found]:
     return (await tasks_and_services(account, cluster))[0]
 
 
-async def tasks_and_services(account: Account, cluster: str) -> tuple[list[Found], list[dict[str, Any]]]:
-    """The cluster's tasks (as cluster_tasks) and its Service resources. The Tasks, Services and Pods are
-    listed concurrently: a request waits for one round trip to the API server, not three in a row."""
+async def tasks_and_services(account: Account, cluster: str, standalone: bool = True) -> tuple[list[Found], list[dict[str, Any]]]:
+    """The cluster's tasks (as cluster_tasks; without RunTask's unless `standalone`) and its Service
+    resources. The Tasks, Services and Pods are listed concurrently: a request waits for one round trip
+    to the API server, not three in a row."""
     tasks, listed, pods = await asyncio.gather(
-        account.items("Task"), account.items("Service.ecs"),
+        account.items("Task") if standalone else _nothing(), account.items("Service.ecs"),
         account.call(account.kube.list, "Pod", account.namespace, f"{L.SERVICE},{L.CLUSTER}={L.group_label_value(cluster)}"))
     found = [Found(describe_task(obj, r), obj) for obj in tasks if cluster_name(obj["spec"].get("cluster")) == cluster
              for r in _records(obj)]
@@ -132,6 +133,10 @@ async def tasks_and_services(account: Account, cluster: str) -> tuple[list[Found
             shared = _service_shared(account, cluster, None, {})
             found.append(Found(_described(record, {**shared, "startedBy": record.get("startedBy")}), service))
     return found, mine
+
+
+async def _nothing() -> list[dict[str, Any]]:
+    return []
 
 
 @operation("RunTask")
@@ -202,8 +207,9 @@ def _refusal(obj: dict[str, Any]) -> str:
 
 @operation("DescribeTasks")
 async def describe_tasks(account: Account, request: dict[str, Any]) -> dict[str, Any]:
-    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    by_id = {f.id: f for f in await cluster_tasks(account, cluster)}
+    cluster = cluster_name(request.get("cluster"))
+    _, (found, _) = await in_order(find_cluster(account, cluster), tasks_and_services(account, cluster))
+    by_id = {f.id: f for f in found}
     tasks, failures = [], []
     for ref in request["tasks"]:
         task_id = _short(ref)
@@ -219,8 +225,10 @@ async def describe_tasks(account: Account, request: dict[str, Any]) -> dict[str,
 async def list_tasks(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     if request.get("daemonName"):
         raise unsupported("ListTasks by daemonName is not supported (ECS daemons are not part of ecs-operator).")
-    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    found, services = await tasks_and_services(account, cluster)
+    cluster = cluster_name(request.get("cluster"))
+    # a service's tasks are its Pods and its status's stoppedTasks: RunTask's Task resources are not read for it
+    _, (found, services) = await in_order(find_cluster(account, cluster),
+                                          tasks_and_services(account, cluster, standalone=not request.get("serviceName")))
     service = _short(request["serviceName"], "service") if request.get("serviceName") else None
     if service and not any(ecs_name(s) == service for s in services):
         raise service_not_found()
