@@ -9,7 +9,9 @@ import threading
 from typing import Any
 
 import pytest
+from test_api_outputs import DEPLOYMENT, SETTINGS, FakeKube, seeded, task_id
 
+from ecs_operator import labels as L
 from ecs_operator.adapters.kube import ApiError as KubeError
 from ecs_operator.api import task_definitions
 from ecs_operator.api.account import Account, paginate
@@ -17,7 +19,6 @@ from ecs_operator.api.deployments import service_deployments
 from ecs_operator.api.errors import ApiError
 from ecs_operator.api.operations import load
 from ecs_operator.api.shapes import operation_model, output_problems, shape_output
-from test_api_outputs import DEPLOYMENT, SETTINGS, FakeKube, seeded, task_id
 
 ARN = "arn:aws:ecs:us-east-1:000000000000"
 
@@ -423,14 +424,19 @@ def test_list_tasks_lists_each_kind_once_and_all_at_once(monkeypatch: pytest.Mon
     real = kube.list
     together = threading.Barrier(3, timeout=5)
 
+    selectors: list[str | None] = []
+
     def list_(kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
         listed.append(kind)
+        if kind == "Pod":
+            selectors.append(label_selector)
         together.wait()
         return real(kind, namespace, label_selector)
 
     monkeypatch.setattr(kube, "list", list_)
     assert len(call(kube, "ListTasks", {"cluster": "default", "serviceName": "web"})["taskArns"]) == 1
     assert sorted(listed) == ["Cluster", "Pod", "Service.ecs"]
+    assert selectors == [f"{L.SERVICE}=web,{L.CLUSTER}=default"]  # the service's own Pods only
     assert refused(kube, "ListTasks", {"cluster": "default", "serviceName": "nothing"}).code == "ServiceNotFoundException"
     listed.clear()
     together = threading.Barrier(4, timeout=5)
@@ -440,6 +446,25 @@ def test_list_tasks_lists_each_kind_once_and_all_at_once(monkeypatch: pytest.Mon
     together = threading.Barrier(2, timeout=5)
     assert [s["serviceName"] for s in call(kube, "DescribeServices", {"cluster": "default", "services": ["web"]})["services"]] == ["web"]
     assert sorted(listed) == ["Cluster", "Service.ecs"]
+
+
+def test_list_tasks_of_a_name_two_service_resources_share_reads_all_the_clusters_service_pods(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deleted service still draining and its re-created successor (another resource name): both one ECS name."""
+    kube = seeded()
+    kube.create({"kind": "Service", "metadata": {"name": "web-0a1b2c3d4e"},
+                 "spec": {"serviceName": "web", "cluster": "default", "taskDefinition": "web:1", "desiredCount": 1}})
+    selectors: list[str | None] = []
+    real = kube.list
+
+    def list_(kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        if kind == "Pod":
+            selectors.append(label_selector)
+        return real(kind, namespace, label_selector)
+
+    monkeypatch.setattr(kube, "list", list_)
+    assert len(call(kube, "ListTasks", {"cluster": "default", "serviceName": "web"})["taskArns"]) == 1
+    assert selectors == [f"{L.SERVICE}=web,{L.CLUSTER}=default", f"{L.SERVICE},{L.CLUSTER}=default"]
 
 
 def test_reads_answer_the_missing_cluster_first(monkeypatch: pytest.MonkeyPatch) -> None:

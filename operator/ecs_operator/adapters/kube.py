@@ -8,6 +8,7 @@ OwnershipConflict for a name held by anything else; deletes and patches can carr
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import threading
@@ -138,11 +139,11 @@ class Kube:
         return list(self._call("GET", RESOURCES[kind].path(namespace), query=query).get("items") or [])
 
     def collection(self, kind: str, namespace: str | None = None, field_selector: str | None = None
-                   ) -> tuple[list[dict[str, Any]], str]:
+                   ) -> tuple[builtins.list[dict[str, Any]], str]:
         """The objects and the list's resourceVersion: where a watch of them starts."""
         query = [("fieldSelector", field_selector)] if field_selector else []
         listed = self._call("GET", RESOURCES[kind].path(namespace), query=query)
-        return list(listed.get("items") or []), str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        return builtins.list(listed.get("items") or []), str((listed.get("metadata") or {}).get("resourceVersion") or "")
 
     def watch(self, kind: str, namespace: str | None, version: str, field_selector: str | None = None,
               timeout_seconds: int = 60) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -5,8 +5,8 @@ Secret `ecs-api-keys` (in the API's namespace) has one data entry per access key
 the access key ID -> JSON `{"secretAccessKey": "...", "namespace": "..."}`, plus `"capacityProviders": true`
 for a key that may create, update and delete capacity providers (off by default).
 
-Reading the Secret on every request cost a round trip to the API server per call (most of what the API
-added to a read). While the watch runs, keys are looked up in its copy; while it does not (not started,
+Reading the Secret on every request cost a round trip to the API server per call, in a row before the
+operation's own reads. While the watch runs, keys are looked up in its copy; while it does not (not started,
 broken, refused by RBAC), the Secret is read on every request as before, so a stale copy is never used.
 A key the copy lacks is read from the Secret too: a key added a moment ago works at once.
 """
