@@ -124,8 +124,8 @@ def _ecs_error(e: KubeError) -> ApiError:
 
 
 async def in_order(*calls: Awaitable[Any]) -> list[Any]:
-    """The calls' results, run concurrently (one round trip to the API server instead of one each in a
-    row); when some fail, the error is the first failed call's in argument order, as if run one by one."""
+    """The results of reads run concurrently (one round trip to the API server instead of one each in a
+    row); when some fail, the error is the first failed one's in argument order, as if run one by one."""
     results = await asyncio.gather(*calls, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
