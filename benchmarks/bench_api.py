@@ -342,7 +342,7 @@ def main() -> None:
         try:
             with process(["run", "--liveness", "", "--log-level", "WARNING"], env, logs / "operator.log"), \
                     process(["api", "--port", str(endpoint.port), "--namespace", namespace], env, logs / "api.log") as api:
-                wait_until(lambda: listening(endpoint.port), 30, "the API to listen")
+                wait_until(lambda: listening(endpoint.port), 120, "the API to listen")
                 memory = {"before any request": memory_mib(api.pid)}
                 set_up(endpoint, args.service_tasks)
                 memory["after the setup"] = memory_mib(api.pid)

@@ -77,7 +77,7 @@ def api(sandbox: Cluster, namespace: str, tmp_path: Any) -> Iterator[Api]:
     process = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "api", "--port", str(port), "--namespace", namespace],
                                env=sandbox.env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: listening(port), timeout=30, what="the API to listen")
+        wait_for(lambda: listening(port), timeout=120, what="the API to listen")  # its imports take 45 s at load 37
         yield Api(f"http://127.0.0.1:{port}", key_id, secret, other)
     finally:
         process.terminate()

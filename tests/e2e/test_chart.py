@@ -117,7 +117,7 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
                             {"apiGroups": [""], "resources": ["configmaps"],
                              "verbs": ["get", "list", "watch", "create", "patch", "delete"]}), rule
         if "secrets" in rule["resources"]:  # only the API's, only its key Secret, by name
-            assert rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+            assert rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"],
                             "resourceNames": [values.get("api.keysSecret", "ecs-api-keys")]}, rule
     cluster_rules = rules(objects, "ClusterRole")
     node_verbs = verbs_for(cluster_rules, "", "nodes")

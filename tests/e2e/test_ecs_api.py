@@ -200,6 +200,33 @@ def test_error_paths(api: Api) -> None:
     assert (status, answer["__type"]) == (400, "SerializationException")
 
 
+def test_a_key_removed_from_the_secret_is_refused_within_a_second(sandbox: Cluster, namespace: str, api: Api) -> None:
+    """The API looks keys up in its watch of the Secret (api/keys.py): a removal reaches it within a second
+    (README), and a key added back works at its first request."""
+    other = api.client(api.other_key_id, "other")
+    assert other.list_clusters()["clusterArns"] == []
+    entry = sandbox.kubectl_json("get", "secret", "ecs-api-keys", "-n", namespace)["data"][api.other_key_id]
+
+    def refused() -> bool:
+        try:
+            other.list_clusters()
+        except other.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "UnrecognizedClientException"
+            return True
+        return False
+
+    sandbox.kubectl("patch", "secret", "ecs-api-keys", "-n", namespace, "--type=json",
+                    "-p", json.dumps([{"op": "remove", "path": f"/data/{api.other_key_id}"}]))
+    removed = time.monotonic()
+    while not refused():
+        assert time.monotonic() - removed < 1.0, "the removed key still works a second after its removal"
+        time.sleep(0.02)
+    assert api.client().list_clusters()["clusterArns"] is not None  # the other keys still work
+    sandbox.kubectl("patch", "secret", "ecs-api-keys", "-n", namespace, "--type=merge",
+                    "-p", json.dumps({"data": {api.other_key_id: entry}}))
+    assert other.list_clusters()["clusterArns"] == []  # added back: works at once
+
+
 def test_aws_cli(sandbox: Cluster, namespace: str, api: Api) -> None:
     env = {**sandbox.env, "AWS_ACCESS_KEY_ID": api.key_id, "AWS_SECRET_ACCESS_KEY": api.secret, "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ENDPOINT_URL_ECS": api.endpoint, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}

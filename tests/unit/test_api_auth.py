@@ -3,18 +3,24 @@ the request, a wrong secret, an old date or a missing header is refused with AWS
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import queue
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from ecs_operator.adapters.kube import ApiError as KubeError
 from ecs_operator.api.auth import AMZ_DATE, AccessKey, parse_authorization, verify
 from ecs_operator.api.errors import ApiError
-from ecs_operator.api.keys import parse_keys
+from ecs_operator.api.keys import KeyStore, parse_keys
 
 KEY = AccessKey("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "team-a")
 BODY = b'{"cluster": "default"}'
@@ -108,3 +114,81 @@ def test_the_key_secret_format() -> None:
     for said, right in ((True, True), ("true", False), (1, False)):
         granted = base64.b64encode(json.dumps({"secretAccessKey": "s", "namespace": "a", "capacityProviders": said}).encode())
         assert parse_keys({"K": granted.decode()})["K"].capacity_providers is right  # only JSON true grants it
+
+
+class WatchedSecret:
+    """The keys Secret behind a fake Kubernetes adapter: `events` feeds the watch, `reads` counts the GETs."""
+
+    def __init__(self, data: dict[str, str]) -> None:
+        self.data: dict[str, str] | None = data
+        self.events: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self.reads = 0
+
+    def secret(self) -> dict[str, Any] | None:
+        return None if self.data is None else {"metadata": {"name": "ecs-api-keys"}, "data": dict(self.data)}
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads += 1
+        return self.secret()
+
+    def collection(self, kind: str, namespace: str, field_selector: str) -> tuple[list[dict[str, Any]], str]:
+        assert field_selector == "metadata.name=ecs-api-keys"
+        return [s for s in [self.secret()] if s], "1"
+
+    def watch(self, kind: str, namespace: str, version: str, field_selector: str,
+              timeout_seconds: int) -> Iterator[tuple[str, dict[str, Any]]]:
+        while (event := self.events.get()) is not None:
+            yield event
+
+    def change(self, data: dict[str, str] | None) -> None:
+        self.data = data
+        self.events.put(("DELETED", {}) if data is None else ("MODIFIED", self.secret() or {}))
+
+
+def entry(secret: str) -> str:
+    return base64.b64encode(json.dumps({"secretAccessKey": secret, "namespace": "team-a"}).encode()).decode()
+
+
+def test_keys_come_from_the_watch_and_a_removed_key_is_refused_once_it_delivers_the_change() -> None:
+    kube = WatchedSecret({"AKID1": entry("s1"), "AKID2": entry("s2")})
+    store = KeyStore(kube, "ecs-system")  # type: ignore[arg-type]
+    lookup = lambda key_id: asyncio.run(store.lookup(key_id))  # noqa: E731
+    assert lookup("AKID1") == AccessKey("AKID1", "s1", "team-a") and kube.reads == 1  # not watching: a GET each
+    store.start()
+    try:
+        deadline = time.monotonic() + 5
+        while store._keys is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert lookup("AKID1") and lookup("AKID2") and kube.reads == 1  # from the watch's copy
+        kube.change({"AKID2": entry("s2")})
+        deadline = time.monotonic() + 5
+        while lookup("AKID1") is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert lookup("AKID1") is None and lookup("AKID2") == AccessKey("AKID2", "s2", "team-a")
+        kube.data = {"AKID2": entry("s2"), "AKID3": entry("s3")}  # added; the watch has not delivered it yet
+        assert lookup("AKID3") == AccessKey("AKID3", "s3", "team-a")  # read at once for a key the copy lacks
+        kube.change(None)  # the Secret deleted: no key works
+        deadline = time.monotonic() + 5
+        while lookup("AKID2") is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert lookup("AKID2") is None
+    finally:
+        store.stop()
+        kube.events.put(None)
+
+
+def test_a_failed_watch_falls_back_to_reading_the_secret_on_every_request() -> None:
+    class Refused(WatchedSecret):
+        def collection(self, kind: str, namespace: str, field_selector: str) -> tuple[list[dict[str, Any]], str]:
+            raise KubeError(403, "Forbidden", "secrets is forbidden: cannot list")
+
+    kube = Refused({"AKID1": entry("s1")})
+    store = KeyStore(kube, "ecs-system")  # type: ignore[arg-type]
+    store.start()
+    try:
+        time.sleep(0.1)
+        assert asyncio.run(store.lookup("AKID1")) is not None
+        kube.data = {}
+        assert asyncio.run(store.lookup("AKID1")) is None  # no stale copy is ever used
+    finally:
+        store.stop()

@@ -9,14 +9,16 @@ import threading
 from typing import Any
 
 import pytest
+from test_api_outputs import DEPLOYMENT, SETTINGS, FakeKube, seeded, task_id
 
+from ecs_operator import labels as L
+from ecs_operator.adapters.kube import ApiError as KubeError
 from ecs_operator.api import task_definitions
 from ecs_operator.api.account import Account, paginate
 from ecs_operator.api.deployments import service_deployments
 from ecs_operator.api.errors import ApiError
 from ecs_operator.api.operations import load
 from ecs_operator.api.shapes import operation_model, output_problems, shape_output
-from test_api_outputs import DEPLOYMENT, SETTINGS, FakeKube, seeded, task_id
 
 ARN = "arn:aws:ecs:us-east-1:000000000000"
 
@@ -414,23 +416,74 @@ def test_a_retried_create_service_answers_the_service_it_made() -> None:
     assert (error.code, error.message) == ("InvalidParameterException", "Creation of service was not idempotent.")
 
 
-def test_list_tasks_lists_each_kind_once_and_the_tasks_services_and_pods_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_tasks_lists_each_kind_once_and_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The API server's round trips are most of a read's time (benchmarks/bench_api.py): one after another
-    the three lists would never meet at the barrier."""
-    kube, together = seeded(), threading.Barrier(3, timeout=5)
+    the lists would never meet at the barrier. By serviceName, RunTask's Task resources are not read."""
+    kube = seeded()
     listed: list[str] = []
     real = kube.list
+    together = threading.Barrier(3, timeout=5)
+
+    selectors: list[str | None] = []
 
     def list_(kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
         listed.append(kind)
-        if kind in ("Task", "Service.ecs", "Pod"):
-            together.wait()
+        if kind == "Pod":
+            selectors.append(label_selector)
+        together.wait()
         return real(kind, namespace, label_selector)
 
     monkeypatch.setattr(kube, "list", list_)
     assert len(call(kube, "ListTasks", {"cluster": "default", "serviceName": "web"})["taskArns"]) == 1
-    assert sorted(listed) == ["Cluster", "Pod", "Service.ecs", "Task"]
+    assert sorted(listed) == ["Cluster", "Pod", "Service.ecs"]
+    assert selectors == [f"{L.SERVICE}=web,{L.CLUSTER}=default"]  # the service's own Pods only
     assert refused(kube, "ListTasks", {"cluster": "default", "serviceName": "nothing"}).code == "ServiceNotFoundException"
+    listed.clear()
+    together = threading.Barrier(4, timeout=5)
+    assert len(call(kube, "ListTasks", {"cluster": "default"})["taskArns"]) >= 1
+    assert sorted(listed) == ["Cluster", "Pod", "Service.ecs", "Task"]
+    listed.clear()
+    together = threading.Barrier(2, timeout=5)
+    assert [s["serviceName"] for s in call(kube, "DescribeServices", {"cluster": "default", "services": ["web"]})["services"]] == ["web"]
+    assert sorted(listed) == ["Cluster", "Service.ecs"]
+
+
+def test_list_tasks_of_a_name_two_service_resources_share_reads_all_the_clusters_service_pods(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deleted service still draining and its re-created successor (another resource name): both one ECS name."""
+    kube = seeded()
+    kube.create({"kind": "Service", "metadata": {"name": "web-0a1b2c3d4e"},
+                 "spec": {"serviceName": "web", "cluster": "default", "taskDefinition": "web:1", "desiredCount": 1}})
+    selectors: list[str | None] = []
+    real = kube.list
+
+    def list_(kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        if kind == "Pod":
+            selectors.append(label_selector)
+        return real(kind, namespace, label_selector)
+
+    monkeypatch.setattr(kube, "list", list_)
+    assert len(call(kube, "ListTasks", {"cluster": "default", "serviceName": "web"})["taskArns"]) == 1
+    assert selectors == [f"{L.SERVICE}=web,{L.CLUSTER}=default", f"{L.SERVICE},{L.CLUSTER}=default"]
+
+
+def test_reads_answer_the_missing_cluster_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run at once, the reads still fail as run one by one: the cluster's error, not a later read's."""
+    kube = seeded()
+    real = kube.list
+
+    def list_(kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        if kind != "Cluster":
+            raise KubeError(500, "InternalError", "etcd is away")
+        return real(kind, namespace, label_selector)
+
+    monkeypatch.setattr(kube, "list", list_)
+    for operation, request in (("ListTasks", {"cluster": "nope", "serviceName": "nothing"}),
+                               ("DescribeTasks", {"cluster": "nope", "tasks": ["x"]}),
+                               ("DescribeServices", {"cluster": "nope", "services": ["web"]}),
+                               ("ListServices", {"cluster": "nope"})):
+        assert refused(kube, operation, request).code == "ClusterNotFoundException", operation
+    assert refused(kube, "ListTasks", {"cluster": "default"}).code == "ServerException"
 
 
 def test_delete_task_definitions_refuses_what_is_not_inactive_revision_by_revision() -> None:

@@ -8,11 +8,12 @@ OwnershipConflict for a name held by anything else; deletes and patches can carr
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +138,42 @@ class Kube:
     ) -> list[dict[str, Any]]:
         query = [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
         return list(self._call("GET", RESOURCES[kind].path(namespace), query=query).get("items") or [])
+
+    def collection(self, kind: str, namespace: str | None = None, field_selector: str | None = None
+                   ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """The objects and the list's resourceVersion: where a watch of them starts."""
+        query = [("fieldSelector", field_selector)] if field_selector else []
+        listed = self._call("GET", RESOURCES[kind].path(namespace), query=query)
+        return builtins.list(listed.get("items") or []), str((listed.get("metadata") or {}).get("resourceVersion") or "")
+
+    def watch(self, kind: str, namespace: str | None, version: str, field_selector: str | None = None,
+              timeout_seconds: int = 60) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(type, object) of each change after `version` until the API server ends the watch (after
+        `timeout_seconds`); an ERROR event (410 Gone: `version` too old) or a failed request is ApiError."""
+        query = [*([("fieldSelector", field_selector)] if field_selector else []), ("watch", "true"),
+                 ("resourceVersion", version), ("timeoutSeconds", str(timeout_seconds)), ("allowWatchBookmarks", "true")]
+        try:
+            response = self.api.request("GET", RESOURCES[kind].path(namespace), query=query,
+                                        headers={"Accept": "application/json"}, timeout=timeout_seconds + 30, stream=True)
+        except HTTPError as e:
+            raise ApiError(0, "Unreachable", str(e)) from None
+        ended = False
+        try:
+            if response.status != 200:
+                raise ApiError(response.status, response.reason or "", response.read()[:300].decode(errors="replace"))
+            for line in response:
+                event = json.loads(line)
+                if event["type"] == "ERROR":
+                    status = event["object"]
+                    raise ApiError(int(status.get("code") or 0), status.get("reason") or "", status.get("message") or "")
+                yield event["type"], event["object"]
+            ended = True
+        except HTTPError as e:  # the connection broke mid-watch
+            raise ApiError(0, "Unreachable", str(e)) from None
+        finally:
+            if not ended:  # left mid-stream: the connection still carries the watch, not reusable
+                response.close()
+            response.release_conn()
 
     def server_version(self) -> dict[str, Any]:
         """The API server's /version (major, minor, gitVersion)."""

@@ -123,6 +123,16 @@ def _ecs_error(e: KubeError) -> ApiError:
     return server_error(f"the Kubernetes API failed: {e}")
 
 
+async def in_order(*calls: Awaitable[Any]) -> list[Any]:
+    """The results of reads run concurrently (one round trip to the API server instead of one each in a
+    row); when some fail, the error is the first failed one's in argument order, as if run one by one."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
 async def wait_for(check: Callable[[], Awaitable[T | None]], timeout: float, interval: float = 0.25) -> T | None:
     """Poll `check` until it returns something truthy (returned) or `timeout` seconds pass (None)."""
     deadline = time.monotonic() + timeout

@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         logging.error("no usable kubeconfig or in-cluster configuration: %s", e)
         return 2
-    app = make_app(kube, KeyStore(kube, args.namespace, args.keys_secret),
-                   Settings(region=args.region, account_id=args.account_id))
+    keys = KeyStore(kube, args.namespace, args.keys_secret)
+    keys.start()
+    app = make_app(kube, keys, Settings(region=args.region, account_id=args.account_id))
     web.run_app(app, host=args.host, port=args.port, ssl_context=context, print=lambda _: logging.info(
         "ECS API on %s://%s:%d (keys: Secret %s/%s)", "https" if context else "http", args.host, args.port,
         args.namespace, args.keys_secret))

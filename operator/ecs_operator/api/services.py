@@ -17,7 +17,7 @@ from ecs_operator.arns import cluster_arn, parse_ref, parse_task_definition_ref,
 from ecs_operator.lifecycle.pods import parse_time
 from ecs_operator.models import ServiceSpec
 
-from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
+from .account import Account, ecs_name, in_order, kube_name, paginate, resource, wait_for
 from .clusters import cluster_name, find_cluster
 from .errors import invalid_parameter, service_not_active, service_not_found
 from .operations import operation
@@ -44,9 +44,13 @@ def _service_name(ref: str) -> tuple[str | None, str]:
 
 
 async def services_of(account: Account, cluster: str) -> list[dict[str, Any]]:
+    return of_cluster(await account.items("Service.ecs"), cluster)
+
+
+def of_cluster(services: list[dict[str, Any]], cluster: str) -> list[dict[str, Any]]:
     """The cluster's services, live ones first: a name can be both a draining service's and its
     re-created successor's, and the successor is the one a name means."""
-    found = [s for s in await account.items("Service.ecs") if _cluster_of(s) == cluster]
+    found = [s for s in services if _cluster_of(s) == cluster]
     return sorted(found, key=lambda s: bool(s["metadata"].get("deletionTimestamp")))
 
 
@@ -172,10 +176,10 @@ async def update_service(account: Account, request: dict[str, Any]) -> dict[str,
 
 @operation("DescribeServices")
 async def describe_services(account: Account, request: dict[str, Any]) -> dict[str, Any]:
-    found = await find_cluster(account, request.get("cluster"))
+    found, listed = await in_order(find_cluster(account, request.get("cluster")), account.items("Service.ecs"))
     cluster = ecs_name(found)
     by_name: dict[str, dict[str, Any]] = {}
-    for service in [*await services_of(account, cluster), *inactive_services(account, found).values()]:
+    for service in [*of_cluster(listed, cluster), *inactive_services(account, found).values()]:
         by_name.setdefault(ecs_name(service), service)
     services, failures = [], []
     for ref in request["services"]:
@@ -189,8 +193,9 @@ async def describe_services(account: Account, request: dict[str, Any]) -> dict[s
 
 @operation("ListServices")
 async def list_services(account: Account, request: dict[str, Any]) -> dict[str, Any]:
-    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    described = [describe_service(account, s) for s in await services_of(account, cluster)]
+    found, listed = await in_order(find_cluster(account, request.get("cluster")), account.items("Service.ecs"))
+    cluster = ecs_name(found)
+    described = [describe_service(account, s) for s in of_cluster(listed, cluster)]
     arns = sorted(d["serviceArn"] for d in described if d["status"] == "ACTIVE"
                   and request.get("launchType") in (None, d.get("launchType"))
                   and request.get("schedulingStrategy") in (None, d["schedulingStrategy"]))

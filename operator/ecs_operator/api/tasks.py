@@ -23,7 +23,7 @@ from ecs_operator.models import TaskSpec
 from ecs_operator.models.common import Tag
 from ecs_operator.translate.tags import annotated_tags, task_tags
 
-from .account import Account, ecs_name, kube_name, paginate, resource, wait_for
+from .account import Account, ecs_name, in_order, kube_name, paginate, resource, wait_for
 from .clusters import cluster_name, find_cluster
 from .container_instances import instances_of, named_instances
 from .errors import client_error, invalid_parameter, service_not_found, unsupported
@@ -147,15 +147,23 @@ async def cluster_tasks(account: Account, cluster: str) -> list[Found]:
     return (await tasks_and_services(account, cluster))[0]
 
 
-async def tasks_and_services(account: Account, cluster: str) -> tuple[list[Found], list[dict[str, Any]]]:
+async def tasks_and_services(account: Account, cluster: str, only: str | None = None
+                             ) -> tuple[list[Found], list[dict[str, Any]]]:
     """The cluster's tasks (as cluster_tasks) and its Service resources. The Tasks, Services and Pods are
-    listed concurrently: a request waits for one round trip to the API server, not three in a row."""
+    listed concurrently: a request waits for one round trip to the API server, not three in a row.
+    With `only` (a service's ECS name), what ListTasks by serviceName needs: no Task resources, and the Pods
+    of the service's usual resource name (kube_name) only, unless another resource has that ECS name too."""
+    cluster_pods = f"{L.SERVICE},{L.CLUSTER}={L.group_label_value(cluster)}"
+    own_pods = only and f"{L.SERVICE}={L.group_label_value(kube_name(only))},{L.CLUSTER}={L.group_label_value(cluster)}"
     tasks, listed, pods = await asyncio.gather(
-        account.items("Task"), account.items("Service.ecs"),
-        account.call(account.kube.list, "Pod", account.namespace, f"{L.SERVICE},{L.CLUSTER}={L.group_label_value(cluster)}"))
+        account.items("Task") if only is None else _nothing(), account.items("Service.ecs"),
+        account.call(account.kube.list, "Pod", account.namespace, own_pods or cluster_pods))
     found = [Found(describe_task(obj, r), obj) for obj in tasks if cluster_name(obj["spec"].get("cluster")) == cluster
              for r in _records(obj)]
     mine = [s for s in listed if cluster_name(s["spec"].get("cluster")) == cluster]
+    if only is not None and {s["metadata"]["name"] for s in mine if ecs_name(s) == only} - {kube_name(only)}:
+        # the name is also a draining predecessor's or a re-created service's (another resource name)
+        pods = await account.call(account.kube.list, "Pod", account.namespace, cluster_pods)
     services = {L.group_label_value(s["metadata"]["name"]): s for s in mine}
     for pod in pods:
         service = services.get((pod["metadata"].get("labels") or {}).get(L.SERVICE, ""))
@@ -166,6 +174,10 @@ async def tasks_and_services(account: Account, cluster: str) -> tuple[list[Found
             shared = _service_shared(account, cluster, None, {}, service)
             found.append(Found(_described(record, {**shared, "startedBy": record.get("startedBy")}), service))
     return found, mine
+
+
+async def _nothing() -> list[dict[str, Any]]:
+    return []
 
 
 @operation("RunTask")
@@ -236,8 +248,9 @@ def _refusal(obj: dict[str, Any]) -> str:
 
 @operation("DescribeTasks")
 async def describe_tasks(account: Account, request: dict[str, Any]) -> dict[str, Any]:
-    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    by_id = {f.id: f for f in await cluster_tasks(account, cluster)}
+    cluster = cluster_name(request.get("cluster"))
+    _, (found, _) = await in_order(find_cluster(account, cluster), tasks_and_services(account, cluster))
+    by_id = {f.id: f for f in found}
     tasks, failures = [], []
     for ref in request["tasks"]:
         task_id = _short(ref)
@@ -254,9 +267,9 @@ async def describe_tasks(account: Account, request: dict[str, Any]) -> dict[str,
 async def list_tasks(account: Account, request: dict[str, Any]) -> dict[str, Any]:
     if request.get("daemonName"):
         raise unsupported("ListTasks by daemonName is not supported (ECS daemons are not part of ecs-operator).")
-    cluster = ecs_name(await find_cluster(account, request.get("cluster")))
-    found, services = await tasks_and_services(account, cluster)
-    service = _short(request["serviceName"], "service") if request.get("serviceName") else None
+    cluster = cluster_name(request.get("cluster"))
+    _, (service, found, services) = await in_order(find_cluster(account, cluster),
+                                                   _listed(account, cluster, request.get("serviceName")))
     if service and not any(ecs_name(s) == service for s in services):
         raise service_not_found()
     wanted = request.get("desiredStatus") or "RUNNING"
@@ -271,6 +284,14 @@ async def list_tasks(account: Account, request: dict[str, Any]) -> dict[str, Any
     )
     page, token = paginate(arns, request.get("maxResults"), request.get("nextToken"))
     return {"taskArns": page, "nextToken": token}
+
+
+async def _listed(account: Account, cluster: str, service_ref: str | None
+                  ) -> tuple[str | None, list[Found], list[dict[str, Any]]]:
+    """ListTasks' service filter, and the tasks it needs (after find_cluster's errors, as one by one)."""
+    service = _short(service_ref, "service") if service_ref else None
+    found, services = await tasks_and_services(account, cluster, service)
+    return service, found, services
 
 
 def _family_of(task_definition_arn: str | None) -> str | None:
