@@ -92,8 +92,8 @@ def service_deployments(account: Account, service: dict[str, Any]) -> list[dict[
 
 def _monitors(account: Account, cluster: str, name: str, service: dict[str, Any], d: dict[str, Any],
               primary: dict[str, Any]) -> dict[str, Any]:
-    """The circuit breaker's count and threshold for the deployment, and, for one it failed that rolled back, the
-    rollback (the revision it returned to)."""
+    """The circuit breaker's count and threshold for the deployment, its alarms (lifecycle/service_alarms.py: DISABLED
+    when none were watched), and, for one that failed and rolled back, the rollback (the revision it returned to)."""
     out: dict[str, Any] = {}
     breaker = ((service["spec"].get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker")) or {}
     if breaker.get("enable"):
@@ -106,6 +106,7 @@ def _monitors(account: Account, cluster: str, name: str, service: dict[str, Any]
             "threshold": circuit_breaker_threshold(d.get("desiredCount", 0), threshold)}
     else:
         out["deploymentCircuitBreaker"] = {"status": "DISABLED"}
+    out["alarms"] = d.get("alarms") or {"status": "DISABLED"}
     if d is not primary and d.get("rolloutState") == "FAILED" and primary.get("rollbackOf"):
         out["rollback"] = {"reason": primary.get("rolloutStateReason") or "", "startedAt": primary.get("updatedAt"),
                            "serviceRevisionArn": _arn(account, "service-revision", cluster, name, primary["id"])}
