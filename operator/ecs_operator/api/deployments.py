@@ -100,8 +100,10 @@ def _monitors(account: Account, cluster: str, name: str, service: dict[str, Any]
         threshold = ThresholdConfiguration.model_validate(breaker["thresholdConfiguration"]) \
             if breaker.get("thresholdConfiguration") else None
         rollout = d.get("rolloutState")
+        alarmed = (d.get("alarms") or {}).get("status") == "TRIGGERED"  # its alarms failed it, not the breaker
         out["deploymentCircuitBreaker"] = {
-            "status": "TRIGGERED" if rollout == "FAILED" else "MONITORING_COMPLETE" if rollout == "COMPLETED" else "MONITORING",
+            "status": "TRIGGERED" if rollout == "FAILED" and not alarmed
+            else "MONITORING_COMPLETE" if rollout in ("COMPLETED", "FAILED") else "MONITORING",
             "failureCount": d.get("failedTasks", 0),
             "threshold": circuit_breaker_threshold(d.get("desiredCount", 0), threshold)}
     else:

@@ -230,19 +230,21 @@ def _count(primary: Deployment, desired_count: int | Mapping[str, int]) -> int |
     return counted
 
 
-def workload_target(step: Advance) -> tuple[Deployment, bool]:
-    """The deployment whose configuration the workloads run, and whether they may launch tasks.
+def workload_target(step: Advance) -> tuple[Deployment, int | None]:
+    """The deployment whose configuration the workloads run, and the most tasks they may run (None: desiredCount).
 
     A FAILED deployment (no rollback) launches no new tasks: the last COMPLETED deployment keeps
-    running if it still has tasks; otherwise nothing runs.
+    running if it still has tasks; otherwise the failed one keeps the tasks it runs if its alarms failed
+    it (they started; docs/ecs-semantics.md §Deployment alarms), none if the circuit breaker did.
     """
     primary = step.deployments[0]
     if primary.rolloutState != "FAILED":
-        return primary, True
+        return primary, None
     previous = step.last_completed
     if previous is not None and any(d.id == previous.id for d in step.deployments[1:]):
-        return next(d for d in step.deployments[1:] if d.id == previous.id), True
-    return primary, False
+        return next(d for d in step.deployments[1:] if d.id == previous.id), None
+    alarmed = (primary.alarms or {}).get("status") == "TRIGGERED"
+    return primary, primary.runningCount + primary.pendingCount if alarmed else 0
 
 
 def fail(out: Advance, service: str, reason: str, now: datetime) -> None:

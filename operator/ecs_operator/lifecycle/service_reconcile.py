@@ -270,7 +270,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     hooked = None  # lifecycle hooks (lifecycle/service_hooks.py): may hold green, pause the schedule or roll back
     if shifting is not None and shift is not None and svc.deploymentConfiguration and svc.deploymentConfiguration.lifecycleHooks:
         hooked, shifting = with_hooks(o, svc, step, shift, shifting, green_healthy >= desired, cluster_name, ecs_name, now)
-    target, launch = workload_target(step)
+    target, cap = workload_target(step)
     stopped_tasks = keep(o.current.get("stoppedTasks") or [], [
         _stopped_record(s.pod, s.stop, now, o.settings, cluster_name)
         for s in [*stops, *(PodStop(p, scaling_stop(target.id)) for p in placement.stopped_pods())]
@@ -286,7 +286,8 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
                                                              *step.deployments]])
     served = pods if shift is None else traffic(pods, {p["metadata"]["uid"]: deployment_id(p) for p in pods}, target.id, shifting)
     plan = service_objects(
-        svc if launch and not (hooked and hooked.hold) else svc.model_copy(update={"desiredCount": 0}),
+        svc if cap is None and not (hooked and hooked.hold)
+        else svc.model_copy(update={"desiredCount": 0 if hooked and hooked.hold else cap}),
         name=meta["name"], namespace=meta["namespace"], revision=revision, cluster=cluster_name, settings=o.settings,
         cluster_default_strategy=[CapacityProviderStrategyItem.model_validate(i)
                                   for i in o.cluster["spec"].get("defaultCapacityProviderStrategy") or []],
