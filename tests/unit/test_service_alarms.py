@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ecs_operator.adapters.alertmanager import alerts_url, in_alarm, matcher
 from ecs_operator.lifecycle.service_alarms import (
@@ -180,3 +181,24 @@ def test_a_deployment_its_alarms_failed_keeps_its_tasks_but_launches_none() -> N
     fired = step(steady.deployments, key="k2", td="web:2", tasks=[task(two, 2), task(two, 3)], at=T0 + timedelta(seconds=30),
                  last=steady.last_completed, alarm=watch(NO_ROLLBACK, firing={"errors"}))
     assert workload_target(fired) == (fired.deployments[0], 2)  # the circuit breaker's failures keep none (0)
+
+
+def test_the_operator_setting_takes_an_http_url_from_the_flag_or_the_environment(monkeypatch: Any) -> None:
+    import argparse
+
+    import pytest
+
+    from ecs_operator.runner import add_arguments, settings_from
+
+    def parse(*argv: str) -> str:
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        return settings_from(parser.parse_args(list(argv))).alertmanager_url
+
+    monkeypatch.delenv("ECS_OPERATOR_ALERTMANAGER_URL", raising=False)
+    assert parse() == ""
+    assert parse("--alertmanager-url", "http://am.monitoring:9093") == "http://am.monitoring:9093"
+    monkeypatch.setenv("ECS_OPERATOR_ALERTMANAGER_URL", "https://am:9093")
+    assert parse() == "https://am:9093"
+    with pytest.raises(SystemExit):
+        parse("--alertmanager-url", "am:9093")

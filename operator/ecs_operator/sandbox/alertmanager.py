@@ -66,9 +66,9 @@ def _key(module_dir: Path, toolchain: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def ensure_built(timeout: float = DEFAULT_TIMEOUT, log: Log = print) -> Path:
+def ensure_built(cp_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT, log: Log = print) -> Path:
     """The alertmanager binary, built first if this machine has not built these sources yet."""
-    module_dir = controlplane_dir() / WRAPPER
+    module_dir = controlplane_dir(cp_dir) / WRAPPER
     toolchain = go_version()
     key = _key(module_dir, toolchain)
     root = cache_root().parent / "alertmanager"
