@@ -202,3 +202,17 @@ def test_the_operator_setting_takes_an_http_url_from_the_flag_or_the_environment
     assert parse() == "https://am:9093"
     with pytest.raises(SystemExit):
         parse("--alertmanager-url", "am:9093")
+
+
+def test_a_blue_green_deployment_is_watched_until_it_completes_and_rolls_back_to_blue() -> None:
+    """BLUE_GREEN, LINEAR, CANARY: no extra bake (their bakeTimeInMinutes is part of the deployment); blue still runs."""
+    shifting = watch(shifting=True)
+    done, started, green = rolled_out(shifting)
+    blue = done.deployments[0].id
+    both = [task(blue, 0), task(blue, 1), task(green, 2), task(green, 3)]
+    baking = step(started.deployments, key="k2", td="web:2", tasks=both, at=T0, last=started.last_completed, alarm=shifting)
+    assert baking.deployments[0].rolloutState == "IN_PROGRESS" and baking.alarm_due is None
+    fired = step(baking.deployments, key="k2", td="web:2", tasks=both, at=T0 + timedelta(seconds=5),
+                 last=baking.last_completed, alarm=watch(firing={"errors"}, shifting=True))
+    assert [(d.id, d.status, d.rolloutState) for d in fired.deployments] == [
+        (blue, "PRIMARY", "IN_PROGRESS"), (green, "ACTIVE", "FAILED")]
