@@ -75,6 +75,13 @@ def _task_limit(text: str) -> int:
     return value
 
 
+def _http_url(text: str) -> str:
+    """"" (none) or an http(s) URL."""
+    if text and not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an http:// or https:// URL")
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ.get
     scope = parser.add_mutually_exclusive_group()
@@ -141,6 +148,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cluster's default; docs/volumes.md)")
     parser.add_argument("--ebs-storage-class", default=env("ECS_OPERATOR_EBS_STORAGE_CLASS", ""),
                         help="StorageClass of configuredAtLaunch (managedEBSVolume) claims (default: the cluster's)")
+    parser.add_argument("--alertmanager-url", type=_http_url, default=env("ECS_OPERATOR_ALERTMANAGER_URL", ""),
+                        help="Alertmanager whose alerts are the services' deployment alarms (alarm name = alertname, "
+                             "for the alerts labelled with the service's namespace; docs/ecs-semantics.md)")
     parser.add_argument("--allow-workload-feature", action="append",
                         default=[f for f in env("ECS_OPERATOR_ALLOWED_WORKLOAD_FEATURES", "").split(",") if f],
                         help="workload policy: allow this host-level feature in every namespace (repeatable)")
@@ -162,6 +172,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         allowed_workload_features=frozenset(args.allow_workload_feature),
         docker_volume_storage_classes=dict(p.split("=", 1) for p in args.docker_volume_storage_class),
         ebs_storage_class=args.ebs_storage_class,
+        alertmanager_url=args.alertmanager_url,
     )
 
 

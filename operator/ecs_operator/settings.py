@@ -41,6 +41,8 @@ class Settings:
     """Docker volume driver -> StorageClass of its claims ("" the cluster's default; docs/volumes.md)."""
     ebs_storage_class: str = ""
     """StorageClass of configuredAtLaunch (managedEBSVolume) claims ("" the cluster's default)."""
+    alertmanager_url: str = ""
+    """Alertmanager whose alerts are the deployment alarms ("" none: alarms cannot be watched; adapters/alertmanager.py)."""
 
     @property
     def storage_classes(self) -> StorageClasses:

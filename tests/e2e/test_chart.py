@@ -73,7 +73,8 @@ def variants(namespace: str) -> dict[str, dict[str, Any]]:
         "kwok": {"nodePools.kwok.enabled": True},
         "scale": {"nodePools.scaleTargets": [{"apiGroup": "cluster.x-k8s.io", "resource": "machinedeployments",
                                                "resourceNames": ["workers"]}, {"apiGroup": "apps", "resource": "statefulsets"}]},
-        "policy": {"workloadPolicy.allowedFeatures": ["hostPath", "capabilities"], "ecs.fargateNodeSelector": {"a": "1", "b": "2"}},
+        "policy": {"workloadPolicy.allowedFeatures": ["hostPath", "capabilities"], "ecs.fargateNodeSelector": {"a": "1", "b": "2"},
+                   "ecs.alertmanagerUrl": "http://alertmanager-operated.monitoring:9093"},
         "api": {"api.enabled": True, "api.keys": [{"accessKeyId": "AKIATEST", "secretAccessKey": "s3cret", "namespace": namespace}]},
         "api-namespaces": {"api.enabled": True, "api.keysSecret": "team-keys", "watchNamespaces": [namespace, "default"]},
         "api-tls": {"api.enabled": True, "api.tls.secretName": "api-serving-cert"},
@@ -170,11 +171,12 @@ def test_lint_template_and_server_dry_run(sandbox: Cluster, namespace: str, vari
     assert [o["spec"] for o in objects if o["kind"] == "PodDisruptionBudget"] == [
         {"minAvailable": 1, "selector": deployment["spec"]["selector"]}]
     if variant == "defaults":  # the operator's default: FARGATE tasks go to the nodes an administrator set aside
-        assert not [a for a in args if a.startswith("--fargate-node-selector")]
+        assert not [a for a in args if a.startswith(("--fargate-node-selector", "--alertmanager-url"))]
     if variant == "policy":
         assert [a for a in args if a.startswith("--allow-workload-feature")] == [
             "--allow-workload-feature=hostPath", "--allow-workload-feature=capabilities"]
         assert "--fargate-node-selector=a=1,b=2" in args
+        assert "--alertmanager-url=http://alertmanager-operated.monitoring:9093" in args  # deployment alarms
 
 
 def documented_api_rights(scope: str, keys_secret: str = "ecs-api-keys") -> dict[tuple[str, str], set[str]]:
@@ -305,6 +307,8 @@ def test_values_schema_refuses_unknown_features_and_keys(sandbox: Cluster) -> No
     assert keyless.returncode != 0 and "secretAccessKey" in keyless.stderr
     tls = sandbox.helm("template", "x", str(CHART), *set_args({"api.tls": {"secretName": "t", "certFile": "x"}}), check=False)
     assert tls.returncode != 0 and "certFile" in tls.stderr
+    no_scheme = sandbox.helm("template", "x", str(CHART), *set_args({"ecs.alertmanagerUrl": "alertmanager:9093"}), check=False)
+    assert no_scheme.returncode != 0 and "alertmanagerUrl" in no_scheme.stderr
 
 
 # -- install, upgrade, uninstall ---------------------------------------------------------------

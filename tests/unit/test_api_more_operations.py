@@ -495,3 +495,26 @@ def test_delete_task_definitions_refuses_what_is_not_inactive_revision_by_revisi
         "The specified task definition identifier is invalid. Specify a valid revision."]
     assert "deletedRevisions" not in (kube.objects[("TaskDefinition", "web")]["spec"].get("kubernetes") or {})
     assert refused(kube, "DeleteTaskDefinitions", {"taskDefinitions": [f"web:{n}" for n in range(11)]}).code == "InvalidParameterException"
+
+
+def test_deployment_alarms_are_the_service_deployments_alarms_member() -> None:
+    """ServiceDeploymentAlarms as botocore parses it; a deployment its alarms failed is not the circuit breaker's."""
+    kube = seeded()
+    service = kube.objects[("Service.ecs", "web")]
+    service["spec"]["deploymentConfiguration"] = {"deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                                                  "alarms": {"alarmNames": ["errors"], "enable": True, "rollback": True}}
+    triggered = {"status": "TRIGGERED", "alarmNames": ["errors"], "triggeredAlarmNames": ["errors"]}
+    service["status"]["deployments"] = [
+        deployment("1", "PRIMARY", "IN_PROGRESS", rollbackOf="k2", alarms={"status": "MONITORING_COMPLETE", "alarmNames": ["errors"]}),
+        deployment("2", "ACTIVE", "FAILED", alarms=triggered)]
+    operation = operation_model("DescribeServiceDeployments")
+    assert operation is not None and operation.output_shape is not None
+    arn = f"{ARN}:service-deployment/default/web/"
+    answer = shape_output(operation, call(kube, "DescribeServiceDeployments", {"serviceDeploymentArns": [arn + "1", arn + "2"]}))
+    assert output_problems(answer, operation.output_shape) == []
+    back, failed = sorted(answer["serviceDeployments"], key=lambda d: d["serviceDeploymentArn"])
+    assert failed["alarms"] == triggered and failed["status"] == "ROLLBACK_IN_PROGRESS"
+    assert failed["deploymentCircuitBreaker"]["status"] == "MONITORING_COMPLETE"
+    assert back["alarms"]["status"] == "MONITORING_COMPLETE"
+    service["status"]["deployments"] = [deployment("3", "PRIMARY", "IN_PROGRESS")]
+    assert service_deployments(Account("team-a", None, SETTINGS), service)[0]["alarms"] == {"status": "DISABLED"}  # type: ignore[arg-type]

@@ -130,7 +130,7 @@ def test_circuit_breaker_fails_at_the_threshold_and_rolls_back_to_the_last_compl
     # the spec still asks for web:2 (key k2): the rollback stays PRIMARY, no new deployment starts
     again = step(three.deployments, key="k2", td="web:2", last=three.last_completed)
     assert again.deployments[0].id == rollback.id
-    assert workload_target(again) == (again.deployments[0], True)
+    assert workload_target(again) == (again.deployments[0], None)
 
 
 def test_rollback_keeps_the_completed_deployments_tasks_and_completes_it_again() -> None:
@@ -143,7 +143,7 @@ def test_rollback_keeps_the_completed_deployments_tasks_and_completes_it_again()
     back = step(rolling.deployments, key="k2", td="web:2", last=base.last_completed, tasks=failing, failed={new: 3})
     assert [(d.id, d.status, d.rolloutState, d.runningCount, d.desiredCount) for d in back.deployments] == [
         (old, "PRIMARY", "IN_PROGRESS", 4, 4), (new, "ACTIVE", "FAILED", 0, 1)]
-    assert workload_target(back) == (back.deployments[0], True)  # the old template: its ReplicaSet and tasks stay
+    assert workload_target(back) == (back.deployments[0], None)  # the old template: its ReplicaSet and tasks stay
     done = step(back.deployments, key="k2", td="web:2", last=back.last_completed, tasks=kept, at=T0 + timedelta(minutes=3))
     assert [(d.id, d.status, d.rolloutState) for d in done.deployments] == [(old, "PRIMARY", "COMPLETED")]
     assert done.last_completed is not None and done.last_completed.id == old
@@ -189,16 +189,16 @@ def test_without_rollback_the_failed_deployment_launches_nothing_and_the_last_co
     assert [(d.id, d.status, d.rolloutState) for d in out.deployments] == [(new, "PRIMARY", "FAILED"), (old, "ACTIVE", "COMPLETED")]
     assert out.messages == [f"(service web) (deployment {new}) deployment failed: tasks failed to start."]
     target, launch = workload_target(out)
-    assert (target.id, launch) == (old, True)  # the failed revision's workload returns to the old template
+    assert (target.id, launch) == (old, None)  # the failed revision's workload returns to the old template
     gone = step(out.deployments, key="k2", td="web:2", last=base.last_completed, breaker=breaker)
-    assert workload_target(gone) == (gone.deployments[0], False)  # no old tasks left: nothing runs
+    assert workload_target(gone) == (gone.deployments[0], 0)  # no old tasks left: nothing runs
 
 
 def test_a_failed_first_deployment_has_nothing_to_roll_back_to() -> None:
     first = step([])
     out = step(first.deployments, failed={first.deployments[0].id: 3})
     assert [d.rolloutState for d in out.deployments] == ["FAILED"]
-    assert workload_target(out) == (out.deployments[0], False)
+    assert workload_target(out) == (out.deployments[0], 0)
 
 
 def test_breaker_disabled_or_configured_threshold() -> None:

@@ -92,20 +92,23 @@ def service_deployments(account: Account, service: dict[str, Any]) -> list[dict[
 
 def _monitors(account: Account, cluster: str, name: str, service: dict[str, Any], d: dict[str, Any],
               primary: dict[str, Any]) -> dict[str, Any]:
-    """The circuit breaker's count and threshold for the deployment, and, for one it failed that rolled back, the
-    rollback (the revision it returned to)."""
+    """The circuit breaker's count and threshold for the deployment, its alarms (lifecycle/service_alarms.py: DISABLED
+    when none were watched), and, for one that failed and rolled back, the rollback (the revision it returned to)."""
     out: dict[str, Any] = {}
     breaker = ((service["spec"].get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker")) or {}
     if breaker.get("enable"):
         threshold = ThresholdConfiguration.model_validate(breaker["thresholdConfiguration"]) \
             if breaker.get("thresholdConfiguration") else None
         rollout = d.get("rolloutState")
+        alarmed = (d.get("alarms") or {}).get("status") == "TRIGGERED"  # its alarms failed it, not the breaker
         out["deploymentCircuitBreaker"] = {
-            "status": "TRIGGERED" if rollout == "FAILED" else "MONITORING_COMPLETE" if rollout == "COMPLETED" else "MONITORING",
+            "status": "TRIGGERED" if rollout == "FAILED" and not alarmed
+            else "MONITORING_COMPLETE" if rollout in ("COMPLETED", "FAILED") else "MONITORING",
             "failureCount": d.get("failedTasks", 0),
             "threshold": circuit_breaker_threshold(d.get("desiredCount", 0), threshold)}
     else:
         out["deploymentCircuitBreaker"] = {"status": "DISABLED"}
+    out["alarms"] = d.get("alarms") or {"status": "DISABLED"}
     if d is not primary and d.get("rolloutState") == "FAILED" and primary.get("rollbackOf"):
         out["rollback"] = {"reason": primary.get("rolloutStateReason") or "", "startedAt": primary.get("updatedAt"),
                            "serviceRevisionArn": _arn(account, "service-revision", cluster, name, primary["id"])}

@@ -14,7 +14,9 @@ import kopf
 from pydantic import ValidationError
 
 from ecs_operator import labels as L
+from ecs_operator.adapters.alertmanager import Alertmanager
 from ecs_operator.adapters.kube import ApiError, Kube
+from ecs_operator.lifecycle.service_alarms import AlarmReading
 from ecs_operator.lifecycle.service_draining import draining_nodes
 from ecs_operator.lifecycle.service_hooks import HookTarget
 from ecs_operator.lifecycle.service_reconcile import ServiceObserved, key_of, member_of
@@ -112,6 +114,7 @@ def observe(service: dict[str, Any], ix: ServiceIndexes, memo: Context, current:
         http_routes=needs_http_routes(svc) and memo.state(GatewayApi).served(memo.kube),
         hook_targets=_hook_targets(svc, namespace, ix, settings),
         hook_tasks=_hook_tasks(memo.kube, namespace, current),
+        alarms=alarms(service, svc, current, memo),
     )
 
 
@@ -158,6 +161,19 @@ def _hook_tasks(kube: Kube, namespace: str, current: dict[str, Any]) -> dict[str
     primary: dict[str, Any] = next(iter(current.get("deployments") or []), {})
     names = [r["task"] for r in primary.get("hookRuns") or [] if r.get("task") and r.get("status") == "IN_PROGRESS"]
     return {name: kube.get("Task", namespace, name) for name in names}
+
+
+def alarms(service: dict[str, Any], svc: ServiceSpec, current: dict[str, Any], memo: Context) -> AlarmReading | None:
+    """The deployment alarms' states, read while a deployment may be watched: one in progress, or a spec change
+    that may start one (a settled service costs Alertmanager nothing: nothing in ALARM, as nothing is watched)."""
+    config = svc.deploymentConfiguration.alarms if svc.deploymentConfiguration else None
+    if config is None or not config.enable or not config.alarmNames:
+        return None
+    settled = (current.get("deployments") and current.get("observedGeneration") == service["metadata"].get("generation")
+               and all(d.get("rolloutState") != "IN_PROGRESS" for d in current["deployments"]))
+    if settled and memo.settings.alertmanager_url:
+        return AlarmReading()
+    return memo.state(Alertmanager).read(memo.settings.alertmanager_url, service["metadata"]["namespace"], config.alarmNames)
 
 
 def _resolve(ref: str, namespace: str, ix: ServiceIndexes, settings: Settings, allow_inactive: bool = False) -> Revision | str:

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict
 from ecs_operator.models.service import DeploymentCircuitBreaker, DeploymentEarlySuccessCriteria
 from ecs_operator.scaling.rolling import circuit_breaker_threshold, counts_as_healthy
 
+from .service_alarms import FAILED_REASON, ROLLBACK_REASON, AlarmWatch, failed_message, verdict
+
 MAX_EVENTS = 100
 EVENT_REPEAT_AFTER = timedelta(hours=6)  # ECS suppresses identical messages this long
 
@@ -51,6 +53,10 @@ class Deployment(BaseModel):
     """BLUE_GREEN, LINEAR, CANARY: when all its tasks were healthy and the traffic shift began (the schedule's start)."""
     hookRuns: list[dict[str, Any]] | None = None
     """BLUE_GREEN, LINEAR, CANARY: its lifecycle hooks' runs (lifecycle/service_hooks.py HookRun)."""
+    alarms: dict[str, Any] | None = None
+    """deploymentConfiguration.alarms: ECS's ServiceDeploymentAlarms for it (lifecycle/service_alarms.py)."""
+    alarmBakeStartedAt: str | None = None
+    """deploymentConfiguration.alarms, ROLLING: when it reached a steady state and its alarm bake began."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,8 @@ class Advance:
     again: bool = False
     """Observe again soon: a rollback started now and completes at a later observation, never in the one
     that failed its predecessor (describe-services shows the FAILED deployment and the rollback IN_PROGRESS)."""
+    alarm_due: datetime | None = None
+    """When the PRIMARY deployment's alarm bake ends (lifecycle/service_alarms.py)."""
 
 
 def millisecond_stamp(moment: datetime) -> str:
@@ -108,13 +116,15 @@ def advance(
     now: datetime,
     min_running_seconds: float,
     early: DeploymentEarlySuccessCriteria | None = None,
+    alarm: AlarmWatch | None = None,
 ) -> Advance:
     """The deployments after this observation. `failed` counts tasks each deployment lost since the last call.
 
     `desired_count` is a REPLICA service's desiredCount; for a DAEMON service, the eligible container
     instances per deployment id, once counted for that deployment's tasks (docs/ecs-semantics.md §DAEMON
     services): a deployment not counted yet is not known to be complete, whatever runs. `early`: the
-    early success criteria of a ROLLING deployment (docs/ecs-semantics.md §Early success criteria).
+    early success criteria of a ROLLING deployment (docs/ecs-semantics.md §Early success criteria). `alarm`: the
+    enabled deployment alarms and their states now (docs/ecs-semantics.md §Deployment alarms).
     """
     stamp = millisecond_stamp(now)
     out = Advance([d.model_copy() for d in previous], last_completed)
@@ -137,17 +147,10 @@ def advance(
     if primary.rolloutState == "IN_PROGRESS" and breaker is not None and breaker.enable:
         threshold = circuit_breaker_threshold(primary.desiredCount, threshold_configuration)
         if primary.failedTasks >= threshold:
-            primary.rolloutState = "FAILED"
-            primary.rolloutStateReason = "ECS deployment circuit breaker: tasks failed to start."
-            primary.updatedAt = stamp
-            out.messages.append(f"(service {service}) (deployment {primary.id}) deployment failed: tasks failed to start.")
-            out.warnings.append(out.messages[-1])
-            target = out.last_completed
-            if breaker.rollback and target is not None and target.configKey != primary.configKey:
-                primary = _return_to(out, target, primary.configKey, stamp)
-                out.messages.append(f"(service {service}) rolling back to deployment {target.id}.")
-                counted = _count(primary, desired_count)
-                out.again = True
+            primary = _fail(out, service, primary, "ECS deployment circuit breaker: tasks failed to start.",
+                            f"(service {service}) (deployment {primary.id}) deployment failed: tasks failed to start.",
+                            breaker.rollback, "ECS deployment circuit breaker: rolling back to deploymentId {id}.", stamp)
+            counted = _count(primary, desired_count)
 
     healthy = sum(
         1
@@ -164,7 +167,18 @@ def advance(
     )
     others = [d for d in out.deployments if d is not primary and d.runningCount + d.pendingCount > 0]
     complete = counted is not None and healthy >= counted and not others and not out.again
-    if primary.rolloutState == "IN_PROGRESS" and (complete or _early_success(early, counted, healthy, others, out.again)):
+    done = complete or _early_success(early, counted, healthy, others, out.again)
+    if primary.rolloutState == "IN_PROGRESS" and alarm is not None and primary.rollbackOf is None:
+        decided = verdict(alarm, primary.alarmBakeStartedAt, done, now, stamp)
+        primary.alarms, primary.alarmBakeStartedAt, out.alarm_due = decided.member, decided.bake_started, decided.due
+        if decided.triggered:
+            primary = _fail(out, service, primary, FAILED_REASON.format(names=", ".join(decided.triggered)),
+                            failed_message(service, primary.id), alarm.alarms.rollback, ROLLBACK_REASON, stamp)
+            counted = _count(primary, desired_count)
+            complete = done = False
+        elif decided.hold:
+            complete = done = False
+    if primary.rolloutState == "IN_PROGRESS" and done:
         primary.rolloutState = "COMPLETED"
         primary.rolloutStateReason = f"ECS deployment {primary.id} completed."
         primary.updatedAt = stamp
@@ -192,6 +206,21 @@ def _early_success(early: DeploymentEarlySuccessCriteria | None, counted: int | 
     return healthy >= needed and (early.sourceServiceRevisionCleanup == "DEFERRED" or not others)
 
 
+def _fail(out: Advance, service: str, primary: Deployment, reason: str, message: str, rollback: bool,
+          rollback_reason: str, stamp: str) -> Deployment:
+    """The PRIMARY deployment FAILED (circuit breaker or alarms) with ECS's reason and Warning event; with
+    `rollback`, the last COMPLETED deployment is PRIMARY again (returned: the deployment that is PRIMARY now)."""
+    primary.rolloutState, primary.rolloutStateReason, primary.updatedAt = "FAILED", reason, stamp
+    out.messages.append(message)
+    out.warnings.append(message)
+    target = out.last_completed
+    if rollback and target is not None and target.configKey != primary.configKey:
+        primary = _return_to(out, target, primary.configKey, rollback_reason.format(id=target.id), stamp)
+        out.messages.append(f"(service {service}) rolling back to deployment {target.id}.")
+        out.again = True
+    return primary
+
+
 def _count(primary: Deployment, desired_count: int | Mapping[str, int]) -> int | None:
     """Sets the primary deployment's desiredCount and returns it; None, leaving the count as it was,
     while a DAEMON deployment's instances are not counted."""
@@ -201,19 +230,21 @@ def _count(primary: Deployment, desired_count: int | Mapping[str, int]) -> int |
     return counted
 
 
-def workload_target(step: Advance) -> tuple[Deployment, bool]:
-    """The deployment whose configuration the workloads run, and whether they may launch tasks.
+def workload_target(step: Advance) -> tuple[Deployment, int | None]:
+    """The deployment whose configuration the workloads run, and the most tasks they may run (None: desiredCount).
 
     A FAILED deployment (no rollback) launches no new tasks: the last COMPLETED deployment keeps
-    running if it still has tasks; otherwise nothing runs.
+    running if it still has tasks; otherwise the failed one keeps the tasks it runs if its alarms failed
+    it (they started; docs/ecs-semantics.md §Deployment alarms), none if the circuit breaker did.
     """
     primary = step.deployments[0]
     if primary.rolloutState != "FAILED":
-        return primary, True
+        return primary, None
     previous = step.last_completed
     if previous is not None and any(d.id == previous.id for d in step.deployments[1:]):
-        return next(d for d in step.deployments[1:] if d.id == previous.id), True
-    return primary, False
+        return next(d for d in step.deployments[1:] if d.id == previous.id), None
+    alarmed = (primary.alarms or {}).get("status") == "TRIGGERED"
+    return primary, primary.runningCount + primary.pendingCount if alarmed else 0
 
 
 def fail(out: Advance, service: str, reason: str, now: datetime) -> None:
@@ -227,13 +258,13 @@ def fail(out: Advance, service: str, reason: str, now: datetime) -> None:
     out.warnings.append(out.messages[-1])
     target = out.last_completed
     if target is not None and target.configKey != primary.configKey:
-        back = _return_to(out, target, primary.configKey, stamp)
-        back.rolloutStateReason = f"ECS deployment lifecycle hook failed: rolling back to deploymentId {target.id}."
+        _return_to(out, target, primary.configKey,
+                   f"ECS deployment lifecycle hook failed: rolling back to deploymentId {target.id}.", stamp)
         out.messages.append(f"(service {service}) rolling back to deployment {target.id}.")
         out.again = True
 
 
-def _return_to(out: Advance, completed: Deployment, failed_key: str, stamp: str) -> Deployment:
+def _return_to(out: Advance, completed: Deployment, failed_key: str, reason: str, stamp: str) -> Deployment:
     """Rollback: the last COMPLETED deployment is PRIMARY and IN_PROGRESS again, with its id and the
     tasks it still has (a copy of it when none are left); the failed one stays ACTIVE, FAILED, until
     its tasks are stopped (docs/ecs-semantics.md §Circuit breaker rollback)."""
@@ -244,7 +275,7 @@ def _return_to(out: Advance, completed: Deployment, failed_key: str, stamp: str)
     else:
         out.deployments.remove(back)
     back.status, back.rolloutState, back.rollbackOf = "PRIMARY", "IN_PROGRESS", failed_key
-    back.rolloutStateReason = f"ECS deployment circuit breaker: rolling back to deploymentId {completed.id}."
+    back.rolloutStateReason = reason
     back.updatedAt = stamp
     out.deployments.insert(0, back)
     return back

@@ -41,6 +41,7 @@ from .cluster_deletion import inactive_message, too_late
 from .placement_failures import unable_to_place_event
 from .pods import health_settings, parse_time, pod_containers, unschedulable_message
 from .records import TaskRecord
+from .service_alarms import POLL_SECONDS, AlarmReading, alarm_condition, watch_for
 from .service_deployments import Deployment, TaskView, add_events, advance, started_event, stopped_event, workload_target
 from .service_draining import DrainPlan, Eviction, Mark, drain
 from .service_events import ServiceEvent, normal, warning
@@ -110,6 +111,8 @@ class ServiceObserved:
     """Each AWS_LAMBDA lifecycle hook's hookTargetArn resolved (str: why it names nothing usable)."""
     hook_tasks: Mapping[str, dict[str, Any] | None] = field(default_factory=dict)
     """The running hooks' Tasks by name (None: not there)."""
+    alarms: AlarmReading | None = None
+    """deploymentConfiguration.alarms' states (None: not read, the deployment being settled)."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,9 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
 
     daemon = svc.schedulingStrategy == "DAEMON"
     breaker = svc.deploymentConfiguration.deploymentCircuitBreaker if svc.deploymentConfiguration else None
+    shift = None if daemon else shift_for(svc.deploymentConfiguration, o.settings.deployment_minute_seconds)
+    watch = watch_for(svc.deploymentConfiguration.alarms if svc.deploymentConfiguration else None,
+                      o.alarms or AlarmReading(), shift is not None, o.settings.deployment_minute_seconds)
     step = advance(
         service=ecs_name, service_uid=meta["uid"], previous=deployments,
         last_completed=(Deployment.model_validate(o.current["lastCompletedDeployment"])
@@ -254,18 +260,17 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         task_definition=revision.name, config_key=spec_key,
         tasks=[task_view(p, now) for p in pods], failed=failures_by_deployment(stops),
         breaker=breaker, threshold_configuration=breaker.thresholdConfiguration if breaker else None,
-        now=now, min_running_seconds=o.settings.service_task_ready_seconds,
+        now=now, min_running_seconds=o.settings.service_task_ready_seconds, alarm=watch,
         early=svc.deploymentConfiguration.earlySuccessCriteria if svc.deploymentConfiguration else None,
     )
     desired = step.deployments[0].desiredCount if daemon else (svc.desiredCount or 0)
-    shift = None if daemon else shift_for(svc.deploymentConfiguration, o.settings.deployment_minute_seconds)
     green_healthy = sum(1 for p in pods if deployment_id(p) == step.deployments[0].id
                         and healthy(p, now, o.settings.service_task_ready_seconds))
     shifting = progress(step, shift, green_healthy >= desired, now)
     hooked = None  # lifecycle hooks (lifecycle/service_hooks.py): may hold green, pause the schedule or roll back
     if shifting is not None and shift is not None and svc.deploymentConfiguration and svc.deploymentConfiguration.lifecycleHooks:
         hooked, shifting = with_hooks(o, svc, step, shift, shifting, green_healthy >= desired, cluster_name, ecs_name, now)
-    target, launch = workload_target(step)
+    target, cap = workload_target(step)
     stopped_tasks = keep(o.current.get("stoppedTasks") or [], [
         _stopped_record(s.pod, s.stop, now, o.settings, cluster_name)
         for s in [*stops, *(PodStop(p, scaling_stop(target.id)) for p in placement.stopped_pods())]
@@ -281,7 +286,8 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
                                                              *step.deployments]])
     served = pods if shift is None else traffic(pods, {p["metadata"]["uid"]: deployment_id(p) for p in pods}, target.id, shifting)
     plan = service_objects(
-        svc if launch and not (hooked and hooked.hold) else svc.model_copy(update={"desiredCount": 0}),
+        svc if cap is None and not (hooked and hooked.hold)
+        else svc.model_copy(update={"desiredCount": 0 if hooked and hooked.hold else cap}),
         name=meta["name"], namespace=meta["namespace"], revision=revision, cluster=cluster_name, settings=o.settings,
         cluster_default_strategy=[CapacityProviderStrategyItem.model_validate(i)
                                   for i in o.cluster["spec"].get("defaultCapacityProviderStrategy") or []],
@@ -340,6 +346,7 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
         status["conditions"], notice = ready(o.current, o.service, True, "Active", active, now)
     status["conditions"], connect_notice = connect_condition(status["conditions"], o.service, connect is not None,
                                                              plan.unserved, now)
+    status["conditions"], alarm_notice = alarm_condition(status["conditions"], o.service, watch, now)
     status[PLACED_TASKS] = list(placement.known)
     status.pop("stoppedTasks", None)
     if stopped_tasks:
@@ -349,9 +356,13 @@ def plan_service(observed: ServiceObserved, now: datetime) -> ServiceDecision:
     if shifting is not None and shifting.position.due is not None:  # the next traffic step, the bake's end, a hook's timeout
         step_due = max(0.0, (shifting.position.due - now).total_seconds()) + 0.05
         due = step_due if due is None else min(due, step_due)
+    if watch is not None and primary.rolloutState == "IN_PROGRESS" and primary.rollbackOf is None:
+        # its alarms are polled (lifecycle/service_alarms.py), and its bake ends at step.alarm_due
+        bake = (step.alarm_due - now).total_seconds() + 0.05 if step.alarm_due else POLL_SECONDS
+        due = min(x for x in (due, POLL_SECONDS, max(0.0, bake)) if x is not None)
     return ServiceDecision(
         status=status, write=status != o.current,
-        events=tuple([*(by_message[m] for m in fresh), *filter(None, (notice, connect_notice))]),
+        events=tuple([*(by_message[m] for m in fresh), *filter(None, (notice, connect_notice, alarm_notice))]),
         marks=tuple(drained.marks), evictions=tuple(drained.evictions),
         children=tuple(children), apply=frozenset(key_of(c) for c in children if changed(c, o.owned.get(key_of(c)))),
         origins=plan.origins, claims=tuple(plan.claims),

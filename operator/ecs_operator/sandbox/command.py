@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ecs_operator.nodepool.instance_types import DEFAULT_INSTANCE_TYPE, INSTANCE_TYPES
-from ecs_operator.sandbox import build, ecs, gateway_api, image_build
+from ecs_operator.sandbox import alertmanager, build, ecs, gateway_api, image_build
 from ecs_operator.sandbox.launcher import Sandbox, SandboxError, State, default_state_dir
 
 
@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                       help="build the control-plane binaries (cached per machine)")
     build_parser.add_argument("--timeout", type=float, default=build.DEFAULT_TIMEOUT / 60,
                               help="build deadline in minutes (default: %(default)s)")
+    build_parser.add_argument("--alertmanager", action="store_true",
+                              help="also build Alertmanager (the deployment alarms' tests; controlplane/alertmanager)")
 
     up = actions.add_parser("up", parents=[common, source], help="start the sandbox (building the binaries if needed)")
     up.add_argument("--nodes", type=int, default=3, help="simulated nodes (default: %(default)s)")
@@ -108,6 +110,8 @@ def _build(args: argparse.Namespace) -> int:
     except SandboxError as e:  # e.g. given binaries and no Go: only `up --gateway-api` needs it
         _progress(f"note: {e}")
     print(bin_dir)
+    if args.alertmanager:
+        print(alertmanager.ensure_built(args.controlplane_dir, timeout=args.timeout * 60, log=_progress))
     return 0
 
 

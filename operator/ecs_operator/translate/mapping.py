@@ -269,10 +269,15 @@ SERVICE: list[tuple[str, Verdict, str, str]] = [
      "integer floor(desired*max/100) - desired, ECS's rounding; Kubernetes counts surge Pods per Deployment (one per capacity provider) and terminating Pods not at all, and bounds the ReplicaSets' scaled specs, not their Pods: for a moment after each step a new Pod may be PENDING before the old one is marked for deletion"),
     ("deploymentConfiguration.minimumHealthyPercent", A, "strategy.rollingUpdate.maxUnavailable + PodDisruptionBudget",
      "integer desired - ceil(desired*min/100), ECS's rounding; Kubernetes counts available (ready for minReadySeconds) Pods per Deployment"),
-    ("deploymentConfiguration.alarms", U, "", "no CloudWatch alarms"),
-    ("deploymentConfiguration.alarms.alarmNames", U, "", ""),
-    ("deploymentConfiguration.alarms.rollback", U, "", ""),
-    ("deploymentConfiguration.alarms.enable", U, "", ""),
+    ("deploymentConfiguration.alarms", A, "Alertmanager alerts (operator --alertmanager-url)",
+     "a CloudWatch alarm is a Prometheus alert held by Alertmanager: in ALARM while an active, not silenced, not "
+     "inhibited alert of that alertname carries the service's namespace as its `namespace` label (alerts without one "
+     "count for no service); watched during the deployment and, ROLLING, a fixed 5-minute bake after its steady state "
+     "(ECS derives the bake from the alarm's configuration, which an alert does not carry); without "
+     "--alertmanager-url the alarms are not watched and the service's DeploymentAlarms condition says so"),
+    ("deploymentConfiguration.alarms.alarmNames", A, "alerts' alertname label", "only alerts labelled namespace=<the service's namespace>"),
+    ("deploymentConfiguration.alarms.rollback", E, "operator", "the last COMPLETED deployment returns, as for the circuit breaker"),
+    ("deploymentConfiguration.alarms.enable", E, "operator", ""),
     ("deploymentConfiguration.strategy", A, "RollingUpdate; blue and green Deployments + EndpointSlices",
      "ROLLING exact; BLUE_GREEN, LINEAR and CANARY: green's tasks start in full in a second Deployment beside blue's, "
      "production traffic moves by the tasks the Services' EndpointSlices list (a share is a ratio of green and blue "
