@@ -29,3 +29,20 @@ def test_a_new_version_is_a_new_copy_and_old_versions_are_forgotten() -> None:
     assert snapshots.of(pod("2", "Succeeded"))["status"]["phase"] == "Succeeded"
     snapshots.of(pod("3"))
     assert snapshots.of(pod("1")) is not one  # beyond the two remembered: copied again
+
+
+def test_the_copies_of_different_objects_hold_each_string_once() -> None:
+    """Two Pods decoded separately (as the watch does) share their keys and equal values once copied."""
+    import json
+
+    snapshots = Snapshots()
+    first = snapshots.of(json.loads(json.dumps(pod("1"))))
+    other = json.loads(json.dumps(pod("2") | {"status": {"phase": "Running", "conditions": [{"type": "Ready"}]}}))
+    other["metadata"]["uid"] = "u2"
+    second = snapshots.of(other)
+    assert second is not first and second["metadata"]["uid"] == "u2"
+    assert [k for k in first["metadata"] if k == "labels"][0] is [k for k in second["metadata"] if k == "labels"][0]
+    assert first["status"]["phase"] is second["status"]["phase"]
+    assert second["status"]["conditions"] == [{"type": "Ready"}]
+    assert second["status"]["conditions"] is not other["status"]["conditions"]
+

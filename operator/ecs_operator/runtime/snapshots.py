@@ -5,11 +5,17 @@ made a Pod cost five times its size, and its `managedFields` (the server-side ap
 as the rest of the object and read by no handler) made each copy twice what the handlers use. kopf calls every
 index of a kind with the same event one after another, so a short memory of the latest versions is enough to
 hand them all the same copy.
+
+The copies' strings are interned: the watch decodes each object's keys and values anew, yet most of them
+("metadata", "containerStatuses", a Service's labels, the TaskDefinition's annotations, "True") are the same
+in every Pod of a kind; interned, each is held once, which halves what a kept Pod costs (23 kB to 11 kB of
+Python objects for a bench_scale.py Pod).
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -20,12 +26,24 @@ RECENT = 512
 indexes of one event while other objects' events interleave."""
 
 
+def shared(value: Any) -> Any:
+    """A deep copy of decoded JSON whose strings, keys and values, are interned (held once per process while
+    any copy uses them)."""
+    if isinstance(value, dict):
+        return {sys.intern(k) if type(k) is str else k: shared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shared(v) for v in value]
+    if type(value) is str:
+        return sys.intern(value)
+    return copy.deepcopy(value)
+
+
 def stripped(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of the object without metadata.managedFields."""
-    out = {k: copy.deepcopy(v) for k, v in body.items() if k != "metadata"}
+    """A deep copy of the object without metadata.managedFields, its strings interned."""
+    out = {sys.intern(k): shared(v) for k, v in body.items() if k != "metadata"}
     meta = body.get("metadata")
     if meta is not None:
-        out["metadata"] = {k: copy.deepcopy(v) for k, v in meta.items() if k != "managedFields"}
+        out["metadata"] = {sys.intern(k): shared(v) for k, v in meta.items() if k != "managedFields"}
     return out
 
 
