@@ -46,3 +46,20 @@ def test_the_copies_of_different_objects_hold_each_string_once() -> None:
     assert second["status"]["conditions"] == [{"type": "Ready"}]
     assert second["status"]["conditions"] is not other["status"]["conditions"]
 
+
+def test_a_pods_copy_leaves_out_what_no_reader_uses_and_keeps_the_rest() -> None:
+    body = pod("1") | {"spec": {
+        "nodeName": "n1", "schedulerName": "default-scheduler", "affinity": {"nodeAffinity": {}},
+        "volumes": [{"name": "kube-api-access-x", "projected": {}}], "tolerations": [{"key": "k", "operator": "Exists"}],
+        "containers": [{"name": "app", "image": "nginx", "resources": {"requests": {"cpu": "16m"}}, "ports": [],
+                        "volumeMounts": [{"name": "kube-api-access-x", "mountPath": "/var/run"}], "imagePullPolicy": "Always"}]},
+        "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}], "qosClass": "Burstable",
+                   "conditions": [{"type": "Ready", "status": "True"}]}}
+    copy = Snapshots().of(body)
+    assert copy["spec"] == {"nodeName": "n1", "schedulerName": "default-scheduler", "affinity": {"nodeAffinity": {}},
+                            "containers": [{"name": "app", "image": "nginx", "resources": {"requests": {"cpu": "16m"}},
+                                            "ports": []}]}
+    assert copy["status"] == {"phase": "Running", "podIP": "10.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}
+    assert body["spec"]["volumes"] and body["spec"]["containers"][0]["volumeMounts"]  # the body is left as it was
+    node = {"kind": "Node", "metadata": {"name": "n1", "uid": "n", "resourceVersion": "1"}, "spec": {"volumes": []}}
+    assert Snapshots().of(node)["spec"] == {"volumes": []}  # only Pods are trimmed
