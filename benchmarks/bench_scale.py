@@ -174,7 +174,7 @@ def with_operator(api: Api, kubeconfig: str, services: int, tasks: int, standalo
     api.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     log = Path(tempfile.mkdtemp(prefix="bench-scale-")) / "operator.log"
     operator = subprocess.Popen(
-        [sys.executable, "-m", "ecs_operator.cli", "run", "--liveness", "", "--log-level", "WARNING",
+        [sys.executable, "-m", "ecs_operator.cli", "run", "--liveness", "", "--metrics", "", "--log-level", "WARNING",
          "--service-task-ready-seconds", str(READY_SECONDS)],
         env={**os.environ, "KUBECONFIG": kubeconfig}, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     out: dict[str, Any] = {"log": log}
