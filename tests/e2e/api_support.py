@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
-
 from operator_fixtures import wait_for
+
+from ecs_operator.api.shapes import output_problems
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -90,3 +92,21 @@ def api(sandbox: Cluster, namespace: str, tmp_path: Any) -> Iterator[Api]:
 def listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
+
+
+class Recorder:
+    """Every successful answer a client got, as sent (JSON, before botocore parses it)."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, http_response: Any, model: Any, **_: Any) -> None:
+        if http_response.status_code == 200:
+            self.answers.append((model.name, json.loads(http_response.content)))
+
+    def problems(self) -> list[str]:
+        return [f"{name}: {p}" for name, answer in self.answers
+                for p in output_problems(answer, ECS_MODEL.operation_model(name).output_shape)]

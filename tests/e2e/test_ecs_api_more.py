@@ -16,38 +16,23 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import botocore.session
 import pytest
+from api_support import Api, Recorder, api  # noqa: F401  (api: the fixture)
+from operator_fixtures import wait_for
+from service_support import ECS_SERVICE
+from test_ecs_api import ARN, FAST, container, kubectl_get
 
 from ecs_operator import labels as L
 from ecs_operator.api.operations import load
 from ecs_operator.nodepool.instance_types import build_node, instance_type
-from ecs_operator.api.shapes import output_problems
-from operator_fixtures import wait_for
-from service_support import ECS_SERVICE
-from api_support import Api, api  # noqa: F401  (api: the fixture)
-from test_ecs_api import ARN, FAST, container, kubectl_get
 
 if TYPE_CHECKING:
     from conftest import Cluster
 
 pytestmark = pytest.mark.usefixtures("running_operator")
-ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
-
-
-class Recorder:
-    """Every successful answer a client got, as sent (JSON, before botocore parses it)."""
-
-    def __init__(self) -> None:
-        self.answers: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, http_response: Any, model: Any, **_: Any) -> None:
-        if http_response.status_code == 200:
-            self.answers.append((model.name, json.loads(http_response.content)))
-
-    def problems(self) -> list[str]:
-        return [f"{name}: {p}" for name, answer in self.answers
-                for p in output_problems(answer, ECS_MODEL.operation_model(name).output_shape)]
+ELSEWHERE = {"ContinueServiceDeployment"}
+"""Operations whose answer another test validates: ContinueServiceDeployment needs a deployment paused at a
+hook (test_services_hooks.py::test_a_pause_hook_waits_for_continue_service_deployment)."""
 
 
 @contextmanager
@@ -124,7 +109,7 @@ def test_every_operation_answers_within_botocores_output_shapes(sandbox: Cluster
     ecs.list_services_by_namespace(namespace="apps")
     ecs.delete_cluster(cluster="spare")
     assert recorder.problems() == []
-    assert sorted(set(load()) - {name for name, _ in recorder.answers}) == []
+    assert sorted(set(load()) - {name for name, _ in recorder.answers} - ELSEWHERE) == []
 
 
 def test_list_operations_page_with_max_results_and_next_token(namespace: str, recorded: tuple[Any, Recorder]) -> None:
@@ -302,8 +287,8 @@ def test_container_instances_of_the_namespaces_cluster(sandbox: Cluster, namespa
     assert shared and all(a.startswith(f"{ARN}:container-instance/default/") for a in shared)
     with pytest.raises(ecs.exceptions.AccessDeniedException):
         ecs.update_container_instances_state(cluster="default", containerInstances=shared[:1], status="DRAINING")
-    assert "DRAINING" != sandbox.kubectl_json("get", "containerinstances.ecs.operator.dev", shared[0].rsplit("/", 1)[-1]).get(
-        "spec", {}).get("status")
+    assert sandbox.kubectl_json("get", "containerinstances.ecs.operator.dev", shared[0].rsplit("/", 1)[-1]).get(
+        "spec", {}).get("status") != "DRAINING"
 
     with own_instance(sandbox, namespace, "ci") as node:
         arn = f"{ARN}:container-instance/ci/{node}"

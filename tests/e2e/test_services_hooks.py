@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from api_support import Api, api  # noqa: F401  (api: the fixture)
+from api_support import Api, Recorder, api  # noqa: F401  (api: the fixture)
 from operator_fixtures import wait_for
 from service_support import (
     DEPLOYMENT_LABEL,
@@ -163,9 +163,12 @@ def test_a_pause_hook_waits_for_continue_service_deployment(sandbox: Cluster, na
     assert [d["lifecycleStage"] for d in status(sandbox, namespace)["deployments"][:1]] == ["POST_SCALE_UP"]
     assert blue_pods <= {p["metadata"]["name"] for p in pods(sandbox, namespace) if is_live(p)}
 
+    recorder = Recorder()  # the answer as sent, validated against botocore's output shape
+    client.meta.events.register("after-call.ecs.ContinueServiceDeployment", recorder)
     answer = client.continue_service_deployment(serviceDeploymentArn=deployment["serviceDeploymentArn"], hookId=hook["hookId"],
                                                 action="CONTINUE")
     assert answer["serviceDeploymentArn"] == deployment["serviceDeploymentArn"]
+    assert [name for name, _ in recorder.answers] == ["ContinueServiceDeployment"] and recorder.problems() == []
     final = steady(sandbox, namespace, "web:2", 2, timeout=60)
     (run,) = hook_runs(final, green)
     assert run["status"] == "SUCCEEDED"
