@@ -24,7 +24,7 @@ TIMEOUT = urllib3.Timeout(connect=2.0, read=3.0)
 FRESH_SECONDS = 2.0
 """How long one answer serves every service asking the same question."""
 NOT_CONFIGURED = ("no Alertmanager is configured: start the operator with --alertmanager-url "
-                  "(chart value alertmanagerUrl, environment ECS_OPERATOR_ALERTMANAGER_URL)")
+                  "(chart value ecs.alertmanagerUrl, environment ECS_OPERATOR_ALERTMANAGER_URL)")
 
 
 def matcher(label: str, value: str) -> str:
